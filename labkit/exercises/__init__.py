@@ -1,0 +1,128 @@
+"""Exercise checks: immediate feedback for students, hidden solutions they can still reach.
+
+Each chapter registers its exercises in a module of this package (``ch01_feistel.py``, ...) with
+:func:`exercise`. In a notebook::
+
+    from labkit import exercises as ex
+    ex.check("01.1", my_answer)     # prints "Correct" or a hint, returns True/False
+    ex.hint("01.1")                  # the hint again
+    ex.solution("01.1")              # the worked solution (hidden until asked for)
+
+Checkers compute the expected answer with labkit itself (never a stored constant), so a check
+cannot drift from the code it teaches.
+"""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from dataclasses import dataclass
+from typing import Any, Callable
+
+__all__ = ["Exercise", "exercise", "check", "hint", "solution", "registry", "Feedback"]
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """One exercise: an id like ``"02.3"``, a one-line task, a checker, a hint and a solution."""
+
+    id: str
+    title: str
+    checker: Callable[[Any], bool | tuple[bool, str]]
+    hint: str
+    solution: str
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """What :func:`check` returns: truthy when correct; renders as a coloured line in Jupyter."""
+
+    exercise_id: str
+    correct: bool
+    message: str
+
+    def __bool__(self) -> bool:
+        return self.correct
+
+    def __str__(self) -> str:
+        mark = "Correct" if self.correct else "Not yet"
+        return f"[{self.exercise_id}] {mark}: {self.message}"
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        import html
+
+        colour = "#1a7f37" if self.correct else "#b35900"
+        icon = "✔" if self.correct else "✘"
+        return (
+            f'<div style="color:{colour};font-weight:600">{icon} [{html.escape(self.exercise_id)}] '
+            f'{"Correct" if self.correct else "Not yet"}: {html.escape(self.message)}</div>'
+        )
+
+
+_REGISTRY: dict[str, Exercise] = {}
+_LOADED = False
+
+
+def exercise(id: str, title: str, *, hint: str, solution: str):
+    """Decorator registering ``checker(answer) -> bool | (bool, message)`` as exercise ``id``."""
+
+    def register(checker):
+        if id in _REGISTRY:
+            raise ValueError(f"exercise {id!r} is registered twice")
+        _REGISTRY[id] = Exercise(id, title, checker, hint, solution)
+        return checker
+
+    return register
+
+
+def _load_all() -> None:
+    global _LOADED
+    if _LOADED:
+        return
+    for info in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{info.name}")
+    _LOADED = True
+
+
+def registry() -> dict[str, Exercise]:
+    """All registered exercises by id."""
+    _load_all()
+    return dict(_REGISTRY)
+
+
+def _get(exercise_id: str) -> Exercise:
+    _load_all()
+    try:
+        return _REGISTRY[exercise_id]
+    except KeyError:
+        known = ", ".join(sorted(_REGISTRY)) or "none"
+        raise ValueError(f"unknown exercise {exercise_id!r}; known: {known}") from None
+
+
+def check(exercise_id: str, answer: Any) -> Feedback:
+    """Check ``answer`` for an exercise: a clear "Correct" or the hint, never a traceback.
+
+    ``...`` (Ellipsis), the placeholder the student copies start with, counts as "not answered".
+    """
+    ex = _get(exercise_id)
+    if answer is Ellipsis:
+        return Feedback(ex.id, False, f"no answer yet. Hint: {ex.hint}")
+    try:
+        result = ex.checker(answer)
+    except Exception as err:  # a student's answer of the wrong shape must give a hint, not a crash
+        return Feedback(ex.id, False, f"could not check that answer ({err}). Hint: {ex.hint}")
+    ok, message = result if isinstance(result, tuple) else (bool(result), "")
+    if ok:
+        return Feedback(ex.id, True, message or ex.title)
+    return Feedback(ex.id, False, (message + " " if message else "") + f"Hint: {ex.hint}")
+
+
+def hint(exercise_id: str) -> str:
+    """The hint of an exercise."""
+    return _get(exercise_id).hint
+
+
+def solution(exercise_id: str) -> str:
+    """The worked solution of an exercise (shown only when asked for)."""
+    return _get(exercise_id).solution

@@ -1,0 +1,25 @@
+from labkit import exercises as ex
+
+
+def test_every_exercise_has_text_hint_and_solution():
+    reg = ex.registry()
+    assert {"00.1", "00.2", "00.3"} <= set(reg)
+    for e in reg.values():
+        assert e.title and e.hint and e.solution
+
+
+def test_check_correct_wrong_unanswered_and_malformed():
+    assert ex.check("00.1", [1, 0, 1, 0, 0, 1, 0, 1])
+    wrong = ex.check("00.1", [0] * 8)
+    assert not wrong and "Hint" in str(wrong)
+    assert "no answer yet" in str(ex.check("00.1", ...))
+    assert not ex.check("00.2", "not a number")  # a wrong shape is feedback, not a crash
+    assert ex.check("00.3", 8) and not ex.check("00.3", 0)
+    assert "Correct" in ex.check("00.2", 2)._repr_html_()
+
+
+def test_unknown_exercise_is_a_clear_error():
+    import pytest
+
+    with pytest.raises(ValueError, match="unknown exercise"):
+        ex.check("99.9", 1)
