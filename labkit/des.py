@@ -360,3 +360,394 @@ def encrypt_block(key: bytes, block: bytes, *, rounds: int = ROUNDS, sboxes=SBOX
 def decrypt_block(key: bytes, block: bytes, *, rounds: int = ROUNDS, sboxes=SBOX_TABLES) -> bytes:
     """DES decryption of one 8-byte block under an 8-byte key (parity bits ignored)."""
     return decrypt_trace(key, block, rounds=rounds, sboxes=sboxes).ciphertext
+
+
+# --- 3DES (EDE), NIST SP 800-67 ----------------------------------------------------------------
+
+
+def _split_3des_key(key: bytes) -> tuple[bytes, bytes, bytes]:
+    if not isinstance(key, (bytes, bytearray, memoryview)):
+        raise TypeError(f"3DES key must be bytes, got {type(key).__name__}")
+    key = bytes(key)
+    if len(key) == 16:
+        return key[:8], key[8:], key[:8]  # keying option 2: K3 = K1
+    if len(key) == 24:
+        return key[:8], key[8:16], key[16:]
+    raise ValueError(f"3DES key must be 16 or 24 bytes, got {len(key)}")
+
+
+def tdes_encrypt_block(key: bytes, block: bytes) -> bytes:
+    """Triple DES, encrypt-decrypt-encrypt: C = E_K3(D_K2(E_K1(P))); a 16-byte key means K3 = K1.
+
+    With K1 = K2 = K3 it collapses to single DES, which is why EDE (not EEE) was chosen.
+    """
+    k1, k2, k3 = _split_3des_key(key)
+    return encrypt_block(k3, decrypt_block(k2, encrypt_block(k1, block)))
+
+
+def tdes_decrypt_block(key: bytes, block: bytes) -> bytes:
+    """Inverse of :func:`tdes_encrypt_block`: P = D_K1(E_K2(D_K3(C)))."""
+    k1, k2, k3 = _split_3des_key(key)
+    return decrypt_block(k1, encrypt_block(k2, decrypt_block(k3, block)))
+
+
+# --- keys: parity, weak and semi-weak keys, complementation ------------------------------------
+
+
+def set_parity(key: bytes) -> bytes:
+    """The same key with every byte's low bit set so that the byte has odd parity (FIPS 46-3)."""
+    key = _check_bytes(key, KEY_SIZE, "DES key")
+    return bytes((b & 0xFE) | (1 - bin(b >> 1).count("1") % 2) for b in key)
+
+
+def key_from_cd(c, d) -> bytes:
+    """The key (odd parity) whose PC-1 output is C0 D0: PC-1 run backwards."""
+    cd = np.concatenate([_bits.as_bit_array(c, length=28, what="C0"),
+                         _bits.as_bit_array(d, length=28, what="D0")])
+    key_bits = np.zeros(64, dtype=np.uint8)
+    key_bits[np.asarray(PC1) - 1] = cd
+    return set_parity(_bits.bits_to_bytes(key_bits))
+
+
+def _half_patterns() -> dict[str, np.ndarray]:
+    """28-bit halves invariant under every rotation (weak) or under rotation by 2 (semi-weak)."""
+    return {"0": np.zeros(28, np.uint8), "1": np.ones(28, np.uint8),
+            "01": np.tile([0, 1], 14).astype(np.uint8), "10": np.tile([1, 0], 14).astype(np.uint8)}
+
+
+def weak_keys() -> list[bytes]:
+    """The 4 weak keys, derived: C0 and D0 constant, so all 16 subkeys are equal and E_k = D_k."""
+    pats = _half_patterns()
+    return [key_from_cd(pats[c], pats[d]) for c in ("0", "1") for d in ("0", "1")]
+
+
+def semi_weak_key_pairs() -> list[tuple[bytes, bytes]]:
+    """The 6 semi-weak pairs (k1, k2), derived: halves alternate 0101..., so k1 yields only two
+    subkeys, K_i(k2) = K_{17-i}(k1), and E_k2 = D_k1."""
+    pats = _half_patterns()
+    swap = {"0": "0", "1": "1", "01": "10", "10": "01"}
+    pairs, seen = [], set()
+    for c in pats:
+        for d in pats:
+            if len(c) == 1 and len(d) == 1:
+                continue  # both constant: a weak key
+            k1 = key_from_cd(pats[c], pats[d])
+            k2 = key_from_cd(pats[swap[c]], pats[swap[d]])
+            if k2 not in seen:
+                seen.add(k1)
+                pairs.append((k1, k2))
+    return pairs
+
+
+def is_weak_key(key: bytes) -> bool:
+    """True when all 16 subkeys are equal, so encryption is an involution."""
+    subkeys = expand_key(key)
+    return all(np.array_equal(k, subkeys[0]) for k in subkeys)
+
+
+def complement(data: bytes) -> bytes:
+    """Every bit flipped (the ``~`` of the complementation property)."""
+    return bytes(b ^ 0xFF for b in bytes(data))
+
+
+# --- other S-boxes: linear DES (chapter 02, the lecture's point) --------------------------------
+
+#: The lecture's linear S-box: S(x1..x6) = (x2^x3, x1^x4^x5, x1^x6, x2^x3^x6) = A x (mod 2).
+LINEAR_SBOX_MATRIX = np.array([
+    [0, 1, 1, 0, 0, 0],
+    [1, 0, 0, 1, 1, 0],
+    [1, 0, 0, 0, 0, 1],
+    [0, 1, 1, 0, 0, 1],
+], dtype=np.uint8)
+
+
+def linear_sbox(matrix) -> tuple[int, ...]:
+    """The 6-to-4-bit S-box x -> A x over GF(2) as a 64-entry table (bits MSB first)."""
+    a = _bits.as_bit_array(np.asarray(matrix).reshape(-1), length=24, what="4x6 matrix").reshape(4, 6)
+    from labkit.gf import gf2_matmul
+
+    return tuple(_bits.bits_to_int(gf2_matmul(a, _bits.int_to_bits(x, 6))) for x in range(64))
+
+
+#: Eight copies of the lecture's linear S-box: DES with these is linear in (message, key).
+LINEAR_SBOXES = tuple(linear_sbox(LINEAR_SBOX_MATRIX) for _ in range(8))
+
+
+@dataclass
+class LinearDES:
+    """A DES with linear S-boxes written as matrices: C = A m xor B k over GF(2).
+
+    ``A`` is 64 x 64 (plaintext bits), ``B`` is 64 x 56 (the 56 key bits PC-1 selects, in
+    PC-1 order). Both follow from encrypting unit vectors: nothing secret is needed to build them.
+    """
+
+    A: np.ndarray
+    B: np.ndarray
+    rounds: int
+    sboxes: tuple
+
+
+def linear_des(sboxes=LINEAR_SBOXES, rounds: int = ROUNDS) -> LinearDES:
+    """Compute the matrices of DES with the given linear S-boxes (raises if they are not linear)."""
+    sboxes = _check_sboxes(sboxes)
+    rounds = _check_rounds(rounds)
+    for i, s in enumerate(sboxes):
+        # linear over GF(2): S(0) = 0 and S(x ^ y) = S(x) ^ S(y) on a basis, i.e. for all x, y
+        if any(s[x ^ y] != s[x] ^ s[y] for x in range(64) for y in (1, 2, 4, 8, 16, 32)):
+            raise ValueError(f"S-box {i + 1} is not linear over GF(2)")
+    zero_key, zero_block = bytes(KEY_SIZE), bytes(BLOCK_SIZE)
+
+    def enc_bits(key, block):
+        return _bits.bytes_to_bits(encrypt_block(key, block, rounds=rounds, sboxes=sboxes))
+
+    a = np.stack([enc_bits(zero_key, _bits.flip_bit(zero_block, j)) for j in range(64)], axis=1)
+    cols = []
+    for j in range(56):
+        cd = np.zeros(56, dtype=np.uint8)
+        cd[j] = 1
+        key_bits = np.zeros(64, dtype=np.uint8)
+        key_bits[np.asarray(PC1) - 1] = cd
+        cols.append(enc_bits(_bits.bits_to_bytes(key_bits), zero_block))
+    return LinearDES(A=a, B=np.stack(cols, axis=1), rounds=rounds, sboxes=sboxes)
+
+
+@dataclass
+class LinearKeyRecovery:
+    """Result of :func:`recover_linear_key`: one key that explains every pair, and how many keys do.
+
+    ``key_class_dimension`` is the dimension of B's null space: 2**dim keys encrypt every
+    plaintext identically (they are indistinguishable, so any of them is "the" key).
+    """
+
+    key: bytes
+    equations: int
+    rank: int
+    key_class_dimension: int
+
+
+def recover_linear_key(pairs, *, cipher: LinearDES | None = None) -> LinearKeyRecovery:
+    """Key recovery for linear DES: solve B k = c xor A m over GF(2) by Gaussian elimination.
+
+    ``pairs`` is a sequence of (plaintext, ciphertext) 8-byte blocks; each gives 64 equations in
+    the 56 unknown key bits.
+    """
+    from labkit.gf import gf2_nullspace, gf2_rank, gf2_solve, gf2_matmul
+
+    cipher = cipher or linear_des()
+    pairs = list(pairs)
+    if not pairs:
+        raise ValueError("need at least one (plaintext, ciphertext) pair")
+    rows, rhs = [], []
+    for m, c in pairs:
+        m = _check_bytes(m, BLOCK_SIZE, "plaintext")
+        c = _check_bytes(c, BLOCK_SIZE, "ciphertext")
+        rows.append(cipher.B)
+        rhs.append(_bits.bytes_to_bits(c) ^ gf2_matmul(cipher.A, _bits.bytes_to_bits(m)))
+    system, target = np.vstack(rows), np.concatenate(rhs)
+    cd = gf2_solve(system, target)  # raises ValueError if no key explains the pairs
+    return LinearKeyRecovery(
+        key=key_from_cd(cd[:28], cd[28:]),
+        equations=int(system.shape[0]),
+        rank=gf2_rank(system),
+        key_class_dimension=int(gf2_nullspace(system).shape[0]),
+    )
+
+
+# --- avalanche ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Avalanche:
+    """Two traced encryptions differing in one input bit, compared step by step.
+
+    ``diff[i]`` is the XOR of the 64-bit states L_i R_i (row 0: after IP); ``counts[i]`` its
+    weight. The last row of ``diff`` is taken after the final swap and IP^-1 (the ciphertexts).
+    """
+
+    flip: str
+    bit: int
+    trace_a: Trace
+    trace_b: Trace
+    diff: np.ndarray
+    counts: np.ndarray
+
+
+def avalanche(key: bytes, block: bytes, bit: int, *, flip: str = "plaintext",
+              rounds: int = ROUNDS) -> Avalanche:
+    """Flip plaintext or key bit ``bit`` (0 = MSB of byte 0) and follow the difference per round."""
+    if flip not in ("plaintext", "key"):
+        raise ValueError(f"flip must be 'plaintext' or 'key', got {flip!r}")
+    if isinstance(bit, bool) or not isinstance(bit, (int, np.integer)) or not 0 <= bit < 64:
+        raise ValueError(f"bit must be an int in 0..63, got {bit!r}")
+    key2, block2 = (key, _bits.flip_bit(block, bit)) if flip == "plaintext" else (
+        _bits.flip_bit(key, bit), block)
+    a = encrypt_trace(key, block, rounds=rounds)
+    b = encrypt_trace(key2, block2, rounds=rounds)
+    diff = np.vstack([a.states() ^ b.states(), (a.output ^ b.output)[None, :]])
+    return Avalanche(flip, int(bit), a, b, diff, diff.sum(axis=1))
+
+
+# --- vectorised batch path ----------------------------------------------------------------------
+# The same cipher on many (key, block) pairs at once with numpy, for the exhaustive-search
+# experiment. Blocks and keys are uint64 words (big-endian: bit 1 of FIPS = the top bit). The round
+# function uses the classic software trick of merging each S-box with P into a lookup table of
+# 32-bit words ("SP tables"); tests check it against the readable path above.
+
+
+def to_words(data: bytes) -> np.ndarray:
+    """Bytes (a multiple of 8) as an array of big-endian uint64 words, one per block."""
+    data = bytes(data)
+    if len(data) % 8:
+        raise ValueError(f"data must be a multiple of 8 bytes, got {len(data)}")
+    return np.frombuffer(data, dtype=">u8").astype(np.uint64)
+
+
+def from_words(words) -> bytes:
+    """Inverse of :func:`to_words`."""
+    return np.asarray(words, dtype=np.uint64).astype(">u8").tobytes()
+
+
+def _word_bits(words: np.ndarray) -> np.ndarray:
+    return np.unpackbits(words.astype(">u8").view(np.uint8).reshape(-1, 8), axis=1)
+
+
+def _bits_word(bit_rows: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(np.packbits(bit_rows, axis=1)).view(">u8").reshape(-1).astype(np.uint64)
+
+
+def _sp_tables(sboxes) -> np.ndarray:
+    """SP[i][x]: P applied to S-box i's output for input x, placed in its nibble, as a uint32."""
+    table = np.zeros((8, 64), dtype=np.uint64)
+    for i, s in enumerate(sboxes):
+        for x in range(64):
+            out = np.zeros(32, dtype=np.uint8)
+            out[4 * i: 4 * i + 4] = _bits.int_to_bits(s[x], 4)
+            table[i, x] = _bits.bits_to_int(permute(out, P))
+    return table
+
+
+_SP_CACHE: dict[tuple, np.ndarray] = {}
+
+
+def _subkey_selectors(rounds: int) -> np.ndarray:
+    """For each round, which of the 64 key bits (0-based) PC-2(rotations(PC-1)) selects."""
+    cd = np.asarray(PC1) - 1  # key bit feeding each C D position
+    c, d = cd[:28], cd[28:]
+    sel = []
+    for shift in SHIFTS[:rounds]:
+        c, d = np.roll(c, -shift), np.roll(d, -shift)
+        sel.append(np.concatenate([c, d])[np.asarray(PC2) - 1])
+    return np.stack(sel)
+
+
+_SIX = np.array([32, 16, 8, 4, 2, 1], dtype=np.uint8)
+
+
+def encrypt_many(keys, blocks, *, rounds: int = ROUNDS, decrypt: bool = False,
+                 sboxes=SBOX_TABLES) -> np.ndarray:
+    """DES (or its inverse) on arrays of uint64 keys and blocks (broadcast against each other).
+
+    Same results as :func:`encrypt_block` per element; built for speed, not for reading.
+    """
+    rounds = _check_rounds(rounds)
+    sboxes = SBOX_TABLES if sboxes is SBOX_TABLES else _check_sboxes(sboxes)
+    keys, blocks = np.broadcast_arrays(np.atleast_1d(np.asarray(keys, dtype=np.uint64)),
+                                       np.atleast_1d(np.asarray(blocks, dtype=np.uint64)))
+    shape = keys.shape
+    keys, blocks = keys.reshape(-1), blocks.reshape(-1)
+    sp = _SP_CACHE.get(sboxes)
+    if sp is None:
+        sp = _SP_CACHE.setdefault(sboxes, _sp_tables(sboxes))
+    key_bits = _word_bits(keys)
+    selectors = _subkey_selectors(rounds)
+    order = selectors[::-1] if decrypt else selectors
+    state = _bits_word(_word_bits(blocks)[:, np.asarray(IP) - 1])
+    left, right = state >> np.uint64(32), state & np.uint64(0xFFFFFFFF)
+    for sel in order:
+        chunks = (key_bits[:, sel].reshape(-1, 8, 6) @ _SIX).astype(np.uint64)  # (N, 8)
+        x = ((right & np.uint64(1)) << np.uint64(33)) | (right << np.uint64(1)) | (right >> np.uint64(31))
+        f = np.zeros_like(right)
+        for i in range(8):
+            six = ((x >> np.uint64(28 - 4 * i)) & np.uint64(63)) ^ chunks[:, i]
+            f |= sp[i][six]
+        left, right = right, left ^ f
+    preoutput = (right << np.uint64(32)) | left
+    out = _bits_word(_word_bits(preoutput)[:, np.asarray(IP_INV) - 1])
+    return out.reshape(shape)
+
+
+# --- exhaustive key search on a reduced key space -----------------------------------------------
+
+#: 0-based positions of the 56 key bits that matter (parity bits 7, 15, ..., 63 excluded).
+KEY_BIT_POSITIONS = tuple(i for i in range(64) if i % 8 != 7)
+
+
+@dataclass
+class SearchResult:
+    """Outcome of :func:`exhaustive_search`: matching keys, work done and measured speed."""
+
+    keys: list[bytes]
+    keys_tested: int
+    seconds: float
+
+    @property
+    def keys_per_second(self) -> float:
+        return self.keys_tested / self.seconds if self.seconds > 0 else float("inf")
+
+    def extrapolate(self, key_bits: int = 56) -> float:
+        """Seconds this machine would need for the whole 2**key_bits key space at the same speed."""
+        return 2.0 ** key_bits / self.keys_per_second
+
+
+def exhaustive_search(plaintext: bytes, ciphertext: bytes, known_key: bytes, unknown_bits,
+                      *, batch: int = 1 << 14, progress: bool = True,
+                      rounds: int = ROUNDS) -> SearchResult:
+    """Try every value of the ``unknown_bits`` key bits (0-based positions, parity bits not
+    allowed; or an int n for the last n key bits that matter), keeping the rest of ``known_key``.
+
+    Returns every key that maps ``plaintext`` to ``ciphertext``, each confirmed with the readable
+    :func:`encrypt_block`.
+    """
+    import time
+
+    plaintext = _check_bytes(plaintext, BLOCK_SIZE, "plaintext")
+    ciphertext = _check_bytes(ciphertext, BLOCK_SIZE, "ciphertext")
+    known_key = _check_bytes(known_key, KEY_SIZE, "known key")
+    if isinstance(unknown_bits, (int, np.integer)) and not isinstance(unknown_bits, bool):
+        if not 1 <= unknown_bits <= 32:
+            raise ValueError(f"number of unknown key bits must be in 1..32, got {unknown_bits}")
+        unknown_bits = KEY_BIT_POSITIONS[-int(unknown_bits):]
+    positions = [int(p) for p in unknown_bits]
+    if not positions or len(set(positions)) != len(positions) or len(positions) > 32:
+        raise ValueError("unknown_bits must be 1..32 distinct key bit positions")
+    for p in positions:
+        if p not in KEY_BIT_POSITIONS:
+            raise ValueError(f"unknown key bit {p} must be in 0..63 and not a parity bit "
+                             "(7, 15, ..., 63)")
+    mask = 0
+    for p in positions:
+        mask |= 1 << (63 - p)
+    base = np.uint64(int.from_bytes(known_key, "big") & ~mask & (2**64 - 1))
+    block_word = np.uint64(int.from_bytes(plaintext, "big"))
+    target = np.uint64(int.from_bytes(ciphertext, "big"))
+    total = 1 << len(positions)
+    shifts = [(np.uint64(j), np.uint64(63 - p)) for j, p in enumerate(positions)]
+
+    from tqdm.auto import tqdm
+
+    found: list[bytes] = []
+    start = time.perf_counter()
+    with tqdm(total=total, unit="key", unit_scale=True, disable=not progress,
+              desc=f"2^{len(positions)} keys") as bar:
+        for lo in range(0, total, batch):
+            n = np.arange(lo, min(lo + batch, total), dtype=np.uint64)
+            keys = np.full(n.shape, base, dtype=np.uint64)
+            for j, pos in shifts:
+                keys |= ((n >> j) & np.uint64(1)) << pos
+            hits = keys[encrypt_many(keys, block_word, rounds=rounds) == target]
+            for k in hits:
+                key = int(k).to_bytes(8, "big")
+                if encrypt_block(key, plaintext, rounds=rounds) == ciphertext:
+                    found.append(key)
+            bar.update(n.size)
+    return SearchResult(keys=found, keys_tested=total, seconds=time.perf_counter() - start)
