@@ -640,7 +640,23 @@ def _subkey_selectors(rounds: int) -> np.ndarray:
     return np.stack(sel)
 
 
-_SIX = np.array([32, 16, 8, 4, 2, 1], dtype=np.uint8)
+def _subkey_byte_tables(rounds: int) -> np.ndarray:
+    """T[r, b, v]: the bits of subkey K_{r+1} (as a 48-bit int) that come from key byte b = v.
+
+    The key schedule only selects key bits, so K_r is the OR of 8 byte lookups: a batch of keys
+    gets its subkeys with 8 table lookups per round instead of 48 bit gathers.
+    """
+    table = np.zeros((rounds, 8, 256), dtype=np.uint64)
+    values = np.arange(256)
+    for r, sel in enumerate(_subkey_selectors(rounds)):
+        for out_bit, key_bit in enumerate(sel):
+            byte, bit = divmod(int(key_bit), 8)
+            present = ((values >> (7 - bit)) & 1).astype(np.uint64)
+            table[r, byte] |= present << np.uint64(47 - out_bit)
+    return table
+
+
+_SUBKEY_TABLES = _subkey_byte_tables(ROUNDS)
 
 
 def encrypt_many(keys, blocks, *, rounds: int = ROUNDS, decrypt: bool = False,
@@ -651,24 +667,29 @@ def encrypt_many(keys, blocks, *, rounds: int = ROUNDS, decrypt: bool = False,
     """
     rounds = _check_rounds(rounds)
     sboxes = SBOX_TABLES if sboxes is SBOX_TABLES else _check_sboxes(sboxes)
-    keys, blocks = np.broadcast_arrays(np.atleast_1d(np.asarray(keys, dtype=np.uint64)),
-                                       np.atleast_1d(np.asarray(blocks, dtype=np.uint64)))
-    shape = keys.shape
-    keys, blocks = keys.reshape(-1), blocks.reshape(-1)
+    keys = np.atleast_1d(np.asarray(keys, dtype=np.uint64))
+    blocks = np.atleast_1d(np.asarray(blocks, dtype=np.uint64))
+    shape = np.broadcast_shapes(keys.shape, blocks.shape)
+    # IP before broadcasting: one block against many keys is permuted once
+    state = _bits_word(_word_bits(blocks.reshape(-1))[:, np.asarray(IP) - 1]).reshape(blocks.shape)
+    keys = np.broadcast_to(keys, shape).reshape(-1)
+    state = np.broadcast_to(state, shape).reshape(-1)
     sp = _SP_CACHE.get(sboxes)
     if sp is None:
         sp = _SP_CACHE.setdefault(sboxes, _sp_tables(sboxes))
-    key_bits = _word_bits(keys)
-    selectors = _subkey_selectors(rounds)
-    order = selectors[::-1] if decrypt else selectors
-    state = _bits_word(_word_bits(blocks)[:, np.asarray(IP) - 1])
+    key_bytes = keys.astype(">u8").view(np.uint8).reshape(-1, 8)
+    tables = _SUBKEY_TABLES[:rounds]
+    order = tables[::-1] if decrypt else tables
     left, right = state >> np.uint64(32), state & np.uint64(0xFFFFFFFF)
-    for sel in order:
-        chunks = (key_bits[:, sel].reshape(-1, 8, 6) @ _SIX).astype(np.uint64)  # (N, 8)
+    for table in order:
+        subkey = table[0][key_bytes[:, 0]]
+        for b in range(1, 8):
+            subkey |= table[b][key_bytes[:, b]]
+        # E(R) as a 34-bit word R32 R1 ... R32 R1: S-box i reads its bits 4i .. 4i+5
         x = ((right & np.uint64(1)) << np.uint64(33)) | (right << np.uint64(1)) | (right >> np.uint64(31))
         f = np.zeros_like(right)
         for i in range(8):
-            six = ((x >> np.uint64(28 - 4 * i)) & np.uint64(63)) ^ chunks[:, i]
+            six = ((x >> np.uint64(28 - 4 * i)) ^ (subkey >> np.uint64(42 - 6 * i))) & np.uint64(63)
             f |= sp[i][six]
         left, right = right, left ^ f
     preoutput = (right << np.uint64(32)) | left
