@@ -348,3 +348,45 @@ def test_exhaustive_search_finds_the_key():
         des.exhaustive_search(m, c, key, [7], progress=False)
     with pytest.raises(ValueError, match="1..32"):
         des.exhaustive_search(m, c, key, 0, progress=False)
+
+
+def test_linear_key_recovery_on_one_round_finds_an_equivalent_key():
+    """In one round the key reaches the output only through f's 32 output bits: rank 32, so
+    2^24 keys are equivalent; any of them will do."""
+    rng = np.random.default_rng(16)
+    cipher = des.linear_des(rounds=1)
+    key = rng.bytes(8)
+    m = rng.bytes(8)
+    c = des.encrypt_block(key, m, rounds=1, sboxes=des.LINEAR_SBOXES)
+    result = des.recover_linear_key([(m, c)], cipher=cipher)
+    assert result.rank == 32 and result.key_class_dimension == 56 - 32
+    for block in (rng.bytes(8) for _ in range(5)):
+        assert des.encrypt_block(result.key, block, rounds=1, sboxes=des.LINEAR_SBOXES) == \
+            des.encrypt_block(key, block, rounds=1, sboxes=des.LINEAR_SBOXES)
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: des.to_words(bytes(7)), "multiple of 8"),
+        (lambda: des.linear_sbox(np.ones((3, 6))), "24 bits"),
+        (lambda: des.encrypt_block(bytes(8), bytes(8), sboxes=des.SBOX_TABLES[:7]), "8 S-boxes"),
+        (lambda: des.encrypt_block(bytes(8), bytes(8), sboxes=[list(range(64))] * 8), "0..15"),
+        (lambda: des.encrypt_block(bytes(8), bytes(8), sboxes=[[0] * 32] * 8), "64 entries"),
+        (lambda: des.encrypt_many(np.uint64(0), np.uint64(0), rounds=20), "rounds must be in"),
+        (lambda: des.recover_linear_key([]), "at least one"),
+        (lambda: des.key_from_cd([0] * 27, [0] * 28), "C0 must have 28 bits"),
+        (lambda: des.set_parity(bytes(9)), "key must be 8 bytes"),
+    ],
+)
+def test_more_bad_input(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_sboxes_in_printed_layout_are_accepted():
+    rng = np.random.default_rng(17)
+    key, block = rng.bytes(8), rng.bytes(8)
+    assert des.encrypt_block(key, block, sboxes=des.SBOXES) == des.encrypt_block(key, block)
+    assert des.from_words(des.encrypt_many(des.to_words(key), des.to_words(block),
+                                           sboxes=des.SBOXES)) == des.encrypt_block(key, block)
