@@ -28,6 +28,12 @@ __all__ = [
     "BLOCK_SIZE", "KEY_SIZE", "ROUNDS",
     "permute", "sbox_lookup", "expand_key", "round_function", "feistel_round",
     "RoundTrace", "Trace", "encrypt_block", "decrypt_block", "encrypt_trace", "decrypt_trace",
+    "tdes_encrypt_block", "tdes_decrypt_block",
+    "set_parity", "key_from_cd", "weak_keys", "semi_weak_key_pairs", "is_weak_key", "complement",
+    "LINEAR_SBOX_MATRIX", "LINEAR_SBOXES", "linear_sbox", "LinearDES", "linear_des",
+    "LinearKeyRecovery", "recover_linear_key", "Avalanche", "avalanche",
+    "to_words", "from_words", "encrypt_many",
+    "KEY_BIT_POSITIONS", "forget_key_bits", "SearchResult", "exhaustive_search",
 ]
 
 BLOCK_SIZE = 8  # bytes
@@ -720,6 +726,31 @@ class SearchResult:
         return 2.0 ** key_bits / self.keys_per_second
 
 
+def _unknown_positions(unknown_bits) -> list[int]:
+    """Validate key bit positions (or an int n: the last n key bits that matter)."""
+    if isinstance(unknown_bits, (int, np.integer)) and not isinstance(unknown_bits, bool):
+        if not 1 <= unknown_bits <= 32:
+            raise ValueError(f"number of unknown key bits must be in 1..32, got {unknown_bits}")
+        unknown_bits = KEY_BIT_POSITIONS[-int(unknown_bits):]
+    positions = [int(p) for p in unknown_bits]
+    if not positions or len(set(positions)) != len(positions) or len(positions) > 32:
+        raise ValueError("unknown_bits must be 1..32 distinct key bit positions")
+    for p in positions:
+        if p not in KEY_BIT_POSITIONS:
+            raise ValueError(f"unknown key bit {p} must be in 0..63 and not a parity bit "
+                             "(7, 15, ..., 63)")
+    return positions
+
+
+def forget_key_bits(key: bytes, unknown_bits) -> bytes:
+    """The key with the given bit positions (or the last n key bits that matter) set to 0:
+    what an attacker who knows the other bits starts an exhaustive search from."""
+    key = bytearray(_check_bytes(key, KEY_SIZE, "key"))
+    for p in _unknown_positions(unknown_bits):
+        key[p // 8] &= ~(0x80 >> (p % 8)) & 0xFF
+    return bytes(key)
+
+
 def exhaustive_search(plaintext: bytes, ciphertext: bytes, known_key: bytes, unknown_bits,
                       *, batch: int = 1 << 14, progress: bool = True,
                       rounds: int = ROUNDS) -> SearchResult:
@@ -734,21 +765,8 @@ def exhaustive_search(plaintext: bytes, ciphertext: bytes, known_key: bytes, unk
     plaintext = _check_bytes(plaintext, BLOCK_SIZE, "plaintext")
     ciphertext = _check_bytes(ciphertext, BLOCK_SIZE, "ciphertext")
     known_key = _check_bytes(known_key, KEY_SIZE, "known key")
-    if isinstance(unknown_bits, (int, np.integer)) and not isinstance(unknown_bits, bool):
-        if not 1 <= unknown_bits <= 32:
-            raise ValueError(f"number of unknown key bits must be in 1..32, got {unknown_bits}")
-        unknown_bits = KEY_BIT_POSITIONS[-int(unknown_bits):]
-    positions = [int(p) for p in unknown_bits]
-    if not positions or len(set(positions)) != len(positions) or len(positions) > 32:
-        raise ValueError("unknown_bits must be 1..32 distinct key bit positions")
-    for p in positions:
-        if p not in KEY_BIT_POSITIONS:
-            raise ValueError(f"unknown key bit {p} must be in 0..63 and not a parity bit "
-                             "(7, 15, ..., 63)")
-    mask = 0
-    for p in positions:
-        mask |= 1 << (63 - p)
-    base = np.uint64(int.from_bytes(known_key, "big") & ~mask & (2**64 - 1))
+    positions = _unknown_positions(unknown_bits)
+    base = np.uint64(int.from_bytes(forget_key_bits(known_key, positions), "big"))
     block_word = np.uint64(int.from_bytes(plaintext, "big"))
     target = np.uint64(int.from_bytes(ciphertext, "big"))
     total = 1 << len(positions)
