@@ -17,11 +17,13 @@ exhaustive-search experiment.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from labkit import bits as _bits
+from labkit.gf import gf2_matmul, gf2_nullspace, gf2_rank, gf2_solve
 
 __all__ = [
     "IP", "IP_INV", "E", "P", "PC1", "PC2", "SHIFTS", "SBOXES", "SBOX_TABLES",
@@ -208,6 +210,8 @@ def _check_rounds(rounds) -> int:
 
 def _check_sboxes(sboxes) -> tuple[tuple[int, ...], ...]:
     """Accept 8 S-boxes either as 64-entry tables or in the printed 4 x 16 layout."""
+    if sboxes is SBOX_TABLES:
+        return SBOX_TABLES
     tables = []
     if len(sboxes) != 8:
         raise ValueError(f"DES needs 8 S-boxes, got {len(sboxes)}")
@@ -264,7 +268,7 @@ def round_function(right, subkey, sboxes=SBOX_TABLES) -> np.ndarray:
     """The cipher function f(R, K) of FIPS 46-3: expand R to 48 bits, add K, S-boxes, permute P."""
     right = _bits.as_bit_array(right, length=32, what="R")
     subkey = _bits.as_bit_array(subkey, length=48, what="subkey")
-    return _f_traced(right, subkey, sboxes)[0]
+    return _f_traced(right, subkey, _check_sboxes(sboxes))[0]
 
 
 def feistel_round(left, right, subkey, sboxes=SBOX_TABLES) -> tuple[np.ndarray, np.ndarray]:
@@ -290,7 +294,7 @@ class RoundTrace:
     left_out: np.ndarray  # L_i = R_{i-1}
     right_out: np.ndarray  # R_i = L_{i-1} xor f
 
-    def hex(self) -> dict[str, str]:
+    def hex(self) -> dict:
         """The round's values as hex strings (S-box values as ints), for tables and widgets."""
         return {
             "round": self.number,
@@ -347,14 +351,14 @@ def encrypt_trace(key: bytes, block: bytes, *, rounds: int = ROUNDS, sboxes=SBOX
     the eight S-boxes (e.g. by linear maps, chapter 02).
     """
     block = _check_bytes(block, BLOCK_SIZE, "DES block")
-    sboxes = SBOX_TABLES if sboxes is SBOX_TABLES else _check_sboxes(sboxes)
+    sboxes = _check_sboxes(sboxes)
     return _run(expand_key(key, rounds), block, sboxes)
 
 
 def decrypt_trace(key: bytes, block: bytes, *, rounds: int = ROUNDS, sboxes=SBOX_TABLES) -> Trace:
     """Decrypt one block: the same circuit with the subkeys in reverse order."""
     block = _check_bytes(block, BLOCK_SIZE, "DES block")
-    sboxes = SBOX_TABLES if sboxes is SBOX_TABLES else _check_sboxes(sboxes)
+    sboxes = _check_sboxes(sboxes)
     return _run(expand_key(key, rounds)[::-1], block, sboxes)
 
 
@@ -470,8 +474,6 @@ LINEAR_SBOX_MATRIX = np.array([
 def linear_sbox(matrix) -> tuple[int, ...]:
     """The 6-to-4-bit S-box x -> A x over GF(2) as a 64-entry table (bits MSB first)."""
     a = _bits.as_bit_array(np.asarray(matrix).reshape(-1), length=24, what="4x6 matrix").reshape(4, 6)
-    from labkit.gf import gf2_matmul
-
     return tuple(_bits.bits_to_int(gf2_matmul(a, _bits.int_to_bits(x, 6))) for x in range(64))
 
 
@@ -537,8 +539,6 @@ def recover_linear_key(pairs, *, cipher: LinearDES | None = None) -> LinearKeyRe
     ``pairs`` is a sequence of (plaintext, ciphertext) 8-byte blocks; each gives 64 equations in
     the 56 unknown key bits.
     """
-    from labkit.gf import gf2_nullspace, gf2_rank, gf2_solve, gf2_matmul
-
     cipher = cipher or linear_des()
     pairs = list(pairs)
     if not pairs:
@@ -672,7 +672,7 @@ def encrypt_many(keys, blocks, *, rounds: int = ROUNDS, decrypt: bool = False,
     Same results as :func:`encrypt_block` per element; built for speed, not for reading.
     """
     rounds = _check_rounds(rounds)
-    sboxes = SBOX_TABLES if sboxes is SBOX_TABLES else _check_sboxes(sboxes)
+    sboxes = _check_sboxes(sboxes)
     keys = np.atleast_1d(np.asarray(keys, dtype=np.uint64))
     blocks = np.atleast_1d(np.asarray(blocks, dtype=np.uint64))
     shape = np.broadcast_shapes(keys.shape, blocks.shape)
@@ -760,8 +760,6 @@ def exhaustive_search(plaintext: bytes, ciphertext: bytes, known_key: bytes, unk
     Returns every key that maps ``plaintext`` to ``ciphertext``, each confirmed with the readable
     :func:`encrypt_block`.
     """
-    import time
-
     plaintext = _check_bytes(plaintext, BLOCK_SIZE, "plaintext")
     ciphertext = _check_bytes(ciphertext, BLOCK_SIZE, "ciphertext")
     known_key = _check_bytes(known_key, KEY_SIZE, "known key")
