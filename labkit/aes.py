@@ -51,6 +51,10 @@ __all__ = [
     "trace_encrypt",
     "trace_decrypt",
     "state_matrix",
+    "stage_names",
+    "round_states",
+    "avalanche_per_round",
+    "byte_dependencies",
 ]
 
 BLOCK_SIZE = 16
@@ -416,3 +420,78 @@ def trace_decrypt(key: bytes, block: bytes, *, rounds: int | None = None) -> lis
 
     _inv_cipher(_block(block), rks, nr, record)
     return steps
+
+
+# --- Structure and diffusion (chapter 03 experiments) -----------------------------------------------
+
+
+def stage_names(rounds: int = 10) -> list[tuple[int, str]]:
+    """The (round, step) of every entry of :func:`trace_encrypt` for ``rounds`` rounds."""
+    _check_rounds(rounds, 14)
+    names = [(0, "input"), (0, "add_round_key")]
+    for rnd in range(1, rounds + 1):
+        steps = ["sub_bytes", "shift_rows"] + (["mix_columns"] if rnd != rounds else [])
+        names += [(rnd, step) for step in steps + ["add_round_key"]]
+    return names
+
+
+def round_states(key, blocks: np.ndarray, *, rounds: int | None = None) -> np.ndarray:
+    """The state after each round's AddRoundKey for many blocks: uint8 (Nr+1, n, 16), row 0 being
+    the whitened input (round 0) and the last row the ciphertext."""
+    arr, rks = _batch(key, blocks)
+    nr = _check_rounds(rounds, rks.shape[-2] - 1)
+    states = []
+    _cipher(arr, rks, nr, lambda rnd, step, st, rk: step == "add_round_key" and states.append(st))
+    return np.stack(states)
+
+
+def avalanche_per_round(bit: int, *, target: str = "plaintext", samples: int = 256,
+                        key_size: int = 16, rounds: int | None = None, seed: int = 0) -> np.ndarray:
+    """Flip one bit of the plaintext or key of ``samples`` random (key, block) pairs and return,
+    for each round r and each of the 128 state bits, the fraction of pairs whose state differs
+    after round r: shape (Nr+1, 128). Row sums are the mean number of changed bits; after two
+    rounds every bit flips about half the time (full diffusion)."""
+    if target not in ("plaintext", "key"):
+        raise ValueError(f"target must be 'plaintext' or 'key', got {target!r}")
+    if key_size not in ROUNDS:
+        raise ValueError(f"key_size must be 16, 24 or 32 bytes, got {key_size}")
+    width = 128 if target == "plaintext" else 8 * key_size
+    if isinstance(bit, bool) or not isinstance(bit, (int, np.integer)) or not 0 <= bit < width:
+        raise ValueError(f"bit must be an int in 0..{width - 1} for a {target} flip, got {bit!r}")
+    if not isinstance(samples, (int, np.integer)) or samples < 1:
+        raise ValueError(f"samples must be a positive int, got {samples!r}")
+    rng = np.random.default_rng(seed)
+    keys = rng.integers(0, 256, (samples, key_size), dtype=np.uint8)
+    blocks = rng.integers(0, 256, (samples, BLOCK_SIZE), dtype=np.uint8)
+    flipped_keys, flipped_blocks = keys.copy(), blocks.copy()
+    mask = np.uint8(0x80 >> (bit % 8))  # bit 0 = MSB of byte 0, as in labkit.bits.flip_bit
+    (flipped_blocks if target == "plaintext" else flipped_keys)[:, bit // 8] ^= mask
+    a = round_states(keys, blocks, rounds=rounds)
+    b = round_states(flipped_keys, flipped_blocks, rounds=rounds)
+    diff = np.unpackbits(a ^ b, axis=-1)  # MSB first, the labkit.bits order
+    return diff.mean(axis=1)
+
+
+def byte_dependencies(stage: int, byte: int, *, rounds: int = 10) -> np.ndarray:
+    """Which bytes of every earlier state the chosen byte depends on: a bool array
+    (stage + 1, 16) whose row k marks bytes of :func:`stage_names` entry k. SubBytes and
+    AddRoundKey keep positions, ShiftRows moves bytes, MixColumns mixes a whole column.
+    (Every byte also depends on key bytes through AddRoundKey; this view follows the state.)"""
+    names = stage_names(rounds)
+    if isinstance(stage, bool) or not isinstance(stage, (int, np.integer)) or not 0 <= stage < len(names):
+        raise ValueError(f"stage must be in 0..{len(names) - 1} for {rounds} rounds, got {stage!r}")
+    if isinstance(byte, bool) or not isinstance(byte, (int, np.integer)) or not 0 <= byte < 16:
+        raise ValueError(f"byte must be in 0..15, got {byte!r}")
+    masks = np.zeros((stage + 1, 16), dtype=bool)
+    masks[stage, byte] = True
+    for k in range(stage, 0, -1):
+        step, current, earlier = names[k][1], masks[k], masks[k - 1]
+        if step in ("sub_bytes", "add_round_key"):
+            earlier |= current
+        elif step == "shift_rows":
+            earlier[_SHIFT_ROWS[current]] = True  # output i came from input _SHIFT_ROWS[i]
+        elif step == "mix_columns":
+            for col in range(4):
+                if current[4 * col: 4 * col + 4].any():
+                    earlier[4 * col: 4 * col + 4] = True
+    return masks
