@@ -24,6 +24,7 @@ __all__ = [
     "ROUNDS",
     "lambda_set",
     "balanced_bytes",
+    "byte_properties",
     "byte_candidates",
     "four_round_oracle",
     "SquareResult",
@@ -52,6 +53,20 @@ def balanced_bytes(states: np.ndarray) -> np.ndarray:
     if states.ndim != 2 or states.shape[1] != 16:
         raise ValueError(f"states must have shape (n, 16), got {states.shape}")
     return np.bitwise_xor.reduce(states, axis=0) == 0
+
+
+def byte_properties(states: np.ndarray) -> np.ndarray:
+    """The integral property of each byte over a set of 256 states, as a 4x4 grid of letters
+    (the Square paper's notation): 'A' all values occur, 'C' constant, 'B' balanced (XOR 0)
+    but neither, '?' unknown."""
+    states = np.asarray(states, dtype=np.uint8)
+    balanced = balanced_bytes(states)
+    grid = np.empty(16, dtype="<U1")
+    for j in range(16):
+        distinct = len(np.unique(states[:, j]))
+        grid[j] = ("A" if distinct == len(states) == 256 else "C" if distinct == 1
+                   else "B" if balanced[j] else "?")
+    return grid.reshape(4, 4).T  # [row, column] = byte row + 4 column, as in aes.state_matrix
 
 
 def byte_candidates(ciphertexts: np.ndarray, position: int) -> np.ndarray:

@@ -36,3 +36,15 @@ def test_attack_fails_loudly_on_a_wrong_oracle():
         square.square_attack(lambda p: aes.encrypt_blocks(key, p, rounds=5), max_sets=3, progress=False)
     with pytest.raises(ValueError, match="16 bytes"):
         square.four_round_oracle(bytes(24))
+
+
+def test_byte_properties_follow_the_square_paper():
+    key = bytes(range(16))
+    texts = square.lambda_set(bytes(16), active_byte=0)
+    states = aes.round_states(key, texts)  # full rounds, MixColumns included
+    props = [square.byte_properties(states[r]) for r in (1, 2, 3)]
+    assert (props[0][:, 0] == "A").all() and (props[0][:, 1:] == "C").all()  # one active column
+    assert (props[1] == "A").all()
+    assert set(props[2].ravel()) <= {"A", "B"} and "B" in props[2]
+    assert (square.byte_properties(states[4]) == "?").sum() > 8
+    assert square.byte_properties(texts)[0, 0] == "A" and square.byte_properties(texts)[1, 0] == "C"
