@@ -358,19 +358,32 @@ def _block(block) -> np.ndarray:
     return np.frombuffer(bytes(block), dtype=np.uint8)
 
 
+def _run_one(cipher, key, block, rounds, record=None) -> np.ndarray:
+    """Validate one (key, block) and run ``_cipher`` or ``_inv_cipher`` with ``rounds`` rounds."""
+    rks = round_keys_array(_check_key(key))
+    nr = _check_rounds(rounds, rks.shape[0] - 1)
+    return cipher(_block(block), rks, nr, record)
+
+
+def _trace(cipher, key, block, rounds) -> list[TraceStep]:
+    steps: list[TraceStep] = []
+
+    def record(rnd, step, state, rk):
+        steps.append(TraceStep(rnd, step, state.tobytes(), None if rk is None else rk.tobytes()))
+
+    _run_one(cipher, key, block, rounds, record)
+    return steps
+
+
 def encrypt_block(key: bytes, block: bytes, *, rounds: int | None = None) -> bytes:
     """Encrypt one 16-byte block under a 16/24/32-byte key; ``rounds`` < Nr gives reduced AES
     (the last round performed has no MixColumns, as in the full cipher)."""
-    rks = round_keys_array(_check_key(key))
-    nr = _check_rounds(rounds, rks.shape[0] - 1)
-    return _cipher(_block(block), rks, nr).tobytes()
+    return _run_one(_cipher, key, block, rounds).tobytes()
 
 
 def decrypt_block(key: bytes, block: bytes, *, rounds: int | None = None) -> bytes:
     """Decrypt one 16-byte block (the inverse of :func:`encrypt_block` with the same ``rounds``)."""
-    rks = round_keys_array(_check_key(key))
-    nr = _check_rounds(rounds, rks.shape[0] - 1)
-    return _inv_cipher(_block(block), rks, nr).tobytes()
+    return _run_one(_inv_cipher, key, block, rounds).tobytes()
 
 
 def _batch(key, blocks) -> tuple[np.ndarray, np.ndarray]:
@@ -397,29 +410,13 @@ def trace_encrypt(key: bytes, block: bytes, *, rounds: int | None = None) -> lis
     """Every intermediate state of the encryption, in order: ``input``, then round 0's
     ``add_round_key``, then for each round ``sub_bytes``, ``shift_rows``, ``mix_columns`` (not in
     the last round) and ``add_round_key``. The last entry's state is the ciphertext."""
-    rks = round_keys_array(_check_key(key))
-    nr = _check_rounds(rounds, rks.shape[0] - 1)
-    steps: list[TraceStep] = []
-
-    def record(rnd, step, state, rk):
-        steps.append(TraceStep(rnd, step, state.tobytes(), None if rk is None else rk.tobytes()))
-
-    _cipher(_block(block), rks, nr, record)
-    return steps
+    return _trace(_cipher, key, block, rounds)
 
 
 def trace_decrypt(key: bytes, block: bytes, *, rounds: int | None = None) -> list[TraceStep]:
     """Every intermediate state of the decryption (InvCipher order); the last entry is the
-    plaintext. The states after each round equal the encryption trace's, read backwards."""
-    rks = round_keys_array(_check_key(key))
-    nr = _check_rounds(rounds, rks.shape[0] - 1)
-    steps: list[TraceStep] = []
-
-    def record(rnd, step, state, rk):
-        steps.append(TraceStep(rnd, step, state.tobytes(), None if rk is None else rk.tobytes()))
-
-    _inv_cipher(_block(block), rks, nr, record)
-    return steps
+    plaintext. Each step undoes one encryption step: the same states, visited backwards."""
+    return _trace(_inv_cipher, key, block, rounds)
 
 
 # --- Structure and diffusion (chapter 03 experiments) -----------------------------------------------
