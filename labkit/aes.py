@@ -71,6 +71,8 @@ def affine_map(b: int) -> int:
 
     Indices are mod 8 and c = 0x63 (FIPS-197 equation 5.1).
     """
+    if isinstance(b, bool) or not isinstance(b, (int, np.integer)) or not 0 <= b <= 0xFF:
+        raise ValueError(f"affine_map takes a byte 0..255, got {b!r}")
     out = 0
     for i in range(8):
         bit = (b >> i) ^ (b >> ((i + 4) % 8)) ^ (b >> ((i + 5) % 8)) ^ (b >> ((i + 6) % 8))
@@ -89,6 +91,7 @@ def sbox_entry(b: int) -> int:
 SBOX: tuple[int, ...] = tuple(sbox_entry(b) for b in range(256))
 #: Its inverse permutation (FIPS-197 Figure 14).
 INV_SBOX: tuple[int, ...] = tuple(SBOX.index(y) for y in range(256))
+
 
 def _rcon_table(count: int = 15) -> tuple[int, ...]:
     values = [0x00, 0x01]

@@ -240,6 +240,7 @@ def test_invert_key_schedule():
         (lambda: aes.expand_key(bytes(20)), "16, 24 or 32 bytes"),
         (lambda: aes.sub_bytes(bytes(3)), "16 bytes"),
         (lambda: aes.invert_key_schedule(bytes(16), 11), "0..10"),
+        (lambda: aes.affine_map(256), "byte 0..255"),
     ],
 )
 def test_bad_input_raises_value_error(call, message):
