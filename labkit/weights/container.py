@@ -463,15 +463,17 @@ def _check_manifest(m) -> None:
         else:
             _hex(r["salt"], 16, "licence salt")
             _hex(r["nonce"], NONCE_BYTES, "licence nonce")
-    if not isinstance(m["tensors"], dict):
-        _fail("tensors must be an object")
-    end = 0
-    for name, t in m["tensors"].items():
-        if not name or name == "__metadata__":
-            _fail(f"invalid tensor name {name!r}")
+    if not isinstance(m["tensors"], list):
+        _fail("tensors must be a list")
+    end, names = 0, set()
+    for t in m["tensors"]:
         if not isinstance(t, dict):
-            _fail(f"tensor {name!r} must be an object")
-        common = {"dtype", "shape", "offsets", "encrypted"}
+            _fail("each tensor must be an object")
+        name = t.get("name")
+        if not isinstance(name, str) or not name or name == "__metadata__" or name in names:
+            _fail(f"invalid or duplicate tensor name {name!r}")
+        names.add(name)
+        common = {"name", "dtype", "shape", "offsets", "encrypted"}
         extra = {"wrapped_dek", "nonce_base", "tags"} if t.get("encrypted") is True else {"sha256"}
         if t.get("encrypted") not in (True, False) or set(t) != common | extra:
             _fail(f"tensor {name!r} keys must be {sorted(common | extra)}")
@@ -501,6 +503,26 @@ def _check_manifest(m) -> None:
                 _hex(tag, TAG_BYTES, f"{name!r} tag")
         else:
             _hex(t["sha256"], 32, f"{name!r} digest")
+
+
+def _encode_manifest(manifest: dict) -> bytes:
+    """Canonical bytes of a manifest; tensors become a list so their order is kept."""
+    tensors = [{"name": name, **entry} for name, entry in manifest["tensors"].items()]
+    return _canonical({**manifest, "tensors": tensors})
+
+
+def _decode_manifest(manifest_bytes: bytes) -> dict:
+    """Inverse of :func:`_encode_manifest` after a schema check (FormatError on any problem)."""
+    try:
+        manifest = json.loads(manifest_bytes)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
+        _fail(f"manifest is not valid JSON: {err}")
+    _check_manifest(manifest)
+    tensors = {}
+    for t in manifest["tensors"]:
+        entry = dict(t)
+        tensors[entry.pop("name")] = entry
+    return {**manifest, "tensors": tensors}
 
 
 def _table_entry(name: str, t: dict) -> dict:
@@ -544,17 +566,13 @@ def parse_header(prefix: bytes, file_size: int | None = None) -> Header:
     if not isinstance(manifest_text, str):
         _fail("missing labkit.manifest")
     manifest_bytes = manifest_text.encode("utf-8", "surrogatepass")
-    try:
-        manifest = json.loads(manifest_text)
-    except (json.JSONDecodeError, RecursionError) as err:
-        _fail(f"manifest is not valid JSON: {err}")
-    _check_manifest(manifest)
+    manifest = _decode_manifest(manifest_bytes)
     mac = _hex(meta.get("labkit.mac"), 32, "labkit.mac")
     signature = _hex(meta.get("labkit.signature"), 64, "labkit.signature")
     if set(meta) != {"labkit.format", "labkit.manifest", "labkit.mac", "labkit.signature"}:
         _fail("unexpected keys in __metadata__")
     names = [k for k in table if k != "__metadata__"]
-    if names != list(manifest["tensors"]):
+    if set(names) != set(manifest["tensors"]):
         _fail("safetensors table and manifest list different tensors (or a different order)")
     for name in names:
         if table[name] != _table_entry(name, manifest["tensors"][name]):
@@ -785,7 +803,7 @@ def _header_bytes(table: dict, manifest_bytes: bytes, mac: bytes, signature: byt
 
 
 def _finish_header(manifest: dict, content_key: bytes, signing_key) -> bytes:
-    manifest_bytes = _canonical(manifest)
+    manifest_bytes = _encode_manifest(manifest)
     mac = hmac.new(_mac_key(content_key, manifest["model_id"]), manifest_bytes,
                    hashlib.sha256).digest()
     signature = eddsa.new(signing_key, "rfc8032").sign(_SIG_DOMAIN + manifest_bytes + mac)
@@ -1021,7 +1039,7 @@ def _managed(path, private_key, signing_key, signer):
     _verify_signature(header, signer if signer is not None else _signing_pub(signing_key))
     ck = _unwrap(header, private_key)
     _check_mac(header, ck)
-    return path, header, json.loads(header.manifest_bytes), ck
+    return path, header, _decode_manifest(header.manifest_bytes), ck
 
 
 def _signing_pub(signing_key) -> bytes:
