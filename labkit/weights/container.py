@@ -830,7 +830,7 @@ def _run(tasks: list[Callable[[], Any]], workers: int) -> list:
 
 def _default_workers(workers: int | None) -> int:
     if workers is None:
-        return min(4, os.cpu_count() or 1)
+        return min(2, os.cpu_count() or 1)
     if type(workers) is not int or workers < 1:
         raise ValueError(f"workers must be a positive integer, got {workers!r}")
     return workers
