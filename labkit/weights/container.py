@@ -27,6 +27,7 @@ decrypted buffer is overwritten with zeros (best effort: see :func:`zeroise`).
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import hmac
 import json
@@ -1050,6 +1051,26 @@ def open(path, private_key, *, signer=None, model_id: str | None = None,
 
 
 _MAP_FILE = hasattr(mmap, "MAP_POPULATE")  # Linux: decrypt in a private copy-on-write mapping
+_MADV_POPULATE_WRITE = 23  # Linux 5.14+: copy-on-write a range now, in one call
+_POPULATE_AT_MAP = 0  # set to mmap.MAP_POPULATE to copy the whole file up front instead
+_PAGE = mmap.PAGESIZE
+
+
+def _populate(arena, start: int, end: int) -> None:
+    """Make ``arena[start:end]`` private (copied from the file) just before it is decrypted, so
+    the copy is still in cache for the decryption and later changes to the file cannot reach
+    it. Falls back to ordinary page faults where the kernel lacks MADV_POPULATE_WRITE."""
+    global _MADV_POPULATE_WRITE
+    if end <= start or not _MADV_POPULATE_WRITE:
+        return
+    first = start - start % _PAGE
+    try:
+        arena.madvise(_MADV_POPULATE_WRITE, first, end - first)
+    except OSError as err:
+        if err.errno == errno.EINVAL:
+            _MADV_POPULATE_WRITE = 0
+        else:
+            raise IntegrityError(f"the file changed while it was being opened ({err})") from None
 
 
 def _open_fd(fd, private_key, signer, model_id, min_version, workers, aead):
@@ -1075,7 +1096,7 @@ def _open_fd(fd, private_key, signer, model_id, min_version, workers, aead):
             # A private writable mapping pre-faulted by MAP_POPULATE is a private copy of the
             # file made by the kernel in one pass (no zero-filling, no read() copy); tensors
             # are decrypted in place in it. Later changes to the file cannot reach it.
-            arena = mmap.mmap(fd, size, flags=mmap.MAP_PRIVATE | mmap.MAP_POPULATE,
+            arena = mmap.mmap(fd, size, flags=mmap.MAP_PRIVATE | _POPULATE_AT_MAP,
                               prot=mmap.PROT_READ | mmap.PROT_WRITE)
             for name, entry in m["tensors"].items():
                 places[name] = (arena, header.data_start + entry["offsets"][0])
@@ -1092,6 +1113,8 @@ def _open_fd(fd, private_key, signer, model_id, min_version, workers, aead):
             src = dst[: b - a]
             if copied:
                 _preadv_all(fd, src, header.data_start + entry["offsets"][0] + a)
+            else:
+                _populate(buf, base + a, base + b)
             if not aead.decrypt_into(
                 bytes(deks[name]), chunk_nonce(bytes.fromhex(entry["nonce_base"]), index),
                 chunk_aad(header.model_id, name, entry["dtype"], entry["shape"], index, count),
@@ -1106,6 +1129,8 @@ def _open_fd(fd, private_key, signer, model_id, min_version, workers, aead):
             dst = memoryview(buf)[base : base + entry["offsets"][1] - entry["offsets"][0]]
             if copied:
                 _preadv_all(fd, dst, header.data_start + entry["offsets"][0])
+            else:
+                _populate(buf, base, base + len(dst))
             if not hmac.compare_digest(hashlib.sha256(dst).hexdigest(), entry["sha256"]):
                 raise IntegrityError(f"plaintext tensor {name!r} does not match its digest")
 
