@@ -1,0 +1,97 @@
+"""What goes wrong when weight encryption is done carelessly: runnable counter-examples.
+
+Nothing here is used by the container; each function shows one mistake that
+:mod:`labkit.weights.container` is built to avoid. Chapter 04 shows the full nonce-reuse attack
+on GCM (recovering the authentication key H and forging tags); here we only need its first
+half, the keystream XOR.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from Crypto.Cipher import AES
+from Crypto.Random import get_random_bytes
+
+from labkit.bits import xor_bytes
+from labkit.weights import container as C
+
+__all__ = ["nonce_reuse_leak", "naive_open", "immutable_key_copies"]
+
+
+def _raw(tensor: torch.Tensor) -> bytes:
+    return tensor.detach().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
+
+
+def nonce_reuse_leak(known: torch.Tensor, secret: torch.Tensor) -> torch.Tensor:
+    """Encrypt two same-sized tensors under one key *and one nonce* (the mistake), then recover
+    ``secret`` from the two ciphertexts and ``known`` alone, without the key.
+
+    GCM is CTR mode underneath: both ciphertexts are plaintext XOR the same keystream, so
+    ``c1 XOR c2 XOR known = secret``. A public base model and its fine-tuned version, or two
+    layers of the same shape, are exactly such pairs.
+    """
+    if known.shape != secret.shape or known.dtype != secret.dtype:
+        raise ValueError("known and secret must have the same shape and dtype")
+    key, nonce = get_random_bytes(32), get_random_bytes(12)
+    c1 = AES.new(key, AES.MODE_GCM, nonce=nonce).encrypt(_raw(known))
+    c2 = AES.new(key, AES.MODE_GCM, nonce=nonce).encrypt(_raw(secret))
+    recovered = xor_bytes(xor_bytes(c1, c2), _raw(known))  # the attacker's work: no key used
+    out = torch.frombuffer(bytearray(recovered), dtype=torch.uint8)
+    return out.view(secret.dtype).reshape(secret.shape)
+
+
+def naive_open(path, private_key) -> dict[str, torch.Tensor]:
+    """A loader that skips tensors that fail to verify instead of refusing the file (DON'T).
+
+    It returns whatever authenticates; with ``load_state_dict(strict=False)`` the model then
+    runs with stale or random values in place of the missing tensor: a "partially failing"
+    model that loads without complaint. :func:`labkit.weights.open` refuses the whole file.
+    """
+    header = C.read_header(path)
+    content_key = C._unwrap(header, private_key)
+    data = memoryview(Path(path).read_bytes())[header.data_start :]
+    out = {}
+    for name, entry in header.tensors.items():
+        if not entry["encrypted"]:
+            continue
+        try:
+            dek = C._unwrap_dek(content_key, entry["wrapped_dek"], header.model_id, name)
+        except C.IntegrityError:
+            continue
+        a, b = entry["offsets"]
+        spans = C._chunks(b - a, header.manifest["chunk_size"])
+        plain = bytearray(b - a + C._SLACK)
+        ok = all(C._PycryptodomeGCM.decrypt_into(
+            dek, C.chunk_nonce(bytes.fromhex(entry["nonce_base"]), i),
+            C.chunk_aad(header.model_id, name, entry["dtype"], entry["shape"], i, len(spans)),
+            data[a + s : a + e], memoryview(plain)[s:], bytes.fromhex(entry["tags"][i]))
+            for i, (s, e) in enumerate(spans))
+        if ok:
+            out[name] = C._as_tensor((plain, 0), entry)
+    return out
+
+
+def immutable_key_copies() -> dict[str, bool]:
+    """Why "wipe the key after use" is only best effort in Python.
+
+    Returns what survives after :func:`labkit.weights.zeroise` on our own key buffer: the
+    ``bytes`` copy every crypto call needs (immutable: it cannot be wiped) and the key's hex
+    text. Neither is reachable for zeroing; both stay in memory until the allocator reuses it.
+    """
+    key = bytearray(get_random_bytes(32))
+    as_bytes = bytes(key)  # what AES.new, HKDF, HPKE all receive
+    as_hex = key.hex()     # what a log line or a JSON file would hold
+    AES.new(as_bytes, AES.MODE_GCM, nonce=bytes(12))  # the C key schedule: another copy
+    C.zeroise(key)
+    try:
+        C.zeroise(as_bytes)
+        wiped_bytes = True
+    except TypeError:
+        wiped_bytes = False
+    return {
+        "our bytearray is zero": not any(key),
+        "bytes copy could be wiped": wiped_bytes,
+        "bytes copy still holds the key": any(as_bytes),
+        "hex text still holds the key": as_hex != "00" * 32,
+    }
