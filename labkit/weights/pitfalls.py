@@ -16,7 +16,7 @@ from Crypto.Random import get_random_bytes
 from labkit.bits import xor_bytes
 from labkit.weights import container as C
 
-__all__ = ["nonce_reuse_leak", "naive_open", "immutable_key_copies"]
+__all__ = ["nonce_reuse_leak", "nonce_reuse_challenge", "naive_open", "immutable_key_copies"]
 
 
 def _raw(tensor: torch.Tensor) -> bytes:
@@ -39,6 +39,22 @@ def nonce_reuse_leak(known: torch.Tensor, secret: torch.Tensor) -> torch.Tensor:
     recovered = xor_bytes(xor_bytes(c1, c2), _raw(known))  # the attacker's work: no key used
     out = torch.frombuffer(bytearray(recovered), dtype=torch.uint8)
     return out.view(secret.dtype).reshape(secret.shape)
+
+
+def nonce_reuse_challenge(seed: int = 0):
+    """A puzzle: ``(known, c1, c2)`` where ``c1``/``c2`` encrypt ``known`` and a secret float32
+    tensor of the same shape under one key and nonce. The secret is :func:`challenge_secret`."""
+    known = torch.randn(4, 4, generator=torch.Generator().manual_seed(seed))
+    secret = challenge_secret(seed)
+    key, nonce = get_random_bytes(32), get_random_bytes(12)
+    c1 = AES.new(key, AES.MODE_GCM, nonce=nonce).encrypt(_raw(known))
+    c2 = AES.new(key, AES.MODE_GCM, nonce=nonce).encrypt(_raw(secret))
+    return known, c1, c2
+
+
+def challenge_secret(seed: int = 0) -> torch.Tensor:
+    """The secret tensor hidden in :func:`nonce_reuse_challenge` (for checking answers)."""
+    return torch.randn(4, 4, generator=torch.Generator().manual_seed(seed + 1000))
 
 
 def naive_open(path, private_key) -> dict[str, torch.Tensor]:
