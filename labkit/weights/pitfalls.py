@@ -16,7 +16,8 @@ from Crypto.Random import get_random_bytes
 from labkit.bits import xor_bytes
 from labkit.weights import container as C
 
-__all__ = ["nonce_reuse_leak", "nonce_reuse_challenge", "naive_open", "immutable_key_copies"]
+__all__ = ["nonce_reuse_leak", "nonce_reuse_challenge", "naive_open", "immutable_key_copies",
+           "cryptotensors_plaintext_gap"]
 
 
 def _raw(tensor: torch.Tensor) -> bytes:
@@ -111,3 +112,41 @@ def immutable_key_copies() -> dict[str, bool]:
         "bytes copy still holds the key": any(as_bytes),
         "hex text still holds the key": as_hex != "00" * 32,
     }
+
+
+def cryptotensors_plaintext_gap(directory) -> dict | None:
+    """Tamper with a plaintext tensor of a real CryptoTensors file (package ``cryptotensors``,
+    a dev dependency) and load it: returns what the loader gave back, or None if not installed.
+
+    CryptoTensors signs its header, but the bytes of tensors left in plaintext are covered by
+    neither a tag nor a digest, so the change goes through silently (the gap DESIGN.md names).
+    """
+    try:
+        import cryptotensors
+        from cryptotensors.torch import save_file
+    except ImportError:
+        return None
+    import base64
+    import json
+    import struct
+
+    from Crypto.PublicKey import ECC
+
+    b64 = lambda x: base64.b64encode(x).decode()  # noqa: E731
+    signer = ECC.generate(curve="Ed25519")
+    enc = {"kty": "oct", "k": b64(get_random_bytes(32)), "alg": "aes256gcm", "kid": "enc"}
+    sig = {"kty": "OKP", "crv": "Ed25519", "d": b64(signer.seed),
+           "x": b64(signer.public_key().export_key(format="raw")), "kid": "sig"}
+    state = {"secret": torch.randn(100), "bias": torch.ones(10)}
+    path = Path(directory) / "cryptotensors.safetensors"
+    save_file(state, str(path), config={"enc_key": enc, "sign_key": sig, "tensors": ["secret"]})
+    data = bytearray(path.read_bytes())
+    n = struct.unpack("<Q", data[:8])[0]
+    a, e = json.loads(data[8 : 8 + n])["bias"]["data_offsets"]
+    data[8 + n + a : 8 + n + e] = torch.full((10,), -5.0).numpy().tobytes()
+    path.write_bytes(data)
+    with cryptotensors.safe_open(str(path), framework="pt",
+                                 config={"enc_key": enc, "sign_key": sig}) as f:
+        loaded = {k: f.get_tensor(k) for k in f.keys()}
+    return {"tampered bias accepted": bool(torch.equal(loaded["bias"], torch.full((10,), -5.0))),
+            "secret decrypted": bool(torch.equal(loaded["secret"], state["secret"]))}
