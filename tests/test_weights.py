@@ -621,3 +621,21 @@ def test_input_validation(tmp_path, keys):
     with pytest.raises(TypeError, match="mapping"):
         W.seal(torch.ones(3), p, [pk])
     assert not p.exists()
+
+
+@pytest.mark.parametrize("madvise", [True, False], ids=["madvise", "page-stores"])
+def test_changing_the_file_after_open_does_not_change_the_tensors(tmp_path, keys, monkeypatch,
+                                                                  madvise):
+    """Tensors live in a private copy of the file: what was verified is what you keep."""
+    if not madvise:
+        monkeypatch.setattr(C, "_MADV_POPULATE_WRITE", 0)
+    path = tmp_path / "m.lkw"
+    for n in (7, 1024, 3000, 4096):
+        state = {"a": torch.randn(5000), "p": torch.randn(n)}
+        W.seal(state, path, [keys["device"].public_key], encrypt=["a"], chunk_size=4096)
+        out = W.open(path, keys["device"].private_key)
+        header = W.read_header(path)
+        with path.open("r+b") as f:  # overwrite every data byte in place (same inode)
+            f.seek(header.data_start)
+            f.write(bytes(path.stat().st_size - header.data_start))
+        assert torch.equal(out["p"], state["p"]) and torch.equal(out["a"], state["a"])

@@ -1057,20 +1057,27 @@ _PAGE = mmap.PAGESIZE
 
 
 def _populate(arena, start: int, end: int) -> None:
-    """Make ``arena[start:end]`` private (copied from the file) just before it is decrypted, so
+    """Make ``arena[start:end]`` private (copied from the file) just before it is verified, so
     the copy is still in cache for the decryption and later changes to the file cannot reach
-    it. Falls back to ordinary page faults where the kernel lacks MADV_POPULATE_WRITE."""
+    what was checked. Without MADV_POPULATE_WRITE (older kernels), one write per page forces
+    the same copy-on-write."""
     global _MADV_POPULATE_WRITE
-    if end <= start or not _MADV_POPULATE_WRITE:
+    if end <= start:
         return
     first = start - start % _PAGE
-    try:
-        arena.madvise(_MADV_POPULATE_WRITE, first, end - first)
-    except OSError as err:
-        if err.errno == errno.EINVAL:
+    if _MADV_POPULATE_WRITE:
+        try:
+            arena.madvise(_MADV_POPULATE_WRITE, first, end - first)
+            return
+        except OSError as err:
+            if err.errno != errno.EINVAL:
+                raise IntegrityError(f"the file changed while it was opened ({err})") from None
             _MADV_POPULATE_WRITE = 0
-        else:
-            raise IntegrityError(f"the file changed while it was being opened ({err})") from None
+    region = torch.frombuffer(arena, dtype=torch.uint8, count=end - start, offset=start)
+    # one store into every page the range touches (and only inside the range: other threads
+    # decrypt the neighbouring bytes); the kernel copies each page on the first store
+    touch = torch.tensor([0] + list(range(first + _PAGE - start, end - start, _PAGE)))
+    region[touch] = region[touch].clone()
 
 
 def _open_fd(fd, private_key, signer, model_id, min_version, workers, aead):
