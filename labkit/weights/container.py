@@ -1039,6 +1039,10 @@ def open(path, private_key, *, signer=None, model_id: str | None = None,
     ``min_version`` refuse a different model or a replayed older version.
     Raises :class:`FormatError`, :class:`IntegrityError`, :class:`RollbackError` or
     :class:`NotARecipientError`.
+
+    On Linux the tensors are decrypted in place in one private copy-on-write mapping of the
+    file (no extra copy, peak memory about the model size); they share it, so it is freed when
+    the last of them is. Changing the file afterwards cannot change them.
     """
     path = Path(path)
     workers = _default_workers(workers)
