@@ -27,25 +27,19 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def rss_now() -> int:
+def status_bytes(field: str) -> int:
+    """A memory figure of this process from /proc/self/status (``VmRSS``, ``VmHWM``), in bytes."""
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) * 1024
     return 0
 
 
 def reset_peak() -> None:
+    """Reset VmHWM (the peak RSS) to the current RSS (Linux, /proc/self/clear_refs)."""
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")
-
-
-def peak() -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    return 0
 
 
 def checkpoint(mib: int):
@@ -101,7 +95,7 @@ def worker(op: str, path: str, mib: int, workers: int, chunk: int, backend: str)
     enc, sig = ct_keys()
     device_sk, device_pk, signer = lab_keys()
     reset_peak()
-    before = rss_now()
+    before = status_bytes("VmRSS")
     start = time.perf_counter()
     if op == "safetensors_save":
         from safetensors.torch import save_file
@@ -127,7 +121,7 @@ def worker(op: str, path: str, mib: int, workers: int, chunk: int, backend: str)
     if op.endswith("load") or op.endswith("open"):
         touch(out)
     seconds = time.perf_counter() - start
-    grown = peak() - before
+    grown = status_bytes("VmHWM") - before
     if op.endswith("load") or op.endswith("open"):
         assert len(out) == 2 * (mib // 8)
     return {"seconds": seconds, "peak_bytes": grown}

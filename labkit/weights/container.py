@@ -54,6 +54,12 @@ from Crypto.PublicKey.ECC import EccKey
 from Crypto.Random import get_random_bytes
 from Crypto.Signature import eddsa
 
+try:  # OpenSSL's AES-GCM, used for the bulk of the data when installed (same format)
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+except ImportError:  # pragma: no cover - the lab installs it; pycryptodome does the same job
+    Cipher = None
+
 __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
@@ -747,8 +753,6 @@ class _OpenSSLGCM:
 
     @staticmethod
     def encrypt_into(key: bytes, nonce: bytes, aad: bytes, src, dst) -> bytes:
-        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-
         enc = Cipher(algorithms.AES(key), modes.GCM(nonce)).encryptor()
         enc.authenticate_additional_data(aad)
         if len(src):  # update_into wants 15 spare bytes in dst; GCM writes exactly len(src)
@@ -758,9 +762,6 @@ class _OpenSSLGCM:
 
     @staticmethod
     def decrypt_into(key: bytes, nonce: bytes, aad: bytes, src, dst, tag: bytes) -> bool:
-        from cryptography.exceptions import InvalidTag
-        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-
         dec = Cipher(algorithms.AES(key), modes.GCM(nonce, tag)).decryptor()
         dec.authenticate_additional_data(aad)
         if len(dst) >= len(src) + 15:
@@ -778,12 +779,7 @@ class _OpenSSLGCM:
 
 def aead_backends() -> list[str]:
     """Names of the AES-256-GCM engines available here (the file format is the same for all)."""
-    names = ["pycryptodome"]
-    try:
-        import cryptography.hazmat.primitives.ciphers  # noqa: F401
-    except ImportError:
-        return names
-    return names + ["cryptography"]
+    return ["pycryptodome"] + (["cryptography"] if Cipher is not None else [])
 
 
 def _backend(name: str | None):
