@@ -21,6 +21,15 @@ index and chunk count, so moving, swapping or truncating chunks or tensors break
 DEK per tensor per seal means each (key, nonce) pair is used once, by construction; callers never
 see or supply a nonce.
 
+Why both a signature and a MAC: the signature (the publisher's key, which apps pin) tells anyone,
+even without a key, who made the header; the MAC tells each recipient that the header was made by
+someone holding the content key, so a header re-signed by an attacker with their own key (for
+instance to change a plaintext tensor and its digest, the gap CryptoTensors leaves) fails even
+for a reader that pinned nothing.
+
+The bulk AES-256-GCM runs in OpenSSL (package ``cryptography``) when installed, else pycryptodome:
+the file format is identical, only the speed differs (``benchmarks/bench_weights.py``).
+
 Opening is all-or-nothing: the signature, the MAC, every tag and every digest are checked before a
 single tensor is returned; any failure raises :class:`IntegrityError` (or a subclass) and every
 decrypted buffer is overwritten with zeros (best effort: see :func:`zeroise`).
