@@ -19,6 +19,7 @@ from torch import nn
 
 __all__ = [
     "DigitsTask",
+    "digits_mlp",
     "train_digits_classifier",
     "accuracy",
     "sensitivity",
@@ -40,7 +41,8 @@ class DigitsTask:
     y_train: torch.Tensor
 
 
-def _mlp() -> nn.Module:
+def digits_mlp() -> nn.Module:
+    """The untrained classifier: 64 pixels -> 96 -> 64 -> 10, BatchNorm after each hidden layer."""
     return nn.Sequential(
         nn.Linear(64, 96), nn.BatchNorm1d(96), nn.ReLU(),
         nn.Linear(96, 64), nn.BatchNorm1d(64), nn.ReLU(),
@@ -71,7 +73,7 @@ def _train(seed: int, epochs: int) -> DigitsTask:
     x_train, x_test, y_train, y_test = train_test_split(
         x, digits.target, test_size=0.3, random_state=seed, stratify=digits.target)
     torch.manual_seed(seed)  # the initial weights
-    model = _mlp()
+    model = digits_mlp()
     xt, yt = torch.from_numpy(x_train), torch.from_numpy(y_train).long()
     opt = torch.optim.Adam(model.parameters(), lr=0.02)
     model.train()
