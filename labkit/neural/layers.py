@@ -270,9 +270,6 @@ class ReluNetwork(nn.Module):
         x = self._as_input(x)
         chunk = self.chunk_size or self.default_chunk_size()
         n = x.shape[0]
-        if n <= chunk:
-            with torch.inference_mode():
-                return self.evaluate_chunk(x)
         out = torch.empty((n, self.n_outputs), dtype=self.dtype)
         starts = range(0, n, chunk)
 
@@ -281,15 +278,15 @@ class ReluNetwork(nn.Module):
                 out[start : start + chunk] = self.evaluate_chunk(x[start : start + chunk])
 
         threads = min(self.threads or torch.get_num_threads(), len(starts))
-        if threads <= 1:
-            for start in starts:
-                run(start)
-            return out
         previous = torch.get_num_threads()
-        torch.set_num_threads(1)
+        torch.set_num_threads(1)  # small products: multi-threaded BLAS only spins, worst on a busy machine
         try:
-            with ThreadPoolExecutor(threads) as pool:
-                list(pool.map(run, starts))
+            if threads <= 1:
+                for start in starts:
+                    run(start)
+            else:
+                with ThreadPoolExecutor(threads) as pool:
+                    list(pool.map(run, starts))
         finally:
             torch.set_num_threads(previous)
         return out
