@@ -74,7 +74,7 @@ def toy_spn(key: bytes, *, c: float = 1.0, clip: bool = False, dtype=torch.float
     key_bits = np.unpackbits(np.frombuffer(key, dtype=np.uint8))
     return nn.Sequential(*xor_key_layers(key_bits, c, clip=clip, dtype=dtype),
                          *sbox_layers(16, aes.SBOX, dtype=dtype),
-                         *permutation_layer(PERM, dtype=dtype))
+                         *permutation_layer(PERM, dtype=dtype)).requires_grad_(False)
 
 
 def toy_spn_reference(key: bytes, plaintext_bits: np.ndarray) -> np.ndarray:
@@ -91,4 +91,4 @@ def toy_xor_permute(key: bytes, *, c: float = 1.0, dtype=torch.float64) -> nn.Se
     return nn.Sequential(*xor_key_layers(key_bits, c, dtype=dtype),
                          *permutation_layer(PERM[: len(key_bits)] if len(key_bits) == 128
                                             else np.random.default_rng(1).permutation(len(key_bits)),
-                                            dtype=dtype))
+                                            dtype=dtype)).requires_grad_(False)
