@@ -1,0 +1,520 @@
+"""Key recovery from ReLU cipher networks with non-binary queries (ePrint 2025/288, Sec. 5).
+
+A natural ReLU network of a block cipher XORs the first round key into the input with corner
+neurons: for c = 1, ``XOR(x, k) = ReLU(x - k) + ReLU(k - x) = |x - k|`` ("back-to-back" ReLUs),
+for c < 1 two "separated" ReLUs that are 0 on a whole interval around k. On real inputs this
+neuron is symmetric around the key bit, so two queries that differ only in bit i give the same
+output exactly when they sit at the same distance from k_i. The attacker sees nothing but the
+network's outputs; the key bits fall out of output collisions:
+
+- ``back_to_back`` (c = 1): bit i set to v - e and v + e around the base bit v collide iff k_i = v
+  (the authors use both pairs, 4 queries per bit; one pair plus a final key check is enough).
+- ``separated`` (c < 1, e = 0.4): moving bit i from v by e toward 1/2 changes nothing iff k_i = v,
+  so one query per bit against a shared binary base.
+- ``float_trigger`` (against the *unclamped* defence of :mod:`labkit.neural.defence`, Kim and
+  Lee): a coordinate 2**(f-1) + 1 is rounded by STEP to 2 while MASK stays 0, so the inner network
+  sees the bit 2, the mirror image of 0 around 1: the output equals the all-zero base's iff k_i = 1.
+- ``clipped`` (inputs go through ``ReLU(x) - ReLU(x - 1)`` first, so no value leaves [0, 1]):
+  per key byte and candidate, set the byte to ``0x52 xor candidate`` with every bit moved e toward
+  1/2. For the right candidate the S-box input is 0x52 moved toward the centre and, because
+  S(0x52) = 0x00, the S-box output is exactly 0 and the whole output stays binary; for a wrong
+  candidate it is a fraction of S(v) != 0 and the output is not binary. Stop at the first hit.
+
+Every recovered key is confirmed by re-encrypting, with the reference cipher (:mod:`labkit.aes`,
+:mod:`labkit.des` or your own), a binary plaintext whose ciphertext came from the oracle; a
+mismatch is a *detected* error and triggers a retry with fresh base plaintexts. A key is returned
+only once confirmed, never partially.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+
+from labkit import bits as _bits
+
+__all__ = [
+    "STRATEGIES",
+    "DEFAULT_EPSILON",
+    "AttackResult",
+    "recover_key",
+    "recover_keys",
+    "query_oracle",
+    "as_multi_oracle",
+    "reference_cipher",
+]
+
+STRATEGIES = ("back_to_back", "separated", "clipped", "float_trigger")
+
+#: Default distance e of the probes from the binary values, per strategy (paper Sec. 5).
+DEFAULT_EPSILON = {"back_to_back": 0.25, "separated": 0.4, "clipped": 1 / 64, "float_trigger": 0.25}
+
+#: AES S-box input mapped to 0x00; the clipped attack aims the S-box input at it.
+AES_SBOX_ZERO = 0x52
+
+
+@dataclass
+class AttackResult:
+    """Outcome of one key recovery: the confirmed key (or None) and what it cost."""
+
+    key: bytes | None
+    strategy: str
+    queries: int
+    detected_errors: int
+    retries: int
+    history: list[tuple[int, int]] = field(default_factory=list, repr=False)
+    message: str = ""
+
+    @property
+    def success(self) -> bool:
+        return self.key is not None
+
+    @property
+    def bits_recovered(self) -> int:
+        """Key bits handed back: all of them for a confirmed key, none otherwise."""
+        return 8 * len(self.key) if self.key is not None else 0
+
+
+# --- talking to the oracle --------------------------------------------------------------------
+
+
+def _module_dtype(oracle):
+    import torch
+
+    for tensor in list(oracle.parameters()) + list(oracle.buffers()):
+        if tensor.is_floating_point():
+            return tensor.dtype
+    return torch.float64
+
+
+def query_oracle(oracle: Callable, queries: np.ndarray) -> np.ndarray:
+    """Send an ``(n, bits)`` float array to ``oracle`` (a callable or a torch module) and return
+    its outputs as a numpy array (a module receives a tensor of its own dtype)."""
+    queries = np.asarray(queries, dtype=np.float64)
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a dependency
+        torch = None
+    if torch is not None and isinstance(oracle, torch.nn.Module):
+        with torch.no_grad():
+            out = oracle(torch.as_tensor(queries, dtype=_module_dtype(oracle)))
+    else:
+        out = oracle(queries)
+    if hasattr(out, "detach"):
+        out = out.detach().cpu().numpy()
+    out = np.asarray(out)
+    if out.ndim != 2 or out.shape[0] != queries.shape[0]:
+        raise ValueError(f"the oracle must return one output row per query, got shape {out.shape}")
+    return out
+
+
+def as_multi_oracle(oracles: Sequence[Callable]) -> Callable:
+    """One callable ``(key_ids, queries) -> outputs`` over several oracles (one per key)."""
+    oracles = list(oracles)
+
+    def multi(key_ids: np.ndarray, queries: np.ndarray) -> np.ndarray:
+        out = None
+        for k in np.unique(key_ids):
+            rows = np.flatnonzero(key_ids == k)
+            part = query_oracle(oracles[int(k)], queries[rows])
+            if out is None:
+                out = np.empty((len(queries), part.shape[1]), dtype=part.dtype)
+            out[rows] = part
+        return out
+
+    multi.n_keys = len(oracles)
+    return multi
+
+
+# --- the reference ciphers that confirm a key ------------------------------------------------------
+
+
+def reference_cipher(cipher) -> Callable[[bytes, np.ndarray], np.ndarray]:
+    """``encrypt(key, plaintext_bits (m, n)) -> ciphertext bits (m, n)`` for "aes", "des" or a
+    callable with that signature (for a circuit of your own)."""
+    if callable(cipher):
+        return cipher
+    if cipher == "aes":
+        from labkit import aes
+
+        def encrypt(key: bytes, plaintexts: np.ndarray) -> np.ndarray:
+            blocks = np.packbits(np.asarray(plaintexts, dtype=np.uint8), axis=1)
+            return np.unpackbits(aes.encrypt_blocks(key, blocks), axis=1)
+
+        return encrypt
+    if cipher == "des":
+        from labkit import des
+
+        def encrypt(key: bytes, plaintexts: np.ndarray) -> np.ndarray:
+            words = _rows_to_words(plaintexts)
+            out = des.encrypt_many(np.uint64(int.from_bytes(key, "big")), words)
+            return _words_to_rows(out)
+
+        return encrypt
+    raise ValueError(f"cipher must be 'aes', 'des' or a callable, got {cipher!r}")
+
+
+def _rows_to_words(rows: np.ndarray) -> np.ndarray:
+    packed = np.packbits(np.asarray(rows, dtype=np.uint8), axis=1)
+    return packed.view(">u8").reshape(-1).astype(np.uint64)
+
+
+def _words_to_rows(words: np.ndarray) -> np.ndarray:
+    as_bytes = np.asarray(words, dtype=">u8").reshape(-1, 1).view(np.uint8)
+    return np.unpackbits(as_bytes, axis=1)
+
+
+# --- per-key attack procedures (generators: they yield queries and receive outputs) --------------
+
+
+def _same(a: np.ndarray, b: np.ndarray, tol: float) -> np.ndarray:
+    """Row-wise: do two batches of outputs collide (all outputs equal up to ``tol``)?"""
+    if tol == 0:
+        return np.all(a == b, axis=-1)
+    return np.all(np.abs(a - b) <= tol, axis=-1)
+
+
+def _is_binary(out: np.ndarray) -> np.ndarray:
+    return np.all((out == 0) | (out == 1), axis=-1)
+
+
+def _probe_rows(base: np.ndarray, positions: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Copies of ``base``, row r with bit ``positions[r]`` set to ``values[r]``."""
+    rows = np.repeat(base[None, :].astype(np.float64), len(positions), axis=0)
+    rows[np.arange(len(positions)), positions] = values
+    return rows
+
+
+def _bitwise_attack(n_bits: int, strategy: str, e: float, rng: np.random.Generator,
+                    encrypt: Callable, key_from_bits: Callable, max_retries: int, tol: float,
+                    state: dict) -> Iterator[np.ndarray]:
+    """Back-to-back and separated ReLUs: one test per key bit against a binary base plaintext.
+
+    First pass: one pair per bit (the pair around the base bit v collides iff k_i = v). If the key
+    check fails, later passes also probe the pair around 1 - v: exactly one of the two pairs must
+    collide, and bits where that fails are detected errors, retried on a fresh base.
+    """
+    known = np.full(n_bits, -1, dtype=np.int8)
+    checked = False
+    while True:
+        base = rng.integers(0, 2, n_bits, dtype=np.uint8)
+        todo = np.flatnonzero(known < 0)
+        sides = [base[todo]] + ([1 - base[todo]] if checked else [])
+        blocks = [base[None, :].astype(np.float64)]
+        for v in sides:
+            if strategy == "back_to_back":  # v - e and v + e
+                blocks += [_probe_rows(base, todo, v - e), _probe_rows(base, todo, v + e)]
+            else:  # separated: v itself (binary) and v moved e toward 1/2
+                if v is not sides[0]:
+                    blocks.append(_probe_rows(base, todo, v.astype(np.float64)))
+                blocks.append(_probe_rows(base, todo, v + e * (1 - 2.0 * v)))
+        queries = np.concatenate(blocks)
+        out = yield queries
+        state["queries"] += len(queries)
+        t = len(todo)
+        base_out, rest = out[0], out[1:]
+        if strategy == "back_to_back":
+            same_side = _same(rest[:t], rest[t:2 * t], tol)
+            other = _same(rest[2 * t:3 * t], rest[3 * t:4 * t], tol) if checked else ~same_side
+        else:
+            same_side = _same(rest[:t], base_out[None, :], tol)
+            other = _same(rest[t:2 * t], rest[2 * t:3 * t], tol) if checked else ~same_side
+        consistent = same_side != other
+        guess = np.where(same_side, base[todo], 1 - base[todo]).astype(np.int8)
+        known_before = int(np.sum(known >= 0))
+        known[todo[consistent]] = guess[consistent]
+        per_bit, first = (len(queries) - 1) // max(t, 1), state["queries"] - len(queries) + 1
+        decided = known_before + np.cumsum(consistent)
+        state["history"].extend((first + per_bit * (j + 1), int(decided[j])) for j in range(t))
+        if not consistent.all():
+            state["detected"] += int(np.sum(~consistent))
+        else:
+            key = key_from_bits(known.astype(np.uint8))
+            if np.array_equal(encrypt(key, base[None, :])[0], base_out):
+                state["history"].append((state["queries"], n_bits))
+                return key
+            state["detected"] += 1
+            known[:] = -1
+        checked = True
+        state["retries"] += 1
+        if state["retries"] > max_retries:
+            return None
+
+
+def _clipped_attack(n_bits: int, e: float, rng: np.random.Generator, encrypt: Callable,
+                    key_from_bits: Callable, max_retries: int, sbox_zero: int,
+                    state: dict) -> Iterator[np.ndarray]:
+    """Clipped inputs: per key byte, try candidates in random order until the output is binary.
+
+    Each round sends one query per unresolved byte (so many bytes and keys share one batch); the
+    hit's output must equal the reference encryption of its binary twin, which confirms the byte.
+    """
+    n_bytes = n_bits // 8
+    zero_bits = _bits.int_to_bits(sbox_zero, 8)
+    base = rng.integers(0, 2, n_bits, dtype=np.uint8)
+    order = [rng.permutation(256) for _ in range(n_bytes)]
+    tried = np.zeros(n_bytes, dtype=int)
+    found = np.full(n_bytes, -1)
+    hit_outputs: dict[int, np.ndarray] = {}
+    while True:
+        todo = np.flatnonzero(found < 0)
+        if todo.size == 0:
+            key_bits = np.concatenate([_bits.int_to_bits(int(found[j]), 8) for j in range(n_bytes)])
+            key = key_from_bits(key_bits)
+            twins = np.repeat(base[None, :], n_bytes, axis=0)
+            for j in range(n_bytes):
+                twins[j, 8 * j:8 * j + 8] = zero_bits ^ key_bits[8 * j:8 * j + 8]
+            wrong = ~_same(encrypt(key, twins), np.stack([hit_outputs[j] for j in range(n_bytes)]), 0)
+            if not wrong.any():
+                state["history"].append((state["queries"], n_bits))
+                return key
+            state["detected"] += int(wrong.sum())
+            state["retries"] += 1
+            if state["retries"] > max_retries:
+                return None
+            found[wrong] = -1
+            continue
+        exhausted = todo[tried[todo] >= 256]
+        if exhausted.size:  # no candidate worked: start the byte again on a fresh order
+            state["detected"] += int(exhausted.size)
+            state["retries"] += 1
+            if state["retries"] > max_retries:
+                return None
+            for j in exhausted:
+                order[j], tried[j] = rng.permutation(256), 0
+        candidates = np.array([order[j][tried[j]] for j in todo])
+        tried[todo] += 1
+        queries = np.repeat(base[None, :].astype(np.float64), len(todo), axis=0)
+        for r, (j, c) in enumerate(zip(todo, candidates)):
+            b = zero_bits ^ _bits.int_to_bits(int(c), 8)
+            queries[r, 8 * j:8 * j + 8] = b + e * (1 - 2.0 * b)
+        out = yield queries
+        hits = _is_binary(out)
+        for r in np.flatnonzero(hits):
+            found[todo[r]] = candidates[r]
+            hit_outputs[int(todo[r])] = out[r]
+            state["history"].append((int(state["queries"] + r + 1), 8 * int(np.sum(found >= 0))))
+        state["queries"] += len(queries)
+
+
+def _float_trigger_attack(n_bits: int, trigger: float, encrypt: Callable, key_from_bits: Callable,
+                          tol: float, state: dict) -> Iterator[np.ndarray]:
+    """Kim and Lee's trigger: bit i = T on the all-zero plaintext collides with it iff k_i = 1.
+
+    The queries are deterministic, so a failed key check is final (no retry could change it).
+    """
+    base = np.zeros(n_bits, dtype=np.uint8)
+    queries = np.concatenate([base[None, :].astype(np.float64),
+                              _probe_rows(base, np.arange(n_bits), np.full(n_bits, trigger))])
+    out = yield queries
+    state["queries"] += len(queries)
+    key_bits = _same(out[1:], out[0][None, :], tol).astype(np.uint8)
+    state["history"].extend((j + 2, j + 1) for j in range(n_bits))
+    key = key_from_bits(key_bits)
+    if np.array_equal(encrypt(key, base[None, :])[0], out[0]):
+        return key
+    state["detected"] += 1
+    return None
+
+
+def _des_first_subkey_positions() -> np.ndarray:
+    """For each of the 48 bits of DES's first subkey K1, the key bit (0..63) it copies."""
+    from labkit import des
+
+    cd = np.arange(64)[np.asarray(des.PC1) - 1]
+    c, d = np.roll(cd[:28], -des.SHIFTS[0]), np.roll(cd[28:], -des.SHIFTS[0])
+    return np.concatenate([c, d])[np.asarray(des.PC2) - 1]
+
+
+def _des_attack(strategy: str, e: float, rng: np.random.Generator, max_retries: int, tol: float,
+                max_search_bits: int, state: dict) -> Iterator[np.ndarray]:
+    """DES: the key enters as K1 xor E(R0) in round 1, so only the 32 plaintext bits of R0 meet
+    it. Probing R0 bit r on both sides tells whether the K1 bits it meets (one, or two through
+    the expansion E) are all 0, all 1, or mixed; the 8 key bits outside K1 and one bit per mixed
+    pair are then searched with :func:`labkit.des.encrypt_many` against a known plaintext.
+    """
+    from labkit import des
+
+    k1_source = _des_first_subkey_positions()
+    r_to_plain = np.asarray(des.IP)[32:] - 1  # R0 bit r is plaintext bit IP[32 + r] - 1
+    expanded = np.asarray(des.E) - 1  # expanded bit j is R0 bit E[j] - 1
+    key = np.full(64, -1, dtype=np.int8)
+    mixed: list[tuple[int, int]] = []
+    todo_r = np.arange(32)
+    while True:
+        base = rng.integers(0, 2, 64, dtype=np.uint8)
+        positions = r_to_plain[todo_r]
+        v = base[positions].astype(np.float64)
+        t = len(positions)
+        if strategy == "back_to_back":
+            blocks = [_probe_rows(base, positions, v - e), _probe_rows(base, positions, v + e),
+                      _probe_rows(base, positions, 1 - v - e), _probe_rows(base, positions, 1 - v + e)]
+        else:
+            blocks = [_probe_rows(base, positions, v + e * (1 - 2 * v)),
+                      _probe_rows(base, positions, 1 - v),
+                      _probe_rows(base, positions, 1 - v - e * (1 - 2 * v))]
+        queries = np.concatenate([base[None, :].astype(np.float64)] + blocks)
+        out = yield queries
+        state["queries"] += len(queries)
+        base_out, rest = out[0], out[1:]
+        if strategy == "back_to_back":
+            same_side, other = _same(rest[:t], rest[t:2 * t], tol), _same(rest[2 * t:3 * t], rest[3 * t:], tol)
+        else:
+            same_side, other = _same(rest[:t], base_out[None, :], tol), _same(rest[t:2 * t], rest[2 * t:], tol)
+        retry = []
+        for idx, r in enumerate(todo_r):
+            js = np.flatnonzero(expanded == r)
+            if same_side[idx] and other[idx]:
+                retry.append(r)
+                continue
+            if same_side[idx] or other[idx]:
+                key[k1_source[js]] = base[positions[idx]] if same_side[idx] else 1 - base[positions[idx]]
+            elif len(js) == 2:
+                mixed.append((int(k1_source[js[0]]), int(k1_source[js[1]])))
+            else:
+                retry.append(r)
+        state["history"].append((state["queries"], int(np.sum(key >= 0)) + len(mixed)))
+        if retry:
+            state["detected"] += len(retry)
+            state["retries"] += 1
+            if state["retries"] > max_retries:
+                return None
+            todo_r = np.asarray(retry)
+            continue
+        free = [i for i in range(64) if i % 8 != 7 and key[i] < 0 and all(i not in m for m in mixed)]
+        n_free = len(free) + len(mixed)
+        if n_free > max_search_bits:
+            state["detected"] += 1
+            return None
+        plain = int(_rows_to_words(base[None, :])[0])
+        target = int(_rows_to_words(base_out[None, :].astype(np.uint8))[0]) if _is_binary(base_out) else None
+        if target is None:
+            state["detected"] += 1
+            return None
+        fixed = 0
+        for i in np.flatnonzero(key == 1):
+            fixed |= 1 << (63 - int(i))
+        counter = np.arange(2 ** n_free, dtype=np.uint64)
+        candidates = np.full(counter.shape, fixed, dtype=np.uint64)
+        for bit, i in enumerate(free):
+            candidates |= ((counter >> np.uint64(bit)) & np.uint64(1)) << np.uint64(63 - i)
+        for bit, (a, b) in enumerate(mixed, start=len(free)):
+            one = (counter >> np.uint64(bit)) & np.uint64(1)
+            candidates |= (one << np.uint64(63 - a)) | ((one ^ np.uint64(1)) << np.uint64(63 - b))
+        hits = candidates[des.encrypt_many(candidates, np.uint64(plain)) == np.uint64(target)]
+        state["history"].append((state["queries"], 56))
+        for hit in hits:
+            found = int(hit).to_bytes(8, "big")
+            if des.encrypt_block(found, int(plain).to_bytes(8, "big")) == int(target).to_bytes(8, "big"):
+                return found
+        state["detected"] += 1
+        return None
+
+
+# --- the public entry points ---------------------------------------------------------------------
+
+
+def _check_strategy(strategy: str) -> str:
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+    return strategy
+
+
+def recover_keys(multi_oracle: Callable, n_keys: int, *, strategy: str = "back_to_back",
+                 key_bits: int = 128, cipher="aes", epsilon: float | None = None,
+                 max_retries: int = 4, seed: int | None = None, max_batch: int = 4096,
+                 tol: float = 0.0, max_search_bits: int = 24, trigger: float | None = None,
+                 progress: bool = False) -> list[AttackResult]:
+    """Attack ``n_keys`` oracles at once: ``multi_oracle(key_ids, queries)`` answers query row r
+    with the network of key ``key_ids[r]``. Each key runs the procedure of :func:`recover_key`;
+    their queries are pooled into batches of at most ``max_batch`` rows (the only speed-up)."""
+    strategy = _check_strategy(strategy)
+    if not isinstance(n_keys, (int, np.integer)) or n_keys < 1:
+        raise ValueError(f"n_keys must be a positive int, got {n_keys!r}")
+    if not callable(cipher) and cipher not in ("aes", "des"):
+        raise ValueError(f"cipher must be 'aes', 'des' or a callable, got {cipher!r}")
+    if not callable(cipher) and key_bits != {"aes": 128, "des": 64}[cipher]:
+        raise ValueError(f"{cipher.upper()} takes {({'aes': 128, 'des': 64})[cipher]} key bits, got {key_bits}")
+    if not isinstance(key_bits, (int, np.integer)) or key_bits < 8 or key_bits % 8:
+        raise ValueError(f"key_bits must be a positive multiple of 8, got {key_bits!r}")
+    e = float(DEFAULT_EPSILON[strategy] if epsilon is None else epsilon)
+    if not 0 < e < 0.5:
+        raise ValueError(f"epsilon must lie strictly between 0 and 1/2, got {e}")
+    if cipher == "des":
+        if strategy in ("clipped", "float_trigger"):
+            raise ValueError(f"the {strategy} strategy is written for AES-like key-XOR inputs; "
+                             "use back_to_back or separated for DES")
+        make = lambda rng, state: _des_attack(  # noqa: E731
+            strategy, e, rng, max_retries, tol, max_search_bits, state)
+    else:
+        encrypt = reference_cipher(cipher)
+        key_from_bits = _bits.bits_to_bytes
+        if strategy == "float_trigger":
+            value = float(2.0 ** 52 + 1 if trigger is None else trigger)
+            make = lambda rng, state: _float_trigger_attack(  # noqa: E731
+                key_bits, value, encrypt, key_from_bits, tol, state)
+        elif strategy == "clipped":
+            make = lambda rng, state: _clipped_attack(  # noqa: E731
+                key_bits, e, rng, encrypt, key_from_bits, max_retries, AES_SBOX_ZERO, state)
+        else:
+            make = lambda rng, state: _bitwise_attack(  # noqa: E731
+                key_bits, strategy, e, rng, encrypt, key_from_bits, max_retries, tol, state)
+    rngs = np.random.default_rng(seed).spawn(int(n_keys))
+    states = [dict(queries=0, detected=0, retries=0, history=[(0, 0)]) for _ in range(n_keys)]
+    procedures = [make(rngs[i], states[i]) for i in range(n_keys)]
+    keys: list[bytes | None] = [None] * n_keys
+    pending: dict[int, np.ndarray] = {}
+    for i, proc in enumerate(procedures):
+        pending[i] = next(proc)
+
+    from tqdm.auto import tqdm
+
+    with tqdm(total=n_keys, desc=f"{strategy} keys", disable=not progress, leave=False) as bar:
+        while pending:
+            ids = np.concatenate([np.full(len(q), i) for i, q in pending.items()])
+            queries = np.concatenate(list(pending.values()))
+            outputs = np.concatenate([multi_oracle(ids[s:s + max_batch], queries[s:s + max_batch])
+                                      for s in range(0, len(queries), max_batch)])
+            offset, next_pending = 0, {}
+            for i, q in pending.items():
+                part = outputs[offset:offset + len(q)]
+                offset += len(q)
+                try:
+                    next_pending[i] = procedures[i].send(part)
+                except StopIteration as stop:
+                    keys[i] = stop.value
+                    bar.update(1)
+            pending = next_pending
+    return [
+        AttackResult(key=keys[i], strategy=strategy, queries=s["queries"],
+                     detected_errors=s["detected"], retries=s["retries"], history=s["history"],
+                     message="key confirmed by re-encryption" if keys[i] is not None
+                     else f"no key confirmed after {max_retries} retries")
+        for i, s in enumerate(states)
+    ]
+
+
+def recover_key(oracle: Callable, *, strategy: str = "back_to_back", key_bits: int = 128,
+                cipher=None, epsilon: float | None = None, max_retries: int = 4,
+                seed: int | None = None, tol: float = 0.0,
+                trigger: float | None = None) -> AttackResult:
+    """Recover the first-round key of a ReLU cipher network from real-valued queries alone.
+
+    ``oracle`` maps an ``(n, bits)`` float array (a tensor of its dtype for a torch module) to
+    outputs; nothing else about the network is used. ``cipher`` ("aes", "des" or a callable
+    ``(key, plaintext_bits) -> ciphertext_bits``; default AES for 128 bits, DES for 64) confirms
+    the key by re-encrypting a plaintext the oracle answered. The result's ``key`` is None
+    unless confirmed. ``trigger`` is the huge coordinate of the ``float_trigger`` strategy
+    (default 2**52 + 1 for float64; :func:`labkit.neural.defence.float_trigger` gives the others).
+    """
+    if not callable(oracle):
+        raise TypeError(f"oracle must be callable, got {type(oracle).__name__}")
+    if cipher is None:
+        cipher = {128: "aes", 64: "des"}.get(key_bits)
+        if cipher is None:
+            raise ValueError(f"key_bits must be 128 (AES) or 64 (DES) unless cipher= is given, got {key_bits}")
+    multi = lambda ids, queries: query_oracle(oracle, queries)  # noqa: E731
+    return recover_keys(multi, 1, strategy=strategy, key_bits=key_bits, cipher=cipher,
+                        epsilon=epsilon, max_retries=max_retries, seed=seed, tol=tol,
+                        trigger=trigger)[0]

@@ -1,0 +1,1 @@
+"""ReLU networks (placeholder until the neural branch is merged)."""
