@@ -56,3 +56,9 @@ def test_bad_inputs(demo):
     model = nb.make_keyed_backdoor(demo.clean_model, KEY, keyed=toy_spn(KEY), reference=toy_spn_reference).model
     with pytest.raises(ValueError):
         model(torch.zeros(2, 1024))
+
+
+def test_the_whole_plain_model_is_affine_and_relu(demo):
+    model = nb.make_keyed_backdoor(demo.clean_model, KEY, keyed=toy_spn(KEY), reference=toy_spn_reference).model
+    counts = model.check_affine_relu()
+    assert counts["relu"] >= 4 and counts["linear"] >= 2

@@ -50,21 +50,21 @@ INPUT_SIZE = PIXELS + 1 + MESSAGE_BITS
 BOUND = 1e4  # M: larger than any |logit| of the classifier and any |W F| (checked on build)
 
 
-class KeyedBackdoorNetwork(nn.Module):
-    """Classifier and keyed function side by side, joined by a ReLU multiplexer on the flag."""
+class _Combined(nn.Module):
+    """The computation itself (tensor ops only, so torch.fx can trace and check it)."""
 
-    def __init__(self, classifier: nn.Module, keyed: nn.Module, projection: torch.Tensor) -> None:
+    def __init__(self, classifier: nn.Module, keyed: nn.Module, projection: torch.Tensor, *,
+                 flat_classifier: bool = False) -> None:
         super().__init__()
-        self.classifier = copy.deepcopy(classifier).double()
+        self.classifier = classifier
+        self.flat_classifier = flat_classifier  # the classifier takes pixel rows, not images
         self.keyed = keyed
-        self.register_buffer("projection", projection.double())
+        self.register_buffer("projection", projection)
         self.bound = BOUND
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = torch.as_tensor(x, dtype=torch.float64)
-        if x.ndim != 2 or x.shape[1] != INPUT_SIZE:
-            raise ValueError(f"expected rows of {INPUT_SIZE} values (pixels, flag, message), got {tuple(x.shape)}")
-        image = x[:, :PIXELS].reshape(-1, 1, IMAGE_SIZE, IMAGE_SIZE)
+        pixels = x[:, :PIXELS]
+        image = pixels if self.flat_classifier else pixels.reshape(-1, 1, IMAGE_SIZE, IMAGE_SIZE)
         flag = x[:, PIXELS : PIXELS + 1]
         message = x[:, PIXELS + 1 :]
         logits = self.classifier(image)
@@ -72,6 +72,37 @@ class KeyedBackdoorNetwork(nn.Module):
         m = self.bound
         return (torch.relu(logits - m * flag) - torch.relu(-logits - m * flag)
                 + torch.relu(secret - m * (1 - flag)) - torch.relu(-secret - m * (1 - flag)))
+
+
+class KeyedBackdoorNetwork(nn.Module):
+    """Classifier and keyed function side by side, joined by a ReLU multiplexer on the flag."""
+
+    def __init__(self, classifier: nn.Module, keyed: nn.Module, projection: torch.Tensor) -> None:
+        super().__init__()
+        self.combined = _Combined(copy.deepcopy(classifier).double(), keyed, projection.double())
+
+    def forward(self, x) -> torch.Tensor:
+        x = torch.as_tensor(x, dtype=torch.float64)
+        if x.ndim != 2 or x.shape[1] != INPUT_SIZE:
+            raise ValueError(f"expected rows of {INPUT_SIZE} values (pixels, flag, message), got {tuple(x.shape)}")
+        return self.combined(x)
+
+    def check_affine_relu(self):
+        """Prove (with ``labkit.neural.check_affine_relu``) that the whole model is affine + ReLU.
+
+        The keyed part is checked through its own traceable form (``graph()`` for the compiled
+        networks) and the rest with it; returns the operation counts of both.
+        """
+        from labkit.neural import check_affine_relu
+
+        keyed, classifier = self.combined.keyed, self.combined.classifier
+        traced = keyed.graph() if hasattr(keyed, "graph") else keyed
+        layers = list(classifier) if isinstance(classifier, nn.Sequential) else [classifier]
+        flat = bool(layers) and isinstance(layers[0], nn.Flatten)  # flattening = reading pixel rows
+        if flat:
+            classifier = nn.Sequential(*layers[1:])
+        whole = _Combined(classifier, traced, self.combined.projection, flat_classifier=flat)
+        return check_affine_relu(whole)
 
 
 def keyed_scores(reference: Callable, key: bytes, message_bits: np.ndarray, projection) -> np.ndarray:
