@@ -49,10 +49,12 @@ def _aliases(circuit: Circuit):
 
 
 def compile_circuit(circuit: Circuit, *, c: float = 1.0, dtype: torch.dtype = torch.float64,
-                    name: str | None = None) -> ReluNetwork:
+                    name: str | None = None, network_class: type[ReluNetwork] = ReluNetwork,
+                    **attributes) -> ReluNetwork:
     """The ReLU network computing ``circuit`` on bits: one ReLU layer per level of gates.
 
     ``c`` in (0, 1] is the corner parameter (1: back-to-back ReLUs; < 1: separated ReLUs).
+    ``network_class`` and ``attributes`` let the cipher builders return a richer module.
     """
     if not isinstance(circuit, Circuit):
         raise TypeError(f"expected a labkit.circuits.Circuit, got {type(circuit).__name__}")
@@ -119,8 +121,8 @@ def compile_circuit(circuit: Circuit, *, c: float = 1.0, dtype: torch.dtype = to
         out_offset.append(off)
     if not circuit.outputs:
         raise ValueError("the circuit has no outputs: call circuit.set_outputs(...) first")
-    return ReluNetwork(layers, n_inputs=len(circuit.inputs), out_index=out_index, out_sign=out_sign,
-                       out_offset=out_offset, c=c, name=name or circuit.name, dtype=dtype)
+    return network_class(layers, n_inputs=len(circuit.inputs), out_index=out_index, out_sign=out_sign,
+                         out_offset=out_offset, c=c, name=name or circuit.name, dtype=dtype, **attributes)
 
 
 def _neuron_group(kind, function, consts, gates, alias, position, c, dtype) -> NeuronGroup:

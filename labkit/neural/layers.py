@@ -52,20 +52,25 @@ class NeuronGroup(nn.Module):
         else:
             self.in_sign = self.in_offset = None
         self.split = split
+        self.identity_index = bool(np.array_equal(index.reshape(-1), np.arange(index.size)))
         shared_bias = bool(np.all(bias == bias[0]))
         if split is not None:
             if not shared_bias or self.n_per_gate != 1 << self.k:
                 raise ValueError("the split form needs one-hot corners without per-gate constants")
             hi, lo = split, self.k - split
-            # bias of a one-hot corner is -popcount(pattern): the sum of the halves' popcounts
-            self.register_buffer("signs_hi", torch.tensor(signs[:hi, :: 1 << lo], dtype=dtype))
-            self.register_buffer("signs_lo", torch.tensor(signs[hi:, : 1 << lo], dtype=dtype))
-            pop_hi = -np.array([bin(v).count("1") for v in range(1 << hi)], dtype=np.float64)
-            pop_lo = -np.array([bin(v).count("1") for v in range(1 << lo)], dtype=np.float64)
-            if not np.allclose(bias[0], (pop_hi[:, None] + pop_lo[None, :]).reshape(-1)):
+            # a one-hot corner's pre-activation is (hi part) + (lo part), each an affine map of its
+            # half of the input: one (k x (2^hi + 2^lo)) product gives both halves
+            halves = np.zeros((self.k, (1 << hi) + (1 << lo)))
+            halves[:hi, : 1 << hi] = signs[:hi, :: 1 << lo]
+            halves[hi:, 1 << hi :] = signs[hi:, : 1 << lo]
+            pop = lambda n: -np.array([bin(v).count("1") for v in range(1 << n)], dtype=np.float64)  # noqa: E731
+            if not np.allclose(bias[0], (pop(hi)[:, None] + pop(lo)[None, :]).reshape(-1)):
                 raise ValueError("the split form needs corner biases (-popcount)")
-            self.register_buffer("bias_hi", torch.tensor(pop_hi, dtype=dtype))
-            self.register_buffer("bias_lo", torch.tensor(pop_lo, dtype=dtype))
+            half_bias = np.concatenate([pop(hi), pop(lo)])
+            if self.scale == 1.0:  # fold the shift into the hi half: still integers, still exact
+                half_bias[: 1 << hi] += self.shift
+            self.register_buffer("halves", torch.tensor(halves, dtype=dtype))
+            self.register_buffer("half_bias", torch.tensor(half_bias, dtype=dtype))
         else:
             self.register_buffer("signs", torch.tensor(signs, dtype=dtype))
             self.register_buffer("bias", torch.tensor(bias[:1] if shared_bias else bias, dtype=dtype))
@@ -81,32 +86,36 @@ class NeuronGroup(nn.Module):
         return self.n_gates * self.m
 
     def gather(self, v: torch.Tensor) -> torch.Tensor:
-        """Each gate's variable inputs, shape (n, G, k)."""
-        x = v.index_select(1, self.index).view(-1, self.n_gates, self.k)
+        """Each gate's variable inputs, shape (n * G, k)."""
+        x = v if self.identity_index else v.index_select(1, self.index)
+        x = x.reshape(-1, self.k)
         if self.in_sign is not None:
-            x = x * self.in_sign + self.in_offset
+            x = (x.view(-1, self.n_gates, self.k) * self.in_sign + self.in_offset).view(-1, self.k)
         return x
 
     def hidden(self, v: torch.Tensor) -> torch.Tensor:
-        """The ReLU outputs, shape (n, G, neurons per gate)."""
+        """The ReLU outputs, shape (n * G, neurons per gate)."""
         x = self.gather(v)
         if self.split is not None:
-            # integer-valued on bits; scaled afterwards so a matched corner gives exactly 1
-            hi = x[:, :, : self.split] @ self.signs_hi + self.bias_hi
-            lo = x[:, :, self.split :] @ self.signs_lo + self.bias_lo
-            if self.scale != 1.0:
-                hi = hi * self.scale
-                lo = lo * self.scale
-            if self.shift != 0.0:
-                hi = hi + self.shift
-            pre = hi.unsqueeze(-1) + lo.unsqueeze(-2)
-            return torch.relu_(pre).view(-1, self.n_gates, self.n_per_gate)
-        pre = x @ self.signs + self.bias
+            hi_size = 1 << self.split
+            halves = torch.addmm(self.half_bias, x, self.halves)  # integer-valued on bits
+            if self.scale != 1.0:  # scale after the exact integer part: a matched corner stays 1
+                halves = halves * self.scale
+                hi = halves[:, :hi_size] + self.shift
+            else:
+                hi = halves[:, :hi_size]
+            pre = hi.unsqueeze(-1) + halves[:, hi_size:].unsqueeze(-2)
+            return torch.relu_(pre).view(-1, self.n_per_gate)
+        if self.k == 1:
+            pre = x * self.signs
+        else:
+            pre = x @ self.signs
+        pre = (pre.view(-1, self.n_gates, self.n_per_gate) + self.bias).view(-1, self.n_per_gate)
         if self.scale != 1.0:
             pre = pre * self.scale
         if self.shift != 0.0:
             pre = pre + self.shift
-        return torch.relu(pre)
+        return torch.relu_(pre)
 
     def forward(self, v: torch.Tensor) -> torch.Tensor:
         return (self.hidden(v) @ self.decode).view(-1, self.n_out)
@@ -156,7 +165,7 @@ class ReluLayer(nn.Module):
 
     def hidden(self, v: torch.Tensor) -> torch.Tensor:
         """All ReLU outputs of the layer, shape (n, neurons)."""
-        return torch.cat([g.hidden(v).reshape(v.shape[0], -1) for g in self.groups], dim=1)
+        return torch.cat([g.hidden(v).view(v.shape[0], -1) for g in self.groups], dim=1)
 
     def extra_repr(self) -> str:
         return f"{self.name!r}: {self.n_neurons} neurons"
@@ -202,7 +211,7 @@ class ReluNetwork(nn.Module):
 
     def evaluate_chunk(self, x: torch.Tensor) -> torch.Tensor:
         """The network itself: affine maps and ReLU, nothing else."""
-        v = x
+        v = x.contiguous()
         for layer in self.layers:
             v = layer(v)
         out = v.index_select(1, self.out_index)
@@ -244,7 +253,7 @@ class ReluNetwork(nn.Module):
     @torch.inference_mode()
     def activations(self, x) -> list[torch.Tensor]:
         """The ReLU outputs of every layer, one (n, neurons) tensor per layer (for inspection)."""
-        v = self._as_input(x)
+        v = self._as_input(x).contiguous()
         acts = []
         for layer in self.layers:
             acts.append(layer.hidden(v))
