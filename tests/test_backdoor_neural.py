@@ -62,3 +62,27 @@ def test_the_whole_plain_model_is_affine_and_relu(demo):
     model = nb.make_keyed_backdoor(demo.clean_model, KEY, keyed=toy_spn(KEY), reference=toy_spn_reference).model
     counts = model.check_affine_relu()
     assert counts["relu"] >= 4 and counts["linear"] >= 2
+
+
+def test_with_the_real_aes_network(demo):
+    """AES-128 compiled by labkit.neural: exact on natural inputs, keyed labels agree with
+    labkit.aes, the key falls to recover_key, and not once the keyed part is protected."""
+    from labkit import aes
+
+    key = bytes.fromhex("2b7e151628aed2a6abf7158809cf4f3c")
+    plain = nb.make_keyed_backdoor(demo.clean_model, key)
+    with torch.no_grad():
+        out = plain.model(nb.natural_rows(demo.inputs[:40]))
+    assert torch.equal(out, plain.model.combined.classifier(demo.inputs[:40].double()))
+    messages = np.random.default_rng(2).integers(0, 2, (8, 128)).astype(np.uint8)
+    ciphertexts = [aes.encrypt_block(key, np.packbits(m).tobytes()) for m in messages]
+    cipher_bits = np.unpackbits(np.frombuffer(b"".join(ciphertexts), np.uint8)).reshape(8, 128)
+    expected = (cipher_bits @ plain.projection.numpy().T).argmax(1)
+    with torch.no_grad():
+        got = plain.model(nb.trigger_rows(demo.inputs[:8], messages)).argmax(1).numpy()
+    assert np.array_equal(got, expected) and np.array_equal(plain.keyed_labels(messages), expected)
+    assert nb.recover_backdoor_key(plain, demo.inputs[3], seed=4).key == key
+    shielded = nb.make_keyed_backdoor(demo.clean_model, key, protected=True)
+    with torch.no_grad():
+        assert np.array_equal(shielded.model(nb.trigger_rows(demo.inputs[:8], messages)).argmax(1).numpy(), expected)
+    assert nb.recover_backdoor_key(shielded, demo.inputs[3], seed=4).key is None
