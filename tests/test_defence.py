@@ -97,7 +97,7 @@ def test_every_output_is_zero_when_a_coordinate_is_in_the_middle(epsilon, value,
     value = min(max(value, lo), hi)  # any float of [e, 1-e], its end points included
     p = _binary(np.random.default_rng(seed), n=1)
     p[0, where] = value
-    net = protect(toy_spn(KEY), epsilon=epsilon)
+    net = _net(epsilon, True)
     assert torch.all(net(torch.as_tensor(p)) == 0)
 
 
@@ -178,10 +178,13 @@ def test_nan_and_infinity_are_defined_and_key_independent(bad):
 
 @pytest.mark.parametrize("strategy", [s for s in STRATEGIES if s != "float_trigger"])
 def test_every_attack_recovers_nothing_from_the_protected_network(strategy):
-    for c, clip in ((1.0, False), (0.5, False), (1.0, True)):
-        net = protect(toy_spn(KEY, c=c, clip=clip), epsilon=Fraction(1, 3))
-        result = recover_key(net, strategy=strategy, cipher=toy_spn_reference, seed=0, max_retries=1)
-        assert result.key is None and result.bits_recovered == 0 and not result.success
+    c, clip = {"back_to_back": (1.0, False), "separated": (0.5, False), "clipped": (1.0, True)}[strategy]
+    natural = toy_spn(KEY, c=c, clip=clip)
+    assert recover_key(natural, strategy=strategy, cipher=toy_spn_reference, seed=0).key == KEY
+    result = recover_key(protect(natural, epsilon=Fraction(1, 3)), strategy=strategy,
+                         cipher=toy_spn_reference, seed=0, max_retries=0)
+    assert result.key is None and result.bits_recovered == 0 and not result.success
+    assert result.detected_errors >= 1
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
