@@ -15,10 +15,10 @@ network's outputs; the key bits fall out of output collisions:
   Lee): a coordinate 2**(f-1) + 1 is rounded by STEP to 2 while MASK stays 0, so the inner network
   sees the bit 2, the mirror image of 0 around 1: the output equals the all-zero base's iff k_i = 1.
 - ``clipped`` (inputs go through ``ReLU(x) - ReLU(x - 1)`` first, so no value leaves [0, 1]):
-  per key byte and candidate, set the byte to ``0x52 xor candidate`` with every bit moved e toward
-  1/2. For the right candidate the S-box input is 0x52 moved toward the centre and, because
-  S(0x52) = 0x00, the S-box output is exactly 0 and the whole output stays binary; for a wrong
-  candidate it is a fraction of S(v) != 0 and the output is not binary. Stop at the first hit.
+  per key byte and candidate, set the byte to ``0x52 xor candidate`` and compare with the same
+  bits moved e toward 1/2. For the right candidate the S-box input is 0x52 either way and,
+  because S(0x52) = 0x00, a corner of it scaled down is still exactly 0: the outputs collide. For
+  a wrong candidate S(v) != 0 is scaled down and they differ. Stop at each byte's first hit.
 
 Every recovered key is confirmed by re-encrypting, with the reference cipher (:mod:`labkit.aes`,
 :mod:`labkit.des` or your own), a binary plaintext whose ciphertext came from the oracle; a
@@ -186,57 +186,78 @@ def _probe_rows(base: np.ndarray, positions: np.ndarray, values: np.ndarray) -> 
     return rows
 
 
+def _pair_collisions(base: np.ndarray, todo: np.ndarray, centre: np.ndarray, strategy: str,
+                     e: float) -> tuple[list[np.ndarray], Callable]:
+    """Query blocks probing bit ``todo[r]`` around the binary value ``centre[r]``, and a function
+    of (base output, block outputs) telling for each bit whether the pair collided.
+
+    back-to-back: (v - e, v + e); separated: (v, v moved e toward 1/2), where v itself is the base
+    (no query needed) when v equals the base bit. Either pair collides exactly when k_i = v.
+    """
+    if strategy == "back_to_back":
+        blocks = [_probe_rows(base, todo, centre - e), _probe_rows(base, todo, centre + e)]
+        return blocks, lambda base_out, a, b: _same(a, b, 0)
+    moved = _probe_rows(base, todo, centre + e * (1 - 2.0 * centre))
+    if np.array_equal(centre, base[todo]):
+        return [moved], lambda base_out, a: _same(a, base_out[None, :], 0)
+    return [_probe_rows(base, todo, centre.astype(np.float64)), moved], lambda base_out, a, b: _same(a, b, 0)
+
+
 def _bitwise_attack(n_bits: int, strategy: str, e: float, rng: np.random.Generator,
                     encrypt: Callable, key_from_bits: Callable, max_retries: int, tol: float,
                     state: dict) -> Iterator[np.ndarray]:
     """Back-to-back and separated ReLUs: one test per key bit against a binary base plaintext.
 
-    First pass: one pair per bit (the pair around the base bit v collides iff k_i = v). If the key
-    check fails, later passes also probe the pair around 1 - v: exactly one of the two pairs must
-    collide, and bits where that fails are detected errors, retried on a fresh base.
+    A collision of the pair around v is exact when k_i = v, but could in principle also happen by
+    accident deeper in the network; a non-collision is always conclusive (k_i != v). So: one pair
+    per bit, then the key check on the base's ciphertext. If the check fails, the bits that
+    collided are probed again on a fresh base around both 0 and 1: exactly one pair must fail to
+    collide, and bits where that does not happen are detected errors, probed again.
     """
-    known = np.full(n_bits, -1, dtype=np.int8)
-    checked = False
+    known = np.full(n_bits, -1, dtype=np.int8)  # conclusive values
+    tentative = np.full(n_bits, -1, dtype=np.int8)  # values from a collision alone
+    first = True
     while True:
         base = rng.integers(0, 2, n_bits, dtype=np.uint8)
         todo = np.flatnonzero(known < 0)
-        sides = [base[todo]] + ([1 - base[todo]] if checked else [])
-        blocks = [base[None, :].astype(np.float64)]
-        for v in sides:
-            if strategy == "back_to_back":  # v - e and v + e
-                blocks += [_probe_rows(base, todo, v - e), _probe_rows(base, todo, v + e)]
-            else:  # separated: v itself (binary) and v moved e toward 1/2
-                if v is not sides[0]:
-                    blocks.append(_probe_rows(base, todo, v.astype(np.float64)))
-                blocks.append(_probe_rows(base, todo, v + e * (1 - 2.0 * v)))
+        centres = [base[todo]] if first else [np.zeros(len(todo), np.uint8), np.ones(len(todo), np.uint8)]
+        blocks, deciders = [base[None, :].astype(np.float64)], []
+        for centre in centres:
+            probe, decide = _pair_collisions(base, todo, centre, strategy, e)
+            deciders.append((len(blocks), len(probe), decide))
+            blocks += probe
         queries = np.concatenate(blocks)
         out = yield queries
+        first_query = state["queries"] + 1
         state["queries"] += len(queries)
         t = len(todo)
-        base_out, rest = out[0], out[1:]
-        if strategy == "back_to_back":
-            same_side = _same(rest[:t], rest[t:2 * t], tol)
-            other = _same(rest[2 * t:3 * t], rest[3 * t:4 * t], tol) if checked else ~same_side
-        else:
-            same_side = _same(rest[:t], base_out[None, :], tol)
-            other = _same(rest[t:2 * t], rest[2 * t:3 * t], tol) if checked else ~same_side
-        consistent = same_side != other
-        guess = np.where(same_side, base[todo], 1 - base[todo]).astype(np.int8)
+        sizes = [len(b) for b in blocks]
+        starts = np.cumsum([0] + sizes)
+        collided = [decide(out[0], *(out[starts[i]:starts[i + 1]] for i in range(s, s + n)))
+                    for s, n, decide in deciders]
         known_before = int(np.sum(known >= 0))
-        known[todo[consistent]] = guess[consistent]
-        per_bit, first = (len(queries) - 1) // max(t, 1), state["queries"] - len(queries) + 1
-        decided = known_before + np.cumsum(consistent)
-        state["history"].extend((first + per_bit * (j + 1), int(decided[j])) for j in range(t))
-        if not consistent.all():
-            state["detected"] += int(np.sum(~consistent))
-        else:
-            key = key_from_bits(known.astype(np.uint8))
-            if np.array_equal(encrypt(key, base[None, :])[0], base_out):
+        if first:
+            v = base[todo].astype(np.int8)
+            known[todo[~collided[0]]] = 1 - v[~collided[0]]
+            tentative[todo[collided[0]]] = v[collided[0]]
+            decided = np.ones(t, dtype=bool)
+        else:  # no collision around 0 means k_i = 1 and vice versa; exactly one must happen
+            around0, around1 = collided
+            decided = around0 != around1
+            known[todo[decided]] = np.where(around0[decided], 0, 1)
+            state["detected"] += int(np.sum(~decided))
+        per_bit = (len(queries) - 1) // max(t, 1)
+        progress = known_before + np.cumsum(decided)
+        state["history"].extend((first_query + per_bit * (j + 1), int(progress[j])) for j in range(t))
+        guess = np.where(known >= 0, known, tentative)
+        if np.all(guess >= 0):
+            key = key_from_bits(guess.astype(np.uint8))
+            if np.array_equal(encrypt(key, base[None, :])[0], out[0]):
                 state["history"].append((state["queries"], n_bits))
                 return key
             state["detected"] += 1
-            known[:] = -1
-        checked = True
+        first = False
+        tentative[:] = -1
         state["retries"] += 1
         if state["retries"] > max_retries:
             return None
@@ -245,38 +266,35 @@ def _bitwise_attack(n_bits: int, strategy: str, e: float, rng: np.random.Generat
 def _clipped_attack(n_bits: int, e: float, rng: np.random.Generator, encrypt: Callable,
                     key_from_bits: Callable, max_retries: int, sbox_zero: int,
                     state: dict) -> Iterator[np.ndarray]:
-    """Clipped inputs: per key byte, try candidates in random order until the output is binary.
+    """Clipped inputs: per key byte, try candidates in random order until a pair collides.
 
-    Each round sends one query per unresolved byte (so many bytes and keys share one batch); the
-    hit's output must equal the reference encryption of its binary twin, which confirms the byte.
+    Each round puts the next candidate c_j of every unresolved byte into one binary plaintext T
+    (byte j = 0x52 xor c_j) and asks T plus, per byte, T with that byte moved e toward 1/2. The
+    moved query collides with T iff S-box j sees 0x52 (S = 0 either way): 1 + (bytes left)
+    queries test one candidate for every byte at once. The final T re-encrypts as a key check.
     """
     n_bytes = n_bits // 8
     zero_bits = _bits.int_to_bits(sbox_zero, 8)
-    base = rng.integers(0, 2, n_bits, dtype=np.uint8)
+    plain = rng.integers(0, 2, n_bits, dtype=np.uint8)
     order = [rng.permutation(256) for _ in range(n_bytes)]
     tried = np.zeros(n_bytes, dtype=int)
     found = np.full(n_bytes, -1)
-    hit_outputs: dict[int, np.ndarray] = {}
     while True:
         todo = np.flatnonzero(found < 0)
         if todo.size == 0:
-            key_bits = np.concatenate([_bits.int_to_bits(int(found[j]), 8) for j in range(n_bytes)])
-            key = key_from_bits(key_bits)
-            twins = np.repeat(base[None, :], n_bytes, axis=0)
-            for j in range(n_bytes):
-                twins[j, 8 * j:8 * j + 8] = zero_bits ^ key_bits[8 * j:8 * j + 8]
-            wrong = ~_same(encrypt(key, twins), np.stack([hit_outputs[j] for j in range(n_bytes)]), 0)
-            if not wrong.any():
+            key = key_from_bits(np.concatenate([_bits.int_to_bits(int(b), 8) for b in found]))
+            if np.array_equal(encrypt(key, plain[None, :])[0], plain_out):
                 state["history"].append((state["queries"], n_bits))
                 return key
-            state["detected"] += int(wrong.sum())
+            state["detected"] += 1
             state["retries"] += 1
             if state["retries"] > max_retries:
                 return None
-            found[wrong] = -1
+            found[:], tried[:] = -1, 0
+            order = [rng.permutation(256) for _ in range(n_bytes)]
             continue
         exhausted = todo[tried[todo] >= 256]
-        if exhausted.size:  # no candidate worked: start the byte again on a fresh order
+        if exhausted.size:  # no candidate collided: search the byte again in a fresh order
             state["detected"] += int(exhausted.size)
             state["retries"] += 1
             if state["retries"] > max_retries:
@@ -285,16 +303,18 @@ def _clipped_attack(n_bits: int, e: float, rng: np.random.Generator, encrypt: Ca
                 order[j], tried[j] = rng.permutation(256), 0
         candidates = np.array([order[j][tried[j]] for j in todo])
         tried[todo] += 1
-        queries = np.repeat(base[None, :].astype(np.float64), len(todo), axis=0)
-        for r, (j, c) in enumerate(zip(todo, candidates)):
-            b = zero_bits ^ _bits.int_to_bits(int(c), 8)
+        for j, c in zip(todo, candidates):
+            plain[8 * j:8 * j + 8] = zero_bits ^ _bits.int_to_bits(int(c), 8)
+        queries = np.repeat(plain[None, :].astype(np.float64), len(todo) + 1, axis=0)
+        for r, j in enumerate(todo, start=1):
+            b = plain[8 * j:8 * j + 8]
             queries[r, 8 * j:8 * j + 8] = b + e * (1 - 2.0 * b)
         out = yield queries
-        hits = _is_binary(out)
+        plain_out = out[0]
+        hits = _same(out[1:], plain_out[None, :], 0)
         for r in np.flatnonzero(hits):
             found[todo[r]] = candidates[r]
-            hit_outputs[int(todo[r])] = out[r]
-            state["history"].append((int(state["queries"] + r + 1), 8 * int(np.sum(found >= 0))))
+            state["history"].append((int(state["queries"] + r + 2), 8 * int(np.sum(found >= 0))))
         state["queries"] += len(queries)
 
 
