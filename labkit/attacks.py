@@ -43,6 +43,11 @@ __all__ = [
     "query_oracle",
     "as_multi_oracle",
     "reference_cipher",
+    "NetworkStack",
+    "TABLE1_SETTINGS",
+    "PAPER_TABLE1",
+    "table1",
+    "format_table1",
 ]
 
 STRATEGIES = ("back_to_back", "separated", "clipped", "float_trigger")
@@ -538,3 +543,161 @@ def recover_key(oracle: Callable, *, strategy: str = "back_to_back", key_bits: i
     return recover_keys(multi, 1, strategy=strategy, key_bits=key_bits, cipher=cipher,
                         epsilon=epsilon, max_retries=max_retries, seed=seed, tol=tol,
                         trigger=trigger)[0]
+
+
+# --- many keys at once: the paper's Table 1 ----------------------------------------------------------
+
+
+class NetworkStack:
+    """Cipher networks that differ only in some bias buffers (the key), evaluated as one network.
+
+    Row r of a query batch goes through the network of key ``key_ids[r]``: the key-dependent
+    biases are gathered per row, everything else is shared, so thousands of keys run in the
+    same matrix products. Built by :meth:`aes128` (rekeying one compiled network) or
+    :meth:`from_networks`.
+    """
+
+    def __init__(self, template, biases: dict, keys: Sequence[bytes] | None = None,
+                 chunk_size: int = 256):
+        import torch
+
+        self.template, self.keys, self.chunk_size = template, keys, int(chunk_size)
+        modules = dict(template.named_modules())
+        self._slots = []
+        for name, stacked in biases.items():
+            module_name, _, attr = name.rpartition(".")
+            self._slots.append((modules[module_name], attr, torch.as_tensor(stacked)))
+        self.n_keys = len(next(iter(biases.values()))) if biases else 1
+        self.dtype = _module_dtype(template)
+
+    @classmethod
+    def from_networks(cls, networks: Sequence, **options) -> "NetworkStack":
+        """Stack networks built separately; they must agree on every buffer but some biases."""
+        import torch
+
+        states = [net.state_dict() for net in networks]
+        first = states[0]
+        differing = {}
+        for name, tensor in first.items():
+            same = all(s[name].shape == tensor.shape and torch.equal(s[name], tensor) for s in states[1:])
+            if not same:
+                if not name.endswith("bias") or any(s[name].shape != tensor.shape for s in states[1:]):
+                    raise ValueError(f"the networks differ in {name!r}, not only in biases")
+                differing[name] = torch.stack([s[name] for s in states])
+        return cls(networks[0], differing, **options)
+
+    @classmethod
+    def aes128(cls, keys: Sequence[bytes], *, c: float = 1.0, clip_inputs: bool = False,
+               dtype=None, variant: str = "natural", **options) -> "NetworkStack":
+        """Natural AES-128 networks for all ``keys`` from one compiled network: the round keys
+        sit only in the AddRoundKey biases, two neurons per bit, as ``bias(k) = bias(0) or bias(1)``."""
+        import torch
+
+        from labkit import aes
+        from labkit.neural import aes128_network
+
+        keys = [bytes(k) for k in keys]
+        dtype = torch.float64 if dtype is None else dtype
+        template = aes128_network(keys[0], c=c, clip_inputs=clip_inputs, dtype=dtype, variant=variant)
+        round_bits = np.stack([np.unpackbits(np.frombuffer(b"".join(aes.expand_key(k)), np.uint8)).reshape(11, 128)
+                               for k in keys])  # (K, 11, 128)
+        biases = {}
+        for index, layer in enumerate(template.layers):
+            if not layer.name.startswith("AddRoundKey "):
+                continue
+            r = int(layer.name.split()[-1])
+            name = f"layers.{index}.groups.0.bias"
+            bias = template.get_buffer(name)  # (128, neurons per XOR)
+            bit = round_bits[0, r]
+            if bit.min() == bit.max():
+                raise ValueError("the template key's round key must contain both bit values")
+            zero, one = bias[np.flatnonzero(bit == 0)], bias[np.flatnonzero(bit == 1)]
+            if not (torch.all(zero == zero[0]) and torch.all(one == one[0])):
+                raise ValueError(f"{layer.name}: biases are not a function of the key bit")
+            choice = torch.as_tensor(round_bits[:, r, :, None].astype(bool))
+            biases[name] = torch.where(choice, one[0], zero[0])  # (K, 128, neurons)
+        return cls(template, biases, keys=keys, **options)
+
+    def __call__(self, key_ids, queries) -> np.ndarray:
+        import torch
+
+        key_ids = torch.as_tensor(np.asarray(key_ids, dtype=np.int64))
+        x = torch.as_tensor(np.asarray(queries), dtype=self.dtype)
+        saved = [getattr(module, attr) for module, attr, _ in self._slots]
+        out = []
+        try:
+            with torch.inference_mode():
+                for start in range(0, len(x), self.chunk_size):
+                    ids = key_ids[start:start + self.chunk_size]
+                    for module, attr, stacked in self._slots:
+                        setattr(module, attr, stacked[ids])
+                    out.append(self.template.evaluate_chunk(x[start:start + self.chunk_size]))
+        finally:
+            for (module, attr, _), value in zip(self._slots, saved):
+                setattr(module, attr, value)
+        return torch.cat(out).numpy() if out else np.zeros((0, 0))
+
+
+#: The three settings of the paper's Table 1: strategy and how the natural network is built.
+TABLE1_SETTINGS = {
+    "back-to-back ReLUs (c = 1)": dict(strategy="back_to_back", c=1.0, clip_inputs=False),
+    "separated ReLUs (c = 1/2)": dict(strategy="separated", c=0.5, clip_inputs=False),
+    "clipped inputs (c = 1)": dict(strategy="clipped", c=1.0, clip_inputs=True),
+}
+
+#: What the authors report (ePrint 2025/288, Table 1): keys recovered and queries per key.
+PAPER_TABLE1 = {
+    "back-to-back ReLUs (c = 1)": dict(recovered="1000/1000", queries="512"),
+    "separated ReLUs (c = 1/2)": dict(recovered="1000/1000", queries="512"),
+    "clipped inputs (c = 1)": dict(recovered="1000/1000", queries="16 x 256 pairs"),
+}
+
+
+def table1(n_keys: int = 1000, *, seed: int = 0, settings: dict | None = None,
+           progress: bool = True, dtype=None, max_batch: int = 8192) -> list[dict]:
+    """Reproduce Table 1: ``n_keys`` random AES-128 keys attacked in each setting.
+
+    Each row: setting, keys, recovered (confirmed and equal to the true key), success rate,
+    mean/max queries per key, detected errors (caught by a failed check, then retried) and
+    undetected errors (a confirmed key that is wrong: must be 0), and seconds.
+    """
+    import time
+
+    if not isinstance(n_keys, (int, np.integer)) or n_keys < 1:
+        raise ValueError(f"n_keys must be a positive int, got {n_keys!r}")
+    settings = TABLE1_SETTINGS if settings is None else settings
+    rng = np.random.default_rng(seed)
+    keys = [rng.bytes(16) for _ in range(n_keys)]
+    rows = []
+    for label, setting in settings.items():
+        start = time.perf_counter()
+        stack = NetworkStack.aes128(keys, c=setting["c"], clip_inputs=setting["clip_inputs"], dtype=dtype)
+        results = recover_keys(stack, n_keys, strategy=setting["strategy"], seed=seed,
+                               max_batch=max_batch, progress=progress)
+        queries = np.array([r.queries for r in results])
+        recovered = sum(r.key == k for r, k in zip(results, keys))
+        rows.append(dict(
+            setting=label, strategy=setting["strategy"], keys=n_keys, recovered=int(recovered),
+            success_rate=recovered / n_keys, mean_queries=float(queries.mean()),
+            max_queries=int(queries.max()),
+            detected_errors=int(sum(r.detected_errors for r in results)),
+            undetected_errors=int(sum(r.key is not None and r.key != k for r, k in zip(results, keys))),
+            seconds=time.perf_counter() - start,
+        ))
+    return rows
+
+
+def format_table1(rows: list[dict], *, seconds: bool = False) -> str:
+    """Table 1 as aligned text, with the paper's figures beside ours."""
+    header = f"{'setting':<28} {'recovered':>11} {'queries/key':>12} {'max':>6} {'detected':>9} {'undetected':>10}"
+    header += f" {'seconds':>8}" if seconds else ""
+    header += "   paper"
+    lines = [header, "-" * len(header)]
+    for row in rows:
+        line = (f"{row['setting']:<28} {row['recovered']:>5}/{row['keys']:<5} {row['mean_queries']:>12.1f} "
+                f"{row['max_queries']:>6} {row['detected_errors']:>9} {row['undetected_errors']:>10}")
+        line += f" {row['seconds']:>8.1f}" if seconds else ""
+        paper = PAPER_TABLE1.get(row["setting"])
+        line += f"   {paper['recovered']}, {paper['queries']}" if paper else ""
+        lines.append(line)
+    return "\n".join(lines)

@@ -166,3 +166,40 @@ def test_input_validation():
         recover_key("not an oracle")
     with pytest.raises(ValueError, match="DES"):
         recover_key(net, strategy="clipped", key_bits=64)
+
+
+# --- the natural AES-128 network of labkit.neural ------------------------------------------------
+
+from labkit.attacks import TABLE1_SETTINGS, NetworkStack, format_table1, table1  # noqa: E402
+from labkit.neural import aes128_network  # noqa: E402
+
+
+@pytest.mark.parametrize("strategy,options", [("back_to_back", {}), ("separated", dict(c=0.5))])
+def test_natural_aes_network_gives_up_its_key(strategy, options):
+    key = os.urandom(16)
+    result = recover_key(aes128_network(key, **options), strategy=strategy, seed=3)
+    assert result.key == key and result.queries <= 2 * 128 + 1
+
+
+def test_network_stack_is_the_same_function_as_separate_networks():
+    keys = [os.urandom(16) for _ in range(3)]
+    for options in (dict(), dict(c=0.5), dict(clip_inputs=True)):
+        stack = NetworkStack.aes128(keys, **options)
+        x = np.random.default_rng(4).normal(0.5, 0.7, (9, 128))
+        ids = np.arange(9) % 3
+        out = stack(ids, x)
+        for k in range(3):
+            expected = aes128_network(keys[k], **options)(torch.as_tensor(x[ids == k])).numpy()
+            np.testing.assert_array_equal(out[ids == k], expected)
+
+
+def test_table1_on_a_few_keys():
+    # the clipped setting runs ~256 rounds of queries (covered on the toy network above)
+    settings = {k: v for k, v in TABLE1_SETTINGS.items() if v["strategy"] != "clipped"}
+    rows = table1(3, seed=1, progress=False, settings=settings)
+    assert [r["strategy"] for r in rows] == ["back_to_back", "separated"]
+    for row in rows:
+        assert row["recovered"] == 3 and row["success_rate"] == 1 and row["undetected_errors"] == 0
+    assert rows[0]["mean_queries"] <= 512 and rows[1]["mean_queries"] <= 512
+    text = format_table1(rows)
+    assert "separated" in text and "3/3" in text
