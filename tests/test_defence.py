@@ -97,7 +97,7 @@ def test_every_output_is_zero_when_a_coordinate_is_in_the_middle(epsilon, value,
     value = min(max(value, lo), hi)  # any float of [e, 1-e], its end points included
     p = _binary(np.random.default_rng(seed), n=1)
     p[0, where] = value
-    net = protect(toy_spn(KEY), epsilon=epsilon)
+    net = _net(epsilon, True)
     assert torch.all(net(torch.as_tensor(p)) == 0)
 
 
@@ -178,10 +178,13 @@ def test_nan_and_infinity_are_defined_and_key_independent(bad):
 
 @pytest.mark.parametrize("strategy", [s for s in STRATEGIES if s != "float_trigger"])
 def test_every_attack_recovers_nothing_from_the_protected_network(strategy):
-    for c, clip in ((1.0, False), (0.5, False), (1.0, True)):
-        net = protect(toy_spn(KEY, c=c, clip=clip), epsilon=Fraction(1, 3))
-        result = recover_key(net, strategy=strategy, cipher=toy_spn_reference, seed=0, max_retries=1)
-        assert result.key is None and result.bits_recovered == 0 and not result.success
+    c, clip = {"back_to_back": (1.0, False), "separated": (0.5, False), "clipped": (1.0, True)}[strategy]
+    natural = toy_spn(KEY, c=c, clip=clip)
+    assert recover_key(natural, strategy=strategy, cipher=toy_spn_reference, seed=0).key == KEY
+    result = recover_key(protect(natural, epsilon=Fraction(1, 3)), strategy=strategy,
+                         cipher=toy_spn_reference, seed=0, max_retries=0)
+    assert result.key is None and result.bits_recovered == 0 and not result.success
+    assert result.detected_errors >= 1
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -221,3 +224,36 @@ def test_overhead_counts():
     assert over.relu_layers == 5 and over.relu_neurons == 2 * 128 + 4 * 128 + 3 * 128
     unclamped = protect(toy_xor_permute(KEY), clamp=False, n_in=128, n_out=128).overhead()
     assert unclamped.relu_layers == 3 and unclamped.relu_neurons == 4 * 128 + 3 * 128
+
+
+# --- around the natural AES-128 network ------------------------------------------------------------
+
+from labkit import aes  # noqa: E402
+from labkit.neural import aes128_network  # noqa: E402
+
+
+@pytest.mark.parametrize("epsilon", EPSILONS)
+def test_protected_aes_network_is_exact_aes_on_bits(epsilon):
+    key = os.urandom(16)
+    net = aes128_network(key, protected=True, epsilon=epsilon)
+    blocks = np.random.default_rng(6).integers(0, 256, (8, 16), dtype=np.uint8)
+    out = net(torch.as_tensor(np.unpackbits(blocks, axis=1), dtype=torch.float64))
+    assert np.array_equal(np.packbits(out.numpy().astype(np.uint8), axis=1), aes.encrypt_blocks(key, blocks))
+
+
+@pytest.mark.parametrize("strategy,options", [("back_to_back", {}), ("separated", dict(c=0.5))])
+def test_protected_aes_network_resists_the_attacks(strategy, options):
+    key = os.urandom(16)
+    assert recover_key(aes128_network(key, **options), strategy=strategy).key == key
+    result = recover_key(aes128_network(key, protected=True, **options), strategy=strategy, max_retries=1)
+    assert result.key is None
+
+
+def test_float_trigger_on_the_aes_network():
+    key = os.urandom(16)
+    for dtype in DTYPES:
+        trigger = float_trigger(dtype)
+        open_net = aes128_network(key, protected=True, epsilon=Fraction(1, 4), clamp=False, dtype=dtype)
+        assert recover_key(open_net, strategy="float_trigger", trigger=trigger).key == key
+        closed = aes128_network(key, protected=True, epsilon=Fraction(1, 4), clamp=True, dtype=dtype)
+        assert recover_key(closed, strategy="float_trigger", trigger=trigger).key is None
