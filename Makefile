@@ -7,7 +7,7 @@ PORT   ?= 8888
 # `make lab NOBROWSER=1` starts JupyterLab headless (print the URL, open no browser).
 NOBROWSER ?=
 
-.PHONY: lab test unit notebooks bench execute clean
+.PHONY: lab test unit notebooks bench execute clean student book browser
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,3 +37,7 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
+
+# Student copies (solutions removed, checks kept) into student/; see tools/make_student.py.
+student: $(STAMP)
+	$(BIN)/python tools/make_student.py
