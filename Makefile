@@ -41,3 +41,7 @@ clean:
 # Student copies (solutions removed, checks kept) into student/; see tools/make_student.py.
 student: $(STAMP)
 	$(BIN)/python tools/make_student.py
+
+# The static, readable rendering: every notebook executed to HTML plus an index, in _book/ (offline).
+book: $(STAMP)
+	$(BIN)/python tools/build_book.py
