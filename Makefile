@@ -45,3 +45,8 @@ student: $(STAMP)
 # The static, readable rendering: every notebook executed to HTML plus an index, in _book/ (offline).
 book: $(STAMP)
 	$(BIN)/python tools/build_book.py
+
+# Every notebook run in JupyterLab in headless Chromium (installs chromium/playwright if missing);
+# part of `make test`, this runs it alone. Screenshots land in artifacts/browser/.
+browser: $(STAMP)
+	$(BIN)/python -m pytest -p no:xdist tests/test_browser.py
