@@ -1,0 +1,94 @@
+"""Cryptographic backdoors in classifiers, and the protocols that turn them into defences.
+
+Chapter 08. A signature-triggered backdoor (Goldwasser, Kim, Vaikuntanathan, Zamir, FOCS 2022)
+hides a verifier beside a classifier: an input carrying a valid Ed25519 signature switches the
+output to a label of the signer's choice; without the signing key nobody can make such an input,
+and queries cannot tell the model from a clean one. Ngo, Chattopadhyay and Maitra (arXiv
+2509.20714, 2025) use the same mechanism for ownership watermarks, user authentication and leak
+tracing. Modules:
+
+- ``models``: the digits data (upsampled to 32x32), an MLP and a CNN, seeded training;
+- ``trigger``: where the trigger lives (pixel LSBs), what is signed, the backdoored model;
+- ``protocols``: ownership watermark, user authentication, IP tracking, roles separated;
+- ``baselines``: trigger-set (Adi et al. 2018) and weight (Uchida et al. 2017) watermarks;
+- ``robustness``: removal attacks (fine-tuning, re-initialising the head, pruning, distillation)
+  and the forgery measurements.
+
+Start from :func:`make_demo`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from labkit.backdoor.models import (
+    accuracy,
+    digit_splits,
+    predict,
+    trained_classifier,
+)
+from labkit.backdoor.trigger import (
+    BackdooredModel,
+    embed_trigger,
+    generate_keys,
+    verify_triggers,
+)
+
+__all__ = [
+    "generate_keys",
+    "embed_trigger",
+    "verify_triggers",
+    "BackdooredModel",
+    "Demo",
+    "make_demo",
+]
+
+
+@dataclass
+class Demo:
+    """The ready-made setup of chapter 08 (see :func:`make_demo`)."""
+
+    clean_model: nn.Module
+    backdoored_model: BackdooredModel
+    inputs: torch.Tensor
+    labels: torch.Tensor
+    signing_key: object
+    verify_key: object
+    attacker_inputs: torch.Tensor
+    attacker_labels: torch.Tensor
+    train_inputs: torch.Tensor
+    train_labels: torch.Tensor
+    arch: str
+    seed: int
+
+
+def make_demo(seed: int = 0, *, arch: str = "mlp") -> Demo:
+    """A trained classifier, its backdoored twin, natural test inputs and the owner's key pair.
+
+    ``inputs``/``labels`` are the test split of :func:`labkit.backdoor.models.digit_splits`;
+    ``attacker_inputs`` is the natural data an adversary may use to remove a watermark. The key
+    pair is derived from ``seed`` (reproducible, so for teaching only). Training is cached per
+    process; every call returns fresh model copies.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    splits = digit_splits(seed)
+    signing_key, verify_key = generate_keys(seed)
+    clean = trained_classifier(arch, seed)
+    backdoored = BackdooredModel(trained_classifier(arch, seed), verify_key)
+    return Demo(
+        clean_model=clean,
+        backdoored_model=backdoored,
+        inputs=splits.test_x,
+        labels=splits.test_y,
+        signing_key=signing_key,
+        verify_key=verify_key,
+        attacker_inputs=splits.attacker_x,
+        attacker_labels=splits.attacker_y,
+        train_inputs=splits.train_x,
+        train_labels=splits.train_y,
+        arch=arch,
+        seed=seed,
+    )

@@ -1,0 +1,297 @@
+"""Signature-triggered backdoors (Goldwasser, Kim, Vaikuntanathan, Zamir, FOCS 2022, §5).
+
+Where the trigger lives. An input is a ``(1, 32, 32)`` image on the 8-bit grid. The least
+significant bit (LSB) of each of its 1,024 pixel bytes, read row by row, forms a 1,024-bit
+**field** = 128 bytes (bits MSB first within each byte, the ``labkit.bits`` order). Changing an
+LSB moves a pixel by 1/255: invisible, and irrelevant to the classifier.
+
+Field layout (byte offsets)::
+
+    0-3    magic b"LKBD"            4   version (1)          5   kind (1 trigger, 2 token)
+    6-63   payload, zero padded:
+           trigger: 6 target label, 7-22 identity (16 bytes, zero padded)
+           token:   6-21 user id (16 bytes), 22-29 expiry (uint64 big endian, seconds),
+                    30-45 nonce (16 bytes)
+    64-127 Ed25519 signature (RFC 8032, 64 bytes)
+
+What is signed. ``DOMAIN || field[0:64] || content`` where for a trigger ``content`` is the
+1,024 pixel bytes with their LSBs cleared (the image with the signature field zeroed), so a
+signature binds the picture, the target label and the identity together; moving it to another
+picture, changing the target or changing the identity breaks it. Tokens (kind 2) are tickets for
+user authentication and sign no picture (see ``protocols``).
+
+The backdoored model runs the classifier and, beside it, the verifier; only an input whose field
+carries a valid signature (under the model's verify key, and its identity if one is set) has its
+output replaced. Every other input gets the classifier's logits, bit for bit.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from Crypto.PublicKey import ECC
+from Crypto.Signature import eddsa
+from torch import nn
+
+from labkit.backdoor.models import IMAGE_SIZE, NUM_CLASSES, from_pixels, to_pixels
+
+__all__ = [
+    "DOMAIN",
+    "MAGIC",
+    "FIELD_BYTES",
+    "HEADER_BYTES",
+    "SIGNATURE_SLICE",
+    "KIND_TRIGGER",
+    "KIND_TOKEN",
+    "OVERRIDE_LOGIT",
+    "Trigger",
+    "generate_keys",
+    "verify_key_bytes",
+    "read_fields",
+    "write_fields",
+    "content_bytes",
+    "trigger_header",
+    "signed_message",
+    "embed_trigger",
+    "embed_field",
+    "parse_trigger",
+    "verify_triggers",
+    "BackdooredModel",
+]
+
+DOMAIN = b"labkit.backdoor/v1"
+MAGIC = b"LKBD"
+VERSION = 1
+KIND_TRIGGER = 1
+KIND_TOKEN = 2
+PIXELS = IMAGE_SIZE * IMAGE_SIZE
+FIELD_BYTES = PIXELS // 8  # 128
+HEADER_BYTES = 64
+SIGNATURE_SLICE = slice(64, 128)
+IDENTITY_BYTES = 16
+OVERRIDE_LOGIT = 20.0  # the logit a valid trigger gives its target (all others 0)
+
+
+# -- keys ----------------------------------------------------------------------------------------
+def generate_keys(seed: int | bytes | None = None):
+    """A fresh Ed25519 key pair ``(signing_key, verify_key)`` (pycryptodome ``EccKey`` objects).
+
+    With ``seed`` the private key is ``SHA-256("labkit.backdoor keys" || seed)``: reproducible for
+    teaching, and therefore not secret. Never seed a key that protects anything.
+    """
+    if seed is None:
+        signing_key = ECC.generate(curve="Ed25519")
+    else:
+        if isinstance(seed, bool) or not isinstance(seed, (int, bytes)):
+            raise TypeError(f"seed must be an int, bytes or None, got {type(seed).__name__}")
+        raw = seed if isinstance(seed, bytes) else str(seed).encode()
+        signing_key = eddsa.import_private_key(hashlib.sha256(b"labkit.backdoor keys" + raw).digest())
+    return signing_key, signing_key.public_key()
+
+
+def _verify_key(key) -> ECC.EccKey:
+    if isinstance(key, (bytes, bytearray)):
+        if len(key) != 32:
+            raise ValueError(f"an Ed25519 verify key is 32 bytes, got {len(key)}")
+        return eddsa.import_public_key(bytes(key))
+    if isinstance(key, ECC.EccKey) and key.curve == "Ed25519":
+        return key.public_key()
+    raise TypeError(f"verify key must be an Ed25519 EccKey or 32 bytes, got {type(key).__name__}")
+
+
+def _signing_key(key) -> ECC.EccKey:
+    if isinstance(key, ECC.EccKey) and key.curve == "Ed25519" and key.has_private():
+        return key
+    raise TypeError("signing key must be a private Ed25519 EccKey (from generate_keys())")
+
+
+def verify_key_bytes(key) -> bytes:
+    """The 32-byte RFC 8032 encoding of a verify (public) key."""
+    return _verify_key(key).export_key(format="raw")
+
+
+# -- the field in the pixels' low-order bits -----------------------------------------------------
+def _as_batch(x) -> np.ndarray:
+    """Pixel bytes ``(n, 32, 32)`` of one input ``(32, 32)`` / ``(1, 32, 32)`` or a batch."""
+    if not isinstance(x, (torch.Tensor, np.ndarray)):
+        raise TypeError(f"x must be a torch tensor or numpy array, got {type(x).__name__}")
+    shape = tuple(x.shape)
+    if shape not in ((IMAGE_SIZE, IMAGE_SIZE), (1, IMAGE_SIZE, IMAGE_SIZE)) and not (
+        len(shape) == 4 and shape[1:] == (1, IMAGE_SIZE, IMAGE_SIZE)
+    ):
+        raise ValueError(
+            f"x must be an image (32, 32) or (1, 32, 32), or a batch (n, 1, 32, 32); got {shape}"
+        )
+    return to_pixels(x).reshape(-1, IMAGE_SIZE, IMAGE_SIZE)
+
+
+def _restore(pixels: np.ndarray, like):
+    """Pixel bytes back to the model's input format, with the shape and type of ``like``."""
+    out = from_pixels(pixels.reshape(tuple(like.shape)))
+    if isinstance(like, torch.Tensor):
+        return out.to(like.dtype)
+    return out.numpy().astype(like.dtype, copy=False)
+
+
+def read_fields(pixels: np.ndarray) -> np.ndarray:
+    """The 128-byte field of each image: LSBs row by row, packed MSB first (``bits`` order).
+
+    ``np.packbits`` is the batched form of :func:`labkit.bits.bits_to_bytes` (same bit order).
+    """
+    lsb = (np.asarray(pixels, dtype=np.uint8).reshape(-1, PIXELS) & 1)
+    return np.packbits(lsb, axis=1)
+
+
+def write_fields(pixels: np.ndarray, fields: np.ndarray) -> np.ndarray:
+    """Pixels with their LSBs replaced by ``fields`` (one 128-byte field per image)."""
+    pixels = np.asarray(pixels, dtype=np.uint8).reshape(-1, PIXELS)
+    fields = np.asarray(fields, dtype=np.uint8).reshape(len(pixels), FIELD_BYTES)
+    lsb = np.unpackbits(fields, axis=1)
+    return ((pixels & 0xFE) | lsb).reshape(-1, IMAGE_SIZE, IMAGE_SIZE)
+
+
+def content_bytes(pixels: np.ndarray) -> bytes:
+    """What a trigger signature binds of one image: its pixel bytes with the LSB field zeroed."""
+    return (np.asarray(pixels, dtype=np.uint8).reshape(PIXELS) & 0xFE).tobytes()
+
+
+def _identity(identity) -> bytes:
+    if isinstance(identity, str):
+        identity = identity.encode()
+    if not isinstance(identity, (bytes, bytearray)):
+        raise TypeError(f"identity must be str or bytes, got {type(identity).__name__}")
+    if len(identity) > IDENTITY_BYTES:
+        raise ValueError(f"identity must be at most {IDENTITY_BYTES} bytes, got {len(identity)}")
+    return bytes(identity).ljust(IDENTITY_BYTES, b"\x00")
+
+
+def trigger_header(target: int, identity: bytes | str = b"") -> bytes:
+    """The 64 signed header bytes of a trigger (magic, version, kind, target, identity, zeros)."""
+    if isinstance(target, bool) or not isinstance(target, (int, np.integer)):
+        raise TypeError(f"target must be an int label, got {type(target).__name__}")
+    if not 0 <= int(target) < NUM_CLASSES:
+        raise ValueError(f"target must be a label in 0..{NUM_CLASSES - 1}, got {target}")
+    head = MAGIC + bytes([VERSION, KIND_TRIGGER, int(target)]) + _identity(identity)
+    return head.ljust(HEADER_BYTES, b"\x00")
+
+
+def signed_message(header: bytes, content: bytes = b"") -> bytes:
+    """The exact bytes the Ed25519 signature covers: ``DOMAIN || header || content``."""
+    if len(header) != HEADER_BYTES:
+        raise ValueError(f"header must be {HEADER_BYTES} bytes, got {len(header)}")
+    return DOMAIN + bytes(header) + bytes(content)
+
+
+def embed_field(x, header: bytes, signature: bytes):
+    """Write ``header || signature`` into the LSBs of every image of ``x`` (same shape back)."""
+    if len(header) != HEADER_BYTES or len(signature) != 64:
+        raise ValueError("a field is a 64-byte header and a 64-byte signature")
+    pixels = _as_batch(x)
+    field = np.frombuffer(bytes(header) + bytes(signature), dtype=np.uint8)
+    out = write_fields(pixels, np.tile(field, (len(pixels), 1)))
+    return _restore(out, x)
+
+
+def embed_trigger(x, target, signing_key, *, identity: bytes | str = b""):
+    """Sign each image of ``x`` with its target label and write the trigger into its LSBs.
+
+    ``x``: one input ``(1, 32, 32)`` / ``(32, 32)`` or a batch ``(n, 1, 32, 32)`` in the model's
+    input format (tensor or array); ``target``: one label or one per image. Returns the same shape
+    and type; each pixel moves by at most 1/255 (its LSB).
+    """
+    pixels = _as_batch(x)
+    targets = np.broadcast_to(np.asarray(target), (len(pixels),)) if np.ndim(target) == 0 else np.asarray(target)
+    if len(targets) != len(pixels):
+        raise ValueError(f"need one target per image: {len(pixels)} images, {len(targets)} targets")
+    signer = eddsa.new(_signing_key(signing_key), "rfc8032")
+    fields = np.empty((len(pixels), FIELD_BYTES), dtype=np.uint8)
+    for i, (image, label) in enumerate(zip(pixels, targets)):
+        header = trigger_header(label.item() if isinstance(label, np.generic) else label, identity)
+        signature = signer.sign(signed_message(header, content_bytes(image)))
+        fields[i] = np.frombuffer(header + signature, dtype=np.uint8)
+    return _restore(write_fields(pixels, fields), x)
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """A parsed trigger field (not yet verified)."""
+
+    target: int
+    identity: bytes
+    header: bytes
+    signature: bytes
+
+
+def parse_trigger(field: bytes) -> Trigger | None:
+    """Read a 128-byte field as a trigger; ``None`` unless magic, version, kind and target fit."""
+    field = bytes(field)
+    if len(field) != FIELD_BYTES:
+        raise ValueError(f"a field is {FIELD_BYTES} bytes, got {len(field)}")
+    if field[:4] != MAGIC or field[4] != VERSION or field[5] != KIND_TRIGGER or field[6] >= NUM_CLASSES:
+        return None
+    return Trigger(field[6], field[7 : 7 + IDENTITY_BYTES].rstrip(b"\x00"), field[:HEADER_BYTES],
+                   field[SIGNATURE_SLICE])
+
+
+def verify_triggers(x, verify_key, *, identity: bytes | str | None = None) -> np.ndarray:
+    """The verifier: for each image, its target label if it carries a valid trigger, else -1.
+
+    Valid means: the field parses as a trigger, its identity equals ``identity`` (when given), and
+    the Ed25519 signature verifies over ``DOMAIN || header || content`` under ``verify_key``.
+    """
+    pixels = _as_batch(x)
+    verifier = eddsa.new(_verify_key(verify_key), "rfc8032")
+    wanted = None if identity is None else _identity(identity).rstrip(b"\x00")
+    fields = read_fields(pixels)
+    out = np.full(len(pixels), -1, dtype=np.int64)
+    candidates = np.flatnonzero((fields[:, :4] == np.frombuffer(MAGIC, np.uint8)).all(1))
+    for i in candidates:
+        trig = parse_trigger(fields[i].tobytes())
+        if trig is None or (wanted is not None and trig.identity != wanted):
+            continue
+        try:
+            verifier.verify(signed_message(trig.header, content_bytes(pixels[i])), trig.signature)
+        except ValueError:
+            continue
+        out[i] = trig.target
+    return out
+
+
+class BackdooredModel(nn.Module):
+    """A classifier with a signature verifier beside it (Goldwasser et al. 2022, Construction 5.2).
+
+    ``forward(x)`` returns the classifier's logits, except for the inputs that carry a valid trigger
+    under ``verify_key`` (and ``identity``, if set): their logits become ``OVERRIDE_LOGIT`` at the
+    target label and 0 elsewhere. The verifier is ordinary code, not weights: fine-tuning or pruning
+    ``classifier`` leaves it intact; anyone holding the weights and the code can see it.
+    """
+
+    def __init__(self, classifier: nn.Module, verify_key, *, identity: bytes | str | None = None):
+        super().__init__()
+        if not isinstance(classifier, nn.Module):
+            raise TypeError(f"classifier must be a torch nn.Module, got {type(classifier).__name__}")
+        self.classifier = classifier
+        self.verify_key = _verify_key(verify_key)
+        self.identity = None if identity is None else _identity(identity).rstrip(b"\x00")
+        self.last_triggered = np.zeros(0, dtype=bool)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = self.classifier(x)
+        targets = verify_triggers(x, self.verify_key, identity=self.identity)
+        self.last_triggered = targets >= 0
+        if self.last_triggered.any():
+            logits = logits.clone()
+            rows = torch.from_numpy(np.flatnonzero(self.last_triggered))
+            logits[rows] = 0.0
+            logits[rows, torch.from_numpy(targets[self.last_triggered])] = OVERRIDE_LOGIT
+        return logits
+
+    def with_classifier(self, classifier: nn.Module) -> "BackdooredModel":
+        """The same verifier (key, identity) beside another classifier (e.g. after an attack)."""
+        return BackdooredModel(classifier, self.verify_key, identity=self.identity)
+
+    def copy(self) -> "BackdooredModel":
+        return self.with_classifier(copy.deepcopy(self.classifier))

@@ -1,0 +1,202 @@
+"""Chapter 08 widgets: sign a trigger, judge a suspect model, trace a leaked copy.
+
+Each widget does its expensive work (training attacked copies, signing query batches) once when it
+is built; moving a control afterwards only slices cached arrays, so it answers at once.
+"""
+from __future__ import annotations
+
+import html
+
+import ipywidgets as w
+import numpy as np
+import plotly.graph_objects as go
+import torch
+
+from labkit import backdoor as bd
+from labkit.backdoor import models, protocols as pr, robustness as rb
+from labkit.backdoor import trigger as tg
+from labkit.widgets import COLORS, LabWidget, heatmap
+
+__all__ = ["TriggerSigner", "OwnershipJudge", "LeakTracer"]
+
+
+def _verdict_html(ok: bool, text: str) -> str:
+    colour = COLORS["ok"] if ok else COLORS["error"]
+    return f'<b style="color:{colour}">{html.escape(text)}</b>'
+
+
+class TriggerSigner(LabWidget):
+    """Sign a trigger into an image, tamper with it, and watch the verifier and both models.
+
+    State: ``query`` (the input sent), ``verified`` (target or -1), ``clean_label``,
+    ``backdoored_label``, ``field`` (the 128 bytes in the LSBs).
+    """
+
+    TAMPER = ("none", "flip one field bit", "transplant onto next image", "stranger's key", "no trigger")
+
+    def __init__(self, demo=None) -> None:
+        super().__init__()
+        self.demo = demo or bd.make_demo(0)
+        self.stranger_key, _ = bd.generate_keys(b"stranger")
+        self.image = w.IntSlider(0, 0, len(self.demo.inputs) - 1, description="image")
+        self.target = w.Dropdown(options=list(range(10)), value=3, description="target")
+        self.tamper = w.Dropdown(options=self.TAMPER, value="none", description="tamper",
+                                 style={"description_width": "initial"})
+        self.flip = w.IntSlider(70, 0, 1023, description="field bit", continuous_update=False)
+        self.result = w.HTML()
+        self.picture = heatmap(np.zeros((32, 32)), title="query image", colorscale="Greys",
+                               zmin=0, zmax=1, height=300, width=300, showscale=False)
+        self.field_view = heatmap(np.zeros((16, 64)), title="LSB field: rows 0-7 header, 8-15 signature",
+                                  colorscale=[[0, "#f1f3f5"], [1, "#364fc7"]], zmin=0, zmax=1,
+                                  height=300, width=560, showscale=False)
+        self.watch(self.image, self.target, self.tamper, self.flip)
+        self.refresh()
+
+    def update(self) -> None:
+        d, i, tamper = self.demo, self.image.value, self.tamper.value
+        image = d.inputs[i : i + 1]
+        if tamper == "no trigger":
+            query = image
+        elif tamper == "stranger's key":
+            query = bd.embed_trigger(image, self.target.value, self.stranger_key)
+        else:
+            query = bd.embed_trigger(image, self.target.value, d.signing_key)
+            if tamper == "flip one field bit":
+                pixels = models.to_pixels(query).reshape(-1)
+                pixels[self.flip.value] ^= 1
+                query = models.from_pixels(pixels.reshape(1, 1, 32, 32))
+            elif tamper == "transplant onto next image":
+                nxt = models.to_pixels(d.inputs[(i + 1) % len(d.inputs)]).reshape(1, 32, 32)
+                moved = tg.write_fields(nxt, tg.read_fields(models.to_pixels(query)))
+                query = models.from_pixels(moved.reshape(1, 1, 32, 32))
+        self.query = query
+        self.field = tg.read_fields(models.to_pixels(query))[0].tobytes()
+        self.verified = int(bd.verify_triggers(query, d.verify_key)[0])
+        self.clean_label = int(models.predict(d.clean_model, query)[0])
+        self.backdoored_label = int(models.predict(d.backdoored_model, query)[0])
+        self.picture.data[0].z = query[0, 0].numpy()
+        self.field_view.data[0].z = np.unpackbits(np.frombuffer(self.field, np.uint8)).reshape(16, 64)
+        verdict = (f"valid signature, target {self.verified}" if self.verified >= 0
+                   else "no valid signature")
+        self.result.value = (
+            _verdict_html(self.verified >= 0, f"verifier: {verdict}")
+            + f" &nbsp; true label {int(d.labels[i])} · clean model says <b>{self.clean_label}</b>"
+            + f" · backdoored model says <b>{self.backdoored_label}</b>"
+        )
+
+    def build(self) -> w.Widget:
+        controls = w.HBox([w.VBox([self.image, self.target]), w.VBox([self.tamper, self.flip])])
+        return w.VBox([controls, self.result, w.HBox([self.picture, self.field_view]), self.message])
+
+
+class OwnershipJudge(LabWidget):
+    """The judge's view: pick a suspect, a number of signed queries and a false-positive rate.
+
+    Suspects are the owner's model, three attacked copies (fine-tuned, head re-initialised,
+    80% pruned), a distilled student and an independently trained model. State: ``verdict``.
+    """
+
+    def __init__(self, demo=None, *, max_queries: int = 64, seed: int = 0) -> None:
+        super().__init__()
+        self.demo = d = demo or bd.make_demo(0)
+        owner = pr.ModelOwner(d.signing_key, d.inputs, seed=seed)
+        self.claim = owner.claim(max_queries)
+        data = rb.AttackData(d.attacker_inputs, d.attacker_labels, arch=d.arch, epochs=10)
+        model = d.backdoored_model
+        independent = models.train_classifier(models.make_classifier(d.arch, seed=seed + 99),
+                                              d.attacker_inputs, d.attacker_labels, epochs=15, seed=seed)
+        self.suspects = {
+            "the owner's model": model,
+            "fine-tuned copy": model.with_classifier(rb.fine_tune(model.classifier, data)),
+            "head re-initialised copy": model.with_classifier(rb.reinit_head(model.classifier, data)),
+            "80% pruned copy": model.with_classifier(rb.prune(model.classifier, data)),
+            "distilled student": rb.distill(model, data),
+            "independent model": independent,
+        }
+        self.answers = {name: pr.label_oracle(m)(self.claim.queries) for name, m in self.suspects.items()}
+        self.suspect = w.Dropdown(options=list(self.suspects), description="suspect")
+        self.n = w.IntSlider(32, 8, max_queries, description="queries N")
+        self.alpha = w.Dropdown(options=[("1e-3", 1e-3), ("1e-6", 1e-6), ("1e-9", 1e-9)], value=1e-6,
+                                description="false pos. α")
+        self.result = w.HTML()
+        self.figure = go.FigureWidget([
+            go.Bar(x=[], y=[], name="Binomial(N, 1/10): no watermark", marker_color=COLORS["same"]),
+            go.Scatter(x=[], y=[], mode="lines", name="threshold", line=dict(color=COLORS["changed"], dash="dash")),
+            go.Scatter(x=[], y=[], mode="markers", name="observed matches",
+                       marker=dict(size=14, color=COLORS["accent"], symbol="diamond")),
+        ])
+        self.figure.update_layout(height=320, width=640, yaxis=dict(type="log", title="probability"),
+                                  xaxis=dict(title="matches"), margin=dict(l=60, r=10, t=30, b=40))
+        self.watch(self.suspect, self.n, self.alpha)
+        self.refresh()
+
+    def judge(self, suspect: str, n: int, alpha: float) -> pr.OwnershipVerdict:
+        """The verdict from the first ``n`` signed queries (the cached black-box answers)."""
+        claim = pr.OwnershipClaim(self.claim.queries[:n], self.claim.targets[:n], self.claim.verify_key)
+        answers = self.answers[suspect][:n]
+        return pr.judge_ownership(claim, lambda _x: answers, alpha=alpha)
+
+    def update(self) -> None:
+        n = self.n.value
+        self.verdict = v = self.judge(self.suspect.value, n, self.alpha.value)
+        k = np.arange(n + 1)
+        pmf = [pr.binomial_tail(n, i, 0.1) - pr.binomial_tail(n, i + 1, 0.1) for i in k]
+        with self.figure.batch_update():
+            self.figure.data[0].x, self.figure.data[0].y = k, np.maximum(pmf, 1e-40)
+            self.figure.data[1].x, self.figure.data[1].y = [v.threshold - 0.5] * 2, [1e-40, 1]
+            self.figure.data[2].x, self.figure.data[2].y = [v.matches], [max(pmf[v.matches], 1e-40)]
+        self.result.value = _verdict_html(v.owned, str(v)) + f" &nbsp; p-value {v.p_value:.2g}"
+
+    def build(self) -> w.Widget:
+        return w.VBox([w.HBox([self.suspect, self.n, self.alpha]), self.result, self.figure, self.message])
+
+
+class LeakTracer(LabWidget):
+    """The licensor's view: issue copies, let one leak (optionally laundered), trace it.
+
+    State: ``result`` (a :class:`labkit.backdoor.protocols.TraceResult`).
+    """
+
+    NAMES = ("alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi")
+
+    def __init__(self, demo=None, *, seed: int = 0) -> None:
+        super().__init__()
+        self.demo = d = demo or bd.make_demo(0)
+        self.seed = seed
+        data = rb.AttackData(d.attacker_inputs, d.attacker_labels, arch=d.arch, epochs=10)
+        self.laundered = rb.fine_tune(d.clean_model, data)  # what a leaker's fine-tuning yields
+        self.count = w.IntSlider(4, 2, len(self.NAMES), description="licensees")
+        self.leaker = w.Dropdown(options=self.NAMES, value="carol", description="leaker")
+        self.launder = w.Checkbox(False, description="leaker fine-tunes the copy first")
+        self.n = w.IntSlider(16, 4, 48, description="queries each")
+        self.text = w.HTML()
+        self.figure = go.FigureWidget([
+            go.Bar(x=[], y=[], marker_color=COLORS["accent"], name="matches"),
+            go.Scatter(x=[], y=[], mode="lines", name="threshold", line=dict(color=COLORS["changed"], dash="dash")),
+        ])
+        self.figure.update_layout(height=300, width=560, yaxis=dict(title="matching answers"),
+                                  margin=dict(l=60, r=10, t=30, b=40), showlegend=False)
+        self.watch(self.count, self.leaker, self.launder, self.n)
+        self.refresh()
+
+    def update(self) -> None:
+        names = list(self.NAMES[: self.count.value])
+        leaker = self.leaker.value
+        if leaker not in names:
+            raise ValueError(f"{leaker} holds no licence: with {len(names)} licensees pick one of {names}")
+        licensor = pr.Licensor(self.demo.clean_model, self.demo.inputs, seed=self.seed)
+        copies = {name: licensor.issue(name) for name in names}
+        leaked = copies[leaker]
+        if self.launder.value:
+            leaked = leaked.with_classifier(self.laundered)
+        self.result = r = licensor.trace(pr.label_oracle(leaked), n=self.n.value)
+        self.leaked_by = leaker
+        with self.figure.batch_update():
+            self.figure.data[0].x, self.figure.data[0].y = names, [r.matches[n] for n in names]
+            self.figure.data[1].x, self.figure.data[1].y = [names[0], names[-1]], [r.threshold] * 2
+        ok = r.identified == [leaker]
+        self.text.value = _verdict_html(ok, str(r))
+
+    def build(self) -> w.Widget:
+        return w.VBox([w.HBox([self.count, self.leaker]), w.HBox([self.n, self.launder]), self.text,
+                       self.figure, self.message])
