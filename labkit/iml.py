@@ -235,16 +235,21 @@ class Device:
     def public_key(self) -> bytes:
         return self.keys.public_key
 
-    def install(self, sealed: bytes, delivery: Delivery | None = None) -> BackdooredModel:
-        """Check a downloaded file opens for this device, then keep it (still sealed) on disk."""
+    def check(self, sealed: bytes) -> BackdooredModel:
+        """Open a downloaded file without installing it: the model, or the container's refusal."""
         candidate = self.folder / "incoming.lkw"
         candidate.write_bytes(sealed)
         try:
-            model = self._open(candidate)
-        except BaseException:
+            return self._open(candidate)
+        finally:
             candidate.unlink(missing_ok=True)
-            raise
-        os.replace(candidate, self.path)
+
+    def install(self, sealed: bytes, delivery: Delivery | None = None) -> BackdooredModel:
+        """Check a downloaded file opens for this device, then keep it (still sealed) on disk."""
+        model = self.check(sealed)
+        staged = self.folder / "staged.lkw"
+        staged.write_bytes(sealed)
+        os.replace(staged, self.path)  # atomic: the old model stays until the new one is complete
         self.min_version = max(self.min_version, weights.read_header(self.path).version)
         return model
 

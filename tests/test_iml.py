@@ -178,3 +178,22 @@ def test_server_validates_its_inputs(images):
     server.register("x")
     with pytest.raises(ValueError, match="exists"):
         server.register("x")
+
+
+def test_tamper_view_reports_the_part_hit_and_the_refusal(world):
+    from labkit.widgets.capstone import TamperView, file_layout
+
+    server, token, phone, _, _ = world
+    _, sealed = _issue(server, token, phone)
+    layout = file_layout(sealed)
+    assert layout[0][1] == 0 and layout[-1][2] == len(sealed)
+    assert [name for name, _, _ in layout[1:]] == list(weights.parse_header(sealed, len(sealed)).manifest["tensors"])
+    view = TamperView(sealed, phone)
+    view.offset.value = 10
+    assert view.part.startswith("header") and view.outcome in ("FormatError", "IntegrityError")
+    view.offset.value = layout[-1][1]  # inside the identity tensor
+    assert view.part == "verifier.identity" and view.outcome == "IntegrityError"
+    assert list(view.figure.data[-1].x) == [layout[-1][1]]
+    view.mask.value = 0x00
+    assert view.outcome == "opened"
+    assert not phone.path.exists(), "checking never installs"
