@@ -210,6 +210,16 @@ class ModelServer:
         finally:
             path.unlink(missing_ok=True)  # storage keeps IMLs for minutes, never in backups
 
+    def purge_expired(self) -> int:
+        """Delete the files of links past their lifetime (the talk's hourly clean-up); return how many."""
+        now = self.clock()
+        expired = [link for link, (_, expires) in self.links.items() if now > expires]
+        for link in expired:
+            self.links.pop(link)[0].unlink(missing_ok=True)
+        if expired:
+            self.log.append(f"purge {len(expired)}")
+        return len(expired)
+
     def stored_files(self) -> list[Path]:
         """What an attacker with storage access finds right now."""
         return sorted(self.storage.glob("*.lkw"))
@@ -327,7 +337,7 @@ class ThreatLedger:
         lines = []
         for surface in SURFACES:
             for a in (a for a in self.attempts if a.surface == surface):
-                lines.append(f"{surface:8} {a.threat:18} {a.outcome:28} {a.attack}  [{a.control}]")
+                lines.append(f"{surface:8} {a.threat:18} {a.attack}\n{'':27} -> {a.outcome}  [{a.control}]")
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:

@@ -86,6 +86,17 @@ def test_links_work_once_expire_and_leave_nothing_in_storage(world):
     assert server.stored_files() == []
 
 
+def test_expired_files_are_purged_and_fresh_ones_kept(world):
+    server, token, phone, clock, _ = world
+    server.request_model("alice", token, phone.public_key)
+    clock[0] += 30
+    fresh = server.request_model("alice", token, phone.public_key)
+    clock[0] += 40  # the first link is 70 s old (expired), the second 40 s (valid)
+    assert server.purge_expired() == 1 and len(server.stored_files()) == 1
+    assert server.purge_expired() == 0
+    assert phone.install(server.download(fresh.link)) is not None
+
+
 def test_stored_file_discloses_nothing_and_opens_only_on_its_device(world):
     server, token, phone, _, base = world
     delivery = server.request_model("alice", token, phone.public_key)
@@ -157,7 +168,7 @@ def test_ledger_records_refusals_detections_and_misses(capsys):
     assert not ledger.attempts[3].blocked
     grid = ledger.coverage()
     assert grid.sum() == 2 and grid[0, 0] == 1 and grid[3, 2] == 1
-    assert ledger.table().splitlines()[0].startswith("API ")
+    assert ledger.table().splitlines()[0].startswith("API ") and "-> refused: AuthenticationError" in ledger.table()
     assert "NOT STOPPED" in ledger._repr_html_() and "-> refused" in capsys.readouterr().out
     with pytest.raises(ValueError, match="surface"):
         with ledger.attempt("cloud", "spoofing", "x", control="y"):
