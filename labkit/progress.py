@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-__all__ = ["ENV", "progress_path", "load", "record", "reset", "chapters", "summary", "ChapterProgress"]
+__all__ = ["ENV", "progress_path", "load", "record", "reset", "notebook_title", "chapters", "summary",
+           "ChapterProgress"]
 
 ENV = "LABKIT_PROGRESS"
 _OFF = {"", "0", "off", "none", "false"}
@@ -93,25 +94,28 @@ def reset(path: str | os.PathLike | None = None) -> None:
         target.unlink(missing_ok=True)
 
 
+def notebook_title(nb, path: str | os.PathLike) -> str:
+    """A chapter's title: its first markdown line ``# NN · Title``, else made from the file name."""
+    for cell in (nb.cells if nb is not None else []):
+        if cell.cell_type == "markdown" and cell.source.strip():
+            match = re.match(r"#\s+\d\d\s*[·:.\-–]\s*(.+)", cell.source.strip().splitlines()[0])
+            if match:
+                return match.group(1).strip()
+            break
+    return Path(path).stem[3:].replace("_", " ").capitalize()
+
+
 def chapters(folder: str | os.PathLike = NOTEBOOKS) -> list[tuple[str, str, str]]:
-    """``(number, title, file name)`` of every chapter notebook, from its first ``# NN · Title``."""
+    """``(number, title, file name)`` of every chapter notebook in ``folder``."""
     import nbformat
 
     found = []
     for nb_path in sorted(Path(folder).glob("[0-9][0-9]_*.ipynb")):
-        number = nb_path.name[:2]
-        title = nb_path.stem[3:].replace("_", " ").capitalize()
         try:
             nb = nbformat.read(nb_path, as_version=4)
         except (OSError, ValueError):
             nb = None
-        for cell in (nb.cells if nb else []):
-            if cell.cell_type == "markdown":
-                match = re.match(r"#\s+\d\d\s*[·:.\-–]\s*(.+)", cell.source.strip().splitlines()[0] if cell.source.strip() else "")
-                if match:
-                    title = match.group(1).strip()
-                break
-        found.append((number, title, nb_path.name))
+        found.append((nb_path.name[:2], notebook_title(nb, nb_path), nb_path.name))
     return found
 
 

@@ -61,7 +61,7 @@ def ensure_chromium() -> str:
                     "(install it with: sudo apt-get install chromium)")
     update = _run_quietly(prefix + ["apt-get", "update", "-qq"], 900)
     assert update.returncode == 0, f"apt-get update failed:\n{update.stderr[-2000:]}"
-    install = _run_quietly(prefix + ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium"], 1800)
+    install = _run_quietly(prefix + ["apt-get", "install", "-y", "-qq", "chromium"], 1800)
     assert install.returncode == 0, f"apt-get install chromium failed:\n{install.stderr[-2000:]}"
     assert os.access(CHROMIUM, os.X_OK), "the chromium package did not provide /usr/bin/chromium"
     return CHROMIUM

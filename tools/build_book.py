@@ -25,6 +25,9 @@ import nbformat
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run as a script from a clone: use its labkit
+from labkit.progress import notebook_title  # noqa: E402
+
 SETUP = ("from labkit.widgets.static import enable_static_display\n"
          "import plotly.io\n"
          "enable_static_display()\n"
@@ -113,16 +116,6 @@ def _sections(page_html: str) -> list[tuple[str, str]]:
     return found
 
 
-def _title(nb: nbformat.NotebookNode, path: Path) -> str:
-    for cell in nb.cells:
-        if cell.cell_type == "markdown" and cell.source.strip():
-            match = re.match(r"#\s+\d\d\s*[·:.\-–]\s*(.+)", cell.source.strip().splitlines()[0])
-            if match:
-                return match.group(1).strip()
-            break
-    return path.stem[3:].replace("_", " ").capitalize()
-
-
 def _nav(pages: list[tuple[str, str]], i: int) -> str:
     links = ['<a href="index.html">&#9776; Contents</a>']
     if i > 0:
@@ -164,7 +157,7 @@ def build(paths: list[Path], out: Path) -> list[Page]:
         start = time.perf_counter()
         nb = execute(path)
         make_static(nb)
-        page = Page(path.name, path.stem + ".html", path.name[:2], _title(nb, path),
+        page = Page(path.name, path.stem + ".html", path.name[:2], notebook_title(nb, path),
                     exercises=sum("### BEGIN SOLUTION" in c.source for c in nb.cells if c.cell_type == "code"),
                     seconds=time.perf_counter() - start)
         executed.append((page, nb))
