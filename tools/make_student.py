@@ -11,7 +11,8 @@ Exercise cells mark their solution nbgrader-style::
     ex.check("NN.k", answer)
 
 The student copy keeps everything outside the markers, so the placeholder ``answer = ...``
-reaches the check, which answers "no answer yet" instead of crashing. Every output is cleared (the
+reaches the check, which answers "no answer yet" instead of crashing. A region indented inside a
+block (say, the body of a function the student writes) becomes ``...``, so the cell still runs. Every output is cleared (the
 full notebooks store the checks' "Correct" lines, which would give answers away). Markers must
 be balanced, on lines of their own, and only in code cells: anything else is an error, so a
 typo can never leak a solution into the student copies.
@@ -55,7 +56,8 @@ def strip_solutions(source: str, *, where: str = "cell") -> tuple[str, int]:
                 raise MarkerError(f"{where}, line {number}: nested {BEGIN!r} (the previous region is not closed)")
             inside = True
             indent = line[: len(line) - len(line.lstrip())]
-            kept.append(indent + PLACEHOLDER)
+            # inside a block (a function to write) the body must stay valid Python: `...` does
+            kept.append(indent + ("...  " if indent else "") + PLACEHOLDER)
             continue
         if has_end:
             if not inside:
