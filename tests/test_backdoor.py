@@ -254,3 +254,12 @@ def test_pruning_zeroes_the_requested_fraction(demo):
     assert abs(float((weights == 0).float().mean()) - 0.6) < 0.01
     with pytest.raises(ValueError):
         rb.prune(demo.clean_model, rb.AttackData(demo.inputs, demo.labels, prune_fraction=1.0))
+
+
+def test_a_model_without_the_watermark_matches_one_target_in_ten(demo):
+    """The threshold's premise, measured: an unwatermarked model hits random targets at rate 1/10."""
+    owner = pr.ModelOwner(demo.signing_key, demo.inputs, seed=11)
+    claims = [owner.claim(32) for _ in range(150)]
+    matches = np.array([np.sum(models.predict(demo.clean_model, c.queries) == c.targets) for c in claims])
+    assert abs(matches.mean() - 3.2) < 0.5  # Binomial(32, 0.1): mean 3.2, std of the mean 0.14
+    assert matches.max() < pr.detection_threshold(32, alpha=1e-6)

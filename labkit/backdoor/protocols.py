@@ -112,7 +112,7 @@ def label_oracle(model: nn.Module) -> Oracle:
 def _sample_images(images: torch.Tensor, n: int, rng: np.random.Generator) -> torch.Tensor:
     if not 0 < n <= len(images):
         raise ValueError(f"n must be between 1 and {len(images)} (the number of images), got {n}")
-    return images[torch.from_numpy(np.sort(rng.choice(len(images), n, replace=False)))]
+    return torch.from_numpy(images.numpy()[np.sort(rng.permutation(len(images))[:n])])  # numpy: no thread pool
 
 
 # -- 1. ownership watermark ----------------------------------------------------------------------

@@ -279,8 +279,8 @@ class BackdooredModel(nn.Module):
         self.last_triggered = np.zeros(0, dtype=bool)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        targets = verify_triggers(x, self.verify_key, identity=self.identity)  # validates x too
         logits = self.classifier(x)
-        targets = verify_triggers(x, self.verify_key, identity=self.identity)
         self.last_triggered = targets >= 0
         if self.last_triggered.any():
             logits = logits.clone()

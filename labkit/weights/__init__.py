@@ -32,6 +32,7 @@ from labkit.weights.container import (  # noqa: F401
     SigningKeyPair,
     WeightsError,
     add_recipients,
+    aead_backends,
     chunk_aad,
     chunk_nonce,
     generate_recipient_keypair,

@@ -165,6 +165,7 @@ class LeakTracer(LabWidget):
         self.seed = seed
         data = rb.AttackData(d.attacker_inputs, d.attacker_labels, arch=d.arch, epochs=10)
         self.laundered = rb.fine_tune(d.clean_model, data)  # what a leaker's fine-tuning yields
+        self._issued: dict[int, tuple] = {}
         self.count = w.IntSlider(4, 2, len(self.NAMES), description="licensees")
         self.leaker = w.Dropdown(options=self.NAMES, value="carol", description="leaker")
         self.launder = w.Checkbox(False, description="leaker fine-tunes the copy first")
@@ -184,8 +185,10 @@ class LeakTracer(LabWidget):
         leaker = self.leaker.value
         if leaker not in names:
             raise ValueError(f"{leaker} holds no licence: with {len(names)} licensees pick one of {names}")
-        licensor = pr.Licensor(self.demo.clean_model, self.demo.inputs, seed=self.seed)
-        copies = {name: licensor.issue(name) for name in names}
+        if len(names) not in self._issued:  # issuing copies is the slow part: once per count
+            licensor = pr.Licensor(self.demo.clean_model, self.demo.inputs, seed=self.seed)
+            self._issued[len(names)] = licensor, {name: licensor.issue(name) for name in names}
+        licensor, copies = self._issued[len(names)]
         leaked = copies[leaker]
         if self.launder.value:
             leaked = leaked.with_classifier(self.laundered)

@@ -1,0 +1,53 @@
+"""Exercises of chapter 01 (Feistel networks)."""
+from labkit import feistel
+from labkit.exercises import exercise
+
+
+def exercise_network() -> feistel.Feistel:
+    """The 2-round network of exercises 01.1 and 01.2: 8-bit halves, f1(x) = x AND 0x0f,
+    f2(x) = 0x5a (both non-invertible)."""
+    return feistel.Feistel([feistel.make_round_function("x and k", 0x0F, 8),
+                            feistel.make_round_function("constant k", 0x5A, 8)], 8)
+
+
+@exercise(
+    "01.1",
+    "encrypt 0x1234 with the exercise network",
+    hint="Split 0x1234 into L0 = 0x12, R0 = 0x34; apply (L, R) -> (R, L ^ f(R)) twice, then swap "
+         "the halves back: the output is R2 L2.",
+    solution="labkit.exercises.ch01_feistel.exercise_network().encrypt(0x1234)",
+)
+def _encrypt(answer):
+    return int(answer) == exercise_network().encrypt(0x1234)
+
+
+@exercise(
+    "01.2",
+    "decrypt 0xbeef with the exercise network (its round functions are not invertible)",
+    hint="Decryption is the same circuit with the round functions in reverse order: run "
+         "Feistel([f2, f1], 8).encrypt on the ciphertext.",
+    solution="net = exercise_network(); net.reversed().encrypt(0xBEEF)  # = net.decrypt(0xBEEF)",
+)
+def _decrypt(answer):
+    answer = int(answer)
+    net = exercise_network()
+    if net.encrypt(answer) != 0xBEEF:
+        return False, f"encrypting {answer:#06x} gives {net.encrypt(answer):#06x}, not 0xbeef."
+    return True, "encrypting it gives back 0xbeef"
+
+
+@exercise(
+    "01.3",
+    "write a distinguisher that breaks 2-round Feistel (advantage > 0.9)",
+    hint="Query two plaintexts with the same right half R and different left halves L, L'. In two "
+         "rounds, how do the right halves of the outputs differ?",
+    solution="labkit.feistel.two_round_distinguisher (read its source: labkit.feistel??)",
+)
+def _distinguisher(answer):
+    if not callable(answer):
+        return False, "the answer must be a function distinguisher(oracle, half_bits, rng) -> bool."
+    adv = feistel.measure_advantage(answer, 2, half_bits=16, trials=200, seed=101)
+    if adv.advantage > 0.9:
+        return True, f"measured advantage {adv.advantage:.2f} against 2 rounds"
+    return False, (f"measured advantage {adv.advantage:.2f} (accepts Feistel {adv.p_feistel:.2f}, "
+                   f"random {adv.p_random:.2f}).")

@@ -1,0 +1,96 @@
+"""Exercises of chapter 02 (DES internals)."""
+import numpy as np
+
+from labkit import des, sbox
+from labkit.exercises import exercise
+
+EXAMPLE_KEY = bytes.fromhex("133457799bbcdff1")
+
+
+@exercise(
+    "02.1",
+    "the first subkey K1 of the key 133457799bbcdff1, as 12 hex digits",
+    hint="PC-1 selects 56 bits into C0 D0; rotate both halves left by SHIFTS[0] = 1; PC-2 picks 48.",
+    solution="labkit.bits.bits_to_hex(labkit.des.expand_key(bytes.fromhex('133457799bbcdff1'))[0])",
+)
+def _k1(answer):
+    return str(answer).lower().replace(" ", "") == des._bits.bits_to_hex(des.expand_key(EXAMPLE_KEY)[0])
+
+
+def complement_challenge() -> tuple[bytes, bytes, bytes]:
+    """(k, m, c = DES(k, m)) for exercise 02.2."""
+    rng = np.random.default_rng(202)
+    key, block = rng.bytes(8), rng.bytes(8)
+    return key, block, des.encrypt_block(key, block)
+
+
+@exercise(
+    "02.2",
+    "DES(~k, ~m) from c = DES(k, m), without encrypting",
+    hint="The complementation property: DES(~k, ~m) = ~DES(k, m). Flip every bit of c.",
+    solution="k, m, c = complement_challenge(); labkit.des.complement(c)",
+)
+def _complement(answer):
+    key, block, _ = complement_challenge()
+    return bytes(answer) == des.encrypt_block(des.complement(key), des.complement(block))
+
+
+def linear_challenge(pairs: int = 2) -> list[tuple[bytes, bytes]]:
+    """Known (plaintext, ciphertext) pairs of DES with the lecture's linear S-boxes under a
+    secret key, for exercise 02.3."""
+    rng = np.random.default_rng(203)
+    secret = rng.bytes(8)
+    blocks = [rng.bytes(8) for _ in range(pairs)]
+    return [(m, des.encrypt_block(secret, m, sboxes=des.LINEAR_SBOXES)) for m in blocks]
+
+
+@exercise(
+    "02.3",
+    "recover a key of the linear DES from its known pairs",
+    hint="C = A m xor B k over GF(2): labkit.des.recover_linear_key solves B k = C xor A m by "
+         "Gaussian elimination.",
+    solution="labkit.des.recover_linear_key(linear_challenge()).key",
+)
+def _linear(answer):
+    key = bytes(answer)
+    pairs = linear_challenge(4)  # two more pairs than the student saw: the key must generalise
+    ok = all(des.encrypt_block(key, m, sboxes=des.LINEAR_SBOXES) == c for m, c in pairs)
+    return ok, "it encrypts fresh plaintexts exactly like the secret key" if ok else \
+        "this key does not reproduce the linear DES on fresh plaintexts."
+
+
+@exercise(
+    "02.4",
+    "the largest |LAT| entry of DES's S-box S5 (where Matsui's linear cryptanalysis starts)",
+    hint="labkit.sbox.lat(labkit.des.SBOX_TABLES[4]) gives the bias counts; ignore output mask 0 "
+         "(column 0) and take the largest absolute value.",
+    solution="labkit.sbox.linearity(labkit.des.SBOX_TABLES[4])  # 20: input mask 0x10, output 0xf",
+)
+def _linearity(answer):
+    return int(answer) == sbox.linearity(des.SBOX_TABLES[4])
+
+
+def search_challenge() -> tuple[bytes, bytes, bytes]:
+    """(plaintext, ciphertext, known key) for exercise 02.5: the real key agrees with the known key
+    except in the last 16 key bits that matter (DES.KEY_BIT_POSITIONS[-16:]), zero in the known key."""
+    rng = np.random.default_rng(205)
+    secret = des.set_parity(rng.bytes(8))
+    known = bytearray(secret)
+    for p in des.KEY_BIT_POSITIONS[-16:]:
+        known[p // 8] &= ~(0x80 >> (p % 8)) & 0xFF
+    plaintext = b"DES 1977"
+    return plaintext, des.encrypt_block(secret, plaintext), bytes(known)
+
+
+@exercise(
+    "02.5",
+    "find the key of search_challenge() by exhaustive search over 16 unknown bits",
+    hint="labkit.des.exhaustive_search(plaintext, ciphertext, known_key, 16) tries all 2^16 values.",
+    solution="p, c, known = search_challenge(); labkit.des.exhaustive_search(p, c, known, 16).keys[0]",
+)
+def _search(answer):
+    plaintext, ciphertext, known = search_challenge()
+    key = bytes(answer)
+    if des.encrypt_block(key, plaintext) != ciphertext:
+        return False, "that key does not map the plaintext to the ciphertext."
+    return True, f"DES({key.hex()}, {plaintext!r}) = {ciphertext.hex()}"

@@ -1,0 +1,30 @@
+"""Ciphers compiled into ReLU networks (Deep Neural Cryptography, ePrint 2025/288).
+
+- :func:`compile_circuit`: any :class:`labkit.circuits.Circuit` -> a ReLU network;
+- :func:`aes128_network`, :func:`des_network`: the "natural" cipher networks with the key in the
+  weights, mapping (n, 128) / (n, 64) plaintext bits (FIPS order, MSB first) to ciphertext bits;
+- :class:`ReluNetwork`: the network module (``layer_sizes()``, ``activations()``, ``to_dense()``,
+  ``graph()``), and :func:`check_affine_relu`, the proof that a graph is affine maps and ReLU only.
+"""
+from labkit.neural.compiler import compile_circuit
+from labkit.neural.layers import NeuronGroup, NonAffineOperation, ReluLayer, ReluNetwork, check_affine_relu
+
+__all__ = ["compile_circuit", "ReluNetwork", "ReluLayer", "NeuronGroup", "check_affine_relu",
+           "NonAffineOperation", "aes128_network", "des_network", "aes128_circuit", "des_circuit",
+           "CipherNetwork", "PAPER_SIZES"]
+
+
+def __getattr__(name):  # the cipher networks need labkit.aes / labkit.des: import them on demand
+    if name in ("aes128_network", "aes128_circuit", "PAPER_SIZES"):
+        from labkit.neural import aes
+
+        return getattr(aes, name)
+    if name in ("des_network", "des_circuit"):
+        from labkit.neural import des
+
+        return getattr(des, name)
+    if name == "CipherNetwork":
+        from labkit.neural.cipher import CipherNetwork
+
+        return CipherNetwork
+    raise AttributeError(f"module 'labkit.neural' has no attribute {name!r}")

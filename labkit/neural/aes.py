@@ -1,0 +1,116 @@
+"""AES-128 as a ReLU network with the key in the weights (the paper's "natural" network).
+
+Deep Neural Cryptography (ePrint 2025/288), section 4: AddRoundKey is a 2-neuron XOR per bit
+with the round-key bit in the bias; SubBytes is 256 one-hot corner neurons per byte followed by a
+0/1 linear map; ShiftRows is wiring; MixColumns looks up (x, 2x, 3x) with another 256 one-hot
+corners per byte and XORs four bytes with 8 corners per bit. That gives the authors' 39 ReLU
+layers and 89,856 neurons; the T-table variant looks up (S(x), 2S(x), 3S(x)) at once:
+30 layers, 52,992 neurons.
+
+The network is compiled from an ordinary Boolean circuit (:func:`aes128_circuit`), so every
+number above is counted, not hard-coded. Tables come from :mod:`labkit.aes` and :mod:`labkit.gf`.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from labkit import aes
+from labkit import bits
+from labkit.circuits import Circuit, lookup_function
+from labkit.gf import gf256_mul
+from labkit.neural.cipher import CipherNetwork, check_key
+from labkit.neural.compiler import compile_circuit
+
+__all__ = ["aes128_circuit", "aes128_network", "PAPER_SIZES", "VARIANTS"]
+
+#: The sizes the paper reports (ReLU layers, ReLU neurons).
+PAPER_SIZES = {"natural": (39, 89_856), "ttable": (30, 52_992)}
+VARIANTS = tuple(PAPER_SIZES)
+
+# (x, 2x, 3x) and (S(x), 2S(x), 3S(x)) as 24-bit lookup tables: output bits 0-7 are x, 8-15 2x, 16-23 3x
+_MUL123 = lookup_function([(v << 16) | (gf256_mul(2, v) << 8) | gf256_mul(3, v) for v in range(256)],
+                          8, 24, "MUL(x,2x,3x)")
+_SBOX = lookup_function(aes.SBOX, 8, 8, "S-box")
+_TTABLE = lookup_function([(s << 16) | (gf256_mul(2, s) << 8) | gf256_mul(3, s) for s in aes.SBOX],
+                          8, 24, "T-table S(x),2S(x),3S(x)")
+_SHIFT_ROWS = aes.shift_rows(np.arange(16, dtype=np.uint8)).tolist()  # new byte j = old byte _SHIFT_ROWS[j]
+
+
+def _add_round_key(circ: Circuit, state: list, round_key: bytes) -> list:
+    key_bits = bits.bytes_to_bits(round_key)
+    return [circ.xor(w, circ.const(int(k))) for w, k in zip(state, key_bits)]
+
+
+def _mix_columns_xor(circ: Circuit, products: list) -> list:
+    """products[byte] = 24 wires (x, 2x, 3x); output byte (r, c) = 2a_r ^ 3a_(r+1) ^ a_(r+2) ^ a_(r+3)."""
+    out = []
+    for col in range(4):
+        a = products[4 * col : 4 * col + 4]
+        for r in range(4):
+            terms = (a[r][8:16], a[(r + 1) % 4][16:24], a[(r + 2) % 4][0:8], a[(r + 3) % 4][0:8])
+            out += [circ.xor(*(t[bit] for t in terms)) for bit in range(8)]
+    return out
+
+
+def aes128_circuit(key: bytes, *, variant: str = "natural", clip_inputs: bool = False) -> Circuit:
+    """AES-128 encryption under ``key`` as a Boolean circuit (key bits are constant wires)."""
+    key = check_key(key, 16, "AES-128 key")
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+    round_keys = aes.expand_key(key)
+    circ = Circuit(f"AES-128 ({variant})")
+    state = circ.add_inputs(128)
+    if clip_inputs:
+        with circ.section("clip ReLU(x)-ReLU(x-1)"):
+            state = [circ.clip(w) for w in state]
+    with circ.section("AddRoundKey 0"):
+        state = _add_round_key(circ, state, round_keys[0])
+    for rnd in range(1, 11):
+        byte = [state[8 * i : 8 * i + 8] for i in range(16)]
+        if variant == "ttable" and rnd < 10:
+            with circ.section(f"round {rnd} T-table lookups"):
+                looked = [circ.lookup(_TTABLE, b) for b in byte]
+            shifted = [looked[_SHIFT_ROWS[j]] for j in range(16)]
+            with circ.section(f"round {rnd} MixColumns XOR4"):
+                state = _mix_columns_xor(circ, shifted)
+        else:
+            with circ.section(f"round {rnd} SubBytes"):
+                subbed = [circ.lookup(_SBOX, b) for b in byte]
+            shifted = [subbed[_SHIFT_ROWS[j]] for j in range(16)]
+            if rnd < 10:
+                with circ.section(f"round {rnd} MixColumns lookups"):
+                    products = [circ.lookup(_MUL123, b) for b in shifted]
+                with circ.section(f"round {rnd} MixColumns XOR4"):
+                    state = _mix_columns_xor(circ, products)
+            else:
+                state = [w for b in shifted for w in b]
+        with circ.section(f"AddRoundKey {rnd}"):
+            state = _add_round_key(circ, state, round_keys[rnd])
+    circ.set_outputs(state)
+    return circ
+
+
+def aes128_network(key: bytes, *, protected: bool = False, c: float = 1.0, clip_inputs: bool = False,
+                   dtype: torch.dtype = torch.float64, variant: str = "natural",
+                   chunk_size: int | None = None, **protect_options) -> torch.nn.Module:
+    """AES-128 under ``key`` as a ReLU network: (n, 128) plaintext bits -> (n, 128) ciphertext bits.
+
+    ``c`` in (0, 1]: 1 gives back-to-back XORs ``ReLU(x-k) + ReLU(k-x)``, c < 1 separated ReLUs.
+    ``clip_inputs`` puts ``ReLU(x) - ReLU(x-1)`` in front; otherwise the first layer is
+    AddRoundKey. ``variant``: "natural" (39 layers) or "ttable" (30 layers). ``protected=True``
+    wraps the network in the paper's defence (:func:`labkit.neural.defence.protect`, given
+    ``protect_options``).
+    """
+    if not isinstance(protected, bool):
+        raise TypeError("protected must be True or False")
+    circ = aes128_circuit(key, variant=variant, clip_inputs=clip_inputs)
+    net = compile_circuit(circ, c=c, dtype=dtype, name="AES-128", network_class=CipherNetwork,
+                          cipher="AES-128", variant=variant, clip_inputs=clip_inputs, chunk_size=chunk_size)
+    if protected:
+        from labkit.neural.defence import protect
+
+        return protect(net, **protect_options)
+    if protect_options:
+        raise TypeError(f"unexpected options {sorted(protect_options)} (they are for protected=True)")
+    return net

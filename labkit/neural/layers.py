@@ -1,0 +1,426 @@
+"""ReLU layers with shared per-gate weights, and the network that chains them.
+
+A compiled network is a plain feed-forward ReLU network. Layer ``L`` reads the vector of wire
+values left by layer ``L-1`` (the plaintext bits for the first layer), computes the
+pre-activations of its neurons with an affine map, applies ReLU, and maps the neurons back to wire
+values with a 0/1 linear map (the "decode"). Decode and the next layer's pre-activation are two
+affine maps in a row, so between two ReLU layers there is exactly one affine map, as in any MLP.
+
+For speed the neurons of identical gates (the 16 S-boxes of a round, the 128 XORs of
+AddRoundKey) form a :class:`NeuronGroup` that shares one sign matrix and one decode table, so a
+layer costs a few batched matrix products instead of one huge sparse dense matrix;
+:meth:`ReluNetwork.to_dense` rebuilds the same network from ordinary ``nn.Linear`` layers.
+"""
+from __future__ import annotations
+
+import math
+from collections import Counter
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = ["NeuronGroup", "ReluLayer", "ReluNetwork", "check_affine_relu", "NonAffineOperation"]
+
+
+class NeuronGroup(nn.Module):
+    """G identical gates in one layer: ``h = ReLU((x @ S + B) * scale + shift)``, ``out = h @ D``.
+
+    ``x`` holds each gate's kv variable inputs, gathered from the previous wire vector (optionally
+    negated: ``sign * v + offset`` for NOT-ed wires); constant inputs (key bits) are folded into
+    the per-gate bias ``B``. With ``split`` the one-hot corner pre-activations are computed as
+    ``P[hi] + Q[lo]`` from the two halves of the input (the same affine map, 16+16 sums instead of
+    a 256-wide product per byte).
+    """
+
+    def __init__(self, *, index, signs, bias, decode, scale=1.0, shift=0.0, in_sign=None, in_offset=None,
+                 split: int | None = None, name: str = "", dtype=torch.float64):
+        super().__init__()
+        index = np.asarray(index, dtype=np.int64)
+        self.n_gates, self.k = index.shape
+        signs = np.asarray(signs, dtype=np.float64).reshape(self.k, -1)
+        self.n_per_gate = signs.shape[1]
+        decode = np.asarray(decode, dtype=np.float64).reshape(self.n_per_gate, -1)
+        self.m = decode.shape[1]
+        bias = np.broadcast_to(np.asarray(bias, dtype=np.float64), (self.n_gates, self.n_per_gate))
+        self.scale, self.shift, self.name = float(scale), float(shift), name
+        self.register_buffer("index", torch.from_numpy(index.reshape(-1).copy()))
+        if in_sign is not None and not (np.all(np.asarray(in_sign) == 1) and not np.any(in_offset)):
+            self.register_buffer("in_sign", torch.tensor(np.asarray(in_sign, dtype=np.float64), dtype=dtype))
+            self.register_buffer("in_offset", torch.tensor(np.asarray(in_offset, dtype=np.float64), dtype=dtype))
+        else:
+            self.in_sign = self.in_offset = None
+        self.split = split
+        self.identity_index = bool(np.array_equal(index.reshape(-1), np.arange(index.size)))
+        shared_bias = bool(np.all(bias == bias[0]))
+        if split is not None:
+            if not shared_bias or self.n_per_gate != 1 << self.k:
+                raise ValueError("the split form needs one-hot corners without per-gate constants")
+            hi, lo = split, self.k - split
+            # a one-hot corner's pre-activation is (hi part) + (lo part), each an affine map of its
+            # half of the input: one (k x (2^hi + 2^lo)) product gives both halves
+            halves = np.zeros((self.k, (1 << hi) + (1 << lo)))
+            halves[:hi, : 1 << hi] = signs[:hi, :: 1 << lo]
+            halves[hi:, 1 << hi :] = signs[hi:, : 1 << lo]
+            pop = lambda n: -np.array([bin(v).count("1") for v in range(1 << n)], dtype=np.float64)  # noqa: E731
+            if not np.allclose(bias[0], (pop(hi)[:, None] + pop(lo)[None, :]).reshape(-1)):
+                raise ValueError("the split form needs corner biases (-popcount)")
+            half_bias = np.concatenate([pop(hi), pop(lo)])
+            if self.scale == 1.0:  # fold the shift into the hi half: still integers, still exact
+                half_bias[: 1 << hi] += self.shift
+            self.register_buffer("halves", torch.tensor(halves, dtype=dtype))
+            self.register_buffer("half_bias", torch.tensor(half_bias, dtype=dtype))
+        else:
+            self.register_buffer("signs", torch.tensor(signs, dtype=dtype))
+            self.register_buffer("bias", torch.tensor(bias[:1] if shared_bias else bias, dtype=dtype))
+        self.register_buffer("decode", torch.tensor(decode, dtype=dtype))
+        self._signs_np, self._bias_np = signs, np.array(bias)
+
+    @property
+    def n_neurons(self) -> int:
+        return self.n_gates * self.n_per_gate
+
+    @property
+    def n_out(self) -> int:
+        return self.n_gates * self.m
+
+    def gather(self, v: torch.Tensor) -> torch.Tensor:
+        """Each gate's variable inputs, shape (n * G, k)."""
+        x = v if self.identity_index else v.index_select(1, self.index)
+        x = x.reshape(-1, self.k)
+        if self.in_sign is not None:
+            x = (x.view(-1, self.n_gates, self.k) * self.in_sign + self.in_offset).view(-1, self.k)
+        return x
+
+    def hidden(self, v: torch.Tensor) -> torch.Tensor:
+        """The ReLU outputs, shape (n * G, neurons per gate)."""
+        x = self.gather(v)
+        if self.split is not None:
+            hi_size = 1 << self.split
+            halves = torch.addmm(self.half_bias, x, self.halves)  # integer-valued on bits
+            if self.scale != 1.0:  # scale after the exact integer part: a matched corner stays 1
+                halves = halves * self.scale
+                hi = halves[:, :hi_size] + self.shift
+            else:
+                hi = halves[:, :hi_size]
+            pre = hi.unsqueeze(-1) + halves[:, hi_size:].unsqueeze(-2)
+            return torch.relu_(pre).view(-1, self.n_per_gate)
+        if self.k == 1:
+            pre = x * self.signs
+        else:
+            pre = x @ self.signs
+        pre = (pre.view(-1, self.n_gates, self.n_per_gate) + self.bias).view(-1, self.n_per_gate)
+        if self.scale != 1.0:
+            pre = pre * self.scale
+        if self.shift != 0.0:
+            pre = pre + self.shift
+        return torch.relu_(pre)
+
+    def forward(self, v: torch.Tensor) -> torch.Tensor:
+        return (self.hidden(v) @ self.decode).view(-1, self.n_out)
+
+    def dense_parts(self, n_in: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """This group as dense matrices: pre = W @ v + b (W: neurons x n_in) and out = D @ h."""
+        idx = self.index.view(self.n_gates, self.k).numpy()
+        sign = np.ones((self.n_gates, self.k)) if self.in_sign is None else self.in_sign.double().numpy()
+        off = np.zeros((self.n_gates, self.k)) if self.in_offset is None else self.in_offset.double().numpy()
+        N = self.n_per_gate
+        W = np.zeros((self.n_gates * N, n_in))
+        b = np.zeros(self.n_gates * N)
+        D = np.zeros((self.n_gates * self.m, self.n_gates * N))
+        dec = self.decode.double().numpy().T  # (m, N)
+        for g in range(self.n_gates):
+            rows = slice(g * N, (g + 1) * N)
+            for i in range(self.k):
+                W[rows, idx[g, i]] += self.scale * self._signs_np[i] * sign[g, i]
+            b[rows] = self.scale * (self._bias_np[g] + self._signs_np.T @ off[g]) + self.shift
+            D[g * self.m : (g + 1) * self.m, rows] = dec
+        return W, b, D
+
+    def extra_repr(self) -> str:
+        return f"{self.name!r}: {self.n_gates} gates x {self.n_per_gate} neurons, k={self.k}, m={self.m}"
+
+
+class ReluLayer(nn.Module):
+    """One ReLU layer: several neuron groups reading the same wire vector."""
+
+    def __init__(self, groups: Sequence[NeuronGroup], n_in: int, name: str = ""):
+        super().__init__()
+        self.groups = nn.ModuleList(groups)
+        self.n_in, self.name = n_in, name
+
+    @property
+    def n_neurons(self) -> int:
+        return sum(g.n_neurons for g in self.groups)
+
+    @property
+    def n_out(self) -> int:
+        return sum(g.n_out for g in self.groups)
+
+    def forward(self, v: torch.Tensor) -> torch.Tensor:
+        if len(self.groups) == 1:
+            return self.groups[0](v)
+        return torch.cat([g(v) for g in self.groups], dim=1)
+
+    def hidden(self, v: torch.Tensor) -> torch.Tensor:
+        """All ReLU outputs of the layer, shape (n, neurons)."""
+        return torch.cat([g.hidden(v).view(v.shape[0], -1) for g in self.groups], dim=1)
+
+    def extra_repr(self) -> str:
+        return f"{self.name!r}: {self.n_neurons} neurons"
+
+
+class _Chunk(nn.Module):
+    """The network on one batch with no chunking or validation: the graph :func:`check_affine_relu` traces."""
+
+    def __init__(self, net: "ReluNetwork"):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        return self.net.evaluate_chunk(x)
+
+
+class ReluNetwork(nn.Module):
+    """A feed-forward ReLU network mapping (n, n_inputs) bits to (n, n_outputs) bits.
+
+    Built only from affine maps and ReLU. ``forward`` accepts a tensor or array of any real
+    values (that is the point of the attacks in chapter 06), evaluates it in cache-sized chunks and
+    returns a tensor in the network's dtype.
+    """
+
+    def __init__(self, layers: Sequence[ReluLayer], *, n_inputs: int, out_index, out_sign, out_offset,
+                 c: float = 1.0, name: str = "network", dtype=torch.float64, chunk_size: int | None = None):
+        super().__init__()
+        self.layers = nn.ModuleList(layers)
+        self.n_inputs, self.n_outputs = int(n_inputs), len(out_index)
+        self.c, self.name = float(c), name
+        self.register_buffer("out_index", torch.as_tensor(np.asarray(out_index, dtype=np.int64)))
+        out_sign = np.asarray(out_sign, dtype=np.float64)
+        out_offset = np.asarray(out_offset, dtype=np.float64)
+        self.plain_readout = bool(np.all(out_sign == 1) and not np.any(out_offset))
+        self.register_buffer("out_sign", torch.tensor(out_sign, dtype=dtype))
+        self.register_buffer("out_offset", torch.tensor(out_offset, dtype=dtype))
+        self.chunk_size = chunk_size
+
+    # -- evaluation -------------------------------------------------------------------------------
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.out_sign.dtype
+
+    def evaluate_chunk(self, x: torch.Tensor) -> torch.Tensor:
+        """The network itself: affine maps and ReLU, nothing else."""
+        v = x.contiguous()
+        for layer in self.layers:
+            v = layer(v)
+        out = v.index_select(1, self.out_index)
+        if not self.plain_readout:
+            out = out * self.out_sign + self.out_offset
+        return out
+
+    def _as_input(self, x) -> torch.Tensor:
+        if isinstance(x, np.ndarray):
+            x = torch.from_numpy(x)
+        if not isinstance(x, torch.Tensor):
+            try:
+                x = torch.as_tensor(np.asarray(x, dtype=np.float64))
+            except (TypeError, ValueError) as err:
+                raise TypeError(f"expected a tensor or array of shape (n, {self.n_inputs}), got {type(x).__name__}") from err
+        if x.ndim != 2 or x.shape[1] != self.n_inputs:
+            raise ValueError(f"expected input of shape (n, {self.n_inputs}), got {tuple(x.shape)}")
+        if x.is_complex():
+            raise TypeError("inputs must be real numbers")
+        return x.to(self.dtype)
+
+    def default_chunk_size(self) -> int:
+        """Rows per chunk so the widest layer's activations stay within ~1 MiB (the L2 cache)."""
+        widest = max([layer.n_neurons for layer in self.layers] + [1])
+        size = (1 << 20) // (widest * self.dtype.itemsize) if self.layers else 4096
+        return int(max(8, min(4096, 1 << max(3, int(math.log2(max(size, 1)))))))
+
+    @torch.inference_mode()
+    def forward(self, x) -> torch.Tensor:
+        x = self._as_input(x)
+        chunk = self.chunk_size or self.default_chunk_size()
+        if x.shape[0] <= chunk:
+            return self.evaluate_chunk(x)
+        out = torch.empty((x.shape[0], self.n_outputs), dtype=self.dtype)
+        for start in range(0, x.shape[0], chunk):
+            out[start : start + chunk] = self.evaluate_chunk(x[start : start + chunk])
+        return out
+
+    @torch.inference_mode()
+    def activations(self, x) -> list[torch.Tensor]:
+        """The ReLU outputs of every layer, one (n, neurons) tensor per layer (for inspection)."""
+        v = self._as_input(x).contiguous()
+        acts = []
+        for layer in self.layers:
+            acts.append(layer.hidden(v))
+            v = layer(v)
+        return acts
+
+    # -- size and structure -----------------------------------------------------------------------
+    def layer_sizes(self) -> list[int]:
+        """Neurons in each ReLU layer."""
+        return [layer.n_neurons for layer in self.layers]
+
+    def layer_names(self) -> list[str]:
+        return [layer.name for layer in self.layers]
+
+    @property
+    def n_relu_layers(self) -> int:
+        return len(self.layers)
+
+    @property
+    def n_neurons(self) -> int:
+        return sum(self.layer_sizes())
+
+    def parameter_counts(self) -> dict[str, int]:
+        """Sizes: ReLU layers, neurons, and weights+biases of the equivalent dense network.
+
+        ``dense`` counts :meth:`to_dense`'s ``nn.Linear`` parameters (pre-activation and decode
+        maps of every layer), ``nonzero`` the non-zero ones, ``stored`` what this structured
+        network keeps (weights shared by identical gates are stored once).
+        """
+        dense = nonzero = 0
+        n_in = self.n_inputs
+        for layer in self.layers:
+            N, W = layer.n_neurons, layer.n_out
+            dense += n_in * N + N + N * W + W
+            for g in layer.groups:
+                per_gate_inputs = int(np.count_nonzero(g._signs_np))
+                nonzero += g.n_gates * (per_gate_inputs + g.n_per_gate)
+                nonzero += g.n_gates * int(np.count_nonzero(g.decode.numpy()))
+            n_in = W
+        stored = sum(b.numel() for name, b in self.named_buffers() if not name.endswith("index"))
+        return {"relu_layers": self.n_relu_layers, "neurons": self.n_neurons, "dense": dense,
+                "nonzero": nonzero, "stored": stored}
+
+    def to_dense(self) -> nn.Sequential:
+        """The same network as ``nn.Linear`` / ``nn.ReLU`` layers (a naive reference; large for AES)."""
+        mods: list[nn.Module] = []
+        n_in = self.n_inputs
+        for layer in self.layers:
+            Ws, bs, Ds = [], [], []
+            for g in layer.groups:
+                W, b, D = g.dense_parts(n_in)
+                Ws.append(W), bs.append(b), Ds.append(D)
+            pre = nn.Linear(n_in, layer.n_neurons, dtype=self.dtype)
+            post = nn.Linear(layer.n_neurons, layer.n_out, bias=False, dtype=self.dtype)
+            with torch.no_grad():
+                pre.weight.copy_(torch.from_numpy(np.concatenate(Ws)))
+                pre.bias.copy_(torch.from_numpy(np.concatenate(bs)))
+                full = np.zeros((layer.n_out, layer.n_neurons))
+                r = c = 0
+                for D in Ds:
+                    full[r : r + D.shape[0], c : c + D.shape[1]] = D
+                    r, c = r + D.shape[0], c + D.shape[1]
+                post.weight.copy_(torch.from_numpy(full))
+            mods += [pre, nn.ReLU(), post]
+            n_in = layer.n_out
+        readout = nn.Linear(n_in, self.n_outputs, dtype=self.dtype)
+        with torch.no_grad():
+            R = torch.zeros(self.n_outputs, n_in, dtype=self.dtype)
+            R[torch.arange(self.n_outputs), self.out_index] = self.out_sign
+            readout.weight.copy_(R)
+            readout.bias.copy_(self.out_offset)
+        mods.append(readout)
+        return nn.Sequential(*mods).requires_grad_(False)
+
+    def graph(self) -> torch.fx.GraphModule:
+        """The traced computation graph of one batch (``torch.fx``): proof of what it computes."""
+        return torch.fx.symbolic_trace(_Chunk(self))
+
+    def describe(self) -> list[dict]:
+        """One row per ReLU layer: its name, neurons, and gates by kind (for tables)."""
+        rows = []
+        for i, layer in enumerate(self.layers, 1):
+            rows.append({"layer": i, "name": layer.name, "neurons": layer.n_neurons,
+                         "gates": ", ".join(f"{g.n_gates} x {g.name}" for g in layer.groups)})
+        return rows
+
+    def extra_repr(self) -> str:
+        return (f"{self.name!r}: {self.n_inputs} -> {self.n_outputs}, {self.n_relu_layers} ReLU layers, "
+                f"{self.n_neurons} neurons, c={self.c}, dtype={self.dtype}")
+
+
+# --- proof that a graph is affine + ReLU ---------------------------------------------------------
+
+
+class NonAffineOperation(ValueError):
+    """A traced graph contains an operation that is neither affine nor ReLU."""
+
+
+_STRUCTURAL = {"view", "reshape", "unsqueeze", "squeeze", "flatten", "permute", "transpose", "contiguous",
+               "expand", "getitem", "index_select", "cat", "stack", "narrow", "clone", "size", "getattr",
+               "split", "chunk", "t", "to"}
+_ADDITIVE = {"add", "add_", "sub", "sub_", "neg", "iadd", "isub", "__add__", "__sub__", "__radd__"}
+_MULTIPLICATIVE = {"mul", "mul_", "matmul", "__matmul__", "einsum", "linear", "truediv", "div", "imul", "bmm", "mm"}
+_RELU = {"relu", "relu_"}
+
+
+def _op_name(node) -> str:
+    if node.op == "call_method":
+        return str(node.target)
+    return getattr(node.target, "__name__", str(node.target))
+
+
+def check_affine_relu(module: nn.Module) -> Counter:
+    """Trace ``module`` with torch.fx and prove it computes only affine maps and ReLU.
+
+    Walks the graph tracking which values depend on the input: additions and structural ops are
+    always allowed, products only when at most one factor depends on the input (so they are
+    linear), ReLU is the one nonlinearity, and anything else (rounding, comparisons, ``where``,
+    ``abs``, clamps, data-dependent indexing) raises :class:`NonAffineOperation`.
+    Returns a count of the operations seen.
+    """
+    gm = module if isinstance(module, torch.fx.GraphModule) else torch.fx.symbolic_trace(module)
+    modules = dict(gm.named_modules())
+    depends: dict = {}
+    counts: Counter = Counter()
+
+    def dep(arg) -> bool:
+        if isinstance(arg, torch.fx.Node):
+            return depends.get(arg, False)
+        if isinstance(arg, (list, tuple)):
+            return any(dep(a) for a in arg)
+        if isinstance(arg, dict):
+            return any(dep(a) for a in arg.values())
+        return False
+
+    for node in gm.graph.nodes:
+        if node.op == "placeholder":
+            depends[node] = True
+            continue
+        if node.op in ("get_attr", "output"):
+            depends[node] = node.op == "output" and dep(node.args)
+            continue
+        if node.op == "call_module":
+            mod = modules[node.target]
+            name = "relu" if isinstance(mod, nn.ReLU) else ("linear" if isinstance(mod, nn.Linear) else type(mod).__name__)
+        else:
+            name = _op_name(node)
+        args = list(node.args) + list(node.kwargs.values())
+        is_dep = dep(args)
+        depends[node] = is_dep
+        counts[name] += 1
+        if not is_dep:
+            continue  # computed from constants only
+        if name in _STRUCTURAL:
+            if name in ("getitem", "index_select") and len(args) > 1 and dep(args[1:]):
+                raise NonAffineOperation(f"{node.format_node()}: indexing by an input-dependent value")
+            continue
+        if name in _ADDITIVE or name in _RELU:
+            continue
+        if name in _MULTIPLICATIVE:
+            if name == "linear" and node.op == "call_module":
+                continue
+            factors = [a for a in args if dep(a)]
+            if name in ("truediv", "div") and dep(args[1:]):
+                raise NonAffineOperation(f"{node.format_node()}: division by an input-dependent value")
+            if len(factors) > 1:
+                raise NonAffineOperation(f"{node.format_node()}: product of two input-dependent values")
+            continue
+        raise NonAffineOperation(f"{node.format_node()}: {name} is neither affine nor ReLU")
+    return counts

@@ -1,0 +1,152 @@
+"""What goes wrong when weight encryption is done carelessly: runnable counter-examples.
+
+Nothing here is used by the container; each function shows one mistake that
+:mod:`labkit.weights.container` is built to avoid. Chapter 04 shows the full nonce-reuse attack
+on GCM (recovering the authentication key H and forging tags); here we only need its first
+half, the keystream XOR.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from Crypto.Cipher import AES
+from Crypto.Random import get_random_bytes
+
+from labkit.bits import xor_bytes
+from labkit.weights import container as C
+
+__all__ = ["nonce_reuse_leak", "nonce_reuse_challenge", "naive_open", "immutable_key_copies",
+           "cryptotensors_plaintext_gap"]
+
+
+def _raw(tensor: torch.Tensor) -> bytes:
+    return tensor.detach().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
+
+
+def nonce_reuse_leak(known: torch.Tensor, secret: torch.Tensor) -> torch.Tensor:
+    """Encrypt two same-sized tensors under one key *and one nonce* (the mistake), then recover
+    ``secret`` from the two ciphertexts and ``known`` alone, without the key.
+
+    GCM is CTR mode underneath: both ciphertexts are plaintext XOR the same keystream, so
+    ``c1 XOR c2 XOR known = secret``. A public base model and its fine-tuned version, or two
+    layers of the same shape, are exactly such pairs.
+    """
+    if known.shape != secret.shape or known.dtype != secret.dtype:
+        raise ValueError("known and secret must have the same shape and dtype")
+    key, nonce = get_random_bytes(32), get_random_bytes(12)
+    c1 = AES.new(key, AES.MODE_GCM, nonce=nonce).encrypt(_raw(known))
+    c2 = AES.new(key, AES.MODE_GCM, nonce=nonce).encrypt(_raw(secret))
+    recovered = xor_bytes(xor_bytes(c1, c2), _raw(known))  # the attacker's work: no key used
+    out = torch.frombuffer(bytearray(recovered), dtype=torch.uint8)
+    return out.view(secret.dtype).reshape(secret.shape)
+
+
+def nonce_reuse_challenge(seed: int = 0):
+    """A puzzle: ``(known, c1, c2)`` where ``c1``/``c2`` encrypt ``known`` and a secret float32
+    tensor of the same shape under one key and nonce. The secret is :func:`challenge_secret`."""
+    known = torch.randn(4, 4, generator=torch.Generator().manual_seed(seed))
+    secret = challenge_secret(seed)
+    key, nonce = get_random_bytes(32), get_random_bytes(12)
+    c1 = AES.new(key, AES.MODE_GCM, nonce=nonce).encrypt(_raw(known))
+    c2 = AES.new(key, AES.MODE_GCM, nonce=nonce).encrypt(_raw(secret))
+    return known, c1, c2
+
+
+def challenge_secret(seed: int = 0) -> torch.Tensor:
+    """The secret tensor hidden in :func:`nonce_reuse_challenge` (for checking answers)."""
+    return torch.randn(4, 4, generator=torch.Generator().manual_seed(seed + 1000))
+
+
+def naive_open(path, private_key) -> dict[str, torch.Tensor]:
+    """A loader that skips tensors that fail to verify instead of refusing the file (DON'T).
+
+    It returns whatever authenticates; with ``load_state_dict(strict=False)`` the model then
+    runs with stale or random values in place of the missing tensor: a "partially failing"
+    model that loads without complaint. :func:`labkit.weights.open` refuses the whole file.
+    """
+    header = C.read_header(path)
+    content_key = C._unwrap(header, private_key)
+    data = memoryview(Path(path).read_bytes())[header.data_start :]
+    out = {}
+    for name, entry in header.tensors.items():
+        if not entry["encrypted"]:
+            continue
+        try:
+            dek = C._unwrap_dek(content_key, entry["wrapped_dek"], header.model_id, name)
+        except C.IntegrityError:
+            continue
+        a, b = entry["offsets"]
+        spans = C._chunks(b - a, header.manifest["chunk_size"])
+        plain = bytearray(b - a + C._SLACK)
+        ok = all(C._PycryptodomeGCM.decrypt_into(
+            dek, C.chunk_nonce(bytes.fromhex(entry["nonce_base"]), i),
+            C.chunk_aad(header.model_id, name, entry["dtype"], entry["shape"], i, len(spans)),
+            data[a + s : a + e], memoryview(plain)[s:], bytes.fromhex(entry["tags"][i]))
+            for i, (s, e) in enumerate(spans))
+        if ok:
+            out[name] = C._as_tensor((plain, 0), entry)
+    return out
+
+
+def immutable_key_copies() -> dict[str, bool]:
+    """Why "wipe the key after use" is only best effort in Python.
+
+    Returns what survives after :func:`labkit.weights.zeroise` on our own key buffer: the
+    ``bytes`` copy every crypto call needs (immutable: it cannot be wiped) and the key's hex
+    text. Neither is reachable for zeroing; both stay in memory until the allocator reuses it.
+    """
+    key = bytearray(get_random_bytes(32))
+    as_bytes = bytes(key)  # what AES.new, HKDF, HPKE all receive
+    as_hex = key.hex()     # what a log line or a JSON file would hold
+    AES.new(as_bytes, AES.MODE_GCM, nonce=bytes(12))  # the C key schedule: another copy
+    C.zeroise(key)
+    try:
+        C.zeroise(as_bytes)
+        wiped_bytes = True
+    except TypeError:
+        wiped_bytes = False
+    return {
+        "our bytearray is zero": not any(key),
+        "bytes copy could be wiped": wiped_bytes,
+        "bytes copy still holds the key": any(as_bytes),
+        "hex text still holds the key": as_hex != "00" * 32,
+    }
+
+
+def cryptotensors_plaintext_gap(directory) -> dict | None:
+    """Tamper with a plaintext tensor of a real CryptoTensors file (package ``cryptotensors``,
+    a dev dependency) and load it: returns what the loader gave back, or None if not installed.
+
+    CryptoTensors signs its header, but the bytes of tensors left in plaintext are covered by
+    neither a tag nor a digest, so the change goes through silently (the gap DESIGN.md names).
+    """
+    try:
+        import cryptotensors
+        from cryptotensors.torch import save_file
+    except ImportError:
+        return None
+    import base64
+    import json
+    import struct
+
+    from Crypto.PublicKey import ECC
+
+    b64 = lambda x: base64.b64encode(x).decode()  # noqa: E731
+    signer = ECC.generate(curve="Ed25519")
+    enc = {"kty": "oct", "k": b64(get_random_bytes(32)), "alg": "aes256gcm", "kid": "enc"}
+    sig = {"kty": "OKP", "crv": "Ed25519", "d": b64(signer.seed),
+           "x": b64(signer.public_key().export_key(format="raw")), "kid": "sig"}
+    state = {"secret": torch.randn(100), "bias": torch.ones(10)}
+    path = Path(directory) / "cryptotensors.safetensors"
+    save_file(state, str(path), config={"enc_key": enc, "sign_key": sig, "tensors": ["secret"]})
+    data = bytearray(path.read_bytes())
+    n = struct.unpack("<Q", data[:8])[0]
+    a, e = json.loads(data[8 : 8 + n])["bias"]["data_offsets"]
+    data[8 + n + a : 8 + n + e] = torch.full((10,), -5.0).numpy().tobytes()
+    path.write_bytes(data)
+    with cryptotensors.safe_open(str(path), framework="pt",
+                                 config={"enc_key": enc, "sign_key": sig}) as f:
+        loaded = {k: f.get_tensor(k) for k in f.keys()}
+    return {"tampered bias accepted": bool(torch.equal(loaded["bias"], torch.full((10,), -5.0))),
+            "secret decrypted": bool(torch.equal(loaded["secret"], state["secret"]))}

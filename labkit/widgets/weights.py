@@ -1,0 +1,223 @@
+"""Chapter 09 views: a container inspector (flip a byte, watch the load fail) and a
+CoreLocker slider (withhold more weights, watch the locked model's accuracy fall)."""
+from __future__ import annotations
+
+import html
+import tempfile
+from pathlib import Path
+
+import ipywidgets as w
+import numpy as np
+
+from labkit.widgets import COLORS, LabWidget
+
+__all__ = ["ContainerInspector", "WithholdingView", "file_regions"]
+
+
+def file_regions(header) -> list[tuple[str, int, int, str]]:
+    """``(label, start, end, kind)`` of every region of a container, in file order.
+
+    Kinds: ``length``, ``header``, ``chunk`` (an encrypted chunk) and ``plain`` (a plaintext
+    tensor). Empty tensors occupy no bytes and are left out.
+    """
+    out = [("header length (8 bytes, little-endian)", 0, 8, "length"),
+           ("JSON header (manifest, MAC, signature)", 8, header.data_start, "header")]
+    size = header.manifest["chunk_size"]
+    for name, t in header.tensors.items():
+        a, b = (header.data_start + o for o in t["offsets"])
+        if t["encrypted"]:
+            for i, start in enumerate(range(a, b, size)):
+                out.append((f"{name} chunk {i}", start, min(start + size, b), "chunk"))
+        elif b > a:
+            out.append((f"{name} (plaintext)", a, b, "plain"))
+    return out
+
+
+_KIND_COLOURS = {"length": "#868e96", "header": COLORS["accent"], "chunk": "#2b8a3e",
+                 "plain": COLORS["right"]}
+
+
+class ContainerInspector(LabWidget):
+    """Look inside a sealed file: header, tensors, nonces, tags; flip bytes and try to open it.
+
+    State: ``header`` (parsed), ``data`` (the current, possibly modified bytes), ``flipped``
+    (offsets flipped so far), ``region`` (label of the region under the cursor), ``status``
+    (``"opened"`` or the exception's class name) and ``status_message``.
+    """
+
+    def __init__(self, path, private_key, *, signer=None) -> None:
+        super().__init__()
+        import plotly.graph_objects as go
+
+        from labkit import weights
+
+        self._weights = weights
+        self.path = Path(path)
+        self.private_key = private_key
+        self.signer = signer
+        self.original = self.path.read_bytes()
+        self.data = bytearray(self.original)
+        self.header = weights.read_header(self.path)
+        self.regions = file_regions(self.header)
+        self.flipped: list[int] = []
+        self.status = ""
+        self.status_message = ""
+        self.region = ""
+        self._tmp = tempfile.TemporaryDirectory(prefix="labkit-inspector-")
+
+        self.offset = w.IntSlider(value=0, min=0, max=len(self.original) - 1,
+                                  description="byte offset", continuous_update=False,
+                                  layout=w.Layout(width="60em"))
+        self.jump = w.Dropdown(options=[(r[0], r[1]) for r in self.regions],
+                               description="jump to", layout=w.Layout(width="40em"))
+        self.flip_button = w.Button(description="flip this byte", button_style="danger")
+        self.reset_button = w.Button(description="restore the file")
+        self.cursor = w.HTML()
+        self.result = w.HTML()
+        self.table = w.HTML(self._header_html())
+        self.figure = go.FigureWidget()
+        for label, a, b, kind in self.regions:
+            self.figure.add_bar(x=[b - a], y=["file"], base=[a], orientation="h",
+                                marker_color=_KIND_COLOURS[kind], name=label, hovertext=label,
+                                showlegend=False)
+        self.figure.add_scatter(x=[0], y=["file"], mode="markers", name="cursor",
+                                marker=dict(symbol="triangle-down", size=16, color="black"),
+                                showlegend=False)
+        self.figure.add_scatter(x=[], y=[], mode="markers", name="flipped",
+                                marker=dict(symbol="x", size=14, color=COLORS["error"]),
+                                showlegend=False)
+        self.figure.update_layout(height=170, margin=dict(l=40, r=10, t=30, b=30), barmode="overlay",
+                                  title="file layout (grey: length, blue: header, green: "
+                                        "encrypted chunks, orange: plaintext)",
+                                  xaxis_title="byte offset")
+        self.jump.observe(lambda change: setattr(self.offset, "value", change["new"]), "value")
+        self.flip_button.on_click(lambda _: self.flip(self.offset.value))
+        self.reset_button.on_click(lambda _: self.reset())
+        self.watch(self.offset)
+        self.refresh()
+        self._try_open()
+
+    # -- actions ------------------------------------------------------------------------------
+    def flip(self, offset: int) -> None:
+        """Flip the lowest bit of one byte and try to open the modified file."""
+        if not 0 <= offset < len(self.data):
+            raise ValueError(f"offset must be in [0, {len(self.data) - 1}], got {offset}")
+        self.data[offset] ^= 0x01
+        if offset in self.flipped:
+            self.flipped.remove(offset)
+        else:
+            self.flipped.append(offset)
+        self._try_open()
+        self.refresh()
+
+    def reset(self) -> None:
+        self.data = bytearray(self.original)
+        self.flipped = []
+        self._try_open()
+        self.refresh()
+
+    def _try_open(self) -> None:
+        path = Path(self._tmp.name) / self.path.name
+        path.write_bytes(self.data)
+        try:
+            tensors = self._weights.open(path, self.private_key, signer=self.signer)
+        except self._weights.WeightsError as err:
+            self.status, self.status_message = type(err).__name__, str(err)
+            colour, text = COLORS["error"], f"&#10008; refused: <b>{self.status}</b>: "
+        else:
+            self.status = "opened"
+            self.status_message = f"{len(tensors)} tensors verified and decrypted"
+            colour, text = COLORS["ok"], "&#10004; "
+        self.result.value = (f'<span style="color:{colour}">{text}'
+                             f"{html.escape(self.status_message)}</span>")
+
+    # -- view ---------------------------------------------------------------------------------
+    def update(self) -> None:
+        offset = self.offset.value
+        label, kind, extra = "", "", ""
+        for name, a, b, k in self.regions:
+            if a <= offset < b:
+                label, kind = name, k
+                if k == "chunk":
+                    tensor, _, index = name.rpartition(" chunk ")
+                    t = self.header.tensors[tensor]
+                    nonce = self._weights.chunk_nonce(bytes.fromhex(t["nonce_base"]), int(index))
+                    extra = (f" &middot; nonce <code>{nonce.hex()}</code> &middot; tag "
+                             f"<code>{t['tags'][int(index)]}</code>")
+                break
+        self.region = label
+        self.cursor.value = (f"offset {offset}: byte <code>{self.data[offset]:02x}</code> in "
+                             f"<b>{html.escape(label)}</b>{extra}")
+        with self.figure.batch_update():
+            self.figure.data[-2].x = [offset]
+            self.figure.data[-1].x = list(self.flipped)
+            self.figure.data[-1].y = ["file"] * len(self.flipped)
+
+    def _header_html(self) -> str:
+        m = self.header.manifest
+        rows = []
+        for name, t in self.header.tensors.items():
+            if t["encrypted"]:
+                detail = (f"nonce base <code>{t['nonce_base']}</code>, {len(t['tags'])} chunk(s), "
+                          f"tag 0 <code>{t['tags'][0][:16]}&hellip;</code>")
+            else:
+                detail = f"SHA-256 <code>{t['sha256'][:16]}&hellip;</code>"
+            rows.append(f"<tr><td><code>{html.escape(name)}</code></td><td>{t['dtype']}</td>"
+                        f"<td>{t['shape']}</td><td>{'AES-GCM' if t['encrypted'] else 'plain'}"
+                        f"</td><td>{detail}</td></tr>")
+        recips = ", ".join(f"{r['type']} <code>{r['kid']}</code>" for r in m["recipients"])
+        return (f"<div style='font-size:90%'><b>model</b> <code>{html.escape(m['model_id'])}"
+                f"</code> version {m['version']} &middot; chunk {m['chunk_size']} bytes &middot; "
+                f"signer <code>{m['signer'][:16]}&hellip;</code> &middot; recipients: {recips}"
+                "<table><tr><th>tensor</th><th>dtype</th><th>shape</th><th>mode</th>"
+                f"<th>nonces and tags</th></tr>{''.join(rows)}</table></div>")
+
+    def build(self) -> w.Widget:
+        return w.VBox([self.table, self.jump, self.offset, self.cursor,
+                       w.HBox([self.flip_button, self.reset_button]), self.result,
+                       self.figure, self.message])
+
+
+class WithholdingView(LabWidget):
+    """Withhold a fraction of a model's weights as a key (CoreLocker-style) and compare the
+    accuracy of the public locked model with the model restored from the key.
+
+    State: ``fraction``, ``by``, ``locked_accuracy``, ``restored_accuracy``, ``key_fraction``.
+    """
+
+    def __init__(self, task) -> None:
+        super().__init__()
+        import plotly.graph_objects as go
+
+        from labkit.weights import selective
+
+        self._sel = selective
+        self.task = task
+        self.base_accuracy = selective.accuracy(task.model, task.x_test, task.y_test)
+        self.slider = w.FloatLogSlider(value=0.01, base=10, min=-3, max=-0.7, step=0.05,
+                                       description="withheld", readout_format=".3f",
+                                       continuous_update=False)
+        self.by = w.ToggleButtons(options=["magnitude", "channel"], description="by")
+        self.figure = go.FigureWidget(go.Bar(
+            x=["full model", "locked (public)", "locked + key"], y=[0, 0, 0],
+            marker_color=[COLORS["accent"], COLORS["error"], COLORS["ok"]]))
+        self.figure.update_layout(height=300, yaxis=dict(range=[0, 1], title="test accuracy"),
+                                  margin=dict(l=50, r=10, t=30, b=30))
+        self.info = w.HTML()
+        self.watch(self.slider, self.by)
+        self.refresh()
+
+    def update(self) -> None:
+        self.fraction, self.by_value = self.slider.value, self.by.value
+        locked, key = self._sel.withhold(self.task.model, self.fraction, by=self.by_value)
+        t = self.task
+        self.locked_accuracy = self._sel.accuracy(t.model, t.x_test, t.y_test, locked)
+        self.restored_accuracy = self._sel.accuracy(t.model, t.x_test, t.y_test,
+                                                    self._sel.restore(locked, key))
+        self.key_fraction = self._sel.key_size(key, locked)
+        self.figure.data[0].y = [self.base_accuracy, self.locked_accuracy, self.restored_accuracy]
+        self.info.value = (f"the key holds {np.round(100 * self.key_fraction, 2)}% of the "
+                           f"values; without it accuracy is {self.locked_accuracy:.3f}")
+
+    def build(self) -> w.Widget:
+        return w.VBox([w.HBox([self.slider, self.by]), self.info, self.figure, self.message])

@@ -1,0 +1,252 @@
+"""AES against FIPS-197's appendices, the NIST AESAVS files, and pycryptodome."""
+import numpy as np
+import pytest
+from Crypto.Cipher import AES
+from hypothesis import given, settings, strategies as st
+
+from labkit import aes, bits, sbox
+from labkit.vectors import read_rsp, vectors_dir
+
+H = bytes.fromhex
+
+# FIPS-197 Figure 7, typed from the standard (the module derives its table from GF(2^8)).
+FIPS_SBOX = H(
+    "637c777bf26b6fc53001672bfed7ab76ca82c97dfa5947f0add4a2af9ca472c0"
+    "b7fd9326363ff7cc34a5e5f171d8311504c723c31896059a071280e2eb27b275"
+    "09832c1a1b6e5aa0523bd6b329e32f8453d100ed20fcb15b6acbbe394a4c58cf"
+    "d0efaafb434d338545f9027f503c9fa851a3408f929d38f5bcb6da2110fff3d2"
+    "cd0c13ec5f974417c4a77e3d645d197360814fdc222a908846eeb814de5e0bdb"
+    "e0323a0a4906245cc2d3ac629195e479e7c8376d8dd54ea96c56f4ea657aae08"
+    "ba78252e1ca6b4c6e8dd741f4bbd8b8a703eb5664803f60e613557b986c11d9e"
+    "e1f8981169d98e949b1e87e9ce5528df8ca1890dbfe6426841992d0fb054bb16"
+)
+
+
+def test_sbox_derived_from_the_field_matches_fips_197():
+    assert bytes(aes.SBOX) == FIPS_SBOX
+    assert all(aes.INV_SBOX[aes.SBOX[b]] == b for b in range(256))
+    assert aes.sbox_entry(0x53) == 0xED  # FIPS-197 5.1.1 worked example
+
+
+def test_sbox_quality():
+    assert sbox.nonlinearity(aes.SBOX) == 112
+    assert sbox.differential_uniformity(aes.SBOX) == 4
+    assert sbox.is_permutation(aes.SBOX)
+    assert all(aes.SBOX[b] != b and aes.SBOX[b] != b ^ 0xFF for b in range(256))  # no fixed points
+
+
+def test_rcon():
+    assert aes.RCON[1:11] == (0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80, 0x1B, 0x36)
+
+
+# --- FIPS-197 Appendix A: key expansion ----------------------------------------------------------
+
+@pytest.mark.parametrize(
+    "key, first_words, last_word",
+    [
+        ("2b7e151628aed2a6abf7158809cf4f3c", ["a0fafe17", "88542cb1"], "b6630ca6"),
+        ("8e73b0f7da0e6452c810f32b809079e562f8ead2522c6b7b", ["fe0c91f7", "2402f5a5"], "01002202"),
+        ("603deb1015ca71be2b73aef0857d77811f352c073b6108d72d9810a30914dff4",
+         ["9ba35411", "8e6925af"], "706c631e"),
+    ],
+)
+def test_key_expansion_appendix_a(key, first_words, last_word):
+    key = H(key)
+    round_keys = aes.expand_key(key)
+    assert len(round_keys) == aes.ROUNDS[len(key)] + 1
+    words = b"".join(round_keys)
+    nk = len(key) // 4
+    assert words[: len(key)] == key
+    assert words[4 * nk: 4 * nk + 8].hex() == "".join(first_words)
+    assert words[-4:].hex() == last_word
+
+
+# --- FIPS-197 Appendices B and C: ciphers traced -----------------------------------------------
+
+def test_appendix_b_trace():
+    key, block = H("2b7e151628aed2a6abf7158809cf4f3c"), H("3243f6a8885a308d313198a2e0370734")
+    trace = aes.trace_encrypt(key, block)
+    by = {(s.round, s.step): s.state.hex() for s in trace}
+    assert by[(0, "add_round_key")] == "193de3bea0f4e22b9ac68d2ae9f84808"
+    assert by[(1, "sub_bytes")] == "d42711aee0bf98f1b8b45de51e415230"
+    assert by[(1, "shift_rows")] == "d4bf5d30e0b452aeb84111f11e2798e5"
+    assert by[(1, "mix_columns")] == "046681e5e0cb199a48f8d37a2806264c"
+    assert by[(1, "add_round_key")] == "a49c7ff2689f352b6b5bea43026a5049"
+    assert trace[-1].state.hex() == "3925841d02dc09fbdc118597196a0b32"
+    assert (10, "mix_columns") not in by  # the last round has no MixColumns
+    assert len(trace) == 2 + 9 * 4 + 3
+
+
+@pytest.mark.parametrize(
+    "key, ciphertext",
+    [
+        ("000102030405060708090a0b0c0d0e0f", "69c4e0d86a7b0430d8cdb78070b4c55a"),
+        ("000102030405060708090a0b0c0d0e0f1011121314151617", "dda97ca4864cdfe06eaf70a0ec0d7191"),
+        ("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+         "8ea2b7ca516745bfeafc49904b496089"),
+    ],
+)
+def test_appendix_c(key, ciphertext):
+    key, plaintext = H(key), H("00112233445566778899aabbccddeeff")
+    assert aes.encrypt_block(key, plaintext).hex() == ciphertext
+    assert aes.decrypt_block(key, H(ciphertext)) == plaintext
+    dec = aes.trace_decrypt(key, H(ciphertext))
+    assert dec[-1].state == plaintext
+    # each decryption step undoes one encryption step: the same states, visited backwards
+    enc = aes.trace_encrypt(key, plaintext)
+    assert [s.state for s in dec] == [s.state for s in enc][::-1]
+
+
+def test_appendix_c1_round_1_steps():
+    trace = aes.trace_encrypt(H("000102030405060708090a0b0c0d0e0f"),
+                              H("00112233445566778899aabbccddeeff"))
+    r1 = [s.state.hex() for s in trace if s.round == 1]
+    assert r1 == ["63cab7040953d051cd60e0e7ba70e18c", "6353e08c0960e104cd70b751bacad0e7",
+                  "5f72641557f5bc92f7be3b291db9f91a", "89d810e8855ace682d1843d8cb128fe4"]
+    assert trace[5].round_key.hex() == "d6aa74fdd2af72fadaa678f1d6ab76fe"
+
+
+# --- NIST AESAVS known-answer tests ------------------------------------------------------------
+
+KAT_FILES = [f"CBC{kind}{size}.rsp" for kind in ("GFSbox", "KeySbox", "VarKey", "VarTxt")
+             for size in (128, 192, 256)]
+
+
+@pytest.mark.parametrize("name", KAT_FILES)
+def test_aesavs_known_answers(name):
+    """The single-block CBC KATs have IV = 0, so they are plain block-cipher known answers."""
+    records = read_rsp(vectors_dir("Cipher", "AES", name))
+    assert records and all(int(r["iv"], 16) == 0 for r in records)
+    for direction in ("encrypt", "decrypt"):
+        recs = [r for r in records if r["direction"] == direction]
+        keys = np.array([np.frombuffer(H(r["key"]), np.uint8) for r in recs])
+        pts = np.array([np.frombuffer(H(r["plaintext"]), np.uint8) for r in recs])
+        cts = np.array([np.frombuffer(H(r["ciphertext"]), np.uint8) for r in recs])
+        if direction == "encrypt":
+            np.testing.assert_array_equal(aes.encrypt_blocks(keys, pts), cts)
+        else:
+            np.testing.assert_array_equal(aes.decrypt_blocks(keys, cts), pts)
+    first = records[0]  # the one-block API agrees with the batch API
+    assert aes.encrypt_block(H(first["key"]), H(first["plaintext"])).hex() == first["ciphertext"]
+
+
+@pytest.mark.parametrize("direction", ["encrypt", "decrypt"])
+def test_monte_carlo_aes128(direction):
+    """AESAVS Monte Carlo (CBC form, section 6.4.2), the first 3 outer iterations of each direction:
+    1000 chained block operations each, the key updated from the last output."""
+    records = [r for r in read_rsp(vectors_dir("Cipher", "AES", "CBCMCT128.rsp"))
+               if r["direction"] == direction][:3]
+    for rec in records:
+        key, iv = H(rec["key"]), H(rec["iv"])
+        if direction == "encrypt":
+            block, expected = H(rec["plaintext"]), rec["ciphertext"]
+            for _ in range(1000):  # PT[j+1] = the previous chaining value (IV, then CT[j-1])
+                out = aes.encrypt_block(key, bits.xor_bytes(block, iv))
+                block, iv = iv, out
+        else:
+            block, expected = H(rec["ciphertext"]), rec["plaintext"]
+            for j in range(1000):
+                out = bits.xor_bytes(aes.decrypt_block(key, block), iv)
+                iv, block = block, (iv if j == 0 else prev)
+                prev = out
+        assert out.hex() == expected
+
+
+# --- Against pycryptodome -------------------------------------------------------------------
+
+@pytest.mark.parametrize("key_len", [16, 24, 32])
+def test_random_pairs_against_pycryptodome(key_len):
+    """3,400 random (key, block) pairs per key size (10,200 in all), one key per block."""
+    rng = np.random.default_rng(key_len)
+    n = 3400
+    keys = rng.integers(0, 256, (n, key_len), dtype=np.uint8)
+    blocks = rng.integers(0, 256, (n, 16), dtype=np.uint8)
+    ours = aes.encrypt_blocks(keys, blocks)
+    ref = np.array([np.frombuffer(AES.new(k.tobytes(), AES.MODE_ECB).encrypt(b.tobytes()), np.uint8)
+                    for k, b in zip(keys, blocks)])
+    np.testing.assert_array_equal(ours, ref)
+    np.testing.assert_array_equal(aes.decrypt_blocks(keys, ours), blocks)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from([16, 24, 32]).flatmap(lambda n: st.binary(min_size=n, max_size=n)),
+       st.binary(min_size=16, max_size=16))
+def test_single_block_against_pycryptodome(key, block):
+    ct = aes.encrypt_block(key, block)
+    assert ct == AES.new(key, AES.MODE_ECB).encrypt(block)
+    assert aes.decrypt_block(key, ct) == block
+
+
+# --- Steps, inverses and reduced rounds ------------------------------------------------------
+
+@settings(max_examples=60, deadline=None)
+@given(st.binary(min_size=16, max_size=16))
+def test_each_step_has_its_inverse(state):
+    assert aes.inv_sub_bytes(aes.sub_bytes(state)) == state
+    assert aes.inv_shift_rows(aes.shift_rows(state)) == state
+    assert aes.inv_mix_columns(aes.mix_columns(state)) == state
+    assert aes.add_round_key(aes.add_round_key(state, b"\x5a" * 16), b"\x5a" * 16) == state
+
+
+def test_shift_rows_moves_rows_left():
+    grid = aes.state_matrix(aes.shift_rows(bytes(range(16))))
+    start = aes.state_matrix(bytes(range(16)))
+    for r in range(4):
+        assert grid[r].tolist() == np.roll(start[r], -r).tolist()
+
+
+def test_mix_columns_fips_example_column():
+    # the classic column db 13 53 45 -> 8e 4d a1 bc, in all four columns
+    state = H("db135345" * 4)
+    assert aes.mix_columns(state) == H("8e4da1bc" * 4)
+
+
+def test_steps_accept_bytes_and_arrays_alike():
+    rng = np.random.default_rng(1)
+    states = rng.integers(0, 256, (5, 16), dtype=np.uint8)
+    for step in (aes.sub_bytes, aes.shift_rows, aes.mix_columns, aes.inv_mix_columns):
+        batch = step(states)
+        assert [step(s.tobytes()) for s in states] == [b.tobytes() for b in batch]
+
+
+@pytest.mark.parametrize("rounds", [1, 2, 4, 9])
+def test_reduced_rounds_round_trip_and_trace(rounds):
+    key, block = bytes(range(16)), bytes(range(16, 32))
+    ct = aes.encrypt_block(key, block, rounds=rounds)
+    assert aes.decrypt_block(key, ct, rounds=rounds) == block
+    trace = aes.trace_encrypt(key, block, rounds=rounds)
+    assert trace[-1].state == ct and trace[-1].round == rounds
+    assert trace[-2].step == "shift_rows"  # no MixColumns in the last round
+
+
+def test_invert_key_schedule():
+    rng = np.random.default_rng(7)
+    for _ in range(5):
+        key = rng.bytes(16)
+        rks = aes.expand_key(key)
+        for i in (0, 1, 4, 10):
+            assert aes.invert_key_schedule(rks[i], i) == key
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: aes.encrypt_block(bytes(15), bytes(16)), "16, 24 or 32 bytes"),
+        (lambda: aes.encrypt_block(bytes(16), bytes(17)), "16 bytes"),
+        (lambda: aes.encrypt_block(bytes(16), bytes(16), rounds=11), "rounds must be in 1..10"),
+        (lambda: aes.encrypt_block(bytes(16), bytes(16), rounds=0), "rounds must be in 1..10"),
+        (lambda: aes.expand_key(bytes(20)), "16, 24 or 32 bytes"),
+        (lambda: aes.sub_bytes(bytes(3)), "16 bytes"),
+        (lambda: aes.invert_key_schedule(bytes(16), 11), "0..10"),
+    ],
+)
+def test_bad_input_raises_value_error(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_wrong_types_raise_type_error():
+    with pytest.raises(TypeError, match="key must be bytes"):
+        aes.encrypt_block("00" * 16, bytes(16))
+    with pytest.raises(TypeError, match="block must be bytes"):
+        aes.encrypt_block(bytes(16), [0] * 16)
