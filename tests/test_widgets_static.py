@@ -44,3 +44,14 @@ def test_tabs_and_outputs():
 def test_needs_a_kernel():
     with pytest.raises(RuntimeError, match="IPython"):
         enable_static_display()
+
+
+def test_heatmap_keeps_a_single_colour_bound():
+    # plotly.js ignores zmax unless zmin is set too (seen in the browser test's screenshots)
+    from labkit.widgets import heatmap
+
+    fig = heatmap([[0, 1], [2, 256]], zmax=4)
+    assert fig.data[0].zmin == 0 and fig.data[0].zmax == 4
+    fig = heatmap([[3, 5]], zmin=4)
+    assert fig.data[0].zmin == 4 and fig.data[0].zmax == 5
+    assert heatmap([[3, 5]]).data[0].zmin is None
