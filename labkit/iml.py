@@ -146,7 +146,8 @@ class ModelServer:
         self.signing = weights.generate_signing_keypair()
         self.max_models, self.link_ttl, self.clock, self.arch = max_models, float(link_ttl), clock, arch
         self.accounts: dict[str, _Account] = {}
-        self.storage = Path(tempfile.mkdtemp(prefix="labkit-iml-storage-"))
+        self._storage = tempfile.TemporaryDirectory(prefix="labkit-iml-storage-")  # removed with the server
+        self.storage = Path(self._storage.name)
         self.links: dict[str, tuple[Path, float]] = {}
         self.log: list[str] = []  # the audit log: events, never tokens or links
 
@@ -237,7 +238,8 @@ class Device:
         self.user = user
         self.keys = weights.generate_recipient_keypair()
         self.server_public_key = bytes(server_public_key)
-        self.folder = Path(tempfile.mkdtemp(prefix=f"labkit-device-{user}-"))
+        self._folder = tempfile.TemporaryDirectory(prefix=f"labkit-device-{user}-")  # removed with the device
+        self.folder = Path(self._folder.name)
         self.path = self.folder / "model.lkw"
         self.model_id, self.min_version = f"iml/{user}", 1
 
