@@ -7,7 +7,7 @@ PORT   ?= 8888
 # `make lab NOBROWSER=1` starts JupyterLab headless (print the URL, open no browser).
 NOBROWSER ?=
 
-.PHONY: lab test unit notebooks bench execute clean
+.PHONY: lab test unit notebooks bench execute clean student book browser
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,3 +37,16 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
+
+# Student copies (solutions removed, checks kept) into student/; see tools/make_student.py.
+student: $(STAMP)
+	$(BIN)/python tools/make_student.py
+
+# The static, readable rendering: every notebook executed to HTML plus an index, in _book/ (offline).
+book: $(STAMP)
+	$(BIN)/python tools/build_book.py
+
+# Every notebook run in JupyterLab in headless Chromium (installs chromium/playwright if missing);
+# part of `make test`, this runs it alone. Screenshots land in artifacts/browser/.
+browser: $(STAMP)
+	$(BIN)/python -m pytest -p no:xdist tests/test_browser.py

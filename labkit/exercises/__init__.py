@@ -114,8 +114,19 @@ def check(exercise_id: str, answer: Any) -> Feedback:
         return Feedback(ex.id, False, f"could not check that answer ({err}). Hint: {ex.hint}")
     ok, message = result if isinstance(result, tuple) else (bool(result), "")
     if ok:
+        _record_progress(ex.id)
         return Feedback(ex.id, True, message or ex.title)
     return Feedback(ex.id, False, (message + " " if message else "") + f"Hint: {ex.hint}")
+
+
+def _record_progress(exercise_id: str) -> None:
+    """Remember a passed exercise for the landing notebook's progress view (labkit.progress)."""
+    from labkit import progress
+
+    try:
+        progress.record(exercise_id)
+    except Exception:  # progress is a convenience: it must never break a check
+        pass
 
 
 def hint(exercise_id: str) -> str:

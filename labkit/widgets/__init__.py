@@ -116,6 +116,9 @@ def heatmap(
     import plotly.graph_objects as go
 
     z = np.asarray(z)
+    if (zmin is None) != (zmax is None):  # plotly.js ignores a lone bound: complete it from the data
+        zmin = float(np.nanmin(z)) if zmin is None else zmin
+        zmax = float(np.nanmax(z)) if zmax is None else zmax
     trace = go.Heatmap(
         z=z,
         x=x,

@@ -1,0 +1,19 @@
+"""Test-wide setup: exercise checks passed by the tests (unit tests, nbval kernels, browser
+test) must never count as a student's progress, so the progress file is redirected to a
+temporary file for the whole session (kernels inherit the environment)."""
+import os
+import shutil
+import tempfile
+
+_FOLDER = None
+
+
+def pytest_configure(config):
+    global _FOLDER
+    _FOLDER = tempfile.mkdtemp(prefix="labkit-progress-")
+    os.environ["LABKIT_PROGRESS"] = os.path.join(_FOLDER, "progress.json")
+
+
+def pytest_unconfigure(config):
+    if _FOLDER:
+        shutil.rmtree(_FOLDER, ignore_errors=True)

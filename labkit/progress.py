@@ -1,0 +1,155 @@
+"""Progress through the lab: the exercises a student has passed, kept in one small JSON file.
+
+:func:`labkit.exercises.check` calls :func:`record` on every correct answer; the landing notebook
+(``00_start_here``) shows :func:`summary` per chapter. The file lives at
+``$XDG_DATA_HOME/labkit/progress.json`` (default ``~/.local/share/labkit/progress.json``) so that
+full and student copies share it; the environment variable ``LABKIT_PROGRESS`` redirects it to
+another file (tests do), and ``LABKIT_PROGRESS=off`` turns recording off.
+
+Recording must never get in a student's way: an unreadable or corrupt file counts as empty, and a
+file that cannot be written is skipped silently (:func:`record` returns False).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+__all__ = ["ENV", "progress_path", "load", "record", "reset", "notebook_title", "chapters", "summary",
+           "ChapterProgress"]
+
+ENV = "LABKIT_PROGRESS"
+_OFF = {"", "0", "off", "none", "false"}
+_ID = re.compile(r"^(\d\d)\.\w+$")
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+
+
+def progress_path() -> Path | None:
+    """The progress file in use, or None when recording is turned off."""
+    value = os.environ.get(ENV)
+    if value is not None:
+        return None if value.strip().lower() in _OFF else Path(value).expanduser()
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "labkit" / "progress.json"
+
+
+def _resolve(path: str | os.PathLike | None) -> Path | None:
+    return progress_path() if path is None else Path(path)
+
+
+def load(path: str | os.PathLike | None = None) -> dict[str, str]:
+    """Passed exercise ids mapped to when they were first passed (UTC, ISO 8601)."""
+    path = _resolve(path)
+    if path is None:
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    passed = data.get("passed") if isinstance(data, dict) else None
+    if not isinstance(passed, dict):
+        return {}
+    return {str(k): str(v) for k, v in passed.items() if isinstance(k, str) and _ID.match(k)}
+
+
+def _write(path: Path, passed: dict[str, str]) -> None:
+    """Replace the file atomically, so a crash or a second kernel never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".progress-", suffix=".json", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump({"version": 1, "passed": dict(sorted(passed.items()))}, handle, indent=1)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def record(exercise_id: str, path: str | os.PathLike | None = None) -> bool:
+    """Remember that ``exercise_id`` (like ``"03.2"``) was passed; False if not recorded."""
+    if not isinstance(exercise_id, str) or not _ID.match(exercise_id):
+        raise ValueError(f"exercise id must look like '03.2', got {exercise_id!r}")
+    target = _resolve(path)
+    if target is None:
+        return False
+    passed = load(target)
+    if exercise_id in passed:
+        return True
+    passed[exercise_id] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    try:
+        _write(target, passed)
+    except OSError:
+        return False
+    return True
+
+
+def reset(path: str | os.PathLike | None = None) -> None:
+    """Forget all progress (delete the file)."""
+    target = _resolve(path)
+    if target is not None:
+        target.unlink(missing_ok=True)
+
+
+def notebook_title(nb, path: str | os.PathLike) -> str:
+    """A chapter's title: its first markdown line ``# NN · Title``, else made from the file name."""
+    for cell in (nb.cells if nb is not None else []):
+        if cell.cell_type == "markdown" and cell.source.strip():
+            match = re.match(r"#\s+\d\d\s*[·:.\-–]\s*(.+)", cell.source.strip().splitlines()[0])
+            if match:
+                return match.group(1).strip()
+            break
+    return Path(path).stem[3:].replace("_", " ").capitalize()
+
+
+def chapters(folder: str | os.PathLike = NOTEBOOKS) -> list[tuple[str, str, str]]:
+    """``(number, title, file name)`` of every chapter notebook in ``folder``."""
+    import nbformat
+
+    found = []
+    for nb_path in sorted(Path(folder).glob("[0-9][0-9]_*.ipynb")):
+        try:
+            nb = nbformat.read(nb_path, as_version=4)
+        except (OSError, ValueError):
+            nb = None
+        found.append((nb_path.name[:2], notebook_title(nb, nb_path), nb_path.name))
+    return found
+
+
+@dataclass(frozen=True)
+class ChapterProgress:
+    """One chapter's line in the progress table."""
+
+    number: str
+    title: str
+    notebook: str
+    passed: tuple[str, ...]
+    total: int
+
+    @property
+    def done(self) -> int:
+        return len(self.passed)
+
+    @property
+    def fraction(self) -> float:
+        return self.done / self.total if self.total else 0.0
+
+
+def summary(path: str | os.PathLike | None = None, folder: str | os.PathLike = NOTEBOOKS) -> list[ChapterProgress]:
+    """Per chapter: the exercises passed out of those registered in ``labkit.exercises``."""
+    from labkit import exercises
+
+    ids = sorted(exercises.registry())
+    passed = load(path)
+    rows = []
+    listed = chapters(folder)
+    numbers = {n for n, _, _ in listed}
+    # chapters whose exercises exist but whose notebook is not (yet) in the folder still count
+    listed += [(n, f"Chapter {n}", "") for n in sorted({i[:2] for i in ids} - numbers)]
+    for number, title, notebook in sorted(listed):
+        mine = [i for i in ids if i.startswith(number + ".")]
+        rows.append(ChapterProgress(number, title, notebook, tuple(i for i in mine if i in passed), len(mine)))
+    return rows

@@ -1,0 +1,78 @@
+"""The static book builds without network: notebook 00 and the index (``make book`` does all)."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Loaded by every Python process of the build (the tool and its kernel) through PYTHONPATH:
+# any connection or name lookup that is not local is refused and logged.
+GUARD = textwrap.dedent('''
+    import os, socket
+    _LOG = os.environ["NETWORK_GUARD_LOG"]
+    _LOCAL = {"127.0.0.1", "::1", "localhost", "0.0.0.0", "", None}
+
+    def _refuse(what):
+        with open(_LOG, "a") as log:
+            log.write(repr(what) + "\\n")
+        raise OSError("network access refused by the test's guard: %r" % (what,))
+
+    def _check(address):
+        if isinstance(address, tuple) and address[0] not in _LOCAL:
+            _refuse(address)
+
+    _connect, _connect_ex, _getaddrinfo = socket.socket.connect, socket.socket.connect_ex, socket.getaddrinfo
+
+    def connect(self, address):
+        _check(address)
+        return _connect(self, address)
+
+    def connect_ex(self, address):
+        _check(address)
+        return _connect_ex(self, address)
+
+    def getaddrinfo(host, *args, **kwargs):
+        if host not in _LOCAL:
+            _refuse(host)
+        return _getaddrinfo(host, *args, **kwargs)
+
+    socket.socket.connect, socket.socket.connect_ex, socket.getaddrinfo = connect, connect_ex, getaddrinfo
+''')
+
+
+def test_book_builds_offline_with_index_and_static_widgets(tmp_path):
+    guard_dir = tmp_path / "guard"
+    guard_dir.mkdir()
+    (guard_dir / "sitecustomize.py").write_text(GUARD)
+    log = tmp_path / "network.log"
+    out = tmp_path / "book"
+    env = dict(os.environ, NETWORK_GUARD_LOG=str(log),
+               PYTHONPATH=os.pathsep.join([str(guard_dir), str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    probe = subprocess.run([sys.executable, "-c", "import urllib.request as u; u.urlopen('http://example.org', timeout=5)"],
+                           env=env, capture_output=True, text=True)
+    assert probe.returncode != 0 and "refused by the test's guard" in probe.stderr, "the guard must be active"
+    log.unlink()
+
+    notebook = ROOT / "notebooks" / "00_start_here.ipynb"
+    run = subprocess.run([sys.executable, str(ROOT / "tools" / "build_book.py"), "--out", str(out), str(notebook)],
+                         env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert not log.exists(), f"the build tried the network: {log.read_text()}"
+
+    index = (out / "index.html").read_text()
+    assert 'href="00_start_here.html"' in index and "Start here" in index
+    assert re.search(r'href="00_start_here.html#[^"]+">Your progress<', index), "sections listed in the contents"
+    assert (out / "plotly.min.js").stat().st_size > 1_000_000, "plotly.js ships with the book"
+
+    page = (out / "00_start_here.html").read_text()
+    assert page.index('src="plotly.min.js"') < page.index("</head>")
+    assert page.count('class="plotly-graph-div"') >= 2, "both figures of notebook 00 are drawn as plotly charts"
+    assert "Widgets work" in page and 'type="range"' in page, "the widget check is shown with its state"
+    assert "application/vnd.jupyter.widget-view+json" not in page and "IntSlider(value=" not in page
+    assert "Correct" in page and "Traceback" not in page
+    assert 'href="index.html"' in page

@@ -1,0 +1,96 @@
+import json
+
+import nbformat
+import pytest
+
+from labkit import exercises as ex
+from labkit import progress
+from labkit.widgets.progress import ProgressView
+
+
+@pytest.fixture
+def progress_file(tmp_path, monkeypatch):
+    path = tmp_path / "sub" / "progress.json"
+    monkeypatch.setenv(progress.ENV, str(path))
+    return path
+
+
+def test_env_var_redirects_and_off_disables(progress_file, monkeypatch):
+    assert progress.progress_path() == progress_file
+    monkeypatch.setenv(progress.ENV, "off")
+    assert progress.progress_path() is None
+    assert progress.record("00.1") is False and progress.load() == {}
+    monkeypatch.delenv(progress.ENV)
+    monkeypatch.setenv("XDG_DATA_HOME", "/somewhere")
+    assert str(progress.progress_path()) == "/somewhere/labkit/progress.json"
+
+
+def test_correct_checks_are_recorded_and_wrong_ones_are_not(progress_file):
+    assert progress.load() == {}
+    assert not ex.check("00.2", 5)
+    assert not ex.check("00.2", ...)
+    assert not progress_file.exists()
+    assert ex.check("00.2", 2) and ex.check("00.1", [1, 0, 1, 0, 0, 1, 0, 1])
+    first = progress.load()
+    assert set(first) == {"00.1", "00.2"}
+    assert ex.check("00.2", 2)
+    assert progress.load() == first, "passing again keeps the first time"
+    data = json.loads(progress_file.read_text())
+    assert data["version"] == 1 and set(data["passed"]) == {"00.1", "00.2"}
+    progress.reset()
+    assert progress.load() == {} and not progress_file.exists()
+
+
+@pytest.mark.parametrize("content", ["{not json", "[1, 2]", '{"passed": [1]}', '{"passed": {"x": 1, "00.3": "t"}}'])
+def test_a_corrupt_file_counts_as_empty_and_is_repaired(progress_file, content):
+    progress_file.parent.mkdir(parents=True)
+    progress_file.write_text(content)
+    before = progress.load()
+    assert set(before) <= {"00.3"}
+    assert ex.check("00.1", [1, 0, 1, 0, 0, 1, 0, 1])
+    assert set(progress.load()) == set(before) | {"00.1"}
+
+
+def test_an_unwritable_location_never_breaks_a_check(tmp_path, monkeypatch):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    monkeypatch.setenv(progress.ENV, str(blocker / "progress.json"))  # parent is a file
+    assert progress.record("00.1") is False
+    assert ex.check("00.1", [1, 0, 1, 0, 0, 1, 0, 1])  # still Correct
+
+
+def test_bad_ids_are_rejected():
+    with pytest.raises(ValueError, match="03.2"):
+        progress.record("chapter one")
+
+
+def _notebook(folder, name, heading):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(heading), nbformat.v4.new_code_cell("1")])
+    nbformat.write(nb, folder / name)
+
+
+def test_chapters_and_summary_follow_notebooks_and_registry(progress_file, tmp_path):
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    _notebook(folder, "00_start_here.ipynb", "# 00 · Start here\n\ntext")
+    _notebook(folder, "07_secure_networks.ipynb", "no heading")
+    assert progress.chapters(folder) == [("00", "Start here", "00_start_here.ipynb"),
+                                         ("07", "Secure networks", "07_secure_networks.ipynb")]
+    ex.check("00.3", 8)
+    rows = {row.number: row for row in progress.summary(folder=folder)}
+    assert rows["00"].passed == ("00.3",) and rows["00"].total == len([i for i in ex.registry() if i.startswith("00.")])
+    assert rows["07"].total == len([i for i in ex.registry() if i.startswith("07.")])
+    assert set(rows) >= {i[:2] for i in ex.registry()}, "chapters with exercises but no notebook still count"
+
+
+def test_progress_view_follows_the_file(progress_file):
+    view = ProgressView()
+    assert view.done == 0 and view.total >= 3
+    labels = list(view.figure.data[0].y)
+    assert labels[0].startswith("00 ")
+    assert ex.check("00.1", [1, 0, 1, 0, 0, 1, 0, 1])
+    view.button.click()
+    assert view.done == 1
+    row0 = view.rows[0]
+    assert view.figure.data[0].x[0] == pytest.approx(100 * 1 / row0.total)
+    assert "00_start_here.ipynb" in view.table.value and "1 of" in view.table.value

@@ -1,0 +1,145 @@
+"""Student copies: markers validated, solutions gone, checks kept, and the copies still run.
+
+Each student copy is executed cell by cell up to and including its first exercise, whose check
+must answer "no answer yet" (the placeholder ``answer = ...``) rather than crash; then the full
+version of that exercise cell runs in the same kernel and must answer "Correct". The full
+notebooks are executed end to end by nbval (``make test``); here their stored check outputs must
+all say "Correct".
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def _load_tool(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+make_student = _load_tool("make_student")
+MarkerError = make_student.MarkerError
+
+
+# -- marker handling ---------------------------------------------------------------------------
+def test_strip_removes_the_region_and_keeps_placeholder_and_check():
+    source = 'answer = ...\n### BEGIN SOLUTION\nanswer = 42\n### END SOLUTION\nex.check("00.1", answer)'
+    stripped, regions = make_student.strip_solutions(source)
+    assert regions == 1
+    assert "42" not in stripped and "SOLUTION" not in stripped
+    assert stripped.startswith("answer = ...") and stripped.endswith('ex.check("00.1", answer)')
+
+
+def test_strip_keeps_indentation_and_handles_several_regions():
+    source = "def f(x):\n    ### BEGIN SOLUTION\n    return x\n    ### END SOLUTION\n### BEGIN SOLUTION\ny = 1\n### END SOLUTION"
+    stripped, regions = make_student.strip_solutions(source)
+    assert regions == 2
+    assert stripped.splitlines() == ["def f(x):", "    ...  " + make_student.PLACEHOLDER, make_student.PLACEHOLDER]
+    namespace = {}
+    exec(stripped, namespace)  # still valid Python: the function body is `...`
+    assert namespace["f"](1) is None
+
+
+@pytest.mark.parametrize(
+    "source, problem",
+    [
+        ("### BEGIN SOLUTION\nx = 1", "never closed"),
+        ("x = 1\n### END SOLUTION", "without a matching"),
+        ("### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION", "nested"),
+        ("x = 1  ### BEGIN SOLUTION\n### END SOLUTION", "alone on its line"),
+    ],
+)
+def test_bad_markers_are_errors(source, problem):
+    with pytest.raises(MarkerError, match=problem):
+        make_student.strip_solutions(source, where="demo")
+
+
+def test_markers_in_markdown_are_errors():
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("### BEGIN SOLUTION\nsecret\n### END SOLUTION")])
+    with pytest.raises(MarkerError, match="code cells only"):
+        make_student.student_notebook(nb)
+
+
+def test_command_writes_copies_and_fails_on_bad_markers(tmp_path, capsys):
+    bad = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("### BEGIN SOLUTION\nx = 1")])
+    bad_path = tmp_path / "98_bad.ipynb"
+    nbformat.write(bad, bad_path)
+    out = tmp_path / "student"
+    assert make_student.main(["--out", str(out), str(bad_path)]) == 1
+    assert "never closed" in capsys.readouterr().err
+    assert make_student.main(["--out", str(out), str(NOTEBOOKS[0])]) == 0
+    assert (out / NOTEBOOKS[0].name).exists()
+
+
+# -- the real notebooks ------------------------------------------------------------------------
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_student_copy_has_no_solution_and_no_outputs(path):
+    full = nbformat.read(path, as_version=4)
+    student, regions = make_student.student_notebook(full, name=path.name)
+    exercises = make_student.exercise_cells(full)
+    assert regions >= len(exercises) >= 3, "every chapter has at least three exercises"
+    for index in exercises:
+        solution = full.cells[index].source.split(make_student.BEGIN)[1].split(make_student.END)[0]
+        for line in filter(str.strip, solution.splitlines()):
+            assert line not in student.cells[index].source.splitlines()
+        assert "ex.check(" in student.cells[index].source
+    assert all(not cell.get("outputs") for cell in student.cells)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_full_version_stores_passing_checks(path):
+    full = nbformat.read(path, as_version=4)
+    for index in make_student.exercise_cells(full):
+        text = _output_text(full.cells[index].get("outputs", []))
+        assert "Correct" in text and "Not yet" not in text, f"{path.name} cell {index}: {text!r}"
+
+
+def _output_text(outputs) -> str:
+    parts = []
+    for out in outputs:
+        if out.get("output_type") == "stream":
+            parts.append(out.get("text", ""))
+        elif "data" in out:
+            parts.append(str(out["data"].get("text/plain", "")))
+    return "".join(parts)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_student_copy_runs_to_its_first_exercise(path, tmp_path):
+    from nbclient import NotebookClient
+
+    full = nbformat.read(path, as_version=4)
+    student, _ = make_student.student_notebook(full, name=path.name)
+    first = make_student.exercise_cells(full)[0]
+    env_progress = os.environ.get("LABKIT_PROGRESS")
+    os.environ["LABKIT_PROGRESS"] = str(tmp_path / "progress.json")
+    try:
+        client = NotebookClient(student, timeout=300, kernel_name="python3",
+                                resources={"metadata": {"path": str(path.parent)}})
+        with client.setup_kernel():
+            for index in range(first + 1):
+                cell = student.cells[index]
+                if cell.cell_type != "code":
+                    continue
+                client.execute_cell(cell, index)  # raises CellExecutionError on any error
+            unanswered = _output_text(student.cells[first].outputs)
+            assert "Not yet" in unanswered, unanswered  # the check ran and said "not solved"
+            if "answer = ..." in student.cells[first].source:
+                assert "no answer yet" in unanswered, unanswered
+            solved = nbformat.v4.new_code_cell(full.cells[first].source)
+            client.execute_cell(solved, first)
+            assert "Correct" in _output_text(solved.outputs)
+    finally:
+        if env_progress is None:
+            os.environ.pop("LABKIT_PROGRESS", None)
+        else:
+            os.environ["LABKIT_PROGRESS"] = env_progress

@@ -1,0 +1,191 @@
+"""Build the lab's static, readable rendering: one HTML page per notebook plus an index.
+
+Usage: python tools/build_book.py [--out _book] [notebooks/NN_name.ipynb ...]   (default: all)
+
+Each notebook is executed (nothing is downloaded: the lab is offline by design), its widgets are
+captured as static snapshots of their state (``labkit.widgets.static``: plotly figures stay
+interactive charts, controls are shown disabled with their values), and nbconvert renders it. The
+pages load one local copy of plotly.js, so the book reads offline. ``index.html`` holds the table
+of contents: every chapter with its sections and its number of exercises.
+"""
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import os
+import re
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run as a script from a clone: use its labkit
+from labkit.progress import notebook_title  # noqa: E402
+
+SETUP = ("from labkit.widgets.static import enable_static_display\n"
+         "import plotly.io\n"
+         "enable_static_display()\n"
+         "plotly.io.renderers.default = 'plotly_mimetype'")
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+PLOTLY_JSON = "application/vnd.plotly.v1+json"
+STYLE = """<style>
+.lab-book-nav{position:sticky;top:0;z-index:10;background:#f6f8fa;border-bottom:1px solid #d0d7de;
+ padding:6px 16px;font:14px sans-serif;display:flex;gap:18px}
+.lab-book-nav a{text-decoration:none}
+.lab-static-label{font-weight:600}
+</style>"""
+
+
+@dataclass
+class Page:
+    """One rendered notebook: where it is and what its table of contents shows."""
+
+    notebook: str
+    html_name: str
+    number: str
+    title: str
+    sections: list[tuple[str, str]] = field(default_factory=list)  # (anchor, text) of ## headings
+    exercises: int = 0
+    seconds: float = 0.0
+
+
+def execute(path: Path) -> nbformat.NotebookNode:
+    """Run ``path`` in its folder with static widget snapshots on (progress recording off)."""
+    nb = nbformat.read(path, as_version=4)
+    nb.cells.insert(0, nbformat.v4.new_code_cell(SETUP))
+    env_progress = os.environ.get("LABKIT_PROGRESS")
+    os.environ["LABKIT_PROGRESS"] = "off"  # the book shows a fresh reader's progress
+    try:
+        NotebookClient(nb, timeout=300, kernel_name="python3", store_widget_state=False,
+                       resources={"metadata": {"path": str(path.parent)}}).execute()
+    finally:
+        if env_progress is None:
+            os.environ.pop("LABKIT_PROGRESS", None)
+        else:
+            os.environ["LABKIT_PROGRESS"] = env_progress
+    nb.cells.pop(0)
+    for index, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                raise RuntimeError(f"{path.name}, cell {index}: {out.get('ename')}: {out.get('evalue')}")
+    return nb
+
+
+def make_static(nb: nbformat.NotebookNode) -> None:
+    """Prefer each widget's static snapshot and turn plotly JSON outputs into charts."""
+    import plotly.io as pio
+
+    nb.metadata.pop("widgets", None)
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            data = out.get("data")
+            if not data:
+                continue
+            if WIDGET_VIEW in data and "text/html" in data:
+                del data[WIDGET_VIEW]
+            if PLOTLY_JSON in data and "text/html" not in data:
+                figure = pio.from_json(json.dumps(data[PLOTLY_JSON]), skip_invalid=True)
+                data["text/html"] = pio.to_html(figure, full_html=False, include_plotlyjs=False)
+                del data[PLOTLY_JSON]
+
+
+def render(nb: nbformat.NotebookNode, title: str, nav: str) -> str:
+    """The notebook as a standalone HTML page that loads ``plotly.min.js`` from its folder."""
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(template_name="lab")
+    exporter.exclude_input_prompt = True
+    exporter.exclude_output_prompt = True
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
+    # plotly.js first, before any AMD loader the template adds, so that it defines window.Plotly
+    body = body.replace("<head>", '<head>\n<meta charset="utf-8">\n<script src="plotly.min.js"></script>\n' + STYLE, 1)
+    return re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + nav, body, count=1)
+
+
+def _sections(page_html: str) -> list[tuple[str, str]]:
+    found = []
+    for anchor, inner in re.findall(r'<h2 id="([^"]+)">(.*?)</h2>', page_html, flags=re.S):
+        text = re.sub(r"<[^>]+>", "", inner).replace("¶", "").strip()
+        found.append((anchor, html.unescape(text)))
+    return found
+
+
+def _nav(pages: list[tuple[str, str]], i: int) -> str:
+    links = ['<a href="index.html">&#9776; Contents</a>']
+    if i > 0:
+        links.append(f'<a href="{pages[i - 1][0]}">&larr; {html.escape(pages[i - 1][1])}</a>')
+    if i + 1 < len(pages):
+        links.append(f'<a href="{pages[i + 1][0]}">{html.escape(pages[i + 1][1])} &rarr;</a>')
+    return f'<nav class="lab-book-nav">{"".join(links)}</nav>'
+
+
+def index_html(pages: list[Page]) -> str:
+    """The table of contents: chapters, their sections and exercise counts."""
+    rows = []
+    for page in pages:
+        sections = "".join(f'<li><a href="{page.html_name}#{a}">{html.escape(t)}</a></li>' for a, t in page.sections)
+        rows.append(f'<li class="chapter"><a href="{page.html_name}"><b>{page.number} · {html.escape(page.title)}</b></a>'
+                    f' <span class="meta">({page.exercises} exercises)</span><ul>{sections}</ul></li>')
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Deep Neural Crypto Lab</title>
+<style>body{{font:16px/1.5 sans-serif;max-width:50em;margin:2em auto;padding:0 1em;color:#1f2328}}
+.chapter{{margin:.6em 0}} .meta{{color:#666;font-size:90%}} ul ul{{font-size:92%}}</style></head>
+<body><h1>Deep Neural Crypto Lab</h1>
+<p>A Jupyter-first course on cryptography inside and around neural networks. This is the read-only
+rendering of the notebooks as executed; run them yourself with <code>make lab</code> to move the
+widgets and solve the exercises. Figures are interactive; controls are shown as they stood.</p>
+<h2>Contents</h2>
+<ul id="toc">{"".join(rows)}</ul>
+</body></html>
+"""
+
+
+def build(paths: list[Path], out: Path) -> list[Page]:
+    """Execute and render ``paths`` into ``out`` with an index; return the pages built."""
+    import plotly
+
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copy(Path(plotly.__file__).parent / "package_data" / "plotly.min.js", out / "plotly.min.js")
+    executed = []
+    for path in paths:
+        start = time.perf_counter()
+        nb = execute(path)
+        make_static(nb)
+        page = Page(path.name, path.stem + ".html", path.name[:2], notebook_title(nb, path),
+                    exercises=sum("### BEGIN SOLUTION" in c.source for c in nb.cells if c.cell_type == "code"),
+                    seconds=time.perf_counter() - start)
+        executed.append((page, nb))
+    links = [(page.html_name, f"{page.number} {page.title}") for page, _ in executed]
+    built = {page.notebook for page, _ in executed}
+    for i, (page, nb) in enumerate(executed):
+        text = render(nb, f"{page.number} · {page.title}", _nav(links, i))
+        # links between notebooks point at their pages when those were built
+        text = re.sub(r'href="(\d\d_[\w.-]+)\.ipynb', lambda m: f'href="{m.group(1)}.html' if m.group(1) + ".ipynb" in built else m.group(0), text)
+        page.sections = _sections(text)
+        (out / page.html_name).write_text(text, encoding="utf-8")
+    pages = [page for page, _ in executed]
+    (out / "index.html").write_text(index_html(pages), encoding="utf-8")
+    return pages
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("notebooks", nargs="*", help="notebooks to render (default: all chapters)")
+    parser.add_argument("--out", default=str(ROOT / "_book"), help="output folder (default: _book/)")
+    args = parser.parse_args(argv)
+    paths = [Path(a).resolve() for a in args.notebooks] or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    pages = build(paths, Path(args.out))
+    for page in pages:
+        print(f"{page.html_name}: {len(page.sections)} sections, {page.exercises} exercises, {page.seconds:.1f} s")
+    print(f"open {Path(args.out) / 'index.html'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
