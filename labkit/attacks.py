@@ -173,11 +173,9 @@ def _words_to_rows(words: np.ndarray) -> np.ndarray:
 # --- per-key attack procedures (generators: they yield queries and receive outputs) --------------
 
 
-def _same(a: np.ndarray, b: np.ndarray, tol: float) -> np.ndarray:
-    """Row-wise: do two batches of outputs collide (all outputs equal up to ``tol``)?"""
-    if tol == 0:
-        return np.all(a == b, axis=-1)
-    return np.all(np.abs(a - b) <= tol, axis=-1)
+def _same(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise: do two batches of outputs collide (every output exactly equal)?"""
+    return np.all(a == b, axis=-1)
 
 
 def _is_binary(out: np.ndarray) -> np.ndarray:
@@ -201,15 +199,15 @@ def _pair_collisions(base: np.ndarray, todo: np.ndarray, centre: np.ndarray, str
     """
     if strategy == "back_to_back":
         blocks = [_probe_rows(base, todo, centre - e), _probe_rows(base, todo, centre + e)]
-        return blocks, lambda base_out, a, b: _same(a, b, 0)
+        return blocks, lambda base_out, a, b: _same(a, b)
     moved = _probe_rows(base, todo, centre + e * (1 - 2.0 * centre))
     if np.array_equal(centre, base[todo]):
-        return [moved], lambda base_out, a: _same(a, base_out[None, :], 0)
-    return [_probe_rows(base, todo, centre.astype(np.float64)), moved], lambda base_out, a, b: _same(a, b, 0)
+        return [moved], lambda base_out, a: _same(a, base_out[None, :])
+    return [_probe_rows(base, todo, centre.astype(np.float64)), moved], lambda base_out, a, b: _same(a, b)
 
 
 def _bitwise_attack(n_bits: int, strategy: str, e: float, rng: np.random.Generator,
-                    encrypt: Callable, key_from_bits: Callable, max_retries: int, tol: float,
+                    encrypt: Callable, key_from_bits: Callable, max_retries: int,
                     state: dict) -> Iterator[np.ndarray]:
     """Back-to-back and separated ReLUs: one test per key bit against a binary base plaintext.
 
@@ -269,18 +267,20 @@ def _bitwise_attack(n_bits: int, strategy: str, e: float, rng: np.random.Generat
 
 
 def _clipped_attack(n_bits: int, e: float, rng: np.random.Generator, encrypt: Callable,
-                    key_from_bits: Callable, max_retries: int, sbox_zero: int,
+                    key_from_bits: Callable, max_retries: int, sbox_zero: int, per_round: int,
                     state: dict) -> Iterator[np.ndarray]:
     """Clipped inputs: per key byte, try candidates in random order until a pair collides.
 
-    Each round puts the next candidate c_j of every unresolved byte into one binary plaintext T
+    A test puts the next candidate c_j of every unresolved byte into one binary plaintext T
     (byte j = 0x52 xor c_j) and asks T plus, per byte, T with that byte moved e toward 1/2. The
     moved query collides with T iff S-box j sees 0x52 (S = 0 either way): 1 + (bytes left)
-    queries test one candidate for every byte at once. The final T re-encrypts as a key check.
+    queries test one candidate for every byte at once. ``per_round`` tests go out together (fewer
+    round trips, a few wasted queries after a hit, all counted). The last T is the key check.
     """
     n_bytes = n_bits // 8
     zero_bits = _bits.int_to_bits(sbox_zero, 8)
     plain = rng.integers(0, 2, n_bits, dtype=np.uint8)
+    plain_out = None
     order = [rng.permutation(256) for _ in range(n_bytes)]
     tried = np.zeros(n_bytes, dtype=int)
     found = np.full(n_bytes, -1)
@@ -306,25 +306,34 @@ def _clipped_attack(n_bits: int, e: float, rng: np.random.Generator, encrypt: Ca
                 return None
             for j in exhausted:
                 order[j], tried[j] = rng.permutation(256), 0
-        candidates = np.array([order[j][tried[j]] for j in todo])
-        tried[todo] += 1
-        for j, c in zip(todo, candidates):
-            plain[8 * j:8 * j + 8] = zero_bits ^ _bits.int_to_bits(int(c), 8)
-        queries = np.repeat(plain[None, :].astype(np.float64), len(todo) + 1, axis=0)
-        for r, j in enumerate(todo, start=1):
-            b = plain[8 * j:8 * j + 8]
-            queries[r, 8 * j:8 * j + 8] = b + e * (1 - 2.0 * b)
-        out = yield queries
-        plain_out = out[0]
-        hits = _same(out[1:], plain_out[None, :], 0)
-        for r in np.flatnonzero(hits):
-            found[todo[r]] = candidates[r]
-            state["history"].append((int(state["queries"] + r + 2), 8 * int(np.sum(found >= 0))))
-        state["queries"] += len(queries)
+        tests = int(min(per_round, 256 - tried[todo].max()))
+        blocks, plains, candidates = [], [], []
+        for _ in range(tests):
+            cands = np.array([order[j][tried[j]] for j in todo])
+            tried[todo] += 1
+            for j, c in zip(todo, cands):
+                plain[8 * j:8 * j + 8] = zero_bits ^ _bits.int_to_bits(int(c), 8)
+            block = np.repeat(plain[None, :].astype(np.float64), len(todo) + 1, axis=0)
+            for r, j in enumerate(todo, start=1):
+                b = plain[8 * j:8 * j + 8]
+                block[r, 8 * j:8 * j + 8] = b + e * (1 - 2.0 * b)
+            blocks.append(block)
+            plains.append(plain.copy())
+            candidates.append(cands)
+        out = yield np.concatenate(blocks)
+        plain_out = out[(tests - 1) * (len(todo) + 1)]
+        for t in range(tests):
+            block_out = out[t * (len(todo) + 1):(t + 1) * (len(todo) + 1)]
+            hits = _same(block_out[1:], block_out[0][None, :]) & (found[todo] < 0)
+            for r in np.flatnonzero(hits):
+                found[todo[r]] = candidates[t][r]
+                state["history"].append((int(state["queries"] + t * (len(todo) + 1) + r + 2),
+                                         8 * int(np.sum(found >= 0))))
+        state["queries"] += len(out)
 
 
 def _float_trigger_attack(n_bits: int, trigger: float, encrypt: Callable, key_from_bits: Callable,
-                          tol: float, state: dict) -> Iterator[np.ndarray]:
+                          state: dict) -> Iterator[np.ndarray]:
     """Kim and Lee's trigger: bit i = T on the all-zero plaintext collides with it iff k_i = 1.
 
     The queries are deterministic, so a failed key check is final (no retry could change it).
@@ -334,7 +343,7 @@ def _float_trigger_attack(n_bits: int, trigger: float, encrypt: Callable, key_fr
                               _probe_rows(base, np.arange(n_bits), np.full(n_bits, trigger))])
     out = yield queries
     state["queries"] += len(queries)
-    key_bits = _same(out[1:], out[0][None, :], tol).astype(np.uint8)
+    key_bits = _same(out[1:], out[0][None, :]).astype(np.uint8)
     state["history"].extend((j + 2, j + 1) for j in range(n_bits))
     key = key_from_bits(key_bits)
     if np.array_equal(encrypt(key, base[None, :])[0], out[0]):
@@ -352,7 +361,7 @@ def _des_first_subkey_positions() -> np.ndarray:
     return np.concatenate([c, d])[np.asarray(des.PC2) - 1]
 
 
-def _des_attack(strategy: str, e: float, rng: np.random.Generator, max_retries: int, tol: float,
+def _des_attack(strategy: str, e: float, rng: np.random.Generator, max_retries: int,
                 max_search_bits: int, state: dict) -> Iterator[np.ndarray]:
     """DES: the key enters as K1 xor E(R0) in round 1, so only the 32 plaintext bits of R0 meet
     it. Probing R0 bit r on both sides tells whether the K1 bits it meets (one, or two through
@@ -384,9 +393,9 @@ def _des_attack(strategy: str, e: float, rng: np.random.Generator, max_retries: 
         state["queries"] += len(queries)
         base_out, rest = out[0], out[1:]
         if strategy == "back_to_back":
-            same_side, other = _same(rest[:t], rest[t:2 * t], tol), _same(rest[2 * t:3 * t], rest[3 * t:], tol)
+            same_side, other = _same(rest[:t], rest[t:2 * t]), _same(rest[2 * t:3 * t], rest[3 * t:])
         else:
-            same_side, other = _same(rest[:t], base_out[None, :], tol), _same(rest[t:2 * t], rest[2 * t:], tol)
+            same_side, other = _same(rest[:t], base_out[None, :]), _same(rest[t:2 * t], rest[2 * t:])
         retry = []
         for idx, r in enumerate(todo_r):
             js = np.flatnonzero(expanded == r)
@@ -449,7 +458,8 @@ def _check_strategy(strategy: str) -> str:
 def recover_keys(multi_oracle: Callable, n_keys: int, *, strategy: str = "back_to_back",
                  key_bits: int = 128, cipher="aes", epsilon: float | None = None,
                  max_retries: int = 4, seed: int | None = None, max_batch: int = 4096,
-                 tol: float = 0.0, max_search_bits: int = 24, trigger: float | None = None,
+                 max_search_bits: int = 24, trigger: float | None = None,
+                 candidates_per_round: int = 1,
                  progress: bool = False) -> list[AttackResult]:
     """Attack ``n_keys`` oracles at once: ``multi_oracle(key_ids, queries)`` answers query row r
     with the network of key ``key_ids[r]``. Each key runs the procedure of :func:`recover_key`;
@@ -471,20 +481,21 @@ def recover_keys(multi_oracle: Callable, n_keys: int, *, strategy: str = "back_t
             raise ValueError(f"the {strategy} strategy is written for AES-like key-XOR inputs; "
                              "use back_to_back or separated for DES")
         make = lambda rng, state: _des_attack(  # noqa: E731
-            strategy, e, rng, max_retries, tol, max_search_bits, state)
+            strategy, e, rng, max_retries, max_search_bits, state)
     else:
         encrypt = reference_cipher(cipher)
         key_from_bits = _bits.bits_to_bytes
         if strategy == "float_trigger":
             value = float(2.0 ** 52 + 1 if trigger is None else trigger)
             make = lambda rng, state: _float_trigger_attack(  # noqa: E731
-                key_bits, value, encrypt, key_from_bits, tol, state)
+                key_bits, value, encrypt, key_from_bits, state)
         elif strategy == "clipped":
             make = lambda rng, state: _clipped_attack(  # noqa: E731
-                key_bits, e, rng, encrypt, key_from_bits, max_retries, AES_SBOX_ZERO, state)
+                key_bits, e, rng, encrypt, key_from_bits, max_retries, AES_SBOX_ZERO,
+                int(candidates_per_round), state)
         else:
             make = lambda rng, state: _bitwise_attack(  # noqa: E731
-                key_bits, strategy, e, rng, encrypt, key_from_bits, max_retries, tol, state)
+                key_bits, strategy, e, rng, encrypt, key_from_bits, max_retries, state)
     rngs = np.random.default_rng(seed).spawn(int(n_keys))
     states = [dict(queries=0, detected=0, retries=0, history=[(0, 0)]) for _ in range(n_keys)]
     procedures = [make(rngs[i], states[i]) for i in range(n_keys)]
@@ -522,8 +533,8 @@ def recover_keys(multi_oracle: Callable, n_keys: int, *, strategy: str = "back_t
 
 def recover_key(oracle: Callable, *, strategy: str = "back_to_back", key_bits: int = 128,
                 cipher=None, epsilon: float | None = None, max_retries: int = 4,
-                seed: int | None = None, tol: float = 0.0,
-                trigger: float | None = None) -> AttackResult:
+                seed: int | None = None, trigger: float | None = None,
+                candidates_per_round: int = 1) -> AttackResult:
     """Recover the first-round key of a ReLU cipher network from real-valued queries alone.
 
     ``oracle`` maps an ``(n, bits)`` float array (a tensor of its dtype for a torch module) to
@@ -541,8 +552,8 @@ def recover_key(oracle: Callable, *, strategy: str = "back_to_back", key_bits: i
             raise ValueError(f"key_bits must be 128 (AES) or 64 (DES) unless cipher= is given, got {key_bits}")
     multi = lambda ids, queries: query_oracle(oracle, queries)  # noqa: E731
     return recover_keys(multi, 1, strategy=strategy, key_bits=key_bits, cipher=cipher,
-                        epsilon=epsilon, max_retries=max_retries, seed=seed, tol=tol,
-                        trigger=trigger)[0]
+                        epsilon=epsilon, max_retries=max_retries, seed=seed, trigger=trigger,
+                        candidates_per_round=candidates_per_round)[0]
 
 
 # --- many keys at once: the paper's Table 1 ----------------------------------------------------------
