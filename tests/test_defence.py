@@ -257,3 +257,14 @@ def test_float_trigger_on_the_aes_network():
         assert recover_key(open_net, strategy="float_trigger", trigger=trigger).key == key
         closed = aes128_network(key, protected=True, epsilon=Fraction(1, 4), clamp=True, dtype=dtype)
         assert recover_key(closed, strategy="float_trigger", trigger=trigger).key is None
+
+
+def test_structure_overhead_of_the_protected_aes_network():
+    from labkit.neural.defence import structure_overhead
+
+    net = aes128_network(KEY, protected=True)
+    row = structure_overhead(net)
+    assert row["layers"] == net.inner.n_relu_layers and row["extra_layers"] == 5
+    assert row["extra_neurons"] == 6 * 128 + 3 * 128 + net.inner.n_relu_layers
+    with pytest.raises(TypeError):
+        structure_overhead(protect(toy_xor_permute(KEY)))

@@ -40,6 +40,7 @@ __all__ = [
     "mask",
     "simulate",
     "float_trigger",
+    "structure_overhead",
 ]
 
 
@@ -136,8 +137,8 @@ class ProtectedNetwork(nn.Module):
         self.epsilon = as_epsilon(epsilon)
         self.clamp = bool(clamp)
         self.dtype = _network_dtype(inner)
-        self.n_in = n_in
-        self.n_out = n_out
+        self.n_in = n_in if n_in is not None else getattr(inner, "n_inputs", None)
+        self.n_out = n_out if n_out is not None else getattr(inner, "n_outputs", None)
 
     def extra_repr(self) -> str:
         return f"epsilon={self.epsilon}, clamp={self.clamp}"
@@ -198,3 +199,24 @@ def float_trigger(dtype: torch.dtype) -> float:
         raise TypeError(f"dtype must be a torch floating-point dtype, got {dtype!r}")
     mantissa_bits = 1 - int(np.log2(torch.finfo(dtype).eps))
     return float(2 ** (mantissa_bits - 1) + 1)
+
+
+def structure_overhead(protected: ProtectedNetwork) -> dict:
+    """Layers and neurons of the inner network and what the wrapper adds (paper Sec. 6.3).
+
+    The inner network must report ``n_relu_layers`` and ``n_neurons`` (as
+    :class:`labkit.neural.ReluNetwork` does). The scalar MASK rides beside the inner network: one
+    extra neuron per inner layer if the whole thing is drawn as a plain layered network.
+    """
+    inner = protected.inner
+    if not hasattr(inner, "n_relu_layers") or not hasattr(inner, "n_neurons"):
+        raise TypeError("the inner network must report n_relu_layers and n_neurons")
+    extra = protected.overhead()
+    layers, neurons = int(inner.n_relu_layers), int(inner.n_neurons)
+    carried = extra.carried_neurons(layers)
+    return {
+        "layers": layers, "extra_layers": extra.relu_layers,
+        "neurons": neurons, "extra_neurons": extra.relu_neurons + carried,
+        "layer_overhead": extra.relu_layers / layers,
+        "neuron_overhead": (extra.relu_neurons + carried) / neurons,
+    }
