@@ -92,20 +92,24 @@ def compile_circuit(circuit: Circuit, *, c: float = 1.0, dtype: torch.dtype = to
         groups: dict[tuple, list] = {}
         for gate in by_level[lv]:
             consts = tuple(j for j, i in enumerate(gate.inputs) if alias[i][0] is None)
-            groups.setdefault((gate.kind, gate.function, consts), []).append(gate)
+            # one-hot lookups with the same shape share their corners, whatever their tables
+            f = gate.function
+            shape = ("one-hot", f.k, f.m) if (f.one_hot and gate.kind == "corners") else f
+            groups.setdefault((gate.kind, shape, consts), []).append(gate)
         carried = sorted(w for w, lw in level.items() if lw < lv <= need.get(w, -1))
         modules, new_position, n_out, sections = [], {}, 0, []
-        for (kind, function, consts), gates in groups.items():
-            modules.append(_neuron_group(kind, function, consts, gates, alias, position, c, dtype))
+        for (kind, _, consts), gates in groups.items():
+            function = gates[0].function
+            modules.append(_neuron_group(kind, function, consts, gates, alias, position, c, dtype, n_in))
             for g_i, gate in enumerate(gates):
                 for t, o in enumerate(gate.outputs):
-                    new_position[o] = n_out + g_i * function.m + t
+                    new_position[o] = n_out + t * len(gates) + g_i  # output-major rows
                 if gate.section and gate.section not in sections:
                     sections.append(gate.section)
             n_out += len(gates) * function.m
         if carried:
             modules.append(NeuronGroup(index=[[position[w]] for w in carried], signs=[[1.0]], bias=[0.0],
-                                       decode=[[1.0]], name="carry ReLU(x)", dtype=dtype))
+                                       decode=[[1.0]], n_in=n_in, name="carry ReLU(x)", dtype=dtype))
             for t, w in enumerate(carried):
                 new_position[w] = n_out + t
             n_out += len(carried)
@@ -125,7 +129,7 @@ def compile_circuit(circuit: Circuit, *, c: float = 1.0, dtype: torch.dtype = to
                          out_offset=out_offset, c=c, name=name or circuit.name, dtype=dtype, **attributes)
 
 
-def _neuron_group(kind, function, consts, gates, alias, position, c, dtype) -> NeuronGroup:
+def _neuron_group(kind, function, consts, gates, alias, position, c, dtype, n_in) -> NeuronGroup:
     variables = [j for j in range(function.k) if j not in consts]
     index, in_sign, in_offset = [], [], []
     for gate in gates:
@@ -136,14 +140,22 @@ def _neuron_group(kind, function, consts, gates, alias, position, c, dtype) -> N
         index.append(row_i), in_sign.append(row_s), in_offset.append(row_o)
     if kind == "clip":  # ReLU(x) - ReLU(x - 1)
         return NeuronGroup(index=index, signs=[[1.0, 1.0]], bias=[0.0, -1.0], decode=[[1.0], [-1.0]],
-                           in_sign=in_sign, in_offset=in_offset, name="clip ReLU(x)-ReLU(x-1)", dtype=dtype)
+                           in_sign=in_sign, in_offset=in_offset, n_in=n_in, name="clip ReLU(x)-ReLU(x-1)",
+                           dtype=dtype)
     cn = corner_neurons(function, c)
+    functions = list(dict.fromkeys(g.function for g in gates))
+    if len(functions) == 1:
+        decode, name = cn.decode.T, function.name
+    else:  # one-hot lookups of different tables: same corners, one decode table per gate
+        tables = {f: corner_neurons(f, c).decode.T for f in functions}
+        decode = np.stack([tables[g.function] for g in gates])
+        name = "/".join(f.name for f in functions)
     signs = cn.signs.astype(np.float64)
     bias = np.array([cn.offsets + signs[:, list(consts)] @ np.array([alias[g.inputs[j]][2] for j in consts])
                      for g in gates]) if consts else cn.offsets[None, :]
     split = None
     if function.one_hot and not consts and function.k >= 4:
         split = function.k // 2
-    return NeuronGroup(index=index, signs=signs[:, variables].T, bias=bias, decode=cn.decode.T,
+    return NeuronGroup(index=index, signs=signs[:, variables].T, bias=bias, decode=decode,
                        scale=1.0 / c, shift=1.0, in_sign=in_sign, in_offset=in_offset, split=split,
-                       name=function.name, dtype=dtype)
+                       n_in=n_in, name=name, dtype=dtype)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from typing import Sequence
 
 import numpy as np
@@ -25,44 +26,57 @@ __all__ = ["NeuronGroup", "ReluLayer", "ReluNetwork", "check_affine_relu", "NonA
 
 
 class NeuronGroup(nn.Module):
-    """G identical gates in one layer: ``h = ReLU((x @ S + B) * scale + shift)``, ``out = h @ D``.
+    """G identical gates in one layer: ``h = ReLU((S x + B) * scale + shift)``, ``out = D h``.
 
-    ``x`` holds each gate's kv variable inputs, gathered from the previous wire vector (optionally
+    ``x`` holds each gate's k variable inputs, gathered from the previous wire vector (optionally
     negated: ``sign * v + offset`` for NOT-ed wires); constant inputs (key bits) are folded into
     the per-gate bias ``B``. With ``split`` the one-hot corner pre-activations are computed as
-    ``P[hi] + Q[lo]`` from the two halves of the input (the same affine map, 16+16 sums instead of
-    a 256-wide product per byte).
+    ``P[hi] + Q[lo]`` from the two halves of the input (the same affine map: 16+16 sums and one
+    broadcast addition instead of a 256-wide product per byte).
+
+    Layout: activations are feature-major, ``(features, batch)``, so every elementwise operation
+    runs over long contiguous rows and every product is one large matrix product. Gate g's output
+    t sits at row ``t * G + g`` of the group's output.
     """
 
     def __init__(self, *, index, signs, bias, decode, scale=1.0, shift=0.0, in_sign=None, in_offset=None,
-                 split: int | None = None, name: str = "", dtype=torch.float64):
+                 split: int | None = None, n_in: int | None = None, name: str = "", dtype=torch.float64):
         super().__init__()
         index = np.asarray(index, dtype=np.int64)
         self.n_gates, self.k = index.shape
         signs = np.asarray(signs, dtype=np.float64).reshape(self.k, -1)
         self.n_per_gate = signs.shape[1]
-        decode = np.asarray(decode, dtype=np.float64).reshape(self.n_per_gate, -1)
-        self.m = decode.shape[1]
+        decode = np.asarray(decode, dtype=np.float64)
+        if decode.ndim == 3 and np.all(decode == decode[:1]):
+            decode = decode[0]
+        self.shared_decode = decode.ndim == 2  # else one table per gate: (G, N, m)
+        if decode.shape[-2] != self.n_per_gate or (not self.shared_decode and decode.shape[0] != self.n_gates):
+            raise ValueError(f"decode must have shape ({self.n_per_gate}, m) or ({self.n_gates}, {self.n_per_gate}, m)")
+        self.m = decode.shape[-1]
         bias = np.broadcast_to(np.asarray(bias, dtype=np.float64), (self.n_gates, self.n_per_gate))
         self.scale, self.shift, self.name = float(scale), float(shift), name
-        self.register_buffer("index", torch.from_numpy(index.reshape(-1).copy()))
+        self._index_np = index
+        index_t = index.T.reshape(-1)  # input-major: row i * G + g of the gathered inputs
+        # reading the whole previous vector in order needs no gather
+        self.identity_index = n_in == index.size and bool(np.array_equal(index_t, np.arange(n_in)))
+        self.register_buffer("index", torch.from_numpy(index_t.copy()))
         if in_sign is not None and not (np.all(np.asarray(in_sign) == 1) and not np.any(in_offset)):
-            self.register_buffer("in_sign", torch.tensor(np.asarray(in_sign, dtype=np.float64), dtype=dtype))
-            self.register_buffer("in_offset", torch.tensor(np.asarray(in_offset, dtype=np.float64), dtype=dtype))
+            as_kg1 = lambda a: torch.tensor(np.asarray(a, dtype=np.float64).T[:, :, None], dtype=dtype)  # noqa: E731
+            self.register_buffer("in_sign", as_kg1(in_sign))
+            self.register_buffer("in_offset", as_kg1(in_offset))
         else:
             self.in_sign = self.in_offset = None
         self.split = split
-        self.identity_index = bool(np.array_equal(index.reshape(-1), np.arange(index.size)))
         shared_bias = bool(np.all(bias == bias[0]))
         if split is not None:
             if not shared_bias or self.n_per_gate != 1 << self.k:
                 raise ValueError("the split form needs one-hot corners without per-gate constants")
             hi, lo = split, self.k - split
             # a one-hot corner's pre-activation is (hi part) + (lo part), each an affine map of its
-            # half of the input: one (k x (2^hi + 2^lo)) product gives both halves
-            halves = np.zeros((self.k, (1 << hi) + (1 << lo)))
-            halves[:hi, : 1 << hi] = signs[:hi, :: 1 << lo]
-            halves[hi:, 1 << hi :] = signs[hi:, : 1 << lo]
+            # half of the input: one ((2^hi + 2^lo) x k) product gives both halves
+            halves = np.zeros(((1 << hi) + (1 << lo), self.k))
+            halves[: 1 << hi, :hi] = signs[:hi, :: 1 << lo].T
+            halves[1 << hi :, hi:] = signs[hi:, : 1 << lo].T
             pop = lambda n: -np.array([bin(v).count("1") for v in range(1 << n)], dtype=np.float64)  # noqa: E731
             if not np.allclose(bias[0], (pop(hi)[:, None] + pop(lo)[None, :]).reshape(-1)):
                 raise ValueError("the split form needs corner biases (-popcount)")
@@ -70,12 +84,14 @@ class NeuronGroup(nn.Module):
             if self.scale == 1.0:  # fold the shift into the hi half: still integers, still exact
                 half_bias[: 1 << hi] += self.shift
             self.register_buffer("halves", torch.tensor(halves, dtype=dtype))
-            self.register_buffer("half_bias", torch.tensor(half_bias, dtype=dtype))
+            self.register_buffer("half_bias", torch.tensor(half_bias[:, None], dtype=dtype))
         else:
-            self.register_buffer("signs", torch.tensor(signs, dtype=dtype))
-            self.register_buffer("bias", torch.tensor(bias[:1] if shared_bias else bias, dtype=dtype))
-        self.register_buffer("decode", torch.tensor(decode, dtype=dtype))
-        self._signs_np, self._bias_np = signs, np.array(bias)
+            self.register_buffer("signs_t", torch.tensor(signs.T.copy(), dtype=dtype))  # (N, k)
+            b = bias[:1] if shared_bias else bias
+            self.register_buffer("bias", torch.tensor(b.T[:, :, None].copy(), dtype=dtype))  # (N, G|1, 1)
+        dec_t = decode.T if self.shared_decode else decode  # (m, N) shared, or (G, N, m)
+        self.register_buffer("decode", torch.tensor(np.ascontiguousarray(dec_t), dtype=dtype))
+        self._signs_np, self._bias_np, self._decode_np = signs, np.array(bias), decode
 
     @property
     def n_neurons(self) -> int:
@@ -86,56 +102,61 @@ class NeuronGroup(nn.Module):
         return self.n_gates * self.m
 
     def gather(self, v: torch.Tensor) -> torch.Tensor:
-        """Each gate's variable inputs, shape (n * G, k)."""
-        x = v if self.identity_index else v.index_select(1, self.index)
-        x = x.reshape(-1, self.k)
+        """Each gate's variable inputs as a (k, G * batch) matrix."""
+        x = v if self.identity_index else v.index_select(0, self.index)
         if self.in_sign is not None:
-            x = (x.view(-1, self.n_gates, self.k) * self.in_sign + self.in_offset).view(-1, self.k)
-        return x
+            x = x.view(self.k, self.n_gates, -1) * self.in_sign + self.in_offset
+        return x.reshape(self.k, -1)
 
     def hidden(self, v: torch.Tensor) -> torch.Tensor:
-        """The ReLU outputs, shape (n * G, neurons per gate)."""
+        """The ReLU outputs as a (neurons per gate, G * batch) matrix."""
         x = self.gather(v)
         if self.split is not None:
             hi_size = 1 << self.split
-            halves = torch.addmm(self.half_bias, x, self.halves)  # integer-valued on bits
+            halves = torch.addmm(self.half_bias, self.halves, x)  # integer-valued on bits
             if self.scale != 1.0:  # scale after the exact integer part: a matched corner stays 1
                 halves = halves * self.scale
-                hi = halves[:, :hi_size] + self.shift
+                hi = halves[:hi_size] + self.shift
             else:
-                hi = halves[:, :hi_size]
-            pre = hi.unsqueeze(-1) + halves[:, hi_size:].unsqueeze(-2)
-            return torch.relu_(pre).view(-1, self.n_per_gate)
-        if self.k == 1:
-            pre = x * self.signs
-        else:
-            pre = x @ self.signs
-        pre = (pre.view(-1, self.n_gates, self.n_per_gate) + self.bias).view(-1, self.n_per_gate)
+                hi = halves[:hi_size]
+            pre = hi.unsqueeze(1) + halves[hi_size:].unsqueeze(0)
+            return torch.relu_(pre).view(self.n_per_gate, -1)
+        pre = self.signs_t * x if self.k == 1 else self.signs_t @ x
+        pre = pre.view(self.n_per_gate, self.n_gates, -1) + self.bias
         if self.scale != 1.0:
             pre = pre * self.scale
         if self.shift != 0.0:
             pre = pre + self.shift
-        return torch.relu_(pre)
+        return torch.relu_(pre).view(self.n_per_gate, -1)
 
     def forward(self, v: torch.Tensor) -> torch.Tensor:
-        return (self.hidden(v) @ self.decode).view(-1, self.n_out)
+        h = self.hidden(v)
+        if self.shared_decode:
+            return (self.decode @ h).view(self.n_out, -1)
+        h = h.view(self.n_per_gate, self.n_gates, -1)
+        return torch.einsum("jgb,gjt->tgb", h, self.decode).reshape(self.n_out, -1)
+
+    def hidden_by_row(self, v: torch.Tensor) -> torch.Tensor:
+        """The ReLU outputs as (batch, G * neurons per gate), each gate's neurons together."""
+        h = self.hidden(v).view(self.n_per_gate, self.n_gates, -1)
+        return h.permute(2, 1, 0).reshape(-1, self.n_neurons)
 
     def dense_parts(self, n_in: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """This group as dense matrices: pre = W @ v + b (W: neurons x n_in) and out = D @ h."""
-        idx = self.index.view(self.n_gates, self.k).numpy()
-        sign = np.ones((self.n_gates, self.k)) if self.in_sign is None else self.in_sign.double().numpy()
-        off = np.zeros((self.n_gates, self.k)) if self.in_offset is None else self.in_offset.double().numpy()
-        N = self.n_per_gate
-        W = np.zeros((self.n_gates * N, n_in))
-        b = np.zeros(self.n_gates * N)
-        D = np.zeros((self.n_gates * self.m, self.n_gates * N))
-        dec = self.decode.double().numpy().T  # (m, N)
-        for g in range(self.n_gates):
+        """This group as dense matrices: pre = W v + b (W: neurons x n_in) and out = D h."""
+        idx = self._index_np
+        sign = np.ones((self.n_gates, self.k)) if self.in_sign is None else self.in_sign.double().numpy()[:, :, 0].T
+        off = np.zeros((self.n_gates, self.k)) if self.in_offset is None else self.in_offset.double().numpy()[:, :, 0].T
+        N, G, m = self.n_per_gate, self.n_gates, self.m
+        W = np.zeros((G * N, n_in))
+        b = np.zeros(G * N)
+        D = np.zeros((G * m, G * N))
+        for g in range(G):
+            dec = (self._decode_np if self.shared_decode else self._decode_np[g]).T  # (m, N)
             rows = slice(g * N, (g + 1) * N)
             for i in range(self.k):
                 W[rows, idx[g, i]] += self.scale * self._signs_np[i] * sign[g, i]
             b[rows] = self.scale * (self._bias_np[g] + self._signs_np.T @ off[g]) + self.shift
-            D[g * self.m : (g + 1) * self.m, rows] = dec
+            D[np.arange(m) * G + g, rows] = dec
         return W, b, D
 
     def extra_repr(self) -> str:
@@ -143,7 +164,7 @@ class NeuronGroup(nn.Module):
 
 
 class ReluLayer(nn.Module):
-    """One ReLU layer: several neuron groups reading the same wire vector."""
+    """One ReLU layer: several neuron groups reading the same (feature-major) wire vector."""
 
     def __init__(self, groups: Sequence[NeuronGroup], n_in: int, name: str = ""):
         super().__init__()
@@ -161,11 +182,11 @@ class ReluLayer(nn.Module):
     def forward(self, v: torch.Tensor) -> torch.Tensor:
         if len(self.groups) == 1:
             return self.groups[0](v)
-        return torch.cat([g(v) for g in self.groups], dim=1)
+        return torch.cat([g(v) for g in self.groups], dim=0)
 
     def hidden(self, v: torch.Tensor) -> torch.Tensor:
-        """All ReLU outputs of the layer, shape (n, neurons)."""
-        return torch.cat([g.hidden(v).view(v.shape[0], -1) for g in self.groups], dim=1)
+        """All ReLU outputs of the layer, shape (batch, neurons)."""
+        return torch.cat([g.hidden_by_row(v) for g in self.groups], dim=1)
 
     def extra_repr(self) -> str:
         return f"{self.name!r}: {self.n_neurons} neurons"
@@ -203,6 +224,7 @@ class ReluNetwork(nn.Module):
         self.register_buffer("out_sign", torch.tensor(out_sign, dtype=dtype))
         self.register_buffer("out_offset", torch.tensor(out_offset, dtype=dtype))
         self.chunk_size = chunk_size
+        self.threads: int | None = None  # None: torch.get_num_threads()
 
     # -- evaluation -------------------------------------------------------------------------------
     @property
@@ -211,10 +233,10 @@ class ReluNetwork(nn.Module):
 
     def evaluate_chunk(self, x: torch.Tensor) -> torch.Tensor:
         """The network itself: affine maps and ReLU, nothing else."""
-        v = x.contiguous()
+        v = x.t().contiguous()  # feature-major inside: (features, batch)
         for layer in self.layers:
             v = layer(v)
-        out = v.index_select(1, self.out_index)
+        out = v.index_select(0, self.out_index).t()
         if not self.plain_readout:
             out = out * self.out_sign + self.out_offset
         return out
@@ -239,21 +261,43 @@ class ReluNetwork(nn.Module):
         size = (1 << 20) // (widest * self.dtype.itemsize) if self.layers else 4096
         return int(max(8, min(4096, 1 << max(3, int(math.log2(max(size, 1)))))))
 
-    @torch.inference_mode()
     def forward(self, x) -> torch.Tensor:
+        """Evaluate on (n, n_inputs) real inputs, in cache-sized chunks spread over the CPU threads.
+
+        Each of ``torch.get_num_threads()`` workers evaluates whole chunks with single-threaded
+        operations (parallel chunks scale better than parallel operations on a busy machine).
+        """
         x = self._as_input(x)
         chunk = self.chunk_size or self.default_chunk_size()
-        if x.shape[0] <= chunk:
-            return self.evaluate_chunk(x)
-        out = torch.empty((x.shape[0], self.n_outputs), dtype=self.dtype)
-        for start in range(0, x.shape[0], chunk):
-            out[start : start + chunk] = self.evaluate_chunk(x[start : start + chunk])
+        n = x.shape[0]
+        if n <= chunk:
+            with torch.inference_mode():
+                return self.evaluate_chunk(x)
+        out = torch.empty((n, self.n_outputs), dtype=self.dtype)
+        starts = range(0, n, chunk)
+
+        def run(start):
+            with torch.inference_mode():
+                out[start : start + chunk] = self.evaluate_chunk(x[start : start + chunk])
+
+        threads = min(self.threads or torch.get_num_threads(), len(starts))
+        if threads <= 1:
+            for start in starts:
+                run(start)
+            return out
+        previous = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            with ThreadPoolExecutor(threads) as pool:
+                list(pool.map(run, starts))
+        finally:
+            torch.set_num_threads(previous)
         return out
 
     @torch.inference_mode()
     def activations(self, x) -> list[torch.Tensor]:
         """The ReLU outputs of every layer, one (n, neurons) tensor per layer (for inspection)."""
-        v = self._as_input(x).contiguous()
+        v = self._as_input(x).t().contiguous()
         acts = []
         for layer in self.layers:
             acts.append(layer.hidden(v))
@@ -287,12 +331,13 @@ class ReluNetwork(nn.Module):
         n_in = self.n_inputs
         for layer in self.layers:
             N, W = layer.n_neurons, layer.n_out
-            dense += n_in * N + N + N * W + W
+            dense += n_in * N + N + N * W
             for g in layer.groups:
                 per_gate_inputs = int(np.count_nonzero(g._signs_np))
                 nonzero += g.n_gates * (per_gate_inputs + g.n_per_gate)
-                nonzero += g.n_gates * int(np.count_nonzero(g.decode.numpy()))
+                nonzero += (g.n_gates if g.shared_decode else 1) * int(np.count_nonzero(g._decode_np))
             n_in = W
+        dense += n_in * self.n_outputs + self.n_outputs  # the read-out
         stored = sum(b.numel() for name, b in self.named_buffers() if not name.endswith("index"))
         return {"relu_layers": self.n_relu_layers, "neurons": self.n_neurons, "dense": dense,
                 "nonzero": nonzero, "stored": stored}
@@ -356,7 +401,8 @@ _STRUCTURAL = {"view", "reshape", "unsqueeze", "squeeze", "flatten", "permute", 
                "expand", "getitem", "index_select", "cat", "stack", "narrow", "clone", "size", "getattr",
                "split", "chunk", "t", "to"}
 _ADDITIVE = {"add", "add_", "sub", "sub_", "neg", "iadd", "isub", "__add__", "__sub__", "__radd__"}
-_MULTIPLICATIVE = {"mul", "mul_", "matmul", "__matmul__", "einsum", "linear", "truediv", "div", "imul", "bmm", "mm"}
+_MULTIPLICATIVE = {"mul", "mul_", "matmul", "__matmul__", "einsum", "linear", "truediv", "div", "imul", "bmm", "mm",
+                   "addmm", "baddbmm"}
 _RELU = {"relu", "relu_"}
 
 
