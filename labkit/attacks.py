@@ -618,15 +618,18 @@ class NetworkStack:
                 continue
             r = int(layer.name.split()[-1])
             name = f"layers.{index}.groups.0.bias"
-            bias = template.get_buffer(name)  # (128, neurons per XOR)
+            bias = template.get_buffer(name)
+            feature_major = bias.dim() == 3  # (neurons per XOR, 128 gates, 1) or (128, neurons)
+            per_gate = bias[..., 0].T if feature_major else bias  # (128, neurons per XOR)
             bit = round_bits[0, r]
             if bit.min() == bit.max():
                 raise ValueError("the template key's round key must contain both bit values")
-            zero, one = bias[np.flatnonzero(bit == 0)], bias[np.flatnonzero(bit == 1)]
+            zero, one = per_gate[np.flatnonzero(bit == 0)], per_gate[np.flatnonzero(bit == 1)]
             if not (torch.all(zero == zero[0]) and torch.all(one == one[0])):
                 raise ValueError(f"{layer.name}: biases are not a function of the key bit")
             choice = torch.as_tensor(round_bits[:, r, :, None].astype(bool))
-            biases[name] = torch.where(choice, one[0], zero[0])  # (K, 128, neurons)
+            stacked = torch.where(choice, one[0], zero[0])  # (K, 128, neurons per XOR)
+            biases[name] = stacked.permute(0, 2, 1)[..., None] if feature_major else stacked
         return cls(template, biases, keys=keys, **options)
 
     def __call__(self, key_ids, queries) -> np.ndarray:
@@ -641,12 +644,21 @@ class NetworkStack:
                 for start in range(0, len(x), self.chunk_size):
                     ids = key_ids[start:start + self.chunk_size]
                     for module, attr, stacked in self._slots:
-                        setattr(module, attr, stacked[ids])
+                        setattr(module, attr, _rows_of(stacked, ids))
                     out.append(self.template.evaluate_chunk(x[start:start + self.chunk_size]))
         finally:
             for (module, attr, _), value in zip(self._slots, saved):
                 setattr(module, attr, value)
         return torch.cat(out).numpy() if out else np.zeros((0, 0))
+
+
+def _rows_of(stacked, ids):
+    """Per-row biases from a (keys, ...) stack, in the layout the network adds them in: batch
+    last for feature-major biases (neurons, gates, 1), batch first otherwise."""
+    rows = stacked[ids]
+    if rows.dim() == 4 and rows.shape[-1] == 1:
+        return rows[..., 0].permute(1, 2, 0)
+    return rows
 
 
 #: The three settings of the paper's Table 1: strategy and how the natural network is built.
