@@ -363,87 +363,84 @@ def _des_first_subkey_positions() -> np.ndarray:
 
 def _des_attack(strategy: str, e: float, rng: np.random.Generator, max_retries: int,
                 max_search_bits: int, state: dict) -> Iterator[np.ndarray]:
-    """DES: the key enters as K1 xor E(R0) in round 1, so only the 32 plaintext bits of R0 meet
-    it. Probing R0 bit r on both sides tells whether the K1 bits it meets (one, or two through
-    the expansion E) are all 0, all 1, or mixed; the 8 key bits outside K1 and one bit per mixed
-    pair are then searched with :func:`labkit.des.encrypt_many` against a known plaintext.
+    """DES: learn round 1's f(R0, K1) through the XOR into L, then K1 S-box by S-box.
+
+    The DES network carries L0 with ``ReLU(x)`` and XORs it into f(R0, K1) with a two-input XOR
+    neuron, symmetric around f_i: the pair (1 - e, 1 + e) for L0 bit i (back-to-back), or
+    (1, 1 - e) (separated), collides iff f_i = 1 (pairs around 0 do not work: the carry ReLU cuts
+    off negative values). Only a non-collision is conclusive (f_i = 0), so each binary R0 rules
+    out the subkey guesses that predict a 1 there; a few R0 values pin K1 down, and the 8 key bits outside K1 are searched with
+    :func:`labkit.des.encrypt_many` against the oracle's ciphertext of a base plaintext.
     """
     from labkit import des
 
     k1_source = _des_first_subkey_positions()
-    r_to_plain = np.asarray(des.IP)[32:] - 1  # R0 bit r is plaintext bit IP[32 + r] - 1
-    expanded = np.asarray(des.E) - 1  # expanded bit j is R0 bit E[j] - 1
-    key = np.full(64, -1, dtype=np.int8)
-    mixed: list[tuple[int, int]] = []
-    todo_r = np.arange(32)
+    l_positions = np.asarray(des.IP)[:32] - 1  # L0 bit i is plaintext bit IP[i] - 1
+    r_positions = np.asarray(des.IP)[32:] - 1
+    p_inverse = np.argsort(np.asarray(des.P) - 1)  # S-box output bit of f bit: s[P[i]-1] = f[i]
+    tables = np.asarray(des.SBOX_TABLES)  # (8, 64)
+    out_bits = np.unpackbits(tables.astype(np.uint8)[..., None], axis=-1)[..., 4:]  # (8, 64, 4)
+    candidates = np.ones((8, 64), dtype=bool)
+    weights = 1 << np.arange(5, -1, -1)
     while True:
         base = rng.integers(0, 2, 64, dtype=np.uint8)
-        positions = r_to_plain[todo_r]
-        v = base[positions].astype(np.float64)
-        t = len(positions)
+        base[l_positions] = 1
+        ones = np.ones(32)
         if strategy == "back_to_back":
-            blocks = [_probe_rows(base, positions, v - e), _probe_rows(base, positions, v + e),
-                      _probe_rows(base, positions, 1 - v - e), _probe_rows(base, positions, 1 - v + e)]
+            blocks = [_probe_rows(base, l_positions, ones - e), _probe_rows(base, l_positions, ones + e)]
         else:
-            blocks = [_probe_rows(base, positions, v + e * (1 - 2 * v)),
-                      _probe_rows(base, positions, 1 - v),
-                      _probe_rows(base, positions, 1 - v - e * (1 - 2 * v))]
+            blocks = [_probe_rows(base, l_positions, ones - e)]
         queries = np.concatenate([base[None, :].astype(np.float64)] + blocks)
         out = yield queries
         state["queries"] += len(queries)
-        base_out, rest = out[0], out[1:]
+        base_out = out[0]
         if strategy == "back_to_back":
-            same_side, other = _same(rest[:t], rest[t:2 * t]), _same(rest[2 * t:3 * t], rest[3 * t:])
+            f = _same(out[1:33], out[33:65]).astype(np.uint8)
         else:
-            same_side, other = _same(rest[:t], base_out[None, :]), _same(rest[t:2 * t], rest[2 * t:])
-        retry = []
-        for idx, r in enumerate(todo_r):
-            js = np.flatnonzero(expanded == r)
-            if same_side[idx] and other[idx]:
-                retry.append(r)
-                continue
-            if same_side[idx] or other[idx]:
-                key[k1_source[js]] = base[positions[idx]] if same_side[idx] else 1 - base[positions[idx]]
-            elif len(js) == 2:
-                mixed.append((int(k1_source[js[0]]), int(k1_source[js[1]])))
-            else:
-                retry.append(r)
-        state["history"].append((state["queries"], int(np.sum(key >= 0)) + len(mixed)))
-        if retry:
-            state["detected"] += len(retry)
+            f = _same(out[1:33], base_out[None, :]).astype(np.uint8)
+        s_out = f[p_inverse].reshape(8, 4)
+        expanded = base[r_positions][np.asarray(des.E) - 1].reshape(8, 6) @ weights  # (8,)
+        inputs = np.arange(64)[None, :] ^ expanded[:, None]  # S-box input for each subkey guess
+        # f_i = 1 always collides; a collision with f_i = 0 can happen by accident deeper in the
+        # network, so only a non-collision is conclusive: a guess predicting 1 there is out
+        match = np.all(out_bits[np.arange(8)[:, None], inputs] <= s_out[:, None, :], axis=-1)
+        candidates &= match
+        state["history"].append((state["queries"], int(np.sum(np.log2(64 / np.maximum(candidates.sum(1), 1))))))
+        if not candidates.any(axis=1).all():  # a spurious collision removed the true subkey
+            state["detected"] += 1
             state["retries"] += 1
             if state["retries"] > max_retries:
                 return None
-            todo_r = np.asarray(retry)
+            candidates[:] = True
             continue
-        free = [i for i in range(64) if i % 8 != 7 and key[i] < 0 and all(i not in m for m in mixed)]
-        n_free = len(free) + len(mixed)
-        if n_free > max_search_bits:
+        counts = candidates.sum(axis=1)
+        if np.prod(counts.astype(float)) * 256 > 2.0 ** max_search_bits:
+            continue  # another R0 narrows the candidates down
+        if not _is_binary(base_out):
             state["detected"] += 1
             return None
-        plain = int(_rows_to_words(base[None, :])[0])
-        target = int(_rows_to_words(base_out[None, :].astype(np.uint8))[0]) if _is_binary(base_out) else None
-        if target is None:
-            state["detected"] += 1
-            return None
-        fixed = 0
-        for i in np.flatnonzero(key == 1):
-            fixed |= 1 << (63 - int(i))
-        counter = np.arange(2 ** n_free, dtype=np.uint64)
-        candidates = np.full(counter.shape, fixed, dtype=np.uint64)
-        for bit, i in enumerate(free):
-            candidates |= ((counter >> np.uint64(bit)) & np.uint64(1)) << np.uint64(63 - i)
-        for bit, (a, b) in enumerate(mixed, start=len(free)):
-            one = (counter >> np.uint64(bit)) & np.uint64(1)
-            candidates |= (one << np.uint64(63 - a)) | ((one ^ np.uint64(1)) << np.uint64(63 - b))
-        hits = candidates[des.encrypt_many(candidates, np.uint64(plain)) == np.uint64(target)]
-        state["history"].append((state["queries"], 56))
-        for hit in hits:
-            found = int(hit).to_bytes(8, "big")
-            if des.encrypt_block(found, int(plain).to_bytes(8, "big")) == int(target).to_bytes(8, "big"):
-                return found
+        plain = np.uint64(int(_rows_to_words(base[None, :])[0]))
+        target = np.uint64(int(_rows_to_words(base_out[None, :].astype(np.uint8))[0]))
+        free = [i for i in range(64) if i % 8 != 7 and i not in set(k1_source.tolist())]
+        for combo in np.array(np.meshgrid(*[np.flatnonzero(c) for c in candidates], indexing="ij")).reshape(8, -1).T:
+            k1 = np.unpackbits(combo.astype(np.uint8)[:, None], axis=1)[:, 2:].reshape(48)
+            fixed = 0
+            for bit, pos in zip(k1, k1_source):
+                fixed |= int(bit) << (63 - int(pos))
+            counter = np.arange(2 ** len(free), dtype=np.uint64)
+            keys = np.full(counter.shape, fixed, dtype=np.uint64)
+            for j, pos in enumerate(free):
+                keys |= ((counter >> np.uint64(j)) & np.uint64(1)) << np.uint64(63 - pos)
+            for hit in keys[des.encrypt_many(keys, plain) == target]:
+                found = int(hit).to_bytes(8, "big")
+                if des.encrypt_block(found, int(plain).to_bytes(8, "big")) == int(target).to_bytes(8, "big"):
+                    state["history"].append((state["queries"], 56))
+                    return found
         state["detected"] += 1
-        return None
+        state["retries"] += 1
+        if state["retries"] > max_retries:
+            return None
+        candidates[:] = True
 
 
 # --- the public entry points ---------------------------------------------------------------------
@@ -458,7 +455,7 @@ def _check_strategy(strategy: str) -> str:
 def recover_keys(multi_oracle: Callable, n_keys: int, *, strategy: str = "back_to_back",
                  key_bits: int = 128, cipher="aes", epsilon: float | None = None,
                  max_retries: int = 4, seed: int | None = None, max_batch: int = 4096,
-                 max_search_bits: int = 24, trigger: float | None = None,
+                 max_search_bits: int = 16, trigger: float | None = None,
                  candidates_per_round: int = 1,
                  progress: bool = False) -> list[AttackResult]:
     """Attack ``n_keys`` oracles at once: ``multi_oracle(key_ids, queries)`` answers query row r

@@ -101,40 +101,28 @@ def test_first_subkey_positions_match_the_key_schedule():
     assert np.array_equal(key_bits[_des_first_subkey_positions()], des.expand_key(key)[0])
 
 
-def des_like_oracle(key: bytes, c: float = 1.0):
-    """Round 1 of DES as the network computes it on real inputs (the expanded R0 bits meet K1 in
-    corner XORs; L0 passes on), followed by the binary cipher of the rounded input. Collisions
-    behave as in the DES network: they happen exactly when the first-layer values coincide."""
-    k1 = des.expand_key(key)[0].astype(np.float64)
-    ip = np.asarray(des.IP) - 1
-    expand = np.asarray(des.E) - 1
-
-    def oracle(x):
-        x = np.asarray(x, dtype=np.float64)
-        state = x[:, ip]
-        left, right = state[:, :32], state[:, 32:]
-        t = right[:, expand] - k1
-        xor = np.maximum((t - (1 - c)) / c, 0) + np.maximum((-t - (1 - c)) / c, 0)
-        first_layer = np.concatenate([xor, left], axis=1)
-        off_cube = first_layer - np.round(first_layer)  # 0 exactly on binary inputs
-        rounded = (x >= 0.5).astype(np.uint8)
-        return reference_cipher("des")(key, rounded) + off_cube @ MIX
-
-    return oracle
-
-
-MIX = np.random.default_rng(9).normal(size=(80, 64))
-
-
 @pytest.mark.parametrize("strategy,c", [("back_to_back", 1.0), ("separated", 0.5)])
-def test_des_key_recovery_from_the_first_round(strategy, c):
+def test_des_network_gives_up_its_key(strategy, c):
+    from labkit.neural import des_network
+
     for trial in range(2):
-        key = des.set_parity(os.urandom(8)) if hasattr(des, "set_parity") else os.urandom(8)
-        result = recover_key(des_like_oracle(key, c), strategy=strategy, key_bits=64, seed=trial)
-        assert result.key is not None
+        key = os.urandom(8)
+        result = recover_key(des_network(key, c=c), strategy=strategy, key_bits=64, seed=trial)
+        assert result.key is not None and result.queries <= 512
         key_bits = np.unpackbits(np.frombuffer(key, np.uint8)).reshape(8, 8)[:, :7]
         found = np.unpackbits(np.frombuffer(result.key, np.uint8)).reshape(8, 8)[:, :7]
         assert np.array_equal(key_bits, found)  # the 56 key bits; parity bits are not used
+        assert des.encrypt_block(result.key, bytes(8)) == des.encrypt_block(key, bytes(8))
+
+
+def test_protected_des_network_gives_nothing():
+    from labkit.neural import des_network
+
+    key = os.urandom(8)
+    result = recover_key(des_network(key, protected=True), strategy="back_to_back", key_bits=64,
+                         max_retries=1)
+    assert result.key is None
+
 
 
 def test_recover_keys_pools_many_oracles_into_batches():
