@@ -6,7 +6,7 @@
    (the authors' procedure), on a few keys.
 2. The defence's time overhead at batch 1 and batch 10,000 (paper: +2.8% and +0.3%).
 
-    python benchmarks/bench_attacks.py                 # N = 20 keys, extrapolated to 1000
+    python benchmarks/bench_attacks.py                 # N = 50 keys, extrapolated to 1000
     python benchmarks/bench_attacks.py --keys 1000     # the full table
 """
 from __future__ import annotations
@@ -49,7 +49,7 @@ def time_call(fn, repeats: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--keys", type=int, default=20, help="random keys per setting (paper: 1000)")
+    parser.add_argument("--keys", type=int, default=50, help="random keys per setting (paper: 1000)")
     parser.add_argument("--naive-keys", type=int, default=2, help="keys for the naive reference")
     parser.add_argument("--big-batch", type=int, default=10_000, help="large batch for the overhead")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a busy machine)")
