@@ -269,3 +269,14 @@ def test_structure_overhead_of_the_protected_aes_network():
     assert row["extra_neurons"] == 6 * 128 + 3 * 128 + net.inner.n_relu_layers
     with pytest.raises(TypeError):
         structure_overhead(protect(toy_xor_permute(KEY)))
+
+
+@pytest.mark.parametrize("clamp", [True, False])
+def test_protected_network_is_only_affine_maps_and_relu(clamp):
+    from labkit.neural import check_affine_relu
+
+    net = aes128_network(KEY, protected=True, clamp=clamp)
+    counts = check_affine_relu(net.graph())  # raises NonAffineOperation on anything else
+    assert counts["relu"] + counts["relu_"] > 0
+    x = torch.as_tensor(np.random.default_rng(8).normal(0.5, 0.5, (6, 128)))
+    assert torch.equal(net.graph()(x), net(x))

@@ -85,8 +85,11 @@ def rect(x: torch.Tensor, epsilon=Fraction(1, 3)) -> torch.Tensor:
 
 
 def mask(p: torch.Tensor, epsilon=Fraction(1, 3)) -> torch.Tensor:
-    """MASK(p) = sum_i RECT(p_i), shape ``(n, 1)``: at least 1 when any coordinate is in [e, 1-e]."""
-    return rect(p, epsilon).sum(dim=-1, keepdim=True)
+    """MASK(p) = sum_i RECT(p_i), shape ``(n, 1)``: at least 1 when any coordinate is in [e, 1-e].
+
+    The sum is a product with a column of ones: an affine map like any other layer.
+    """
+    return rect(p, epsilon) @ p.new_ones((p.shape[-1], 1))
 
 
 def _network_dtype(network: nn.Module, default=torch.float64) -> torch.dtype:
@@ -158,10 +161,33 @@ class ProtectedNetwork(nn.Module):
         inner_out = self.inner(step(p, self.epsilon))
         return torch.relu(step(inner_out, self.epsilon) - mask(p, self.epsilon))
 
+    def graph(self) -> torch.fx.GraphModule:
+        """The computation alone (no input checks), traced with torch.fx: what
+        :func:`labkit.neural.check_affine_relu` inspects to prove it is affine maps and ReLU."""
+        if self.n_in is None:
+            raise ValueError("graph() needs n_in (pass it to protect())")
+        inner = self.inner.graph() if hasattr(self.inner, "graph") else self.inner
+        return torch.fx.symbolic_trace(_ProtectedCore(inner, self.epsilon, self.clamp, self.n_in, self.dtype))
+
     def overhead(self) -> Overhead:
         if self.n_in is None or self.n_out is None:
             raise ValueError("overhead() needs n_in and n_out (pass them to protect())")
         return Overhead(self.n_in, self.n_out, self.clamp)
+
+
+class _ProtectedCore(nn.Module):
+    """D_S without input handling, so that torch.fx can trace it."""
+
+    def __init__(self, inner: nn.Module, epsilon: Fraction, clamp: bool, n_in: int, dtype):
+        super().__init__()
+        self.inner, self.epsilon, self.clamp = inner, epsilon, clamp
+        self.register_buffer("ones", torch.ones((n_in, 1), dtype=dtype))
+
+    def forward(self, p):
+        if self.clamp:
+            p = clamp01(p)
+        masked = rect(p, self.epsilon) @ self.ones
+        return torch.relu(step(self.inner(step(p, self.epsilon)), self.epsilon) - masked)
 
 
 def protect(network: nn.Module, *, epsilon=Fraction(1, 3), clamp: bool = True,
