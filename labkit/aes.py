@@ -51,6 +51,10 @@ __all__ = [
     "trace_encrypt",
     "trace_decrypt",
     "state_matrix",
+    "stage_names",
+    "round_states",
+    "avalanche_per_round",
+    "byte_dependencies",
 ]
 
 BLOCK_SIZE = 16
@@ -67,6 +71,8 @@ def affine_map(b: int) -> int:
 
     Indices are mod 8 and c = 0x63 (FIPS-197 equation 5.1).
     """
+    if isinstance(b, bool) or not isinstance(b, (int, np.integer)) or not 0 <= b <= 0xFF:
+        raise ValueError(f"affine_map takes a byte 0..255, got {b!r}")
     out = 0
     for i in range(8):
         bit = (b >> i) ^ (b >> ((i + 4) % 8)) ^ (b >> ((i + 5) % 8)) ^ (b >> ((i + 6) % 8))
@@ -85,6 +91,7 @@ def sbox_entry(b: int) -> int:
 SBOX: tuple[int, ...] = tuple(sbox_entry(b) for b in range(256))
 #: Its inverse permutation (FIPS-197 Figure 14).
 INV_SBOX: tuple[int, ...] = tuple(SBOX.index(y) for y in range(256))
+
 
 def _rcon_table(count: int = 15) -> tuple[int, ...]:
     values = [0x00, 0x01]
@@ -354,19 +361,32 @@ def _block(block) -> np.ndarray:
     return np.frombuffer(bytes(block), dtype=np.uint8)
 
 
+def _run_one(cipher, key, block, rounds, record=None) -> np.ndarray:
+    """Validate one (key, block) and run ``_cipher`` or ``_inv_cipher`` with ``rounds`` rounds."""
+    rks = round_keys_array(_check_key(key))
+    nr = _check_rounds(rounds, rks.shape[0] - 1)
+    return cipher(_block(block), rks, nr, record)
+
+
+def _trace(cipher, key, block, rounds) -> list[TraceStep]:
+    steps: list[TraceStep] = []
+
+    def record(rnd, step, state, rk):
+        steps.append(TraceStep(rnd, step, state.tobytes(), None if rk is None else rk.tobytes()))
+
+    _run_one(cipher, key, block, rounds, record)
+    return steps
+
+
 def encrypt_block(key: bytes, block: bytes, *, rounds: int | None = None) -> bytes:
     """Encrypt one 16-byte block under a 16/24/32-byte key; ``rounds`` < Nr gives reduced AES
     (the last round performed has no MixColumns, as in the full cipher)."""
-    rks = round_keys_array(_check_key(key))
-    nr = _check_rounds(rounds, rks.shape[0] - 1)
-    return _cipher(_block(block), rks, nr).tobytes()
+    return _run_one(_cipher, key, block, rounds).tobytes()
 
 
 def decrypt_block(key: bytes, block: bytes, *, rounds: int | None = None) -> bytes:
     """Decrypt one 16-byte block (the inverse of :func:`encrypt_block` with the same ``rounds``)."""
-    rks = round_keys_array(_check_key(key))
-    nr = _check_rounds(rounds, rks.shape[0] - 1)
-    return _inv_cipher(_block(block), rks, nr).tobytes()
+    return _run_one(_inv_cipher, key, block, rounds).tobytes()
 
 
 def _batch(key, blocks) -> tuple[np.ndarray, np.ndarray]:
@@ -393,26 +413,85 @@ def trace_encrypt(key: bytes, block: bytes, *, rounds: int | None = None) -> lis
     """Every intermediate state of the encryption, in order: ``input``, then round 0's
     ``add_round_key``, then for each round ``sub_bytes``, ``shift_rows``, ``mix_columns`` (not in
     the last round) and ``add_round_key``. The last entry's state is the ciphertext."""
-    rks = round_keys_array(_check_key(key))
-    nr = _check_rounds(rounds, rks.shape[0] - 1)
-    steps: list[TraceStep] = []
-
-    def record(rnd, step, state, rk):
-        steps.append(TraceStep(rnd, step, state.tobytes(), None if rk is None else rk.tobytes()))
-
-    _cipher(_block(block), rks, nr, record)
-    return steps
+    return _trace(_cipher, key, block, rounds)
 
 
 def trace_decrypt(key: bytes, block: bytes, *, rounds: int | None = None) -> list[TraceStep]:
     """Every intermediate state of the decryption (InvCipher order); the last entry is the
-    plaintext. The states after each round equal the encryption trace's, read backwards."""
-    rks = round_keys_array(_check_key(key))
-    nr = _check_rounds(rounds, rks.shape[0] - 1)
-    steps: list[TraceStep] = []
+    plaintext. Each step undoes one encryption step: the same states, visited backwards."""
+    return _trace(_inv_cipher, key, block, rounds)
 
-    def record(rnd, step, state, rk):
-        steps.append(TraceStep(rnd, step, state.tobytes(), None if rk is None else rk.tobytes()))
 
-    _inv_cipher(_block(block), rks, nr, record)
-    return steps
+# --- Structure and diffusion (chapter 03 experiments) -----------------------------------------------
+
+
+def stage_names(rounds: int = 10) -> list[tuple[int, str]]:
+    """The (round, step) of every entry of :func:`trace_encrypt` for ``rounds`` rounds."""
+    _check_rounds(rounds, 14)
+    names = [(0, "input"), (0, "add_round_key")]
+    for rnd in range(1, rounds + 1):
+        steps = ["sub_bytes", "shift_rows"] + (["mix_columns"] if rnd != rounds else [])
+        names += [(rnd, step) for step in steps + ["add_round_key"]]
+    return names
+
+
+def round_states(key, blocks: np.ndarray, *, rounds: int | None = None) -> np.ndarray:
+    """The state after each round's AddRoundKey for many blocks: uint8 (Nr+1, n, 16), row 0 being
+    the whitened input (round 0) and the last row the ciphertext."""
+    arr, rks = _batch(key, blocks)
+    nr = _check_rounds(rounds, rks.shape[-2] - 1)
+    states = []
+    _cipher(arr, rks, nr, lambda rnd, step, st, rk: step == "add_round_key" and states.append(st))
+    return np.stack(states)
+
+
+def avalanche_per_round(bit: int, *, target: str = "plaintext", samples: int = 256,
+                        key_size: int = 16, rounds: int | None = None, seed: int = 0) -> np.ndarray:
+    """Flip one bit of the plaintext or key of ``samples`` random (key, block) pairs and return,
+    for each round r and each of the 128 state bits, the fraction of pairs whose state differs
+    after round r: shape (Nr+1, 128). Row sums are the mean number of changed bits; after two
+    rounds every bit flips about half the time (full diffusion)."""
+    if target not in ("plaintext", "key"):
+        raise ValueError(f"target must be 'plaintext' or 'key', got {target!r}")
+    if key_size not in ROUNDS:
+        raise ValueError(f"key_size must be 16, 24 or 32 bytes, got {key_size}")
+    width = 128 if target == "plaintext" else 8 * key_size
+    if isinstance(bit, bool) or not isinstance(bit, (int, np.integer)) or not 0 <= bit < width:
+        raise ValueError(f"bit must be an int in 0..{width - 1} for a {target} flip, got {bit!r}")
+    if not isinstance(samples, (int, np.integer)) or samples < 1:
+        raise ValueError(f"samples must be a positive int, got {samples!r}")
+    rng = np.random.default_rng(seed)
+    keys = rng.integers(0, 256, (samples, key_size), dtype=np.uint8)
+    blocks = rng.integers(0, 256, (samples, BLOCK_SIZE), dtype=np.uint8)
+    flipped_keys, flipped_blocks = keys.copy(), blocks.copy()
+    mask = np.uint8(0x80 >> (bit % 8))  # bit 0 = MSB of byte 0, as in labkit.bits.flip_bit
+    (flipped_blocks if target == "plaintext" else flipped_keys)[:, bit // 8] ^= mask
+    a = round_states(keys, blocks, rounds=rounds)
+    b = round_states(flipped_keys, flipped_blocks, rounds=rounds)
+    diff = np.unpackbits(a ^ b, axis=-1)  # MSB first, the labkit.bits order
+    return diff.mean(axis=1)
+
+
+def byte_dependencies(stage: int, byte: int, *, rounds: int = 10) -> np.ndarray:
+    """Which bytes of every earlier state the chosen byte depends on: a bool array
+    (stage + 1, 16) whose row k marks bytes of :func:`stage_names` entry k. SubBytes and
+    AddRoundKey keep positions, ShiftRows moves bytes, MixColumns mixes a whole column.
+    (Every byte also depends on key bytes through AddRoundKey; this view follows the state.)"""
+    names = stage_names(rounds)
+    if isinstance(stage, bool) or not isinstance(stage, (int, np.integer)) or not 0 <= stage < len(names):
+        raise ValueError(f"stage must be in 0..{len(names) - 1} for {rounds} rounds, got {stage!r}")
+    if isinstance(byte, bool) or not isinstance(byte, (int, np.integer)) or not 0 <= byte < 16:
+        raise ValueError(f"byte must be in 0..15, got {byte!r}")
+    masks = np.zeros((stage + 1, 16), dtype=bool)
+    masks[stage, byte] = True
+    for k in range(stage, 0, -1):
+        step, current, earlier = names[k][1], masks[k], masks[k - 1]
+        if step in ("sub_bytes", "add_round_key"):
+            earlier |= current
+        elif step == "shift_rows":
+            earlier[_SHIFT_ROWS[current]] = True  # output i came from input _SHIFT_ROWS[i]
+        elif step == "mix_columns":
+            for col in range(4):
+                if current[4 * col: 4 * col + 4].any():
+                    earlier[4 * col: 4 * col + 4] = True
+    return masks

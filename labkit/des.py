@@ -17,17 +17,25 @@ exhaustive-search experiment.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from labkit import bits as _bits
+from labkit.gf import gf2_matmul, gf2_nullspace, gf2_rank, gf2_solve
 
 __all__ = [
     "IP", "IP_INV", "E", "P", "PC1", "PC2", "SHIFTS", "SBOXES", "SBOX_TABLES",
     "BLOCK_SIZE", "KEY_SIZE", "ROUNDS",
     "permute", "sbox_lookup", "expand_key", "round_function", "feistel_round",
     "RoundTrace", "Trace", "encrypt_block", "decrypt_block", "encrypt_trace", "decrypt_trace",
+    "tdes_encrypt_block", "tdes_decrypt_block",
+    "set_parity", "key_from_cd", "weak_keys", "semi_weak_key_pairs", "is_weak_key", "complement",
+    "LINEAR_SBOX_MATRIX", "LINEAR_SBOXES", "linear_sbox", "LinearDES", "linear_des",
+    "LinearKeyRecovery", "recover_linear_key", "Avalanche", "avalanche",
+    "to_words", "from_words", "encrypt_many",
+    "KEY_BIT_POSITIONS", "forget_key_bits", "SearchResult", "exhaustive_search",
 ]
 
 BLOCK_SIZE = 8  # bytes
@@ -202,6 +210,8 @@ def _check_rounds(rounds) -> int:
 
 def _check_sboxes(sboxes) -> tuple[tuple[int, ...], ...]:
     """Accept 8 S-boxes either as 64-entry tables or in the printed 4 x 16 layout."""
+    if sboxes is SBOX_TABLES:
+        return SBOX_TABLES
     tables = []
     if len(sboxes) != 8:
         raise ValueError(f"DES needs 8 S-boxes, got {len(sboxes)}")
@@ -258,7 +268,7 @@ def round_function(right, subkey, sboxes=SBOX_TABLES) -> np.ndarray:
     """The cipher function f(R, K) of FIPS 46-3: expand R to 48 bits, add K, S-boxes, permute P."""
     right = _bits.as_bit_array(right, length=32, what="R")
     subkey = _bits.as_bit_array(subkey, length=48, what="subkey")
-    return _f_traced(right, subkey, sboxes)[0]
+    return _f_traced(right, subkey, _check_sboxes(sboxes))[0]
 
 
 def feistel_round(left, right, subkey, sboxes=SBOX_TABLES) -> tuple[np.ndarray, np.ndarray]:
@@ -284,7 +294,7 @@ class RoundTrace:
     left_out: np.ndarray  # L_i = R_{i-1}
     right_out: np.ndarray  # R_i = L_{i-1} xor f
 
-    def hex(self) -> dict[str, str]:
+    def hex(self) -> dict:
         """The round's values as hex strings (S-box values as ints), for tables and widgets."""
         return {
             "round": self.number,
@@ -341,14 +351,14 @@ def encrypt_trace(key: bytes, block: bytes, *, rounds: int = ROUNDS, sboxes=SBOX
     the eight S-boxes (e.g. by linear maps, chapter 02).
     """
     block = _check_bytes(block, BLOCK_SIZE, "DES block")
-    sboxes = SBOX_TABLES if sboxes is SBOX_TABLES else _check_sboxes(sboxes)
+    sboxes = _check_sboxes(sboxes)
     return _run(expand_key(key, rounds), block, sboxes)
 
 
 def decrypt_trace(key: bytes, block: bytes, *, rounds: int = ROUNDS, sboxes=SBOX_TABLES) -> Trace:
     """Decrypt one block: the same circuit with the subkeys in reverse order."""
     block = _check_bytes(block, BLOCK_SIZE, "DES block")
-    sboxes = SBOX_TABLES if sboxes is SBOX_TABLES else _check_sboxes(sboxes)
+    sboxes = _check_sboxes(sboxes)
     return _run(expand_key(key, rounds)[::-1], block, sboxes)
 
 
@@ -464,8 +474,6 @@ LINEAR_SBOX_MATRIX = np.array([
 def linear_sbox(matrix) -> tuple[int, ...]:
     """The 6-to-4-bit S-box x -> A x over GF(2) as a 64-entry table (bits MSB first)."""
     a = _bits.as_bit_array(np.asarray(matrix).reshape(-1), length=24, what="4x6 matrix").reshape(4, 6)
-    from labkit.gf import gf2_matmul
-
     return tuple(_bits.bits_to_int(gf2_matmul(a, _bits.int_to_bits(x, 6))) for x in range(64))
 
 
@@ -531,8 +539,6 @@ def recover_linear_key(pairs, *, cipher: LinearDES | None = None) -> LinearKeyRe
     ``pairs`` is a sequence of (plaintext, ciphertext) 8-byte blocks; each gives 64 equations in
     the 56 unknown key bits.
     """
-    from labkit.gf import gf2_nullspace, gf2_rank, gf2_solve, gf2_matmul
-
     cipher = cipher or linear_des()
     pairs = list(pairs)
     if not pairs:
@@ -640,7 +646,23 @@ def _subkey_selectors(rounds: int) -> np.ndarray:
     return np.stack(sel)
 
 
-_SIX = np.array([32, 16, 8, 4, 2, 1], dtype=np.uint8)
+def _subkey_byte_tables(rounds: int) -> np.ndarray:
+    """T[r, b, v]: the bits of subkey K_{r+1} (as a 48-bit int) that come from key byte b = v.
+
+    The key schedule only selects key bits, so K_r is the OR of 8 byte lookups: a batch of keys
+    gets its subkeys with 8 table lookups per round instead of 48 bit gathers.
+    """
+    table = np.zeros((rounds, 8, 256), dtype=np.uint64)
+    values = np.arange(256)
+    for r, sel in enumerate(_subkey_selectors(rounds)):
+        for out_bit, key_bit in enumerate(sel):
+            byte, bit = divmod(int(key_bit), 8)
+            present = ((values >> (7 - bit)) & 1).astype(np.uint64)
+            table[r, byte] |= present << np.uint64(47 - out_bit)
+    return table
+
+
+_SUBKEY_TABLES = _subkey_byte_tables(ROUNDS)
 
 
 def encrypt_many(keys, blocks, *, rounds: int = ROUNDS, decrypt: bool = False,
@@ -650,25 +672,30 @@ def encrypt_many(keys, blocks, *, rounds: int = ROUNDS, decrypt: bool = False,
     Same results as :func:`encrypt_block` per element; built for speed, not for reading.
     """
     rounds = _check_rounds(rounds)
-    sboxes = SBOX_TABLES if sboxes is SBOX_TABLES else _check_sboxes(sboxes)
-    keys, blocks = np.broadcast_arrays(np.atleast_1d(np.asarray(keys, dtype=np.uint64)),
-                                       np.atleast_1d(np.asarray(blocks, dtype=np.uint64)))
-    shape = keys.shape
-    keys, blocks = keys.reshape(-1), blocks.reshape(-1)
+    sboxes = _check_sboxes(sboxes)
+    keys = np.atleast_1d(np.asarray(keys, dtype=np.uint64))
+    blocks = np.atleast_1d(np.asarray(blocks, dtype=np.uint64))
+    shape = np.broadcast_shapes(keys.shape, blocks.shape)
+    # IP before broadcasting: one block against many keys is permuted once
+    state = _bits_word(_word_bits(blocks.reshape(-1))[:, np.asarray(IP) - 1]).reshape(blocks.shape)
+    keys = np.broadcast_to(keys, shape).reshape(-1)
+    state = np.broadcast_to(state, shape).reshape(-1)
     sp = _SP_CACHE.get(sboxes)
     if sp is None:
         sp = _SP_CACHE.setdefault(sboxes, _sp_tables(sboxes))
-    key_bits = _word_bits(keys)
-    selectors = _subkey_selectors(rounds)
-    order = selectors[::-1] if decrypt else selectors
-    state = _bits_word(_word_bits(blocks)[:, np.asarray(IP) - 1])
+    key_bytes = keys.astype(">u8").view(np.uint8).reshape(-1, 8)
+    tables = _SUBKEY_TABLES[:rounds]
+    order = tables[::-1] if decrypt else tables
     left, right = state >> np.uint64(32), state & np.uint64(0xFFFFFFFF)
-    for sel in order:
-        chunks = (key_bits[:, sel].reshape(-1, 8, 6) @ _SIX).astype(np.uint64)  # (N, 8)
+    for table in order:
+        subkey = table[0][key_bytes[:, 0]]
+        for b in range(1, 8):
+            subkey |= table[b][key_bytes[:, b]]
+        # E(R) as a 34-bit word R32 R1 ... R32 R1: S-box i reads its bits 4i .. 4i+5
         x = ((right & np.uint64(1)) << np.uint64(33)) | (right << np.uint64(1)) | (right >> np.uint64(31))
         f = np.zeros_like(right)
         for i in range(8):
-            six = ((x >> np.uint64(28 - 4 * i)) & np.uint64(63)) ^ chunks[:, i]
+            six = ((x >> np.uint64(28 - 4 * i)) ^ (subkey >> np.uint64(42 - 6 * i))) & np.uint64(63)
             f |= sp[i][six]
         left, right = right, left ^ f
     preoutput = (right << np.uint64(32)) | left
@@ -699,20 +726,8 @@ class SearchResult:
         return 2.0 ** key_bits / self.keys_per_second
 
 
-def exhaustive_search(plaintext: bytes, ciphertext: bytes, known_key: bytes, unknown_bits,
-                      *, batch: int = 1 << 14, progress: bool = True,
-                      rounds: int = ROUNDS) -> SearchResult:
-    """Try every value of the ``unknown_bits`` key bits (0-based positions, parity bits not
-    allowed; or an int n for the last n key bits that matter), keeping the rest of ``known_key``.
-
-    Returns every key that maps ``plaintext`` to ``ciphertext``, each confirmed with the readable
-    :func:`encrypt_block`.
-    """
-    import time
-
-    plaintext = _check_bytes(plaintext, BLOCK_SIZE, "plaintext")
-    ciphertext = _check_bytes(ciphertext, BLOCK_SIZE, "ciphertext")
-    known_key = _check_bytes(known_key, KEY_SIZE, "known key")
+def _unknown_positions(unknown_bits) -> list[int]:
+    """Validate key bit positions (or an int n: the last n key bits that matter)."""
     if isinstance(unknown_bits, (int, np.integer)) and not isinstance(unknown_bits, bool):
         if not 1 <= unknown_bits <= 32:
             raise ValueError(f"number of unknown key bits must be in 1..32, got {unknown_bits}")
@@ -724,10 +739,32 @@ def exhaustive_search(plaintext: bytes, ciphertext: bytes, known_key: bytes, unk
         if p not in KEY_BIT_POSITIONS:
             raise ValueError(f"unknown key bit {p} must be in 0..63 and not a parity bit "
                              "(7, 15, ..., 63)")
-    mask = 0
-    for p in positions:
-        mask |= 1 << (63 - p)
-    base = np.uint64(int.from_bytes(known_key, "big") & ~mask & (2**64 - 1))
+    return positions
+
+
+def forget_key_bits(key: bytes, unknown_bits) -> bytes:
+    """The key with the given bit positions (or the last n key bits that matter) set to 0:
+    what an attacker who knows the other bits starts an exhaustive search from."""
+    key = bytearray(_check_bytes(key, KEY_SIZE, "key"))
+    for p in _unknown_positions(unknown_bits):
+        key[p // 8] &= ~(0x80 >> (p % 8)) & 0xFF
+    return bytes(key)
+
+
+def exhaustive_search(plaintext: bytes, ciphertext: bytes, known_key: bytes, unknown_bits,
+                      *, batch: int = 1 << 14, progress: bool = True,
+                      rounds: int = ROUNDS) -> SearchResult:
+    """Try every value of the ``unknown_bits`` key bits (0-based positions, parity bits not
+    allowed; or an int n for the last n key bits that matter), keeping the rest of ``known_key``.
+
+    Returns every key that maps ``plaintext`` to ``ciphertext``, each confirmed with the readable
+    :func:`encrypt_block`.
+    """
+    plaintext = _check_bytes(plaintext, BLOCK_SIZE, "plaintext")
+    ciphertext = _check_bytes(ciphertext, BLOCK_SIZE, "ciphertext")
+    known_key = _check_bytes(known_key, KEY_SIZE, "known key")
+    positions = _unknown_positions(unknown_bits)
+    base = np.uint64(int.from_bytes(forget_key_bits(known_key, positions), "big"))
     block_word = np.uint64(int.from_bytes(plaintext, "big"))
     target = np.uint64(int.from_bytes(ciphertext, "big"))
     total = 1 << len(positions)

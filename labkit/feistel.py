@@ -166,6 +166,8 @@ ROUND_FUNCTION_KINDS: dict[str, tuple[str, Callable[[int, int], RoundFunction]]]
     "rotate(x) xor k": ("invertible: rotate left by 3, XOR key",
                         lambda k, n: (lambda x: (((x << 3) | (x >> (n - 3))) & ((1 << n) - 1)) ^ k
                                       if n > 3 else x ^ k)),
+    "random (seeded by k)": ("a random function, drawn from a generator seeded with k",
+                             lambda k, n: random_function(n, np.random.default_rng(k))),
 }
 
 

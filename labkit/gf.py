@@ -251,9 +251,16 @@ def gf128_mul_blocks(x: bytes, y: bytes) -> bytes:
     return z.to_bytes(16, "big")
 
 
+# _SPREAD[b] moves bit k of the byte b to bit 2k: (sum b_k x^k)^2 = sum b_k x^(2k) over GF(2).
+_SPREAD = tuple(sum(((b >> k) & 1) << (2 * k) for k in range(8)) for b in range(256))
+
+
 def gf128_square(a: int) -> int:
-    """a^2 (squaring is linear in characteristic 2: spread the bits, then reduce)."""
-    return _reduce128(int(f"{a:b}".replace("", "0")[:-1] or "0", 2)) if a else 0
+    """a^2: squaring is linear in characteristic 2 (cross terms cancel), so spread the bits, reduce."""
+    spread = 0
+    for i in range(16):
+        spread |= _SPREAD[(a >> (8 * i)) & 0xFF] << (16 * i)
+    return _reduce128(spread)
 
 
 def gf128_pow(a: int, n: int) -> int:

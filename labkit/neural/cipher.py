@@ -4,7 +4,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from labkit import bits
 from labkit.neural.layers import ReluNetwork
 
 __all__ = ["CipherNetwork", "check_key"]

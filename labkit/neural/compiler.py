@@ -18,7 +18,7 @@ from collections import defaultdict
 import numpy as np
 import torch
 
-from labkit.circuits import BUF, Circuit, corner_neurons, _check_c
+from labkit.circuits import Circuit, _check_c, corner_neurons
 from labkit.neural.layers import NeuronGroup, ReluLayer, ReluNetwork
 
 __all__ = ["compile_circuit"]

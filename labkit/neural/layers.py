@@ -67,6 +67,7 @@ class NeuronGroup(nn.Module):
         else:
             self.in_sign = self.in_offset = None
         self.split = split
+        self.fold_shift = False
         shared_bias = bool(np.all(bias == bias[0]))
         if split is not None:
             if not shared_bias or self.n_per_gate != 1 << self.k:
@@ -88,7 +89,12 @@ class NeuronGroup(nn.Module):
         else:
             self.register_buffer("signs_t", torch.tensor(signs.T.copy(), dtype=dtype))  # (N, k)
             b = bias[:1] if shared_bias else bias
+            self.fold_shift = self.scale == 1.0  # integer bias + shift stays exact: one pass fewer
+            if self.fold_shift:
+                b = b + self.shift
             self.register_buffer("bias", torch.tensor(b.T[:, :, None].copy(), dtype=dtype))  # (N, G|1, 1)
+        # a gate whose single output is the plain sum of its neurons (XOR, AND, ...) needs no product
+        self.sum_decode = self.shared_decode and self.m == 1 and bool(np.all(decode == 1))
         dec_t = decode.T if self.shared_decode else decode  # (m, N) shared, or (G, N, m)
         self.register_buffer("decode", torch.tensor(np.ascontiguousarray(dec_t), dtype=dtype))
         self._signs_np, self._bias_np, self._decode_np = signs, np.array(bias), decode
@@ -123,14 +129,14 @@ class NeuronGroup(nn.Module):
             return torch.relu_(pre).view(self.n_per_gate, -1)
         pre = self.signs_t * x if self.k == 1 else self.signs_t @ x
         pre = pre.view(self.n_per_gate, self.n_gates, -1) + self.bias
-        if self.scale != 1.0:
-            pre = pre * self.scale
-        if self.shift != 0.0:
-            pre = pre + self.shift
+        if not self.fold_shift:
+            pre = pre * self.scale + self.shift
         return torch.relu_(pre).view(self.n_per_gate, -1)
 
     def forward(self, v: torch.Tensor) -> torch.Tensor:
         h = self.hidden(v)
+        if self.sum_decode:
+            return h.view(self.n_per_gate, self.n_out, -1).sum(0)
         if self.shared_decode:
             return (self.decode @ h).view(self.n_out, -1)
         h = h.view(self.n_per_gate, self.n_gates, -1)
@@ -270,9 +276,6 @@ class ReluNetwork(nn.Module):
         x = self._as_input(x)
         chunk = self.chunk_size or self.default_chunk_size()
         n = x.shape[0]
-        if n <= chunk:
-            with torch.inference_mode():
-                return self.evaluate_chunk(x)
         out = torch.empty((n, self.n_outputs), dtype=self.dtype)
         starts = range(0, n, chunk)
 
@@ -281,15 +284,15 @@ class ReluNetwork(nn.Module):
                 out[start : start + chunk] = self.evaluate_chunk(x[start : start + chunk])
 
         threads = min(self.threads or torch.get_num_threads(), len(starts))
-        if threads <= 1:
-            for start in starts:
-                run(start)
-            return out
         previous = torch.get_num_threads()
-        torch.set_num_threads(1)
+        torch.set_num_threads(1)  # small products: multi-threaded BLAS only spins, worst on a busy machine
         try:
-            with ThreadPoolExecutor(threads) as pool:
-                list(pool.map(run, starts))
+            if threads <= 1:
+                for start in starts:
+                    run(start)
+            else:
+                with ThreadPoolExecutor(threads) as pool:
+                    list(pool.map(run, starts))
         finally:
             torch.set_num_threads(previous)
         return out
@@ -400,7 +403,7 @@ class NonAffineOperation(ValueError):
 _STRUCTURAL = {"view", "reshape", "unsqueeze", "squeeze", "flatten", "permute", "transpose", "contiguous",
                "expand", "getitem", "index_select", "cat", "stack", "narrow", "clone", "size", "getattr",
                "split", "chunk", "t", "to"}
-_ADDITIVE = {"add", "add_", "sub", "sub_", "neg", "iadd", "isub", "__add__", "__sub__", "__radd__"}
+_ADDITIVE = {"add", "add_", "sub", "sub_", "neg", "iadd", "isub", "__add__", "__sub__", "__radd__", "sum"}
 _MULTIPLICATIVE = {"mul", "mul_", "matmul", "__matmul__", "einsum", "linear", "truediv", "div", "imul", "bmm", "mm",
                    "addmm", "baddbmm"}
 _RELU = {"relu", "relu_"}
