@@ -14,6 +14,9 @@ network's outputs; the key bits fall out of output collisions:
 - ``float_trigger`` (against the *unclamped* defence of :mod:`labkit.neural.defence`, Kim and
   Lee): a coordinate 2**(f-1) + 1 is rounded by STEP to 2 while MASK stays 0, so the inner network
   sees the bit 2, the mirror image of 0 around 1: the output equals the all-zero base's iff k_i = 1.
+- DES (``key_bits=64``): the key meets E(R0) inside round 1, and the plaintext's L0 half is
+  XORed into f(R0, K1) by a two-input XOR neuron, so the same collisions read f bit by bit; each
+  S-box subkey follows, and the 8 key bits outside K1 are searched (``labkit.des.encrypt_many``).
 - ``clipped`` (inputs go through ``ReLU(x) - ReLU(x - 1)`` first, so no value leaves [0, 1]):
   per key byte and candidate, set the byte to ``0x52 xor candidate`` and compare with the same
   bits moved e toward 1/2. For the right candidate the S-box input is 0x52 either way and,
@@ -173,11 +176,9 @@ def _words_to_rows(words: np.ndarray) -> np.ndarray:
 # --- per-key attack procedures (generators: they yield queries and receive outputs) --------------
 
 
-def _same(a: np.ndarray, b: np.ndarray, tol: float) -> np.ndarray:
-    """Row-wise: do two batches of outputs collide (all outputs equal up to ``tol``)?"""
-    if tol == 0:
-        return np.all(a == b, axis=-1)
-    return np.all(np.abs(a - b) <= tol, axis=-1)
+def _same(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise: do two batches of outputs collide (every output exactly equal)?"""
+    return np.all(a == b, axis=-1)
 
 
 def _is_binary(out: np.ndarray) -> np.ndarray:
@@ -201,15 +202,15 @@ def _pair_collisions(base: np.ndarray, todo: np.ndarray, centre: np.ndarray, str
     """
     if strategy == "back_to_back":
         blocks = [_probe_rows(base, todo, centre - e), _probe_rows(base, todo, centre + e)]
-        return blocks, lambda base_out, a, b: _same(a, b, 0)
+        return blocks, lambda base_out, a, b: _same(a, b)
     moved = _probe_rows(base, todo, centre + e * (1 - 2.0 * centre))
     if np.array_equal(centre, base[todo]):
-        return [moved], lambda base_out, a: _same(a, base_out[None, :], 0)
-    return [_probe_rows(base, todo, centre.astype(np.float64)), moved], lambda base_out, a, b: _same(a, b, 0)
+        return [moved], lambda base_out, a: _same(a, base_out[None, :])
+    return [_probe_rows(base, todo, centre.astype(np.float64)), moved], lambda base_out, a, b: _same(a, b)
 
 
 def _bitwise_attack(n_bits: int, strategy: str, e: float, rng: np.random.Generator,
-                    encrypt: Callable, key_from_bits: Callable, max_retries: int, tol: float,
+                    encrypt: Callable, key_from_bits: Callable, max_retries: int,
                     state: dict) -> Iterator[np.ndarray]:
     """Back-to-back and separated ReLUs: one test per key bit against a binary base plaintext.
 
@@ -269,18 +270,20 @@ def _bitwise_attack(n_bits: int, strategy: str, e: float, rng: np.random.Generat
 
 
 def _clipped_attack(n_bits: int, e: float, rng: np.random.Generator, encrypt: Callable,
-                    key_from_bits: Callable, max_retries: int, sbox_zero: int,
+                    key_from_bits: Callable, max_retries: int, sbox_zero: int, per_round: int,
                     state: dict) -> Iterator[np.ndarray]:
     """Clipped inputs: per key byte, try candidates in random order until a pair collides.
 
-    Each round puts the next candidate c_j of every unresolved byte into one binary plaintext T
+    A test puts the next candidate c_j of every unresolved byte into one binary plaintext T
     (byte j = 0x52 xor c_j) and asks T plus, per byte, T with that byte moved e toward 1/2. The
     moved query collides with T iff S-box j sees 0x52 (S = 0 either way): 1 + (bytes left)
-    queries test one candidate for every byte at once. The final T re-encrypts as a key check.
+    queries test one candidate for every byte at once. ``per_round`` tests go out together (fewer
+    round trips, a few wasted queries after a hit, all counted). The last T is the key check.
     """
     n_bytes = n_bits // 8
     zero_bits = _bits.int_to_bits(sbox_zero, 8)
     plain = rng.integers(0, 2, n_bits, dtype=np.uint8)
+    plain_out = None
     order = [rng.permutation(256) for _ in range(n_bytes)]
     tried = np.zeros(n_bytes, dtype=int)
     found = np.full(n_bytes, -1)
@@ -306,25 +309,34 @@ def _clipped_attack(n_bits: int, e: float, rng: np.random.Generator, encrypt: Ca
                 return None
             for j in exhausted:
                 order[j], tried[j] = rng.permutation(256), 0
-        candidates = np.array([order[j][tried[j]] for j in todo])
-        tried[todo] += 1
-        for j, c in zip(todo, candidates):
-            plain[8 * j:8 * j + 8] = zero_bits ^ _bits.int_to_bits(int(c), 8)
-        queries = np.repeat(plain[None, :].astype(np.float64), len(todo) + 1, axis=0)
-        for r, j in enumerate(todo, start=1):
-            b = plain[8 * j:8 * j + 8]
-            queries[r, 8 * j:8 * j + 8] = b + e * (1 - 2.0 * b)
-        out = yield queries
-        plain_out = out[0]
-        hits = _same(out[1:], plain_out[None, :], 0)
-        for r in np.flatnonzero(hits):
-            found[todo[r]] = candidates[r]
-            state["history"].append((int(state["queries"] + r + 2), 8 * int(np.sum(found >= 0))))
-        state["queries"] += len(queries)
+        tests = int(min(per_round, 256 - tried[todo].max()))
+        blocks, plains, candidates = [], [], []
+        for _ in range(tests):
+            cands = np.array([order[j][tried[j]] for j in todo])
+            tried[todo] += 1
+            for j, c in zip(todo, cands):
+                plain[8 * j:8 * j + 8] = zero_bits ^ _bits.int_to_bits(int(c), 8)
+            block = np.repeat(plain[None, :].astype(np.float64), len(todo) + 1, axis=0)
+            for r, j in enumerate(todo, start=1):
+                b = plain[8 * j:8 * j + 8]
+                block[r, 8 * j:8 * j + 8] = b + e * (1 - 2.0 * b)
+            blocks.append(block)
+            plains.append(plain.copy())
+            candidates.append(cands)
+        out = yield np.concatenate(blocks)
+        plain_out = out[(tests - 1) * (len(todo) + 1)]
+        for t in range(tests):
+            block_out = out[t * (len(todo) + 1):(t + 1) * (len(todo) + 1)]
+            hits = _same(block_out[1:], block_out[0][None, :]) & (found[todo] < 0)
+            for r in np.flatnonzero(hits):
+                found[todo[r]] = candidates[t][r]
+                state["history"].append((int(state["queries"] + t * (len(todo) + 1) + r + 2),
+                                         8 * int(np.sum(found >= 0))))
+        state["queries"] += len(out)
 
 
 def _float_trigger_attack(n_bits: int, trigger: float, encrypt: Callable, key_from_bits: Callable,
-                          tol: float, state: dict) -> Iterator[np.ndarray]:
+                          state: dict) -> Iterator[np.ndarray]:
     """Kim and Lee's trigger: bit i = T on the all-zero plaintext collides with it iff k_i = 1.
 
     The queries are deterministic, so a failed key check is final (no retry could change it).
@@ -334,7 +346,7 @@ def _float_trigger_attack(n_bits: int, trigger: float, encrypt: Callable, key_fr
                               _probe_rows(base, np.arange(n_bits), np.full(n_bits, trigger))])
     out = yield queries
     state["queries"] += len(queries)
-    key_bits = _same(out[1:], out[0][None, :], tol).astype(np.uint8)
+    key_bits = _same(out[1:], out[0][None, :]).astype(np.uint8)
     state["history"].extend((j + 2, j + 1) for j in range(n_bits))
     key = key_from_bits(key_bits)
     if np.array_equal(encrypt(key, base[None, :])[0], out[0]):
@@ -352,89 +364,86 @@ def _des_first_subkey_positions() -> np.ndarray:
     return np.concatenate([c, d])[np.asarray(des.PC2) - 1]
 
 
-def _des_attack(strategy: str, e: float, rng: np.random.Generator, max_retries: int, tol: float,
+def _des_attack(strategy: str, e: float, rng: np.random.Generator, max_retries: int,
                 max_search_bits: int, state: dict) -> Iterator[np.ndarray]:
-    """DES: the key enters as K1 xor E(R0) in round 1, so only the 32 plaintext bits of R0 meet
-    it. Probing R0 bit r on both sides tells whether the K1 bits it meets (one, or two through
-    the expansion E) are all 0, all 1, or mixed; the 8 key bits outside K1 and one bit per mixed
-    pair are then searched with :func:`labkit.des.encrypt_many` against a known plaintext.
+    """DES: learn round 1's f(R0, K1) through the XOR into L, then K1 S-box by S-box.
+
+    The DES network carries L0 with ``ReLU(x)`` and XORs it into f(R0, K1) with a two-input XOR
+    neuron, symmetric around f_i: the pair (1 - e, 1 + e) for L0 bit i (back-to-back), or
+    (1, 1 - e) (separated), collides iff f_i = 1 (pairs around 0 do not work: the carry ReLU cuts
+    off negative values). Only a non-collision is conclusive (f_i = 0), so each binary R0 rules
+    out the subkey guesses that predict a 1 there; a few R0 values pin K1 down, and the 8 key bits outside K1 are searched with
+    :func:`labkit.des.encrypt_many` against the oracle's ciphertext of a base plaintext.
     """
     from labkit import des
 
     k1_source = _des_first_subkey_positions()
-    r_to_plain = np.asarray(des.IP)[32:] - 1  # R0 bit r is plaintext bit IP[32 + r] - 1
-    expanded = np.asarray(des.E) - 1  # expanded bit j is R0 bit E[j] - 1
-    key = np.full(64, -1, dtype=np.int8)
-    mixed: list[tuple[int, int]] = []
-    todo_r = np.arange(32)
+    l_positions = np.asarray(des.IP)[:32] - 1  # L0 bit i is plaintext bit IP[i] - 1
+    r_positions = np.asarray(des.IP)[32:] - 1
+    p_inverse = np.argsort(np.asarray(des.P) - 1)  # S-box output bit of f bit: s[P[i]-1] = f[i]
+    tables = np.asarray(des.SBOX_TABLES)  # (8, 64)
+    out_bits = np.unpackbits(tables.astype(np.uint8)[..., None], axis=-1)[..., 4:]  # (8, 64, 4)
+    candidates = np.ones((8, 64), dtype=bool)
+    weights = 1 << np.arange(5, -1, -1)
     while True:
         base = rng.integers(0, 2, 64, dtype=np.uint8)
-        positions = r_to_plain[todo_r]
-        v = base[positions].astype(np.float64)
-        t = len(positions)
+        base[l_positions] = 1
+        ones = np.ones(32)
         if strategy == "back_to_back":
-            blocks = [_probe_rows(base, positions, v - e), _probe_rows(base, positions, v + e),
-                      _probe_rows(base, positions, 1 - v - e), _probe_rows(base, positions, 1 - v + e)]
+            blocks = [_probe_rows(base, l_positions, ones - e), _probe_rows(base, l_positions, ones + e)]
         else:
-            blocks = [_probe_rows(base, positions, v + e * (1 - 2 * v)),
-                      _probe_rows(base, positions, 1 - v),
-                      _probe_rows(base, positions, 1 - v - e * (1 - 2 * v))]
+            blocks = [_probe_rows(base, l_positions, ones - e)]
         queries = np.concatenate([base[None, :].astype(np.float64)] + blocks)
         out = yield queries
         state["queries"] += len(queries)
-        base_out, rest = out[0], out[1:]
+        base_out = out[0]
         if strategy == "back_to_back":
-            same_side, other = _same(rest[:t], rest[t:2 * t], tol), _same(rest[2 * t:3 * t], rest[3 * t:], tol)
+            f = _same(out[1:33], out[33:65]).astype(np.uint8)
         else:
-            same_side, other = _same(rest[:t], base_out[None, :], tol), _same(rest[t:2 * t], rest[2 * t:], tol)
-        retry = []
-        for idx, r in enumerate(todo_r):
-            js = np.flatnonzero(expanded == r)
-            if same_side[idx] and other[idx]:
-                retry.append(r)
-                continue
-            if same_side[idx] or other[idx]:
-                key[k1_source[js]] = base[positions[idx]] if same_side[idx] else 1 - base[positions[idx]]
-            elif len(js) == 2:
-                mixed.append((int(k1_source[js[0]]), int(k1_source[js[1]])))
-            else:
-                retry.append(r)
-        state["history"].append((state["queries"], int(np.sum(key >= 0)) + len(mixed)))
-        if retry:
-            state["detected"] += len(retry)
+            f = _same(out[1:33], base_out[None, :]).astype(np.uint8)
+        s_out = f[p_inverse].reshape(8, 4)
+        expanded = base[r_positions][np.asarray(des.E) - 1].reshape(8, 6) @ weights  # (8,)
+        inputs = np.arange(64)[None, :] ^ expanded[:, None]  # S-box input for each subkey guess
+        # f_i = 1 always collides; a collision with f_i = 0 can happen by accident deeper in the
+        # network, so only a non-collision is conclusive: a guess predicting 1 there is out
+        match = np.all(out_bits[np.arange(8)[:, None], inputs] <= s_out[:, None, :], axis=-1)
+        candidates &= match
+        state["history"].append((state["queries"], int(np.sum(np.log2(64 / np.maximum(candidates.sum(1), 1))))))
+        if not candidates.any(axis=1).all():  # a spurious collision removed the true subkey
+            state["detected"] += 1
             state["retries"] += 1
             if state["retries"] > max_retries:
                 return None
-            todo_r = np.asarray(retry)
+            candidates[:] = True
             continue
-        free = [i for i in range(64) if i % 8 != 7 and key[i] < 0 and all(i not in m for m in mixed)]
-        n_free = len(free) + len(mixed)
-        if n_free > max_search_bits:
+        counts = candidates.sum(axis=1)
+        if np.prod(counts.astype(float)) * 256 > 2.0 ** max_search_bits:
+            continue  # another R0 narrows the candidates down
+        if not _is_binary(base_out):
             state["detected"] += 1
             return None
-        plain = int(_rows_to_words(base[None, :])[0])
-        target = int(_rows_to_words(base_out[None, :].astype(np.uint8))[0]) if _is_binary(base_out) else None
-        if target is None:
-            state["detected"] += 1
-            return None
-        fixed = 0
-        for i in np.flatnonzero(key == 1):
-            fixed |= 1 << (63 - int(i))
-        counter = np.arange(2 ** n_free, dtype=np.uint64)
-        candidates = np.full(counter.shape, fixed, dtype=np.uint64)
-        for bit, i in enumerate(free):
-            candidates |= ((counter >> np.uint64(bit)) & np.uint64(1)) << np.uint64(63 - i)
-        for bit, (a, b) in enumerate(mixed, start=len(free)):
-            one = (counter >> np.uint64(bit)) & np.uint64(1)
-            candidates |= (one << np.uint64(63 - a)) | ((one ^ np.uint64(1)) << np.uint64(63 - b))
-        hits = candidates[des.encrypt_many(candidates, np.uint64(plain)) == np.uint64(target)]
-        state["history"].append((state["queries"], 56))
-        for hit in hits:
-            found = int(hit).to_bytes(8, "big")
-            if des.encrypt_block(found, int(plain).to_bytes(8, "big")) == int(target).to_bytes(8, "big"):
-                return found
+        plain = np.uint64(int(_rows_to_words(base[None, :])[0]))
+        target = np.uint64(int(_rows_to_words(base_out[None, :].astype(np.uint8))[0]))
+        free = [i for i in range(64) if i % 8 != 7 and i not in set(k1_source.tolist())]
+        for combo in np.array(np.meshgrid(*[np.flatnonzero(c) for c in candidates], indexing="ij")).reshape(8, -1).T:
+            k1 = np.unpackbits(combo.astype(np.uint8)[:, None], axis=1)[:, 2:].reshape(48)
+            fixed = 0
+            for bit, pos in zip(k1, k1_source):
+                fixed |= int(bit) << (63 - int(pos))
+            counter = np.arange(2 ** len(free), dtype=np.uint64)
+            keys = np.full(counter.shape, fixed, dtype=np.uint64)
+            for j, pos in enumerate(free):
+                keys |= ((counter >> np.uint64(j)) & np.uint64(1)) << np.uint64(63 - pos)
+            for hit in keys[des.encrypt_many(keys, plain) == target]:
+                found = int(hit).to_bytes(8, "big")
+                if des.encrypt_block(found, int(plain).to_bytes(8, "big")) == int(target).to_bytes(8, "big"):
+                    state["history"].append((state["queries"], 56))
+                    return found
         state["detected"] += 1
-        return None
+        state["retries"] += 1
+        if state["retries"] > max_retries:
+            return None
+        candidates[:] = True
 
 
 # --- the public entry points ---------------------------------------------------------------------
@@ -449,7 +458,8 @@ def _check_strategy(strategy: str) -> str:
 def recover_keys(multi_oracle: Callable, n_keys: int, *, strategy: str = "back_to_back",
                  key_bits: int = 128, cipher="aes", epsilon: float | None = None,
                  max_retries: int = 4, seed: int | None = None, max_batch: int = 4096,
-                 tol: float = 0.0, max_search_bits: int = 24, trigger: float | None = None,
+                 max_search_bits: int = 16, trigger: float | None = None,
+                 candidates_per_round: int = 1,
                  progress: bool = False) -> list[AttackResult]:
     """Attack ``n_keys`` oracles at once: ``multi_oracle(key_ids, queries)`` answers query row r
     with the network of key ``key_ids[r]``. Each key runs the procedure of :func:`recover_key`;
@@ -471,20 +481,21 @@ def recover_keys(multi_oracle: Callable, n_keys: int, *, strategy: str = "back_t
             raise ValueError(f"the {strategy} strategy is written for AES-like key-XOR inputs; "
                              "use back_to_back or separated for DES")
         make = lambda rng, state: _des_attack(  # noqa: E731
-            strategy, e, rng, max_retries, tol, max_search_bits, state)
+            strategy, e, rng, max_retries, max_search_bits, state)
     else:
         encrypt = reference_cipher(cipher)
         key_from_bits = _bits.bits_to_bytes
         if strategy == "float_trigger":
             value = float(2.0 ** 52 + 1 if trigger is None else trigger)
             make = lambda rng, state: _float_trigger_attack(  # noqa: E731
-                key_bits, value, encrypt, key_from_bits, tol, state)
+                key_bits, value, encrypt, key_from_bits, state)
         elif strategy == "clipped":
             make = lambda rng, state: _clipped_attack(  # noqa: E731
-                key_bits, e, rng, encrypt, key_from_bits, max_retries, AES_SBOX_ZERO, state)
+                key_bits, e, rng, encrypt, key_from_bits, max_retries, AES_SBOX_ZERO,
+                int(candidates_per_round), state)
         else:
             make = lambda rng, state: _bitwise_attack(  # noqa: E731
-                key_bits, strategy, e, rng, encrypt, key_from_bits, max_retries, tol, state)
+                key_bits, strategy, e, rng, encrypt, key_from_bits, max_retries, state)
     rngs = np.random.default_rng(seed).spawn(int(n_keys))
     states = [dict(queries=0, detected=0, retries=0, history=[(0, 0)]) for _ in range(n_keys)]
     procedures = [make(rngs[i], states[i]) for i in range(n_keys)]
@@ -522,8 +533,8 @@ def recover_keys(multi_oracle: Callable, n_keys: int, *, strategy: str = "back_t
 
 def recover_key(oracle: Callable, *, strategy: str = "back_to_back", key_bits: int = 128,
                 cipher=None, epsilon: float | None = None, max_retries: int = 4,
-                seed: int | None = None, tol: float = 0.0,
-                trigger: float | None = None) -> AttackResult:
+                seed: int | None = None, trigger: float | None = None,
+                candidates_per_round: int = 1) -> AttackResult:
     """Recover the first-round key of a ReLU cipher network from real-valued queries alone.
 
     ``oracle`` maps an ``(n, bits)`` float array (a tensor of its dtype for a torch module) to
@@ -541,8 +552,8 @@ def recover_key(oracle: Callable, *, strategy: str = "back_to_back", key_bits: i
             raise ValueError(f"key_bits must be 128 (AES) or 64 (DES) unless cipher= is given, got {key_bits}")
     multi = lambda ids, queries: query_oracle(oracle, queries)  # noqa: E731
     return recover_keys(multi, 1, strategy=strategy, key_bits=key_bits, cipher=cipher,
-                        epsilon=epsilon, max_retries=max_retries, seed=seed, tol=tol,
-                        trigger=trigger)[0]
+                        epsilon=epsilon, max_retries=max_retries, seed=seed, trigger=trigger,
+                        candidates_per_round=candidates_per_round)[0]
 
 
 # --- many keys at once: the paper's Table 1 ----------------------------------------------------------
@@ -558,7 +569,7 @@ class NetworkStack:
     """
 
     def __init__(self, template, biases: dict, keys: Sequence[bytes] | None = None,
-                 chunk_size: int = 256):
+                 chunk_size: int = 128):
         import torch
 
         self.template, self.keys, self.chunk_size = template, keys, int(chunk_size)
@@ -607,15 +618,18 @@ class NetworkStack:
                 continue
             r = int(layer.name.split()[-1])
             name = f"layers.{index}.groups.0.bias"
-            bias = template.get_buffer(name)  # (128, neurons per XOR)
+            bias = template.get_buffer(name)
+            feature_major = bias.dim() == 3  # (neurons per XOR, 128 gates, 1) or (128, neurons)
+            per_gate = bias[..., 0].T if feature_major else bias  # (128, neurons per XOR)
             bit = round_bits[0, r]
             if bit.min() == bit.max():
                 raise ValueError("the template key's round key must contain both bit values")
-            zero, one = bias[np.flatnonzero(bit == 0)], bias[np.flatnonzero(bit == 1)]
+            zero, one = per_gate[np.flatnonzero(bit == 0)], per_gate[np.flatnonzero(bit == 1)]
             if not (torch.all(zero == zero[0]) and torch.all(one == one[0])):
                 raise ValueError(f"{layer.name}: biases are not a function of the key bit")
             choice = torch.as_tensor(round_bits[:, r, :, None].astype(bool))
-            biases[name] = torch.where(choice, one[0], zero[0])  # (K, 128, neurons)
+            stacked = torch.where(choice, one[0], zero[0])  # (K, 128, neurons per XOR)
+            biases[name] = stacked.permute(0, 2, 1)[..., None] if feature_major else stacked
         return cls(template, biases, keys=keys, **options)
 
     def __call__(self, key_ids, queries) -> np.ndarray:
@@ -630,12 +644,21 @@ class NetworkStack:
                 for start in range(0, len(x), self.chunk_size):
                     ids = key_ids[start:start + self.chunk_size]
                     for module, attr, stacked in self._slots:
-                        setattr(module, attr, stacked[ids])
+                        setattr(module, attr, _rows_of(stacked, ids))
                     out.append(self.template.evaluate_chunk(x[start:start + self.chunk_size]))
         finally:
             for (module, attr, _), value in zip(self._slots, saved):
                 setattr(module, attr, value)
         return torch.cat(out).numpy() if out else np.zeros((0, 0))
+
+
+def _rows_of(stacked, ids):
+    """Per-row biases from a (keys, ...) stack, in the layout the network adds them in: batch
+    last for feature-major biases (neurons, gates, 1), batch first otherwise."""
+    rows = stacked[ids]
+    if rows.dim() == 4 and rows.shape[-1] == 1:
+        return rows[..., 0].permute(1, 2, 0)
+    return rows
 
 
 #: The three settings of the paper's Table 1: strategy and how the natural network is built.
@@ -654,14 +677,30 @@ PAPER_TABLE1 = {
 
 
 def table1(n_keys: int = 1000, *, seed: int = 0, settings: dict | None = None,
-           progress: bool = True, dtype=None, max_batch: int = 8192) -> list[dict]:
+           progress: bool = True, dtype=None, max_batch: int = 8192,
+           threads: int | None = 1, candidates_per_round: int = 1) -> list[dict]:
     """Reproduce Table 1: ``n_keys`` random AES-128 keys attacked in each setting.
 
     Each row: setting, keys, recovered (confirmed and equal to the true key), success rate,
     mean/max queries per key, detected errors (caught by a failed check, then retried) and
-    undetected errors (a confirmed key that is wrong: must be 0), and seconds.
+    undetected errors (a confirmed key that is wrong: must be 0), and seconds. ``threads``
+    torch threads are used meanwhile (1 is fastest on a busy machine; None leaves it alone).
+    ``candidates_per_round`` > 1 sends several clipped-input tests per round trip: fewer, larger
+    batches for a few more queries (all counted).
     """
     import time
+
+    import torch
+
+    if threads is not None:
+        previous = torch.get_num_threads()
+        torch.set_num_threads(int(threads))
+        try:
+            return table1(n_keys, seed=seed, settings=settings, progress=progress, dtype=dtype,
+                          max_batch=max_batch, threads=None,
+                          candidates_per_round=candidates_per_round)
+        finally:
+            torch.set_num_threads(previous)
 
     if not isinstance(n_keys, (int, np.integer)) or n_keys < 1:
         raise ValueError(f"n_keys must be a positive int, got {n_keys!r}")
@@ -673,7 +712,8 @@ def table1(n_keys: int = 1000, *, seed: int = 0, settings: dict | None = None,
         start = time.perf_counter()
         stack = NetworkStack.aes128(keys, c=setting["c"], clip_inputs=setting["clip_inputs"], dtype=dtype)
         results = recover_keys(stack, n_keys, strategy=setting["strategy"], seed=seed,
-                               max_batch=max_batch, progress=progress)
+                               max_batch=max_batch, progress=progress,
+                               candidates_per_round=candidates_per_round)
         queries = np.array([r.queries for r in results])
         recovered = sum(r.key == k for r, k in zip(results, keys))
         rows.append(dict(

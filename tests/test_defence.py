@@ -180,9 +180,10 @@ def test_nan_and_infinity_are_defined_and_key_independent(bad):
 def test_every_attack_recovers_nothing_from_the_protected_network(strategy):
     c, clip = {"back_to_back": (1.0, False), "separated": (0.5, False), "clipped": (1.0, True)}[strategy]
     natural = toy_spn(KEY, c=c, clip=clip)
-    assert recover_key(natural, strategy=strategy, cipher=toy_spn_reference, seed=0).key == KEY
+    fast = dict(candidates_per_round=32)  # (clipped only: fewer round trips, same tests)
+    assert recover_key(natural, strategy=strategy, cipher=toy_spn_reference, seed=0, **fast).key == KEY
     result = recover_key(protect(natural, epsilon=Fraction(1, 3)), strategy=strategy,
-                         cipher=toy_spn_reference, seed=0, max_retries=0)
+                         cipher=toy_spn_reference, seed=0, max_retries=0, **fast)
     assert result.key is None and result.bits_recovered == 0 and not result.success
     assert result.detected_errors >= 1
 
@@ -257,3 +258,25 @@ def test_float_trigger_on_the_aes_network():
         assert recover_key(open_net, strategy="float_trigger", trigger=trigger).key == key
         closed = aes128_network(key, protected=True, epsilon=Fraction(1, 4), clamp=True, dtype=dtype)
         assert recover_key(closed, strategy="float_trigger", trigger=trigger).key is None
+
+
+def test_structure_overhead_of_the_protected_aes_network():
+    from labkit.neural.defence import structure_overhead
+
+    net = aes128_network(KEY, protected=True)
+    row = structure_overhead(net)
+    assert row["layers"] == net.inner.n_relu_layers and row["extra_layers"] == 5
+    assert row["extra_neurons"] == 6 * 128 + 3 * 128 + net.inner.n_relu_layers
+    with pytest.raises(TypeError):
+        structure_overhead(protect(toy_xor_permute(KEY)))
+
+
+@pytest.mark.parametrize("clamp", [True, False])
+def test_protected_network_is_only_affine_maps_and_relu(clamp):
+    from labkit.neural import check_affine_relu
+
+    net = aes128_network(KEY, protected=True, clamp=clamp)
+    counts = check_affine_relu(net.graph())  # raises NonAffineOperation on anything else
+    assert counts["relu"] + counts["relu_"] > 0
+    x = torch.as_tensor(np.random.default_rng(8).normal(0.5, 0.5, (6, 128)))
+    assert torch.equal(net.graph()(x), net(x))

@@ -40,6 +40,7 @@ __all__ = [
     "mask",
     "simulate",
     "float_trigger",
+    "structure_overhead",
 ]
 
 
@@ -84,8 +85,11 @@ def rect(x: torch.Tensor, epsilon=Fraction(1, 3)) -> torch.Tensor:
 
 
 def mask(p: torch.Tensor, epsilon=Fraction(1, 3)) -> torch.Tensor:
-    """MASK(p) = sum_i RECT(p_i), shape ``(n, 1)``: at least 1 when any coordinate is in [e, 1-e]."""
-    return rect(p, epsilon).sum(dim=-1, keepdim=True)
+    """MASK(p) = sum_i RECT(p_i), shape ``(n, 1)``: at least 1 when any coordinate is in [e, 1-e].
+
+    The sum is a product with a column of ones: an affine map like any other layer.
+    """
+    return rect(p, epsilon) @ p.new_ones((p.shape[-1], 1))
 
 
 def _network_dtype(network: nn.Module, default=torch.float64) -> torch.dtype:
@@ -136,8 +140,8 @@ class ProtectedNetwork(nn.Module):
         self.epsilon = as_epsilon(epsilon)
         self.clamp = bool(clamp)
         self.dtype = _network_dtype(inner)
-        self.n_in = n_in
-        self.n_out = n_out
+        self.n_in = n_in if n_in is not None else getattr(inner, "n_inputs", None)
+        self.n_out = n_out if n_out is not None else getattr(inner, "n_outputs", None)
 
     def extra_repr(self) -> str:
         return f"epsilon={self.epsilon}, clamp={self.clamp}"
@@ -157,10 +161,33 @@ class ProtectedNetwork(nn.Module):
         inner_out = self.inner(step(p, self.epsilon))
         return torch.relu(step(inner_out, self.epsilon) - mask(p, self.epsilon))
 
+    def graph(self) -> torch.fx.GraphModule:
+        """The computation alone (no input checks), traced with torch.fx: what
+        :func:`labkit.neural.check_affine_relu` inspects to prove it is affine maps and ReLU."""
+        if self.n_in is None:
+            raise ValueError("graph() needs n_in (pass it to protect())")
+        inner = self.inner.graph() if hasattr(self.inner, "graph") else self.inner
+        return torch.fx.symbolic_trace(_ProtectedCore(inner, self.epsilon, self.clamp, self.n_in, self.dtype))
+
     def overhead(self) -> Overhead:
         if self.n_in is None or self.n_out is None:
             raise ValueError("overhead() needs n_in and n_out (pass them to protect())")
         return Overhead(self.n_in, self.n_out, self.clamp)
+
+
+class _ProtectedCore(nn.Module):
+    """D_S without input handling, so that torch.fx can trace it."""
+
+    def __init__(self, inner: nn.Module, epsilon: Fraction, clamp: bool, n_in: int, dtype):
+        super().__init__()
+        self.inner, self.epsilon, self.clamp = inner, epsilon, clamp
+        self.register_buffer("ones", torch.ones((n_in, 1), dtype=dtype))
+
+    def forward(self, p):
+        if self.clamp:
+            p = clamp01(p)
+        masked = rect(p, self.epsilon) @ self.ones
+        return torch.relu(step(self.inner(step(p, self.epsilon)), self.epsilon) - masked)
 
 
 def protect(network: nn.Module, *, epsilon=Fraction(1, 3), clamp: bool = True,
@@ -198,3 +225,24 @@ def float_trigger(dtype: torch.dtype) -> float:
         raise TypeError(f"dtype must be a torch floating-point dtype, got {dtype!r}")
     mantissa_bits = 1 - int(np.log2(torch.finfo(dtype).eps))
     return float(2 ** (mantissa_bits - 1) + 1)
+
+
+def structure_overhead(protected: ProtectedNetwork) -> dict:
+    """Layers and neurons of the inner network and what the wrapper adds (paper Sec. 6.3).
+
+    The inner network must report ``n_relu_layers`` and ``n_neurons`` (as
+    :class:`labkit.neural.ReluNetwork` does). The scalar MASK rides beside the inner network: one
+    extra neuron per inner layer if the whole thing is drawn as a plain layered network.
+    """
+    inner = protected.inner
+    if not hasattr(inner, "n_relu_layers") or not hasattr(inner, "n_neurons"):
+        raise TypeError("the inner network must report n_relu_layers and n_neurons")
+    extra = protected.overhead()
+    layers, neurons = int(inner.n_relu_layers), int(inner.n_neurons)
+    carried = extra.carried_neurons(layers)
+    return {
+        "layers": layers, "extra_layers": extra.relu_layers,
+        "neurons": neurons, "extra_neurons": extra.relu_neurons + carried,
+        "layer_overhead": extra.relu_layers / layers,
+        "neuron_overhead": (extra.relu_neurons + carried) / neurons,
+    }

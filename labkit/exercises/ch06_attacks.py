@@ -1,0 +1,72 @@
+"""Exercises of chapter 06, part 2: breaking cipher networks with non-binary inputs.
+
+(Ids 06.11 and up, so the network exercises of part 1 keep 06.1-06.10.)
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from labkit import aes
+from labkit.exercises import exercise
+
+
+def back_to_back_xor(x, k):
+    """The first-layer XOR of a natural network with c = 1: ReLU(x - k) + ReLU(k - x)."""
+    x = np.asarray(x, dtype=np.float64)
+    return np.maximum(x - k, 0) + np.maximum(k - x, 0)
+
+
+def demo_oracle(seed: int = 6):
+    """A 16-bit toy cipher network for exercise 06.13: back-to-back XOR with a secret key, then a
+    fixed mixing of the XOR outputs. Returns ``(oracle, secret_bits)``; peeking is cheating."""
+    rng = np.random.default_rng(seed)
+    key = rng.integers(0, 2, 16)
+    mix = rng.normal(size=(16, 16))
+
+    def oracle(queries):
+        q = np.atleast_2d(np.asarray(queries, dtype=np.float64))
+        if q.shape[1] != 16:
+            raise ValueError(f"the demo oracle takes (n, 16) queries, got {q.shape}")
+        return back_to_back_xor(q, key) @ mix
+
+    return oracle, key
+
+
+@exercise(
+    "06.11",
+    "a real value x != 0 whose back-to-back XOR with the key bit 1 equals that of x = 0",
+    hint="ReLU(x - 1) + ReLU(1 - x) = |x - 1|: which other point is as far from 1 as 0 is?",
+    solution="2.0: the XOR neuron is symmetric around the key bit, |2 - 1| = |0 - 1|",
+)
+def _mirror(answer):
+    x = float(answer)
+    return x != 0 and back_to_back_xor(x, 1) == back_to_back_xor(0, 1) and \
+        back_to_back_xor(x, 0) != back_to_back_xor(0, 0)
+
+
+@exercise(
+    "06.12",
+    "the AES S-box input that the clipped-input attack aims every byte at (an int)",
+    hint="The attack needs a byte whose S-box output is 0x00, so that scaling it changes nothing.",
+    solution="0x52: labkit.aes.INV_SBOX[0] == 0x52, and S(0x52) = 0x00",
+)
+def _zero_input(answer):
+    v = int(answer)
+    return 0 <= v < 256 and aes.SBOX[v] == 0
+
+
+@exercise(
+    "06.13",
+    "the 16 key bits of labkit.exercises.ch06_attacks.demo_oracle(), from queries alone",
+    hint="Query the all-zero plaintext once, then each bit set to 2.0: the output only stays the "
+         "same when the key bit is 1 (17 queries).",
+    solution=("oracle, _ = demo_oracle(); q = np.zeros((17, 16)); q[np.arange(1, 17), np.arange(16)] = 2.0\n"
+              "out = oracle(q); bits = (out[1:] == out[0]).all(axis=1).astype(int).tolist()"),
+)
+def _demo_key(answer):
+    _, key = demo_oracle()
+    got = np.asarray(answer).astype(int).reshape(-1)
+    if got.size != 16:
+        return False, f"expected 16 bits, got {got.size}"
+    wrong = int(np.sum(got != key))
+    return wrong == 0, "all 16 bits right" if wrong == 0 else f"{wrong} bits wrong"
