@@ -506,7 +506,7 @@ def recover_keys(multi_oracle: Callable, n_keys: int, *, strategy: str = "back_t
 
     from tqdm.auto import tqdm
 
-    with tqdm(total=n_keys, desc=f"{strategy} keys", disable=not progress, leave=False) as bar:
+    with tqdm(total=n_keys, desc=f"{strategy} keys", disable=not progress) as bar:
         while pending:
             ids = np.concatenate([np.full(len(q), i) for i, q in pending.items()])
             queries = np.concatenate(list(pending.values()))
