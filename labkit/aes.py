@@ -213,9 +213,7 @@ def add_round_key(state, round_key):
 
 
 def _check_key(key) -> bytes:
-    if not isinstance(key, (bytes, bytearray, memoryview)):
-        raise TypeError(f"key must be bytes, got {type(key).__name__}")
-    key = bytes(key)
+    key = bits.check_bytes(key, what="key")
     if len(key) not in ROUNDS:
         raise ValueError(f"key must be 16, 24 or 32 bytes (AES-128/192/256), got {len(key)}")
     return key

@@ -192,12 +192,7 @@ def permute(block_bits, table) -> np.ndarray:
 
 
 def _check_bytes(value, size: int, what: str) -> bytes:
-    if not isinstance(value, (bytes, bytearray, memoryview)):
-        raise TypeError(f"{what} must be bytes, got {type(value).__name__}")
-    value = bytes(value)
-    if len(value) != size:
-        raise ValueError(f"{what} must be {size} bytes, got {len(value)}")
-    return value
+    return _bits.check_bytes(value, size, what=what)
 
 
 def _check_rounds(rounds) -> int:

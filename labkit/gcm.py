@@ -39,9 +39,7 @@ class AuthenticationError(Exception):
 
 
 def _as_bytes(data, what: str) -> bytes:
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise TypeError(f"{what} must be bytes, got {type(data).__name__}")
-    return bytes(data)
+    return bits.check_bytes(data, what=what)
 
 
 def _check_h(h) -> bytes:

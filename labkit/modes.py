@@ -35,9 +35,7 @@ class PaddingError(ValueError):
 
 
 def _as_bytes(data, what: str) -> bytes:
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise TypeError(f"{what} must be bytes, got {type(data).__name__}")
-    return bytes(data)
+    return bits.check_bytes(data, what=what)
 
 
 def pkcs7_pad(data: bytes, block_size: int = BLOCK_SIZE) -> bytes:

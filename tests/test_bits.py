@@ -75,3 +75,11 @@ def test_flip_bit_range_and_xor_lengths():
         bits.xor_bytes(b"a", b"ab")
     assert bits.hamming_weight(0xFF) == 8
     assert bits.hamming_weight(b"\x0f\x01") == 5
+
+
+def test_check_bytes_names_what_was_expected():
+    assert bits.check_bytes(bytearray(b"ab"), 2, what="tag") == b"ab"
+    with pytest.raises(ValueError, match="DES key must be 8 bytes, got 7"):
+        bits.check_bytes(bytes(7), 8, what="DES key")
+    with pytest.raises(TypeError, match="block must be bytes, got str"):
+        bits.check_bytes("00" * 8, 8, what="block")

@@ -4,18 +4,15 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from labkit.bits import check_bytes
 from labkit.neural.layers import ReluNetwork
 
 __all__ = ["CipherNetwork", "check_key"]
 
 
 def check_key(key, size: int, what: str) -> bytes:
-    if not isinstance(key, (bytes, bytearray, memoryview)):
-        raise TypeError(f"{what} must be bytes, got {type(key).__name__}")
-    key = bytes(key)
-    if len(key) != size:
-        raise ValueError(f"{what} must be {size} bytes, got {len(key)}")
-    return key
+    """A key or block of exactly ``size`` bytes (see :func:`labkit.bits.check_bytes`)."""
+    return check_bytes(key, size, what=what)
 
 
 class CipherNetwork(ReluNetwork):
