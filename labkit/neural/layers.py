@@ -231,6 +231,10 @@ class ReluNetwork(nn.Module):
         self.register_buffer("out_offset", torch.tensor(out_offset, dtype=dtype))
         self.chunk_size = chunk_size
         self.threads: int | None = None  # None: torch.get_num_threads()
+        #: compile ``evaluate_chunk`` with torch.compile (see :meth:`forward`): None = once the
+        #: network is in heavy use (AUTO_COMPILE_ROWS evaluated), True = at the first full chunk, False = never
+        self.compiled: bool | None = None
+        self._rows_evaluated = 0
 
     # -- evaluation -------------------------------------------------------------------------------
     @property
@@ -267,26 +271,61 @@ class ReluNetwork(nn.Module):
         size = (1 << 20) // (widest * self.dtype.itemsize) if self.layers else 4096
         return int(max(8, min(4096, 1 << max(3, int(math.log2(max(size, 1)))))))
 
+    #: rows a network evaluates eagerly before ``compiled=None`` compiles it (the compilation costs
+    #: seconds, so only a network in heavy use gains from it)
+    AUTO_COMPILE_ROWS = 50_000
+
+    def _compiled_chunk(self, chunk: int):
+        """``evaluate_chunk`` compiled by torch.compile for ``chunk`` rows, or None (not wanted / failed)."""
+        if self.compiled is False or (self.compiled is None and self._rows_evaluated < self.AUTO_COMPILE_ROWS):
+            return None
+        cache = self.__dict__.setdefault("_compiled_cache", {})
+        key = (chunk, self.dtype)
+        if key not in cache:
+            # the compiler fuses each layer's elementwise work (corner sums, ReLU) into single passes
+            # around the same matrix products: the same affine maps and ReLU as the eager graph
+            # (graph() traces that very function), only fewer trips through memory
+            fn = None
+            try:
+                candidate = torch.compile(self.evaluate_chunk, dynamic=False, fullgraph=True)
+                with torch.inference_mode():
+                    candidate(torch.zeros((chunk, self.n_inputs), dtype=self.dtype))  # compile now, in this thread
+                fn = candidate
+            except Exception:  # no C++ compiler or an unsupported platform: stay eager
+                fn = None
+            cache[key] = fn
+        return cache[key]
+
+    def __getstate__(self):  # compiled functions are neither picklable nor worth copying
+        state = super().__getstate__() if hasattr(super(), "__getstate__") else self.__dict__
+        return {k: v for k, v in state.items() if k != "_compiled_cache"}
+
     def forward(self, x) -> torch.Tensor:
         """Evaluate on (n, n_inputs) real inputs, in cache-sized chunks spread over the CPU threads.
 
         Each of ``torch.get_num_threads()`` workers evaluates whole chunks with single-threaded
-        operations (parallel chunks scale better than parallel operations on a busy machine).
+        operations (parallel chunks scale better than parallel operations on a busy machine). Full
+        chunks go through the torch.compile'd ``evaluate_chunk`` when ``compiled`` asks for it (by
+        default once the network has evaluated ``AUTO_COMPILE_ROWS`` rows); the rest runs eagerly.
+        Both compute the same network: equal on bits, equal up to float rounding on other inputs.
         """
-        x = self._as_input(x)
+        x = self._as_input(x).contiguous()
         chunk = self.chunk_size or self.default_chunk_size()
         n = x.shape[0]
         out = torch.empty((n, self.n_outputs), dtype=self.dtype)
         starts = range(0, n, chunk)
-
-        def run(start):
-            with torch.inference_mode():
-                out[start : start + chunk] = self.evaluate_chunk(x[start : start + chunk])
-
-        threads = min(self.threads or torch.get_num_threads(), len(starts))
         previous = torch.get_num_threads()
         torch.set_num_threads(1)  # small products: multi-threaded BLAS only spins, worst on a busy machine
         try:
+            fast = self._compiled_chunk(chunk) if n >= chunk else None
+
+            def run(start):
+                rows = x[start : start + chunk]
+                evaluate = fast if fast is not None and rows.shape[0] == chunk else self.evaluate_chunk
+                with torch.inference_mode():
+                    out[start : start + chunk] = evaluate(rows)
+
+            threads = min(self.threads or previous, len(starts))
             if threads <= 1:
                 for start in starts:
                     run(start)
@@ -295,6 +334,7 @@ class ReluNetwork(nn.Module):
                     list(pool.map(run, starts))
         finally:
             torch.set_num_threads(previous)
+        self._rows_evaluated += n
         return out
 
     @torch.inference_mode()
