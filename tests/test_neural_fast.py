@@ -74,8 +74,14 @@ def test_compiled_network_is_still_the_paper_network_and_copyable():
     y = net(x)
     assert net.layer_sizes() == sizes and net.parameter_counts() == counts and len(sizes) == 39
     check_affine_relu(net.graph())  # the graph torch.compile compiles is affine maps and ReLU
-    clone = pickle.loads(pickle.dumps(net))
-    assert torch.equal(clone(x), y) and torch.equal(copy.deepcopy(net)(x), y)
+    for clone in (pickle.loads(pickle.dumps(net)), copy.deepcopy(net)):  # the compiled code is not copied
+        assert "_compiled_cache" not in clone.__dict__
+        clone.compiled = False
+        assert torch.equal(clone(x), y)
+    with torch.inference_mode():  # changed weights are not served from a stale compilation
+        net.layers[0].groups[0].bias.neg_()
+        changed = net.evaluate_chunk(x)
+    assert torch.equal(net(x), changed) and not torch.equal(changed, y)
 
 
 def test_auto_compile_waits_for_heavy_use():

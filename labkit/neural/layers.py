@@ -231,7 +231,7 @@ class ReluNetwork(nn.Module):
         self.register_buffer("out_offset", torch.tensor(out_offset, dtype=dtype))
         self.chunk_size = chunk_size
         self.threads: int | None = None  # None: torch.get_num_threads()
-        #: compile ``evaluate_chunk`` with torch.compile (see :meth:`forward`): None = once the
+        #: compile :meth:`graph` with TorchInductor (see :meth:`forward`): None = once the
         #: network is in heavy use (AUTO_COMPILE_ROWS evaluated), True = at the first full chunk, False = never
         self.compiled: bool | None = None
         self._rows_evaluated = 0
@@ -276,21 +276,31 @@ class ReluNetwork(nn.Module):
     AUTO_COMPILE_ROWS = 50_000
 
     def _compiled_chunk(self, chunk: int):
-        """``evaluate_chunk`` compiled by torch.compile for ``chunk`` rows, or None (not wanted / failed)."""
+        """:meth:`graph` compiled by TorchInductor for ``chunk`` rows, or None (not wanted / failed)."""
         if self.compiled is False or (self.compiled is None and self._rows_evaluated < self.AUTO_COMPILE_ROWS):
             return None
         cache = self.__dict__.setdefault("_compiled_cache", {})
+        # the compiled code holds the weight tensors: recompile if any was replaced or changed in place
+        weights = tuple((id(t), t._version) for t in self.buffers())
+        if cache.get("weights") != weights:
+            cache.clear()
+            cache["weights"] = weights
         key = (chunk, self.dtype)
         if key not in cache:
-            # the compiler fuses each layer's elementwise work (corner sums, ReLU) into single passes
-            # around the same matrix products: the same affine maps and ReLU as the eager graph
-            # (graph() traces that very function), only fewer trips through memory
+            # The compiler gets exactly the traced graph that check_affine_relu proves to be affine
+            # maps and ReLU; it fuses each layer's elementwise work (corner sums, ReLU) into single
+            # passes around the same matrix products. Compiled straight from the graph there are no
+            # torch.compile guards to re-check (or recompile) on every call from every thread.
             fn = None
             try:
-                candidate = torch.compile(self.evaluate_chunk, dynamic=False, fullgraph=True)
+                from torch._inductor.compile_fx import compile_fx
+
+                example = torch.zeros((chunk, self.n_inputs), dtype=self.dtype)
                 with torch.inference_mode():
-                    candidate(torch.zeros((chunk, self.n_inputs), dtype=self.dtype))  # compile now, in this thread
-                fn = candidate
+                    candidate = compile_fx(self.graph(), [example])
+                    result = candidate(example)
+                if isinstance(result, torch.Tensor) and result.shape == (chunk, self.n_outputs):
+                    fn = candidate
             except Exception:  # no C++ compiler or an unsupported platform: stay eager
                 fn = None
             cache[key] = fn
@@ -305,7 +315,7 @@ class ReluNetwork(nn.Module):
 
         Each of ``torch.get_num_threads()`` workers evaluates whole chunks with single-threaded
         operations (parallel chunks scale better than parallel operations on a busy machine). Full
-        chunks go through the torch.compile'd ``evaluate_chunk`` when ``compiled`` asks for it (by
+        chunks go through the compiled :meth:`graph` (TorchInductor) when ``compiled`` asks for it (by
         default once the network has evaluated ``AUTO_COMPILE_ROWS`` rows); the rest runs eagerly.
         Both compute the same network: equal on bits, equal up to float rounding on other inputs.
         """
