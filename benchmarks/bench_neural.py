@@ -2,9 +2,12 @@
 
 Prints blocks/second at batch 1, 256 and 10,000 in float32 and float64 for the natural network
 (and the T-table variant at 10,000), the process's peak memory, and ratios against
+- the same structured network evaluated eagerly (``compiled=False``: every layer as separate torch
+  operations, the implementation before the compiled path), measured in this run;
 - the same network evaluated naively as dense ``nn.Linear`` layers (``net.to_dense()``), the way a
   straightforward implementation stores it;
-- pycryptodome's AES (C, AES-NI), the cipher itself.
+- pycryptodome's AES (C, AES-NI), the cipher itself;
+- the ceiling set by the decode matrix products alone (their flops at the GEMM rate measured here).
 
 The machine is shared, so the script also prints the load average and the rate per CPU-second
 (blocks / process CPU time), which is less sensitive to other processes than wall-clock time.
@@ -63,26 +66,38 @@ def main() -> None:
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.1f} (shared machine: compare ratios, not absolutes)")
-    print(f"{'network':22} {'dtype':8} {'batch':>6} {'blocks/s':>10} {'per CPU-s':>10} {'peak RSS':>10}")
+    print(f"{'network':26} {'dtype':8} {'batch':>6} {'blocks/s':>10} {'per CPU-s':>10} {'peak RSS':>10}")
 
     results = {}
     for dtype in (torch.float32, torch.float64):
         net = aes128_network(key, dtype=dtype)
         x_all = torch.from_numpy(bit_input).to(dtype)
-        out = net(x_all)
-        ok = np.array_equal(np.packbits(out.numpy().astype(np.uint8), axis=1).reshape(-1), reference)
-        if not ok:
-            raise SystemExit(f"the {dtype} network disagrees with AES")
+        for compiled in (False, True):
+            net.compiled = compiled
+            out = net(x_all)  # (compiles here when asked to)
+            ok = np.array_equal(np.packbits(out.numpy().astype(np.uint8), axis=1).reshape(-1), reference)
+            if not ok:
+                raise SystemExit(f"the {dtype} network (compiled={compiled}) disagrees with AES")
         for batch in (1, 256, 10_000):
             x = x_all[:batch]
-            wall, cpu = measure(lambda: net(x), batch, min_time=min_time, repeats=repeats)
-            results[("natural", dtype, batch)] = wall
-            print(f"{'AES-128 natural':22} {str(dtype)[6:]:8} {batch:6} {wall:10,.0f} {cpu:10,.0f} "
-                  f"{peak_rss_mib():8.0f} MiB")
+            for compiled in (False, True):
+                net.compiled = compiled
+                wall, cpu = measure(lambda: net(x), batch, min_time=min_time, repeats=repeats)
+                results[("natural", dtype, batch, compiled)] = wall
+                label = "AES-128 natural" + (" compiled" if compiled else " eager")
+                print(f"{label:26} {str(dtype)[6:]:8} {batch:6} {wall:10,.0f} {cpu:10,.0f} "
+                      f"{peak_rss_mib():8.0f} MiB")
+        net.compiled, net.threads = True, 1
+        wall, cpu = measure(lambda: net(x_all), 10_000, min_time=min_time, repeats=repeats)
+        results[("natural 1 thread", dtype)] = wall
+        print(f"{'  ... compiled, 1 thread':26} {str(dtype)[6:]:8} {10_000:6} {wall:10,.0f} {cpu:10,.0f} "
+              f"{peak_rss_mib():8.0f} MiB")
+        net.threads = None
         ttable = aes128_network(key, dtype=dtype, variant="ttable")
+        ttable.compiled = True
         wall, cpu = measure(lambda: ttable(x_all), 10_000, min_time=min_time, repeats=repeats)
         results[("ttable", dtype, 10_000)] = wall
-        print(f"{'AES-128 T-table':22} {str(dtype)[6:]:8} {10_000:6} {wall:10,.0f} {cpu:10,.0f} "
+        print(f"{'AES-128 T-table compiled':26} {str(dtype)[6:]:8} {10_000:6} {wall:10,.0f} {cpu:10,.0f} "
               f"{peak_rss_mib():8.0f} MiB")
         del ttable
 
@@ -95,22 +110,47 @@ def main() -> None:
             wall, cpu = measure(lambda: dense(x), dense_batch, min_time=min_time, repeats=1)
         results[("dense", dtype)] = wall
         n_params = sum(p.numel() for p in dense.parameters())
-        print(f"{'dense nn.Linear form':22} {str(dtype)[6:]:8} {dense_batch:6} {wall:10,.0f} {cpu:10,.0f} "
+        print(f"{'dense nn.Linear form':26} {str(dtype)[6:]:8} {dense_batch:6} {wall:10,.0f} {cpu:10,.0f} "
               f"{peak_rss_mib():8.0f} MiB   ({n_params:,} parameters)")
         del dense
     data = plaintexts.tobytes()
     wall, cpu = measure(lambda: AES.new(key, AES.MODE_ECB).encrypt(data), 10_000, min_time=min_time, repeats=repeats)
     results["pycryptodome"] = wall
-    print(f"{'pycryptodome AES-ECB':22} {'bytes':8} {10_000:6} {wall:10,.0f} {cpu:10,.0f}")
+    print(f"{'pycryptodome AES-ECB':26} {'bytes':8} {10_000:6} {wall:10,.0f} {cpu:10,.0f}")
 
-    f64 = results[("natural", torch.float64, 10_000)]
-    f32 = results[("natural", torch.float32, 10_000)]
+    ceiling = gemm_ceiling(key, min_time=min_time)
+    f64 = results[("natural", torch.float64, 10_000, True)]
+    f32 = results[("natural", torch.float32, 10_000, True)]
+    e64 = results[("natural", torch.float64, 10_000, False)]
+    e32 = results[("natural", torch.float32, 10_000, False)]
     print("\nratios at batch 10,000:")
-    print(f"  structured / dense        : float64 {f64 / results[('dense', torch.float64)]:5.1f}x, "
+    print(f"  compiled / eager          : float64 {f64 / e64:5.2f}x, float32 {f32 / e32:5.2f}x")
+    print(f"  compiled / dense          : float64 {f64 / results[('dense', torch.float64)]:5.1f}x, "
           f"float32 {f32 / results[('dense', torch.float32)]:5.1f}x")
     print(f"  pycryptodome / network    : {results['pycryptodome'] / f64:,.0f}x faster than the float64 network")
-    print(f"  goal {GOAL:,} blocks/s (float64): measured {f64:,.0f} blocks/s = {f64 / GOAL:.0%} of the goal")
+    print(f"  float64 decode products alone ({ceiling['mflop']:.2f} MFlop/block at {ceiling['gflops']:.0f} GFlop/s "
+          f"on one core): at most {ceiling['blocks']:,.0f} blocks/s per core")
+    print(f"  goal {GOAL:,} blocks/s (float64): measured {f64:,.0f} blocks/s = {f64 / GOAL:.0%} of the goal "
+          f"(load average now {os.getloadavg()[0]:.1f})")
 
+
+def gemm_ceiling(key: bytes, *, min_time: float) -> dict:
+    """Flops of the lookup layers' decode products per block, and the rate this core runs them at."""
+    net = aes128_network(key, dtype=torch.float64)
+    chunk = net.default_chunk_size()
+    flop, shapes = 0, []
+    for layer in net.layers:
+        for g in layer.groups:
+            if g.split is not None:
+                flop += 2 * g.m * g.n_per_gate * g.n_gates
+                shapes.append((g.decode, torch.rand(g.n_per_gate, g.n_gates * chunk, dtype=torch.float64)))
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        wall, _ = measure(lambda: [d @ h for d, h in shapes], chunk, min_time=min_time, repeats=3)
+    finally:
+        torch.set_num_threads(previous)
+    return {"mflop": flop / 1e6, "blocks": wall, "gflops": wall * flop / 1e9}
 
 if __name__ == "__main__":
     main()

@@ -10,6 +10,10 @@ For speed the neurons of identical gates (the 16 S-boxes of a round, the 128 XOR
 AddRoundKey) form a :class:`NeuronGroup` that shares one sign matrix and one decode table, so a
 layer costs a few batched matrix products instead of one huge sparse dense matrix;
 :meth:`ReluNetwork.to_dense` rebuilds the same network from ordinary ``nn.Linear`` layers.
+
+For large batches :meth:`ReluNetwork.forward` hands the traced graph of one chunk (the very graph
+:func:`check_affine_relu` proves) to TorchInductor, which fuses each layer's corner sums and ReLU
+into one pass around the same matrix products: the same network, about 1.4-2x faster.
 """
 from __future__ import annotations
 
@@ -23,6 +27,14 @@ import torch
 from torch import nn
 
 __all__ = ["NeuronGroup", "ReluLayer", "ReluNetwork", "check_affine_relu", "NonAffineOperation"]
+
+
+def _version(t: torch.Tensor) -> int:
+    """The in-place modification counter of ``t`` (-1 for inference tensors, which have none)."""
+    try:
+        return t._version
+    except RuntimeError:
+        return -1
 
 
 class NeuronGroup(nn.Module):
@@ -231,6 +243,10 @@ class ReluNetwork(nn.Module):
         self.register_buffer("out_offset", torch.tensor(out_offset, dtype=dtype))
         self.chunk_size = chunk_size
         self.threads: int | None = None  # None: torch.get_num_threads()
+        #: compile :meth:`graph` with TorchInductor (see :meth:`forward`): None = once the
+        #: network is in heavy use (AUTO_COMPILE_ROWS evaluated), True = at the first full chunk, False = never
+        self.compiled: bool | None = None
+        self._rows_evaluated = 0
 
     # -- evaluation -------------------------------------------------------------------------------
     @property
@@ -267,26 +283,71 @@ class ReluNetwork(nn.Module):
         size = (1 << 20) // (widest * self.dtype.itemsize) if self.layers else 4096
         return int(max(8, min(4096, 1 << max(3, int(math.log2(max(size, 1)))))))
 
+    #: rows a network evaluates eagerly before ``compiled=None`` compiles it (the compilation costs
+    #: seconds, so only a network in heavy use gains from it)
+    AUTO_COMPILE_ROWS = 50_000
+
+    def _compiled_chunk(self, chunk: int):
+        """:meth:`graph` compiled by TorchInductor for ``chunk`` rows, or None (not wanted / failed)."""
+        if self.compiled is False or (self.compiled is None and self._rows_evaluated < self.AUTO_COMPILE_ROWS):
+            return None
+        cache = self.__dict__.setdefault("_compiled_cache", {})
+        # the compiled code holds the weight tensors: recompile if any was replaced or changed in place
+        weights = tuple((id(t), _version(t)) for t in self.buffers())
+        if cache.get("weights") != weights:
+            cache.clear()
+            cache["weights"] = weights
+        key = (chunk, self.dtype)
+        if key not in cache:
+            # The compiler gets exactly the traced graph that check_affine_relu proves to be affine
+            # maps and ReLU; it fuses each layer's elementwise work (corner sums, ReLU) into single
+            # passes around the same matrix products. Compiled straight from the graph there are no
+            # torch.compile guards to re-check (or recompile) on every call from every thread.
+            fn = None
+            try:
+                from torch._inductor.compile_fx import compile_fx
+
+                example = torch.zeros((chunk, self.n_inputs), dtype=self.dtype)
+                with torch.inference_mode():
+                    candidate = compile_fx(self.graph(), [example])
+                    result = candidate(example)
+                if isinstance(result, torch.Tensor) and result.shape == (chunk, self.n_outputs):
+                    fn = candidate
+            except Exception:  # no C++ compiler or an unsupported platform: stay eager
+                fn = None
+            cache[key] = fn
+        return cache[key]
+
+    def __getstate__(self):  # compiled functions are neither picklable nor worth copying
+        state = super().__getstate__() if hasattr(super(), "__getstate__") else self.__dict__
+        return {k: v for k, v in state.items() if k != "_compiled_cache"}
+
     def forward(self, x) -> torch.Tensor:
         """Evaluate on (n, n_inputs) real inputs, in cache-sized chunks spread over the CPU threads.
 
         Each of ``torch.get_num_threads()`` workers evaluates whole chunks with single-threaded
-        operations (parallel chunks scale better than parallel operations on a busy machine).
+        operations (parallel chunks scale better than parallel operations on a busy machine). Full
+        chunks go through the compiled :meth:`graph` (TorchInductor) when ``compiled`` asks for it (by
+        default once the network has evaluated ``AUTO_COMPILE_ROWS`` rows); the rest runs eagerly.
+        Both compute the same network: equal on bits, equal up to float rounding on other inputs.
         """
-        x = self._as_input(x)
+        x = self._as_input(x).contiguous()
         chunk = self.chunk_size or self.default_chunk_size()
         n = x.shape[0]
         out = torch.empty((n, self.n_outputs), dtype=self.dtype)
         starts = range(0, n, chunk)
-
-        def run(start):
-            with torch.inference_mode():
-                out[start : start + chunk] = self.evaluate_chunk(x[start : start + chunk])
-
-        threads = min(self.threads or torch.get_num_threads(), len(starts))
         previous = torch.get_num_threads()
         torch.set_num_threads(1)  # small products: multi-threaded BLAS only spins, worst on a busy machine
         try:
+            fast = self._compiled_chunk(chunk) if n >= chunk else None
+
+            def run(start):
+                rows = x[start : start + chunk]
+                evaluate = fast if fast is not None and rows.shape[0] == chunk else self.evaluate_chunk
+                with torch.inference_mode():
+                    out[start : start + chunk] = evaluate(rows)
+
+            threads = min(self.threads or previous, len(starts))
             if threads <= 1:
                 for start in starts:
                     run(start)
@@ -295,6 +356,7 @@ class ReluNetwork(nn.Module):
                     list(pool.map(run, starts))
         finally:
             torch.set_num_threads(previous)
+        self._rows_evaluated += n
         return out
 
     @torch.inference_mode()
