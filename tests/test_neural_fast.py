@@ -84,9 +84,12 @@ def test_compiled_network_is_still_the_paper_network_and_copyable():
     assert torch.equal(net(x), changed) and not torch.equal(changed, y)
 
 
-def test_auto_compile_waits_for_heavy_use():
+def test_compiling_is_opt_in_and_auto_mode_waits_for_heavy_use():
     net = aes128_network(KEY)
-    assert net.compiled is None
+    assert net.compiled is False  # by default a network never changes evaluation path by itself
+    net(np.zeros((4096, 128)))
+    assert "_compiled_cache" not in net.__dict__
+    net.compiled = None
     net(np.zeros((100, 128)))
     assert "_compiled_cache" not in net.__dict__  # a few calls stay eager: compiling costs seconds
     net.compiled = False

@@ -13,7 +13,8 @@ layer costs a few batched matrix products instead of one huge sparse dense matri
 
 For large batches :meth:`ReluNetwork.forward` hands the traced graph of one chunk (the very graph
 :func:`check_affine_relu` proves) to TorchInductor, which fuses each layer's corner sums and ReLU
-into one pass around the same matrix products: the same network, about 1.4-2x faster.
+into one pass around the same matrix products: the same network, about 1.4-2x faster (opt-in:
+``net.compiled = True``; the compile costs a few seconds and needs a C++ compiler).
 """
 from __future__ import annotations
 
@@ -243,9 +244,11 @@ class ReluNetwork(nn.Module):
         self.register_buffer("out_offset", torch.tensor(out_offset, dtype=dtype))
         self.chunk_size = chunk_size
         self.threads: int | None = None  # None: torch.get_num_threads()
-        #: compile :meth:`graph` with TorchInductor (see :meth:`forward`): None = once the
-        #: network is in heavy use (AUTO_COMPILE_ROWS evaluated), True = at the first full chunk, False = never
-        self.compiled: bool | None = None
+        #: compile :meth:`graph` with TorchInductor (see :meth:`forward`): False (default) = never,
+        #: True = at the first full chunk, None = once the network has evaluated AUTO_COMPILE_ROWS rows.
+        #: Opt-in: compiled and eager agree exactly on bits but only up to rounding on real inputs,
+        #: and the attacks compare outputs for exact equality, so a network never switches by itself.
+        self.compiled: bool | None = False
         self._rows_evaluated = 0
 
     # -- evaluation -------------------------------------------------------------------------------
@@ -327,8 +330,8 @@ class ReluNetwork(nn.Module):
 
         Each of ``torch.get_num_threads()`` workers evaluates whole chunks with single-threaded
         operations (parallel chunks scale better than parallel operations on a busy machine). Full
-        chunks go through the compiled :meth:`graph` (TorchInductor) when ``compiled`` asks for it (by
-        default once the network has evaluated ``AUTO_COMPILE_ROWS`` rows); the rest runs eagerly.
+        chunks go through the compiled :meth:`graph` (TorchInductor) when ``compiled`` asks for it
+        (``True``, or ``None`` once ``AUTO_COMPILE_ROWS`` rows were evaluated); the rest runs eagerly.
         Both compute the same network: equal on bits, equal up to float rounding on other inputs.
         """
         x = self._as_input(x).contiguous()
