@@ -52,7 +52,8 @@ def main() -> None:
     parser.add_argument("--keys", type=int, default=50, help="random keys per setting (paper: 1000)")
     parser.add_argument("--naive-keys", type=int, default=2, help="keys for the naive reference")
     parser.add_argument("--big-batch", type=int, default=10_000, help="large batch for the overhead")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a busy machine)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+                        help="worker threads for the table (default: one per core; 1 can win on a busy machine)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)

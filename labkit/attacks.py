@@ -569,17 +569,32 @@ class NetworkStack:
     """
 
     def __init__(self, template, biases: dict, keys: Sequence[bytes] | None = None,
-                 chunk_size: int = 128):
+                 chunk_size: int = 128, workers: int | None = None):
         import torch
 
         self.template, self.keys, self.chunk_size = template, keys, int(chunk_size)
-        modules = dict(template.named_modules())
-        self._slots = []
-        for name, stacked in biases.items():
-            module_name, _, attr = name.rpartition(".")
-            self._slots.append((modules[module_name], attr, torch.as_tensor(stacked)))
+        #: threads evaluating chunks side by side (None: torch.get_num_threads()); each owns a
+        #: copy of the template, because rekeying swaps the template's bias buffers per chunk
+        self.workers = workers
+        self._biases = {name: torch.as_tensor(stacked) for name, stacked in biases.items()}
+        self._replicas = [self._slots_of(template)]
         self.n_keys = len(next(iter(biases.values()))) if biases else 1
         self.dtype = _module_dtype(template)
+
+    def _slots_of(self, network):
+        modules = dict(network.named_modules())
+        slots = []
+        for name, stacked in self._biases.items():
+            module_name, _, attr = name.rpartition(".")
+            slots.append((modules[module_name], attr, stacked))
+        return network, slots
+
+    def _replica(self, index: int):
+        import copy
+
+        while len(self._replicas) <= index:
+            self._replicas.append(self._slots_of(copy.deepcopy(self.template)))
+        return self._replicas[index]
 
     @classmethod
     def from_networks(cls, networks: Sequence, **options) -> "NetworkStack":
@@ -635,21 +650,43 @@ class NetworkStack:
     def __call__(self, key_ids, queries) -> np.ndarray:
         import torch
 
+        from concurrent.futures import ThreadPoolExecutor
+
         key_ids = torch.as_tensor(np.asarray(key_ids, dtype=np.int64))
         x = torch.as_tensor(np.asarray(queries), dtype=self.dtype)
-        saved = [getattr(module, attr) for module, attr, _ in self._slots]
-        out = []
+        if len(x) == 0:
+            return np.zeros((0, 0))
+        size = self.chunk_size
+        starts = list(range(0, len(x), size))
+        previous = torch.get_num_threads()
+        workers = max(1, min(self.workers or previous, len(starts)))
+        replicas = [self._replica(i) for i in range(workers)]
+        outputs: list = [None] * len(starts)
+
+        def work(index: int) -> None:
+            network, slots = replicas[index]
+            saved = [getattr(module, attr) for module, attr, _ in slots]
+            try:
+                with torch.inference_mode():
+                    for k in range(index, len(starts), workers):
+                        ids = key_ids[starts[k]:starts[k] + size]
+                        for module, attr, stacked in slots:
+                            setattr(module, attr, _rows_of(stacked, ids))
+                        outputs[k] = network.evaluate_chunk(x[starts[k]:starts[k] + size])
+            finally:
+                for (module, attr, _), value in zip(slots, saved):
+                    setattr(module, attr, value)
+
+        torch.set_num_threads(1)  # parallel chunks, single-threaded products (as ReluNetwork.forward)
         try:
-            with torch.inference_mode():
-                for start in range(0, len(x), self.chunk_size):
-                    ids = key_ids[start:start + self.chunk_size]
-                    for module, attr, stacked in self._slots:
-                        setattr(module, attr, _rows_of(stacked, ids))
-                    out.append(self.template.evaluate_chunk(x[start:start + self.chunk_size]))
+            if workers == 1:
+                work(0)
+            else:
+                with ThreadPoolExecutor(workers) as pool:
+                    list(pool.map(work, range(workers)))
         finally:
-            for (module, attr, _), value in zip(self._slots, saved):
-                setattr(module, attr, value)
-        return torch.cat(out).numpy() if out else np.zeros((0, 0))
+            torch.set_num_threads(previous)
+        return torch.cat(outputs).numpy()
 
 
 def _rows_of(stacked, ids):
@@ -678,13 +715,14 @@ PAPER_TABLE1 = {
 
 def table1(n_keys: int = 1000, *, seed: int = 0, settings: dict | None = None,
            progress: bool = True, dtype=None, max_batch: int = 8192,
-           threads: int | None = 1, candidates_per_round: int = 1) -> list[dict]:
+           threads: int | None = None, candidates_per_round: int = 1) -> list[dict]:
     """Reproduce Table 1: ``n_keys`` random AES-128 keys attacked in each setting.
 
     Each row: setting, keys, recovered (confirmed and equal to the true key), success rate,
     mean/max queries per key, detected errors (caught by a failed check, then retried) and
     undetected errors (a confirmed key that is wrong: must be 0), and seconds. ``threads``
-    torch threads are used meanwhile (1 is fastest on a busy machine; None leaves it alone).
+    workers evaluate query chunks side by side (None: torch's thread count, one per core; on
+    an idle 2-core machine 2 workers run the clipped setting about 1.5x faster than 1).
     ``candidates_per_round`` > 1 sends several clipped-input tests per round trip: fewer, larger
     batches for a few more queries (all counted).
     """
