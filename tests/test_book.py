@@ -71,6 +71,10 @@ def test_book_builds_offline_with_index_and_static_widgets(tmp_path):
 
     page = (out / "00_start_here.html").read_text()
     assert page.index('src="plotly.min.js"') < page.index("</head>")
+    assert 'src="mathjax/MathJax.js?config=' in page, "maths renders offline"
+    assert not re.search(r'(src|href)="https?://', page), "every script and stylesheet is local"
+    assert (out / "mathjax" / "MathJax.js").is_file()
+    assert (out / "mathjax" / "config" / "TeX-AMS-MML_HTMLorMML-full.js").is_file()
     assert page.count('class="plotly-graph-div"') >= 2, "both figures of notebook 00 are drawn as plotly charts"
     assert "Widgets work" in page and 'type="range"' in page, "the widget check is shown with its state"
     assert "application/vnd.jupyter.widget-view+json" not in page and "IntSlider(value=" not in page

@@ -5,7 +5,7 @@ Usage: python tools/build_book.py [--out _book] [notebooks/NN_name.ipynb ...]   
 Each notebook is executed (nothing is downloaded: the lab is offline by design), its widgets are
 captured as static snapshots of their state (``labkit.widgets.static``: plotly figures stay
 interactive charts, controls are shown disabled with their values), and nbconvert renders it. The
-pages load one local copy of plotly.js, so the book reads offline. ``index.html`` holds the table
+pages load one local copy of plotly.js and of MathJax, so the book reads offline, maths included. ``index.html`` holds the table
 of contents: every chapter with its sections and its number of exercises.
 """
 from __future__ import annotations
@@ -95,14 +95,30 @@ def make_static(nb: nbformat.NotebookNode) -> None:
                 del data[PLOTLY_JSON]
 
 
+#: MathJax 2.7 from the ``jupyter-server-mathjax`` package, copied into the book: maths renders offline
+MATHJAX_URL = "mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full,Safe"
+
+
+def copy_mathjax(out: Path) -> None:
+    """Put MathJax's static files in ``out/mathjax`` (from the installed jupyter-server-mathjax)."""
+    import jupyter_server_mathjax
+
+    source = Path(jupyter_server_mathjax.__file__).parent / "static"
+    shutil.copytree(source, out / "mathjax", dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("*.md", "LICENSE*"))
+
+
 def render(nb: nbformat.NotebookNode, title: str, nav: str) -> str:
     """The notebook as a standalone HTML page that loads ``plotly.min.js`` from its folder."""
     from nbconvert import HTMLExporter
 
     exporter = HTMLExporter(template_name="lab")
+    exporter.mathjax_url = MATHJAX_URL  # the local copy build() puts beside the pages
     exporter.exclude_input_prompt = True
     exporter.exclude_output_prompt = True
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
+    # the template's require.js (from a CDN) serves live widgets only; the book has static snapshots
+    body = re.sub(r'<script src="https?://[^"]*require(\.min)?\.js"></script>', "", body)
     # plotly.js first, before any AMD loader the template adds, so that it defines window.Plotly
     body = body.replace("<head>", '<head>\n<meta charset="utf-8">\n<script src="plotly.min.js"></script>\n' + STYLE, 1)
     return re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + nav, body, count=1)
@@ -152,6 +168,7 @@ def build(paths: list[Path], out: Path) -> list[Page]:
 
     out.mkdir(parents=True, exist_ok=True)
     shutil.copy(Path(plotly.__file__).parent / "package_data" / "plotly.min.js", out / "plotly.min.js")
+    copy_mathjax(out)
     executed = []
     for path in paths:
         start = time.perf_counter()
