@@ -745,11 +745,18 @@ class _PycryptodomeGCM:
     name = "pycryptodome"
 
     @staticmethod
-    def encrypt_into(key: bytes, nonce: bytes, aad: bytes, src, dst) -> bytes:
+    def encrypt_into(key: bytes, nonce: bytes, aad: bytes, src, dst,
+                     emit: Callable[[int, memoryview], None] | None = None) -> bytes:
+        """Encrypt ``src`` and return the tag. Without ``emit`` the ciphertext goes to ``dst``;
+        with it, ``dst`` (at least :data:`_PIECE` + 16 bytes) is reused for every piece and
+        ``emit(a, piece)`` receives the ciphertext of bytes ``a:a + len(piece)`` (cache-hot)."""
         cipher = AES.new(key, AES.MODE_GCM, nonce=nonce)
         cipher.update(aad)
-        if len(src):
-            cipher.encrypt(src, output=dst[: len(src)])
+        for a, b in _pieces(len(src)):
+            out = dst[a:b] if emit is None else dst[: b - a]
+            cipher.encrypt(src[a:b], output=out)
+            if emit is not None:
+                emit(a, out)
         return cipher.digest()
 
     @staticmethod
@@ -777,11 +784,17 @@ class _OpenSSLGCM:
     name = "cryptography"
 
     @staticmethod
-    def encrypt_into(key: bytes, nonce: bytes, aad: bytes, src, dst) -> bytes:
+    def encrypt_into(key: bytes, nonce: bytes, aad: bytes, src, dst,
+                     emit: Callable[[int, memoryview], None] | None = None) -> bytes:
+        """As :meth:`_PycryptodomeGCM.encrypt_into` (``dst`` needs 15 spare bytes)."""
         enc = Cipher(algorithms.AES(key), modes.GCM(nonce)).encryptor()
         enc.authenticate_additional_data(aad)
-        if len(src):  # update_into wants 15 spare bytes in dst; GCM writes exactly len(src)
-            enc.update_into(src, dst[: len(src) + 15])
+        for a, b in _pieces(len(src)):  # update_into wants 15 spare bytes; GCM writes b - a
+            if emit is None:
+                enc.update_into(src[a:b], dst[a : b + 15])
+            else:
+                enc.update_into(src[a:b], dst[: b - a + 15])
+                emit(a, dst[: b - a])
         enc.finalize()
         return enc.tag
 
@@ -1014,13 +1027,13 @@ def seal(tensors, path, recipients, *, signing_key=None, encrypt=None, model_id:
         def encrypt_chunk(fd, name, index, count, a, b):
             entry = entries[name]
             out = getattr(local, "buf", None)
-            if out is None:
-                out = local.buf = memoryview(_alloc(chunk_size))
+            if out is None:  # one cache-sized piece buffer per thread, reused
+                out = local.buf = memoryview(bytearray(_PIECE + _SLACK))
+            start = data_start + entry["offsets"][0] + a
             tag = aead.encrypt_into(
                 bytes(deks[name]), chunk_nonce(bytes.fromhex(entry["nonce_base"]), index),
                 chunk_aad(model_id, name, entry["dtype"], entry["shape"], index, count),
-                views[name][1][a:b], out)
-            _pwrite_all(fd, out[: b - a], data_start + entry["offsets"][0] + a)
+                views[name][1][a:b], out, lambda p, piece: _pwrite_all(fd, piece, start + p))
             entry["tags"][index] = tag.hex()
 
         def write_plain(fd, name):
