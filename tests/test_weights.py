@@ -115,6 +115,31 @@ def test_empty_and_huge_tensors_cross_chunk_boundaries(tmp_path, keys):
     assert len(W.read_header(path).tensors["empty"]["tags"]) == 1  # empty still authenticated
 
 
+@pytest.mark.parametrize("mapped", [True, False], ids=["mapped", "read"])
+@pytest.mark.parametrize("backend", W.aead_backends())
+def test_open_decrypts_chunks_in_pieces(tmp_path, keys, backend, mapped, monkeypatch):
+    """seal() and open() process each chunk piece by piece (cache-sized): with tiny pieces,
+    every chunk spans several, the file's last piece has no spare bytes after it, and a byte
+    flipped in any piece (first, middle, last) still fails the whole open."""
+    monkeypatch.setattr(C, "_MAP_FILE", mapped and C._MAP_FILE)
+    monkeypatch.setattr(C, "_PIECE", 48)
+    state = {"a": random_tensor(torch.uint8, (1000,), seed=8),
+             "b": random_tensor(torch.float32, (333,), seed=9)}  # 1332 bytes: ends mid-piece
+    path = tmp_path / "p.lkw"
+    W.seal(state, path, [keys["device"].public_key], chunk_size=256, backend=backend)
+    for opener in W.aead_backends():  # sealed in pieces by one engine, opened by each
+        out = W.open(path, keys["device"].private_key, backend=opener, workers=2)
+        assert all(same_bytes(out[n], t) for n, t in state.items())
+    header = W.read_header(path)
+    good = path.read_bytes()
+    for name, where in [("a", 0), ("a", 100), ("b", 1331), ("b", 1300)]:
+        data = bytearray(good)
+        data[header.data_start + header.tensors[name]["offsets"][0] + where] ^= 0x40
+        path.write_bytes(data)
+        with pytest.raises(W.IntegrityError, match=name):
+            W.open(path, keys["device"].private_key, backend=backend)
+
+
 @pytest.mark.parametrize("sealer,opener", [("pycryptodome", "cryptography"),
                                            ("cryptography", "pycryptodome")])
 def test_aead_backends_write_the_same_format(tmp_path, keys, sealer, opener):

@@ -37,6 +37,8 @@ decrypted buffer is overwritten with zeros (best effort: see :func:`zeroise`).
 from __future__ import annotations
 
 import errno
+import ctypes
+import ctypes.util
 import hashlib
 import hmac
 import json
@@ -729,25 +731,46 @@ def _unwrap_dek(content_key: bytes, wrapped_hex: str, model_id: str, name: str) 
 # ---------------------------------------------------------------------------------------------
 # bulk AEAD over chunks (threads: pycryptodome's C code runs without the GIL)
 # ---------------------------------------------------------------------------------------------
+_PIECE = 256 << 10  # decrypt a chunk in pieces that stay in the L2 cache between copy and AES
+
+
+def _pieces(n: int):
+    """``(a, b)`` spans of at most :data:`_PIECE` bytes (multiples of 16 but the last) over n."""
+    return [(a, min(a + _PIECE, n)) for a in range(0, n, _PIECE)]
+
+
 class _PycryptodomeGCM:
     """AES-256-GCM through pycryptodome (the lab's reference library)."""
 
     name = "pycryptodome"
 
     @staticmethod
-    def encrypt_into(key: bytes, nonce: bytes, aad: bytes, src, dst) -> bytes:
+    def encrypt_into(key: bytes, nonce: bytes, aad: bytes, src, dst,
+                     emit: Callable[[int, memoryview], None] | None = None) -> bytes:
+        """Encrypt ``src`` and return the tag. Without ``emit`` the ciphertext goes to ``dst``;
+        with it, ``dst`` (at least :data:`_PIECE` + 16 bytes) is reused for every piece and
+        ``emit(a, piece)`` receives the ciphertext of bytes ``a:a + len(piece)`` (cache-hot)."""
         cipher = AES.new(key, AES.MODE_GCM, nonce=nonce)
         cipher.update(aad)
-        if len(src):
-            cipher.encrypt(src, output=dst[: len(src)])
+        for a, b in _pieces(len(src)):
+            out = dst[a:b] if emit is None else dst[: b - a]
+            cipher.encrypt(src[a:b], output=out)
+            if emit is not None:
+                emit(a, out)
         return cipher.digest()
 
     @staticmethod
-    def decrypt_into(key: bytes, nonce: bytes, aad: bytes, src, dst, tag: bytes) -> bool:
+    def decrypt_into(key: bytes, nonce: bytes, aad: bytes, src, dst, tag: bytes,
+                     prepare: Callable[[int, int], None] | None = None) -> bool:
+        """Decrypt ``src`` into ``dst`` (may be the same memory); True if the tag verifies.
+        ``prepare(a, b)``, if given, is called just before bytes ``a:b`` are decrypted (to
+        fetch them), so each piece is still in cache when it is decrypted."""
         cipher = AES.new(key, AES.MODE_GCM, nonce=nonce)
         cipher.update(aad)
-        if len(src):
-            cipher.decrypt(src, output=dst[: len(src)])
+        for a, b in _pieces(len(src)):
+            if prepare is not None:
+                prepare(a, b)
+            cipher.decrypt(src[a:b], output=dst[a:b])
         try:
             cipher.verify(tag)
         except ValueError:
@@ -761,24 +784,35 @@ class _OpenSSLGCM:
     name = "cryptography"
 
     @staticmethod
-    def encrypt_into(key: bytes, nonce: bytes, aad: bytes, src, dst) -> bytes:
+    def encrypt_into(key: bytes, nonce: bytes, aad: bytes, src, dst,
+                     emit: Callable[[int, memoryview], None] | None = None) -> bytes:
+        """As :meth:`_PycryptodomeGCM.encrypt_into` (``dst`` needs 15 spare bytes)."""
         enc = Cipher(algorithms.AES(key), modes.GCM(nonce)).encryptor()
         enc.authenticate_additional_data(aad)
-        if len(src):  # update_into wants 15 spare bytes in dst; GCM writes exactly len(src)
-            enc.update_into(src, dst[: len(src) + 15])
+        for a, b in _pieces(len(src)):  # update_into wants 15 spare bytes; GCM writes b - a
+            if emit is None:
+                enc.update_into(src[a:b], dst[a : b + 15])
+            else:
+                enc.update_into(src[a:b], dst[: b - a + 15])
+                emit(a, dst[: b - a])
         enc.finalize()
         return enc.tag
 
     @staticmethod
-    def decrypt_into(key: bytes, nonce: bytes, aad: bytes, src, dst, tag: bytes) -> bool:
+    def decrypt_into(key: bytes, nonce: bytes, aad: bytes, src, dst, tag: bytes,
+                     prepare: Callable[[int, int], None] | None = None) -> bool:
+        """As :meth:`_PycryptodomeGCM.decrypt_into`, straight into ``dst`` (no new bytes)."""
         dec = Cipher(algorithms.AES(key), modes.GCM(nonce, tag)).decryptor()
         dec.authenticate_additional_data(aad)
-        if len(dst) >= len(src) + 15:
-            dec.update_into(src, dst[: len(src) + 15])
-        elif len(src):  # no spare bytes after dst (the file's last chunk): go through a copy
-            tmp = bytearray(len(src) + 15)
-            dec.update_into(src, tmp)
-            dst[: len(src)] = memoryview(tmp)[: len(src)]
+        for a, b in _pieces(len(src)):
+            if prepare is not None:
+                prepare(a, b)
+            if len(dst) >= b + 15:  # update_into wants 15 spare bytes; GCM writes exactly b - a
+                dec.update_into(src[a:b], dst[a : b + 15])
+            else:  # no spare bytes after dst (the file's last piece): go through a copy
+                tmp = bytearray(b - a + 15)
+                dec.update_into(src[a:b], tmp)
+                dst[a:b] = memoryview(tmp)[: b - a]
         try:
             dec.finalize()
         except InvalidTag:
@@ -993,13 +1027,13 @@ def seal(tensors, path, recipients, *, signing_key=None, encrypt=None, model_id:
         def encrypt_chunk(fd, name, index, count, a, b):
             entry = entries[name]
             out = getattr(local, "buf", None)
-            if out is None:
-                out = local.buf = memoryview(_alloc(chunk_size))
+            if out is None:  # one cache-sized piece buffer per thread, reused
+                out = local.buf = memoryview(bytearray(_PIECE + _SLACK))
+            start = data_start + entry["offsets"][0] + a
             tag = aead.encrypt_into(
                 bytes(deks[name]), chunk_nonce(bytes.fromhex(entry["nonce_base"]), index),
                 chunk_aad(model_id, name, entry["dtype"], entry["shape"], index, count),
-                views[name][1][a:b], out)
-            _pwrite_all(fd, out[: b - a], data_start + entry["offsets"][0] + a)
+                views[name][1][a:b], out, lambda p, piece: _pwrite_all(fd, piece, start + p))
             entry["tags"][index] = tag.hex()
 
         def write_plain(fd, name):
@@ -1065,6 +1099,35 @@ _POPULATE_AT_MAP = 0  # set to mmap.MAP_POPULATE to copy the whole file up front
 _PAGE = mmap.PAGESIZE
 
 
+def _libc_madvise():
+    """libc's ``madvise`` through ctypes, which releases the GIL during the call (the mmap
+    method holds it): the copy-on-write of one chunk then overlaps another thread's decryption."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        fn = libc.madvise
+    except (OSError, AttributeError):  # pragma: no cover - no libc: the mmap method is used
+        return None
+    fn.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    fn.restype = ctypes.c_int
+    return fn
+
+
+_MADVISE = _libc_madvise()
+
+
+def _madvise(arena, offset: int, length: int, advice: int) -> None:
+    """``arena.madvise(advice, offset, length)``, without holding the GIL when libc is at hand."""
+    if _MADVISE is None:
+        arena.madvise(advice, offset, length)
+        return
+    anchor = ctypes.c_char.from_buffer(arena)  # the mapping's address (a short-lived export)
+    address = ctypes.addressof(anchor)
+    del anchor
+    if _MADVISE(address + offset, length, advice) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code))
+
+
 def _populate(arena, start: int, end: int) -> None:
     """Make ``arena[start:end]`` private (copied from the file) just before it is verified, so
     the copy is still in cache for the decryption and later changes to the file cannot reach
@@ -1076,7 +1139,7 @@ def _populate(arena, start: int, end: int) -> None:
     first = start - start % _PAGE
     if _MADV_POPULATE_WRITE:
         try:
-            arena.madvise(_MADV_POPULATE_WRITE, first, end - first)
+            _madvise(arena, first, end - first, _MADV_POPULATE_WRITE)
             return
         except OSError as err:
             if err.errno != errno.EINVAL:
@@ -1127,14 +1190,17 @@ def _open_fd(fd, private_key, signer, model_id, min_version, workers, aead):
             buf, base = places[name]
             dst = memoryview(buf)[base + a :]
             src = dst[: b - a]
-            if copied:
-                _preadv_all(fd, src, header.data_start + entry["offsets"][0] + a)
-            else:
-                _populate(buf, base + a, base + b)
+
+            def fetch(p, q):  # bring ciphertext bytes p:q of the chunk into private memory
+                if copied:
+                    _preadv_all(fd, src[p:q], header.data_start + entry["offsets"][0] + a + p)
+                else:
+                    _populate(buf, base + a + p, base + a + q)
+
             if not aead.decrypt_into(
                 bytes(deks[name]), chunk_nonce(bytes.fromhex(entry["nonce_base"]), index),
                 chunk_aad(header.model_id, name, entry["dtype"], entry["shape"], index, count),
-                src, dst, bytes.fromhex(entry["tags"][index]),
+                src, dst, bytes.fromhex(entry["tags"][index]), fetch,
             ):
                 raise IntegrityError(f"tensor {name!r} chunk {index} fails authentication "
                                      "(tampered, swapped or truncated)")
