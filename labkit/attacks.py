@@ -336,22 +336,36 @@ def _clipped_attack(n_bits: int, e: float, rng: np.random.Generator, encrypt: Ca
 
 
 def _float_trigger_attack(n_bits: int, trigger: float, encrypt: Callable, key_from_bits: Callable,
-                          state: dict) -> Iterator[np.ndarray]:
-    """Kim and Lee's trigger: bit i = T on the all-zero plaintext collides with it iff k_i = 1.
+                          rng: np.random.Generator, max_retries: int, state: dict) -> Iterator[np.ndarray]:
+    """Kim and Lee's trigger: bit i = T makes STEP return 2 while MASK stays 0, so the first XOR
+    sees |2 - k_i|, which acts like plaintext bit 0 when k_i = 1 and like bit 1 when k_i = 0.
 
-    The queries are deterministic, so a failed key check is final (no retry could change it).
+    Round one queries the all-zero plaintext and the 128 triggers (129 queries): a trigger that
+    collides with the base means k_i = 1. A key byte whose S-box neighbourhood saturates the
+    output STEP can fake a collision (a shallow network may not tell 2 from 1); the key check
+    catches it, and each retry uses a random base: trigger row i is then compared with the base
+    with bit i cleared, so every key byte meets the S-box at a different point.
     """
     base = np.zeros(n_bits, dtype=np.uint8)
-    queries = np.concatenate([base[None, :].astype(np.float64),
-                              _probe_rows(base, np.arange(n_bits), np.full(n_bits, trigger))])
-    out = yield queries
-    state["queries"] += len(queries)
-    key_bits = _same(out[1:], out[0][None, :]).astype(np.uint8)
-    state["history"].extend((j + 2, j + 1) for j in range(n_bits))
-    key = key_from_bits(key_bits)
-    if np.array_equal(encrypt(key, base[None, :])[0], out[0]):
-        return key
-    state["detected"] += 1
+    for attempt in range(max_retries + 1):
+        if attempt:
+            state["retries"] += 1
+            base = rng.integers(0, 2, n_bits, dtype=np.uint8)
+        ones = np.flatnonzero(base)
+        queries = np.concatenate([base[None, :].astype(np.float64),
+                                  _probe_rows(base, np.arange(n_bits), np.full(n_bits, trigger)),
+                                  _probe_rows(base, ones, np.zeros(len(ones)))])
+        out = yield queries
+        state["queries"] += len(queries)
+        reference = np.repeat(out[:1], n_bits, axis=0)  # base with bit i = 0: the base itself...
+        reference[ones] = out[1 + n_bits:]  # ...or its copy with that bit cleared
+        key_bits = _same(out[1:1 + n_bits], reference).astype(np.uint8)
+        done = state["queries"]
+        state["history"].extend((done - n_bits - len(ones) + j + 1, j + 1) for j in range(n_bits))
+        key = key_from_bits(key_bits)
+        if np.array_equal(encrypt(key, base[None, :])[0], out[0]):
+            return key
+        state["detected"] += 1
     return None
 
 
@@ -488,7 +502,7 @@ def recover_keys(multi_oracle: Callable, n_keys: int, *, strategy: str = "back_t
         if strategy == "float_trigger":
             value = float(2.0 ** 52 + 1 if trigger is None else trigger)
             make = lambda rng, state: _float_trigger_attack(  # noqa: E731
-                key_bits, value, encrypt, key_from_bits, state)
+                key_bits, value, encrypt, key_from_bits, rng, max_retries, state)
         elif strategy == "clipped":
             make = lambda rng, state: _clipped_attack(  # noqa: E731
                 key_bits, e, rng, encrypt, key_from_bits, max_retries, AES_SBOX_ZERO,
