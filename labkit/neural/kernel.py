@@ -1,0 +1,196 @@
+"""A fused C forward pass for :class:`~labkit.neural.layers.ReluNetwork` (the fast path of ``net(x)``).
+
+``relu_kernel.c`` walks a tile of 8 inputs through every layer with the wire values in the L1
+cache, reading the network's own weight buffers: the same affine maps and ReLUs as
+:meth:`ReluNetwork.evaluate_chunk` (which :func:`check_affine_relu` proves), without the round
+trips through memory that separate torch operations make for every layer. It is compiled once
+per machine and dtype with the system C compiler (``cc``/``gcc``, the compiler TorchInductor
+needs too) into ``~/.cache/labkit`` and called through ctypes, which releases the GIL, so
+chunks run in parallel threads. Without a compiler, or with ``LABKIT_KERNEL=0`` in the
+environment, networks evaluate with torch operations as before.
+"""
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+import numpy as np
+import torch
+
+__all__ = ["available", "load", "KernelPlan"]
+
+SOURCE = Path(__file__).with_name("relu_kernel.c")
+MAX_K, MAX_M, MAX_HALF = 16, 64, 256  # the limits relu_kernel.c is built for
+
+_DTYPES = {torch.float64: ("double", ""), torch.float32: ("float", "-DREAL_IS_FLOAT")}
+_loaded: dict = {}
+_lock = threading.Lock()
+
+
+class _Group(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_int64) for name in
+                ("n_gates", "k", "n_neurons", "m", "split", "out_base", "bias_stride", "decode_kind", "fold_shift")]
+    _fields_ += [("scale", ctypes.c_double), ("shift", ctypes.c_double), ("index", ctypes.c_void_p),
+                 ("in_sign", ctypes.c_void_p), ("in_offset", ctypes.c_void_p), ("weight", ctypes.c_void_p),
+                 ("bias", ctypes.c_void_p), ("decode", ctypes.c_void_p)]
+
+
+class _Layer(ctypes.Structure):
+    _fields_ = [("n_groups", ctypes.c_int64), ("groups", ctypes.POINTER(_Group))]
+
+
+class _Network(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_int64) for name in ("n_layers", "n_inputs", "n_outputs", "width", "plain_readout")]
+    _fields_ += [("layers", ctypes.POINTER(_Layer)), ("out_index", ctypes.c_void_p),
+                 ("out_sign", ctypes.c_void_p), ("out_offset", ctypes.c_void_p)]
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "labkit"
+
+
+def _cpu_id() -> str:
+    """What -march=native depends on: the CPU's feature flags (a shared home across machines)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next((line for line in f if line.startswith(("flags", "Features"))), "")
+    except OSError:
+        return sys.platform
+
+
+def _compile(dtype: torch.dtype) -> Path | None:
+    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        return None
+    real, define = _DTYPES[dtype]
+    flags = ["-O3", "-march=native", "-ffp-contract=fast", "-fPIC", "-shared", f"-DREAL={real}"]
+    flags += [define] if define else []
+    source = SOURCE.read_bytes()
+    tag = hashlib.sha256(source + " ".join(flags).encode() + _cpu_id().encode()).hexdigest()[:16]
+    target = _cache_dir() / f"relu_kernel_{real}_{tag}.so"
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, partial = tempfile.mkstemp(suffix=".so", dir=target.parent)  # several processes may race
+    os.close(fd)
+    try:
+        subprocess.run([compiler, *flags, str(SOURCE), "-o", partial], check=True, capture_output=True, timeout=120)
+        os.replace(partial, target)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    finally:
+        if os.path.exists(partial):
+            os.unlink(partial)
+    return target
+
+
+def load(dtype: torch.dtype):
+    """The compiled ``relu_network_forward`` for ``dtype`` (float32/float64), or None if unavailable."""
+    if os.environ.get("LABKIT_KERNEL", "1") == "0" or dtype not in _DTYPES:
+        return None
+    with _lock:
+        if dtype not in _loaded:
+            fn = None
+            try:
+                path = _compile(dtype)
+                if path is not None:
+                    fn = ctypes.CDLL(str(path)).relu_network_forward
+                    fn.argtypes = [ctypes.POINTER(_Network), ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64]
+                    fn.restype = ctypes.c_int
+            except (OSError, AttributeError):
+                fn = None
+            _loaded[dtype] = fn
+        return _loaded[dtype]
+
+
+def available(dtype: torch.dtype = torch.float64) -> bool:
+    """True if the fused kernel can be used here for ``dtype``."""
+    return load(dtype) is not None
+
+
+def _ptr(t: torch.Tensor | None) -> int | None:
+    return None if t is None else t.data_ptr()
+
+
+class KernelPlan:
+    """A network's layers as the C structures ``relu_kernel.c`` reads (pointers into copies of
+    the weight buffers kept alive here). Raises ValueError if a group is outside the kernel's
+    limits; :attr:`weights` identifies the buffers it was built from, to notice changes."""
+
+    def __init__(self, net):
+        self.dtype = net.dtype
+        self._keep: list = []
+        layers = []
+        width = net.n_inputs
+        for layer in net.layers:
+            groups, base = [], 0
+            for g in layer.groups:
+                groups.append(self._group(g, base))
+                base += g.n_out
+            width = max(width, base)
+            array = (_Group * len(groups))(*groups)
+            self._keep.append(array)
+            layers.append(_Layer(len(groups), array))
+        self._layers = (_Layer * len(layers))(*layers)
+        out_index = self._hold(net.out_index, torch.int64)
+        self.network = _Network(len(layers), net.n_inputs, net.n_outputs, width, int(net.plain_readout),
+                                self._layers, _ptr(out_index), _ptr(self._hold(net.out_sign)),
+                                _ptr(self._hold(net.out_offset)))
+        self.weights = weights_of(net)
+
+    def _hold(self, t: torch.Tensor | None, dtype=None) -> torch.Tensor | None:
+        if t is None:
+            return None
+        t = t.detach().to(dtype or self.dtype).contiguous().clone()
+        self._keep.append(t)
+        return t
+
+    def _group(self, g, out_base: int) -> _Group:
+        if g.k > MAX_K or g.m > MAX_M:
+            raise ValueError(f"group {g.name!r}: k={g.k}, m={g.m} exceed the kernel's limits")
+        split = -1 if g.split is None else int(g.split)
+        if split >= 0:
+            if (1 << split) + (1 << (g.k - split)) > MAX_HALF:
+                raise ValueError(f"group {g.name!r}: too many partial corner sums for the kernel")
+            weight, bias = g.halves, g.half_bias.reshape(-1)
+            bias_stride, fold = 1, 0
+        else:
+            weight, bias = g.signs_t, g.bias.reshape(g.n_per_gate, -1)
+            bias_stride, fold = bias.shape[1], int(g.fold_shift)
+        if g.sum_decode:
+            kind, decode = 0, None
+        elif g.shared_decode:
+            kind, decode = 1, g.decode.t()  # (neurons, m): one row of m outputs per neuron
+        else:
+            kind, decode = 2, g.decode  # (gates, neurons, m)
+        index = self._hold(g.index, torch.int64)
+        return _Group(g.n_gates, g.k, g.n_per_gate, g.m, split, out_base, bias_stride, kind, fold,
+                      g.scale, g.shift, _ptr(index), _ptr(self._hold(g.in_sign)), _ptr(self._hold(g.in_offset)),
+                      _ptr(self._hold(weight)), _ptr(self._hold(bias)), _ptr(self._hold(decode)))
+
+    def __call__(self, fn, x: torch.Tensor, out: torch.Tensor) -> None:
+        """``out[:] = network(x)`` for contiguous row-major ``x`` and ``out`` of this dtype."""
+        if fn(ctypes.byref(self.network), x.data_ptr(), out.data_ptr(), x.shape[0]) != 0:
+            raise MemoryError("the ReLU kernel could not allocate its wire buffers")
+
+
+def weights_of(net) -> tuple:
+    """Identity and in-place version of every buffer: a plan is stale once any of them changes."""
+    def version(t):
+        try:
+            return t._version
+        except RuntimeError:  # inference tensors have no version counter
+            return -1
+
+    return tuple((id(t), version(t)) for t in net.buffers())
+
+
+__all__ += ["weights_of"]

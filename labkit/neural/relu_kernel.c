@@ -1,0 +1,183 @@
+/* The forward pass of a labkit ReluNetwork, fused: every layer of a tile of 8 inputs in one go.
+ *
+ * labkit/neural/kernel.py compiles this file (once per machine, with the C compiler that
+ * TorchInductor also needs) and hands it the network's own weight buffers; nothing here knows
+ * about AES or DES. Each input row is one lane of an 8-wide vector, so a tile of 8 rows walks
+ * through all layers with its wire values in the L1 cache: per gate, gather its inputs, form the
+ * neurons' pre-activations (affine), apply ReLU, and decode (a linear map) into output wires.
+ * The arithmetic is the network's: the same weights and biases, only the order of additions
+ * differs from torch's matrix products (so real-valued outputs agree up to rounding; on bits,
+ * where every value is a small integer, they agree exactly).
+ *
+ * Compiled twice: -DREAL=double and -DREAL=float -DREAL_IS_FLOAT.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+
+#ifndef REAL
+#define REAL double
+#endif
+#define LANES 8
+#define MAX_K 16    /* inputs per gate */
+#define MAX_M 64    /* outputs per gate */
+#define MAX_HALF 256 /* (2^hi + 2^lo) partial corner sums of a split lookup */
+
+typedef REAL vec __attribute__((vector_size(LANES * sizeof(REAL))));
+#ifdef REAL_IS_FLOAT
+typedef int32_t mask __attribute__((vector_size(LANES * sizeof(REAL))));
+#else
+typedef int64_t mask __attribute__((vector_size(LANES * sizeof(REAL))));
+#endif
+
+typedef struct {
+    int64_t n_gates, k, n_neurons, m;
+    int64_t split;        /* bits in the high half of a one-hot lookup's input, or -1 */
+    int64_t out_base;     /* first output row of this group in the layer's output */
+    int64_t bias_stride;  /* 1: one bias per neuron shared by all gates; n_gates: one per gate */
+    int64_t decode_kind;  /* 0: output = sum of the neurons; 1: shared table; 2: one table per gate */
+    int64_t fold_shift;   /* the bias already holds the shift (scale == 1) */
+    double scale, shift;
+    const int64_t *index; /* k x n_gates: wire read by input i of gate g at [i * n_gates + g] */
+    const void *in_sign, *in_offset; /* NULL, or k x n_gates: input = sign * wire + offset */
+    const void *weight;   /* split: (2^hi + 2^lo) x k; else n_neurons x k */
+    const void *bias;     /* split: 2^hi + 2^lo; else n_neurons x bias_stride */
+    const void *decode;   /* kind 1: n_neurons x m; kind 2: n_gates x n_neurons x m */
+} group_t;
+
+typedef struct {
+    int64_t n_groups;
+    const group_t *groups;
+} layer_t;
+
+typedef struct {
+    int64_t n_layers, n_inputs, n_outputs, width, plain_readout;
+    const layer_t *layers;
+    const int64_t *out_index;
+    const void *out_sign, *out_offset;
+} network_t;
+
+static inline vec splat(REAL a) { return (vec){0} + a; }
+
+static inline vec relu(vec v) { /* max(v, 0), keeping NaN as torch.relu does */
+    const vec zero = {0};
+    return (vec)((mask)v & ~(mask)(v <= zero));
+}
+
+static inline void gather(const group_t *gr, int64_t g, const vec *wires, vec *x) {
+    const REAL *sign = gr->in_sign, *offset = gr->in_offset;
+    for (int64_t i = 0; i < gr->k; i++) {
+        int64_t p = i * gr->n_gates + g;
+        x[i] = sign ? wires[gr->index[p]] * sign[p] + offset[p] : wires[gr->index[p]];
+    }
+}
+
+/* Decode of a one-hot lookup: neuron (a, b) = ReLU(half[a] + half[nh + b]); output t collects
+ * neuron j = a * nl + b with weight dec[j * m + t]. Inlined with a constant m, the m
+ * accumulators live in registers. */
+static inline __attribute__((always_inline)) void lookup_decode(const vec *half, int64_t nh, int64_t nl,
+                                                                const REAL *dec, int64_t m, vec *acc) {
+    for (int64_t t = 0; t < m; t++) acc[t] = splat(0);
+    for (int64_t a = 0; a < nh; a++) {
+        const vec ha = half[a];
+        for (int64_t b = 0; b < nl; b++) {
+            const vec h = relu(ha + half[nh + b]);
+            const REAL *d = dec + (a * nl + b) * m;
+#pragma GCC unroll 64
+            for (int64_t t = 0; t < m; t++) acc[t] += h * d[t];
+        }
+    }
+}
+
+static void split_group(const group_t *gr, const vec *in, vec *out) {
+    const int64_t G = gr->n_gates, k = gr->k, m = gr->m, nh = 1 << gr->split, nl = 1 << (k - gr->split);
+    const REAL *w = gr->weight, *bias = gr->bias, *decode = gr->decode;
+    const REAL scale = (REAL)gr->scale, shift = (REAL)gr->shift;
+    vec x[MAX_K], half[MAX_HALF], acc[MAX_M];
+    for (int64_t g = 0; g < G; g++) {
+        gather(gr, g, in, x);
+        for (int64_t a = 0; a < nh + nl; a++) { /* each half is an affine map of its inputs */
+            vec s = splat(0);
+            for (int64_t i = 0; i < k; i++) s += x[i] * w[a * k + i];
+            half[a] = s + bias[a];
+        }
+        if (gr->scale != 1.0) { /* scale after the (integer on bits) corner sums; shift once */
+            for (int64_t a = 0; a < nh + nl; a++) half[a] *= scale;
+            for (int64_t a = 0; a < nh; a++) half[a] += shift;
+        }
+        const REAL *dec = gr->decode_kind == 2 ? decode + g * gr->n_neurons * m : decode;
+        switch (m) { /* constant m: accumulators in registers */
+        case 1: lookup_decode(half, nh, nl, dec, 1, acc); break;
+        case 4: lookup_decode(half, nh, nl, dec, 4, acc); break;
+        case 8: lookup_decode(half, nh, nl, dec, 8, acc); break;
+        case 16: lookup_decode(half, nh, nl, dec, 16, acc); break;
+        case 24: lookup_decode(half, nh, nl, dec, 24, acc); break;
+        default: lookup_decode(half, nh, nl, dec, m, acc);
+        }
+        for (int64_t t = 0; t < m; t++) out[gr->out_base + t * G + g] = acc[t];
+    }
+}
+
+static void dense_group(const group_t *gr, const vec *in, vec *out) {
+    const int64_t G = gr->n_gates, k = gr->k, N = gr->n_neurons, m = gr->m;
+    const REAL *w = gr->weight, *bias = gr->bias, *decode = gr->decode;
+    const REAL scale = (REAL)gr->scale, shift = (REAL)gr->shift;
+    vec x[MAX_K], acc[MAX_M];
+    for (int64_t g = 0; g < G; g++) {
+        gather(gr, g, in, x);
+        const int64_t b = gr->bias_stride == 1 ? 0 : g;
+        for (int64_t t = 0; t < m; t++) acc[t] = splat(0);
+        const REAL *dec = gr->decode_kind == 2 ? decode + g * N * m : decode;
+        for (int64_t j = 0; j < N; j++) {
+            vec s = splat(0);
+            for (int64_t i = 0; i < k; i++) s += x[i] * w[j * k + i];
+            s += bias[j * gr->bias_stride + b];
+            if (!gr->fold_shift) s = s * scale + shift;
+            const vec h = relu(s);
+            if (gr->decode_kind == 0)
+                acc[0] += h;
+            else
+                for (int64_t t = 0; t < m; t++) acc[t] += h * dec[j * m + t];
+        }
+        for (int64_t t = 0; t < m; t++) out[gr->out_base + t * G + g] = acc[t];
+    }
+}
+
+/* y[n x n_outputs] = network(x[n x n_inputs]), both row-major. Returns 0, or -1 if out of memory. */
+int relu_network_forward(const network_t *net, const REAL *x, REAL *y, int64_t n) {
+    vec *a = aligned_alloc(64, net->width * sizeof(vec)), *b = aligned_alloc(64, net->width * sizeof(vec));
+    if (!a || !b) {
+        free(a);
+        free(b);
+        return -1;
+    }
+    const REAL *out_sign = net->out_sign, *out_offset = net->out_offset;
+    for (int64_t r0 = 0; r0 < n; r0 += LANES) {
+        const int64_t lanes = n - r0 < LANES ? n - r0 : LANES;
+        for (int64_t i = 0; i < net->n_inputs; i++) {
+            vec v = splat(0);
+            for (int64_t l = 0; l < lanes; l++) v[l] = x[(r0 + l) * net->n_inputs + i];
+            a[i] = v;
+        }
+        for (int64_t L = 0; L < net->n_layers; L++) {
+            const layer_t *layer = &net->layers[L];
+            for (int64_t q = 0; q < layer->n_groups; q++) {
+                const group_t *gr = &layer->groups[q];
+                if (gr->split >= 0)
+                    split_group(gr, a, b);
+                else
+                    dense_group(gr, a, b);
+            }
+            vec *t = a;
+            a = b;
+            b = t;
+        }
+        for (int64_t j = 0; j < net->n_outputs; j++) {
+            vec v = a[net->out_index[j]];
+            if (!net->plain_readout) v = v * out_sign[j] + out_offset[j];
+            for (int64_t l = 0; l < lanes; l++) y[(r0 + l) * net->n_outputs + j] = v[l];
+        }
+    }
+    free(a);
+    free(b);
+    return 0;
+}

@@ -1,0 +1,102 @@
+"""The fused C kernel behind ``net(x)`` computes the network of the torch evaluation: exactly on
+bits, up to rounding on real inputs, for every variant, dtype, batch size and thread count."""
+import copy
+import pickle
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from labkit.neural import aes128_network, check_affine_relu, des_network, kernel
+from tests.test_neural_fast import _assert_same_function, _inputs
+
+DTYPES = [torch.float32, torch.float64]
+KEY = bytes.fromhex("2b7e151628aed2a6abf7158809cf4f3c")
+VARIANTS = {
+    "natural c=1": dict(),
+    "natural c=1/2": dict(c=0.5),
+    "clipped inputs": dict(clip_inputs=True),
+    "T-table": dict(variant="ttable"),
+}
+
+
+def _eager(net, x):
+    with torch.inference_mode():
+        return net.evaluate_chunk(x)
+
+
+def test_kernel_is_built_where_a_c_compiler_exists():
+    if shutil.which("cc") or shutil.which("gcc"):
+        assert kernel.available(torch.float64) and kernel.available(torch.float32)
+
+
+@pytest.mark.skipif(not kernel.available(), reason="no C compiler")
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_kernel_equals_torch_evaluation(variant, dtype):
+    net = aes128_network(KEY, dtype=dtype, **VARIANTS[variant])
+    for kind, x in _inputs(dtype, 203).items():  # 203 rows: full tiles of 8 and a partial one
+        got = net(x)
+        assert "_kernel_plan" in net.__dict__, "the kernel was not used"
+        want = _eager(net, x)
+        if kind == "binary":
+            assert torch.equal(got, want) and torch.all((got == 0) | (got == 1))
+        else:
+            _assert_same_function(got, want, dtype)
+
+
+@pytest.mark.skipif(not kernel.available(), reason="no C compiler")
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_kernel_des_network_and_per_gate_tables(dtype):
+    net = des_network(bytes.fromhex("133457799bbcdff1"), dtype=dtype)  # 8 different S-box tables
+    assert any(not g.shared_decode for layer in net.layers for g in layer.groups)
+    for kind, x in _inputs(dtype, 101).items():
+        x = x[:, :64]
+        got, want = net(x), _eager(net, x)
+        if kind == "binary":
+            assert torch.equal(got, want)
+        else:
+            _assert_same_function(got, want, dtype)
+
+
+@pytest.mark.skipif(not kernel.available(), reason="no C compiler")
+def test_kernel_result_does_not_depend_on_batch_or_threads():
+    """A row's output is the same whatever else is in the batch and however rows are split."""
+    net = aes128_network(KEY)
+    x = _inputs(torch.float64, 300)["unit"]
+    full = net(x)
+    for threads in (1, 2, 3):
+        net.threads = threads
+        assert torch.equal(net(x), full)
+    for rows in (1, 7, 8, 9):
+        assert torch.equal(net(x[:rows]), full[:rows])
+    assert net(x[:0]).shape == (0, 128)
+
+
+@pytest.mark.skipif(not kernel.available(), reason="no C compiler")
+def test_kernel_follows_weight_changes_and_can_be_switched_off(monkeypatch):
+    net = aes128_network(KEY)
+    x = torch.randint(0, 2, (64, 128), generator=torch.Generator().manual_seed(1)).double()
+    before = net(x)
+    with torch.inference_mode():
+        net.layers[0].groups[0].bias.neg_()  # a changed weight must not be served from a stale plan
+    changed = net(x)
+    assert torch.equal(changed, _eager(net, x)) and not torch.equal(changed, before)
+    fresh = aes128_network(KEY)
+    fresh.kernel = False
+    assert torch.equal(fresh(x), before) and "_kernel_plan" not in fresh.__dict__
+    monkeypatch.setenv("LABKIT_KERNEL", "0")
+    assert kernel.load(torch.float64) is None
+
+
+@pytest.mark.skipif(not kernel.available(), reason="no C compiler")
+def test_network_with_kernel_is_still_the_paper_network_and_copyable():
+    net = aes128_network(KEY)
+    y = net(np.zeros((16, 128)))
+    assert net.layer_sizes() == aes128_network(KEY, variant="natural").layer_sizes()
+    assert (net.n_relu_layers, net.n_neurons) == (39, 89_856)
+    check_affine_relu(net.graph())  # the network the kernel evaluates is affine maps and ReLU
+    for clone in (pickle.loads(pickle.dumps(net)), copy.deepcopy(net)):
+        assert "_kernel_plan" not in clone.__dict__
+        assert torch.equal(clone(np.zeros((16, 128))), y)
