@@ -129,17 +129,21 @@ class KernelPlan:
         self.dtype = net.dtype
         self._keep: list = []
         layers = []
-        width = net.n_inputs
+        width = wires = net.n_inputs
         for layer in net.layers:
             groups, base = [], 0
             for g in layer.groups:
+                if g.index.numel() and not 0 <= int(g.index.min()) <= int(g.index.max()) < wires:
+                    raise ValueError(f"group {g.name!r} reads wires outside the previous layer's {wires}")
                 groups.append(self._group(g, base))
                 base += g.n_out
-            width = max(width, base)
+            width, wires = max(width, base), base
             array = (_Group * len(groups))(*groups)
             self._keep.append(array)
             layers.append(_Layer(len(groups), array))
         self._layers = (_Layer * len(layers))(*layers)
+        if net.out_index.numel() and not 0 <= int(net.out_index.min()) <= int(net.out_index.max()) < wires:
+            raise ValueError(f"the read-out takes wires outside the last layer's {wires}")
         out_index = self._hold(net.out_index, torch.int64)
         self.network = _Network(len(layers), net.n_inputs, net.n_outputs, width, int(net.plain_readout),
                                 self._layers, _ptr(out_index), _ptr(self._hold(net.out_sign)),

@@ -144,7 +144,8 @@ static void dense_group(const group_t *gr, const vec *in, vec *out) {
 
 /* y[n x n_outputs] = network(x[n x n_inputs]), both row-major. Returns 0, or -1 if out of memory. */
 int relu_network_forward(const network_t *net, const REAL *x, REAL *y, int64_t n) {
-    vec *a = aligned_alloc(64, net->width * sizeof(vec)), *b = aligned_alloc(64, net->width * sizeof(vec));
+    const size_t bytes = (size_t)(net->width > 0 ? net->width : 1) * sizeof(vec);
+    vec *a = aligned_alloc(sizeof(vec), bytes), *b = aligned_alloc(sizeof(vec), bytes);
     if (!a || !b) {
         free(a);
         free(b);
