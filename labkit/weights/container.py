@@ -839,11 +839,12 @@ def _backend(name: str | None):
     """``None`` picks the fastest available: OpenSSL (package ``cryptography``) if installed.
 
     Measured on the lab's 2-core AVX-512/VAES machine (cryptography 48 with OpenSSL 4.0,
-    pycryptodome 4.4): AES-256-GCM over cache-hot 256 KiB pieces runs at ~14 GB/s on one core in
-    OpenSSL and ~1.6 GB/s in pycryptodome, about 9x. OpenSSL's calls hold the GIL (a second
-    thread adds no AES throughput) while pycryptodome's release it; with OpenSSL the second
-    thread earns its keep by running the kernel's share meanwhile (page faults, copies into the
-    page cache), which is most of the time of :func:`seal` and :func:`open`."""
+    pycryptodome 4.4), one core, 256 KiB pieces: OpenSSL ~14 GB/s when the input is in cache
+    and ~6.5 GB/s streaming it from memory, pycryptodome ~1.6-2.3 GB/s either way (3-9x).
+    OpenSSL's calls hold the GIL (a second thread adds no AES throughput) while pycryptodome's
+    release it; with OpenSSL the second thread earns its keep by running the kernel's share
+    meanwhile (page faults, copies into the page cache), which is most of the time of
+    :func:`seal` and :func:`open`."""
     available = aead_backends()
     if name is None:
         name = "cryptography" if "cryptography" in available else "pycryptodome"
