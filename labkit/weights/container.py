@@ -739,7 +739,8 @@ def _unwrap_dek(content_key: bytes, wrapped_hex: str, model_id: str, name: str) 
 
 
 # ---------------------------------------------------------------------------------------------
-# bulk AEAD over chunks (threads: pycryptodome's C code runs without the GIL)
+# bulk AEAD over chunks (threads: the kernel's copies and page faults, and pycryptodome's AES, run
+# without the GIL; OpenSSL's AES holds it, see _backend)
 # ---------------------------------------------------------------------------------------------
 _PIECE = 256 << 10  # decrypt a chunk in pieces that stay in the L2 cache between copy and AES
 
