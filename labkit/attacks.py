@@ -590,7 +590,7 @@ class NetworkStack:
         #: threads evaluating chunks side by side (None: torch.get_num_threads()); each owns a
         #: copy of the template, because rekeying swaps the template's bias buffers per chunk
         self.workers = workers
-        self._biases = {name: torch.as_tensor(stacked) for name, stacked in biases.items()}
+        self._biases = {name: torch.as_tensor(stacked).contiguous() for name, stacked in biases.items()}
         self._replicas = [self._slots_of(template)]
         self.n_keys = len(next(iter(biases.values()))) if biases else 1
         self.dtype = _module_dtype(template)
@@ -670,6 +670,9 @@ class NetworkStack:
         x = torch.as_tensor(np.asarray(queries), dtype=self.dtype)
         if len(x) == 0:
             return np.zeros((0, 0))
+        fused = self._kernel_plans(key_ids)
+        if fused is not None:
+            return self._call_kernel(*fused, key_ids, x)
         size = self.chunk_size
         starts = list(range(0, len(x), size))
         previous = torch.get_num_threads()
@@ -701,6 +704,62 @@ class NetworkStack:
         finally:
             torch.set_num_threads(previous)
         return torch.cat(outputs).numpy()
+
+
+    def _kernel_plans(self, key_ids):
+        """(C function, {key id: kernel plan}) when the template is a ReluNetwork that evaluates
+        with the fused kernel (:mod:`labkit.neural.kernel`), else None (torch evaluation)."""
+        from labkit.neural.layers import ReluNetwork
+
+        net = self.template
+        if not isinstance(net, ReluNetwork) or net.compiled is not False:
+            return None
+        fused = net._kernel()
+        if fused is None:
+            return None
+        fn, base = fused
+        plans = self.__dict__.setdefault("_plans", {})
+        if plans.get("base") is not base:
+            plans.clear()
+            plans["base"] = base
+        try:
+            for k in np.unique(key_ids.numpy()).tolist():
+                if k not in plans:
+                    plans[k] = base.with_biases({name: stacked[k] for name, stacked in self._biases.items()})
+        except (ValueError, IndexError):
+            return None
+        return fn, plans
+
+    def _call_kernel(self, fn, plans, key_ids, x):
+        """Rows sorted by key, each key's rows through its own plan, in slices over the threads."""
+        import torch
+
+        from concurrent.futures import ThreadPoolExecutor
+
+        ids = key_ids.numpy()
+        order = np.argsort(ids, kind="stable")
+        xs = x[torch.from_numpy(order)].contiguous()
+        sorted_ids = ids[order]
+        out = torch.empty((len(x), self.template.n_outputs), dtype=self.dtype)
+        cuts = [0, *(np.flatnonzero(np.diff(sorted_ids)) + 1).tolist(), len(x)]
+        size = max(8, self.chunk_size)
+        slices = [(a, min(a + size, b), int(sorted_ids[a])) for lo, b in zip(cuts, cuts[1:])
+                  for a in range(lo, b, size)]
+
+        def run(piece):
+            a, b, k = piece
+            plans[k](fn, xs[a:b], out[a:b])
+
+        workers = max(1, min(self.workers or torch.get_num_threads(), len(slices)))
+        if workers == 1:
+            for piece in slices:
+                run(piece)
+        else:
+            with ThreadPoolExecutor(workers) as pool:
+                list(pool.map(run, slices))
+        result = torch.empty_like(out)
+        result[torch.from_numpy(order)] = out
+        return result.numpy()
 
 
 def _rows_of(stacked, ids):

@@ -100,3 +100,27 @@ def test_network_with_kernel_is_still_the_paper_network_and_copyable():
     for clone in (pickle.loads(pickle.dumps(net)), copy.deepcopy(net)):
         assert "_kernel_plan" not in clone.__dict__
         assert torch.equal(clone(np.zeros((16, 128))), y)
+
+
+@pytest.mark.skipif(not kernel.available(), reason="no C compiler")
+def test_network_stack_runs_each_key_through_the_kernel():
+    """NetworkStack (Table 1's pooled queries) swaps the AddRoundKey biases per key: through the
+    kernel each row must still meet its own key's network, as with torch operations."""
+    from labkit.attacks import NetworkStack
+
+    keys = [bytes([7 * i + 1]) * 16 for i in range(4)]
+    ids = np.random.default_rng(2).integers(0, 4, 90)
+    gen = torch.Generator().manual_seed(3)
+    queries = torch.cat([torch.randint(0, 2, (45, 128), generator=gen).double(),
+                         torch.rand(45, 128, generator=gen, dtype=torch.float64) * 3 - 1])
+    fast = NetworkStack.aes128(keys)
+    got = fast(ids, queries.numpy())
+    assert "_plans" in fast.__dict__, "the kernel was not used"
+    slow = NetworkStack.aes128(keys)
+    slow.template.kernel = False
+    want = slow(ids, queries.numpy())
+    assert np.array_equal(got[:45], want[:45])
+    _assert_same_function(torch.from_numpy(got[45:]), torch.from_numpy(want[45:]), torch.float64)
+    for k in range(4):  # and each row equals its own key's network
+        rows = np.flatnonzero(ids == k)
+        assert np.array_equal(got[rows], aes128_network(keys[k])(queries[rows]).numpy())

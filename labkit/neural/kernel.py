@@ -130,16 +130,20 @@ class KernelPlan:
         self._keep: list = []
         layers = []
         width = wires = net.n_inputs
-        for layer in net.layers:
+        self._layer_groups: list = []  # per layer, its ctypes array of groups
+        self._bias_slot: dict[str, tuple[int, int, int]] = {}  # buffer name -> (layer, group, numel)
+        for li, layer in enumerate(net.layers):
             groups, base = [], 0
-            for g in layer.groups:
+            for gi, g in enumerate(layer.groups):
+                if g.split is None:
+                    self._bias_slot[f"layers.{li}.groups.{gi}.bias"] = (li, gi, g.bias.numel())
                 if g.index.numel() and not 0 <= int(g.index.min()) <= int(g.index.max()) < wires:
                     raise ValueError(f"group {g.name!r} reads wires outside the previous layer's {wires}")
                 groups.append(self._group(g, base))
                 base += g.n_out
             width, wires = max(width, base), base
             array = (_Group * len(groups))(*groups)
-            self._keep.append(array)
+            self._layer_groups.append(array)
             layers.append(_Layer(len(groups), array))
         self._layers = (_Layer * len(layers))(*layers)
         if net.out_index.numel() and not 0 <= int(net.out_index.min()) <= int(net.out_index.max()) < wires:
@@ -149,6 +153,31 @@ class KernelPlan:
                                 self._layers, _ptr(out_index), _ptr(self._hold(net.out_sign)),
                                 _ptr(self._hold(net.out_offset)))
         self.weights = weights_of(net)
+
+    def with_biases(self, biases: dict) -> "KernelPlan":
+        """A plan of the same network but for the named bias buffers (``"layers.3.groups.0.bias"``,
+        each with the buffer's number of elements in its layout), which it reads in place: how
+        :class:`labkit.attacks.NetworkStack` runs one network per key without copying weights."""
+        plan = object.__new__(KernelPlan)
+        plan.dtype, plan.weights, plan._bias_slot = self.dtype, self.weights, self._bias_slot
+        plan._keep = [self]  # the shared weights live in this plan
+        arrays = list(self._layer_groups)
+        for name, tensor in biases.items():
+            if name not in self._bias_slot:
+                raise ValueError(f"{name!r} is not the bias of a gate group the kernel can replace")
+            li, gi, numel = self._bias_slot[name]
+            if tensor.numel() != numel or tensor.dtype != self.dtype or not tensor.is_contiguous():
+                raise ValueError(f"{name!r}: expected a contiguous {self.dtype} tensor of {numel} elements")
+            if arrays[li] is self._layer_groups[li]:
+                arrays[li] = (_Group * len(arrays[li]))(*arrays[li])  # copies the structures
+            arrays[li][gi].bias = tensor.data_ptr()
+            plan._keep.append(tensor)
+        plan._layer_groups = arrays
+        plan._layers = (_Layer * len(arrays))(*[_Layer(len(a), a) for a in arrays])
+        n = self.network
+        plan.network = _Network(n.n_layers, n.n_inputs, n.n_outputs, n.width, n.plain_readout, plan._layers,
+                                n.out_index, n.out_sign, n.out_offset)
+        return plan
 
     def _hold(self, t: torch.Tensor | None, dtype=None) -> torch.Tensor | None:
         if t is None:
