@@ -578,7 +578,7 @@ class NetworkStack:
 
     Row r of a query batch goes through the network of key ``key_ids[r]``: the key-dependent
     biases are gathered per row, everything else is shared, so thousands of keys run in the
-    same matrix products. Built by :meth:`aes128` (rekeying one compiled network) or
+    same matrix products (or, with the fused kernel, each key's rows read its biases in place). Built by :meth:`aes128` (rekeying one compiled network) or
     :meth:`from_networks`.
     """
 
