@@ -84,6 +84,9 @@ def _compile(dtype: torch.dtype) -> Path | None:
     try:
         subprocess.run([compiler, *flags, str(SOURCE), "-o", partial], check=True, capture_output=True, timeout=120)
         os.replace(partial, target)
+        for stale in target.parent.glob(f"relu_kernel_{real}_*.so"):  # builds of older sources
+            if stale != target:
+                stale.unlink(missing_ok=True)
     except (OSError, subprocess.SubprocessError):
         return None
     finally:
