@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from labkit.attacks import format_table1, query_oracle, table1
+from labkit.timing import best_time
 from labkit.neural import aes128_network
 
 
@@ -36,15 +37,6 @@ def naive_back_to_back(network, e: float = 0.25) -> tuple[bytes, int]:
         low, high = np.array_equal(outs[0], outs[1]), np.array_equal(outs[2], outs[3])
         bits.append(0 if low and not high else 1)
     return np.packbits(bits).tobytes(), queries
-
-
-def time_call(fn, repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def main() -> None:
@@ -91,8 +83,8 @@ def main() -> None:
         print("network evaluated by " + ("the fused kernel" if kernel else "torch operations"))
         for batch, repeats in ((1, 30), (args.big_batch, 2)):
             x = torch.randint(0, 2, (batch, 128), dtype=torch.float64)
-            t_nat = time_call(lambda: natural(x), repeats)
-            t_pro = time_call(lambda: protected(x), repeats)
+            t_nat = best_time(lambda: natural(x), repeats)
+            t_pro = best_time(lambda: protected(x), repeats)
             print(f"  batch {batch:>6}: natural {t_nat * 1e3:9.2f} ms, protected {t_pro * 1e3:9.2f} ms, "
                   f"overhead {100 * (t_pro / t_nat - 1):+.1f}%  (paper: {'+2.8' if batch == 1 else '+0.3'}%)")
 

@@ -664,3 +664,20 @@ def test_changing_the_file_after_open_does_not_change_the_tensors(tmp_path, keys
             f.seek(header.data_start)
             f.write(bytes(path.stat().st_size - header.data_start))
         assert torch.equal(out["p"], state["p"]) and torch.equal(out["a"], state["a"])
+
+
+@pytest.mark.parametrize("wrap_with", ["cryptography", "pycryptodome"])
+def test_dek_wrapping_is_the_same_aes_gcm_with_either_library(monkeypatch, wrap_with):
+    """DEKs are wrapped with OpenSSL when installed, else pycryptodome: each unwraps the other's,
+    and a wrapped DEK bound to another tensor name fails with IntegrityError in both."""
+    if C.AESGCM is None:
+        pytest.skip("cryptography is not installed")
+    ck, dek = bytes(range(32)), bytes(range(32, 64))
+    engines = {"cryptography": C.AESGCM, "pycryptodome": None}
+    monkeypatch.setattr(C, "AESGCM", engines[wrap_with])
+    wrapped = C._wrap_dek(ck, dek, "model", "w")
+    for unwrap_with in engines.values():
+        monkeypatch.setattr(C, "AESGCM", unwrap_with)
+        assert C._unwrap_dek(ck, wrapped, "model", "w") == dek
+        with pytest.raises(W.IntegrityError):
+            C._unwrap_dek(ck, wrapped, "model", "other tensor")

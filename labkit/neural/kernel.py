@@ -21,8 +21,9 @@ import tempfile
 import threading
 from pathlib import Path
 
-import numpy as np
 import torch
+
+from labkit.neural.layers import buffer_versions
 
 __all__ = ["available", "load", "KernelPlan"]
 
@@ -124,8 +125,8 @@ def _ptr(t: torch.Tensor | None) -> int | None:
 
 
 class KernelPlan:
-    """A network's layers as the C structures ``relu_kernel.c`` reads (pointers into copies of
-    the weight buffers kept alive here). Raises ValueError if a group is outside the kernel's
+    """A network's layers as the C structures ``relu_kernel.c`` reads (pointers into the weight
+    buffers, kept alive here). Raises ValueError if a group is outside the kernel's
     limits; :attr:`weights` identifies the buffers it was built from, to notice changes."""
 
     def __init__(self, net):
@@ -155,7 +156,7 @@ class KernelPlan:
         self.network = _Network(len(layers), net.n_inputs, net.n_outputs, width, int(net.plain_readout),
                                 self._layers, _ptr(out_index), _ptr(self._hold(net.out_sign)),
                                 _ptr(self._hold(net.out_offset)))
-        self.weights = weights_of(net)
+        self.weights = buffer_versions(net)
 
     def with_biases(self, biases: dict) -> "KernelPlan":
         """A plan of the same network but for the named bias buffers (``"layers.3.groups.0.bias"``,
@@ -185,7 +186,7 @@ class KernelPlan:
     def _hold(self, t: torch.Tensor | None, dtype=None) -> torch.Tensor | None:
         if t is None:
             return None
-        t = t.detach().to(dtype or self.dtype).contiguous().clone()
+        t = t.detach().to(dtype or self.dtype).contiguous()  # the buffer itself when it already fits
         self._keep.append(t)
         return t
 
@@ -216,17 +217,3 @@ class KernelPlan:
         """``out[:] = network(x)`` for contiguous row-major ``x`` and ``out`` of this dtype."""
         if fn(ctypes.byref(self.network), x.data_ptr(), out.data_ptr(), x.shape[0]) != 0:
             raise MemoryError("the ReLU kernel could not allocate its wire buffers")
-
-
-def weights_of(net) -> tuple:
-    """Identity and in-place version of every buffer: a plan is stale once any of them changes."""
-    def version(t):
-        try:
-            return t._version
-        except RuntimeError:  # inference tensors have no version counter
-            return -1
-
-    return tuple((id(t), version(t)) for t in net.buffers())
-
-
-__all__ += ["weights_of"]

@@ -33,12 +33,16 @@ from torch import nn
 __all__ = ["NeuronGroup", "ReluLayer", "ReluNetwork", "check_affine_relu", "NonAffineOperation"]
 
 
-def _version(t: torch.Tensor) -> int:
-    """The in-place modification counter of ``t`` (-1 for inference tensors, which have none)."""
-    try:
-        return t._version
-    except RuntimeError:
-        return -1
+def buffer_versions(module: nn.Module) -> tuple:
+    """Identity and in-place modification counter of every buffer (-1 for inference tensors,
+    which have none): code compiled from the weights is stale once this changes."""
+    def version(t: torch.Tensor) -> int:
+        try:
+            return t._version
+        except RuntimeError:
+            return -1
+
+    return tuple((id(t), version(t)) for t in module.buffers())
 
 
 class NeuronGroup(nn.Module):
@@ -302,7 +306,7 @@ class ReluNetwork(nn.Module):
             return None
         cache = self.__dict__.setdefault("_compiled_cache", {})
         # the compiled code holds the weight tensors: recompile if any was replaced or changed in place
-        weights = tuple((id(t), _version(t)) for t in self.buffers())
+        weights = buffer_versions(self)
         if cache.get("weights") != weights:
             cache.clear()
             cache["weights"] = weights
@@ -341,7 +345,7 @@ class ReluNetwork(nn.Module):
         if fn is None:
             return None
         plan = self.__dict__.get("_kernel_plan")
-        if plan is None or plan.weights != kernel.weights_of(self):
+        if plan is None or plan.weights != buffer_versions(self):
             try:
                 plan = kernel.KernelPlan(self)
             except ValueError:  # a gate outside the kernel's limits: torch operations
