@@ -80,3 +80,7 @@ def test_book_builds_offline_with_index_and_static_widgets(tmp_path):
     assert "application/vnd.jupyter.widget-view+json" not in page and "IntSlider(value=" not in page
     assert "Correct" in page and "Traceback" not in page
     assert 'href="index.html"' in page
+    notes = (out / "00_start_here.notes.html").read_text()
+    assert 'href="00_start_here.notes.html">instructor notes<' in index, "the index links the notes"
+    assert "Timing plan" in notes and "<table>" in notes and 'href="00_start_here.html"' in notes
+    assert not re.search(r'(src|href)="https?://', notes)

@@ -6,7 +6,8 @@ Each notebook is executed (nothing is downloaded: the lab is offline by design),
 captured as static snapshots of their state (``labkit.widgets.static``: plotly figures stay
 interactive charts, controls are shown disabled with their values), and nbconvert renders it. The
 pages load one local copy of plotly.js and of MathJax, so the book reads offline, maths included. ``index.html`` holds the table
-of contents: every chapter with its sections and its number of exercises.
+of contents: every chapter with its sections and its number of exercises, and a link to the
+chapter's instructor notes (``notebooks/instructor/NN_name.md``, rendered to ``NN_name.notes.html``).
 """
 from __future__ import annotations
 
@@ -53,6 +54,7 @@ class Page:
     sections: list[tuple[str, str]] = field(default_factory=list)  # (anchor, text) of ## headings
     exercises: int = 0
     seconds: float = 0.0
+    notes_html: str | None = None  # the rendered instructor notes, when the chapter has them
 
 
 def execute(path: Path) -> nbformat.NotebookNode:
@@ -146,8 +148,9 @@ def index_html(pages: list[Page]) -> str:
     rows = []
     for page in pages:
         sections = "".join(f'<li><a href="{page.html_name}#{a}">{html.escape(t)}</a></li>' for a, t in page.sections)
+        notes = f' · <a href="{page.notes_html}">instructor notes</a>' if page.notes_html else ""
         rows.append(f'<li class="chapter"><a href="{page.html_name}"><b>{page.number} · {html.escape(page.title)}</b></a>'
-                    f' <span class="meta">({page.exercises} exercises)</span><ul>{sections}</ul></li>')
+                    f' <span class="meta">({page.exercises} exercises{notes})</span><ul>{sections}</ul></li>')
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Deep Neural Crypto Lab</title>
 <style>body{{font:16px/1.5 sans-serif;max-width:50em;margin:2em auto;padding:0 1em;color:#1f2328}}
@@ -160,6 +163,23 @@ widgets and solve the exercises. Figures are interactive; controls are shown as 
 <ul id="toc">{"".join(rows)}</ul>
 </body></html>
 """
+
+
+NOTES_DIR = ROOT / "notebooks" / "instructor"
+
+
+def render_notes(notes: Path, built: set[str]) -> str:
+    """An instructor-notes markdown file as a standalone page; notebook links point at the book."""
+    import mistune
+
+    body = mistune.html(notes.read_text(encoding="utf-8"))
+    body = re.sub(r'href="\.\./(\d\d_[\w.-]+)\.ipynb"',
+                  lambda m: f'href="{m.group(1)}.html"' if m.group(1) + ".ipynb" in built else m.group(0), body)
+    title = html.escape(notes.stem)
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>Instructor notes {title}</title>'
+            f'{STYLE}<style>body{{font:16px/1.5 sans-serif;max-width:50em;margin:0 auto;padding:0 1em}}'
+            f'table{{border-collapse:collapse}} td,th{{border:1px solid #d0d7de;padding:2px 8px}}</style></head>'
+            f'<body><nav class="lab-book-nav"><a href="index.html">&#9776; Contents</a></nav>{body}</body></html>\n')
 
 
 def build(paths: list[Path], out: Path) -> list[Page]:
@@ -187,6 +207,11 @@ def build(paths: list[Path], out: Path) -> list[Page]:
         page.sections = _sections(text)
         (out / page.html_name).write_text(text, encoding="utf-8")
     pages = [page for page, _ in executed]
+    for page in pages:
+        notes = NOTES_DIR / (Path(page.notebook).stem + ".md")
+        if notes.is_file():
+            page.notes_html = notes.stem + ".notes.html"
+            (out / page.notes_html).write_text(render_notes(notes, built), encoding="utf-8")
     (out / "index.html").write_text(index_html(pages), encoding="utf-8")
     return pages
 

@@ -18,18 +18,22 @@ import pkgutil
 from dataclasses import dataclass
 from typing import Any, Callable
 
-__all__ = ["Exercise", "exercise", "check", "hint", "solution", "registry", "Feedback"]
+__all__ = ["Exercise", "exercise", "check", "hint", "solution", "registry", "Feedback", "KINDS"]
+
+#: What an exercise asks for: code to write, an attack to run, a value to compute, a concept question.
+KINDS = ("implement", "attack", "value", "quiz")
 
 
 @dataclass(frozen=True)
 class Exercise:
-    """One exercise: an id like ``"02.3"``, a one-line task, a checker, a hint and a solution."""
+    """One exercise: an id like ``"02.3"``, a one-line task, a checker, a hint, a solution, a kind."""
 
     id: str
     title: str
     checker: Callable[[Any], bool | tuple[bool, str]]
     hint: str
     solution: str
+    kind: str = "value"
 
 
 @dataclass(frozen=True)
@@ -64,13 +68,15 @@ _REGISTRY: dict[str, Exercise] = {}
 _LOADED = False
 
 
-def exercise(id: str, title: str, *, hint: str, solution: str):
+def exercise(id: str, title: str, *, hint: str, solution: str, kind: str = "value"):
     """Decorator registering ``checker(answer) -> bool | (bool, message)`` as exercise ``id``."""
+    if kind not in KINDS:
+        raise ValueError(f"exercise kind must be one of {KINDS}, got {kind!r}")
 
     def register(checker):
         if id in _REGISTRY:
             raise ValueError(f"exercise {id!r} is registered twice")
-        _REGISTRY[id] = Exercise(id, title, checker, hint, solution)
+        _REGISTRY[id] = Exercise(id, title, checker, hint, solution, kind)
         return checker
 
     return register

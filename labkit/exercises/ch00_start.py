@@ -1,6 +1,7 @@
 """Exercises of chapter 00 (notation)."""
 from labkit import bits
 from labkit.exercises import exercise
+from labkit.exercises.quiz import quiz
 
 
 @exercise(
@@ -32,3 +33,45 @@ def _distance(answer):
 def _flip_index(answer):
     i = int(answer)
     return 0 <= i < 16 and bits.flip_bit(bytes(2), i) == bytes([0x00, 0x80])
+
+
+# --- concept questions (kind "quiz"; answers stored as salted digests, see quiz.py) ---
+
+quiz(
+    '00.4',
+    'Why does the lab number bits exactly as FIPS 46-3 and FIPS 197 do (most significant bit of the first byte first)?',
+    [
+     'Because numpy can only store bits in that order.',
+     'Because any other order would make the ciphers weaker.',
+     "Because the standards' tables (IP, E, P, PC-1, the AES byte layout) and their test vectors are written in that order, so the tables can be used verbatim and results compared bit for bit.",
+     'Because it makes the ciphers faster on x86 processors.',
+    ],
+    "4439b3b1834c22e0f80907cacc8e293f67b2686656c2f8fc6d4a5af0f75434d4",
+    hint='Think about where the tables of bit positions in labkit.des come from.',
+)
+
+quiz(
+    '00.5',
+    'FIPS 46-3 numbers the bits of a DES block 1 to 64 from the left. Which bit is `labkit` index 0?',
+    [
+     'FIPS bit 1, the most significant bit of the first byte.',
+     'FIPS bit 64, the least significant bit of the last byte.',
+     'FIPS bit 8, the least significant bit of the first byte.',
+     'FIPS bit 0, which the standard reserves for parity.',
+    ],
+    "685b41db480f3965f16e39d4cce3bdc82444afecf9024b795e4e561a7e182070",
+    hint='labkit counts from 0, FIPS 46-3 counts from 1; both start at the left.',
+)
+
+quiz(
+    '00.6',
+    'Why does every notebook seed its random generators?',
+    [
+     'Seeding makes the generated keys secret.',
+     'So that a cell gives the same numbers on every machine: stored outputs can be compared by CI (nbval) and a class can discuss the same values.',
+     'Because numpy refuses to run without a seed.',
+     'To make the ciphers deterministic; unseeded AES would be randomized.',
+    ],
+    "72be617204788d33fade22c964b7d5b87ff1800a2ce149109dfa8cfa30559c31",
+    hint='What would nbval compare if the numbers changed at every run?',
+)

@@ -3,6 +3,7 @@ import numpy as np
 
 from labkit import bits, des, sbox
 from labkit.exercises import exercise
+from labkit.exercises.quiz import quiz
 
 EXAMPLE_KEY = bytes.fromhex("133457799bbcdff1")
 
@@ -91,3 +92,45 @@ def _search(answer):
     if des.encrypt_block(key, plaintext) != ciphertext:
         return False, "that key does not map the plaintext to the ciphertext."
     return True, f"DES({key.hex()}, {plaintext!r}) = {ciphertext.hex()}"
+
+
+# --- concept questions (kind "quiz"; answers stored as salted digests, see quiz.py) ---
+
+quiz(
+    '02.6',
+    'One bit of L0 (the left half after IP) is flipped. How many S-boxes does it enter in round 1?',
+    [
+     'One.',
+     "Two, through E's duplicated edge bits.",
+     'None: L0 is only XORed into f(R0, K1); the flipped bit reaches the S-boxes in round 2, as a bit of R1.',
+     'Six.',
+    ],
+    "abf631c7ec102935e61b42a33b8b5ddedabec2c3cdf4773ba9ee3f2373439823",
+    hint='Look at the round equations: which half goes through E and the S-boxes?',
+)
+
+quiz(
+    '02.7',
+    "If DES's eight S-boxes were replaced by affine maps over GF(2), why would the key fall to linear algebra?",
+    [
+     'Because the key schedule would then have weak keys.',
+     'Because every ciphertext bit becomes an affine function of the plaintext and key bits, so known plaintext/ciphertext pairs give linear equations in the 56 key bits, solved by Gaussian elimination.',
+     'Because brute force becomes faster when the S-boxes are affine.',
+     'Because E and P would then cancel each other.',
+    ],
+    "997362270b95423dc1c1d610bcfc333cfd97c7194c84bb49c55634523c65482e",
+    hint='E, P, IP and the key XOR are already linear: what is left that is not?',
+)
+
+quiz(
+    '02.8',
+    'Why does DES(~k, ~m) = ~DES(k, m) hold?',
+    [
+     'The S-boxes are balanced.',
+     'IP is an involution.',
+     'In each round E(~R) xor ~K = E(R) xor K, so the S-boxes see the same inputs; the complemented left half passes through the XOR, and the halves stay complemented to the end.',
+     'It holds only for the weak keys.',
+    ],
+    "ad30cae5c21db610e6b52be442f993f96face1593e39df6a9ada26e97395ecb6",
+    hint='Complement both the right half and the subkey: what does the S-box layer see?',
+)

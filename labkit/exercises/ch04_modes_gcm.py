@@ -4,6 +4,7 @@ from Crypto.Cipher import AES
 
 from labkit import gcm, modes
 from labkit.exercises import exercise
+from labkit.exercises.quiz import quiz
 from labkit.widgets.modes import demo_image
 
 
@@ -94,3 +95,58 @@ def _forgery(answer):
     except ValueError:
         return False, "pycryptodome rejects that tag"
     return True, "pycryptodome accepted the forged message"
+
+
+# --- concept questions (kind "quiz"; answers stored as salted digests, see quiz.py) ---
+
+quiz(
+    '04.5',
+    '(the why of 04.1) Why does any key give the same number of distinct ECB blocks for demo_image()?',
+    [
+     'Because ECB ignores the key for repeated blocks.',
+     'Because the image is padded with PKCS#7.',
+     'Because under one key AES is a permutation applied block by block: equal plaintext blocks give equal ciphertext blocks and different ones different, so the count is the number of distinct plaintext blocks.',
+     'Because AES has no weak keys.',
+    ],
+    "aa7e951019a307f1310f5adaefed8a98c022a4e8ccc0b3bcd0e2e048951ad900",
+    hint='Is a block cipher under a fixed key one-to-one?',
+)
+
+quiz(
+    '04.6',
+    'Why must a GCM nonce never repeat under one key?',
+    [
+     'Because the tag would become shorter.',
+     'Because the counter keystream repeats (C1 xor C2 = P1 xor P2) and the two tags give a polynomial in the hash key H whose roots reveal H, after which tags can be forged for any message.',
+     'Because decryption would fail for the second message.',
+     "Because a repeated nonce changes the block cipher's key.",
+    ],
+    "1c780a381fd3f5eb68212fb19001ef1f48f0c829ad0c8bfc9993a0fd99a30c0b",
+    hint='Two costs: one for confidentiality (CTR), one for authenticity (GHASH).',
+)
+
+quiz(
+    '04.7',
+    'Why is no deterministic encryption scheme (ECB, or CTR with a fixed counter) IND-CPA secure?',
+    [
+     'Because the adversary may ask the encryption oracle for Enc(m0) and compare it with the challenge: a deterministic scheme answers the same ciphertext for the same plaintext.',
+     'Because its key is too short.',
+     'Because it has no authentication tag.',
+     'It is secure as long as the key stays secret.',
+    ],
+    "da239a974643be88e74220b5f67577be0ea3edc2ca5930bf89be8d394c5d7199",
+    hint='In the IND-CPA game the adversary keeps its encryption oracle after choosing m0 and m1.',
+)
+
+quiz(
+    '04.8',
+    'CTR with fresh counters is IND-CPA secure. Why does GCM still add a tag?',
+    [
+     'To make encryption faster.',
+     'Because IND-CPA says nothing about tampering: CTR is malleable (flipping a ciphertext bit flips the same plaintext bit), while authenticated encryption also requires that every forged or modified ciphertext is rejected.',
+     'Because CTR leaks the key after 2^32 blocks.',
+     'To pad the message to whole blocks.',
+    ],
+    "40c91959f86f971825135de7c54f80fee073f88bcf20855909b7038131194c90",
+    hint="Exercise 04.4's target ciphertext was made by flipping bits: what stopped it?",
+)

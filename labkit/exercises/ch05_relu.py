@@ -5,6 +5,7 @@ import numpy as np
 
 from labkit.circuits import XOR, BooleanFunction, Circuit, corner_neurons
 from labkit.exercises import exercise
+from labkit.exercises.quiz import quiz
 
 
 @exercise(
@@ -60,3 +61,45 @@ def _majority(answer):
 )
 def _xor_half(answer):
     return bool(np.isclose(float(answer), corner_neurons(XOR(), 0.5)([0.75, 0.25])[0]))
+
+
+# --- concept questions (kind "quiz"; answers stored as salted digests, see quiz.py) ---
+
+quiz(
+    '05.5',
+    'On bits, XOR with a constant key bit k is affine: x xor k = k + (1 - 2k) x. Why can the XOR of two *state* bits x xor y not be folded into an affine map the same way?',
+    [
+     'It can: use weights +1 and -1.',
+     'Because x xor y = x + y - 2xy has a product of two inputs: an affine a x + b y + c that is right on (0,0), (1,0), (0,1) has c = 0, a = b = 1 and gives 2 on (1,1), so a ReLU (corner neurons) is needed.',
+     'Because floating point cannot represent XOR.',
+     'Because XOR is not invertible.',
+    ],
+    "303f2a9686b33b69e12c2f6ce1ef85538aa78f2dd71d27f80606a097551c882d",
+    hint='Fit a x + b y + c to the four rows of the XOR truth table.',
+)
+
+quiz(
+    '05.6',
+    'Why does a Boolean f equal the sum of its corner neurons on binary inputs (0 < c <= 1)?',
+    [
+     'Because the corners are trained to fit f.',
+     'Because ReLU is linear on bits.',
+     'Because on a bit pattern x only the corner of pattern x fires (value 1): every other pattern differs in at least one bit, which lowers its pre-activation to (c - 1)/c <= 0.',
+     'Because corner neurons compute AND, and every f is an AND.',
+    ],
+    "774648387024cfdbb1fa59a2235801d1a0666bbbbe0a1409e2f0d695a0ffafab",
+    hint="Compute one corner's pre-activation on a pattern that differs from it in one bit.",
+)
+
+quiz(
+    '05.7',
+    'Two networks compute the same Boolean function on bits (say XOR with c = 1 and with c = 0.5). Why can they differ on real inputs?',
+    [
+     'They cannot: equal on bits means equal everywhere.',
+     'Because a ReLU network is piecewise linear and is only pinned down at the 2^k corners; between them each construction interpolates in its own way, and those off-bit values are what an attacker queries.',
+     'Because of floating-point rounding only.',
+     'Because c changes the function on bits too.',
+    ],
+    "f37ef2d21f5dd446d7254b66f75b072f48bc5b13db78416061e46202c582e09a",
+    hint='How many points does correctness on bits constrain, and what about the rest of R^k?',
+)

@@ -8,6 +8,7 @@ import numpy as np
 
 from labkit import aes
 from labkit.exercises import exercise
+from labkit.exercises.quiz import quiz
 
 
 def back_to_back_xor(x, k):
@@ -70,3 +71,45 @@ def _demo_key(answer):
         return False, f"expected 16 bits, got {got.size}"
     wrong = int(np.sum(got != key))
     return wrong == 0, "all 16 bits right" if wrong == 0 else f"{wrong} bits wrong"
+
+
+# --- concept questions (kind "quiz"; answers stored as salted digests, see quiz.py) ---
+
+quiz(
+    '06.14',
+    'In the back-to-back network, why does a collision of the outputs on bit i = v - e and v + e reveal k_i = v?',
+    [
+     'Because the S-box maps both to 0.',
+     'Because |x - k| is symmetric around k: the two first-layer values are equal exactly when k = v, and everything after the first layer is a function of those values; otherwise they differ, and the outputs almost surely do too.',
+     'Because e is chosen equal to the key bit.',
+     "Because the network's weights are public.",
+    ],
+    "875771605e0e0e7d4863824ace720fb749283e01402033ccf50075bcf123dedd",
+    hint='Draw ReLU(x - k) + ReLU(k - x) for k = 0 and k = 1 and mark v - e and v + e.',
+)
+
+quiz(
+    '06.15',
+    'Why does the attack need a linear number of queries in the key size, when brute force needs 2^128 trials?',
+    [
+     'Because AES-128 is weak.',
+     'Because every query tests all 2^128 keys at once.',
+     'Because the first layer isolates each key bit in its own neurons, so one pair of queries settles one bit independently of the others: 128 bits cost O(128) queries.',
+     'Because the network leaks its weights.',
+    ],
+    "9957ad4a51db0320349fdfe361bf32e89dd79256b42a31d36e984997492dba08",
+    hint='Does testing k_5 depend on what you know about k_4?',
+)
+
+quiz(
+    '06.16',
+    'Why does the clipped-input attack aim every key byte at the S-box input 0x52?',
+    [
+     'Because 0x52 is the only byte without a fixed point.',
+     'Because S(0x52) = 0x00: a blurred one-hot corner scales its S-box output, and a scaled zero is still exactly zero, so only the right candidate makes the two queries collide.',
+     'Because 0x52 is the first round constant.',
+     'Because clipping maps every input to 0x52.',
+    ],
+    "92dae6ead05c1f9dcb1253820943e8fda64e42dc8e68052cf4e031142bf49cb4",
+    hint='What is 0.7 times the all-zero byte?',
+)

@@ -1,0 +1,79 @@
+"""Concept questions (kind "quiz"): at least 3 per unit 00-07, exactly one right choice each,
+the answer never stored or printed in plain text, and the notebooks show the registered text."""
+from __future__ import annotations
+
+import string
+from collections import defaultdict
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from labkit import exercises as ex
+from labkit.exercises import quiz as qz
+
+ROOT = Path(__file__).resolve().parent.parent
+QUIZZES = sorted(i for i, e in ex.registry().items() if e.kind == "quiz")
+
+
+def _chapter_ids():
+    by_chapter = defaultdict(list)
+    for exercise_id in ex.registry():
+        chapter, number = exercise_id.split(".")
+        by_chapter[chapter].append(int(number))
+    return by_chapter
+
+
+def test_every_kind_is_known():
+    assert {e.kind for e in ex.registry().values()} <= set(ex.KINDS)
+    with pytest.raises(ValueError, match="kind"):
+        ex.exercise("99.1", "t", hint="h", solution="s", kind="essay")
+
+
+@pytest.mark.parametrize("chapter", [f"{n:02d}" for n in range(8)])
+def test_at_least_three_quizzes_per_unit(chapter):
+    assert sum(q.startswith(chapter + ".") for q in QUIZZES) >= 3
+
+
+def test_quiz_ids_follow_the_other_exercises_consecutively():
+    for chapter, numbers in _chapter_ids().items():
+        quiz_numbers = sorted(int(q.split(".")[1]) for q in QUIZZES if q.startswith(chapter + "."))
+        if not quiz_numbers:
+            continue
+        others = [n for n in numbers if f"{chapter}.{n}" not in QUIZZES]
+        assert quiz_numbers == list(range(max(others) + 1, max(others) + 1 + len(quiz_numbers)))
+
+
+@pytest.mark.parametrize("exercise_id", QUIZZES)
+def test_exactly_one_choice_is_right_and_feedback_never_names_it(exercise_id):
+    _, choices = qz.QUESTIONS[exercise_id]
+    verdicts = {letter: ex.check(exercise_id, letter) for letter in choices}
+    right = [letter for letter, feedback in verdicts.items() if feedback]
+    assert len(right) == 1
+    for letter, feedback in verdicts.items():
+        if letter != right[0]:
+            assert f"({right[0]})" not in feedback.message and choices[right[0]] not in feedback.message
+    assert ex.check(exercise_id, f" ({right[0].upper()}) ")  # normalized
+    assert not ex.check(exercise_id, "z") and not ex.check(exercise_id, 1)
+    entry = ex.registry()[exercise_id]
+    assert choices[right[0]] not in entry.solution + entry.hint
+    assert right[0] not in string.ascii_lowercase[len(choices):]
+
+
+def test_no_right_letter_stored_in_plain_text():
+    # registration takes only a digest, salted with the id: equal letters give unrelated digests
+    import inspect
+
+    assert list(inspect.signature(qz.quiz).parameters) == ["exercise_id", "question", "choices", "digest", "hint"]
+    assert qz.answer_digest("00.4", "a") != qz.answer_digest("00.5", "a")
+    assert all(len(entry) == 2 for entry in qz.QUESTIONS.values())  # question and choices only
+
+
+@pytest.mark.parametrize("exercise_id", QUIZZES)
+def test_notebook_shows_the_registered_question_and_checks_it(exercise_id):
+    path = next((ROOT / "notebooks").glob(exercise_id[:2] + "_*.ipynb"))
+    nb = nbformat.read(path, as_version=4)
+    assert any(c.cell_type == "markdown" and c.source == qz.markdown(exercise_id) for c in nb.cells)
+    checks = [c for c in nb.cells if c.cell_type == "code" and f'ex.check("{exercise_id}", answer)' in c.source]
+    assert len(checks) == 1 and "### BEGIN SOLUTION" in checks[0].source
+    assert "# NBVAL_CHECK_OUTPUT" in checks[0].source
