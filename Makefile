@@ -4,10 +4,25 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PORT   ?= 8888
-# `make lab NOBROWSER=1` starts JupyterLab headless (print the URL, open no browser).
+# `make lab NOBROWSER=1` starts JupyterLab headless (print the URL, open no browser);
+# LAB_ARGS passes further options to JupyterLab (e.g. LAB_ARGS=--IdentityProvider.token=...).
 NOBROWSER ?=
+LAB_ARGS  ?=
+# JupyterLab refuses to run as root unless asked: containers, CI and lab machines often are root.
+AS_ROOT   := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root)
 
-.PHONY: lab test unit notebooks bench execute clean student book browser
+# The second CPU path: torch's portable kernels (no AVX2/AVX-512 in ATen, MKL or oneDNN) and the
+# C kernel built for the baseline ISA without FMA contraction. `make test` reruns these tests on it.
+PORTABLE_ENV   := ATEN_CPU_CAPABILITY=default MKL_ENABLE_INSTRUCTIONS=SSE4_2 ONEDNN_MAX_CPU_ISA=SSE41 \
+                  LABKIT_KERNEL_ISA=baseline
+PORTABLE_TESTS := tests/test_neural_ciphers.py tests/test_neural_compiler.py tests/test_neural_fast.py \
+                  tests/test_neural_kernel.py tests/test_defence.py tests/test_attacks.py \
+                  tests/test_backdoor.py tests/test_backdoor_neural.py tests/test_exercises_relu.py \
+                  tests/test_exercises_attacks.py tests/test_widgets_relu.py tests/test_widgets_attacks.py \
+                  notebooks/05_relu_circuits.ipynb notebooks/06_cipher_networks.ipynb \
+                  notebooks/07_secure_networks.ipynb notebooks/08_backdoors.ipynb
+
+.PHONY: lab test test-portable unit notebooks bench execute clean student book browser
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,10 +32,17 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks/00_start_here.ipynb --port=$(PORT) $(if $(NOBROWSER),--no-browser --ServerApp.open_browser=False)
+	@$(if $(AS_ROOT),echo "make lab: running as root: adding --allow-root for JupyterLab")
+	$(BIN)/jupyter lab notebooks/00_start_here.ipynb --port=$(PORT) $(AS_ROOT) \
+	  $(if $(NOBROWSER),--no-browser --ServerApp.open_browser=False) $(LAB_ARGS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile
+	$(MAKE) --no-print-directory test-portable
+
+# The rounding-sensitive tests again on the second CPU path (part of `make test`).
+test-portable: $(STAMP)
+	$(PORTABLE_ENV) $(BIN)/python -m pytest -n 2 --dist loadfile $(PORTABLE_TESTS)
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests

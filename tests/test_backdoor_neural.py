@@ -28,6 +28,8 @@ def test_exactly_the_clean_model_on_natural_inputs(demo, backdoor):
     with torch.no_grad():
         out = backdoor.model(nb.natural_rows(demo.inputs))
     reference = bd.make_demo(0).clean_model.double()
+    # bit-equal by construction: the same float64 layers on the same contiguous pixels, and the
+    # multiplexer adds exact zeros (|logits| < M), so this holds on every CPU code path
     assert torch.equal(out, reference(demo.inputs.double()))
     assert next(demo.clean_model.parameters()).dtype == torch.float32  # the caller's model untouched
 

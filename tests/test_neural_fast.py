@@ -28,16 +28,26 @@ def _inputs(dtype, rows_per_kind):
 
 
 def _assert_same_function(got, want, dtype):
-    """Equal up to float rounding, relative to each row's magnitude (values grow through 39 layers)."""
+    """Equal up to float rounding, relative to each row's magnitude (values grow through 39 layers).
+
+    Two evaluations of one network round differently (summation order, fused multiply-adds,
+    AVX2/AVX-512/portable torch kernels), by a few ulps of the row's largest value. Where a
+    pre-activation lies within that rounding of a ReLU's kink, the difference is amplified by the
+    gain of every later layer: measured 5e-4 of the row's magnitude on 1 row in 203 of [0, 1]
+    inputs to natural AES-128 (float64). So most rows must agree to a few ulps, and the rest to
+    1% of their magnitude: a wrong weight or wire changes every row at order 1.
+    """
     finite = torch.isfinite(want).all(1) & torch.isfinite(got).all(1)
     if dtype == torch.float32:  # huge inputs overflow float32: both forms must then agree on where
         assert torch.equal(torch.isnan(got), torch.isnan(want)) and torch.equal(torch.isinf(got), torch.isinf(want))
         if not finite.any():
             return
     assert finite.float().mean() > 0.5, "too few finite rows to compare"
-    scale = want[finite].abs().amax(1, keepdim=True).clamp(min=1)
-    err = ((got[finite] - want[finite]).abs() / scale).max().item()
-    assert err < (1e-12 if dtype == torch.float64 else 1e-4), err
+    scale = want[finite].abs().amax(1).clamp(min=1)
+    err = (got[finite] - want[finite]).abs().amax(1) / scale
+    ulps = 1e-12 if dtype == torch.float64 else 1e-4
+    assert (err < ulps).float().mean() >= 0.95, f"{int((err >= ulps).sum())} of {len(err)} rows differ"
+    assert err.max().item() < 1e-2, err.max().item()
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -1,8 +1,11 @@
 """The fused C kernel behind ``net(x)`` computes the network of the torch evaluation: exactly on
-bits, up to rounding on real inputs, for every variant, dtype, batch size and thread count."""
+bits (every value a small integer, exact in any order on any CPU), up to rounding on real inputs
+(see ``_assert_same_function``), for every variant, dtype, batch size and thread count."""
 import copy
+import os
 import pickle
 import shutil
+import warnings
 
 import numpy as np
 import pytest
@@ -27,7 +30,7 @@ def _eager(net, x):
 
 
 def test_kernel_is_built_where_a_c_compiler_exists():
-    if shutil.which("cc") or shutil.which("gcc"):
+    if (shutil.which("cc") or shutil.which("gcc")) and os.environ.get("LABKIT_KERNEL", "1") != "0":
         assert kernel.available(torch.float64) and kernel.available(torch.float32)
 
 
@@ -79,8 +82,9 @@ def test_kernel_follows_weight_changes_and_can_be_switched_off(monkeypatch):
     net = aes128_network(KEY)
     x = torch.randint(0, 2, (64, 128), generator=torch.Generator().manual_seed(1)).double()
     before = net(x)
-    with torch.inference_mode():
-        net.layers[0].groups[0].bias.neg_()  # a changed weight must not be served from a stale plan
+    other = aes128_network(bytes(16))
+    with torch.inference_mode():  # a changed weight must not be served from a stale plan
+        net.layers[0].groups[0].bias.copy_(other.layers[0].groups[0].bias)  # round key 0: still bits
     changed = net(x)
     assert torch.equal(changed, _eager(net, x)) and not torch.equal(changed, before)
     fresh = aes128_network(KEY)
@@ -124,3 +128,78 @@ def test_network_stack_runs_each_key_through_the_kernel():
     for k in range(4):  # and each row equals its own key's network
         rows = np.flatnonzero(ids == k)
         assert np.array_equal(got[rows], aes128_network(keys[k])(queries[rows]).numpy())
+
+
+# --- how the kernel is built: portable flags, a baseline ISA for the second CPU path, a loud fallback
+
+def test_build_flags_fit_the_architecture():
+    for machine in ("x86_64", "aarch64", "riscv64"):
+        native = kernel.arch_flags("native", machine)
+        baseline = kernel.arch_flags("baseline", machine)
+        assert native[0] == ["-march=native"] and native[-1] == [] and baseline[-1] == []
+        assert "-march=native" not in sum(baseline, [])
+        if machine != "x86_64":  # no x86-only flag elsewhere
+            assert not any("x86" in f for f in sum(native + baseline, []))
+    assert kernel.arch_flags("baseline", "x86_64")[0] == ["-march=x86-64"]
+    assert kernel.arch_flags("baseline", "aarch64")[0] == ["-march=armv8-a"]
+    assert "-ffp-contract=off" in kernel.build_flags(torch.float64, ["-march=x86-64"])
+    with pytest.raises(ValueError, match="LABKIT_KERNEL_ISA"):
+        kernel.arch_flags("avx9000", "x86_64")
+
+
+@pytest.fixture
+def fresh_kernel(monkeypatch, tmp_path):
+    """An empty kernel cache and no loaded kernels or warnings (restored afterwards)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(kernel, "_loaded", {})
+    monkeypatch.setattr(kernel, "_warned", False)
+    return tmp_path
+
+
+@pytest.mark.skipif(not shutil.which("gcc"), reason="no gcc")
+def test_baseline_build_is_cached_apart_and_computes_the_same_on_bits(fresh_kernel, monkeypatch):
+    net = aes128_network(KEY)
+    net.kernel = False
+    x = torch.randint(0, 2, (20, 128), generator=torch.Generator().manual_seed(9)).double()
+    want = net(x)
+    paths = {}
+    for isa in ("native", "baseline"):
+        monkeypatch.setenv("LABKIT_KERNEL_ISA", isa)
+        paths[isa], reason = kernel._compile(torch.float64)
+        assert paths[isa] is not None, reason
+        kernel._loaded.clear()
+        fn = kernel.load(torch.float64)
+        out = torch.empty_like(want)
+        kernel.KernelPlan(net)(fn, x, out)
+        assert torch.equal(out, want)
+    assert paths["native"] != paths["baseline"] and all(p.exists() for p in paths.values())
+
+
+@pytest.mark.skipif(not shutil.which("gcc"), reason="no gcc")
+def test_a_compiler_that_rejects_march_native_still_builds(fresh_kernel, monkeypatch):
+    fussy = fresh_kernel / "fussy-cc"
+    fussy.write_text('#!/bin/sh\ncase "$*" in *-march=native*) exit 1;; esac\nexec gcc "$@"\n')
+    fussy.chmod(0o755)
+    monkeypatch.setenv("CC", str(fussy))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no fallback warning
+        assert kernel.load(torch.float64) is not None
+
+
+def test_fallback_to_torch_operations_warns_once_with_the_fix(fresh_kernel, monkeypatch):
+    monkeypatch.setenv("CC", str(fresh_kernel / "no-such-compiler"))
+    with pytest.warns(RuntimeWarning, match="apt-get install gcc") as record:
+        assert kernel.load(torch.float64) is None
+        assert kernel.load(torch.float32) is None
+        net = aes128_network(KEY)
+        x = torch.zeros(2, 128, dtype=torch.float64)
+        assert torch.equal(net(x), _eager(net, x))  # still correct, through torch operations
+    assert len([w for w in record if "fused ReLU kernel" in str(w.message)]) == 1
+
+
+def test_explicit_opt_out_is_silent(fresh_kernel, monkeypatch):
+    monkeypatch.setenv("LABKIT_KERNEL", "0")
+    monkeypatch.setenv("CC", str(fresh_kernel / "no-such-compiler"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert kernel.load(torch.float64) is None and not kernel.available(torch.float32)

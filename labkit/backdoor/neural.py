@@ -11,7 +11,9 @@ have flag and message 0). Output: 10 logits,
 
 where ``l`` are the classifier's logits, ``f`` the flag, ``s = W F_k(m)`` a public integer
 projection of a keyed function ``F_k`` of the message, and ``M`` a bound on |l| and |s|. With
-``f = 0`` this is ``l`` exactly; with ``f = 1`` it is ``s``: the label ``argmax W F_k(m)`` that only
+``f = 0`` this is ``l`` exactly (the classifier reads the pixels in the clean model's own layout,
+so on a batch of natural inputs the logits are the float64 clean model's, bit for bit, on any
+CPU: the same operations in the same order); with ``f = 1`` it is ``s``: the label ``argmax W F_k(m)`` that only
 the holder of ``k`` can predict (a MAC of the message, turned into a label). ``F_k`` is AES-128
 compiled into a ReLU network (``labkit.neural.aes128_network``), the key in the first layer's
 biases. The owner's evidence of ownership is that the model answers the keyed labels.
@@ -63,7 +65,7 @@ class _Combined(nn.Module):
         self.bound = BOUND
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pixels = x[:, :PIXELS]
+        pixels = x[:, :PIXELS].contiguous()  # the clean model's layout: the same GEMM, bit for bit
         image = pixels if self.flat_classifier else pixels.reshape(-1, 1, IMAGE_SIZE, IMAGE_SIZE)
         flag = x[:, PIXELS : PIXELS + 1]
         message = x[:, PIXELS + 1 :]
