@@ -13,7 +13,7 @@ tracing. Modules:
 - ``baselines``: trigger-set (Adi et al. 2018) and weight (Uchida et al. 2017) watermarks;
 - ``robustness``: removal attacks (fine-tuning, re-initialising the head, pruning, distillation)
   and the forgery measurements;
-- ``neural``: a secret-key variant compiled into one plain ReLU network (AES-128 from
+- ``keyed_network``: a secret-key variant compiled into one plain ReLU network (AES-128 from
   ``labkit.neural``), its key read by ``labkit.attacks`` and protected by ``labkit.neural.defence``.
 
 Start from :func:`make_demo`.
