@@ -64,11 +64,11 @@ def _threshold(answer):
     "10.3",
     "the security property each threat of the talk attacks, as a dict threat -> property",
     hint="Spoofing, tampering, disclosure, denial of service against authenticity, integrity, "
-    "confidentiality, availability (labkit.iml.THREATS).",
-    solution="dict(labkit.iml.THREATS)",
+    "confidentiality, availability (labkit.capstone.THREATS).",
+    solution="dict(labkit.capstone.THREATS)",
 )
 def _properties(answer):
-    from labkit.iml import THREATS
+    from labkit.capstone import THREATS
 
     given = {str(k).strip().lower(): str(v).strip().lower() for k, v in dict(answer).items()}
     wrong = [t for t in THREATS if given.get(t) != THREATS[t]]

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from labkit import iml, weights
+from labkit import capstone, weights
 from labkit.backdoor import BackdooredModel, embed_trigger, generate_keys
 from labkit.backdoor.models import digit_splits, make_classifier, predict
 from labkit.backdoor.protocols import label_oracle
@@ -19,9 +19,9 @@ def world(images):
     torch.manual_seed(0)
     base = make_classifier("mlp", seed=0)
     clock = [1000.0]
-    server = iml.ModelServer(base, images, seed=0, max_models=2, link_ttl=60, clock=lambda: clock[0])
+    server = capstone.ModelServer(base, images, seed=0, max_models=2, link_ttl=60, clock=lambda: clock[0])
     token = server.register("alice")
-    phone = iml.Device("alice", server.public_key)
+    phone = capstone.Device("alice", server.public_key)
     return server, token, phone, clock, base
 
 
@@ -44,28 +44,28 @@ def test_issued_model_runs_on_the_device_exactly_like_the_base_model(world, imag
 def test_pack_unpack_round_trip_and_validation(images):
     signing, verify = generate_keys(1)
     model = BackdooredModel(make_classifier("mlp", seed=1), verify, identity="dave")
-    back = iml.unpack_model(iml.pack_model(model))
+    back = capstone.unpack_model(capstone.pack_model(model))
     assert back.identity == b"dave"
     triggered = embed_trigger(images[:4], 7, signing, identity="dave")
     assert (predict(back, triggered) == 7).all() and torch.equal(back(images), model(images))
     with pytest.raises(TypeError, match="BackdooredModel"):
-        iml.pack_model(make_classifier("mlp"))
+        capstone.pack_model(make_classifier("mlp"))
     with pytest.raises(ValueError, match="missing"):
-        iml.unpack_model({"classifier.0.weight": torch.zeros(1)})
+        capstone.unpack_model({"classifier.0.weight": torch.zeros(1)})
 
 
 def test_api_refuses_wrong_tokens_other_devices_and_too_many_requests(world):
     server, token, phone, _, _ = world
-    with pytest.raises(iml.AuthenticationError):
+    with pytest.raises(capstone.AuthenticationError):
         server.request_model("alice", "guess", phone.public_key)
-    with pytest.raises(iml.AuthenticationError):
+    with pytest.raises(capstone.AuthenticationError):
         server.request_model("mallory", token, phone.public_key)
     _issue(server, token, phone)
-    thief = iml.Device("alice", server.public_key)
-    with pytest.raises(iml.DeviceMismatchError):
+    thief = capstone.Device("alice", server.public_key)
+    with pytest.raises(capstone.DeviceMismatchError):
         server.request_model("alice", token, thief.public_key)  # a leaked token alone is not enough
     _issue(server, token, phone)
-    with pytest.raises(iml.RateLimitError):
+    with pytest.raises(capstone.RateLimitError):
         server.request_model("alice", token, phone.public_key)
     assert {"auth-failure alice", "auth-failure mallory", "device-mismatch alice", "rate-limit alice"} <= set(server.log)
     assert not any(token in line for line in server.log), "tokens never reach the log"
@@ -77,11 +77,11 @@ def test_links_work_once_expire_and_leave_nothing_in_storage(world):
     assert len(server.stored_files()) == 1
     server.download(delivery.link)
     assert server.stored_files() == []
-    with pytest.raises(iml.LinkExpiredError, match="already used"):
+    with pytest.raises(capstone.LinkExpiredError, match="already used"):
         server.download(delivery.link)
     late = server.request_model("alice", token, phone.public_key)
     clock[0] += 61
-    with pytest.raises(iml.LinkExpiredError, match="expired"):
+    with pytest.raises(capstone.LinkExpiredError, match="expired"):
         server.download(late.link)
     assert server.stored_files() == []
 
@@ -103,7 +103,7 @@ def test_stored_file_discloses_nothing_and_opens_only_on_its_device(world):
     sealed = server.stored_files()[0].read_bytes()
     plain = base.state_dict()["1.weight"].numpy().tobytes()
     assert plain[:64] not in sealed, "weights are encrypted at rest"
-    other = iml.Device("alice", server.public_key)
+    other = capstone.Device("alice", server.public_key)
     with pytest.raises(weights.NotARecipientError):
         other.install(sealed)
     assert phone.install(server.download(delivery.link)) is not None
@@ -119,7 +119,7 @@ def test_transit_attacks_are_refused_and_keep_the_installed_model(world, images)
     # a man in the middle seals his own model for the phone's public key: wrong signer
     forged = phone.folder / "forged.lkw"
     mitm_model = BackdooredModel(make_classifier("mlp", seed=5), generate_keys(5)[1], identity="alice")
-    weights.seal(iml.pack_model(mitm_model), forged, [phone.public_key], model_id="iml/alice", version=9)
+    weights.seal(capstone.pack_model(mitm_model), forged, [phone.public_key], model_id="iml/alice", version=9)
     with pytest.raises(weights.IntegrityError):
         phone.install(forged.read_bytes())
     assert not phone.path.exists(), "nothing was installed"
@@ -134,7 +134,7 @@ def test_transit_attacks_are_refused_and_keep_the_installed_model(world, images)
 def test_a_copy_for_one_user_does_not_open_for_another(world):
     server, token, phone, _, _ = world
     bob_token = server.register("bob")
-    bob = iml.Device("bob", server.public_key)
+    bob = capstone.Device("bob", server.public_key)
     _, alice_file = _issue(server, token, phone)
     with pytest.raises(weights.WeightsError):
         bob.install(alice_file)
@@ -145,7 +145,7 @@ def test_a_leaked_copy_is_traced_to_its_user_and_nobody_else_is_accused(world, i
     server, token, phone, _, base = world
     models = {"alice": phone.install(_issue(server, token, phone)[1])}
     for user in ("bob", "carol"):
-        device = iml.Device(user, server.public_key)
+        device = capstone.Device(user, server.public_key)
         models[user] = device.install(_issue(server, server.register(user), device, user=user)[1])
     result = server.trace(label_oracle(models["carol"]))
     assert result.identified == ["carol"] and result.matches["carol"] == result.n
@@ -153,9 +153,9 @@ def test_a_leaked_copy_is_traced_to_its_user_and_nobody_else_is_accused(world, i
 
 
 def test_ledger_records_refusals_detections_and_misses(capsys):
-    ledger = iml.ThreatLedger()
+    ledger = capstone.ThreatLedger()
     with ledger.attempt("API", "spoofing", "wrong token", control="API tokens"):
-        raise iml.AuthenticationError("no")
+        raise capstone.AuthenticationError("no")
     with ledger.attempt("device", "disclosure", "leak", control="watermark") as stopped:
         stopped("traced to bob")
     with ledger.attempt("storage", "disclosure", "nothing stops this", control="none"):
@@ -180,10 +180,10 @@ def test_ledger_records_refusals_detections_and_misses(capsys):
 
 def test_server_validates_its_inputs(images):
     with pytest.raises(TypeError):
-        iml.ModelServer("not a model", images)
+        capstone.ModelServer("not a model", images)
     with pytest.raises(ValueError):
-        iml.ModelServer(make_classifier("mlp"), images, max_models=0)
-    server = iml.ModelServer(make_classifier("mlp"), images)
+        capstone.ModelServer(make_classifier("mlp"), images, max_models=0)
+    server = capstone.ModelServer(make_classifier("mlp"), images)
     with pytest.raises(ValueError):
         server.register("a-name-longer-than-16-bytes")
     server.register("x")
