@@ -41,7 +41,7 @@ from labkit.backdoor.trigger import IDENTITY_BYTES, verify_key_bytes
 
 __all__ = [
     "ServiceError",
-    "AuthenticationError",
+    "ApiTokenRejected",
     "RateLimitError",
     "DeviceMismatchError",
     "LinkExpiredError",
@@ -64,8 +64,9 @@ class ServiceError(Exception):
     """A request the model service refuses (base class)."""
 
 
-class AuthenticationError(ServiceError):
-    """Unknown user or wrong API token."""
+class ApiTokenRejected(ServiceError):
+    """Unknown user or wrong API token (the service's login check; not the AES-GCM tag failure,
+    which is :class:`labkit.gcm.AuthenticationError`, nor a container's ``weights.IntegrityError``)."""
 
 
 class RateLimitError(ServiceError):
@@ -171,7 +172,7 @@ class ModelServer:
         given = hashlib.sha256(str(token).encode()).digest()
         if account is None or not hmac.compare_digest(account.token_digest, given):
             self.log.append(f"auth-failure {user}")
-            raise AuthenticationError(f"unknown user or wrong API token for {user!r}")
+            raise ApiTokenRejected(f"unknown user or wrong API token for {user!r}")
         return account
 
     def request_model(self, user: str, token: str, device_key: bytes) -> Delivery:

@@ -56,9 +56,9 @@ def test_pack_unpack_round_trip_and_validation(images):
 
 def test_api_refuses_wrong_tokens_other_devices_and_too_many_requests(world):
     server, token, phone, _, _ = world
-    with pytest.raises(capstone.AuthenticationError):
+    with pytest.raises(capstone.ApiTokenRejected):
         server.request_model("alice", "guess", phone.public_key)
-    with pytest.raises(capstone.AuthenticationError):
+    with pytest.raises(capstone.ApiTokenRejected):
         server.request_model("mallory", token, phone.public_key)
     _issue(server, token, phone)
     thief = capstone.Device("alice", server.public_key)
@@ -155,7 +155,7 @@ def test_a_leaked_copy_is_traced_to_its_user_and_nobody_else_is_accused(world, i
 def test_ledger_records_refusals_detections_and_misses(capsys):
     ledger = capstone.ThreatLedger()
     with ledger.attempt("API", "spoofing", "wrong token", control="API tokens"):
-        raise capstone.AuthenticationError("no")
+        raise capstone.ApiTokenRejected("no")
     with ledger.attempt("device", "disclosure", "leak", control="watermark") as stopped:
         stopped("traced to bob")
     with ledger.attempt("storage", "disclosure", "nothing stops this", control="none"):
@@ -164,11 +164,11 @@ def test_ledger_records_refusals_detections_and_misses(capsys):
         with ledger.attempt("transit", "tampering", "a bug, not a refusal", control="none"):
             1 / 0
     outcomes = [a.outcome for a in ledger.attempts]
-    assert outcomes[:3] == ["refused: AuthenticationError", "detected: traced to bob", "NOT STOPPED"]
+    assert outcomes[:3] == ["refused: ApiTokenRejected", "detected: traced to bob", "NOT STOPPED"]
     assert not ledger.attempts[3].blocked
     grid = ledger.coverage()
     assert grid.sum() == 2 and grid[0, 0] == 1 and grid[3, 2] == 1
-    assert ledger.table().splitlines()[0].startswith("API ") and "-> refused: AuthenticationError" in ledger.table()
+    assert ledger.table().splitlines()[0].startswith("API ") and "-> refused: ApiTokenRejected" in ledger.table()
     assert "NOT STOPPED" in ledger._repr_html_() and "-> refused" in capsys.readouterr().out
     with pytest.raises(ValueError, match="surface"):
         with ledger.attempt("cloud", "spoofing", "x", control="y"):
