@@ -5,7 +5,9 @@ import torch
 from labkit import capstone, weights
 from labkit.backdoor import BackdooredModel, embed_trigger, generate_keys
 from labkit.backdoor.models import digit_splits, make_classifier, predict
+from labkit.backdoor.attackers import FramingLeaker
 from labkit.backdoor.protocols import label_oracle
+from labkit.backdoor.trigger import verify_key_bytes
 
 
 @pytest.fixture(scope="module")
@@ -42,10 +44,12 @@ def test_issued_model_runs_on_the_device_exactly_like_the_base_model(world, imag
 
 
 def test_pack_unpack_round_trip_and_validation(images):
-    signing, verify = generate_keys(1)
+    signing, verify = generate_keys()
     model = BackdooredModel(make_classifier("mlp", seed=1), verify, identity="dave")
     back = capstone.unpack_model(capstone.pack_model(model))
-    assert back.identity == b"dave"
+    assert back.identity == b"dave" and back.response_key is None
+    keyed = BackdooredModel(make_classifier("mlp", seed=1), verify, identity="dave", response_key=bytes(range(32)))
+    assert capstone.unpack_model(capstone.pack_model(keyed)).response_key == bytes(range(32))
     triggered = embed_trigger(images[:4], 7, signing, identity="dave")
     assert (predict(back, triggered) == 7).all() and torch.equal(back(images), model(images))
     with pytest.raises(TypeError, match="BackdooredModel"):
@@ -103,6 +107,7 @@ def test_stored_file_discloses_nothing_and_opens_only_on_its_device(world):
     sealed = server.stored_files()[0].read_bytes()
     plain = base.state_dict()["1.weight"].numpy().tobytes()
     assert plain[:64] not in sealed, "weights are encrypted at rest"
+    assert server.licensor.licensed_copy("alice").response_key not in sealed, "so is the copy's secret"
     other = capstone.Device("alice", server.public_key)
     with pytest.raises(weights.NotARecipientError):
         other.install(sealed)
@@ -118,7 +123,7 @@ def test_transit_attacks_are_refused_and_keep_the_installed_model(world, images)
         phone.install(bytes(flipped))
     # a man in the middle seals his own model for the phone's public key: wrong signer
     forged = phone.folder / "forged.lkw"
-    mitm_model = BackdooredModel(make_classifier("mlp", seed=5), generate_keys(5)[1], identity="alice")
+    mitm_model = BackdooredModel(make_classifier("mlp", seed=5), generate_keys()[1], identity="alice")
     weights.seal(capstone.pack_model(mitm_model), forged, [phone.public_key], model_id="iml/alice", version=9)
     with pytest.raises(weights.IntegrityError):
         phone.install(forged.read_bytes())
@@ -147,9 +152,33 @@ def test_a_leaked_copy_is_traced_to_its_user_and_nobody_else_is_accused(world, i
     for user in ("bob", "carol"):
         device = capstone.Device(user, server.public_key)
         models[user] = device.install(_issue(server, server.register(user), device, user=user)[1])
-    result = server.trace(label_oracle(models["carol"]))
-    assert result.identified == ["carol"] and result.matches["carol"] == result.n
-    assert server.trace(label_oracle(base)).identified == []
+    result = server.trace_report(label_oracle(models["carol"]))
+    assert result.accused == ["carol"] and result.matches["carol"] == result.n
+    assert server.trace(label_oracle(models["carol"])) == ["carol"]
+    assert server.trace(label_oracle(base)) == []
+    # bob drops his verifier and answers the cleartext targets of everybody else's triggers
+    assert server.trace(label_oracle(FramingLeaker(models["bob"]))) == []
+
+
+def test_no_key_comes_from_the_seed(images):
+    """Two servers with the same seed share no key; the old seed derivation gives no one's key."""
+    import hashlib
+
+    from Crypto.Signature import eddsa
+
+    servers = [capstone.ModelServer(make_classifier("mlp", seed=0), images, seed=0) for _ in range(2)]
+    copies = []
+    for server in servers:
+        device = capstone.Device("alice", server.public_key)
+        delivery = server.request_model("alice", server.register("alice"), device.public_key)
+        copies.append(device.install(server.download(delivery.link)))
+    assert servers[0].public_key != servers[1].public_key
+    assert verify_key_bytes(copies[0].verify_key) != verify_key_bytes(copies[1].verify_key)
+    assert copies[0].response_key != copies[1].response_key
+    recomputed = eddsa.import_private_key(hashlib.sha256(b"labkit.backdoor keys" + b"0:alice").digest())
+    assert verify_key_bytes(recomputed) != verify_key_bytes(copies[0].verify_key)
+    outsider = BackdooredModel(make_classifier("mlp", seed=0), recomputed.public_key(), identity="alice")
+    assert servers[0].trace(label_oracle(outsider)) == []
 
 
 def test_ledger_records_refusals_detections_and_misses(capsys):
@@ -202,9 +231,10 @@ def test_tamper_view_reports_the_part_hit_and_the_refusal(world):
     view = TamperView(sealed, phone)
     view.offset.value = 10
     assert view.part.startswith("header") and view.outcome in ("FormatError", "IntegrityError")
-    view.offset.value = layout[-1][1]  # inside the identity tensor
+    identity_offset = next(start for name, start, _ in layout if name == "verifier.identity")
+    view.offset.value = identity_offset  # inside the identity tensor
     assert view.part == "verifier.identity" and view.outcome == "IntegrityError"
-    assert list(view.figure.data[-1].x) == [layout[-1][1]]
+    assert list(view.figure.data[-1].x) == [identity_offset]
     view.mask.value = 0x00
     assert view.outcome == "opened"
     assert not phone.path.exists(), "checking never installs"
