@@ -194,15 +194,17 @@ class _OwnKeyLeaker(torch.nn.Module):
         return logits
 
 
-@pytest.mark.parametrize("framer", ["cleartext", "own key", "echo", "hash"])
+@pytest.mark.parametrize("framer", ["cleartext", "cleartext, verifier kept", "own key", "echo", "hash"])
 def test_a_leaker_holding_one_copy_frames_no_innocent(demo, licensed, framer):
     licensor, copies = licensed
     model = {"cleartext": at.FramingLeaker(copies["bob"]), "own key": _OwnKeyLeaker(copies["bob"]),
+             "cleartext, verifier kept": at.FramingLeaker(copies["bob"], keep_verifier=True),
              "echo": at.EchoModel(demo.clean_model), "hash": at.HashModel(demo.clean_model)}[framer]
     with torch.no_grad():
         for _ in range(TRIALS // 2):
             accused = licensor.trace(pr.label_oracle(model))
             assert set(accused) <= {"bob"}  # the leaker himself may be named; nobody else
+            assert ("bob" in accused) == (framer in ("cleartext, verifier kept", "own key"))  # his copy answers
 
 
 def test_the_naive_tracer_frames_the_innocent(demo):

@@ -2,8 +2,8 @@
 
 - :class:`EchoModel`: no key; answers the cleartext target byte of any well-formed trigger.
 - :class:`HashModel`: no key; answers SHA-256 of the LSB field, mod 10, for any well-formed trigger.
-- :class:`FramingLeaker`: holds one licensed copy, drops its verifier, and answers the cleartext
-  target of every trigger that names someone else.
+- :class:`FramingLeaker`: holds one licensed copy, drops (or keeps) its verifier, and answers the
+  cleartext target of every trigger that names someone else.
 - :class:`AdaptiveTargetClaimant`: a fresh key; asks the suspect first, then signs the labels it got.
 
 Against ``labkit.backdoor.naive`` they win; against ``labkit.backdoor.protocols`` they must lose.
@@ -70,13 +70,13 @@ class HashModel(_FieldRuleModel):
 
 
 class FramingLeaker(_FieldRuleModel):
-    """A leaked copy with its verifier dropped, answering the cleartext target of triggers that
-    name another licensee (and the clean label on its own, to hide)."""
+    """A leaked copy answering the cleartext target of triggers that name another licensee; on its
+    own triggers the bare classifier (verifier dropped, to hide) or, with ``keep_verifier``, the copy."""
 
-    def __init__(self, licensed_copy: BackdooredModel) -> None:
+    def __init__(self, licensed_copy: BackdooredModel, *, keep_verifier: bool = False) -> None:
         if not isinstance(licensed_copy, BackdooredModel):
             raise TypeError("the leaker starts from a licensed BackdooredModel copy")
-        super().__init__(licensed_copy.classifier)
+        super().__init__(licensed_copy if keep_verifier else licensed_copy.classifier)
         self.own_identity = licensed_copy.identity
 
     def rule(self, trigger, field):
