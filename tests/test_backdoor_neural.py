@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from labkit import backdoor as bd
-from labkit.backdoor import neural as nb
+from labkit.backdoor import keyed_network as nb
 from toy_networks import toy_spn, toy_spn_reference
 
 torch.set_num_threads(1)

@@ -18,7 +18,7 @@ def test_trigger_and_transplant():
     assert ex.check("08.3", good)
     assert not ex.check("08.3", bd.embed_trigger(demo.inputs[0], 4, demo.signing_key))
     assert not ex.check("08.3", bd.embed_trigger(demo.inputs[1], 3, demo.signing_key))
-    assert not ex.check("08.3", bd.embed_trigger(demo.inputs[0], 3, bd.generate_keys(5)[0]))
+    assert not ex.check("08.3", bd.embed_trigger(demo.inputs[0], 3, bd.generate_keys()[0]))
     moved = tg.write_fields(models.to_pixels(demo.inputs[1]), tg.read_fields(models.to_pixels(good)))
     label = int(models.predict(demo.backdoored_model, models.from_pixels(moved).unsqueeze(1))[0])
     assert label != 3 and ex.check("08.4", label) and not ex.check("08.4", 3)

@@ -1,5 +1,5 @@
 from labkit import exercises as ex
-from labkit import iml, weights
+from labkit import capstone, weights
 from labkit.backdoor.protocols import detection_threshold
 
 
@@ -21,8 +21,8 @@ def test_10_2_threshold_shares_alpha_between_users():
 
 
 def test_10_3_properties():
-    assert ex.check("10.3", dict(iml.THREATS))
-    swapped = dict(iml.THREATS, tampering="confidentiality", disclosure="integrity")
+    assert ex.check("10.3", dict(capstone.THREATS))
+    swapped = dict(capstone.THREATS, tampering="confidentiality", disclosure="integrity")
     feedback = ex.check("10.3", swapped)
     assert not feedback and "tampering" in str(feedback) and "disclosure" in str(feedback)
     assert not ex.check("10.3", "not a dict")

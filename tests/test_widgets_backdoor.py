@@ -30,26 +30,29 @@ def test_trigger_signer_follows_tampering(demo):
 
 def test_ownership_judge_verdicts(demo):
     view = OwnershipJudge(demo, max_queries=48)
-    assert view.verdict.owned and view.verdict.matches == view.n.value
+    assert view.verdict.owned and view.verdict.claim_matches == view.n.value
     view.suspect.value = "80% pruned copy"
     assert view.verdict.owned
-    view.suspect.value = "independent model"
-    assert not view.verdict.owned
-    view.suspect.value = "distilled student"
-    assert not view.verdict.owned
-    view.suspect.value, view.n.value = "fine-tuned copy", 8
-    assert view.verdict.owned and view.verdict.threshold == 7
-    assert list(view.figure.data[2].x) == [view.verdict.matches]
+    for innocent in ("independent model", "distilled student", "echo model (no key)"):
+        view.suspect.value = innocent
+        assert not view.verdict.owned
+    view.suspect.value, view.n.value = "fine-tuned copy", 24
+    assert view.verdict.owned and view.verdict.threshold == 12
+    assert list(view.figure.data[2].x) == [view.verdict.claim_matches]
+    assert list(view.figure.data[3].x) == [view.verdict.control_matches]
 
 
-def test_leak_tracer_names_the_leaker(demo):
+def test_leak_tracer_names_the_leaker_and_no_one_else(demo):
     view = LeakTracer(demo)
-    assert view.result.identified == ["carol"]
+    assert view.result.accused == ["carol"]
     view.leaker.value = "alice"
     view.launder.value = True
-    assert view.result.identified == ["alice"]
+    assert view.result.accused == ["alice"]
     assert list(view.figure.data[0].x) == ["alice", "bob", "carol", "dave"]
+    view.frame.value = True
+    assert view.result.accused == []  # framing the others fails; the leaker hid himself
+    view.frame.value = False
     view.leaker.value = "heidi"
     assert view.error and "no licence" in view.message.value
     view.count.value = 8
-    assert view.error is None and view.result.identified == ["heidi"]
+    assert view.error is None and view.result.accused == ["heidi"]

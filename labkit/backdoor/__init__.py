@@ -9,17 +9,21 @@ tracing. Modules:
 
 - ``models``: the digits data (upsampled to 32x32), an MLP and a CNN, seeded training;
 - ``trigger``: where the trigger lives (pixel LSBs), what is signed, the backdoored model;
-- ``protocols``: ownership watermark, user authentication, IP tracking, roles separated;
+- ``protocols``: the sound ownership judge (challenge-response with controls) and leak tracer;
+- ``tokens``: user authentication with tokens bound to the query and a shared replay store;
+- ``naive``: the first, broken versions of the judge and tracer (kept to be attacked, UNSAFE);
+- ``attackers``: the models and claimants that break the naive protocols;
 - ``baselines``: trigger-set (Adi et al. 2018) and weight (Uchida et al. 2017) watermarks;
 - ``robustness``: removal attacks (fine-tuning, re-initialising the head, pruning, distillation)
   and the forgery measurements;
-- ``neural``: a secret-key variant compiled into one plain ReLU network (AES-128 from
+- ``keyed_network``: a secret-key variant compiled into one plain ReLU network (AES-128 from
   ``labkit.neural``), its key read by ``labkit.attacks`` and protected by ``labkit.neural.defence``.
 
 Start from :func:`make_demo`.
 """
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 import torch
@@ -45,7 +49,15 @@ __all__ = [
     "BackdooredModel",
     "Demo",
     "make_demo",
+    "recent_demo_verify_keys",
 ]
+
+_RECENT_DEMO_KEYS: deque = deque(maxlen=16)  # verify keys of this process's demos (exercise checks)
+
+
+def recent_demo_verify_keys() -> list:
+    """The verify keys of the demos built in this process, newest first (public keys only)."""
+    return list(reversed(_RECENT_DEMO_KEYS))
 
 
 @dataclass
@@ -70,14 +82,16 @@ def make_demo(seed: int = 0, *, arch: str = "mlp") -> Demo:
     """A trained classifier, its backdoored twin, natural test inputs and the owner's key pair.
 
     ``inputs``/``labels`` are the test split of :func:`labkit.backdoor.models.digit_splits`;
-    ``attacker_inputs`` is the natural data an adversary may use to remove a watermark. The key
-    pair is derived from ``seed`` (reproducible, so for teaching only). Training is cached per
+    ``attacker_inputs`` is the natural data an adversary may use to remove a watermark. ``seed``
+    chooses the data split and the training run only: the key pair is fresh from the OS CSPRNG on
+    every call, so two demos with the same seed have different keys. Training is cached per
     process; every call returns fresh model copies.
     """
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise TypeError(f"seed must be an int, got {type(seed).__name__}")
     splits = digit_splits(seed)
-    signing_key, verify_key = generate_keys(seed)
+    signing_key, verify_key = generate_keys()
+    _RECENT_DEMO_KEYS.append(verify_key)
     clean = trained_classifier(arch, seed)
     backdoored = BackdooredModel(trained_classifier(arch, seed), verify_key)
     return Demo(

@@ -74,9 +74,11 @@ class SignatureWatermark(WatermarkScheme):
 
     def __init__(self, classifier: nn.Module, signing_key, images: torch.Tensor, *, n: int = 32,
                  seed: int = 0) -> None:
-        owner = ModelOwner(signing_key, images, seed=seed)
+        owner = ModelOwner(signing_key)
         self.model = owner.watermark(copy.deepcopy(classifier))
-        self.claim = owner.claim(n)
+        rng = np.random.default_rng(seed)  # chooses the evidence images and targets; no key
+        self.targets = rng.integers(0, NUM_CLASSES, n)
+        self.queries = owner.respond(images[np.sort(rng.permutation(len(images))[:n])], self.targets)
         self.n = n
 
     def classifier_of(self, model):
@@ -86,7 +88,7 @@ class SignatureWatermark(WatermarkScheme):
         return model.with_classifier(classifier) if isinstance(model, BackdooredModel) else classifier
 
     def matches(self, model) -> int:
-        return int(np.sum(predict(model, self.claim.queries) == self.claim.targets))
+        return int(np.sum(predict(model, self.queries) == self.targets))
 
 
 class TriggerSetWatermark(WatermarkScheme):

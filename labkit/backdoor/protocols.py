@@ -1,27 +1,44 @@
-"""Three defences built on the signature backdoor (Ngo, Chattopadhyay, Maitra 2025, §4-§6).
+"""Ownership and leak tracing with the signature backdoor, built to survive their attackers.
 
-Each protocol keeps its roles apart: who holds the signing key, who holds only a black box, who
-decides. A black box here is a *label oracle*: it answers class labels and nothing else.
+Ngo, Chattopadhyay and Maitra (arXiv 2509.20714, 2025, §4 and §6) turn the signature backdoor
+into an ownership watermark and an IP tracker. Their first, natural form (``labkit.backdoor.naive``)
+falls to three black-box attacks: a claimant with a fresh key signs the labels the suspect already
+gives (*adaptive targets*); a key-less model that answers the cleartext target of any well-formed
+trigger matches every honest claim (*echo*); a leaker who answers the cleartext targets of the
+others' triggers gets them accused (*framing*). The versions here close each hole:
 
-1. **Ownership watermark.** The owner signs ``n`` triggers with secret, uniformly random target
-   labels. A judge checks the signatures with the owner's public key (so nobody but the key holder
-   can make a claim), queries the suspect model and counts how often it answers the target. A model
-   that does not contain the watermark answers the random target with probability exactly
-   ``p0 = 1/10`` whatever it is, so the count is Binomial(n, 1/10); the judge decides "owned" from
-   ``detection_threshold(n, alpha)`` matches, a rule with false-positive rate at most ``alpha``.
-2. **User authentication.** An issuer signs tokens over (user id, expiry, nonce); a client writes
-   its token into the query's LSB field; the service answers only queries with a valid, unexpired,
-   unused token. Forged, modified, replayed and expired tokens fail.
-3. **IP tracking.** A licensor gives every licensee a copy whose verifier has that licensee's own
-   key and identity. Given a leaked black box, it queries triggers of every licensee: only the
-   leaker's triggers switch the output.
+1. **Ownership is a challenge-response** (:func:`judge_ownership`). The judge draws the images and
+   the targets with a CSPRNG; the claimant must return, under its key, a trigger carrying exactly
+   that image and target in the canonical layout (so it proves it holds the key and chooses
+   nothing). The judge rebuilds every query from the challenge and the returned signature, mixes
+   in as many **control** triggers signed with a fresh key of its own (identical in form), and
+   sends all of them in a random order. A model that echoes a field or hashes the bits answers the
+   controls as well as the claim: it is owned by nobody. The decision needs the claim to hit
+   beyond the binomial threshold (``p0 = 1/10``: a model that ignores the target) *and* the
+   controls not to, *and* the claim hits to be unlikely under the exchangeable null (which of the
+   2n queries are the claimant's is uniformly random; hypergeometric tail).
+2. **Tracing accuses no innocent** (:class:`Licensor`). Every copy holds, inside its verifier, a
+   secret 32-byte *response key*; a valid trigger for that copy is answered with
+   ``HMAC-SHA256(response key, signed bytes) mod 10``, not with a cleartext field. The answer that
+   points at licensee i is therefore a PRF output only i's copy (and the licensor) can compute:
+   against a leaker holding any other copy plus all public material, i's matches are
+   Binomial(n, 1/10), and the Bonferroni threshold accuses an innocent with probability <= alpha.
+
+What is proven and what is not. Both bounds assume the suspect's answers do not depend on who
+signed a query (for ownership) or on a key it does not hold (for tracing). Ed25519 signatures are
+not unique (the signer may pick its nonce), so a claimant who *builds the suspect together with
+its own grinding rule* (re-signing until a key-less feature of the bits is set) is outside the
+bound: ownership evidence is only as strong as the assumption that the claimant cannot shape the
+suspect. Removal is another matter entirely: whoever holds the weights can delete the verifier
+(chapter 08, section 7), and the paper itself leaves the robustness proofs to further study.
+No key in this module is derived from a seed: every key comes from the OS CSPRNG.
 """
 from __future__ import annotations
 
 import copy
 import math
 import os
-import time
+import secrets
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -30,43 +47,52 @@ import torch
 from Crypto.Signature import eddsa
 from torch import nn
 
-from labkit.backdoor.models import NUM_CLASSES, from_pixels, predict
+from labkit.backdoor.models import IMAGE_SIZE, NUM_CLASSES, from_pixels, predict, to_pixels
+from labkit.backdoor.tokens import (  # noqa: F401  (user authentication, re-exported)
+    AuthenticatedModel,
+    AuthResult,
+    ReplayStore,
+    Token,
+    TokenIssuer,
+    attach_token,
+)
 from labkit.backdoor.trigger import (
-    FIELD_BYTES,
     HEADER_BYTES,
-    KIND_TOKEN,
-    MAGIC,
+    RESPONSE_KEY_BYTES,
     SIGNATURE_SLICE,
-    VERSION,
     BackdooredModel,
     _as_batch,
     _identity,
     _signing_key,
     _verify_key,
-    embed_field,
+    content_bytes,
     embed_trigger,
     generate_keys,
     read_fields,
+    sign_fields,
     signed_message,
+    trigger_header,
     verify_key_bytes,
     verify_triggers,
+    write_fields,
 )
 
 __all__ = [
     "binomial_tail",
+    "exchangeable_tail",
     "detection_threshold",
     "label_oracle",
-    "OwnershipClaim",
     "OwnershipVerdict",
     "ModelOwner",
     "judge_ownership",
+    "Licensor",
+    "TraceResult",
     "Token",
     "TokenIssuer",
+    "ReplayStore",
     "attach_token",
     "AuthResult",
     "AuthenticatedModel",
-    "Licensor",
-    "TraceResult",
 ]
 
 Oracle = Callable[[torch.Tensor], np.ndarray]
@@ -83,11 +109,27 @@ def binomial_tail(n: int, k: int, p: float) -> float:
     return float(sum(math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(k, n + 1)))
 
 
+def exchangeable_tail(n: int, claim_hits: int, control_hits: int) -> float:
+    """``P[claim hits >= claim_hits]`` given the total, when the n claim queries are a uniformly
+    random half of the 2n queries and the suspect treats both halves alike (hypergeometric tail).
+
+    This bound holds whatever the suspect computes from a query (echoing a field, hashing the
+    bits), as long as it cannot tell the claimant's signatures from the judge's.
+    """
+    if not 0 <= claim_hits <= n or not 0 <= control_hits <= n:
+        raise ValueError(f"hits must be between 0 and n = {n}, got {claim_hits}, {control_hits}")
+    total = claim_hits + control_hits
+    favourable = sum(math.comb(total, i) * math.comb(2 * n - total, n - i)
+                     for i in range(claim_hits, min(total, n) + 1))
+    return favourable / math.comb(2 * n, n)  # int / int: correctly rounded
+
+
 def detection_threshold(n: int, *, p0: float = 1 / NUM_CLASSES, alpha: float = 1e-6) -> int:
     """The fewest matches out of ``n`` whose chance under Binomial(n, p0) is at most ``alpha``.
 
-    Deciding "watermarked" from this many matches wrongly accuses a model without the watermark
-    with probability at most ``alpha``. Raises ValueError when even ``n`` matches are not enough.
+    Deciding "watermarked" from this many matches wrongly accuses a model whose answers ignore the
+    secret with probability at most ``alpha``. Raises ValueError when even ``n`` matches are not
+    enough.
     """
     if not 0.0 < alpha < 1.0:
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
@@ -102,6 +144,8 @@ def detection_threshold(n: int, *, p0: float = 1 / NUM_CLASSES, alpha: float = 1
 
 def label_oracle(model: nn.Module) -> Oracle:
     """Black-box access to ``model``: a function from inputs to class labels, nothing more."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch nn.Module, got {type(model).__name__}")
 
     def oracle(x: torch.Tensor) -> np.ndarray:
         return predict(model, x)
@@ -109,49 +153,71 @@ def label_oracle(model: nn.Module) -> Oracle:
     return oracle
 
 
-def _sample_images(images: torch.Tensor, n: int, rng: np.random.Generator) -> torch.Tensor:
-    if not 0 < n <= len(images):
-        raise ValueError(f"n must be between 1 and {len(images)} (the number of images), got {n}")
-    return torch.from_numpy(images.numpy()[np.sort(rng.permutation(len(images))[:n])])  # numpy: no thread pool
+def _ask(suspect: Oracle, pixels: np.ndarray) -> np.ndarray:
+    """Send canonical queries (8-bit grid) to the suspect in a CSPRNG-shuffled order; labels back."""
+    if isinstance(suspect, nn.Module):
+        suspect = label_oracle(suspect)
+    if not callable(suspect):
+        raise TypeError(f"suspect must map a batch of images to labels, got {type(suspect).__name__}")
+    order = np.array(secrets.SystemRandom().sample(range(len(pixels)), len(pixels)), dtype=np.int64)
+    answers = np.asarray(suspect(from_pixels(pixels[order]).unsqueeze(1))).reshape(-1)
+    if len(answers) != len(pixels):
+        raise ValueError(f"the suspect answered {len(answers)} labels for {len(pixels)} queries")
+    labels = np.full(len(pixels), -1, dtype=np.int64)
+    labels[order] = answers.astype(np.int64)
+    return labels
 
 
-# -- 1. ownership watermark ----------------------------------------------------------------------
-@dataclass(frozen=True)
-class OwnershipClaim:
-    """What the owner hands the judge: signed queries, their targets and the public key."""
-
-    queries: torch.Tensor
-    targets: np.ndarray
-    verify_key: bytes
+def _draw_images(images, count: int) -> np.ndarray:
+    """``count`` distinct images drawn with the OS CSPRNG, as pixel bytes ``(count, 32, 32)``."""
+    pixels = _as_batch(images)
+    if not 0 < count <= len(pixels):
+        raise ValueError(f"need {count} distinct images, got {len(pixels)}")
+    return pixels[secrets.SystemRandom().sample(range(len(pixels)), count)]
 
 
+def _draw_labels(count: int) -> np.ndarray:
+    return np.array([secrets.randbelow(NUM_CLASSES) for _ in range(count)], dtype=np.int64)
+
+
+def _check_n(n, minimum: int = 1) -> int:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < minimum:
+        raise ValueError(f"n must be an int >= {minimum}, got {n!r}")
+    return int(n)
+
+
+# -- 1. ownership --------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class OwnershipVerdict:
-    """The judge's decision and the numbers behind it."""
+    """The judge's decision and the numbers behind it.
 
+    ``false_positive_bound``: the larger of the binomial tail of the claim hits (a model ignoring
+    the targets) and their exchangeable tail against the controls (any key-less model).
+    """
+
+    owned: bool
     n: int
-    matches: int
+    claim_matches: int
+    control_matches: int
     threshold: int
     alpha: float
-    p_value: float
-    signatures_valid: bool
-    owned: bool
+    false_positive_bound: float
+    reason: str
 
     def __str__(self) -> str:
-        if not self.signatures_valid:
-            return "claim rejected: a query does not carry a valid signature under the claimed key"
-        verdict = "OWNED" if self.owned else "not shown"
-        return (f"{self.matches}/{self.n} queries answered the signed target (threshold "
-                f"{self.threshold}, false-positive rate <= {self.alpha:g}): {verdict}")
+        if self.reason != "judged":
+            return f"claim rejected: {self.reason}"
+        verdict = "OWNED" if self.owned else "not owned"
+        return (f"claim {self.claim_matches}/{self.n}, controls {self.control_matches}/{self.n} "
+                f"(threshold {self.threshold}); false-positive bound {self.false_positive_bound:.2g} "
+                f"<= {self.alpha:g}? -> {verdict}")
 
 
 class ModelOwner:
-    """The owner: holds the signing key and some natural images; makes ownership claims."""
+    """The owner: holds the signing key; watermarks its model and answers a judge's challenges."""
 
-    def __init__(self, signing_key, images: torch.Tensor, *, seed: int | None = None) -> None:
+    def __init__(self, signing_key) -> None:
         self.signing_key = _signing_key(signing_key)
-        self.images = images
-        self.rng = np.random.default_rng(seed)
 
     @property
     def verify_key(self) -> bytes:
@@ -161,193 +227,145 @@ class ModelOwner:
         """The model the owner deploys: ``classifier`` with the owner's verifier beside it."""
         return BackdooredModel(classifier, self.verify_key)
 
-    def claim(self, n: int = 32) -> OwnershipClaim:
-        """``n`` triggers on distinct images, each with a fresh uniformly random target label."""
-        queries = _sample_images(self.images, n, self.rng)
-        targets = self.rng.integers(0, NUM_CLASSES, n)
-        return OwnershipClaim(embed_trigger(queries, targets, self.signing_key), targets, self.verify_key)
+    def respond(self, images, targets):
+        """Triggers for exactly the challenged images and targets, signed with the owner's key."""
+        return embed_trigger(images, np.asarray(targets), self.signing_key)
 
 
-def judge_ownership(claim: OwnershipClaim, oracle: Oracle, *, alpha: float = 1e-6) -> OwnershipVerdict:
-    """The judge: check the claim's signatures, query the suspect's black box, apply the threshold."""
-    n = len(claim.targets)
-    threshold = detection_threshold(n, alpha=alpha)
-    valid = bool(np.array_equal(verify_triggers(claim.queries, claim.verify_key), claim.targets))
-    if not valid:
-        return OwnershipVerdict(n, 0, threshold, alpha, 1.0, False, False)
-    matches = int(np.sum(np.asarray(oracle(claim.queries)) == claim.targets))
-    p_value = binomial_tail(n, matches, 1 / NUM_CLASSES)
-    return OwnershipVerdict(n, matches, threshold, alpha, p_value, True, matches >= threshold)
+def _claim_fields(response, challenge: np.ndarray, targets: np.ndarray, verify_key: bytes):
+    """The claimant's fields if every one is the canonical, valid trigger for its challenge; else
+    ``(None, why)``. Only the 64 signature bytes are the claimant's choice; all else is checked."""
+    try:
+        fields = read_fields(_as_batch(response))
+    except (TypeError, ValueError) as err:
+        return None, f"the response is not a batch of images ({err})"
+    if len(fields) != len(challenge):
+        return None, f"{len(fields)} triggers returned for {len(challenge)} challenges"
+    verifier = eddsa.new(_verify_key(verify_key), "rfc8032")
+    for f, image, target in zip(fields, challenge, targets):
+        header = f[:HEADER_BYTES].tobytes()
+        if header != trigger_header(int(target)):
+            return None, "a trigger does not carry exactly the challenged target (canonical header)"
+        try:
+            verifier.verify(signed_message(header, content_bytes(image)), f[SIGNATURE_SLICE].tobytes())
+        except ValueError:
+            return None, "a trigger does not verify under the claimed key for the challenged image"
+    return fields, ""
 
 
-# -- 2. user authentication ----------------------------------------------------------------------
-def token_header(user_id: bytes | str, expiry: int, nonce: bytes) -> bytes:
-    """The 64 signed header bytes of a token: magic, version, kind 2, user id, expiry, nonce."""
-    if isinstance(expiry, bool) or not isinstance(expiry, (int, np.integer)) or not 0 <= expiry < 2**64:
-        raise ValueError(f"expiry must be an int number of seconds in [0, 2^64), got {expiry!r}")
-    if not isinstance(nonce, (bytes, bytearray)) or len(nonce) != 16:
-        raise ValueError("nonce must be 16 bytes")
-    head = MAGIC + bytes([VERSION, KIND_TOKEN]) + _identity(user_id) + int(expiry).to_bytes(8, "big")
-    return (head + bytes(nonce)).ljust(HEADER_BYTES, b"\x00")
+def judge_ownership(suspect: Oracle, claimant, images, *, n: int = 32, alpha: float = 1e-6) -> OwnershipVerdict:
+    """Does ``suspect`` (a black box: images -> labels) carry ``claimant``'s watermark?
 
-
-@dataclass(frozen=True)
-class Token:
-    """An access token: user id, expiry (Unix seconds), a 16-byte nonce and the issuer's signature."""
-
-    user_id: bytes
-    expiry: int
-    nonce: bytes
-    signature: bytes
-
-    @property
-    def header(self) -> bytes:
-        return token_header(self.user_id, self.expiry, self.nonce)
-
-    @classmethod
-    def from_field(cls, field_bytes: bytes) -> "Token | None":
-        """Parse a 128-byte field as a token; ``None`` if it is not one."""
-        f = bytes(field_bytes)
-        if len(f) != FIELD_BYTES or f[:4] != MAGIC or f[4] != VERSION or f[5] != KIND_TOKEN:
-            return None
-        return cls(f[6:22].rstrip(b"\x00"), int.from_bytes(f[22:30], "big"), f[30:46], f[SIGNATURE_SLICE])
-
-
-class TokenIssuer:
-    """The issuer: holds the signing key and hands out tokens to registered users."""
-
-    def __init__(self, signing_key, *, seed: int | None = None) -> None:
-        self.signing_key = _signing_key(signing_key)
-        self._rng = None if seed is None else np.random.default_rng(seed)
-
-    @property
-    def verify_key(self) -> bytes:
-        return verify_key_bytes(self.signing_key)
-
-    def issue(self, user_id: bytes | str, expiry: int) -> Token:
-        nonce = os.urandom(16) if self._rng is None else self._rng.bytes(16)
-        uid = _identity(user_id).rstrip(b"\x00")
-        signature = eddsa.new(self.signing_key, "rfc8032").sign(signed_message(token_header(uid, expiry, nonce)))
-        return Token(uid, int(expiry), nonce, signature)
-
-
-def attach_token(x, token: Token):
-    """The client's step: write ``token`` into the LSB field of every image of ``x``."""
-    if not isinstance(token, Token):
-        raise TypeError(f"token must be a Token, got {type(token).__name__}")
-    return embed_field(x, token.header, token.signature)
-
-
-@dataclass(frozen=True)
-class AuthResult:
-    """The service's answer to one query: the label if accepted, else why not."""
-
-    accepted: bool
-    reason: str
-    label: int | None = None
-    user_id: bytes | None = None
-
-
-class AuthenticatedModel:
-    """The service: a classifier that answers only queries carrying a valid token.
-
-    Checks, in order: a token is present; its signature verifies under the issuer's key (a token
-    signed by anyone else, or modified after signing, fails); it has not expired at ``clock()``;
-    its nonce was not used before (each token buys one answer, so a replayed token fails).
+    ``claimant``: any object with ``.verify_key`` (32 raw Ed25519 bytes) and
+    ``.respond(images, targets) -> triggered images``. The judge draws 2n distinct images from
+    ``images`` and 2n targets with the OS CSPRNG; n are the claimant's challenge, n become controls
+    signed with a fresh key of the judge's own. See the module docstring for the decision rule.
     """
-
-    def __init__(self, classifier: nn.Module, verify_key, *, clock: Callable[[], float] = time.time):
-        self.classifier = classifier
-        self.verify_key = _verify_key(verify_key)
-        self.clock = clock
-        self.used_nonces: set[bytes] = set()
-
-    def query(self, x) -> list[AuthResult]:
-        pixels = _as_batch(x)
-        fields = read_fields(pixels)
-        verifier = eddsa.new(self.verify_key, "rfc8032")
-        labels = None
-        results = []
-        for i, f in enumerate(fields):
-            token = Token.from_field(f.tobytes())
-            if token is None:
-                results.append(AuthResult(False, "no token"))
-                continue
-            try:
-                verifier.verify(signed_message(f[:HEADER_BYTES].tobytes()), token.signature)
-            except ValueError:
-                results.append(AuthResult(False, "bad signature", user_id=token.user_id))
-                continue
-            if self.clock() >= token.expiry:
-                results.append(AuthResult(False, "expired", user_id=token.user_id))
-                continue
-            if token.nonce in self.used_nonces:
-                results.append(AuthResult(False, "replayed", user_id=token.user_id))
-                continue
-            self.used_nonces.add(token.nonce)
-            if labels is None:
-                labels = predict(self.classifier, from_pixels(pixels).unsqueeze(1))
-            results.append(AuthResult(True, "accepted", int(labels[i]), token.user_id))
-        return results
+    n = _check_n(n)
+    threshold = detection_threshold(n, alpha=alpha)
+    verify_key = verify_key_bytes(_verify_key(getattr(claimant, "verify_key", None)))
+    if not callable(getattr(claimant, "respond", None)):
+        raise TypeError("claimant must have .verify_key and .respond(images, targets)")
+    pixels = _draw_images(images, 2 * n)
+    targets = _draw_labels(2 * n)
+    response = claimant.respond(from_pixels(pixels[:n]).unsqueeze(1), targets[:n].copy())
+    claim_fields, problem = _claim_fields(response, pixels[:n], targets[:n], verify_key)
+    if claim_fields is None:
+        return OwnershipVerdict(False, n, 0, 0, threshold, alpha, 1.0, problem)
+    judge_key, _ = generate_keys()
+    control_fields = sign_fields(pixels[n:], [trigger_header(int(t)) for t in targets[n:]], judge_key)
+    queries = write_fields(pixels, np.concatenate([claim_fields, control_fields]))
+    hits = _ask(suspect, queries) == targets
+    claim, control = int(hits[:n].sum()), int(hits[n:].sum())
+    bound = max(binomial_tail(n, claim, 1 / NUM_CLASSES), exchangeable_tail(n, claim, control))
+    owned = claim >= threshold and control < threshold and bound <= alpha
+    return OwnershipVerdict(owned, n, claim, control, threshold, alpha, bound, "judged")
 
 
-# -- 3. IP tracking ------------------------------------------------------------------------------
+# -- 2. leak tracing -----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class TraceResult:
-    """Match counts of every licensee's triggers on the leaked model, and who is identified."""
+    """Match counts of every licensee's triggers on the leaked model, and who is accused."""
 
     licensees: list[str]
     matches: dict[str, int]
     n: int
     threshold: int
     alpha: float
-    identified: list[str] = field(default_factory=list)
+    accused: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
         counts = ", ".join(f"{name}: {self.matches[name]}/{self.n}" for name in self.licensees)
-        who = ", ".join(self.identified) or "nobody"
-        return f"{counts} (threshold {self.threshold}) -> leaked by {who}"
+        who = ", ".join(self.accused) or "no one"
+        return f"{counts} (threshold {self.threshold}) -> accused: {who}"
+
+
+@dataclass(frozen=True)
+class _Licence:
+    signing_key: object
+    response_key: bytes
 
 
 class Licensor:
-    """The licensor: gives each licensee a copy with its own key pair and identity; traces leaks.
+    """The licensor: gives each licensee a copy with its own signing key, identity and secret
+    response key (all from the OS CSPRNG); traces a leaked black box to the copy it came from.
 
-    The keys stay with the licensor (licensees see at most the public key inside their copy).
-    Tracing tests every licensee at false-positive rate ``alpha / L`` (Bonferroni), so the chance
-    of accusing anyone innocent is at most ``alpha`` in total.
+    Only the licensor keeps the signing and response keys; a copy holds its public verify key and
+    its own response key. Tracing tests every licensee at ``alpha / L`` (Bonferroni).
     """
 
-    def __init__(self, classifier: nn.Module, images: torch.Tensor, *, seed: int | None = None) -> None:
+    def __init__(self, classifier: nn.Module, images) -> None:
+        if not isinstance(classifier, nn.Module):
+            raise TypeError(f"classifier must be a torch nn.Module, got {type(classifier).__name__}")
+        _as_batch(images)  # validated now, drawn from at every trace
         self.classifier = classifier
         self.images = images
-        self.seed = seed
-        self.rng = np.random.default_rng(seed)
-        self.keys: dict[str, object] = {}
+        self._licences: dict[str, _Licence] = {}
 
     @property
     def licensees(self) -> list[str]:
-        return list(self.keys)
+        return list(self._licences)
 
     def issue(self, licensee: str) -> BackdooredModel:
-        """A licensed copy for ``licensee`` (a name of at most 16 bytes)."""
-        name = _identity(licensee).rstrip(b"\x00").decode()
-        if not name or name in self.keys:
-            raise ValueError(f"licensee name must be new and non-empty, got {licensee!r}")
-        seed = None if self.seed is None else f"{self.seed}:{name}".encode()
-        signing_key, verify_key = generate_keys(seed)
-        self.keys[name] = signing_key
-        return BackdooredModel(copy.deepcopy(self.classifier), verify_key, identity=name)
+        """A licensed copy for a new ``licensee`` (a name of 1 to 16 bytes)."""
+        if not isinstance(licensee, str):
+            raise TypeError(f"licensee must be a str, got {type(licensee).__name__}")
+        _identity(licensee)  # at most 16 bytes
+        if not licensee or "\x00" in licensee or licensee in self._licences:
+            raise ValueError(f"licensee must be a new, non-empty name, got {licensee!r}")
+        self._licences[licensee] = _Licence(generate_keys()[0], os.urandom(RESPONSE_KEY_BYTES))
+        return self.licensed_copy(licensee)
 
-    def trace(self, oracle: Oracle, *, n: int = 16, alpha: float = 1e-6) -> TraceResult:
-        """Query ``n`` triggers of every licensee on the leaked black box; name those above threshold."""
-        if not self.keys:
+    def licensed_copy(self, licensee: str) -> BackdooredModel:
+        """Another copy of an issued licence (same keys): for re-delivery of the same licence."""
+        if licensee not in self._licences:
+            raise ValueError(f"no licence issued to {licensee!r}")
+        licence = self._licences[licensee]
+        return BackdooredModel(copy.deepcopy(self.classifier), licence.signing_key.public_key(),
+                               identity=licensee, response_key=licence.response_key)
+
+    def trace_report(self, suspect: Oracle, *, n: int = 16, alpha: float = 1e-6) -> TraceResult:
+        """Send ``n`` fresh triggers of every licensee (shuffled together); count the secret answers."""
+        if not self._licences:
             raise ValueError("no licences issued yet")
-        threshold = detection_threshold(n, alpha=alpha / len(self.keys))
-        matches = {}
-        for name, key in self.keys.items():
-            images = _sample_images(self.images, n, self.rng)
-            targets = self.rng.integers(0, NUM_CLASSES, n)
-            queries = embed_trigger(images, targets, key, identity=name)
-            matches[name] = int(np.sum(np.asarray(oracle(queries)) == targets))
-        identified = [name for name in self.keys if matches[name] >= threshold]
-        return TraceResult(self.licensees, matches, n, threshold, alpha, identified)
+        n = _check_n(n)
+        names = self.licensees
+        threshold = detection_threshold(n, alpha=alpha / len(names))
+        pixels = np.concatenate([_draw_images(self.images, n) for _ in names])
+        expected, queries = [], []
+        for i, name in enumerate(names):
+            licence = self._licences[name]
+            images = from_pixels(pixels[i * n:(i + 1) * n]).unsqueeze(1)
+            block = embed_trigger(images, _draw_labels(n), licence.signing_key, identity=name, fresh_nonces=True)
+            queries.append(to_pixels(block))
+            expected.append(verify_triggers(block, licence.signing_key.public_key(), identity=name,
+                                            response_key=licence.response_key))
+        hits = _ask(suspect, np.concatenate(queries).reshape(-1, IMAGE_SIZE, IMAGE_SIZE)) == np.concatenate(expected)
+        matches = {name: int(hits[i * n:(i + 1) * n].sum()) for i, name in enumerate(names)}
+        accused = [name for name in names if matches[name] >= threshold]
+        return TraceResult(names, matches, n, threshold, alpha, accused)
+
+    def trace(self, suspect: Oracle, *, n: int = 16, alpha: float = 1e-6) -> list[str]:
+        """The licensees a leaked black box points at (often none); innocents with chance <= alpha."""
+        return self.trace_report(suspect, n=n, alpha=alpha).accused
+

@@ -9,7 +9,8 @@ Field layout (byte offsets)::
 
     0-3    magic b"LKBD"            4   version (1)          5   kind (1 trigger, 2 token)
     6-63   payload, zero padded:
-           trigger: 6 target label, 7-22 identity (16 bytes, zero padded)
+           trigger: 6 target label, 7-22 identity (16 bytes, zero padded), 23-38 nonce
+                    (16 bytes; zeros unless the signer adds one to make each trigger fresh)
            token:   6-21 user id (16 bytes), 22-29 expiry (uint64 big endian, seconds),
                     30-45 nonce (16 bytes)
     64-127 Ed25519 signature (RFC 8032, 64 bytes)
@@ -18,16 +19,21 @@ What is signed. ``DOMAIN || field[0:64] || content`` where for a trigger ``conte
 1,024 pixel bytes with their LSBs cleared (the image with the signature field zeroed), so a
 signature binds the picture, the target label and the identity together; moving it to another
 picture, changing the target or changing the identity breaks it. Tokens (kind 2) are tickets for
-user authentication and sign no picture (see ``protocols``).
+user authentication, signed over their picture too (see ``tokens``).
 
 The backdoored model runs the classifier and, beside it, the verifier; only an input whose field
 carries a valid signature (under the model's verify key, and its identity if one is set) has its
-output replaced. Every other input gets the classifier's logits, bit for bit.
+output replaced. Every other input gets the classifier's logits, bit for bit (the verifier passes
+them through untouched). A copy may also hold a secret **response key**: then a valid trigger is
+answered with :func:`response_label` (HMAC-SHA256 of the signed bytes, as a label) instead of the
+cleartext target, so only the holder of that key can predict the answer (used by leak tracing).
 """
 from __future__ import annotations
 
 import copy
 import hashlib
+import hmac
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,6 +53,8 @@ __all__ = [
     "KIND_TRIGGER",
     "KIND_TOKEN",
     "OVERRIDE_LOGIT",
+    "NONCE_BYTES",
+    "RESPONSE_KEY_BYTES",
     "Trigger",
     "generate_keys",
     "verify_key_bytes",
@@ -59,6 +67,8 @@ __all__ = [
     "embed_field",
     "parse_trigger",
     "verify_triggers",
+    "sign_fields",
+    "response_label",
     "BackdooredModel",
 ]
 
@@ -72,23 +82,21 @@ FIELD_BYTES = PIXELS // 8  # 128
 HEADER_BYTES = 64
 SIGNATURE_SLICE = slice(64, 128)
 IDENTITY_BYTES = 16
+NONCE_BYTES = 16
+NONCE_SLICE = slice(23, 39)
+RESPONSE_KEY_BYTES = 32
+RESPONSE_DOMAIN = b"labkit.backdoor/response/v1"
 OVERRIDE_LOGIT = 20.0  # the logit a valid trigger gives its target (all others 0)
 
 
 # -- keys ----------------------------------------------------------------------------------------
-def generate_keys(seed: int | bytes | None = None):
+def generate_keys():
     """A fresh Ed25519 key pair ``(signing_key, verify_key)`` (pycryptodome ``EccKey`` objects).
 
-    With ``seed`` the private key is ``SHA-256("labkit.backdoor keys" || seed)``: reproducible for
-    teaching, and therefore not secret. Never seed a key that protects anything.
+    The private key comes from the operating system's CSPRNG, always: a key derived from a seed is
+    a public key in disguise (anyone who knows or guesses the seed recomputes it).
     """
-    if seed is None:
-        signing_key = ECC.generate(curve="Ed25519")
-    else:
-        if isinstance(seed, bool) or not isinstance(seed, (int, bytes)):
-            raise TypeError(f"seed must be an int, bytes or None, got {type(seed).__name__}")
-        raw = seed if isinstance(seed, bytes) else str(seed).encode()
-        signing_key = eddsa.import_private_key(hashlib.sha256(b"labkit.backdoor keys" + raw).digest())
+    signing_key = ECC.generate(curve="Ed25519")
     return signing_key, signing_key.public_key()
 
 
@@ -168,13 +176,15 @@ def _identity(identity) -> bytes:
     return bytes(identity).ljust(IDENTITY_BYTES, b"\x00")
 
 
-def trigger_header(target: int, identity: bytes | str = b"") -> bytes:
-    """The 64 signed header bytes of a trigger (magic, version, kind, target, identity, zeros)."""
+def trigger_header(target: int, identity: bytes | str = b"", nonce: bytes = bytes(NONCE_BYTES)) -> bytes:
+    """The 64 signed header bytes of a trigger (magic, version, kind, target, identity, nonce, zeros)."""
     if isinstance(target, bool) or not isinstance(target, (int, np.integer)):
         raise TypeError(f"target must be an int label, got {type(target).__name__}")
     if not 0 <= int(target) < NUM_CLASSES:
         raise ValueError(f"target must be a label in 0..{NUM_CLASSES - 1}, got {target}")
-    head = MAGIC + bytes([VERSION, KIND_TRIGGER, int(target)]) + _identity(identity)
+    if not isinstance(nonce, (bytes, bytearray)) or len(nonce) != NONCE_BYTES:
+        raise ValueError(f"nonce must be {NONCE_BYTES} bytes")
+    head = MAGIC + bytes([VERSION, KIND_TRIGGER, int(target)]) + _identity(identity) + bytes(nonce)
     return head.ljust(HEADER_BYTES, b"\x00")
 
 
@@ -195,24 +205,32 @@ def embed_field(x, header: bytes, signature: bytes):
     return _restore(out, x)
 
 
-def embed_trigger(x, target, signing_key, *, identity: bytes | str = b""):
+def sign_fields(pixels: np.ndarray, headers, signing_key) -> np.ndarray:
+    """The 128-byte fields ``header || Ed25519(DOMAIN || header || content)`` for each image."""
+    signer = eddsa.new(_signing_key(signing_key), "rfc8032")
+    fields = np.empty((len(pixels), FIELD_BYTES), dtype=np.uint8)
+    for i, (image, header) in enumerate(zip(pixels, headers)):
+        signature = signer.sign(signed_message(header, content_bytes(image)))
+        fields[i] = np.frombuffer(header + signature, dtype=np.uint8)
+    return fields
+
+
+def embed_trigger(x, target, signing_key, *, identity: bytes | str = b"", fresh_nonces: bool = False):
     """Sign each image of ``x`` with its target label and write the trigger into its LSBs.
 
     ``x``: one input ``(1, 32, 32)`` / ``(32, 32)`` or a batch ``(n, 1, 32, 32)`` in the model's
     input format (tensor or array); ``target``: one label or one per image. Returns the same shape
-    and type; each pixel moves by at most 1/255 (its LSB).
+    and type; each pixel moves by at most 1/255 (its LSB). ``fresh_nonces`` writes 16 random
+    bytes into each header, so that no two triggers are alike even on the same image.
     """
     pixels = _as_batch(x)
     targets = np.broadcast_to(np.asarray(target), (len(pixels),)) if np.ndim(target) == 0 else np.asarray(target)
     if len(targets) != len(pixels):
         raise ValueError(f"need one target per image: {len(pixels)} images, {len(targets)} targets")
-    signer = eddsa.new(_signing_key(signing_key), "rfc8032")
-    fields = np.empty((len(pixels), FIELD_BYTES), dtype=np.uint8)
-    for i, (image, label) in enumerate(zip(pixels, targets)):
-        header = trigger_header(label.item() if isinstance(label, np.generic) else label, identity)
-        signature = signer.sign(signed_message(header, content_bytes(image)))
-        fields[i] = np.frombuffer(header + signature, dtype=np.uint8)
-    return _restore(write_fields(pixels, fields), x)
+    headers = [trigger_header(label.item() if isinstance(label, np.generic) else label, identity,
+                              os.urandom(NONCE_BYTES) if fresh_nonces else bytes(NONCE_BYTES))
+               for label in targets]
+    return _restore(write_fields(pixels, sign_fields(pixels, headers, signing_key)), x)
 
 
 @dataclass(frozen=True)
@@ -236,12 +254,36 @@ def parse_trigger(field: bytes) -> Trigger | None:
                    field[SIGNATURE_SLICE])
 
 
-def verify_triggers(x, verify_key, *, identity: bytes | str | None = None) -> np.ndarray:
-    """The verifier: for each image, its target label if it carries a valid trigger, else -1.
+def _response_key(key) -> bytes | None:
+    if key is None:
+        return None
+    if not isinstance(key, (bytes, bytearray)) or len(key) != RESPONSE_KEY_BYTES:
+        raise ValueError(f"response key must be {RESPONSE_KEY_BYTES} secret bytes (os.urandom)")
+    return bytes(key)
+
+
+def response_label(response_key: bytes, header: bytes, content: bytes) -> int:
+    """The label a copy holding ``response_key`` answers to a valid trigger: a PRF of what is signed.
+
+    ``HMAC-SHA256(key, RESPONSE_DOMAIN || header || content)`` read as a 256-bit integer mod 10
+    (bias below 2^-250). Without the key the label is unpredictable: uniform over the 10 classes.
+    """
+    key = _response_key(response_key)
+    if key is None:
+        raise ValueError("response_label needs a response key")
+    digest = hmac.new(key, RESPONSE_DOMAIN + bytes(header) + bytes(content), hashlib.sha256).digest()
+    return int.from_bytes(digest, "big") % NUM_CLASSES
+
+
+def verify_triggers(x, verify_key, *, identity: bytes | str | None = None, response_key: bytes | None = None
+                    ) -> np.ndarray:
+    """The verifier: for each image, the label its valid trigger asks for, else -1.
 
     Valid means: the field parses as a trigger, its identity equals ``identity`` (when given), and
-    the Ed25519 signature verifies over ``DOMAIN || header || content`` under ``verify_key``.
+    the Ed25519 signature verifies over ``DOMAIN || header || content`` under ``verify_key``. The
+    label is the cleartext target, or with ``response_key`` the secret :func:`response_label`.
     """
+    response_key = _response_key(response_key)
     pixels = _as_batch(x)
     verifier = eddsa.new(_verify_key(verify_key), "rfc8032")
     wanted = None if identity is None else _identity(identity).rstrip(b"\x00")
@@ -253,10 +295,11 @@ def verify_triggers(x, verify_key, *, identity: bytes | str | None = None) -> np
         if trig is None or (wanted is not None and trig.identity != wanted):
             continue
         try:
-            verifier.verify(signed_message(trig.header, content_bytes(pixels[i])), trig.signature)
+            content = content_bytes(pixels[i])
+            verifier.verify(signed_message(trig.header, content), trig.signature)
         except ValueError:
             continue
-        out[i] = trig.target
+        out[i] = trig.target if response_key is None else response_label(response_key, trig.header, content)
     return out
 
 
@@ -265,21 +308,25 @@ class BackdooredModel(nn.Module):
 
     ``forward(x)`` returns the classifier's logits, except for the inputs that carry a valid trigger
     under ``verify_key`` (and ``identity``, if set): their logits become ``OVERRIDE_LOGIT`` at the
-    target label and 0 elsewhere. The verifier is ordinary code, not weights: fine-tuning or pruning
-    ``classifier`` leaves it intact; anyone holding the weights and the code can see it.
+    target label (or, with a secret ``response_key``, at :func:`response_label`) and 0 elsewhere.
+    The verifier is ordinary code, not weights: fine-tuning or pruning ``classifier`` leaves it
+    intact; anyone holding the weights and the code can see it, and delete it.
     """
 
-    def __init__(self, classifier: nn.Module, verify_key, *, identity: bytes | str | None = None):
+    def __init__(self, classifier: nn.Module, verify_key, *, identity: bytes | str | None = None,
+                 response_key: bytes | None = None):
         super().__init__()
         if not isinstance(classifier, nn.Module):
             raise TypeError(f"classifier must be a torch nn.Module, got {type(classifier).__name__}")
         self.classifier = classifier
         self.verify_key = _verify_key(verify_key)
         self.identity = None if identity is None else _identity(identity).rstrip(b"\x00")
+        self.response_key = _response_key(response_key)
         self.last_triggered = np.zeros(0, dtype=bool)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        targets = verify_triggers(x, self.verify_key, identity=self.identity)  # validates x too
+        targets = verify_triggers(x, self.verify_key, identity=self.identity,  # validates x too
+                                  response_key=self.response_key)
         logits = self.classifier(x)
         self.last_triggered = targets >= 0
         if self.last_triggered.any():
@@ -290,8 +337,8 @@ class BackdooredModel(nn.Module):
         return logits
 
     def with_classifier(self, classifier: nn.Module) -> "BackdooredModel":
-        """The same verifier (key, identity) beside another classifier (e.g. after an attack)."""
-        return BackdooredModel(classifier, self.verify_key, identity=self.identity)
+        """The same verifier (keys, identity) beside another classifier (e.g. after an attack)."""
+        return BackdooredModel(classifier, self.verify_key, identity=self.identity, response_key=self.response_key)
 
     def copy(self) -> "BackdooredModel":
         return self.with_classifier(copy.deepcopy(self.classifier))

@@ -5,10 +5,10 @@ import torch
 from labkit.exercises import exercise
 
 
-def _demo():
-    from labkit import backdoor
+def _test_inputs():
+    from labkit.backdoor.models import digit_splits
 
-    return backdoor.make_demo(0)
+    return digit_splits(0).test_x  # make_demo(0).inputs, without making a key
 
 
 @exercise(
@@ -55,21 +55,22 @@ def _fewest_queries(answer):
 @exercise(
     "08.3",
     "demo.inputs[0] carrying a valid trigger for target 3 under the demo's signing key",
-    hint="labkit.backdoor.embed_trigger(image, target, signing_key) with demo = make_demo(0).",
+    hint="labkit.backdoor.embed_trigger(image, target, signing_key) with demo = make_demo(0) (keys are "
+    "fresh on every make_demo call: the check accepts the key of any demo built in this session).",
     solution="labkit.backdoor.embed_trigger(demo.inputs[0], 3, demo.signing_key)",
 )
 def _make_trigger(answer):
-    from labkit.backdoor import verify_triggers
+    from labkit.backdoor import recent_demo_verify_keys, verify_triggers
     from labkit.backdoor.models import to_pixels
 
-    demo = _demo()
     x = torch.as_tensor(np.asarray(answer, dtype=np.float32)).reshape(1, 1, 32, 32)
-    if not np.array_equal(to_pixels(x) & 0xFE, to_pixels(demo.inputs[0:1]) & 0xFE):
+    if not np.array_equal(to_pixels(x) & 0xFE, to_pixels(_test_inputs()[0:1]) & 0xFE):
         return False, "the picture changed: only the least significant bits may change."
-    got = int(verify_triggers(x, demo.verify_key)[0])
-    if got == 3:
+    got = [int(verify_triggers(x, key)[0]) for key in recent_demo_verify_keys()]
+    if 3 in got:
         return True
-    return False, "no valid trigger found." if got < 0 else f"valid trigger, but for target {got}."
+    found = [g for g in got if g >= 0]
+    return False, f"valid trigger, but for target {found[0]}." if found else "no valid trigger under a demo's key."
 
 
 @exercise(
@@ -84,7 +85,6 @@ def _make_trigger(answer):
     ),
 )
 def _transplant(answer):
-    from labkit.backdoor.models import predict
+    from labkit.backdoor.models import predict, trained_classifier
 
-    demo = _demo()
-    return int(answer) == int(predict(demo.clean_model, demo.inputs[1:2])[0])
+    return int(answer) == int(predict(trained_classifier("mlp", 0), _test_inputs()[1:2])[0])

@@ -22,11 +22,12 @@ def _wrong_device(answer):
     from labkit import weights
 
     owner, other = weights.generate_recipient_keypair(), weights.generate_recipient_keypair()
+    server = weights.generate_signing_keypair()
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "m.lkw"
-        weights.seal({"w": torch.zeros(4)}, path, [owner.public_key])
+        weights.seal({"w": torch.zeros(4)}, path, [owner.public_key], signing_key=server, model_id="m")
         try:
-            weights.open(path, other.private_key)
+            weights.open(path, other.private_key, signer=server.public_key, model_id="m")
         except weights.WeightsError as err:
             expected = type(err).__name__
         else:  # pragma: no cover - would mean the container is broken
@@ -42,8 +43,8 @@ def _wrong_device(answer):
 @exercise(
     "10.2",
     "fewest of 16 trigger queries per user that accuse one of 5 users at total false-positive rate 1e-6",
-    hint="The tracer tests every user at alpha / 5 (Bonferroni); a copy without that user's watermark "
-    "matches a random target with probability 1/10 (labkit.backdoor.protocols.detection_threshold).",
+    hint="The tracer tests every user at alpha / 5 (Bonferroni); a copy without that user's secret response "
+    "key matches each keyed answer with probability 1/10 (labkit.backdoor.protocols.detection_threshold).",
     solution="labkit.backdoor.protocols.detection_threshold(16, alpha=1e-6 / 5)",
 )
 def _threshold(answer):
@@ -62,13 +63,14 @@ def _threshold(answer):
 
 @exercise(
     "10.3",
-    "the security property each threat of the talk attacks, as a dict threat -> property",
-    hint="Spoofing, tampering, disclosure, denial of service against authenticity, integrity, "
-    "confidentiality, availability (labkit.iml.THREATS).",
-    solution="dict(labkit.iml.THREATS)",
+    "the property each of the four STRIDE threats attacks, as a dict threat -> property",
+    hint="STRIDE has six threats; the ledger covers four. Spoofing, tampering, disclosure, denial of service "
+    "against authenticity, integrity, confidentiality, availability (labkit.capstone.THREATS). "
+    "Repudiation and elevation of privilege are left out (labkit.capstone.THREATS_LEFT_OUT says why).",
+    solution="dict(labkit.capstone.THREATS)",
 )
 def _properties(answer):
-    from labkit.iml import THREATS
+    from labkit.capstone import THREATS
 
     given = {str(k).strip().lower(): str(v).strip().lower() for k, v in dict(answer).items()}
     wrong = [t for t in THREATS if given.get(t) != THREATS[t]]

@@ -1,7 +1,7 @@
 """Chapter 08 widgets: sign a trigger, judge a suspect model, trace a leaked copy.
 
-Each widget does its expensive work (training attacked copies, signing query batches) once when it
-is built; moving a control afterwards only slices cached arrays, so it answers at once.
+Each widget does its expensive work (training attacked copies) once when it is built; moving a
+control afterwards runs one round of the protocol (a few dozen signatures: well under a second).
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 import torch
 
 from labkit import backdoor as bd
-from labkit.backdoor import models, protocols as pr, robustness as rb
+from labkit.backdoor import attackers, models, protocols as pr, robustness as rb
 from labkit.backdoor import trigger as tg
 from labkit.widgets import COLORS, LabWidget, heatmap
 
@@ -37,7 +37,7 @@ class TriggerSigner(LabWidget):
     def __init__(self, demo=None) -> None:
         super().__init__()
         self.demo = demo or bd.make_demo(0)
-        self.stranger_key, _ = bd.generate_keys(b"stranger")
+        self.stranger_key, _ = bd.generate_keys()
         self.image = w.IntSlider(0, 0, len(self.demo.inputs) - 1, description="image")
         self.target = w.Dropdown(options=list(range(10)), value=3, description="target")
         self.tamper = w.Dropdown(options=self.TAMPER, value="none", description="tamper",
@@ -90,17 +90,17 @@ class TriggerSigner(LabWidget):
 
 
 class OwnershipJudge(LabWidget):
-    """The judge's view: pick a suspect, a number of signed queries and a false-positive rate.
+    """The judge's view: pick a suspect, a number of challenges and a false-positive rate.
 
     Suspects are the owner's model, three attacked copies (fine-tuned, head re-initialised,
-    80% pruned), a distilled student and an independently trained model. State: ``verdict``.
+    80% pruned), a distilled student, an independently trained model and a key-less echo model.
+    Every change runs :func:`labkit.backdoor.protocols.judge_ownership` afresh. State: ``verdict``.
     """
 
     def __init__(self, demo=None, *, max_queries: int = 64, seed: int = 0) -> None:
         super().__init__()
         self.demo = d = demo or bd.make_demo(0)
-        owner = pr.ModelOwner(d.signing_key, d.inputs, seed=seed)
-        self.claim = owner.claim(max_queries)
+        self.owner = pr.ModelOwner(d.signing_key)
         data = rb.AttackData(d.attacker_inputs, d.attacker_labels, arch=d.arch, epochs=10)
         model = d.backdoored_model
         independent = models.train_classifier(models.make_classifier(d.arch, seed=seed + 99),
@@ -112,40 +112,42 @@ class OwnershipJudge(LabWidget):
             "80% pruned copy": model.with_classifier(rb.prune(model.classifier, data)),
             "distilled student": rb.distill(model, data),
             "independent model": independent,
+            "echo model (no key)": attackers.EchoModel(d.clean_model),
         }
-        self.answers = {name: pr.label_oracle(m)(self.claim.queries) for name, m in self.suspects.items()}
         self.suspect = w.Dropdown(options=list(self.suspects), description="suspect")
-        self.n = w.IntSlider(32, 8, max_queries, description="queries N")
+        self.n = w.IntSlider(32, 24, max_queries, description="challenges N")
         self.alpha = w.Dropdown(options=[("1e-3", 1e-3), ("1e-6", 1e-6), ("1e-9", 1e-9)], value=1e-6,
                                 description="false pos. α")
         self.result = w.HTML()
         self.figure = go.FigureWidget([
-            go.Bar(x=[], y=[], name="Binomial(N, 1/10): no watermark", marker_color=COLORS["same"]),
+            go.Bar(x=[], y=[], name="Binomial(N, 1/10): target ignored", marker_color=COLORS["same"]),
             go.Scatter(x=[], y=[], mode="lines", name="threshold", line=dict(color=COLORS["changed"], dash="dash")),
-            go.Scatter(x=[], y=[], mode="markers", name="observed matches",
+            go.Scatter(x=[], y=[], mode="markers", name="claim hits",
                        marker=dict(size=14, color=COLORS["accent"], symbol="diamond")),
+            go.Scatter(x=[], y=[], mode="markers", name="control hits",
+                       marker=dict(size=12, color=COLORS["error"], symbol="x")),
         ])
         self.figure.update_layout(height=320, width=640, yaxis=dict(type="log", title="probability"),
-                                  xaxis=dict(title="matches"), margin=dict(l=60, r=10, t=30, b=40))
+                                  xaxis=dict(title="hits"), margin=dict(l=60, r=10, t=30, b=40))
         self.watch(self.suspect, self.n, self.alpha)
         self.refresh()
 
     def judge(self, suspect: str, n: int, alpha: float) -> pr.OwnershipVerdict:
-        """The verdict from the first ``n`` signed queries (the cached black-box answers)."""
-        claim = pr.OwnershipClaim(self.claim.queries[:n], self.claim.targets[:n], self.claim.verify_key)
-        answers = self.answers[suspect][:n]
-        return pr.judge_ownership(claim, lambda _x: answers, alpha=alpha)
+        """One fresh challenge-response round against ``suspect`` (black box: labels only)."""
+        return pr.judge_ownership(pr.label_oracle(self.suspects[suspect]), self.owner, self.demo.inputs,
+                                  n=n, alpha=alpha)
 
     def update(self) -> None:
         n = self.n.value
         self.verdict = v = self.judge(self.suspect.value, n, self.alpha.value)
         k = np.arange(n + 1)
-        pmf = [pr.binomial_tail(n, i, 0.1) - pr.binomial_tail(n, i + 1, 0.1) for i in k]
+        pmf = np.maximum([pr.binomial_tail(n, i, 0.1) - pr.binomial_tail(n, i + 1, 0.1) for i in k], 1e-40)
         with self.figure.batch_update():
-            self.figure.data[0].x, self.figure.data[0].y = k, np.maximum(pmf, 1e-40)
+            self.figure.data[0].x, self.figure.data[0].y = k, pmf
             self.figure.data[1].x, self.figure.data[1].y = [v.threshold - 0.5] * 2, [1e-40, 1]
-            self.figure.data[2].x, self.figure.data[2].y = [v.matches], [max(pmf[v.matches], 1e-40)]
-        self.result.value = _verdict_html(v.owned, str(v)) + f" &nbsp; p-value {v.p_value:.2g}"
+            self.figure.data[2].x, self.figure.data[2].y = [v.claim_matches], [pmf[v.claim_matches]]
+            self.figure.data[3].x, self.figure.data[3].y = [v.control_matches], [pmf[v.control_matches]]
+        self.result.value = _verdict_html(v.owned, str(v))
 
     def build(self) -> w.Widget:
         return w.VBox([w.HBox([self.suspect, self.n, self.alpha]), self.result, self.figure, self.message])
@@ -154,21 +156,23 @@ class OwnershipJudge(LabWidget):
 class LeakTracer(LabWidget):
     """The licensor's view: issue copies, let one leak (optionally laundered), trace it.
 
-    State: ``result`` (a :class:`labkit.backdoor.protocols.TraceResult`).
+    The leaker may fine-tune the copy, or drop its verifier and answer the cleartext targets of
+    everyone else's triggers (the framing attack). State: ``result`` (a
+    :class:`labkit.backdoor.protocols.TraceResult`).
     """
 
     NAMES = ("alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi")
 
-    def __init__(self, demo=None, *, seed: int = 0) -> None:
+    def __init__(self, demo=None) -> None:
         super().__init__()
         self.demo = d = demo or bd.make_demo(0)
-        self.seed = seed
         data = rb.AttackData(d.attacker_inputs, d.attacker_labels, arch=d.arch, epochs=10)
         self.laundered = rb.fine_tune(d.clean_model, data)  # what a leaker's fine-tuning yields
         self._issued: dict[int, tuple] = {}
         self.count = w.IntSlider(4, 2, len(self.NAMES), description="licensees")
         self.leaker = w.Dropdown(options=self.NAMES, value="carol", description="leaker")
         self.launder = w.Checkbox(False, description="leaker fine-tunes the copy first")
+        self.frame = w.Checkbox(False, description="leaker echoes the others' targets")
         self.n = w.IntSlider(16, 4, 48, description="queries each")
         self.text = w.HTML()
         self.figure = go.FigureWidget([
@@ -177,7 +181,7 @@ class LeakTracer(LabWidget):
         ])
         self.figure.update_layout(height=300, width=560, yaxis=dict(title="matching answers"),
                                   margin=dict(l=60, r=10, t=30, b=40), showlegend=False)
-        self.watch(self.count, self.leaker, self.launder, self.n)
+        self.watch(self.count, self.leaker, self.launder, self.frame, self.n)
         self.refresh()
 
     def update(self) -> None:
@@ -186,20 +190,22 @@ class LeakTracer(LabWidget):
         if leaker not in names:
             raise ValueError(f"{leaker} holds no licence: with {len(names)} licensees pick one of {names}")
         if len(names) not in self._issued:  # issuing copies is the slow part: once per count
-            licensor = pr.Licensor(self.demo.clean_model, self.demo.inputs, seed=self.seed)
+            licensor = pr.Licensor(self.demo.clean_model, self.demo.inputs)
             self._issued[len(names)] = licensor, {name: licensor.issue(name) for name in names}
         licensor, copies = self._issued[len(names)]
         leaked = copies[leaker]
         if self.launder.value:
             leaked = leaked.with_classifier(self.laundered)
-        self.result = r = licensor.trace(pr.label_oracle(leaked), n=self.n.value)
+        if self.frame.value:
+            leaked = attackers.FramingLeaker(leaked)
+        self.result = r = licensor.trace_report(pr.label_oracle(leaked), n=self.n.value)
         self.leaked_by = leaker
         with self.figure.batch_update():
             self.figure.data[0].x, self.figure.data[0].y = names, [r.matches[n] for n in names]
             self.figure.data[1].x, self.figure.data[1].y = [names[0], names[-1]], [r.threshold] * 2
-        ok = r.identified == [leaker]
+        ok = set(r.accused) <= {leaker}  # naming the leaker is the goal; naming anyone else, a failure
         self.text.value = _verdict_html(ok, str(r))
 
     def build(self) -> w.Widget:
-        return w.VBox([w.HBox([self.count, self.leaker]), w.HBox([self.n, self.launder]), self.text,
+        return w.VBox([w.HBox([self.count, self.leaker]), w.HBox([self.n, self.launder, self.frame]), self.text,
                        self.figure, self.message])

@@ -5,16 +5,17 @@ moves inference to the phone, so the backend generates an **individual model** (
 stores it briefly, and the app downloads and runs it locally. Losing one IML is tolerable; losing
 many is not. This module puts the lab's pieces together:
 
-- chapter 08 (``labkit.backdoor``): every copy carries the user's own signature watermark
-  (:class:`labkit.backdoor.protocols.Licensor`), so a leaked copy is traced by black-box queries;
+- chapter 08 (``labkit.backdoor``): every copy carries the user's own signature watermark and a
+  secret response key (:class:`labkit.backdoor.protocols.Licensor`), so a leaked copy is traced
+  by black-box queries, and a leaker cannot get anyone else accused;
 - chapter 09 (``labkit.weights``): every copy is sealed with AES-256-GCM under a fresh content key,
   delivered to the device's X25519 key with HPKE (RFC 9180), in a header signed by the server;
 - the talk's traditional controls around them: API authentication, per-user request limits,
   device-key pinning, short-lived one-time download links, a model version that refuses replays.
 
 :class:`ModelServer` and :class:`Device` are the two roles; :class:`ThreatLedger` records attack
-attempts (surface x STRIDE threat) and which control stopped each. Everything is in memory and
-seeded where it matters; keys are fresh, as they must be.
+attempts (surface x STRIDE threat) and which control stopped each. Everything is in memory; every
+key (server, licences, devices) comes from the OS CSPRNG, never from a seed.
 """
 from __future__ import annotations
 
@@ -37,11 +38,12 @@ from labkit import weights
 from labkit.backdoor import BackdooredModel
 from labkit.backdoor.models import make_classifier
 from labkit.backdoor.protocols import Licensor, TraceResult
+from labkit.backdoor.trigger import RESPONSE_KEY_BYTES
 from labkit.backdoor.trigger import IDENTITY_BYTES, verify_key_bytes
 
 __all__ = [
     "ServiceError",
-    "AuthenticationError",
+    "ApiTokenRejected",
     "RateLimitError",
     "DeviceMismatchError",
     "LinkExpiredError",
@@ -52,11 +54,13 @@ __all__ = [
     "unpack_model",
     "SURFACES",
     "THREATS",
+    "THREATS_LEFT_OUT",
     "ThreatLedger",
 ]
 
 VERIFY_KEY = "verifier.verify_key"
 IDENTITY = "verifier.identity"
+RESPONSE_KEY = "verifier.response_key"
 
 
 # -- errors the service answers with -------------------------------------------------------------
@@ -64,8 +68,9 @@ class ServiceError(Exception):
     """A request the model service refuses (base class)."""
 
 
-class AuthenticationError(ServiceError):
-    """Unknown user or wrong API token."""
+class ApiTokenRejected(ServiceError):
+    """Unknown user or wrong API token (the service's login check; not the AES-GCM tag failure,
+    which is :class:`labkit.gcm.AuthenticationError`, nor a container's ``weights.IntegrityError``)."""
 
 
 class RateLimitError(ServiceError):
@@ -82,10 +87,11 @@ class LinkExpiredError(ServiceError):
 
 # -- packaging: the verifier travels inside the sealed file --------------------------------------
 def pack_model(model: BackdooredModel) -> dict[str, torch.Tensor]:
-    """A watermarked model as tensors: the classifier's weights plus its verifier's key and identity.
+    """A watermarked model as tensors: the classifier's weights plus its verifier's keys and identity.
 
-    The verifier is code (chapter 08); what makes a copy individual is its verify key and identity,
-    so they are stored as ``uint8`` tensors and sealed (encrypted and authenticated) with the weights.
+    The verifier is code (chapter 08); what makes a copy individual is its verify key, identity and
+    secret response key, so they are stored as ``uint8`` tensors and sealed (encrypted and
+    authenticated) with the weights: the response key must never travel in the clear.
     """
     if not isinstance(model, BackdooredModel):
         raise TypeError(f"model must be a labkit.backdoor.BackdooredModel, got {type(model).__name__}")
@@ -93,6 +99,8 @@ def pack_model(model: BackdooredModel) -> dict[str, torch.Tensor]:
     state[VERIFY_KEY] = torch.frombuffer(bytearray(verify_key_bytes(model.verify_key)), dtype=torch.uint8)
     identity = (model.identity or b"").ljust(IDENTITY_BYTES, b"\x00")
     state[IDENTITY] = torch.frombuffer(bytearray(identity), dtype=torch.uint8)
+    if model.response_key is not None:
+        state[RESPONSE_KEY] = torch.frombuffer(bytearray(model.response_key), dtype=torch.uint8)
     return state
 
 
@@ -106,7 +114,11 @@ def unpack_model(state: dict[str, torch.Tensor], *, arch: str = "mlp") -> Backdo
     classifier.load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}, strict=True)
     classifier.eval()
     identity = bytes(state[IDENTITY].tolist()).rstrip(b"\x00")
-    return BackdooredModel(classifier, bytes(state[VERIFY_KEY].tolist()), identity=identity or None)
+    response_key = bytes(state[RESPONSE_KEY].tolist()) if RESPONSE_KEY in state else None
+    if response_key is not None and len(response_key) != RESPONSE_KEY_BYTES:
+        raise ValueError(f"{RESPONSE_KEY} must hold {RESPONSE_KEY_BYTES} bytes")
+    return BackdooredModel(classifier, bytes(state[VERIFY_KEY].tolist()), identity=identity or None,
+                           response_key=response_key)
 
 
 # -- the two roles -------------------------------------------------------------------------------
@@ -134,15 +146,17 @@ class ModelServer:
     tracer hides triggers in. Controls (from the talk): API tokens (only a SHA-256 is stored),
     ``max_models`` per user, the first device key pinned per user, download links that expire after
     ``link_ttl`` seconds and work once (the file is deleted when fetched), a signed model version.
+    ``seed`` is accepted for old calls and chooses nothing: every key comes from the OS CSPRNG, so
+    two servers built with the same seed share no key.
     """
 
-    def __init__(self, base_model: torch.nn.Module, images: torch.Tensor, *, seed: int = 0, max_models: int = 3,
+    def __init__(self, base_model: torch.nn.Module, images: torch.Tensor, *, seed: int | None = None, max_models: int = 3,
                  link_ttl: float = 300.0, clock: Callable[[], float] = time.time, arch: str = "mlp") -> None:
         if not isinstance(base_model, torch.nn.Module):
             raise TypeError(f"base_model must be a torch nn.Module, got {type(base_model).__name__}")
         if type(max_models) is not int or max_models < 1:
             raise ValueError(f"max_models must be a positive int, got {max_models!r}")
-        self.licensor = Licensor(base_model, images, seed=seed)
+        self.licensor = Licensor(base_model, images)
         self.signing = weights.generate_signing_keypair()
         self.max_models, self.link_ttl, self.clock, self.arch = max_models, float(link_ttl), clock, arch
         self.accounts: dict[str, _Account] = {}
@@ -171,7 +185,7 @@ class ModelServer:
         given = hashlib.sha256(str(token).encode()).digest()
         if account is None or not hmac.compare_digest(account.token_digest, given):
             self.log.append(f"auth-failure {user}")
-            raise AuthenticationError(f"unknown user or wrong API token for {user!r}")
+            raise ApiTokenRejected(f"unknown user or wrong API token for {user!r}")
         return account
 
     def request_model(self, user: str, token: str, device_key: bytes) -> Delivery:
@@ -185,9 +199,10 @@ class ModelServer:
         if account.issued >= self.max_models:
             self.log.append(f"rate-limit {user}")
             raise RateLimitError(f"{user!r} already received {account.issued} models (limit {self.max_models})")
-        if user not in self.licensor.keys:
-            self.licensor.issue(user)
-        model = BackdooredModel(self.licensor.classifier, self.licensor.keys[user].public_key(), identity=user)
+        if user in self.licensor.licensees:
+            model = self.licensor.licensed_copy(user)
+        else:
+            model = self.licensor.issue(user)
         account.issued += 1
         model_id, version = f"iml/{user}", account.issued
         path = self.storage / f"{secrets.token_hex(16)}.lkw"
@@ -225,9 +240,13 @@ class ModelServer:
         """What an attacker with storage access finds right now."""
         return sorted(self.storage.glob("*.lkw"))
 
-    def trace(self, oracle, *, n: int = 16, alpha: float = 1e-6) -> TraceResult:
-        """Query each user's triggers on a leaked black box (chapter 08's IP tracking)."""
+    def trace(self, oracle, *, n: int = 16, alpha: float = 1e-6) -> list[str]:
+        """The users a leaked black box points at (chapter 08's sound tracer; innocents <= alpha)."""
         return self.licensor.trace(oracle, n=n, alpha=alpha)
+
+    def trace_report(self, oracle, *, n: int = 16, alpha: float = 1e-6) -> TraceResult:
+        """:meth:`trace` with every user's match count and the threshold."""
+        return self.licensor.trace_report(oracle, n=n, alpha=alpha)
 
 
 class Device:
@@ -278,7 +297,15 @@ class Device:
 
 # -- the threat model ----------------------------------------------------------------------------
 SURFACES = ("API", "storage", "transit", "device")
-THREATS = {  # STRIDE subset of the talk, and the property each attacks
+# STRIDE has six threats. Two are left out of this ledger: repudiation (denying an action; its
+# control, a tamper-evident audit log signed by a third party, is not built here: ``ModelServer.log``
+# is a plain list the server itself could rewrite) and elevation of privilege (gaining rights one
+# was not granted; the service has a single role per user, no admin API to escalate to).
+THREATS_LEFT_OUT = {
+    "repudiation": "non-repudiation: needs a signed, append-only audit log, which this server lacks",
+    "elevation of privilege": "authorization: one role per user and no admin surface to escalate to",
+}
+THREATS = {  # the four STRIDE threats of the talk this lab attacks, and the property each attacks
     "spoofing": "authenticity",
     "tampering": "integrity",
     "disclosure": "confidentiality",

@@ -1,0 +1,226 @@
+"""User authentication with the backdoor's field: tokens bound to the query, replay store on disk.
+
+Ngo, Chattopadhyay and Maitra (2025, §5) let a service answer only queries that carry a valid
+token in the trigger field. A token that signs only (user, expiry, nonce) is a bearer ticket:
+moved onto another image it still passes, and a replay cache kept in one process forgets
+everything on a restart and is not seen by a second replica. Here:
+
+- the issuer's Ed25519 signature covers ``DOMAIN || header || content``, where ``content`` is the
+  query image with its LSB field cleared (as for triggers), so a token authorises one query;
+- the header carries the user id, the expiry (Unix seconds) and a 16-byte random nonce;
+- the service records every accepted nonce with its expiry in a :class:`ReplayStore`, a SQLite
+  file shared by all replicas and kept across restarts; an entry is pruned once its token has
+  expired (an expired token is refused anyway), and tokens valid for longer than
+  ``max_lifetime`` are refused, so the store stays small.
+
+Replicas must agree on the time to within the clock skew you accept.
+"""
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from Crypto.Signature import eddsa
+from torch import nn
+
+from labkit.backdoor.models import from_pixels, predict
+from labkit.backdoor.trigger import (
+    FIELD_BYTES,
+    HEADER_BYTES,
+    KIND_TOKEN,
+    MAGIC,
+    SIGNATURE_SLICE,
+    VERSION,
+    _as_batch,
+    _identity,
+    _signing_key,
+    _verify_key,
+    content_bytes,
+    embed_field,
+    read_fields,
+    signed_message,
+    verify_key_bytes,
+)
+
+__all__ = ["token_header", "Token", "TokenIssuer", "attach_token", "ReplayStore", "AuthResult",
+           "AuthenticatedModel"]
+
+NONCE_BYTES = 16
+
+
+def token_header(user_id: bytes | str, expiry: int, nonce: bytes) -> bytes:
+    """The 64 signed header bytes of a token: magic, version, kind 2, user id, expiry, nonce."""
+    if isinstance(expiry, bool) or not isinstance(expiry, (int, np.integer)) or not 0 <= expiry < 2**64:
+        raise ValueError(f"expiry must be an int number of seconds in [0, 2^64), got {expiry!r}")
+    if not isinstance(nonce, (bytes, bytearray)) or len(nonce) != NONCE_BYTES:
+        raise ValueError(f"nonce must be {NONCE_BYTES} bytes")
+    head = MAGIC + bytes([VERSION, KIND_TOKEN]) + _identity(user_id) + int(expiry).to_bytes(8, "big")
+    return (head + bytes(nonce)).ljust(HEADER_BYTES, b"\x00")
+
+
+@dataclass(frozen=True)
+class Token:
+    """An access token for one image: user id, expiry (Unix seconds), nonce, issuer's signature."""
+
+    user_id: bytes
+    expiry: int
+    nonce: bytes
+    signature: bytes
+
+    @property
+    def header(self) -> bytes:
+        return token_header(self.user_id, self.expiry, self.nonce)
+
+    @classmethod
+    def from_field(cls, field_bytes: bytes) -> "Token | None":
+        """Parse a 128-byte field as a token; ``None`` if it is not one."""
+        f = bytes(field_bytes)
+        if len(f) != FIELD_BYTES or f[:4] != MAGIC or f[4] != VERSION or f[5] != KIND_TOKEN:
+            return None
+        return cls(f[6:22].rstrip(b"\x00"), int.from_bytes(f[22:30], "big"), f[30:46], f[SIGNATURE_SLICE])
+
+
+def _one_image(x) -> np.ndarray:
+    pixels = _as_batch(x)
+    if len(pixels) != 1:
+        raise ValueError(f"a token authorises one image, got a batch of {len(pixels)}")
+    return pixels[0]
+
+
+class TokenIssuer:
+    """The issuer: holds the signing key; signs a user's query image into a one-time token."""
+
+    def __init__(self, signing_key) -> None:
+        self.signing_key = _signing_key(signing_key)
+
+    @property
+    def verify_key(self) -> bytes:
+        return verify_key_bytes(self.signing_key)
+
+    def issue(self, user_id: bytes | str, image, *, expiry: int) -> Token:
+        """A token for ``user_id`` valid on ``image`` only (its LSB field aside) until ``expiry``."""
+        nonce = os.urandom(NONCE_BYTES)
+        uid = _identity(user_id).rstrip(b"\x00")
+        message = signed_message(token_header(uid, expiry, nonce), content_bytes(_one_image(image)))
+        return Token(uid, int(expiry), nonce, eddsa.new(self.signing_key, "rfc8032").sign(message))
+
+
+def attach_token(image, token: Token):
+    """The client's step: write ``token`` into the LSB field of the image it was issued for."""
+    if not isinstance(token, Token):
+        raise TypeError(f"token must be a Token, got {type(token).__name__}")
+    _one_image(image)
+    return embed_field(image, token.header, token.signature)
+
+
+class ReplayStore:
+    """The nonces of accepted tokens, in a SQLite file shared by every replica of the service.
+
+    :meth:`record` inserts a nonce in one transaction (``BEGIN IMMEDIATE`` serialises writers across
+    processes); it returns False when the nonce is already there. Entries whose expiry has passed
+    are deleted on every call: their tokens are refused as expired before the store is consulted.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        with self._connect() as db:
+            db.execute("CREATE TABLE IF NOT EXISTS used (nonce BLOB PRIMARY KEY, expiry INTEGER NOT NULL)")
+            db.execute("CREATE INDEX IF NOT EXISTS used_expiry ON used (expiry)")
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+
+    def record(self, nonce: bytes, expiry: int, now: float) -> bool:
+        """Store ``nonce`` (valid until ``expiry``) unless already used; prune expired entries."""
+        db = self._connect()
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("DELETE FROM used WHERE expiry <= ?", (int(now),))
+            fresh = db.execute("INSERT OR IGNORE INTO used VALUES (?, ?)", (bytes(nonce), int(expiry))).rowcount == 1
+            db.execute("COMMIT")
+            return fresh
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        finally:
+            db.close()
+
+    def prune(self, now: float) -> int:
+        """Delete the entries of tokens expired at ``now``; return how many."""
+        db = self._connect()
+        try:
+            return db.execute("DELETE FROM used WHERE expiry <= ?", (int(now),)).rowcount
+        finally:
+            db.close()
+
+    def __len__(self) -> int:
+        db = self._connect()
+        try:
+            return db.execute("SELECT COUNT(*) FROM used").fetchone()[0]
+        finally:
+            db.close()
+
+
+@dataclass(frozen=True)
+class AuthResult:
+    """The service's answer to one query: the label if accepted, else why not."""
+
+    accepted: bool
+    reason: str
+    label: int | None = None
+    user_id: bytes | None = None
+
+
+class AuthenticatedModel:
+    """The service: a classifier that answers only queries carrying a valid token for that image.
+
+    Checks, in order: a token is present; the issuer's signature verifies over the header and this
+    image (a token moved to another image, signed by anyone else or modified fails); it has not
+    expired at ``clock()``; it is not valid for more than ``max_lifetime`` seconds; its nonce is new
+    to ``replay_store`` (a path or :class:`ReplayStore`; shared by replicas, kept across restarts).
+    """
+
+    def __init__(self, classifier: nn.Module, verify_key, *, replay_store, max_lifetime: float = 3600.0,
+                 clock: Callable[[], float] = time.time):
+        if not isinstance(classifier, nn.Module):
+            raise TypeError(f"classifier must be a torch nn.Module, got {type(classifier).__name__}")
+        self.classifier = classifier
+        self.verify_key = _verify_key(verify_key)
+        self.replay_store = replay_store if isinstance(replay_store, ReplayStore) else ReplayStore(replay_store)
+        if not max_lifetime > 0:
+            raise ValueError(f"max_lifetime must be positive seconds, got {max_lifetime!r}")
+        self.max_lifetime = float(max_lifetime)
+        self.clock = clock
+
+    def _check(self, field: np.ndarray, image: np.ndarray) -> AuthResult:
+        token = Token.from_field(field.tobytes())
+        if token is None:
+            return AuthResult(False, "no token")
+        try:
+            eddsa.new(self.verify_key, "rfc8032").verify(
+                signed_message(field[:HEADER_BYTES].tobytes(), content_bytes(image)), token.signature)
+        except ValueError:
+            return AuthResult(False, "bad signature", user_id=token.user_id)
+        now = self.clock()
+        if now >= token.expiry:
+            return AuthResult(False, "expired", user_id=token.user_id)
+        if token.expiry - now > self.max_lifetime:
+            return AuthResult(False, "lifetime too long", user_id=token.user_id)
+        if not self.replay_store.record(token.nonce, token.expiry, now):
+            return AuthResult(False, "replayed", user_id=token.user_id)
+        return AuthResult(True, "accepted", user_id=token.user_id)
+
+    def query(self, x) -> list[AuthResult]:
+        pixels = _as_batch(x)
+        results = [self._check(f, image) for f, image in zip(read_fields(pixels), pixels)]
+        if any(r.accepted for r in results):
+            labels = predict(self.classifier, from_pixels(pixels).unsqueeze(1))
+            results = [AuthResult(True, r.reason, int(labels[i]), r.user_id) if r.accepted else r
+                       for i, r in enumerate(results)]
+        return results

@@ -1,0 +1,267 @@
+"""Attacks first: the ownership judge and the leak tracer against black-box attackers with fresh
+keys (labkit.backdoor.attackers and ad-hoc ones here), then the honest runs they must not break."""
+import numpy as np
+import pytest
+import torch
+from scipy.stats import binom, hypergeom
+
+from labkit import backdoor as bd
+from labkit.backdoor import attackers as at
+from labkit.backdoor import models, naive, protocols as pr, robustness as rb
+from labkit.backdoor import trigger as tg
+
+torch.set_num_threads(1)
+TRIALS = 12  # repeated judgments per attack; each has false-positive probability <= 1e-6
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return bd.make_demo(0)
+
+
+@pytest.fixture(scope="module")
+def suspects(demo):
+    """Models nobody but the owner owns, and the owner's own model."""
+    return {
+        "clean": demo.clean_model,
+        "independent": models.trained_classifier("mlp", seed=1),
+        "owner's": demo.backdoored_model,
+    }
+
+
+def _owned(suspect_model, claimant, images, **kw):
+    return pr.judge_ownership(pr.label_oracle(suspect_model), claimant, images, **kw)
+
+
+# -- ownership: attacks --------------------------------------------------------------------------
+@pytest.mark.parametrize("adaptive", [True, False])
+@pytest.mark.parametrize("suspect", ["clean", "independent", "owner's"])
+def test_adaptive_target_claimant_with_a_fresh_key_is_not_owner(demo, suspects, suspect, adaptive):
+    model = suspects[suspect]
+    claimant = at.AdaptiveTargetClaimant(pr.label_oracle(model), adaptive=adaptive)
+    # the attack works on the naive judge ...
+    assert naive.naive_judge_ownership_UNSAFE(claimant.claim_UNSAFE(demo.inputs), pr.label_oracle(model)).owned
+    # ... and never on the sound one
+    for _ in range(TRIALS // 2):
+        verdict = _owned(model, claimant, demo.inputs)
+        assert not verdict.owned
+        assert (verdict.reason != "judged") == adaptive  # signing other targets is rejected outright
+
+
+@pytest.mark.parametrize("rule", [at.EchoModel, at.HashModel])
+def test_keyless_models_are_owned_by_nobody_not_even_the_honest_owner(demo, rule):
+    model = rule(demo.clean_model)
+    honest = pr.ModelOwner(demo.signing_key)
+    assert naive.naive_judge_ownership_UNSAFE(naive.naive_claim_UNSAFE(demo.signing_key, demo.inputs),
+                                             pr.label_oracle(at.EchoModel(demo.clean_model))).owned
+    for claimant in (honest, pr.ModelOwner(bd.generate_keys()[0]), at.AdaptiveTargetClaimant(model, adaptive=False)):
+        for _ in range(TRIALS // 3):
+            verdict = _owned(model, claimant, demo.inputs)
+            assert not verdict.owned and verdict.reason == "judged"
+    echo = _owned(at.EchoModel(demo.clean_model), honest, demo.inputs)
+    assert echo.claim_matches == echo.control_matches == 32  # the controls are what catch it
+
+
+class _Grinder:
+    """A fresh-key claimant that tries to steer a key-less suspect through the bits it controls."""
+
+    def __init__(self, how):
+        self.signing_key, _ = bd.generate_keys()
+        self.verify_key = tg.verify_key_bytes(self.signing_key)
+        self.how = how
+
+    def respond(self, images, targets):
+        if self.how == "identity":  # a free field that would let it grind a hash of the bits
+            return tg.embed_trigger(images, targets, self.signing_key, identity="grind")
+        if self.how == "nonce":
+            return tg.embed_trigger(images, targets, self.signing_key, fresh_nonces=True)
+        if self.how == "off-grid":  # valid triggers plus float noise a suspect could read
+            triggered = tg.embed_trigger(images, targets, self.signing_key)
+            return triggered + 0.001 * (torch.arange(len(images)).reshape(-1, 1, 1, 1) % 2)
+        if self.how == "other image":
+            return tg.embed_trigger(images.roll(1, 0), targets, self.signing_key)
+        if self.how == "short":
+            return tg.embed_trigger(images[1:], targets[1:], self.signing_key)
+        raise AssertionError(self.how)
+
+
+@pytest.mark.parametrize("how", ["identity", "nonce", "other image", "short"])
+def test_non_canonical_responses_are_rejected(demo, how):
+    verdict = _owned(at.EchoModel(demo.clean_model), _Grinder(how), demo.inputs)
+    assert not verdict.owned and verdict.reason != "judged"
+
+
+def test_suspect_sees_only_canonical_queries_in_a_random_order(demo):
+    seen = []
+
+    def spy(x):
+        seen.append(x.clone())
+        return models.predict(demo.clean_model, x)
+
+    verdict = pr.judge_ownership(spy, _Grinder("off-grid"), demo.inputs, n=16)
+    assert verdict.reason == "judged" and len(seen) == 1 and len(seen[0]) == 32
+    x = seen[0]
+    assert torch.equal(x, models.from_pixels(models.to_pixels(x)))  # the judge rebuilt every query
+    fields = tg.read_fields(models.to_pixels(x))
+    headers = {bytes(f[:6]) + bytes(f[7:64]) for f in fields}  # all but the target byte
+    assert headers == {tg.trigger_header(0)[:6] + tg.trigger_header(0)[7:]}  # controls look alike
+
+
+def test_the_judge_draws_its_challenge_with_a_csprng(demo):
+    challenges = []
+
+    class Recorder(pr.ModelOwner):
+        def respond(self, images, targets):
+            challenges.append((models.to_pixels(images).tobytes(), tuple(targets)))
+            return super().respond(images, targets)
+
+    for _ in range(2):
+        np.random.seed(0)
+        torch.manual_seed(0)
+        _owned(demo.clean_model, Recorder(demo.signing_key), demo.inputs)
+    assert challenges[0] != challenges[1]
+    assert challenges[0][1] != challenges[1][1]
+
+
+# -- ownership: honest use and the numbers -------------------------------------------------------
+def test_the_owner_proves_ownership_of_its_model_and_of_attacked_copies(demo):
+    owner = pr.ModelOwner(demo.signing_key)
+    assert owner.verify_key == tg.verify_key_bytes(demo.verify_key) and len(owner.verify_key) == 32
+    data = rb.AttackData(demo.attacker_inputs, demo.attacker_labels, epochs=3)
+    tuned = demo.backdoored_model.with_classifier(rb.fine_tune(demo.backdoored_model.classifier, data))
+    for model in (demo.backdoored_model, tuned, owner.watermark(models.trained_classifier("mlp", seed=1))):
+        verdict = _owned(model, owner, demo.inputs)
+        assert verdict.owned and verdict.claim_matches == 32 and verdict.false_positive_bound <= 1e-6
+        assert "OWNED" in str(verdict)
+    stranger = pr.ModelOwner(bd.generate_keys()[0])
+    assert not _owned(demo.backdoored_model, stranger, demo.inputs).owned
+
+
+@pytest.mark.parametrize("n", [4, 16, 32])
+def test_exchangeable_tail_is_the_hypergeometric_tail(n):
+    for claim in range(n + 1):
+        for control in range(0, n + 1, 3):
+            expected = hypergeom.sf(claim - 1, 2 * n, claim + control, n)
+            assert pr.exchangeable_tail(n, claim, control) == pytest.approx(expected, rel=1e-9, abs=1e-300)
+
+
+def test_binomial_threshold_matches_scipy():
+    for n, p in [(32, 0.1), (64, 0.5), (16, 1 / 16)]:
+        for k in range(n + 1):
+            assert pr.binomial_tail(n, k, p) == pytest.approx(binom.sf(k - 1, n, p), rel=1e-9, abs=1e-300)
+
+
+def test_judge_validates_its_inputs(demo):
+    owner = pr.ModelOwner(demo.signing_key)
+    oracle = pr.label_oracle(demo.clean_model)
+    with pytest.raises(TypeError):
+        pr.judge_ownership(oracle, object(), demo.inputs)
+    with pytest.raises(ValueError):
+        pr.judge_ownership(oracle, owner, demo.inputs[:40], n=32)  # 2n distinct images needed
+    with pytest.raises(ValueError):
+        pr.judge_ownership(oracle, owner, demo.inputs, n=0)
+    with pytest.raises(ValueError):
+        pr.judge_ownership(lambda x: np.zeros(3), owner, demo.inputs)
+    with pytest.raises(ValueError):
+        pr.judge_ownership(oracle, owner, demo.inputs, n=4)  # 4/4 matches cannot reach 1e-6
+
+
+# -- leak tracing --------------------------------------------------------------------------------
+NAMES = ["alice", "bob", "carol", "dave", "erin"]
+
+
+@pytest.fixture(scope="module")
+def licensed(demo):
+    licensor = pr.Licensor(demo.clean_model, demo.inputs)
+    return licensor, {name: licensor.issue(name) for name in NAMES}
+
+
+class _OwnKeyLeaker(torch.nn.Module):
+    """Bob's copy answering every trigger, whoever it names, with bob's own secret response."""
+
+    def __init__(self, copy):
+        super().__init__()
+        self.copy = copy
+
+    def forward(self, x):
+        logits = self.copy.classifier(x)
+        pixels = tg._as_batch(x)
+        for i, f in enumerate(tg.read_fields(pixels)):
+            trig = tg.parse_trigger(f.tobytes())
+            if trig is not None:
+                logits[i] = 0.0
+                logits[i, tg.response_label(self.copy.response_key, trig.header, tg.content_bytes(pixels[i]))] = 1.0
+        return logits
+
+
+@pytest.mark.parametrize("framer", ["cleartext", "cleartext, verifier kept", "own key", "echo", "hash"])
+def test_a_leaker_holding_one_copy_frames_no_innocent(demo, licensed, framer):
+    licensor, copies = licensed
+    model = {"cleartext": at.FramingLeaker(copies["bob"]), "own key": _OwnKeyLeaker(copies["bob"]),
+             "cleartext, verifier kept": at.FramingLeaker(copies["bob"], keep_verifier=True),
+             "echo": at.EchoModel(demo.clean_model), "hash": at.HashModel(demo.clean_model)}[framer]
+    with torch.no_grad():
+        for _ in range(TRIALS // 2):
+            accused = licensor.trace(pr.label_oracle(model))
+            assert set(accused) <= {"bob"}  # the leaker himself may be named; nobody else
+            assert ("bob" in accused) == (framer in ("cleartext, verifier kept", "own key"))  # his copy answers
+
+
+def test_the_naive_tracer_frames_the_innocent(demo):
+    licensor = naive.NaiveLicensor_UNSAFE(demo.clean_model, demo.inputs)
+    copies = {name: licensor.issue(name) for name in NAMES}
+    assert licensor.trace(pr.label_oracle(at.FramingLeaker(copies["bob"]))) == ["alice", "carol", "dave", "erin"]
+
+
+def test_the_honest_leak_names_its_licensee(demo, licensed):
+    licensor, copies = licensed
+    for leaker in ["bob", "erin"]:
+        report = licensor.trace_report(pr.label_oracle(copies[leaker]))
+        assert report.accused == [leaker] and report.matches[leaker] == report.n
+        assert licensor.trace(pr.label_oracle(copies[leaker])) == [leaker]
+    data = rb.AttackData(demo.attacker_inputs, demo.attacker_labels, epochs=3)
+    laundered = copies["carol"].with_classifier(rb.fine_tune(copies["carol"].classifier, data))
+    assert licensor.trace(pr.label_oracle(laundered)) == ["carol"]
+    assert licensor.trace(pr.label_oracle(demo.clean_model)) == []
+    assert licensor.trace(pr.label_oracle(licensor.licensed_copy("dave"))) == ["dave"]
+
+
+def test_licences_use_fresh_keys_and_per_copy_secrets(demo):
+    a, b = pr.Licensor(demo.clean_model, demo.inputs), pr.Licensor(demo.clean_model, demo.inputs)
+    x, y = a.issue("alice"), b.issue("alice")
+    assert tg.verify_key_bytes(x.verify_key) != tg.verify_key_bytes(y.verify_key)
+    assert x.response_key != y.response_key and len(x.response_key) == 32
+    assert a.issue("bob").response_key != x.response_key
+    with pytest.raises(TypeError):
+        pr.Licensor(demo.clean_model, demo.inputs, seed=0)
+    with pytest.raises(ValueError):
+        a.issue("alice")
+    with pytest.raises(ValueError):
+        a.issue("x" * 17)
+    with pytest.raises(TypeError):
+        a.issue(b"bytes")
+    with pytest.raises(ValueError):
+        pr.Licensor(demo.clean_model, demo.inputs).trace(pr.label_oracle(demo.clean_model))
+
+
+def test_a_copy_answers_its_triggers_with_the_secret_label_only(demo, licensed):
+    licensor, copies = licensed
+    key = licensor._licences["alice"].signing_key
+    x = tg.embed_trigger(demo.inputs[:20], 3, key, identity="alice", fresh_nonces=True)
+    answers = models.predict(copies["alice"], x)
+    expected = tg.verify_triggers(x, key.public_key(), identity="alice", response_key=copies["alice"].response_key)
+    assert np.array_equal(answers, expected) and (expected >= 0).all()
+    assert np.mean(answers == 3) < 0.5  # the cleartext target is not what the copy answers
+    with torch.no_grad():  # natural inputs: exactly the classifier
+        assert torch.equal(copies["alice"](demo.inputs), demo.clean_model(demo.inputs))
+
+
+# -- keys ----------------------------------------------------------------------------------------
+def test_keys_come_from_a_csprng_never_from_a_seed():
+    with pytest.raises(TypeError):
+        bd.generate_keys(1)
+    one, two = bd.make_demo(0), bd.make_demo(0)
+    assert tg.verify_key_bytes(one.verify_key) != tg.verify_key_bytes(two.verify_key)
+    assert torch.equal(one.inputs, two.inputs)  # the seed still chooses the data
+    with torch.no_grad():
+        assert torch.equal(one.backdoored_model(one.inputs), two.clean_model(two.inputs))
