@@ -35,7 +35,7 @@ Modules: :mod:`~labkit.attacks.oracle` (queries and reference ciphers),
 from labkit.attacks.oracle import as_multi_oracle, query_oracle, reference_cipher
 from labkit.attacks.recover import AttackResult, recover_key, recover_keys
 from labkit.attacks.strategies import DEFAULT_EPSILON, STRATEGIES
-from labkit.attacks.table1 import PAPER_TABLE1, TABLE1_SETTINGS, format_table1, table1
+from labkit.attacks.table1 import PAPER_TABLE1, TABLE1_SETTINGS, format_table1, load_table1, save_table1, table1
 from labkit.neural.stack import NetworkStack
 
 __all__ = [
@@ -52,4 +52,6 @@ __all__ = [
     "PAPER_TABLE1",
     "table1",
     "format_table1",
+    "save_table1",
+    "load_table1",
 ]

@@ -2,6 +2,8 @@
 their queries pooled through one :class:`~labkit.neural.stack.NetworkStack` per setting."""
 from __future__ import annotations
 
+import csv
+import os
 import time
 
 import numpy as np
@@ -10,7 +12,8 @@ from labkit.attacks.recover import recover_keys
 from labkit.neural.stack import NetworkStack
 from labkit.parallel import torch_threads
 
-__all__ = ["TABLE1_SETTINGS", "PAPER_TABLE1", "table1", "format_table1"]
+__all__ = ["TABLE1_SETTINGS", "PAPER_TABLE1", "TABLE1_COLUMNS", "table1", "format_table1", "save_table1",
+           "load_table1"]
 
 
 #: The three settings of the paper's Table 1: strategy and how the natural network is built.
@@ -85,3 +88,28 @@ def format_table1(rows: list[dict], *, seconds: bool = False) -> str:
         line += f"   {paper['recovered']}, {paper['queries']}" if paper else ""
         lines.append(line)
     return "\n".join(lines)
+
+
+#: The columns of a saved Table 1 (one row per setting), with their types.
+TABLE1_COLUMNS = {"setting": str, "strategy": str, "keys": int, "recovered": int, "success_rate": float,
+                  "mean_queries": float, "max_queries": int, "detected_errors": int,
+                  "undetected_errors": int, "seconds": float}
+
+
+def save_table1(rows: list[dict], path: str | os.PathLike) -> None:
+    """Write :func:`table1`'s rows as CSV (``data/results/table1_full.csv`` holds the 1000-key run)."""
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(TABLE1_COLUMNS), lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({**{k: row[k] for k in TABLE1_COLUMNS}, "success_rate": f"{row['success_rate']:.4f}",
+                             "mean_queries": f"{row['mean_queries']:.2f}", "seconds": f"{row['seconds']:.1f}"})
+
+
+def load_table1(path: str | os.PathLike) -> list[dict]:
+    """Rows saved by :func:`save_table1`, typed as :func:`table1` returns them (for :func:`format_table1`)."""
+    with open(path, newline="") as handle:
+        reader = csv.DictReader(handle)
+        if reader.fieldnames != list(TABLE1_COLUMNS):
+            raise ValueError(f"{path}: expected the columns {list(TABLE1_COLUMNS)}, got {reader.fieldnames}")
+        return [{name: kind(row[name]) for name, kind in TABLE1_COLUMNS.items()} for row in reader]
