@@ -88,3 +88,10 @@ def test_network_is_still_the_paper_network_and_copyable():
         changed = net.evaluate_chunk(x)
     assert not torch.all((changed == 0) | (changed == 1))  # (no longer bits: compare up to rounding)
     _assert_same_function(net(x), changed, torch.float64)
+
+
+def test_labkit_kernel_0_evaluates_with_torch(monkeypatch):
+    monkeypatch.setenv("LABKIT_KERNEL", "0")
+    net = aes128_network(KEY)
+    x = torch.randint(0, 2, (40, 128), generator=torch.Generator().manual_seed(8)).double()
+    assert torch.equal(net(x), net.reference_forward(x)) and not engine.has_plan(net)

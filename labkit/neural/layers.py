@@ -11,11 +11,12 @@ AddRoundKey) form a :class:`NeuronGroup` that shares one sign matrix and one dec
 layer costs a few batched matrix products instead of one huge sparse dense matrix;
 :meth:`ReluNetwork.to_dense` rebuilds the same network from ordinary ``nn.Linear`` layers.
 
-:meth:`ReluNetwork.forward` is the plain torch definition of the network, the reference semantics
-(:meth:`ReluNetwork.graph` traces it, :func:`labkit.neural.verify.check_affine_relu` proves it
-affine maps and ReLU). How fast ``net(x)`` runs is not decided here: the builders attach an
-evaluator (:func:`labkit.neural.engine.evaluate`: the fused C kernel, or torch chunks over the
-threads) as ``net.evaluator``; this module imports neither.
+:meth:`ReluNetwork.reference_forward` is the plain torch definition of the network, the reference
+semantics (:meth:`ReluNetwork.graph` traces it, :func:`labkit.neural.verify.check_affine_relu`
+proves it affine maps and ReLU). How fast ``net(x)`` runs is not decided here: the builders attach
+an evaluator as ``net.evaluator`` (:func:`labkit.neural.engine.attach`: the fused C kernel, or
+torch chunks over the threads); this module imports neither the engine nor the kernel. A network
+built by hand evaluates the reference until ``engine.attach(net)``.
 """
 from __future__ import annotations
 
@@ -217,8 +218,8 @@ class ReluNetwork(nn.Module):
     """A feed-forward ReLU network mapping (n, n_inputs) bits to (n, n_outputs) bits.
 
     Built only from affine maps and ReLU. ``forward`` accepts a tensor or array of any real
-    values (that is the point of the attacks in chapter 06), evaluates it in cache-sized chunks and
-    returns a tensor in the network's dtype.
+    values (that is the point of the attacks in chapter 06), evaluates it in cache-sized chunks
+    (through ``evaluator`` when one is attached) and returns a tensor in the network's dtype.
     """
 
     def __init__(self, layers: Sequence[ReluLayer], *, n_inputs: int, out_index, out_sign, out_offset,
