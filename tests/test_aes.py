@@ -5,7 +5,7 @@ from Crypto.Cipher import AES
 from hypothesis import given, settings, strategies as st
 
 from labkit import aes, bits, sbox
-from labkit.vectors import read_rsp, vectors_dir
+from labkit.vectors import lab_vectors, read_rsp, vectors_dir
 
 H = bytes.fromhex
 
@@ -39,55 +39,42 @@ def test_rcon():
     assert aes.RCON[1:11] == (0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80, 0x1B, 0x36)
 
 
-# --- FIPS-197 Appendix A: key expansion ----------------------------------------------------------
+# --- FIPS-197 Appendices A, B, C (data/vectors/fips197.json) ------------------------------------
 
-@pytest.mark.parametrize(
-    "key, first_words, last_word",
-    [
-        ("2b7e151628aed2a6abf7158809cf4f3c", ["a0fafe17", "88542cb1"], "b6630ca6"),
-        ("8e73b0f7da0e6452c810f32b809079e562f8ead2522c6b7b", ["fe0c91f7", "2402f5a5"], "01002202"),
-        ("603deb1015ca71be2b73aef0857d77811f352c073b6108d72d9810a30914dff4",
-         ["9ba35411", "8e6925af"], "706c631e"),
-    ],
-)
-def test_key_expansion_appendix_a(key, first_words, last_word):
-    key = H(key)
+FIPS197 = lab_vectors("fips197")
+
+
+@pytest.mark.parametrize("case", FIPS197["key_expansion"], ids=lambda c: c["appendix"])
+def test_key_expansion_appendix_a(case):
+    key = H(case["key"])
     round_keys = aes.expand_key(key)
     assert len(round_keys) == aes.ROUNDS[len(key)] + 1
     words = b"".join(round_keys)
     nk = len(key) // 4
     assert words[: len(key)] == key
-    assert words[4 * nk: 4 * nk + 8].hex() == "".join(first_words)
-    assert words[-4:].hex() == last_word
+    assert words[4 * nk: 4 * nk + 8].hex() == case["w_nk"] + case["w_nk_plus_1"]
+    assert words[-4:].hex() == case["last_word"]
 
-
-# --- FIPS-197 Appendices B and C: ciphers traced -----------------------------------------------
 
 def test_appendix_b_trace():
-    key, block = H("2b7e151628aed2a6abf7158809cf4f3c"), H("3243f6a8885a308d313198a2e0370734")
+    example = FIPS197["cipher_example"]
+    key, block = H(example["key"]), H(example["input"])
     trace = aes.trace_encrypt(key, block)
     by = {(s.round, s.step): s.state.hex() for s in trace}
-    assert by[(0, "add_round_key")] == "193de3bea0f4e22b9ac68d2ae9f84808"
-    assert by[(1, "sub_bytes")] == "d42711aee0bf98f1b8b45de51e415230"
-    assert by[(1, "shift_rows")] == "d4bf5d30e0b452aeb84111f11e2798e5"
-    assert by[(1, "mix_columns")] == "046681e5e0cb199a48f8d37a2806264c"
-    assert by[(1, "add_round_key")] == "a49c7ff2689f352b6b5bea43026a5049"
-    assert trace[-1].state.hex() == "3925841d02dc09fbdc118597196a0b32"
+    round_1 = example["round_1"]
+    assert by[(0, "add_round_key")] == round_1["start"]
+    assert by[(1, "sub_bytes")] == round_1["after_sub_bytes"]
+    assert by[(1, "shift_rows")] == round_1["after_shift_rows"]
+    assert by[(1, "mix_columns")] == round_1["after_mix_columns"]
+    assert [by[(r, "add_round_key")] for r in range(10)] == example["start_of_round"]
+    assert trace[-1].state.hex() == example["output"]
     assert (10, "mix_columns") not in by  # the last round has no MixColumns
     assert len(trace) == 2 + 9 * 4 + 3
 
 
-@pytest.mark.parametrize(
-    "key, ciphertext",
-    [
-        ("000102030405060708090a0b0c0d0e0f", "69c4e0d86a7b0430d8cdb78070b4c55a"),
-        ("000102030405060708090a0b0c0d0e0f1011121314151617", "dda97ca4864cdfe06eaf70a0ec0d7191"),
-        ("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
-         "8ea2b7ca516745bfeafc49904b496089"),
-    ],
-)
-def test_appendix_c(key, ciphertext):
-    key, plaintext = H(key), H("00112233445566778899aabbccddeeff")
+@pytest.mark.parametrize("case", FIPS197["example_vectors"], ids=lambda c: c["appendix"])
+def test_appendix_c(case):
+    key, plaintext, ciphertext = H(case["key"]), H(case["plaintext"]), case["ciphertext"]
     assert aes.encrypt_block(key, plaintext).hex() == ciphertext
     assert aes.decrypt_block(key, H(ciphertext)) == plaintext
     dec = aes.trace_decrypt(key, H(ciphertext))
@@ -98,12 +85,25 @@ def test_appendix_c(key, ciphertext):
 
 
 def test_appendix_c1_round_1_steps():
-    trace = aes.trace_encrypt(H("000102030405060708090a0b0c0d0e0f"),
-                              H("00112233445566778899aabbccddeeff"))
-    r1 = [s.state.hex() for s in trace if s.round == 1]
-    assert r1 == ["63cab7040953d051cd60e0e7ba70e18c", "6353e08c0960e104cd70b751bacad0e7",
-                  "5f72641557f5bc92f7be3b291db9f91a", "89d810e8855ace682d1843d8cb128fe4"]
-    assert trace[5].round_key.hex() == "d6aa74fdd2af72fadaa678f1d6ab76fe"
+    case = FIPS197["example_vectors"][0]
+    trace = aes.trace_encrypt(H(case["key"]), H(case["plaintext"]))
+    assert [s.state.hex() for s in trace if s.round == 1] == case["round_1"]
+    assert trace[5].round_key.hex() == case["round_1_key"]
+
+
+def test_fips197_data_agrees_with_pycryptodome():
+    """The shipped vectors themselves, against an independent implementation."""
+    for case in FIPS197["example_vectors"] + [dict(key=FIPS197["cipher_example"]["key"],
+                                                    plaintext=FIPS197["cipher_example"]["input"],
+                                                    ciphertext=FIPS197["cipher_example"]["output"])]:
+        assert AES.new(H(case["key"]), AES.MODE_ECB).encrypt(H(case["plaintext"])).hex() == case["ciphertext"]
+
+
+def test_lab_vectors_rejects_unknown_names():
+    with pytest.raises(ValueError, match="known"):
+        lab_vectors("no_such_file")
+    with pytest.raises(ValueError):
+        lab_vectors("../etc/passwd")
 
 
 # --- NIST AESAVS known-answer tests ------------------------------------------------------------

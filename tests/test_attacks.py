@@ -10,9 +10,10 @@ import torch
 
 from labkit import aes, bits, des
 from labkit.attacks import (
-    AttackResult, _des_first_subkey_positions, as_multi_oracle, query_oracle, recover_key,
+    AttackResult, as_multi_oracle, query_oracle, recover_key,
     recover_keys, reference_cipher,
 )
+from labkit.attacks.des import des_first_subkey_positions
 from toy_networks import toy_spn, toy_spn_reference
 
 SETTINGS = {"back_to_back": dict(c=1.0), "separated": dict(c=0.5), "clipped": dict(c=1.0, clip=True)}
@@ -94,7 +95,7 @@ def test_reference_cipher_matches_labkit(name, cipher, key_len, seed):
 def test_first_subkey_positions_match_the_key_schedule():
     key = os.urandom(8)
     key_bits = np.unpackbits(np.frombuffer(key, dtype=np.uint8))
-    assert np.array_equal(key_bits[_des_first_subkey_positions()], des.expand_key(key)[0])
+    assert np.array_equal(key_bits[des_first_subkey_positions()], des.expand_key(key)[0])
 
 
 @pytest.mark.parametrize("strategy,c", [("back_to_back", 1.0), ("separated", 0.5)])

@@ -1,5 +1,5 @@
 """Exercises of chapters 03 and 04: the worked solutions pass, wrong answers get a hint."""
-from labkit import bits, exercises as ex, gcm, gf, modes, square
+from labkit import bits, exercises as ex, gcm, gf, modes, square_attack
 from labkit.exercises.ch03_aes import square_challenge
 from labkit.exercises.ch04_modes_gcm import GHASH_EXAMPLE, forgery_challenge, keystream_challenge
 from labkit.widgets.modes import demo_image
@@ -13,7 +13,7 @@ def test_chapter_03_solutions():
     assert ex.check("03.1", 0xFE) and not ex.check("03.1", 0x57 ^ 0x13)
     assert ex.check("03.2", 0xED) and not ex.check("03.2", 0xCA)
     assert ex.check("03.3", 2) and not ex.check("03.3", 1) and not ex.check("03.3", 10)
-    key = square.square_attack(square_challenge(), progress=False).master_key
+    key = square_attack.square_attack(square_challenge(), progress=False).master_key
     assert ex.check("03.4", key) and not ex.check("03.4", bytes(16))
 
 

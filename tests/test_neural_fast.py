@@ -1,5 +1,5 @@
-"""The fast evaluation path of the cipher networks (torch.compile'd chunks) computes the same network:
-equal to the straightforward dense ``nn.Linear`` form and to the eager evaluation, on bits and on
+"""The engine's evaluation of the cipher networks computes the same network: equal to the
+straightforward dense ``nn.Linear`` form and to the plain torch ``reference_forward``, on bits and on
 arbitrary real inputs (the attacks of chapter 06 feed non-binary values)."""
 import copy
 import pickle
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from labkit.neural import aes128_network, check_affine_relu
+from labkit.neural import aes128_network, check_affine_relu, engine
 
 DTYPES = [torch.float32, torch.float64]
 KEY = bytes.fromhex("000102030405060708090a0b0c0d0e0f")
@@ -51,58 +51,57 @@ def _assert_same_function(got, want, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_compiled_evaluation_equals_dense_network_on_real_inputs(dtype):
+def test_torch_evaluation_equals_dense_network_on_real_inputs(dtype):
+    """The engine's torch path (no kernel): chunks over threads, equal to nn.Linear layers."""
     net = aes128_network(KEY, dtype=dtype)
-    net.compiled = True
+    net.kernel, net.threads = False, 2
     dense = net.to_dense()
     chunk = net.default_chunk_size()
     for kind, x in _inputs(dtype, 2 * chunk).items():
-        x = torch.cat([x, x[:3]])  # two full chunks (compiled) and a short tail (eager)
+        x = torch.cat([x, x[:3]])  # two full chunks and a short tail
         got = net(x)
+        assert not engine.has_plan(net), "net.kernel = False must keep the kernel out"
         with torch.inference_mode():
             want = dense(x)
-            eager = net.evaluate_chunk(x)
-        assert net._compiled_cache[(chunk, dtype)] is not None, "torch.compile was not used"
+        reference = net.reference_forward(x)
         if kind == "binary":
-            assert torch.equal(got, want) and torch.equal(got, eager)
+            assert torch.equal(got, want) and torch.equal(got, reference)
             assert torch.all((got == 0) | (got == 1))
         else:
             _assert_same_function(got, want, dtype)
-            _assert_same_function(got, eager, dtype)
+            assert torch.allclose(got, reference, rtol=0, atol=0, equal_nan=True), "same chunks, same operations"
             if kind in ("huge", "negative"):  # (inputs in [0, 1] mostly collapse to bits after a few layers)
                 assert not torch.all((got == 0) | (got == 1)), "these inputs must give non-binary outputs"
-    net.compiled = False  # and the eager path computes the same
-    x = _inputs(dtype, chunk)["unit"]
-    _assert_same_function(net(x), dense(x), dtype)
 
 
-def test_compiled_network_is_still_the_paper_network_and_copyable():
+def test_builders_attach_the_engine_and_the_network_alone_is_the_reference():
+    net = aes128_network(KEY)
+    assert net.evaluator is engine.evaluate
+    x = torch.randint(0, 2, (100, 128), generator=torch.Generator().manual_seed(4)).double()
+    fast = net(x)
+    net.evaluator = None  # the plain torch definition
+    assert torch.equal(net(x), fast) and torch.equal(net.reference_forward(x), fast)
+
+
+def test_network_is_still_the_paper_network_and_copyable():
     net = aes128_network(KEY)
     sizes, counts = net.layer_sizes(), net.parameter_counts()
-    net.compiled = True
     x = torch.randint(0, 2, (2 * net.default_chunk_size(), 128)).double()
     y = net(x)
     assert net.layer_sizes() == sizes and net.parameter_counts() == counts and len(sizes) == 39
-    check_affine_relu(net.graph())  # the graph torch.compile compiles is affine maps and ReLU
-    for clone in (pickle.loads(pickle.dumps(net)), copy.deepcopy(net)):  # the compiled code is not copied
-        assert "_compiled_cache" not in clone.__dict__
-        clone.compiled = False
+    check_affine_relu(net.graph())  # the graph the evaluators compute is affine maps and ReLU
+    for clone in (pickle.loads(pickle.dumps(net)), copy.deepcopy(net)):
+        assert clone.evaluator is engine.evaluate and not engine.has_plan(clone)  # no cached plan copied
         assert torch.equal(clone(x), y)
-    with torch.inference_mode():  # changed weights are not served from a stale compilation
+    with torch.inference_mode():  # changed weights are not served from a stale plan
         net.layers[0].groups[0].bias.neg_()
         changed = net.evaluate_chunk(x)
-    assert torch.equal(net(x), changed) and not torch.equal(changed, y)
+    assert not torch.all((changed == 0) | (changed == 1))  # (no longer bits: compare up to rounding)
+    _assert_same_function(net(x), changed, torch.float64)
 
 
-def test_compiling_is_opt_in_and_auto_mode_waits_for_heavy_use():
+def test_labkit_kernel_0_evaluates_with_torch(monkeypatch):
+    monkeypatch.setenv("LABKIT_KERNEL", "0")
     net = aes128_network(KEY)
-    assert net.compiled is False  # by default a network never changes evaluation path by itself
-    net(np.zeros((4096, 128)))
-    assert "_compiled_cache" not in net.__dict__
-    net.compiled = None
-    net(np.zeros((100, 128)))
-    assert "_compiled_cache" not in net.__dict__  # a few calls stay eager: compiling costs seconds
-    net.compiled = False
-    net._rows_evaluated = net.AUTO_COMPILE_ROWS
-    net(np.zeros((100, 128)))
-    assert "_compiled_cache" not in net.__dict__
+    x = torch.randint(0, 2, (40, 128), generator=torch.Generator().manual_seed(8)).double()
+    assert torch.equal(net(x), net.reference_forward(x)) and not engine.has_plan(net)

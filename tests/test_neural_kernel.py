@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from labkit.neural import aes128_network, check_affine_relu, des_network, kernel
+from labkit.neural import aes128_network, check_affine_relu, des_network, engine, kernel
 from tests.test_neural_fast import _assert_same_function, _inputs
 
 DTYPES = [torch.float32, torch.float64]
@@ -41,7 +41,7 @@ def test_kernel_equals_torch_evaluation(variant, dtype):
     net = aes128_network(KEY, dtype=dtype, **VARIANTS[variant])
     for kind, x in _inputs(dtype, 203).items():  # 203 rows: full tiles of 8 and a partial one
         got = net(x)
-        assert "_kernel_plan" in net.__dict__, "the kernel was not used"
+        assert engine.has_plan(net), "the kernel was not used"
         want = _eager(net, x)
         if kind == "binary":
             assert torch.equal(got, want) and torch.all((got == 0) | (got == 1))
@@ -89,7 +89,7 @@ def test_kernel_follows_weight_changes_and_can_be_switched_off(monkeypatch):
     assert torch.equal(changed, _eager(net, x)) and not torch.equal(changed, before)
     fresh = aes128_network(KEY)
     fresh.kernel = False
-    assert torch.equal(fresh(x), before) and "_kernel_plan" not in fresh.__dict__
+    assert torch.equal(fresh(x), before) and not engine.has_plan(fresh)
     monkeypatch.setenv("LABKIT_KERNEL", "0")
     assert kernel.load(torch.float64) is None
 
@@ -98,11 +98,11 @@ def test_kernel_follows_weight_changes_and_can_be_switched_off(monkeypatch):
 def test_network_with_kernel_is_still_the_paper_network_and_copyable():
     net = aes128_network(KEY)
     y = net(np.zeros((16, 128)))
-    assert "_kernel_plan" in net.__dict__
+    assert engine.has_plan(net)
     assert (net.n_relu_layers, net.n_neurons) == (39, 89_856)
     check_affine_relu(net.graph())  # the network the kernel evaluates is affine maps and ReLU
     for clone in (pickle.loads(pickle.dumps(net)), copy.deepcopy(net)):
-        assert "_kernel_plan" not in clone.__dict__
+        assert not engine.has_plan(clone)
         assert torch.equal(clone(np.zeros((16, 128))), y)
 
 
@@ -110,7 +110,7 @@ def test_network_with_kernel_is_still_the_paper_network_and_copyable():
 def test_network_stack_runs_each_key_through_the_kernel():
     """NetworkStack (Table 1's pooled queries) swaps the AddRoundKey biases per key: through the
     kernel each row must still meet its own key's network, as with torch operations."""
-    from labkit.attacks import NetworkStack
+    from labkit.neural.stack import NetworkStack
 
     keys = [bytes([7 * i + 1]) * 16 for i in range(4)]
     ids = np.random.default_rng(2).integers(0, 4, 90)
@@ -119,7 +119,7 @@ def test_network_stack_runs_each_key_through_the_kernel():
                          torch.rand(45, 128, generator=gen, dtype=torch.float64) * 3 - 1])
     fast = NetworkStack.aes128(keys)
     got = fast(ids, queries.numpy())
-    assert "_plans" in fast.__dict__, "the kernel was not used"
+    assert engine.has_plan(fast), "the kernel was not used"
     slow = NetworkStack.aes128(keys)
     slow.template.kernel = False
     want = slow(ids, queries.numpy())
@@ -203,3 +203,30 @@ def test_explicit_opt_out_is_silent(fresh_kernel, monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert kernel.load(torch.float64) is None and not kernel.available(torch.float32)
+
+
+def test_kernel_limits_are_read_from_the_c_source():
+    """One definition: the #define lines of relu_kernel.c, not a second copy in Python."""
+    text = kernel.SOURCE.read_text()
+    for name in ("MAX_K", "MAX_M", "MAX_HALF"):
+        assert f"#define {name} {getattr(kernel, name)}" in " ".join(text.split())
+    with pytest.raises(KeyError):
+        kernel._limits("#define MAX_K 16\n")
+
+
+def test_network_stack_validates_its_inputs():
+    from labkit.neural.stack import NetworkStack
+
+    stack = NetworkStack.aes128([bytes(range(16)), bytes(16)])
+    with pytest.raises(ValueError, match="key ids"):
+        stack(np.array([0, 2]), np.zeros((2, 128)))
+    with pytest.raises(ValueError, match="one key id per query"):
+        stack(np.array([0]), np.zeros((2, 128)))
+    from labkit.neural.aes import round_key_biases
+
+    with pytest.raises(ValueError, match="both bit values"):  # round key 0 of the zero key: no bias(1)
+        round_key_biases(aes128_network(bytes(16)), bytes(16), [bytes(16)])
+    with pytest.raises(ValueError, match="not a natural AES-128"):
+        round_key_biases(des_network(bytes(8)), bytes(16), [bytes(16)])
+    with pytest.raises(ValueError, match="expected"):  # a bias stack of the wrong shape
+        NetworkStack(stack.template, {(0, 0): torch.zeros(2, 3)})

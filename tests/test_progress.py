@@ -1,11 +1,14 @@
 import json
+from pathlib import Path
 
 import nbformat
 import pytest
 
 from labkit import exercises as ex
-from labkit import progress
+from labkit import course, progress
 from labkit.widgets.progress import ProgressView
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
 
 @pytest.fixture
@@ -74,17 +77,17 @@ def test_chapters_and_summary_follow_notebooks_and_registry(progress_file, tmp_p
     folder.mkdir()
     _notebook(folder, "00_start_here.ipynb", "# 00 · Start here\n\ntext")
     _notebook(folder, "07_secure_networks.ipynb", "no heading")
-    assert progress.chapters(folder) == [("00", "Start here", "00_start_here.ipynb"),
+    assert course.chapters(folder) == [("00", "Start here", "00_start_here.ipynb"),
                                          ("07", "Secure networks", "07_secure_networks.ipynb")]
     ex.check("00.3", 8)
-    rows = {row.number: row for row in progress.summary(folder=folder)}
+    rows = {row.number: row for row in course.summary(folder, ex.registry(), progress.load())}
     assert rows["00"].passed == ("00.3",) and rows["00"].total == len([i for i in ex.registry() if i.startswith("00.")])
     assert rows["07"].total == len([i for i in ex.registry() if i.startswith("07.")])
     assert set(rows) >= {i[:2] for i in ex.registry()}, "chapters with exercises but no notebook still count"
 
 
 def test_progress_view_follows_the_file(progress_file):
-    view = ProgressView()
+    view = ProgressView(NOTEBOOKS, ex.registry())
     assert view.done == 0 and view.total >= 3
     labels = list(view.figure.data[0].y)
     assert labels[0].startswith("00 ")
@@ -94,3 +97,19 @@ def test_progress_view_follows_the_file(progress_file):
     row0 = view.rows[0]
     assert view.figure.data[0].x[0] == pytest.approx(100 * 1 / row0.total)
     assert "00_start_here.ipynb" in view.table.value and "1 of" in view.table.value
+
+
+def test_course_needs_a_real_notebooks_folder(tmp_path):
+    with pytest.raises(ValueError, match="not a directory"):
+        course.chapters(tmp_path / "missing")
+
+
+def test_progress_is_storage_only():
+    """progress.py knows nothing of chapters or exercises (it used to import both: a cycle)."""
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(progress))
+    imported = {a.name for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))
+                for a in n.names} | {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert not {m for m in imported if m and m.startswith("labkit")}

@@ -27,7 +27,7 @@ from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script from a clone: use its labkit
-from labkit.progress import notebook_title  # noqa: E402
+from labkit.course import notebook_title  # noqa: E402
 
 SETUP = ("from labkit.widgets.static import enable_static_display\n"
          "import plotly.io\n"

@@ -1,7 +1,7 @@
 """Exercises of chapter 03 (AES internals). Each checker recomputes its answer with labkit."""
 import numpy as np
 
-from labkit import aes, gf, square
+from labkit import aes, gf, square_attack
 from labkit.exercises import exercise
 from labkit.exercises.quiz import quiz
 
@@ -53,15 +53,15 @@ def _challenge_key() -> bytes:
 
 def square_challenge():
     """The oracle of exercise 03.4: 4-round AES-128 under a key you must recover."""
-    return square.four_round_oracle(_challenge_key())
+    return square_attack.four_round_oracle(_challenge_key())
 
 
 @exercise(
     "03.4",
     "the master key behind square_challenge(), found with the Square attack",
-    hint="labkit.square.square_attack(square_challenge()) returns the last round key and inverts "
+    hint="labkit.square_attack.square_attack(square_challenge()) returns the last round key and inverts "
          "the key schedule for you; answer with the 16 key bytes.",
-    solution="labkit.square.square_attack(square_challenge()).master_key",
+    solution="labkit.square_attack.square_attack(square_challenge()).master_key",
 )
 def _square(answer):
     ok = bytes(answer) == _challenge_key()

@@ -4,18 +4,23 @@
 - :func:`aes128_network`, :func:`des_network`: the "natural" cipher networks with the key in the
   weights, mapping (n, 128) / (n, 64) plaintext bits (FIPS order, MSB first) to ciphertext bits;
 - :class:`ReluNetwork`: the network module (``layer_sizes()``, ``activations()``, ``to_dense()``,
-  ``graph()``), and :func:`check_affine_relu`, the proof that a graph is affine maps and ReLU only.
+  ``graph()``), and :func:`check_affine_relu` (:mod:`~labkit.neural.verify`), the proof that a
+  graph is affine maps and ReLU only;
+- :mod:`~labkit.neural.engine`: how fast ``net(x)`` runs (fused C kernel or torch over threads),
+  the one place evaluation speed lives; :class:`~labkit.neural.stack.NetworkStack`: one network
+  per key, evaluated together.
 """
 from labkit.neural.compiler import compile_circuit
-from labkit.neural.layers import NeuronGroup, NonAffineOperation, ReluLayer, ReluNetwork, check_affine_relu
+from labkit.neural.layers import NeuronGroup, ReluLayer, ReluNetwork
+from labkit.neural.verify import NonAffineOperation, check_affine_relu
 
 __all__ = ["compile_circuit", "ReluNetwork", "ReluLayer", "NeuronGroup", "check_affine_relu",
            "NonAffineOperation", "aes128_network", "des_network", "aes128_circuit", "des_circuit",
-           "CipherNetwork", "PAPER_SIZES"]
+           "CipherNetwork", "PAPER_SIZES", "round_key_biases", "NetworkStack"]
 
 
 def __getattr__(name):  # the cipher networks need labkit.aes / labkit.des: import them on demand
-    if name in ("aes128_network", "aes128_circuit", "PAPER_SIZES"):
+    if name in ("aes128_network", "aes128_circuit", "PAPER_SIZES", "round_key_biases"):
         from labkit.neural import aes
 
         return getattr(aes, name)
@@ -23,6 +28,10 @@ def __getattr__(name):  # the cipher networks need labkit.aes / labkit.des: impo
         from labkit.neural import des
 
         return getattr(des, name)
+    if name == "NetworkStack":
+        from labkit.neural.stack import NetworkStack
+
+        return NetworkStack
     if name == "CipherNetwork":
         from labkit.neural.cipher import CipherNetwork
 

@@ -22,7 +22,7 @@ from labkit.gf import gf256_mul
 from labkit.neural.cipher import CipherNetwork, check_key
 from labkit.neural.compiler import compile_circuit
 
-__all__ = ["aes128_circuit", "aes128_network", "PAPER_SIZES", "VARIANTS"]
+__all__ = ["aes128_circuit", "aes128_network", "round_key_biases", "PAPER_SIZES", "VARIANTS"]
 
 #: The sizes the paper reports (ReLU layers, ReLU neurons).
 PAPER_SIZES = {"natural": (39, 89_856), "ttable": (30, 52_992)}
@@ -34,6 +34,7 @@ _MUL123 = lookup_function([(v << 16) | (gf256_mul(2, v) << 8) | gf256_mul(3, v) 
 _SBOX = lookup_function(aes.SBOX, 8, 8, "S-box")
 _TTABLE = lookup_function([(s << 16) | (gf256_mul(2, s) << 8) | gf256_mul(3, s) for s in aes.SBOX],
                           8, 24, "T-table S(x),2S(x),3S(x)")
+_ROUND_KEY_LAYER = "AddRoundKey {}"  # the section (hence layer) name of round r's key XOR
 _SHIFT_ROWS = aes.shift_rows(np.arange(16, dtype=np.uint8)).tolist()  # new byte j = old byte _SHIFT_ROWS[j]
 
 
@@ -64,7 +65,7 @@ def aes128_circuit(key: bytes, *, variant: str = "natural", clip_inputs: bool = 
     if clip_inputs:
         with circ.section("clip ReLU(x)-ReLU(x-1)"):
             state = [circ.clip(w) for w in state]
-    with circ.section("AddRoundKey 0"):
+    with circ.section(_ROUND_KEY_LAYER.format(0)):
         state = _add_round_key(circ, state, round_keys[0])
     for rnd in range(1, 11):
         byte = [state[8 * i : 8 * i + 8] for i in range(16)]
@@ -85,7 +86,7 @@ def aes128_circuit(key: bytes, *, variant: str = "natural", clip_inputs: bool = 
                     state = _mix_columns_xor(circ, products)
             else:
                 state = [w for b in shifted for w in b]
-        with circ.section(f"AddRoundKey {rnd}"):
+        with circ.section(_ROUND_KEY_LAYER.format(rnd)):
             state = _add_round_key(circ, state, round_keys[rnd])
     circ.set_outputs(state)
     return circ
@@ -114,3 +115,39 @@ def aes128_network(key: bytes, *, protected: bool = False, c: float = 1.0, clip_
     if protect_options:
         raise TypeError(f"unexpected options {sorted(protect_options)} (they are for protected=True)")
     return net
+
+
+def round_key_biases(net, key: bytes, keys) -> dict[tuple[int, int], torch.Tensor]:
+    """Where the key sits in a natural AES-128 network built for ``key``, and its value for other keys.
+
+    The round keys enter only the AddRoundKey biases, two neurons per bit, as ``bias(k_i) =
+    bias(0) or bias(1)``. Returns ``{(layer index, group index): tensor (len(keys), *bias shape)}``:
+    each AddRoundKey group's bias buffer as it would be under each of ``keys`` (how
+    :class:`labkit.neural.stack.NetworkStack` runs one network per key).
+    """
+    key = check_key(key, 16, "AES-128 key")
+    keys = [check_key(k, 16, "AES-128 key") for k in keys]
+    if not keys:
+        raise ValueError("keys must not be empty")
+    names = net.layer_names()
+    template_bits = np.unpackbits(np.frombuffer(b"".join(aes.expand_key(key)), np.uint8)).reshape(11, 128)
+    round_bits = np.stack([np.unpackbits(np.frombuffer(b"".join(aes.expand_key(k)), np.uint8)).reshape(11, 128)
+                           for k in keys])  # (K, 11, 128)
+    biases = {}
+    for r in range(11):
+        name = _ROUND_KEY_LAYER.format(r)
+        if name not in names:
+            raise ValueError(f"{net.name!r} has no layer {name!r}: not a natural AES-128 network")
+        layer = names.index(name)
+        group = net.layers[layer].groups[0]
+        per_gate = group.bias[..., 0].T  # (128 gates, neurons per XOR)
+        bit = template_bits[r]
+        if bit.min() == bit.max():
+            raise ValueError("the network's round key must contain both bit values")
+        zero, one = per_gate[np.flatnonzero(bit == 0)], per_gate[np.flatnonzero(bit == 1)]
+        if per_gate.shape[0] != 128 or not (torch.all(zero == zero[0]) and torch.all(one == one[0])):
+            raise ValueError(f"{name}: biases are not a function of the key bit (was the network built for this key?)")
+        choice = torch.as_tensor(round_bits[:, r, :, None].astype(bool))
+        stacked = torch.where(choice, one[0], zero[0])  # (K, 128, neurons per XOR)
+        biases[layer, 0] = stacked.permute(0, 2, 1)[..., None].contiguous()  # (K, neurons, 128, 1)
+    return biases

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from labkit.circuits import Circuit, _check_c, corner_neurons
+from labkit.neural.engine import attach
 from labkit.neural.layers import NeuronGroup, ReluLayer, ReluNetwork
 
 __all__ = ["compile_circuit"]
@@ -54,7 +55,8 @@ def compile_circuit(circuit: Circuit, *, c: float = 1.0, dtype: torch.dtype = to
     """The ReLU network computing ``circuit`` on bits: one ReLU layer per level of gates.
 
     ``c`` in (0, 1] is the corner parameter (1: back-to-back ReLUs; < 1: separated ReLUs).
-    ``network_class`` and ``attributes`` let the cipher builders return a richer module.
+    ``network_class`` and ``attributes`` let the cipher builders return a richer module. The network
+    evaluates through :mod:`labkit.neural.engine` (its ``reference_forward`` is the plain torch form).
     """
     if not isinstance(circuit, Circuit):
         raise TypeError(f"expected a labkit.circuits.Circuit, got {type(circuit).__name__}")
@@ -125,8 +127,9 @@ def compile_circuit(circuit: Circuit, *, c: float = 1.0, dtype: torch.dtype = to
         out_offset.append(off)
     if not circuit.outputs:
         raise ValueError("the circuit has no outputs: call circuit.set_outputs(...) first")
-    return network_class(layers, n_inputs=len(circuit.inputs), out_index=out_index, out_sign=out_sign,
-                         out_offset=out_offset, c=c, name=name or circuit.name, dtype=dtype, **attributes)
+    net = network_class(layers, n_inputs=len(circuit.inputs), out_index=out_index, out_sign=out_sign,
+                        out_offset=out_offset, c=c, name=name or circuit.name, dtype=dtype, **attributes)
+    return attach(net)  # net(x) through the engine: the fused kernel, or torch chunks over the threads
 
 
 def _neuron_group(kind, function, consts, gates, alias, position, c, dtype, n_in) -> NeuronGroup:

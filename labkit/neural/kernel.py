@@ -1,11 +1,11 @@
-"""A fused C forward pass for :class:`~labkit.neural.layers.ReluNetwork` (the fast path of ``net(x)``).
+"""A fused C forward pass for :class:`~labkit.neural.layers.ReluNetwork`: the C ABI (build, load,
+the network laid out as C structures). When and how it runs is :mod:`labkit.neural.engine`'s job.
 
 ``relu_kernel.c`` walks a tile of 8 inputs through every layer with the wire values in the L1
 cache, reading the network's own weight buffers: the same affine maps and ReLUs as
 :meth:`ReluNetwork.evaluate_chunk` (which :func:`check_affine_relu` proves), without the round
 trips through memory that separate torch operations make for every layer. It is compiled once
-per machine and dtype with the system C compiler (``cc``/``gcc``, the compiler TorchInductor
-needs too) into ``~/.cache/labkit`` and called through ctypes, which releases the GIL, so
+per machine and dtype with the system C compiler (``cc``/``gcc``) into ``~/.cache/labkit`` and called through ctypes, which releases the GIL, so
 chunks run in parallel threads. Without a compiler networks evaluate with torch operations as
 before, 3-6x slower, and say so once (a warning naming the fix); ``LABKIT_KERNEL=0`` in the
 environment asks for that path explicitly and silently.
@@ -20,6 +20,7 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -31,12 +32,19 @@ from pathlib import Path
 
 import torch
 
-from labkit.neural.layers import buffer_versions
-
 __all__ = ["available", "load", "KernelPlan"]
 
 SOURCE = Path(__file__).with_name("relu_kernel.c")
-MAX_K, MAX_M, MAX_HALF = 16, 64, 256  # the limits relu_kernel.c is built for
+
+
+def _limits(source: str) -> dict[str, int]:
+    """The size limits ``relu_kernel.c`` is built for, read from its ``#define`` lines (one place)."""
+    found = dict(re.findall(r"^#define\s+(MAX_\w+)\s+(\d+)", source, re.MULTILINE))
+    return {name: int(found[name]) for name in ("MAX_K", "MAX_M", "MAX_HALF")}
+
+
+_LIMITS = _limits(SOURCE.read_text())
+MAX_K, MAX_M, MAX_HALF = _LIMITS["MAX_K"], _LIMITS["MAX_M"], _LIMITS["MAX_HALF"]
 
 _DTYPES = {torch.float64: ("double", ""), torch.float32: ("float", "-DREAL_IS_FLOAT")}
 _loaded: dict = {}
@@ -197,8 +205,8 @@ def _ptr(t: torch.Tensor | None) -> int | None:
 
 class KernelPlan:
     """A network's layers as the C structures ``relu_kernel.c`` reads (pointers into the weight
-    buffers, kept alive here). Raises ValueError if a group is outside the kernel's
-    limits; :attr:`weights` identifies the buffers it was built from, to notice changes."""
+    buffers, kept alive here). Raises ValueError if a group is outside the kernel's limits.
+    Reads ``net`` by its attributes (``layers``, ``groups``, buffers); imports no network class."""
 
     def __init__(self, net):
         self.dtype = net.dtype
@@ -206,12 +214,12 @@ class KernelPlan:
         layers = []
         width = wires = net.n_inputs
         self._layer_groups: list = []  # per layer, its ctypes array of groups
-        self._bias_slot: dict[str, tuple[int, int, int]] = {}  # buffer name -> (layer, group, numel)
+        self._bias_numel: dict[tuple[int, int], int] = {}  # (layer, group) -> elements of its bias
         for li, layer in enumerate(net.layers):
             groups, base = [], 0
             for gi, g in enumerate(layer.groups):
                 if g.split is None:
-                    self._bias_slot[f"layers.{li}.groups.{gi}.bias"] = (li, gi, g.bias.numel())
+                    self._bias_numel[li, gi] = g.bias.numel()
                 if g.index.numel() and not 0 <= int(g.index.min()) <= int(g.index.max()) < wires:
                     raise ValueError(f"group {g.name!r} reads wires outside the previous layer's {wires}")
                 groups.append(self._group(g, base))
@@ -227,22 +235,22 @@ class KernelPlan:
         self.network = _Network(len(layers), net.n_inputs, net.n_outputs, width, int(net.plain_readout),
                                 self._layers, _ptr(out_index), _ptr(self._hold(net.out_sign)),
                                 _ptr(self._hold(net.out_offset)))
-        self.weights = buffer_versions(net)
 
     def with_biases(self, biases: dict) -> "KernelPlan":
-        """A plan of the same network but for the named bias buffers (``"layers.3.groups.0.bias"``,
-        each with the buffer's number of elements in its layout), which it reads in place: how
-        :class:`labkit.attacks.NetworkStack` runs one network per key without copying weights."""
+        """The same network reading other bias tensors, in place, for some gate groups:
+        ``{(layer index, group index): tensor}``, each with that group's bias layout and number of
+        elements. Everything else is shared with this plan (no weights are copied)."""
         plan = object.__new__(KernelPlan)
-        plan.dtype, plan.weights, plan._bias_slot = self.dtype, self.weights, self._bias_slot
+        plan.dtype, plan._bias_numel = self.dtype, self._bias_numel
         plan._keep = [self]  # the shared weights live in this plan
         arrays = list(self._layer_groups)
-        for name, tensor in biases.items():
-            if name not in self._bias_slot:
-                raise ValueError(f"{name!r} is not the bias of a gate group the kernel can replace")
-            li, gi, numel = self._bias_slot[name]
+        for slot, tensor in biases.items():
+            if slot not in self._bias_numel:
+                raise ValueError(f"{slot!r} is not the (layer, group) of a gate group with a replaceable bias")
+            li, gi = slot
+            numel = self._bias_numel[slot]
             if tensor.numel() != numel or tensor.dtype != self.dtype or not tensor.is_contiguous():
-                raise ValueError(f"{name!r}: expected a contiguous {self.dtype} tensor of {numel} elements")
+                raise ValueError(f"{slot!r}: expected a contiguous {self.dtype} tensor of {numel} elements")
             if arrays[li] is self._layer_groups[li]:
                 arrays[li] = (_Group * len(arrays[li]))(*arrays[li])  # copies the structures
             arrays[li][gi].bias = tensor.data_ptr()

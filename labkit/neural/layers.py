@@ -11,38 +11,23 @@ AddRoundKey) form a :class:`NeuronGroup` that shares one sign matrix and one dec
 layer costs a few batched matrix products instead of one huge sparse dense matrix;
 :meth:`ReluNetwork.to_dense` rebuilds the same network from ordinary ``nn.Linear`` layers.
 
-:meth:`ReluNetwork.forward` evaluates with a fused C kernel (:mod:`labkit.neural.kernel`) that
-reads these same buffers and walks 8 rows at a time through all layers in the L1 cache (on bits
-equal to the torch evaluation, on real inputs equal up to rounding); ``net.kernel = False`` turns it
-off. Alternatively, for large batches :meth:`ReluNetwork.forward` hands the traced graph of one chunk (the very graph
-:func:`check_affine_relu` proves) to TorchInductor, which fuses each layer's corner sums and ReLU
-into one pass around the same matrix products: the same network, about 1.4-2x faster (opt-in:
-``net.compiled = True``; the compile costs a few seconds and needs a C++ compiler).
+:meth:`ReluNetwork.reference_forward` is the plain torch definition of the network, the reference
+semantics (:meth:`ReluNetwork.graph` traces it, :func:`labkit.neural.verify.check_affine_relu`
+proves it affine maps and ReLU). How fast ``net(x)`` runs is not decided here: the builders attach
+an evaluator as ``net.evaluator`` (:func:`labkit.neural.engine.attach`: the fused C kernel, or
+torch chunks over the threads); this module imports neither the engine nor the kernel. A network
+built by hand evaluates the reference until ``engine.attach(net)``.
 """
 from __future__ import annotations
 
 import math
-from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["NeuronGroup", "ReluLayer", "ReluNetwork", "check_affine_relu", "NonAffineOperation"]
-
-
-def buffer_versions(module: nn.Module) -> tuple:
-    """Identity and in-place modification counter of every buffer (-1 for inference tensors,
-    which have none): code compiled from the weights is stale once this changes."""
-    def version(t: torch.Tensor) -> int:
-        try:
-            return t._version
-        except RuntimeError:
-            return -1
-
-    return tuple((id(t), version(t)) for t in module.buffers())
+__all__ = ["NeuronGroup", "ReluLayer", "ReluNetwork"]
 
 
 class NeuronGroup(nn.Module):
@@ -219,7 +204,7 @@ class ReluLayer(nn.Module):
 
 
 class _Chunk(nn.Module):
-    """The network on one batch with no chunking or validation: the graph :func:`check_affine_relu` traces."""
+    """The network on one batch with no chunking or validation: the graph ``check_affine_relu`` traces."""
 
     def __init__(self, net: "ReluNetwork"):
         super().__init__()
@@ -233,8 +218,8 @@ class ReluNetwork(nn.Module):
     """A feed-forward ReLU network mapping (n, n_inputs) bits to (n, n_outputs) bits.
 
     Built only from affine maps and ReLU. ``forward`` accepts a tensor or array of any real
-    values (that is the point of the attacks in chapter 06), evaluates it in cache-sized chunks and
-    returns a tensor in the network's dtype.
+    values (that is the point of the attacks in chapter 06), evaluates it in cache-sized chunks
+    (through ``evaluator`` when one is attached) and returns a tensor in the network's dtype.
     """
 
     def __init__(self, layers: Sequence[ReluLayer], *, n_inputs: int, out_index, out_sign, out_offset,
@@ -250,16 +235,13 @@ class ReluNetwork(nn.Module):
         self.register_buffer("out_sign", torch.tensor(out_sign, dtype=dtype))
         self.register_buffer("out_offset", torch.tensor(out_offset, dtype=dtype))
         self.chunk_size = chunk_size
-        self.threads: int | None = None  # None: torch.get_num_threads()
-        #: compile :meth:`graph` with TorchInductor (see :meth:`forward`): False (default) = never,
-        #: True = at the first full chunk, None = once the network has evaluated AUTO_COMPILE_ROWS rows.
-        #: Opt-in: compiled and eager agree exactly on bits but only up to rounding on real inputs,
-        #: and the attacks compare outputs for exact equality, so a network never switches by itself.
-        self.compiled: bool | None = False
-        #: evaluate ``net(x)`` with the fused C kernel (:mod:`labkit.neural.kernel`) when it is
-        #: available: the same weights, every layer of 8 rows at a time in the L1 cache
+        #: how ``net(x)`` is evaluated: ``evaluator(net, x)`` for a validated input, attached by the
+        #: builders (:func:`labkit.neural.engine.attach`); None evaluates :meth:`reference_forward`
+        self.evaluator: Callable[["ReluNetwork", torch.Tensor], torch.Tensor] | None = None
+        #: evaluation settings the attached evaluator reads: use the fused C kernel when it is
+        #: available (False: torch operations), and how many threads (None: torch's count)
         self.kernel = True
-        self._rows_evaluated = 0
+        self.threads: int | None = None
 
     # -- evaluation -------------------------------------------------------------------------------
     @property
@@ -296,118 +278,22 @@ class ReluNetwork(nn.Module):
         size = (1 << 20) // (widest * self.dtype.itemsize) if self.layers else 4096
         return int(max(8, min(4096, 1 << max(3, int(math.log2(max(size, 1)))))))
 
-    #: rows a network evaluates eagerly before ``compiled=None`` compiles it (the compilation costs
-    #: seconds, so only a network in heavy use gains from it)
-    AUTO_COMPILE_ROWS = 50_000
-
-    def _compiled_chunk(self, chunk: int):
-        """:meth:`graph` compiled by TorchInductor for ``chunk`` rows, or None (not wanted / failed)."""
-        if self.compiled is False or (self.compiled is None and self._rows_evaluated < self.AUTO_COMPILE_ROWS):
-            return None
-        cache = self.__dict__.setdefault("_compiled_cache", {})
-        # the compiled code holds the weight tensors: recompile if any was replaced or changed in place
-        weights = buffer_versions(self)
-        if cache.get("weights") != weights:
-            cache.clear()
-            cache["weights"] = weights
-        key = (chunk, self.dtype)
-        if key not in cache:
-            # The compiler gets exactly the traced graph that check_affine_relu proves to be affine
-            # maps and ReLU; it fuses each layer's elementwise work (corner sums, ReLU) into single
-            # passes around the same matrix products. Compiled straight from the graph there are no
-            # torch.compile guards to re-check (or recompile) on every call from every thread.
-            fn = None
-            try:
-                from torch._inductor.compile_fx import compile_fx
-
-                example = torch.zeros((chunk, self.n_inputs), dtype=self.dtype)
-                with torch.inference_mode():
-                    candidate = compile_fx(self.graph(), [example])
-                    result = candidate(example)
-                if isinstance(result, torch.Tensor) and result.shape == (chunk, self.n_outputs):
-                    fn = candidate
-            except Exception:  # no C++ compiler or an unsupported platform: stay eager
-                fn = None
-            cache[key] = fn
-        return cache[key]
-
-    def __getstate__(self):  # compiled functions and kernel plans are neither picklable nor worth copying
-        state = super().__getstate__() if hasattr(super(), "__getstate__") else self.__dict__
-        return {k: v for k, v in state.items() if k not in ("_compiled_cache", "_kernel_plan")}
-
-    def _kernel(self):
-        """(compiled C function, plan of this network's current weights), or None."""
-        if not self.kernel:
-            return None
-        from labkit.neural import kernel
-
-        fn = kernel.load(self.dtype)
-        if fn is None:
-            return None
-        plan = self.__dict__.get("_kernel_plan")
-        if plan is None or plan.weights != buffer_versions(self):
-            try:
-                plan = kernel.KernelPlan(self)
-            except ValueError:  # a gate outside the kernel's limits: torch operations
-                return None
-            self.__dict__["_kernel_plan"] = plan
-        return fn, plan
-
-    def _forward_kernel(self, fn, plan, x: torch.Tensor, out: torch.Tensor) -> None:
-        """``out = net(x)`` with the fused kernel, in slices of rows spread over the threads
-        (each ctypes call releases the GIL)."""
-        n = x.shape[0]
-        threads = max(1, self.threads or torch.get_num_threads())
-        step = max(8, min(1024, -(-n // (4 * threads)) + 7 & ~7))
-        starts = range(0, n, step)
-        if threads == 1 or len(starts) == 1:
-            plan(fn, x, out)
-            return
-        with ThreadPoolExecutor(min(threads, len(starts))) as pool:
-            list(pool.map(lambda a: plan(fn, x[a : a + step], out[a : a + step]), starts))
-
     def forward(self, x) -> torch.Tensor:
-        """Evaluate on (n, n_inputs) real inputs, spread over the CPU threads.
-
-        By default (``kernel=True``, ``compiled=False``) the fused C kernel of
-        :mod:`labkit.neural.kernel` evaluates every row (the same network, about 3x faster than
-        torch operations). Without it, each of ``torch.get_num_threads()`` workers evaluates whole chunks with single-threaded
-        operations (parallel chunks scale better than parallel operations on a busy machine). Full
-        chunks go through the compiled :meth:`graph` (TorchInductor) when ``compiled`` asks for it
-        (``True``, or ``None`` once ``AUTO_COMPILE_ROWS`` rows were evaluated); the rest runs eagerly.
-        Both compute the same network: equal on bits, equal up to float rounding on other inputs.
-        """
+        """Evaluate on (n, n_inputs) real inputs: through the attached evaluator (fast), else
+        :meth:`reference_forward`. Both compute the same network (equal on bits, equal up to float
+        rounding on other inputs)."""
         x = self._as_input(x).contiguous()
+        if self.evaluator is not None:
+            return self.evaluator(self, x)
+        return self.reference_forward(x)
+
+    @torch.inference_mode()
+    def reference_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The network in plain torch operations, chunk after chunk (the reference semantics)."""
         chunk = self.chunk_size or self.default_chunk_size()
-        n = x.shape[0]
-        out = torch.empty((n, self.n_outputs), dtype=self.dtype)
-        fused = self._kernel() if self.compiled is False and n else None
-        if fused is not None:
-            self._forward_kernel(*fused, x, out)
-            self._rows_evaluated += n
-            return out
-        starts = range(0, n, chunk)
-        previous = torch.get_num_threads()
-        torch.set_num_threads(1)  # small products: multi-threaded BLAS only spins, worst on a busy machine
-        try:
-            fast = self._compiled_chunk(chunk) if n >= chunk else None
-
-            def run(start):
-                rows = x[start : start + chunk]
-                evaluate = fast if fast is not None and rows.shape[0] == chunk else self.evaluate_chunk
-                with torch.inference_mode():
-                    out[start : start + chunk] = evaluate(rows)
-
-            threads = min(self.threads or previous, len(starts))
-            if threads <= 1:
-                for start in starts:
-                    run(start)
-            else:
-                with ThreadPoolExecutor(threads) as pool:
-                    list(pool.map(run, starts))
-        finally:
-            torch.set_num_threads(previous)
-        self._rows_evaluated += n
+        out = torch.empty((x.shape[0], self.n_outputs), dtype=self.dtype)
+        for start in range(0, x.shape[0], chunk):
+            out[start : start + chunk] = self.evaluate_chunk(x[start : start + chunk])
         return out
 
     @torch.inference_mode()
@@ -504,85 +390,3 @@ class ReluNetwork(nn.Module):
     def extra_repr(self) -> str:
         return (f"{self.name!r}: {self.n_inputs} -> {self.n_outputs}, {self.n_relu_layers} ReLU layers, "
                 f"{self.n_neurons} neurons, c={self.c}, dtype={self.dtype}")
-
-
-# --- proof that a graph is affine + ReLU ---------------------------------------------------------
-
-
-class NonAffineOperation(ValueError):
-    """A traced graph contains an operation that is neither affine nor ReLU."""
-
-
-_STRUCTURAL = {"view", "reshape", "unsqueeze", "squeeze", "flatten", "permute", "transpose", "contiguous",
-               "expand", "getitem", "index_select", "cat", "stack", "narrow", "clone", "size", "getattr",
-               "split", "chunk", "t", "to"}
-_ADDITIVE = {"add", "add_", "sub", "sub_", "neg", "iadd", "isub", "__add__", "__sub__", "__radd__", "sum"}
-_MULTIPLICATIVE = {"mul", "mul_", "matmul", "__matmul__", "einsum", "linear", "truediv", "div", "imul", "bmm", "mm",
-                   "addmm", "baddbmm"}
-_RELU = {"relu", "relu_"}
-
-
-def _op_name(node) -> str:
-    if node.op == "call_method":
-        return str(node.target)
-    return getattr(node.target, "__name__", str(node.target))
-
-
-def check_affine_relu(module: nn.Module) -> Counter:
-    """Trace ``module`` with torch.fx and prove it computes only affine maps and ReLU.
-
-    Walks the graph tracking which values depend on the input: additions and structural ops are
-    always allowed, products only when at most one factor depends on the input (so they are
-    linear), ReLU is the one nonlinearity, and anything else (rounding, comparisons, ``where``,
-    ``abs``, clamps, data-dependent indexing) raises :class:`NonAffineOperation`.
-    Returns a count of the operations seen.
-    """
-    gm = module if isinstance(module, torch.fx.GraphModule) else torch.fx.symbolic_trace(module)
-    modules = dict(gm.named_modules())
-    depends: dict = {}
-    counts: Counter = Counter()
-
-    def dep(arg) -> bool:
-        if isinstance(arg, torch.fx.Node):
-            return depends.get(arg, False)
-        if isinstance(arg, (list, tuple)):
-            return any(dep(a) for a in arg)
-        if isinstance(arg, dict):
-            return any(dep(a) for a in arg.values())
-        return False
-
-    for node in gm.graph.nodes:
-        if node.op == "placeholder":
-            depends[node] = True
-            continue
-        if node.op in ("get_attr", "output"):
-            depends[node] = node.op == "output" and dep(node.args)
-            continue
-        if node.op == "call_module":
-            mod = modules[node.target]
-            name = "relu" if isinstance(mod, nn.ReLU) else ("linear" if isinstance(mod, nn.Linear) else type(mod).__name__)
-        else:
-            name = _op_name(node)
-        args = list(node.args) + list(node.kwargs.values())
-        is_dep = dep(args)
-        depends[node] = is_dep
-        counts[name] += 1
-        if not is_dep:
-            continue  # computed from constants only
-        if name in _STRUCTURAL:
-            if name in ("getitem", "index_select") and len(args) > 1 and dep(args[1:]):
-                raise NonAffineOperation(f"{node.format_node()}: indexing by an input-dependent value")
-            continue
-        if name in _ADDITIVE or name in _RELU:
-            continue
-        if name in _MULTIPLICATIVE:
-            if name == "linear" and node.op == "call_module":
-                continue
-            factors = [a for a in args if dep(a)]
-            if name in ("truediv", "div") and dep(args[1:]):
-                raise NonAffineOperation(f"{node.format_node()}: division by an input-dependent value")
-            if len(factors) > 1:
-                raise NonAffineOperation(f"{node.format_node()}: product of two input-dependent values")
-            continue
-        raise NonAffineOperation(f"{node.format_node()}: {name} is neither affine nor ReLU")
-    return counts

@@ -5,7 +5,7 @@ import html
 
 import ipywidgets as w
 
-from labkit import progress
+from labkit import course, progress
 from labkit.widgets import COLORS, LabWidget
 
 __all__ = ["ProgressView"]
@@ -14,14 +14,17 @@ __all__ = ["ProgressView"]
 class ProgressView(LabWidget):
     """Chapters as links with exercises passed / registered, and a bar per chapter.
 
-    State: :attr:`rows` (a list of :class:`labkit.progress.ChapterProgress`), re-read from the
+    ``folder`` holds the chapter notebooks (the landing notebook passes its own, ``"."``),
+    ``exercise_ids`` the registered exercises (``labkit.exercises.registry()``), ``path`` the
+    progress file (None: :func:`labkit.progress.progress_path`).
+    State: :attr:`rows` (a list of :class:`labkit.course.ChapterProgress`), re-read from the
     progress file by the *Refresh* button (checks passed in other notebooks appear then).
     """
 
-    def __init__(self, path=None, folder=progress.NOTEBOOKS) -> None:
+    def __init__(self, folder, exercise_ids, path=None) -> None:
         super().__init__()
-        self.path, self.folder = path, folder
-        self.rows: list[progress.ChapterProgress] = []
+        self.path, self.folder, self.exercise_ids = path, folder, sorted(exercise_ids)
+        self.rows: list[course.ChapterProgress] = []
         self.button = w.Button(description="Refresh", icon="refresh", tooltip="re-read the progress file")
         self.button.on_click(lambda _: self.refresh())
         self.table = w.HTML()
@@ -42,7 +45,7 @@ class ProgressView(LabWidget):
         return sum(row.total for row in self.rows)
 
     def update(self) -> None:
-        self.rows = progress.summary(self.path, self.folder)
+        self.rows = course.summary(self.folder, self.exercise_ids, progress.load(self.path))
         labels = [f"{row.number} {row.title}" for row in self.rows]
         with self.figure.batch_update():
             bar = self.figure.data[0]

@@ -1,0 +1,95 @@
+"""Talking to the oracle: queries out, outputs back as numpy (the attacks see nothing else), and
+the reference ciphers that confirm a recovered key by re-encrypting a plaintext the oracle answered."""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+
+__all__ = ["query_oracle", "as_multi_oracle", "reference_cipher", "module_dtype", "rows_to_words", "words_to_rows"]
+
+
+def module_dtype(oracle):
+    import torch
+
+    for tensor in list(oracle.parameters()) + list(oracle.buffers()):
+        if tensor.is_floating_point():
+            return tensor.dtype
+    return torch.float64
+
+
+def query_oracle(oracle: Callable, queries: np.ndarray) -> np.ndarray:
+    """Send an ``(n, bits)`` float array to ``oracle`` (a callable or a torch module) and return
+    its outputs as a numpy array (a module receives a tensor of its own dtype)."""
+    queries = np.asarray(queries, dtype=np.float64)
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a dependency
+        torch = None
+    if torch is not None and isinstance(oracle, torch.nn.Module):
+        with torch.no_grad():
+            out = oracle(torch.as_tensor(queries, dtype=module_dtype(oracle)))
+    else:
+        out = oracle(queries)
+    if hasattr(out, "detach"):
+        out = out.detach().cpu().numpy()
+    out = np.asarray(out)
+    if out.ndim != 2 or out.shape[0] != queries.shape[0]:
+        raise ValueError(f"the oracle must return one output row per query, got shape {out.shape}")
+    return out
+
+
+def as_multi_oracle(oracles: Sequence[Callable]) -> Callable:
+    """One callable ``(key_ids, queries) -> outputs`` over several oracles (one per key)."""
+    oracles = list(oracles)
+
+    def multi(key_ids: np.ndarray, queries: np.ndarray) -> np.ndarray:
+        out = None
+        for k in np.unique(key_ids):
+            rows = np.flatnonzero(key_ids == k)
+            part = query_oracle(oracles[int(k)], queries[rows])
+            if out is None:
+                out = np.empty((len(queries), part.shape[1]), dtype=part.dtype)
+            out[rows] = part
+        return out
+
+    multi.n_keys = len(oracles)
+    return multi
+
+
+# --- the reference ciphers that confirm a key ------------------------------------------------------
+
+
+def reference_cipher(cipher) -> Callable[[bytes, np.ndarray], np.ndarray]:
+    """``encrypt(key, plaintext_bits (m, n)) -> ciphertext bits (m, n)`` for "aes", "des" or a
+    callable with that signature (for a circuit of your own)."""
+    if callable(cipher):
+        return cipher
+    if cipher == "aes":
+        from labkit import aes
+
+        def encrypt(key: bytes, plaintexts: np.ndarray) -> np.ndarray:
+            blocks = np.packbits(np.asarray(plaintexts, dtype=np.uint8), axis=1)
+            return np.unpackbits(aes.encrypt_blocks(key, blocks), axis=1)
+
+        return encrypt
+    if cipher == "des":
+        from labkit import des
+
+        def encrypt(key: bytes, plaintexts: np.ndarray) -> np.ndarray:
+            words = rows_to_words(plaintexts)
+            out = des.encrypt_many(np.uint64(int.from_bytes(key, "big")), words)
+            return words_to_rows(out)
+
+        return encrypt
+    raise ValueError(f"cipher must be 'aes', 'des' or a callable, got {cipher!r}")
+
+
+def rows_to_words(rows: np.ndarray) -> np.ndarray:
+    packed = np.packbits(np.asarray(rows, dtype=np.uint8), axis=1)
+    return packed.view(">u8").reshape(-1).astype(np.uint64)
+
+
+def words_to_rows(words: np.ndarray) -> np.ndarray:
+    as_bytes = np.asarray(words, dtype=">u8").reshape(-1, 1).view(np.uint8)
+    return np.unpackbits(as_bytes, axis=1)

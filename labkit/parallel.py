@@ -1,0 +1,44 @@
+"""The two thread helpers every evaluator uses: a torch thread count for a block of code, and a
+map over worker threads (work that releases the GIL: ctypes calls, torch operations)."""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Callable, Iterable, Iterator, TypeVar
+
+__all__ = ["torch_threads", "parallel_map"]
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run the block with ``torch.set_num_threads(n)``, restoring the previous count after.
+
+    Parallel chunks with single-threaded operations scale better than multi-threaded small
+    products, which only spin on a busy machine: the evaluators use ``torch_threads(1)``.
+    """
+    import torch
+
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"the thread count must be a positive int, got {n!r}")
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def parallel_map(fn: Callable[[T], R], items: Iterable[T], workers: int) -> list[R]:
+    """``[fn(item) for item in items]``, spread over at most ``workers`` threads (in order; the
+    first exception propagates). One worker or one item runs in the calling thread."""
+    items = list(items)
+    if not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a positive int, got {workers!r}")
+    workers = min(workers, len(items))
+    if workers <= 1:
+        return [fn(item) for item in items]
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(fn, items))
