@@ -20,11 +20,11 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import os
+import platform
 import shutil
 import subprocess
 import sys
 import tempfile
-import platform
 import threading
 import warnings
 from pathlib import Path
