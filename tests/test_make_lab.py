@@ -1,9 +1,9 @@
 """The README's `make lab NOBROWSER=1` in a fresh clone serves JupyterLab, as root or not, and the
 README's `make test` (what CI runs) includes the second CPU path.
 
-The clone (of the committed state) reuses the running interpreter's environment (its ``bin/`` linked into the clone's
-``.venv``, with the install stamp newer than ``pyproject.toml``) so make skips the install; all
-traffic stays on the loopback interface.
+The clone (of the committed state) reuses the running interpreter's environment (its ``bin/``
+linked into the clone's ``.venv``, with the install stamp newer than ``pyproject.toml``) so make
+skips the install; all traffic stays on the loopback interface.
 """
 import http.client
 import os
