@@ -1,8 +1,9 @@
-"""The README's `make lab NOBROWSER=1` in a fresh clone serves JupyterLab, as root or not.
+"""The README's `make lab NOBROWSER=1` in a fresh clone serves JupyterLab, as root or not, and the
+README's `make test` (what CI runs) includes the second CPU path.
 
-The clone reuses the running interpreter's environment (its ``bin/`` linked into the clone's
-``.venv``, with the install stamp newer than ``pyproject.toml``) so make skips the install; all
-traffic stays on the loopback interface.
+The clone (of the committed state) reuses the running interpreter's environment (its ``bin/``
+linked into the clone's ``.venv``, with the install stamp newer than ``pyproject.toml``) so make
+skips the install; all traffic stays on the loopback interface.
 """
 import http.client
 import os
@@ -108,3 +109,16 @@ def test_make_lab_adds_allow_root_only_for_root(tmp_path):
     assert "--allow-root" in commands["0"] and "running as root" in commands["0"]
     assert "--allow-root" not in commands["1000"] and "root" not in commands["1000"]
     assert all("jupyter lab notebooks/00_start_here.ipynb" in c and "--no-browser" in c for c in commands.values())
+
+
+def test_make_test_also_runs_the_second_cpu_path():
+    """CI runs `make test` (.ci/run); it must end with the rounding-sensitive tests on portable kernels."""
+    assert (ROOT / ".ci" / "run").read_text().strip().endswith("make test")
+    out = subprocess.run(["make", "-n", "-o", ".venv/.installed", "test"], cwd=ROOT, capture_output=True,
+                         text=True, check=True).stdout
+    portable = [line for line in out.splitlines() if "ATEN_CPU_CAPABILITY=default" in line]
+    assert len(portable) == 1 and "LABKIT_KERNEL_ISA=baseline" in portable[0], out
+    for target in ("tests/test_neural_kernel.py", "tests/test_defence.py", "tests/test_backdoor_neural.py",
+                   *(f"notebooks/{nb}.ipynb" for nb in ("05_relu_circuits", "06_cipher_networks",
+                                                         "07_secure_networks", "08_backdoors"))):
+        assert target in portable[0] and (ROOT / target).exists(), target

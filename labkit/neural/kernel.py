@@ -20,12 +20,12 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import os
+import platform
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
-import platform
 import threading
 import warnings
 from pathlib import Path
