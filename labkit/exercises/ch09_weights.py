@@ -5,7 +5,8 @@ from Crypto.Protocol.DH import import_x25519_private_key
 
 from labkit import weights
 from labkit.exercises import exercise
-from labkit.weights import container, pitfalls
+from labkit.weights import pitfalls
+from labkit.weights.encoding import chunk_spans
 
 
 def exercise_device() -> weights.RecipientKeyPair:
@@ -28,7 +29,7 @@ def exercise_state() -> dict:
     solution="math.ceil(1000 * 300 * 4 / 65536)  # 1,200,000 bytes -> 19 chunks",
 )
 def _chunks(answer):
-    return int(answer) == len(container._chunks(1000 * 300 * 4, 64 << 10))
+    return int(answer) == len(chunk_spans(1000 * 300 * 4, 64 << 10))
 
 
 @exercise(

@@ -1,0 +1,130 @@
+"""Recipient management of a sealed container: add and revoke recipients, rotate the content key.
+
+Only the header changes (re-signed, version + 1) unless ``rotate_content_key(...,
+reencrypt=True)`` seals every tensor again. Every operation first verifies the header with the
+publisher's key, and then works on the bytes of the same open file it verified.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from Crypto.Random import get_random_bytes
+
+from labkit.weights import aead, fileio
+from labkit.weights import format as fmt
+from labkit.weights.container import as_recipient_list, open as open_container, seal
+from labkit.weights.encoding import KEY_BYTES
+from labkit.weights.keys import (DeviceLicence, find_licence, signing_public,
+                                 unwrap_content_key_for, wrap_content_key)
+
+__all__ = ["add_recipients", "revoke_recipients", "rotate_content_key"]
+
+
+def _rewrite(path: Path, header: fmt.Header, manifest: dict, content_key: bytes,
+             signing_key) -> None:
+    new_header = fmt.build_header(manifest, content_key, signing_key)
+    with path.open("rb") as src:
+        def write(fd):
+            fileio.pwrite_all(fd, new_header, 0)
+            src.seek(header.data_start)
+            pos = len(new_header)
+            while block := src.read(8 << 20):
+                fileio.pwrite_all(fd, block, pos)
+                pos += len(block)
+        fileio.atomic_write(path, write)
+
+
+def _managed(path, private_key, signing_key, signer):
+    path = Path(path)
+    header = fmt.read_header(path)
+    fmt.verify_signature(header, signer if signer is not None else signing_public(signing_key))
+    ck = unwrap_content_key_for(header.recipients, header.model_id, private_key)
+    fmt.check_mac(header, ck)
+    return path, header, fmt.decode_manifest(header.manifest_bytes), ck
+
+
+def add_recipients(path, recipients, *, private_key, signing_key, signer=None) -> list[str]:
+    """Give more recipients the content key; no tensor is re-encrypted. Returns the new kids.
+
+    ``private_key`` is any current recipient's key (the publisher typically keeps one for
+    itself); ``signing_key`` must be the key that signed the file. The version is incremented.
+    """
+    path, header, manifest, ck = _managed(path, private_key, signing_key, signer)
+    new = [wrap_content_key(r, ck, header.model_id) for r in as_recipient_list(recipients)]
+    kids = [r["kid"] for r in manifest["recipients"] + new]
+    if len(set(kids)) != len(kids):
+        raise ValueError("a recipient is already in the file")
+    manifest["recipients"] += new
+    manifest["version"] += 1
+    _rewrite(path, header, manifest, ck, signing_key)
+    return [r["kid"] for r in new]
+
+
+def revoke_recipients(path, kids: Iterable[str], *, private_key, signing_key, signer=None,
+                      licences: Sequence[DeviceLicence] = (), rotate: bool = True) -> None:
+    """Remove recipients (by kid, see :func:`recipient_id`) and by default rotate the content key.
+
+    What this can promise: the revoked party cannot unwrap the *new* content key, so it cannot
+    open this header, nor later versions whose tensors are re-encrypted. What it cannot: the
+    DEKs are unchanged (no tensor is re-encrypted), so anyone who once opened the file and kept
+    its content key, DEKs or plaintext still reads the unchanged tensors; cryptography cannot
+    make a device forget. For that, ``rotate_content_key(..., reencrypt=True)`` (fresh DEKs) and
+    ``open(..., min_version=...)`` on devices, or simply publish a new model.
+    """
+    if isinstance(kids, str):
+        kids = [kids]
+    kids = set(kids)
+    path, header, manifest, ck = _managed(path, private_key, signing_key, signer)
+    present = {r["kid"] for r in manifest["recipients"]}
+    if not kids <= present:
+        raise ValueError(f"not recipients of this file: {sorted(kids - present)}")
+    manifest["recipients"] = [r for r in manifest["recipients"] if r["kid"] not in kids]
+    if not manifest["recipients"]:
+        raise ValueError("cannot revoke every recipient")
+    if rotate:
+        ck = _rotate(manifest, ck, licences)
+    manifest["version"] += 1
+    _rewrite(path, header, manifest, ck, signing_key)
+
+
+def _current_recipients(manifest: dict, licences: Sequence[DeviceLicence]) -> list:
+    """The recipients of a manifest as :func:`seal` takes them (licences must be given)."""
+    return [bytes.fromhex(r["pk"]) if r["type"] == "hpke"
+            else find_licence(r, licences, manifest["model_id"]) for r in manifest["recipients"]]
+
+
+def _rotate(manifest: dict, ck: bytes, licences: Sequence[DeviceLicence]) -> bytes:
+    """New content key: rewrap every DEK, re-deliver to every remaining recipient."""
+    model_id = manifest["model_id"]
+    recipients = _current_recipients(manifest, licences)
+    new_ck = get_random_bytes(KEY_BYTES)
+    for name, t in manifest["tensors"].items():
+        if t["encrypted"]:
+            dek = aead.unwrap_dek(ck, t["wrapped_dek"], model_id, name)
+            t["wrapped_dek"] = aead.wrap_dek(new_ck, dek, model_id, name)
+    manifest["recipients"] = [wrap_content_key(r, new_ck, model_id) for r in recipients]
+    return new_ck
+
+
+def rotate_content_key(path, *, private_key, signing_key, signer=None,
+                       licences: Sequence[DeviceLicence] = (), reencrypt: bool = False,
+                       workers: int | None = None) -> None:
+    """Replace the content key: rewrap every DEK and re-deliver the new key to each recipient.
+
+    HPKE recipients are re-keyed from the public keys stored in the header; licence recipients
+    need their :class:`DeviceLicence` in ``licences``. No tensor is touched unless
+    ``reencrypt=True``, which decrypts and seals everything again with fresh DEKs and nonces
+    (the only way to cut off someone who kept the old DEKs). The version is incremented.
+    """
+    path, header, manifest, ck = _managed(path, private_key, signing_key, signer)
+    ck = _rotate(manifest, ck, licences)
+    manifest["version"] += 1
+    if not reencrypt:
+        _rewrite(path, header, manifest, ck, signing_key)
+        return
+    tensors = open_container(path, private_key, signer=signer, workers=workers)
+    seal(tensors, path, _current_recipients(manifest, licences), signing_key=signing_key,
+         encrypt=[n for n, t in manifest["tensors"].items() if t["encrypted"]],
+         model_id=header.model_id, version=manifest["version"], chunk_size=manifest["chunk_size"],
+         metadata=manifest["metadata"], workers=workers)
