@@ -10,9 +10,11 @@ The public API (used by chapter 10's capstone)::
     state = weights.open("model.lkw", device.private_key,
                          signer=publisher.public_key, model_id="user-42", min_version=3)
 
-Failures raise :class:`IntegrityError` (tampering, truncation, wrong signer; subclasses
-:class:`FormatError` and :class:`RollbackError`) or :class:`NotARecipientError`; nothing partial
-is ever returned.
+The expected signer is required: ``open`` without it raises :class:`SignerRequiredError`, and
+``signer=weights.UNVERIFIED`` (for inspecting files of unknown origin) opens with an
+:class:`UnverifiedSignerWarning`. Failures raise :class:`IntegrityError` (tampering, truncation,
+wrong signer; subclasses :class:`FormatError` and :class:`RollbackError`) or
+:class:`NotARecipientError`, whatever the file holds; nothing partial is ever returned.
 
 Modules, one concern each: ``errors``; ``keys`` (key pairs, licences, content-key delivery);
 ``encoding`` (constants, associated data, nonces, dtypes); ``schema`` and ``format`` (the
@@ -31,11 +33,12 @@ from labkit.weights.encoding import (DEFAULT_CHUNK_SIZE, DTYPES, FORMAT, FORMAT_
                                      MAX_HEADER_BYTES)
 from labkit.weights.encoding import chunk_aad, chunk_nonce  # noqa: F401
 from labkit.weights.errors import (FormatError, IntegrityError, NotARecipientError,
-                                   RollbackError, WeightsError)
+                                   RollbackError, SignerRequiredError, UnverifiedSignerWarning,
+                                   WeightsError)
 from labkit.weights.fileio import zeroise  # noqa: F401
 from labkit.weights.format import Header, read_header
 from labkit.weights.format import file_regions, parse_header  # noqa: F401
-from labkit.weights.keys import (DeviceLicence, RecipientKeyPair, SigningKeyPair,
+from labkit.weights.keys import (UNVERIFIED, DeviceLicence, RecipientKeyPair, SigningKeyPair,
                                  generate_recipient_keypair, generate_signing_keypair,
                                  recipient_id)
 from labkit.weights.recipients import add_recipients, revoke_recipients, rotate_content_key
@@ -43,6 +46,7 @@ from labkit.weights.recipients import add_recipients, revoke_recipients, rotate_
 __all__ = [
     "FORMAT", "FORMAT_VERSION", "DEFAULT_CHUNK_SIZE", "MAX_HEADER_BYTES", "DTYPES",
     "WeightsError", "IntegrityError", "FormatError", "RollbackError", "NotARecipientError",
+    "SignerRequiredError", "UnverifiedSignerWarning", "UNVERIFIED",
     "RecipientKeyPair", "SigningKeyPair", "DeviceLicence", "SealedModel", "Header",
     "generate_recipient_keypair", "generate_signing_keypair", "recipient_id",
     "seal", "load_into", "read_header", "unwrap_content_key",

@@ -11,11 +11,13 @@ index and chunk count, so moving, swapping or truncating chunks or tensors break
 DEK per tensor per seal means each (key, nonce) pair is used once, by construction; callers never
 see or supply a nonce. The header format is in :mod:`labkit.weights.format`.
 
-Why both a signature and a MAC: the signature (the publisher's key, which apps pin) tells anyone,
-even without a key, who made the header; the MAC tells each recipient that the header was made by
-someone holding the content key, so a header re-signed by an attacker with their own key (for
-instance to change a plaintext tensor and its digest, the gap CryptoTensors leaves) fails even
-for a reader that pinned nothing.
+Why both a signature and a MAC: the signature under the publisher's key, which readers must pin
+(``open(..., signer=...)``), is what says who made the file; the MAC tells each recipient that the
+header was made by someone holding the content key, so an existing file whose header was edited
+and re-signed by someone without that key (for instance to change a plaintext tensor and its
+digest, the gap CryptoTensors leaves) fails even the MAC. The MAC alone proves nothing about
+origin: anyone with a recipient's public key can seal a whole new file with a content key of
+their own. Hence ``open`` refuses to run without an expected signer.
 
 Opening is all-or-nothing: the signature, the MAC, every tag and every digest are checked before a
 single tensor is returned; any failure raises :class:`IntegrityError` (or a subclass) and every
@@ -25,7 +27,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import mmap
 import os
 import threading
 from dataclasses import dataclass
@@ -44,8 +45,9 @@ from labkit.weights.encoding import (AEAD_NAME, DEFAULT_CHUNK_SIZE, DTYPES, FORM
                                      FORMAT_VERSION, KEY_BYTES, NONCE_BYTES, TAG_BYTES, chunk_aad,
                                      chunk_nonce, chunk_spans)
 from labkit.weights.errors import IntegrityError, RollbackError
-from labkit.weights.keys import (DeviceLicence, RecipientKeyPair, signing_key as _signing_key,
+from labkit.weights.keys import (REQUIRED, DeviceLicence, RecipientKeyPair, expected_signer,
                                  unwrap_content_key_for, wrap_content_key)
+from labkit.weights.keys import signing_key as _signing_key
 
 __all__ = ["SealedModel", "seal", "open", "load_into", "unwrap_content_key"]
 
@@ -224,88 +226,102 @@ def seal(tensors, path, recipients, *, signing_key=None, encrypt=None, model_id:
                        tuple(n for n in state if n not in chosen))
 
 
-def unwrap_content_key(path, private_key, *, signer=None) -> bytes:
-    """Verify a container's header and return its content key (for recipient management)."""
-    header = fmt.read_header(path)
-    fmt.verify_signature(header, signer)
-    ck = unwrap_content_key_for(header.recipients, header.model_id, private_key)
-    fmt.check_mac(header, ck)
-    return ck
+def unwrap_content_key(path, private_key, *, signer=REQUIRED) -> bytes:
+    """Verify a container's header (signed by ``signer``, as in :func:`open`) and return its
+    content key (for recipient management and for the chapter's by-hand decryption)."""
+    pinned = expected_signer(signer)
+    fd = os.open(Path(path), os.O_RDONLY)
+    try:
+        header, content_key = verified_header(fd, private_key, pinned)
+    finally:
+        os.close(fd)
+    return bytes(content_key)
 
 
-def open(path, private_key, *, signer=None, model_id: str | None = None,
+def open(path, private_key, *, signer=REQUIRED, model_id: str | None = None,
          min_version: int | None = None, workers: int | None = None,
          backend: str | None = None) -> dict[str, torch.Tensor]:
     """Verify and decrypt a container; return ``{name: tensor}`` or raise, never anything partial.
 
     ``private_key``: the recipient's X25519 private key (32 bytes or :class:`RecipientKeyPair`)
-    or its :class:`DeviceLicence`. ``signer``: the publisher's Ed25519 public key to pin (without
-    it the signature only proves the header was not changed by someone lacking *a* signing key;
-    the MAC under the content key still authenticates it to you). ``model_id`` and
-    ``min_version`` refuse a different model or a replayed older version.
-    Raises :class:`FormatError`, :class:`IntegrityError`, :class:`RollbackError` or
-    :class:`NotARecipientError`.
+    or its :class:`DeviceLicence`. ``signer`` (required): the publisher's Ed25519 public key the
+    header must be signed by. It is what authenticates the file's origin: the MAC under the
+    content key does not, since anyone who knows the recipient's *public* key can seal a whole
+    new file (own weights, any model id, any version) with a content key of their own. Without
+    a signer the call is refused (:class:`SignerRequiredError`); ``signer=weights.UNVERIFIED``
+    opens a file signed by anyone, with an :class:`UnverifiedSignerWarning`.
+    ``model_id`` and ``min_version`` (signed values) refuse a different model or a replayed
+    older version: a device passes the id it expects and the highest version it has seen.
 
-    On Linux the tensors are decrypted in place in one private copy-on-write mapping of the
-    file (no extra copy, peak memory about the model size); they share it, so it is freed when
-    the last of them is. Changing the file afterwards cannot change them.
+    Raises only :class:`WeightsError` subclasses for anything the file holds:
+    :class:`FormatError`, :class:`IntegrityError` (also when the file is truncated or changed
+    while it is read), :class:`RollbackError`, :class:`NotARecipientError`. The tensors are
+    read with ``preadv`` into one private buffer, decrypted in place (peak memory about the
+    model size) and share it; changing or truncating the file afterwards cannot affect them.
     """
-    path = Path(path)
+    pinned = expected_signer(signer)
+    if model_id is not None and not isinstance(model_id, str):
+        raise TypeError(f"model_id must be a string, got {type(model_id).__name__}")
+    if min_version is not None and type(min_version) is not int:
+        raise TypeError(f"min_version must be an integer, got {type(min_version).__name__}")
     workers = fileio.default_workers(workers)
     engine = aead.backend(backend)
-    fd = os.open(path, os.O_RDONLY)  # one descriptor: the header and data come from one file
+    fd = os.open(Path(path), os.O_RDONLY)  # one descriptor: the header and data come from one file
     try:
-        return _open_fd(fd, private_key, signer, model_id, min_version, workers, engine)
+        header, content_key = verified_header(fd, private_key, pinned, model_id, min_version)
+        try:
+            return decrypt_tensors(fd, header, content_key, workers, engine)
+        finally:
+            fileio.zeroise(content_key)
     finally:
         os.close(fd)
 
 
-def _open_fd(fd, private_key, signer, model_id, min_version, workers, engine):
+def verified_header(fd: int, private_key, pinned: bytes | None, model_id: str | None = None,
+                    min_version: int | None = None) -> tuple[fmt.Header, bytearray]:
+    """Read the header from ``fd`` and authenticate it: signature (by ``pinned``), expected
+    model and version, the content key unwrapped with ``private_key``, the MAC. Returns the
+    header and the content key (a bytearray the caller zeroises)."""
     header = fmt.read_header_fd(fd)
-    fmt.verify_signature(header, signer)
+    fmt.verify_signature(header, pinned)
     if model_id is not None and header.model_id != model_id:
         raise IntegrityError(f"file holds model {header.model_id!r}, expected {model_id!r}")
     if min_version is not None and header.version < min_version:
         raise RollbackError(f"file holds version {header.version}, older than {min_version}")
     content_key = bytearray(unwrap_content_key_for(header.recipients, header.model_id,
                                                    private_key))
+    try:
+        fmt.check_mac(header, bytes(content_key))
+    except BaseException:
+        fileio.zeroise(content_key)
+        raise
+    return header, content_key
+
+
+def decrypt_tensors(fd: int, header: fmt.Header, content_key, workers: int,
+                    engine) -> dict[str, torch.Tensor]:
+    """Read the data of an authenticated ``header`` from ``fd`` into one private buffer, verify
+    every tag and digest and decrypt in place; all tensors or an IntegrityError (then the
+    buffer is wiped)."""
     m = header.manifest
-    places: dict[str, tuple[Any, int]] = {}  # name -> (buffer, where the tensor's bytes start)
+    data_len = max((t["offsets"][1] for t in m["tensors"].values()), default=0)
+    arena = fileio.alloc(data_len)
     deks: dict[str, bytearray] = {}
     ok = False
     try:
-        fmt.check_mac(header, bytes(content_key))
         for name, entry in m["tensors"].items():
             if entry["encrypted"]:
                 deks[name] = bytearray(aead.unwrap_dek(bytes(content_key), entry["wrapped_dek"],
                                                        header.model_id, name))
-        size = os.fstat(fd).st_size
-        if fileio.MAP_FILE and size > header.data_start:
-            # A private writable mapping pre-faulted by MAP_POPULATE is a private copy of the
-            # file made by the kernel in one pass (no zero-filling, no read() copy); tensors
-            # are decrypted in place in it. Later changes to the file cannot reach it.
-            arena = mmap.mmap(fd, size, flags=mmap.MAP_PRIVATE | fileio.POPULATE_AT_MAP,
-                              prot=mmap.PROT_READ | mmap.PROT_WRITE)
-            for name, entry in m["tensors"].items():
-                places[name] = (arena, header.data_start + entry["offsets"][0])
-            copied = False
-        else:
-            for name, entry in m["tensors"].items():
-                places[name] = (fileio.alloc(entry["offsets"][1] - entry["offsets"][0]), 0)
-            copied = True
 
         def decrypt_chunk(name, index, count, a, b):
             entry = m["tensors"][name]
-            buf, base = places[name]
-            dst = memoryview(buf)[base + a :]
+            begin = entry["offsets"][0] + a
+            dst = memoryview(arena)[begin:]
             src = dst[: b - a]
 
-            def fetch(p, q):  # bring ciphertext bytes p:q of the chunk into private memory
-                if copied:
-                    fileio.preadv_all(fd, src[p:q],
-                                      header.data_start + entry["offsets"][0] + a + p)
-                else:
-                    fileio.populate(buf, base + a + p, base + a + q)
+            def fetch(p, q):  # read ciphertext bytes p:q of the chunk (cache-hot for the AES)
+                fileio.preadv_all(fd, src[p:q], header.data_start + begin + p)
 
             if not engine.decrypt_into(
                 bytes(deks[name]), chunk_nonce(bytes.fromhex(entry["nonce_base"]), index),
@@ -316,14 +332,11 @@ def _open_fd(fd, private_key, signer, model_id, min_version, workers, engine):
                                      "(tampered, swapped or truncated)")
 
         def check_plain(name):
-            entry = m["tensors"][name]
-            buf, base = places[name]
-            dst = memoryview(buf)[base : base + entry["offsets"][1] - entry["offsets"][0]]
-            if copied:
-                fileio.preadv_all(fd, dst, header.data_start + entry["offsets"][0])
-            else:
-                fileio.populate(buf, base, base + len(dst))
-            if not hmac.compare_digest(hashlib.sha256(dst).hexdigest(), entry["sha256"]):
+            a, b = m["tensors"][name]["offsets"]
+            dst = memoryview(arena)[a:b]
+            fileio.preadv_all(fd, dst, header.data_start + a)
+            if not hmac.compare_digest(hashlib.sha256(dst).hexdigest(),
+                                       m["tensors"][name]["sha256"]):
                 raise IntegrityError(f"plaintext tensor {name!r} does not match its digest")
 
         tasks = []
@@ -335,16 +348,15 @@ def _open_fd(fd, private_key, signer, model_id, min_version, workers, engine):
             else:
                 tasks.append(partial(check_plain, name))
         fileio.run_tasks(tasks, workers)
-        result = {name: as_tensor(places[name], entry) for name, entry in m["tensors"].items()}
+        result = {name: as_tensor((arena, entry["offsets"][0]), entry)
+                  for name, entry in m["tensors"].items()}
         ok = True
         return result
     finally:
-        fileio.zeroise(content_key)
         for dek in deks.values():
             fileio.zeroise(dek)
         if not ok:  # decrypted-but-unverified plaintext must not linger
-            for buf in {id(b): b for b, _ in places.values()}.values():
-                fileio.zeroise(buf)
+            fileio.zeroise(arena)
 
 
 def as_tensor(place: tuple[Any, int], entry: dict) -> torch.Tensor:
@@ -360,10 +372,15 @@ def as_tensor(place: tuple[Any, int], entry: dict) -> torch.Tensor:
     return raw.view(dtype).reshape(shape)
 
 
-def load_into(module: torch.nn.Module, path, private_key, **kwargs) -> torch.nn.Module:
-    """Open a container and load it into ``module`` (strict: every key must match)."""
+def load_into(module: torch.nn.Module, path, private_key, *, signer=REQUIRED,
+              model_id: str | None = None, min_version: int | None = None,
+              **options) -> torch.nn.Module:
+    """:func:`open` a container (same arguments: the signer is required) and load it into
+    ``module`` (strict: every key must match)."""
     if not isinstance(module, torch.nn.Module):
         raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
-    module.load_state_dict(open(path, private_key, **kwargs), strict=True)
+    state = open(path, private_key, signer=signer, model_id=model_id, min_version=min_version,
+                 **options)
+    module.load_state_dict(state, strict=True)
     return module
 

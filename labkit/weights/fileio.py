@@ -1,11 +1,14 @@
 """Files, memory and threads for the container: atomic writes, positional reads and writes,
-buffers, the private copy-on-write mapping :func:`~labkit.weights.open` decrypts in, wiping,
-and the small thread pool that runs chunks in parallel."""
+private buffers, wiping, and the small thread pool that runs chunks in parallel.
+
+:func:`~labkit.weights.open` reads the file with ``preadv`` into anonymous private memory and
+never maps the file itself: a file truncated while (or after) it is opened would make any access
+to a mapped page past the new end of file kill the process with SIGBUS, and this holds even for
+pages already copied on write (the kernel drops them on truncation). A read that comes up short
+is an :class:`~labkit.weights.IntegrityError` instead.
+"""
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import errno
 import mmap
 import os
 import tempfile
@@ -97,69 +100,14 @@ def pwrite_all(fd: int, data, offset: int) -> None:
 
 
 def preadv_all(fd: int, buf: memoryview, offset: int) -> None:
-    """Fill ``buf`` from ``offset``; IntegrityError if the file ends first (truncated)."""
+    """Fill ``buf`` from ``offset``; IntegrityError if the file ends first (truncated while it
+    was being read) or cannot be read."""
     got = 0
     while got < len(buf):
-        n = os.preadv(fd, [buf[got:]], offset + got)
-        if n == 0:
-            raise IntegrityError("file ends inside tensor data (truncated)")
-        got += n
-
-
-MAP_FILE = hasattr(mmap, "MAP_POPULATE")  # Linux: decrypt in a private copy-on-write mapping
-_MADV_POPULATE_WRITE = 23  # Linux 5.14+: copy-on-write a range now, in one call
-POPULATE_AT_MAP = 0  # set to mmap.MAP_POPULATE to copy the whole file up front instead
-_PAGE = mmap.PAGESIZE
-
-
-def _libc_madvise():
-    """libc's ``madvise`` through ctypes, which releases the GIL during the call (the mmap
-    method holds it): the copy-on-write of one chunk then overlaps another thread's decryption."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-        fn = libc.madvise
-    except (OSError, AttributeError):  # pragma: no cover - no libc: the mmap method is used
-        return None
-    fn.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-    fn.restype = ctypes.c_int
-    return fn
-
-
-_MADVISE = _libc_madvise()
-
-
-def _madvise(arena, offset: int, length: int, advice: int) -> None:
-    """``arena.madvise(advice, offset, length)``, without holding the GIL when libc is at hand."""
-    if _MADVISE is None:
-        arena.madvise(advice, offset, length)
-        return
-    anchor = ctypes.c_char.from_buffer(arena)  # the mapping's address (a short-lived export)
-    address = ctypes.addressof(anchor)
-    del anchor
-    if _MADVISE(address + offset, length, advice) != 0:
-        code = ctypes.get_errno()
-        raise OSError(code, os.strerror(code))
-
-
-def populate(arena, start: int, end: int) -> None:
-    """Make ``arena[start:end]`` private (copied from the file) just before it is verified, so
-    the copy is still in cache for the decryption and later changes to the file cannot reach
-    what was checked. Without MADV_POPULATE_WRITE (older kernels), one write per page forces
-    the same copy-on-write."""
-    global _MADV_POPULATE_WRITE
-    if end <= start:
-        return
-    first = start - start % _PAGE
-    if _MADV_POPULATE_WRITE:
         try:
-            _madvise(arena, first, end - first, _MADV_POPULATE_WRITE)
-            return
+            n = os.preadv(fd, [buf[got:]], offset + got)
         except OSError as err:
-            if err.errno != errno.EINVAL:
-                raise IntegrityError(f"the file changed while it was opened ({err})") from None
-            _MADV_POPULATE_WRITE = 0
-    region = torch.frombuffer(arena, dtype=torch.uint8, count=end - start, offset=start)
-    # one store into every page the range touches (and only inside the range: other threads
-    # decrypt the neighbouring bytes); the kernel copies each page on the first store
-    touch = torch.tensor([0] + list(range(first + _PAGE - start, end - start, _PAGE)))
-    region[touch] = region[touch].clone()
+            raise IntegrityError(f"the file could not be read ({err})") from None
+        if n == 0:
+            raise IntegrityError("file ends inside tensor data (truncated while opening)")
+        got += n

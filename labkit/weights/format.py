@@ -9,7 +9,7 @@ The header's ``__metadata__`` holds what the format adds:
 ``labkit.mac``        HMAC-SHA256 of the manifest under a key derived from the content key;
 ``labkit.signature``  Ed25519 (RFC 8032) signature of the manifest and the MAC.
 
-:func:`build_header` and :func:`serialize_header` write headers (what :func:`~labkit.weights.seal`
+:func:`build_header`, :func:`serialize_header` and :func:`frame_header` write headers (what :func:`~labkit.weights.seal`
 uses, and what tests and the chapter's tamper demos use to forge one); :func:`parse_header` reads
 one without any key and checks only its form; nothing in a :class:`Header` is authenticated until
 :func:`verify_signature` and :func:`check_mac` pass.
@@ -20,6 +20,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,11 +33,10 @@ from labkit.weights.encoding import (FORMAT, FORMAT_VERSION, MAX_HEADER_BYTES, S
                                      SIG_DOMAIN, canonical_json)
 from labkit.weights.errors import IntegrityError
 from labkit.weights.keys import signing_key as _signing_key
-from labkit.weights.keys import verify_key_bytes
-from labkit.weights.schema import check_manifest, fail, hex_field
+from labkit.weights.schema import bounded_json, check_manifest, fail
 
 __all__ = ["Header", "parse_header", "read_header", "encode_manifest", "decode_manifest",
-           "serialize_header", "build_header", "header_mac", "header_signature",
+           "frame_header", "serialize_header", "build_header", "header_mac", "header_signature",
            "file_regions"]
 
 
@@ -88,12 +88,16 @@ def encode_manifest(manifest: dict) -> bytes:
     return canonical_json({**manifest, "tensors": tensors})
 
 
-def decode_manifest(manifest_bytes: bytes) -> dict:
-    """Inverse of :func:`encode_manifest` after a schema check (FormatError on any problem)."""
-    try:
-        manifest = json.loads(manifest_bytes)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
-        fail(f"manifest is not valid JSON: {err}")
+def decode_manifest(manifest_bytes: bytes | str) -> dict:
+    """Inverse of :func:`encode_manifest` after a schema check (FormatError on any problem;
+    parsing memory bounded, see :func:`~labkit.weights.schema.bounded_json`)."""
+    text = manifest_bytes
+    if not isinstance(text, str):
+        try:
+            text = bytes(manifest_bytes).decode("utf-8")
+        except UnicodeDecodeError as err:
+            fail(f"manifest is not UTF-8: {err}")
+    manifest = bounded_json(text, "manifest")
     check_manifest(manifest)
     tensors = {}
     for t in manifest["tensors"]:
@@ -129,17 +133,22 @@ def header_signature(manifest_bytes: bytes, mac: bytes, signing_key) -> bytes:
     return eddsa.new(_signing_key(signing_key), "rfc8032").sign(SIG_DOMAIN + manifest_bytes + mac)
 
 
-def serialize_header(manifest: dict, *, mac: bytes, signature: bytes) -> bytes:
-    """The file's first bytes (length, JSON header padded to 8 bytes) for a manifest with the
-    given MAC and signature, valid or not: the building block of forged headers in tests."""
-    manifest_bytes = encode_manifest(manifest)
-    table = {name: table_entry(t) for name, t in manifest["tensors"].items()}
+def frame_header(manifest_bytes: bytes, table: dict, *, mac: bytes, signature: bytes) -> bytes:
+    """The file's first bytes (length, JSON header padded to 8 bytes) around any manifest text
+    and safetensors table, well-formed or not: how tests and demos forge headers."""
     meta = {"labkit.format": f"{FORMAT}/{FORMAT_VERSION}",
-            "labkit.manifest": manifest_bytes.decode(), "labkit.mac": mac.hex(),
-            "labkit.signature": signature.hex()}
+            "labkit.manifest": bytes(manifest_bytes).decode("utf-8", "surrogatepass"),
+            "labkit.mac": mac.hex(), "labkit.signature": signature.hex()}
     body = json.dumps({"__metadata__": meta, **table}, separators=(",", ":")).encode()
     body += b" " * (-len(body) % 8)  # safetensors pads the header to 8-byte alignment
     return struct.pack("<Q", len(body)) + body
+
+
+def serialize_header(manifest: dict, *, mac: bytes, signature: bytes) -> bytes:
+    """The file's first bytes for a manifest (as in :attr:`Header.manifest`) with the given MAC
+    and signature, valid or not; the safetensors table is the one the manifest implies."""
+    table = {name: table_entry(t) for name, t in manifest["tensors"].items()}
+    return frame_header(encode_manifest(manifest), table, mac=mac, signature=signature)
 
 
 def build_header(manifest: dict, content_key: bytes, signing_key) -> bytes:
@@ -150,9 +159,10 @@ def build_header(manifest: dict, content_key: bytes, signing_key) -> bytes:
                             signature=header_signature(manifest_bytes, mac, signing_key))
 
 
-def verify_signature(header: Header, signer) -> None:
-    """Check the header's signature, and that its signer is ``signer`` (None: any signer)."""
-    if signer is not None and verify_key_bytes(signer) != header.signer:
+def verify_signature(header: Header, expected_signer: bytes | None) -> None:
+    """Check the header's signature, and that its signer is ``expected_signer`` (raw Ed25519
+    public key; None accepts any signer: see :data:`~labkit.weights.UNVERIFIED`)."""
+    if expected_signer is not None and expected_signer != header.signer:
         raise IntegrityError("the header is signed by a different key than the pinned signer")
     try:
         key = eddsa.import_public_key(header.signer)
@@ -172,17 +182,32 @@ def check_mac(header: Header, content_key: bytes) -> None:
 # ---------------------------------------------------------------------------------------------
 # parsing
 # ---------------------------------------------------------------------------------------------
+_META_START = '{"__metadata__":{"labkit.format":"'
+_META_PREFIX = _META_START + f'{FORMAT}/{FORMAT_VERSION}","labkit.manifest":"'
+_META_REST = re.compile(r',"labkit\.mac":"([0-9a-f]{64})","labkit\.signature":"([0-9a-f]{128})"\}')
+
+
+def header_limit(tensor_count: int, chunk_count: int) -> int:
+    """The largest header accepted for a model of that many tensors and GCM chunks: 64 KiB
+    (metadata, recipients) plus 1 KiB per tensor (a genuine entry, name twice included, takes
+    about 500 bytes) and 48 bytes per tag, at most :data:`MAX_HEADER_BYTES`."""
+    return min(MAX_HEADER_BYTES, (64 << 10) + 1024 * tensor_count + 48 * chunk_count)
+
+
 def parse_header(prefix: bytes, file_size: int | None = None) -> Header:
     """Parse the first bytes of a container (8-byte length + JSON header) without any key.
 
     Every malformed input raises :class:`FormatError` (never another exception): wrong length
-    field, header over :data:`MAX_HEADER_BYTES`, bad JSON, a safetensors table inconsistent with
-    the manifest, unknown format version. With ``file_size`` the data size must match exactly
-    (no truncation, nothing appended).
+    field, a header over :func:`header_limit` (or :data:`MAX_HEADER_BYTES`), bad JSON, a
+    manifest that breaks the schema, unknown format version, a header that is not exactly the
+    one :func:`serialize_header` writes for its manifest (the safetensors table, key order and
+    padding are all implied by the manifest, so only the manifest string is parsed as JSON:
+    memory stays within a few times the header size). With ``file_size`` the data size must
+    match exactly (no truncation, nothing appended).
     """
     if not isinstance(prefix, (bytes, bytearray, memoryview)):
         raise TypeError(f"prefix must be bytes, got {type(prefix).__name__}")
-    prefix = bytes(prefix)
+    prefix = memoryview(prefix).cast("B")
     if len(prefix) < 8:
         fail("file shorter than the 8-byte header length")
     (n,) = struct.unpack("<Q", prefix[:8])
@@ -190,35 +215,45 @@ def parse_header(prefix: bytes, file_size: int | None = None) -> Header:
         fail(f"header of {n} bytes exceeds the limit of {MAX_HEADER_BYTES}")
     if len(prefix) < 8 + n:
         fail(f"header announces {n} bytes but only {len(prefix) - 8} are present")
+    body = bytes(prefix[8 : 8 + n])
+    if not body.isascii():
+        fail("header is not ASCII JSON (seal escapes every other character)")
+    text = body.decode("ascii")
+    del body  # from here on at most the text and what is parsed from the manifest are held
+    if not text.startswith(_META_PREFIX):
+        if text.startswith(_META_START):
+            found = text[len(_META_START) : len(_META_START) + 40].split('"')[0]
+            fail(f"not a {FORMAT} container of version {FORMAT_VERSION} "
+                 f"(labkit.format = {found!r})")
+        fail(f"not a {FORMAT} container (the header does not start with its metadata)")
     try:
-        table = json.loads(prefix[8 : 8 + n].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
-        fail(f"header is not valid JSON: {err}")
-    if not isinstance(table, dict) or not isinstance(table.get("__metadata__"), dict):
-        fail("header must be a JSON object with __metadata__")
-    meta = table["__metadata__"]
-    if meta.get("labkit.format") != f"{FORMAT}/{FORMAT_VERSION}":
-        fail(f"not a {FORMAT} container of version {FORMAT_VERSION} "
-             f"(labkit.format = {meta.get('labkit.format')!r})")
-    manifest_text = meta.get("labkit.manifest")
-    if not isinstance(manifest_text, str):
-        fail("missing labkit.manifest")
-    manifest_bytes = manifest_text.encode("utf-8", "surrogatepass")
-    manifest = decode_manifest(manifest_bytes)
-    mac = hex_field(meta.get("labkit.mac"), 32, "labkit.mac")
-    signature = hex_field(meta.get("labkit.signature"), 64, "labkit.signature")
-    if set(meta) != {"labkit.format", "labkit.manifest", "labkit.mac", "labkit.signature"}:
-        fail("unexpected keys in __metadata__")
-    names = [k for k in table if k != "__metadata__"]
-    if set(names) != set(manifest["tensors"]):
-        fail("safetensors table and manifest list different tensors (or a different order)")
-    for name in names:
-        if table[name] != table_entry(manifest["tensors"][name]):
-            fail(f"safetensors entry of {name!r} does not match the manifest")
-    data_len = max((t["offsets"][1] for t in manifest["tensors"].values()), default=0)
+        manifest_text, end = json.decoder.scanstring(text, len(_META_PREFIX))
+    except ValueError as err:
+        fail(f"labkit.manifest is not a JSON string: {str(err)[:200]}")
+    rest = _META_REST.match(text, end)
+    if rest is None:
+        fail("labkit.mac and labkit.signature must follow the manifest (64 and 128 hex digits)")
+    del text
+    manifest = decode_manifest(manifest_text)
+    try:
+        manifest_bytes = manifest_text.encode("utf-8")
+    except UnicodeEncodeError:
+        fail("labkit.manifest is not valid Unicode text")
+    del manifest_text
+    if encode_manifest(manifest) != manifest_bytes:
+        fail("labkit.manifest is not in canonical form (sorted keys, no spaces, ASCII)")
+    mac, signature = bytes.fromhex(rest.group(1)), bytes.fromhex(rest.group(2))
+    if serialize_header(manifest, mac=mac, signature=signature) != bytes(prefix[: 8 + n]):
+        fail("the safetensors table, key order or padding differ from what the manifest implies")
+    tensors = manifest["tensors"].values()
+    limit = header_limit(len(tensors), sum(len(t.get("tags", ())) for t in tensors))
+    if n > limit:
+        fail(f"header of {n} bytes exceeds the limit of {limit} for {len(tensors)} tensors")
+    data_len = max((t["offsets"][1] for t in tensors), default=0)
     if file_size is not None and file_size != 8 + n + data_len:
         fail(f"file has {file_size} bytes, the header describes {8 + n + data_len} "
              "(truncated or appended data)")
+    table = {name: table_entry(t) for name, t in manifest["tensors"].items()}
     return Header(table, manifest, manifest_bytes, mac, signature, 8 + n, n)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import warnings
 from dataclasses import dataclass, field
 
 from Crypto.Cipher import AES
@@ -19,10 +20,11 @@ from Crypto.Signature import eddsa
 
 from labkit.weights.encoding import KEY_BYTES, NONCE_BYTES, TAG_BYTES, content_key_aad
 from labkit.weights.encoding import length_prefixed as _lp
-from labkit.weights.errors import IntegrityError, NotARecipientError
+from labkit.weights.errors import (IntegrityError, NotARecipientError, SignerRequiredError,
+                                   UnverifiedSignerWarning)
 
 __all__ = ["RecipientKeyPair", "SigningKeyPair", "DeviceLicence", "generate_recipient_keypair",
-           "generate_signing_keypair", "recipient_id"]
+           "generate_signing_keypair", "recipient_id", "UNVERIFIED"]
 
 _HPKE_INFO = b"labkit.weights/1 content key\x00"
 
@@ -146,6 +148,39 @@ def verify_key_bytes(key) -> bytes:
     if isinstance(key, (bytes, bytearray)) and len(key) == 32:
         return bytes(key)
     raise TypeError("signer must be an Ed25519 public key (32 bytes or SigningKeyPair)")
+
+
+class _Unverified:
+    """The type of :data:`UNVERIFIED` (one instance; compare with ``is``)."""
+
+    def __repr__(self) -> str:
+        return "weights.UNVERIFIED"
+
+
+UNVERIFIED = _Unverified()
+"""``signer=weights.UNVERIFIED`` opens a container signed by *anyone* (with a warning). Only for
+inspecting files of unknown origin: the result may be an outsider's weights."""
+
+REQUIRED = type("Required", (), {"__repr__": lambda self: "<required>"})()
+"""Default of ``signer=`` parameters: naming the signer is required (see
+:class:`SignerRequiredError`)."""
+
+
+def expected_signer(signer, *, stacklevel: int = 3) -> bytes | None:
+    """The raw public key a caller pins, or None for :data:`UNVERIFIED` (after a warning);
+    :class:`SignerRequiredError` if the caller named no signer."""
+    if signer is UNVERIFIED:
+        warnings.warn("opening a container with signer=weights.UNVERIFIED: anyone who knows the "
+                      "recipient's public key can have sealed it (any weights, model id and "
+                      "version); pin the publisher's key in real use", UnverifiedSignerWarning,
+                      stacklevel=stacklevel)
+        return None
+    if signer is REQUIRED or signer is None:
+        raise SignerRequiredError(
+            "name the expected signer: signer=<the publisher's Ed25519 public key> (or "
+            "signer=weights.UNVERIFIED to accept a file sealed by anyone, with a warning); "
+            "without it an outsider with the recipient's public key can seal a file that opens")
+    return verify_key_bytes(signer)
 
 
 def recipient_id(public_key) -> str:

@@ -6,6 +6,8 @@ publisher's key, and then works on the bytes of the same open file it verified.
 """
 from __future__ import annotations
 
+import os
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -13,35 +15,48 @@ from Crypto.Random import get_random_bytes
 
 from labkit.weights import aead, fileio
 from labkit.weights import format as fmt
-from labkit.weights.container import as_recipient_list, open as open_container, seal
+from labkit.weights.container import as_recipient_list, decrypt_tensors, seal, verified_header
 from labkit.weights.encoding import KEY_BYTES
-from labkit.weights.keys import (DeviceLicence, find_licence, signing_public,
-                                 unwrap_content_key_for, wrap_content_key)
+from labkit.weights.keys import (DeviceLicence, find_licence, signing_public, verify_key_bytes,
+                                 wrap_content_key)
 
 __all__ = ["add_recipients", "revoke_recipients", "rotate_content_key"]
 
 
-def _rewrite(path: Path, header: fmt.Header, manifest: dict, content_key: bytes,
+def _rewrite(path: Path, fd: int, header: fmt.Header, manifest: dict, content_key: bytes,
              signing_key) -> None:
+    """Replace ``path`` by the new header and the data region copied from ``fd`` (the file
+    whose header was verified), atomically."""
     new_header = fmt.build_header(manifest, content_key, signing_key)
-    with path.open("rb") as src:
-        def write(fd):
-            fileio.pwrite_all(fd, new_header, 0)
-            src.seek(header.data_start)
-            pos = len(new_header)
-            while block := src.read(8 << 20):
-                fileio.pwrite_all(fd, block, pos)
-                pos += len(block)
-        fileio.atomic_write(path, write)
+    data_len = os.fstat(fd).st_size - header.data_start
+
+    def write(out):
+        fileio.pwrite_all(out, new_header, 0)
+        block = memoryview(bytearray(min(8 << 20, max(data_len, 1))))
+        for pos in range(0, data_len, len(block)):
+            piece = block[: min(len(block), data_len - pos)]
+            fileio.preadv_all(fd, piece, header.data_start + pos)
+            fileio.pwrite_all(out, piece, len(new_header) + pos)
+
+    fileio.atomic_write(path, write)
 
 
+@contextmanager
 def _managed(path, private_key, signing_key, signer):
+    """Open ``path`` once, verify its header with the pinned signer (default: the public half
+    of ``signing_key``: the publisher only rewrites what it signed) and yield
+    ``(path, fd, header, manifest copy, content key)``; everything later reads that ``fd``."""
     path = Path(path)
-    header = fmt.read_header(path)
-    fmt.verify_signature(header, signer if signer is not None else signing_public(signing_key))
-    ck = unwrap_content_key_for(header.recipients, header.model_id, private_key)
-    fmt.check_mac(header, ck)
-    return path, header, fmt.decode_manifest(header.manifest_bytes), ck
+    pinned = verify_key_bytes(signer) if signer is not None else signing_public(signing_key)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        header, ck = verified_header(fd, private_key, pinned)
+        try:
+            yield path, fd, header, fmt.decode_manifest(header.manifest_bytes), bytes(ck)
+        finally:
+            fileio.zeroise(ck)
+    finally:
+        os.close(fd)
 
 
 def add_recipients(path, recipients, *, private_key, signing_key, signer=None) -> list[str]:
@@ -50,14 +65,14 @@ def add_recipients(path, recipients, *, private_key, signing_key, signer=None) -
     ``private_key`` is any current recipient's key (the publisher typically keeps one for
     itself); ``signing_key`` must be the key that signed the file. The version is incremented.
     """
-    path, header, manifest, ck = _managed(path, private_key, signing_key, signer)
-    new = [wrap_content_key(r, ck, header.model_id) for r in as_recipient_list(recipients)]
-    kids = [r["kid"] for r in manifest["recipients"] + new]
-    if len(set(kids)) != len(kids):
-        raise ValueError("a recipient is already in the file")
-    manifest["recipients"] += new
-    manifest["version"] += 1
-    _rewrite(path, header, manifest, ck, signing_key)
+    with _managed(path, private_key, signing_key, signer) as (path, fd, header, manifest, ck):
+        new = [wrap_content_key(r, ck, header.model_id) for r in as_recipient_list(recipients)]
+        kids = [r["kid"] for r in manifest["recipients"] + new]
+        if len(set(kids)) != len(kids):
+            raise ValueError("a recipient is already in the file")
+        manifest["recipients"] += new
+        manifest["version"] += 1
+        _rewrite(path, fd, header, manifest, ck, signing_key)
     return [r["kid"] for r in new]
 
 
@@ -75,17 +90,17 @@ def revoke_recipients(path, kids: Iterable[str], *, private_key, signing_key, si
     if isinstance(kids, str):
         kids = [kids]
     kids = set(kids)
-    path, header, manifest, ck = _managed(path, private_key, signing_key, signer)
-    present = {r["kid"] for r in manifest["recipients"]}
-    if not kids <= present:
-        raise ValueError(f"not recipients of this file: {sorted(kids - present)}")
-    manifest["recipients"] = [r for r in manifest["recipients"] if r["kid"] not in kids]
-    if not manifest["recipients"]:
-        raise ValueError("cannot revoke every recipient")
-    if rotate:
-        ck = _rotate(manifest, ck, licences)
-    manifest["version"] += 1
-    _rewrite(path, header, manifest, ck, signing_key)
+    with _managed(path, private_key, signing_key, signer) as (path, fd, header, manifest, ck):
+        present = {r["kid"] for r in manifest["recipients"]}
+        if not kids <= present:
+            raise ValueError(f"not recipients of this file: {sorted(kids - present)}")
+        manifest["recipients"] = [r for r in manifest["recipients"] if r["kid"] not in kids]
+        if not manifest["recipients"]:
+            raise ValueError("cannot revoke every recipient")
+        if rotate:
+            ck = _rotate(manifest, ck, licences)
+        manifest["version"] += 1
+        _rewrite(path, fd, header, manifest, ck, signing_key)
 
 
 def _current_recipients(manifest: dict, licences: Sequence[DeviceLicence]) -> list:
@@ -117,13 +132,15 @@ def rotate_content_key(path, *, private_key, signing_key, signer=None,
     ``reencrypt=True``, which decrypts and seals everything again with fresh DEKs and nonces
     (the only way to cut off someone who kept the old DEKs). The version is incremented.
     """
-    path, header, manifest, ck = _managed(path, private_key, signing_key, signer)
-    ck = _rotate(manifest, ck, licences)
-    manifest["version"] += 1
-    if not reencrypt:
-        _rewrite(path, header, manifest, ck, signing_key)
-        return
-    tensors = open_container(path, private_key, signer=signer, workers=workers)
+    workers = fileio.default_workers(workers)
+    with _managed(path, private_key, signing_key, signer) as (path, fd, header, manifest, ck):
+        if reencrypt:  # the tensors of the header just verified, read from the same descriptor
+            tensors = decrypt_tensors(fd, header, ck, workers, aead.backend(None))
+        ck = _rotate(manifest, ck, licences)
+        manifest["version"] += 1
+        if not reencrypt:
+            _rewrite(path, fd, header, manifest, ck, signing_key)
+            return
     seal(tensors, path, _current_recipients(manifest, licences), signing_key=signing_key,
          encrypt=[n for n, t in manifest["tensors"].items() if t["encrypted"]],
          model_id=header.model_id, version=manifest["version"], chunk_size=manifest["chunk_size"],

@@ -20,14 +20,15 @@ _KIND_COLOURS = {"length": "#868e96", "header": COLORS["accent"], "chunk": "#2b8
 
 
 class ContainerInspector(LabWidget):
-    """Look inside a sealed file: header, tensors, nonces, tags; flip bytes and try to open it.
+    """Look inside a sealed file: header, tensors, nonces, tags; flip bytes and try to open it
+    (pinning ``signer``, the publisher's public key, as a device does).
 
     State: ``header`` (parsed), ``data`` (the current, possibly modified bytes), ``flipped``
     (offsets flipped so far), ``region`` (label of the region under the cursor), ``status``
     (``"opened"`` or the exception's class name) and ``status_message``.
     """
 
-    def __init__(self, path, private_key, *, signer=None) -> None:
+    def __init__(self, path, private_key, *, signer) -> None:
         super().__init__()
         import plotly.graph_objects as go
 
