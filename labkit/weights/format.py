@@ -1,4 +1,4 @@
-"""The container's header: parse and validate it, write it, authenticate it, and map the file.
+"""The container's header: parse and validate it, write it, authenticate it, list the byte regions.
 
 A container is a safetensors file (8-byte little-endian header length, JSON header, data).
 The header's ``__metadata__`` holds what the format adds:

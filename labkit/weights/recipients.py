@@ -2,7 +2,9 @@
 
 Only the header changes (re-signed, version + 1) unless ``rotate_content_key(...,
 reencrypt=True)`` seals every tensor again. Every operation first verifies the header with the
-publisher's key, and then works on the bytes of the same open file it verified.
+pinned signer (``signer=``, by default the public half of ``signing_key``: the publisher rewrites
+only what it signed itself), and then reads only the open file it verified: a file swapped at
+the path meanwhile is never read, one changed in place fails its tags.
 """
 from __future__ import annotations
 
