@@ -18,6 +18,13 @@ a time) and no byte is copied. Any format that must produce *private* plaintext 
 writes every byte into fresh memory of the process) cannot do that; the fair floor for it is the
 second figure, a safetensors load that copies the file into the process (``read()`` then
 ``safetensors.torch.load``).
+
+Measured and not kept: 2 MiB huge pages for the decrypted tensors (fast when the host had backed
+the memory, up to 20x slower when it had not: a lottery on a VM), encrypting straight into a
+shared mapping of the output file (more page faults than ``pwrite``), a dedicated writer thread
+(it waits for the GIL while the other thread runs AES), bigger pieces (no gain), a third thread
+(no gain on two cores), and decrypting in a private copy-on-write mapping of the file (a file
+truncated during or after the open kills the process with SIGBUS, even on pages already copied).
 """
 from __future__ import annotations
 
@@ -103,10 +110,13 @@ SAVE_OF = {"safetensors_save": "safetensors_save", "safetensors_load": "safetens
 
 def run(op: str, state, path: str, workers: int, chunk: int, backend: str):
     """One save (returns None) or load (returns the tensors) in the format ``op`` names."""
+    from Crypto.Signature import eddsa
+
     from labkit import weights as W
 
     enc, sig = ct_keys()
     device_sk, device_pk, signer = lab_keys()
+    signer_pk = eddsa.import_private_key(signer).public_key().export_key(format="raw")
     if op == "safetensors_save":
         from safetensors.torch import save_file
         save_file(state, path)
@@ -129,7 +139,8 @@ def run(op: str, state, path: str, workers: int, chunk: int, backend: str):
         W.seal(state, path, [device_pk], signing_key=signer, model_id="bench", workers=workers,
                chunk_size=chunk, backend=backend)
     elif op == "labkit_open":
-        return W.open(path, device_sk, workers=workers, backend=backend)
+        return W.open(path, device_sk, signer=signer_pk, model_id="bench", workers=workers,
+                      backend=backend)
     else:
         raise ValueError(op)
     return None

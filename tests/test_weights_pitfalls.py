@@ -19,7 +19,8 @@ def test_naive_loader_returns_a_partial_model_where_open_refuses(tmp_path):
     device = W.generate_recipient_keypair()
     state = {"a": torch.randn(100), "b": torch.randn(100), "c": torch.randn(100)}
     path = tmp_path / "m.lkw"
-    W.seal(state, path, [device.public_key])
+    publisher = W.generate_signing_keypair()
+    W.seal(state, path, [device.public_key], signing_key=publisher)
     header = W.read_header(path)
     data = bytearray(path.read_bytes())
     data[header.data_start + header.tensors["b"]["offsets"][0] + 5] ^= 4
@@ -27,7 +28,7 @@ def test_naive_loader_returns_a_partial_model_where_open_refuses(tmp_path):
     partial = P.naive_open(path, device.private_key)
     assert sorted(partial) == ["a", "c"] and torch.equal(partial["a"], state["a"])
     with pytest.raises(W.IntegrityError):
-        W.open(path, device.private_key)
+        W.open(path, device.private_key, signer=publisher.public_key)
 
 
 def test_zeroisation_is_best_effort():

@@ -47,8 +47,9 @@ def test_withhold_and_restore_round_trip(task, by, tmp_path):
         assert w[idx].min() >= w[~torch.isin(torch.arange(w.numel()), idx)].max()
     # the key is a state_dict-like mapping: it travels in a sealed container
     device = W.generate_recipient_keypair()
-    W.seal(key, tmp_path / "key.lkw", [device.public_key])
-    back = W.open(tmp_path / "key.lkw", device.private_key)
+    publisher = W.generate_signing_keypair()
+    W.seal(key, tmp_path / "key.lkw", [device.public_key], signing_key=publisher)
+    back = W.open(tmp_path / "key.lkw", device.private_key, signer=publisher.public_key)
     acc = S.accuracy(task.model, task.x_test, task.y_test, S.restore(locked, back))
     assert acc == S.accuracy(task.model, task.x_test, task.y_test)
 

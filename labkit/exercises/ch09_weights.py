@@ -2,17 +2,26 @@
 import torch
 from Crypto.Hash import SHA256
 from Crypto.Protocol.DH import import_x25519_private_key
+from Crypto.Signature import eddsa
 
 from labkit import weights
 from labkit.exercises import exercise
-from labkit.weights import container, pitfalls
+from labkit.weights import pitfalls
+from labkit.weights.encoding import chunk_spans
 
 
 def exercise_device() -> weights.RecipientKeyPair:
-    """The (deterministic) device key pair the checks of exercise 09.4 open files with."""
+    """The (deterministic, hence public: exercise only) device key pair of exercise 09.4."""
     sk = SHA256.new(b"labkit chapter 09 exercise device").digest()
     pk = import_x25519_private_key(sk).public_key().export_key(format="raw")
     return weights.RecipientKeyPair(sk, pk)
+
+
+def exercise_publisher() -> weights.SigningKeyPair:
+    """The (deterministic, hence public: exercise only) publisher key of exercise 09.4."""
+    sk = SHA256.new(b"labkit chapter 09 exercise publisher").digest()
+    pk = eddsa.import_private_key(sk).public_key().export_key(format="raw")
+    return weights.SigningKeyPair(sk, pk)
 
 
 def exercise_state() -> dict:
@@ -28,7 +37,7 @@ def exercise_state() -> dict:
     solution="math.ceil(1000 * 300 * 4 / 65536)  # 1,200,000 bytes -> 19 chunks",
 )
 def _chunks(answer):
-    return int(answer) == len(container._chunks(1000 * 300 * 4, 64 << 10))
+    return int(answer) == len(chunk_spans(1000 * 300 * 4, 64 << 10))
 
 
 @exercise(
@@ -57,15 +66,20 @@ def _reuse(answer):
 
 @exercise(
     "09.4",
-    "seal exercise_state() for exercise_device() with only 'fc.weight' encrypted; answer the path",
-    hint="weights.seal(state, path, [device.public_key], encrypt=['fc.weight'])",
-    solution=("device = exercise_device()\n"
+    "seal exercise_state() for exercise_device(), signed by exercise_publisher(), with only "
+    "'fc.weight' encrypted; answer the path",
+    hint="weights.seal(state, path, [device.public_key], signing_key=publisher, "
+         "encrypt=['fc.weight'])",
+    solution=("device, publisher = exercise_device(), exercise_publisher()\n"
               "weights.seal(exercise_state(), 'ex09.lkw', [device.public_key], "
-              "encrypt=['fc.weight'])\n'ex09.lkw'"),
+              "signing_key=publisher, encrypt=['fc.weight'])\n'ex09.lkw'"),
 )
 def _seal(answer):
     header = weights.read_header(answer)
-    got = weights.open(answer, exercise_device().private_key)
+    if header.signer != exercise_publisher().public_key:
+        return False, "the file is not signed by exercise_publisher(): pass signing_key=."
+    got = weights.open(answer, exercise_device().private_key,
+                       signer=exercise_publisher().public_key)
     expected = exercise_state()
     encrypted = {n for n, t in header.tensors.items() if t["encrypted"]}
     if encrypted != {"fc.weight"}:

@@ -8,46 +8,47 @@ The public API (used by chapter 10's capstone)::
     weights.seal(model.state_dict(), "model.lkw", [device.public_key],
                  signing_key=publisher.private_key, model_id="user-42", version=3)
     state = weights.open("model.lkw", device.private_key,
-                         signer=publisher.public_key, min_version=3)   # dict[str, torch.Tensor]
+                         signer=publisher.public_key, model_id="user-42", min_version=3)
 
-Failures raise :class:`IntegrityError` (tampering, truncation, wrong signer; subclasses
-:class:`FormatError` and :class:`RollbackError`) or :class:`NotARecipientError`; nothing partial
-is ever returned. ``container`` holds the file format; ``selective`` the sensitivity analysis,
-selective encryption and the CoreLocker-style key.
+The expected signer is required: ``open`` without it raises :class:`SignerRequiredError`, and
+``signer=weights.UNVERIFIED`` (for inspecting files of unknown origin) opens with an
+:class:`UnverifiedSignerWarning`. Failures raise :class:`IntegrityError` (tampering, truncation,
+wrong signer; subclasses :class:`FormatError` and :class:`RollbackError`) or
+:class:`NotARecipientError`, whatever the file holds; nothing partial is ever returned.
+
+Modules, one concern each: ``errors``; ``keys`` (key pairs, licences, content-key delivery);
+``encoding`` (constants, associated data, nonces, dtypes); ``schema`` and ``format`` (the
+header: validate, parse, write, authenticate, byte regions); ``aead`` (AES-256-GCM engines, DEK
+wrapping); ``fileio`` (files, memory, threads); ``container`` (seal, open); ``recipients``
+(add, revoke, rotate); ``selective`` (sensitivity, selective encryption, CoreLocker-style keys);
+``pitfalls`` (counter-examples). ``weights.open`` is an attribute of the package but not in
+``__all__``, so ``from labkit.weights import *`` does not shadow the built-in ``open``; the
+helpers the chapter shows (``chunk_aad``, ``chunk_nonce``, ``zeroise``, ``parse_header``) are
+attributes too, not part of the star-import API.
 """
-from labkit.weights.container import (  # noqa: F401
-    DEFAULT_CHUNK_SIZE,
-    DTYPES,
-    FORMAT,
-    FORMAT_VERSION,
-    MAX_HEADER_BYTES,
-    DeviceLicence,
-    FormatError,
-    Header,
-    IntegrityError,
-    NotARecipientError,
-    RecipientKeyPair,
-    RollbackError,
-    SealedModel,
-    SigningKeyPair,
-    WeightsError,
-    add_recipients,
-    aead_backends,
-    chunk_aad,
-    chunk_nonce,
-    generate_recipient_keypair,
-    generate_signing_keypair,
-    load_into,
-    open,
-    parse_header,
-    read_header,
-    recipient_id,
-    revoke_recipients,
-    rotate_content_key,
-    seal,
-    unwrap_content_key,
-    zeroise,
-)
-from labkit.weights.container import __all__ as _container_all
+from labkit.weights.aead import aead_backends
+from labkit.weights.container import open  # noqa: F401  (an attribute, not in __all__)
+from labkit.weights.container import SealedModel, load_into, seal, unwrap_content_key
+from labkit.weights.encoding import (DEFAULT_CHUNK_SIZE, DTYPES, FORMAT, FORMAT_VERSION,
+                                     MAX_HEADER_BYTES)
+from labkit.weights.encoding import chunk_aad, chunk_nonce  # noqa: F401
+from labkit.weights.errors import (FormatError, IntegrityError, NotARecipientError,
+                                   RollbackError, SignerRequiredError, UnverifiedSignerWarning,
+                                   WeightsError)
+from labkit.weights.fileio import zeroise  # noqa: F401
+from labkit.weights.format import Header, read_header
+from labkit.weights.format import file_regions, parse_header  # noqa: F401
+from labkit.weights.keys import (UNVERIFIED, DeviceLicence, RecipientKeyPair, SigningKeyPair,
+                                 generate_recipient_keypair, generate_signing_keypair,
+                                 recipient_id)
+from labkit.weights.recipients import add_recipients, revoke_recipients, rotate_content_key
 
-__all__ = list(_container_all) + ["DTYPES"]
+__all__ = [
+    "FORMAT", "FORMAT_VERSION", "DEFAULT_CHUNK_SIZE", "MAX_HEADER_BYTES", "DTYPES",
+    "WeightsError", "IntegrityError", "FormatError", "RollbackError", "NotARecipientError",
+    "SignerRequiredError", "UnverifiedSignerWarning", "UNVERIFIED",
+    "RecipientKeyPair", "SigningKeyPair", "DeviceLicence", "SealedModel", "Header",
+    "generate_recipient_keypair", "generate_signing_keypair", "recipient_id",
+    "seal", "load_into", "read_header", "unwrap_content_key",
+    "add_recipients", "revoke_recipients", "rotate_content_key", "aead_backends",
+]

@@ -1,7 +1,7 @@
 """What goes wrong when weight encryption is done carelessly: runnable counter-examples.
 
 Nothing here is used by the container; each function shows one mistake that
-:mod:`labkit.weights.container` is built to avoid. Chapter 04 shows the full nonce-reuse attack
+the container (:mod:`labkit.weights.container`) is built to avoid. Chapter 04 shows the full nonce-reuse attack
 on GCM (recovering the authentication key H and forging tags); here we only need its first
 half, the keystream XOR.
 """
@@ -14,7 +14,12 @@ from Crypto.Cipher import AES
 from Crypto.Random import get_random_bytes
 
 from labkit.bits import xor_bytes
-from labkit.weights import container as C
+from labkit.weights import aead, fileio
+from labkit.weights.container import as_tensor
+from labkit.weights.encoding import chunk_aad, chunk_nonce, chunk_spans
+from labkit.weights.errors import IntegrityError
+from labkit.weights.format import read_header
+from labkit.weights.keys import unwrap_content_key_for
 
 __all__ = ["nonce_reuse_leak", "nonce_reuse_challenge", "naive_open", "immutable_key_copies",
            "cryptotensors_plaintext_gap"]
@@ -65,27 +70,27 @@ def naive_open(path, private_key) -> dict[str, torch.Tensor]:
     runs with stale or random values in place of the missing tensor: a "partially failing"
     model that loads without complaint. :func:`labkit.weights.open` refuses the whole file.
     """
-    header = C.read_header(path)
-    content_key = C._unwrap(header, private_key)
+    header = read_header(path)
+    content_key = unwrap_content_key_for(header.recipients, header.model_id, private_key)
     data = memoryview(Path(path).read_bytes())[header.data_start :]
     out = {}
     for name, entry in header.tensors.items():
         if not entry["encrypted"]:
             continue
         try:
-            dek = C._unwrap_dek(content_key, entry["wrapped_dek"], header.model_id, name)
-        except C.IntegrityError:
+            dek = aead.unwrap_dek(content_key, entry["wrapped_dek"], header.model_id, name)
+        except IntegrityError:
             continue
         a, b = entry["offsets"]
-        spans = C._chunks(b - a, header.manifest["chunk_size"])
-        plain = bytearray(b - a + C._SLACK)
-        ok = all(C._PycryptodomeGCM.decrypt_into(
-            dek, C.chunk_nonce(bytes.fromhex(entry["nonce_base"]), i),
-            C.chunk_aad(header.model_id, name, entry["dtype"], entry["shape"], i, len(spans)),
+        spans = chunk_spans(b - a, header.manifest["chunk_size"])
+        plain = bytearray(b - a + fileio.SLACK)
+        ok = all(aead.PycryptodomeGCM.decrypt_into(
+            dek, chunk_nonce(bytes.fromhex(entry["nonce_base"]), i),
+            chunk_aad(header.model_id, name, entry["dtype"], entry["shape"], i, len(spans)),
             data[a + s : a + e], memoryview(plain)[s:], bytes.fromhex(entry["tags"][i]))
             for i, (s, e) in enumerate(spans))
         if ok:
-            out[name] = C._as_tensor((plain, 0), entry)
+            out[name] = as_tensor((plain, 0), entry)
     return out
 
 
@@ -100,9 +105,9 @@ def immutable_key_copies() -> dict[str, bool]:
     as_bytes = bytes(key)  # what AES.new, HKDF, HPKE all receive
     as_hex = key.hex()     # what a log line or a JSON file would hold
     AES.new(as_bytes, AES.MODE_GCM, nonce=bytes(12))  # the C key schedule: another copy
-    C.zeroise(key)
+    fileio.zeroise(key)
     try:
-        C.zeroise(as_bytes)
+        fileio.zeroise(as_bytes)
         wiped_bytes = True
     except TypeError:
         wiped_bytes = False

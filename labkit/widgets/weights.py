@@ -9,43 +9,26 @@ from pathlib import Path
 import ipywidgets as w
 import numpy as np
 
+from labkit.weights.format import file_regions
 from labkit.widgets import COLORS, LabWidget
 
 __all__ = ["ContainerInspector", "WithholdingView", "file_regions"]
 
 
-def file_regions(header) -> list[tuple[str, int, int, str]]:
-    """``(label, start, end, kind)`` of every region of a container, in file order.
-
-    Kinds: ``length``, ``header``, ``chunk`` (an encrypted chunk) and ``plain`` (a plaintext
-    tensor). Empty tensors occupy no bytes and are left out.
-    """
-    out = [("header length (8 bytes, little-endian)", 0, 8, "length"),
-           ("JSON header (manifest, MAC, signature)", 8, header.data_start, "header")]
-    size = header.manifest["chunk_size"]
-    for name, t in header.tensors.items():
-        a, b = (header.data_start + o for o in t["offsets"])
-        if t["encrypted"]:
-            for i, start in enumerate(range(a, b, size)):
-                out.append((f"{name} chunk {i}", start, min(start + size, b), "chunk"))
-        elif b > a:
-            out.append((f"{name} (plaintext)", a, b, "plain"))
-    return out
-
-
 _KIND_COLOURS = {"length": "#868e96", "header": COLORS["accent"], "chunk": "#2b8a3e",
-                 "plain": COLORS["right"]}
+                 "plain": COLORS["right"], "encrypted": "#2b8a3e"}
 
 
 class ContainerInspector(LabWidget):
-    """Look inside a sealed file: header, tensors, nonces, tags; flip bytes and try to open it.
+    """Look inside a sealed file: header, tensors, nonces, tags; flip bytes and try to open it
+    (pinning ``signer``, the publisher's public key, as a device does).
 
     State: ``header`` (parsed), ``data`` (the current, possibly modified bytes), ``flipped``
     (offsets flipped so far), ``region`` (label of the region under the cursor), ``status``
     (``"opened"`` or the exception's class name) and ``status_message``.
     """
 
-    def __init__(self, path, private_key, *, signer=None) -> None:
+    def __init__(self, path, private_key, *, signer) -> None:
         super().__init__()
         import plotly.graph_objects as go
 
