@@ -23,7 +23,7 @@ LAYERS = [
     ("neural", {"labkit.neural"}),
     ("attacks, backdoor, weights", {"labkit.attacks", "labkit.backdoor", "labkit.weights"}),
     ("widgets", {"labkit.widgets"}),
-    ("exercises, capstone", {"labkit.exercises", "labkit.capstone", "labkit.iml"}),  # iml: being renamed
+    ("exercises, capstone", {"labkit.exercises", "labkit.capstone"}),
 ]
 
 #: Inside labkit.neural the evaluation engine sits above the network definition and the C kernel.
@@ -35,13 +35,6 @@ FORBIDDEN = {
 MAX_LINES = 500  # non-blank lines
 #: Modules that follow a standard's tables, longer for that reason (stated in their docstrings).
 LONG_BY_STANDARD = {"labkit.des": "FIPS 46-3", "labkit.aes": "FIPS-197"}
-
-#: Files other helpers are splitting in parallel (issue 14); the lead removes these marks after merging.
-BEING_SPLIT = {
-    "labkit.weights.container": "labkit/weights/container.py (1,400 lines) is being split by concern "
-                                "into labkit/weights/ modules by another helper (issue 14)",
-}
-
 
 def _module_name(path: Path) -> str:
     parts = path.relative_to(ROOT.parent).with_suffix("").parts
@@ -88,11 +81,6 @@ def _layer(name: str) -> int:
     if best is None:
         raise AssertionError(f"{name} is in no layer: add it to LAYERS in tests/test_layering.py")
     return best
-
-
-def _xfail_if_being_split(name: str):
-    return pytest.param(name, marks=pytest.mark.xfail(reason=BEING_SPLIT[name], strict=False)) \
-        if name in BEING_SPLIT else name
 
 
 def test_every_module_has_a_layer():
@@ -158,7 +146,7 @@ def test_import_reader_resolves_submodule_imports():
     assert "labkit.attacks.recover" in GRAPH["labkit.attacks"]
 
 
-@pytest.mark.parametrize("name", [_xfail_if_being_split(n) for n in MODULES])
+@pytest.mark.parametrize("name", list(MODULES))
 def test_no_module_above_about_500_lines(name):
     text = MODULES[name].read_text()
     lines = sum(1 for line in text.splitlines() if line.strip())
