@@ -37,7 +37,7 @@ def test_ownership_judge_verdicts(demo):
         view.suspect.value = innocent
         assert not view.verdict.owned
     view.suspect.value, view.n.value = "fine-tuned copy", 24
-    assert view.verdict.owned and view.verdict.threshold == 12
+    assert view.verdict.owned and view.verdict.threshold == 13  # Binomial(24, 1/9) at 1e-6
     assert list(view.figure.data[2].x) == [view.verdict.claim_matches]
     assert list(view.figure.data[3].x) == [view.verdict.control_matches]
 

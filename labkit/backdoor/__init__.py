@@ -13,6 +13,7 @@ tracing. Modules:
 - ``tokens``: user authentication with tokens bound to the query and a shared replay store;
 - ``naive``: the first, broken versions of the judge and tracer (kept to be attacked, UNSAFE);
 - ``attackers``: the models and claimants that break the naive protocols;
+- ``nonce_signing``: Ed25519 with a nonce the signer picks (signatures are not unique; grinding);
 - ``baselines``: trigger-set (Adi et al. 2018) and weight (Uchida et al. 2017) watermarks;
 - ``robustness``: removal attacks (fine-tuning, re-initialising the head, pruning, distillation)
   and the forgery measurements;

@@ -7,16 +7,27 @@ gives (*adaptive targets*); a key-less model that answers the cleartext target o
 trigger matches every honest claim (*echo*); a leaker who answers the cleartext targets of the
 others' triggers gets them accused (*framing*). The versions here close each hole:
 
-1. **Ownership is a challenge-response** (:func:`judge_ownership`). The judge draws the images and
-   the targets with a CSPRNG; the claimant must return, under its key, a trigger carrying exactly
-   that image and target in the canonical layout (so it proves it holds the key and chooses
-   nothing). The judge rebuilds every query from the challenge and the returned signature, mixes
-   in as many **control** triggers signed with a fresh key of its own (identical in form), and
-   sends all of them in a random order. A model that echoes a field or hashes the bits answers the
-   controls as well as the claim: it is owned by nobody. The decision needs the claim to hit
-   beyond the binomial threshold (``p0 = 1/10``: a model that ignores the target) *and* the
-   controls not to, *and* the claim hits to be unlikely under the exchangeable null (which of the
-   2n queries are the claimant's is uniformly random; hypergeometric tail).
+1. **Ownership is a challenge-response** (:func:`judge_ownership`). The judge draws 2n images with
+   a CSPRNG, asks the suspect for its label of each, and draws each target uniformly among the
+   nine *other* labels. The claimant must return, under its key, a trigger carrying exactly that
+   image and target in the canonical layout (it proves it holds the key; only the 64 signature
+   bytes are its choice). Ed25519 is not a unique signature, so those 64 bytes still let a
+   claimant *grind*: re-sign with fresh nonces until a key-less suspect (say SHA-256 of the bits
+   mod 10) answers the target, ~10 signatures per trigger. The judge therefore grinds its n
+   **controls** as hard: each is sent with ``control_tries`` (T) signatures by throwaway keys and
+   hits if *any* copy hits; each claim is sent as the claimant's trigger among T-1 judge-signed
+   decoys (every slot looks alike), all 2nT queries in one shuffled batch.
+   *Decision:* owned iff claim hits C >= the Binomial(n, 1/9) threshold, control hits K below it,
+   and ``max(binomial_tail(n, C, 1/9), exchangeable_tail(n, C, K)) <= alpha``.
+   *Bound:* suppose the suspect's answer to a query is a fixed function of that query's bits (no
+   secret of the claimant's inside) and the claimant tries at most T signatures per trigger. Then
+   a claim slot hits with at most the probability the same slot would have as a control (T
+   independent signatures, any hit counts), so C is dominated by the claim count of a split of 2n
+   exchangeable slots into two random halves; that count, given the total, is hypergeometric, and
+   the tail is decreasing in C, so the verdict is wrong with probability <= alpha. The binomial
+   term covers a suspect whose answers ignore the target (hit rate 1/9). For a claimant who does
+   not grind (T = 1 is the old judge) the exchangeable part holds for any key-less function of the
+   whole batch, as the claim and control slots are indistinguishable without the claimant's key.
 2. **Tracing accuses no innocent** (:class:`Licensor`). Every copy holds, inside its verifier, a
    secret 32-byte *response key*; a valid trigger for that copy is answered with
    ``HMAC-SHA256(response key, signed bytes) mod 10``, not with a cleartext field. The answer that
@@ -24,13 +35,20 @@ others' triggers gets them accused (*framing*). The versions here close each hol
    against a leaker holding any other copy plus all public material, i's matches are
    Binomial(n, 1/10), and the Bonferroni threshold accuses an innocent with probability <= alpha.
 
-What is proven and what is not. Both bounds assume the suspect's answers do not depend on who
-signed a query (for ownership) or on a key it does not hold (for tracing). Ed25519 signatures are
-not unique (the signer may pick its nonce), so a claimant who *builds the suspect together with
-its own grinding rule* (re-signing until a key-less feature of the bits is set) is outside the
-bound: ownership evidence is only as strong as the assumption that the claimant cannot shape the
-suspect. Removal is another matter entirely: whoever holds the weights can delete the verifier
-(chapter 08, section 7), and the paper itself leaves the robustness proofs to further study.
+What is proven and what is not. Both bounds assume the suspect's answers do not depend on a key
+the claimant holds (ownership) or on a key it does not hold (tracing). The ownership bound holds
+against grinding only **up to the judge's budget**: a key-less model that answers specially only
+on a rare property of the bits (probability p, e.g. ``attackers.RarePropertyModel``: SHA-256 of
+the field starts with 8 zero bits) is steered by a claimant who signs ~1/p times per trigger
+(~10/p if the special answer is itself a hash), while T controls hit it with probability ~T*p:
+such a claimant wins. No finite T closes this; the full fix is a **unique** signature (or a
+verifiable unpredictable function), for which exactly one valid trigger exists per (key, image,
+target): BLS, or RSA-FDH / deterministic RSA PKCS#1 v1.5. The lab keeps Ed25519 because its 64
+bytes fit, beside the 64-byte header, in the 1,024 LSBs of a 32x32 image (an RSA-2048 signature
+alone is 256 bytes; a BLS12-381 one is 48 but needs a pairing library). A claimant who *builds or trains the suspect* with its
+own grinding rule, or a suspect that remembers the claimant's earlier queries, is likewise
+outside the bound. Removal is another matter entirely: whoever holds the weights can delete the
+verifier (chapter 08, section 7), and the paper itself leaves the robustness proofs to further study.
 No key in this module is derived from a seed: every key comes from the OS CSPRNG.
 """
 from __future__ import annotations
@@ -56,7 +74,9 @@ from labkit.backdoor.tokens import (  # noqa: F401  (user authentication, re-exp
     TokenIssuer,
     attach_token,
 )
+from labkit.backdoor.nonce_signing import sign_with_throwaway_key
 from labkit.backdoor.trigger import (
+    FIELD_BYTES,
     HEADER_BYTES,
     RESPONSE_KEY_BYTES,
     SIGNATURE_SLICE,
@@ -81,6 +101,7 @@ __all__ = [
     "binomial_tail",
     "exchangeable_tail",
     "detection_threshold",
+    "TARGET_HIT_NULL",
     "label_oracle",
     "OwnershipVerdict",
     "ModelOwner",
@@ -96,6 +117,7 @@ __all__ = [
 ]
 
 Oracle = Callable[[torch.Tensor], np.ndarray]
+TARGET_HIT_NULL = 1 / (NUM_CLASSES - 1)  # a target drawn among the 9 labels the suspect did not give
 
 
 # -- statistics ----------------------------------------------------------------------------------
@@ -192,7 +214,9 @@ class OwnershipVerdict:
     """The judge's decision and the numbers behind it.
 
     ``false_positive_bound``: the larger of the binomial tail of the claim hits (a model ignoring
-    the targets) and their exchangeable tail against the controls (any key-less model).
+    the targets: hit rate 1/9) and their exchangeable tail against the controls (any key-less model,
+    a claimant grinding at most ``control_tries`` signatures per trigger). A control counts as a hit
+    when any of its ``control_tries`` copies hit.
     """
 
     owned: bool
@@ -203,13 +227,15 @@ class OwnershipVerdict:
     alpha: float
     false_positive_bound: float
     reason: str
+    control_tries: int = 1
 
     def __str__(self) -> str:
         if self.reason != "judged":
             return f"claim rejected: {self.reason}"
         verdict = "OWNED" if self.owned else "not owned"
         return (f"claim {self.claim_matches}/{self.n}, controls {self.control_matches}/{self.n} "
-                f"(threshold {self.threshold}); false-positive bound {self.false_positive_bound:.2g} "
+                f"(a hit on any of {self.control_tries} signatures) "
+                f"threshold {self.threshold}; false-positive bound {self.false_positive_bound:.2g} "
                 f"<= {self.alpha:g}? -> {verdict}")
 
 
@@ -253,33 +279,62 @@ def _claim_fields(response, challenge: np.ndarray, targets: np.ndarray, verify_k
     return fields, ""
 
 
-def judge_ownership(suspect: Oracle, claimant, images, *, n: int = 32, alpha: float = 1e-6) -> OwnershipVerdict:
+def _draw_targets_avoiding(natural: np.ndarray) -> np.ndarray:
+    """One CSPRNG target per slot, uniform over the labels other than the suspect's own answer
+    (uniform over all labels when that answer is not a label)."""
+    return np.array([secrets.choice([c for c in range(NUM_CLASSES) if c != label]) for label in natural],
+                    dtype=np.int64)
+
+
+def _control_variants(pixels: np.ndarray, targets: np.ndarray, tries: int) -> np.ndarray:
+    """``tries`` canonical trigger fields per (image, target), each under its own throwaway key."""
+    fields = np.empty((len(pixels), tries, FIELD_BYTES), dtype=np.uint8)
+    for i, (image, target) in enumerate(zip(pixels, targets)):
+        header = trigger_header(int(target))
+        message = signed_message(header, content_bytes(image))
+        for v in range(tries):
+            fields[i, v] = np.frombuffer(header + sign_with_throwaway_key(message)[1], dtype=np.uint8)
+    return fields
+
+
+def judge_ownership(suspect: Oracle, claimant, images, *, n: int = 32, alpha: float = 1e-6,
+                    control_tries: int = 32) -> OwnershipVerdict:
     """Does ``suspect`` (a black box: images -> labels) carry ``claimant``'s watermark?
 
     ``claimant``: any object with ``.verify_key`` (32 raw Ed25519 bytes) and
     ``.respond(images, targets) -> triggered images``. The judge draws 2n distinct images from
-    ``images`` and 2n targets with the OS CSPRNG; n are the claimant's challenge, n become controls
-    signed with a fresh key of the judge's own. See the module docstring for the decision rule.
+    ``images`` with the OS CSPRNG and asks the suspect for its label of each (all 2n, so this
+    reveals nothing about which are the claim); each target is drawn uniformly among the *other*
+    nine labels. n images are the claimant's challenge, n are controls. Every one of the 2n slots
+    is then sent ``control_tries`` times, each copy with a different valid signature: a control
+    under ``control_tries`` throwaway judge keys, a claim as the claimant's trigger among
+    ``control_tries - 1`` such judge-signed decoys. All copies go to the suspect in one shuffled
+    batch. A claim slot hits if the suspect answers the target on the claimant's trigger; a control
+    slot hits if it answers the target on *any* of its copies: the judge grinds its controls as
+    hard as a claimant choosing among ``control_tries`` signatures per trigger could grind a claim.
+    See the module docstring for the decision rule and what its bound covers;
+    ``control_tries=1`` is the unhardened judge that a grinding claimant beats.
     """
     n = _check_n(n)
-    threshold = detection_threshold(n, alpha=alpha)
+    tries = _check_n(control_tries)
+    threshold = detection_threshold(n, p0=TARGET_HIT_NULL, alpha=alpha)
     verify_key = verify_key_bytes(_verify_key(getattr(claimant, "verify_key", None)))
     if not callable(getattr(claimant, "respond", None)):
         raise TypeError("claimant must have .verify_key and .respond(images, targets)")
     pixels = _draw_images(images, 2 * n)
-    targets = _draw_labels(2 * n)
+    targets = _draw_targets_avoiding(_ask(suspect, pixels))
     response = claimant.respond(from_pixels(pixels[:n]).unsqueeze(1), targets[:n].copy())
     claim_fields, problem = _claim_fields(response, pixels[:n], targets[:n], verify_key)
     if claim_fields is None:
-        return OwnershipVerdict(False, n, 0, 0, threshold, alpha, 1.0, problem)
-    judge_key, _ = generate_keys()
-    control_fields = sign_fields(pixels[n:], [trigger_header(int(t)) for t in targets[n:]], judge_key)
-    queries = write_fields(pixels, np.concatenate([claim_fields, control_fields]))
-    hits = _ask(suspect, queries) == targets
-    claim, control = int(hits[:n].sum()), int(hits[n:].sum())
-    bound = max(binomial_tail(n, claim, 1 / NUM_CLASSES), exchangeable_tail(n, claim, control))
+        return OwnershipVerdict(False, n, 0, 0, threshold, alpha, 1.0, problem, tries)
+    variants = _control_variants(pixels, targets, tries)
+    variants[:n, 0] = claim_fields  # its position is hidden: _ask shuffles the whole batch
+    queries = write_fields(np.repeat(pixels, tries, axis=0), variants.reshape(-1, FIELD_BYTES))
+    hits = (_ask(suspect, queries) == np.repeat(targets, tries)).reshape(2 * n, tries)
+    claim, control = int(hits[:n, 0].sum()), int(hits[n:].any(axis=1).sum())
+    bound = max(binomial_tail(n, claim, TARGET_HIT_NULL), exchangeable_tail(n, claim, control))
     owned = claim >= threshold and control < threshold and bound <= alpha
-    return OwnershipVerdict(owned, n, claim, control, threshold, alpha, bound, "judged")
+    return OwnershipVerdict(owned, n, claim, control, threshold, alpha, bound, "judged", tries)
 
 
 # -- 2. leak tracing -----------------------------------------------------------------------------

@@ -94,11 +94,14 @@ class OwnershipJudge(LabWidget):
 
     Suspects are the owner's model, three attacked copies (fine-tuned, head re-initialised,
     80% pruned), a distilled student, an independently trained model and a key-less echo model.
-    Every change runs :func:`labkit.backdoor.protocols.judge_ownership` afresh. State: ``verdict``.
+    Every change runs :func:`labkit.backdoor.protocols.judge_ownership` afresh, with
+    ``control_tries`` signatures per control (8: no grinding claimant here, and a click stays fast).
+    State: ``verdict``.
     """
 
-    def __init__(self, demo=None, *, max_queries: int = 64, seed: int = 0) -> None:
+    def __init__(self, demo=None, *, max_queries: int = 64, seed: int = 0, control_tries: int = 8) -> None:
         super().__init__()
+        self.control_tries = control_tries
         self.demo = d = demo or bd.make_demo(0)
         self.owner = pr.ModelOwner(d.signing_key)
         data = rb.AttackData(d.attacker_inputs, d.attacker_labels, arch=d.arch, epochs=10)
@@ -120,7 +123,7 @@ class OwnershipJudge(LabWidget):
                                 description="false pos. α")
         self.result = w.HTML()
         self.figure = go.FigureWidget([
-            go.Bar(x=[], y=[], name="Binomial(N, 1/10): target ignored", marker_color=COLORS["same"]),
+            go.Bar(x=[], y=[], name="Binomial(N, 1/9): target ignored", marker_color=COLORS["same"]),
             go.Scatter(x=[], y=[], mode="lines", name="threshold", line=dict(color=COLORS["changed"], dash="dash")),
             go.Scatter(x=[], y=[], mode="markers", name="claim hits",
                        marker=dict(size=14, color=COLORS["accent"], symbol="diamond")),
@@ -135,13 +138,14 @@ class OwnershipJudge(LabWidget):
     def judge(self, suspect: str, n: int, alpha: float) -> pr.OwnershipVerdict:
         """One fresh challenge-response round against ``suspect`` (black box: labels only)."""
         return pr.judge_ownership(pr.label_oracle(self.suspects[suspect]), self.owner, self.demo.inputs,
-                                  n=n, alpha=alpha)
+                                  n=n, alpha=alpha, control_tries=self.control_tries)
 
     def update(self) -> None:
         n = self.n.value
         self.verdict = v = self.judge(self.suspect.value, n, self.alpha.value)
         k = np.arange(n + 1)
-        pmf = np.maximum([pr.binomial_tail(n, i, 0.1) - pr.binomial_tail(n, i + 1, 0.1) for i in k], 1e-40)
+        p0 = pr.TARGET_HIT_NULL
+        pmf = np.maximum([pr.binomial_tail(n, i, p0) - pr.binomial_tail(n, i + 1, p0) for i in k], 1e-40)
         with self.figure.batch_update():
             self.figure.data[0].x, self.figure.data[0].y = k, pmf
             self.figure.data[1].x, self.figure.data[1].y = [v.threshold - 0.5] * 2, [1e-40, 1]
