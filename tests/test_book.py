@@ -84,3 +84,34 @@ def test_book_builds_offline_with_index_and_static_widgets(tmp_path):
     assert 'href="00_start_here.notes.html">instructor notes<' in index, "the index links the notes"
     assert "Timing plan" in notes and "<table>" in notes and 'href="00_start_here.html"' in notes
     assert not re.search(r'(src|href)="https?://', notes)
+
+
+def _load_build_book():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("build_book", ROOT / "tools" / "build_book.py")
+    module = sys.modules.setdefault("build_book", importlib.util.module_from_spec(spec))  # dataclasses need it
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_book_lists_parts_and_appendices_and_links_their_notes(tmp_path):
+    build_book = _load_build_book()
+    from labkit import course
+
+    names = [p.name for p in course.notebook_paths(ROOT / "notebooks")]
+    assert {"02b_des_analysis.ipynb", "03b_aes_analysis.ipynb", "06b_key_recovery.ipynb", "A1_performance.ipynb"} <= set(names)
+    for name in names:  # the book renders each unit's notes beside its page
+        assert (build_book.NOTES_DIR / name.replace(".ipynb", ".md")).is_file(), name
+    notes = tmp_path / "06b_key_recovery.md"
+    notes.write_text("# Notes\n\n[part 2](../06b_key_recovery.ipynb), [appendix](../A1_performance.ipynb), "
+                     "[part 1](../06_cipher_networks.ipynb)\n")
+    page = build_book.render_notes(notes, built={"06b_key_recovery.ipynb", "A1_performance.ipynb"})
+    assert 'href="06b_key_recovery.html"' in page and 'href="A1_performance.html"' in page
+    assert 'href="../06_cipher_networks.ipynb"' in page, "a unit not built keeps its link"
+    pages = [build_book.Page("06b_key_recovery.ipynb", "06b_key_recovery.html", "06b", "Key recovery",
+                             notes_html="06b_key_recovery.notes.html"),
+             build_book.Page("A1_performance.ipynb", "A1_performance.html", "A1", "Performance")]
+    index = build_book.index_html(pages)
+    assert index.index("06b · Key recovery") < index.index("A1 · Performance")
+    assert 'href="06b_key_recovery.notes.html">instructor notes<' in index

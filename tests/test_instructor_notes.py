@@ -1,5 +1,6 @@
-"""Instructor notes: one per unit, with every required part, and a timing plan that covers the
-notebook's sections and fits 45 minutes per part (estimates from tools/unit_timing.py)."""
+"""Instructor notes: one per unit (chapter, part or appendix), with every required part, and a timing
+plan that covers the notebook's sections and fits 45 minutes per part (estimates from
+tools/unit_timing.py)."""
 from __future__ import annotations
 
 import importlib.util
@@ -10,8 +11,15 @@ from pathlib import Path
 
 import pytest
 
+from labkit import course
+
 ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOKS = course.notebook_paths(ROOT / "notebooks")
+#: units that are a part of a split chapter (06 and 06b both exist) or an appendix: each was sized
+#: to fit one class, so its estimate itself must fit, not only its timing plan
+NUMBERS = [course.unit_number(p) for p in NOTEBOOKS]
+SIZED = [p for p, n in zip(NOTEBOOKS, NUMBERS)
+         if n.startswith("A") or any(m != n and m[:2] == n[:2] for m in NUMBERS)]
 REQUIRED = ["## Objectives", "## Prerequisites", "## Timing plan", "## Discussion questions",
             "## Common mistakes", "## If short of time, skip"]
 
@@ -40,6 +48,33 @@ def test_notes_have_every_part_and_a_plan_within_budget(path):
     sections = unit_timing.sections(path)
     assert [s for _, s, _ in plan] == [s.title.replace("|", "/") for s in sections], "plan follows the notebook"
     assert sum(per_part.values()) >= 0.8 * sum(s.minutes for s in sections), "plan not far below the estimate"
+
+
+@pytest.mark.parametrize("path", SIZED, ids=lambda p: p.stem)
+def test_parts_and_appendices_fit_one_class_by_the_estimate(path):
+    minutes = sum(s.minutes for s in unit_timing.sections(path))
+    assert minutes <= unit_timing.UNIT_BUDGET_MINUTES, f"{path.name}: {minutes:.1f} min"
+
+
+def test_split_chapters_and_appendix_are_units():
+    numbers = set(NUMBERS)
+    assert {"02", "02b", "03", "03b", "06", "06b", "A1"} <= numbers
+    notes = {p.stem for p in (ROOT / "notebooks" / "instructor").glob("*.md")}
+    assert {p.stem for p in NOTEBOOKS} <= notes, "every unit has its instructor notes"
+
+
+def test_plan_printed_by_the_tool_passes_the_notes_check(tmp_path):
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+    nb = new_notebook(cells=[new_markdown_cell("# 98b · T\n\n" + "word " * 400), new_code_cell("x = 1"),
+                             new_markdown_cell("## A | B\n\ntext"), new_code_cell("y = 2")])
+    path = tmp_path / "98b_t.ipynb"
+    nbformat.write(nb, path)
+    plan = _plan(unit_timing.plan(path))
+    assert [s for _, s, _ in plan] == ["Introduction", "A / B"]
+    assert [m for _, _, m in plan] == [4, 1]  # 400+2 words / 130 + 0.75 = 3.8 -> 4; 0.75 -> 1, rounded up
+    assert "| 1 | **total** | **5** |" in unit_timing.plan(path)
 
 
 def test_estimate_counts_words_code_and_exercises(tmp_path):

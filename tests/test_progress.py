@@ -113,3 +113,47 @@ def test_progress_is_storage_only():
     imported = {a.name for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))
                 for a in n.names} | {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     assert not {m for m in imported if m and m.startswith("labkit")}
+
+
+def test_parts_and_appendices_are_units_in_course_order(tmp_path):
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    _notebook(folder, "A1_performance.ipynb", "# A1 · Performance\n\ntext")
+    _notebook(folder, "07_secure_networks.ipynb", "# 07 · Secure networks")
+    _notebook(folder, "06b_key_recovery.ipynb", "# 06b · Key recovery")
+    _notebook(folder, "06_cipher_networks.ipynb", "# 06 · Ciphers as networks")
+    _notebook(folder, "notes_draft.ipynb", "# not a unit")
+    assert course.chapters(folder) == [("06", "Ciphers as networks", "06_cipher_networks.ipynb"),
+                                         ("06b", "Key recovery", "06b_key_recovery.ipynb"),
+                                         ("07", "Secure networks", "07_secure_networks.ipynb"),
+                                         ("A1", "Performance", "A1_performance.ipynb")]
+    assert [course.unit_number(n) for n in ("06b_x.ipynb", "A1_x.ipynb", "06_x.ipynb", "6_x.ipynb", "x.ipynb")] == \
+        ["06b", "A1", "06", None, None]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("no heading")])
+    assert course.notebook_title(nb, "06b_key_recovery.ipynb") == "Key recovery"
+
+
+def test_a_part_owns_the_exercises_it_checks(tmp_path):
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    _notebook(folder, "06_cipher_networks.ipynb", "# 06 · Ciphers as networks")
+    part2 = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# 06b · Key recovery"),
+                                            nbformat.v4.new_code_cell('answer = 2\nex.check("06.11", answer)')])
+    nbformat.write(part2, folder / "06b_key_recovery.ipynb")
+    _notebook(folder, "A1_performance.ipynb", "# A1 · Performance")
+    rows = course.summary(folder, ["06.1", "06.11", "06.2", "07.1"], {"06.11": "t", "06.2": "t"})
+    assert [(r.number, r.passed, r.total) for r in rows] == [
+        ("06", ("06.2",), 2), ("06b", ("06.11",), 1), ("07", (), 1), ("A1", (), 0)]
+    assert rows[-1].fraction == 0.0
+
+
+def test_real_course_counts_every_exercise_once(progress_file):
+    rows = course.summary(NOTEBOOKS, ex.registry(), {})
+    numbers = [row.number for row in rows]
+    assert numbers.index("06b") == numbers.index("06") + 1 and numbers[-1].startswith("A")
+    assert sum(row.total for row in rows) == len(ex.registry())
+    assert all(row.total >= 3 for row in rows if not row.number.startswith("A")), "every unit has its exercises"
+    view = ProgressView(NOTEBOOKS, ex.registry())
+    labels = list(view.figure.data[0].y)
+    assert "06b Key recovery from real-valued queries" in labels and labels[-1].startswith("A1 ")
+    assert "06b_key_recovery.ipynb" in view.table.value and "A1_performance.ipynb" in view.table.value

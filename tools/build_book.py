@@ -1,13 +1,14 @@
 """Build the lab's static, readable rendering: one HTML page per notebook plus an index.
 
-Usage: python tools/build_book.py [--out _book] [notebooks/NN_name.ipynb ...]   (default: all)
+Usage: python tools/build_book.py [--out _book] [notebooks/NN_name.ipynb ...]   (default: every unit)
 
 Each notebook is executed (nothing is downloaded: the lab is offline by design), its widgets are
 captured as static snapshots of their state (``labkit.widgets.static``: plotly figures stay
 interactive charts, controls are shown disabled with their values), and nbconvert renders it. The
 pages load one local copy of plotly.js and of MathJax, so the book reads offline, maths included. ``index.html`` holds the table
-of contents: every chapter with its sections and its number of exercises, and a link to the
-chapter's instructor notes (``notebooks/instructor/NN_name.md``, rendered to ``NN_name.notes.html``).
+of contents: every unit (chapters, their parts such as ``06b``, appendices such as ``A1``, in course
+order) with its sections and its number of exercises, and a link to the unit's instructor notes
+(``notebooks/instructor/NN_name.md``, rendered to ``NN_name.notes.html``).
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script from a clone: use its labkit
-from labkit.course import notebook_title  # noqa: E402
+from labkit.course import notebook_paths, notebook_title, unit_number  # noqa: E402
 
 SETUP = ("from labkit.widgets.static import enable_static_display\n"
          "import plotly.io\n"
@@ -166,6 +167,8 @@ widgets and solve the exercises. Figures are interactive; controls are shown as 
 
 
 NOTES_DIR = ROOT / "notebooks" / "instructor"
+#: a link to a unit notebook (``06_x.ipynb``, ``06b_y.ipynb``, ``A1_z.ipynb``), its stem captured
+UNIT_LINK = r"((?:\d\d[a-z]?|A\d)_[\w.-]+)\.ipynb"
 
 
 def render_notes(notes: Path, built: set[str]) -> str:
@@ -173,7 +176,7 @@ def render_notes(notes: Path, built: set[str]) -> str:
     import mistune
 
     body = mistune.html(notes.read_text(encoding="utf-8"))
-    body = re.sub(r'href="\.\./(\d\d_[\w.-]+)\.ipynb"',
+    body = re.sub(r'href="\.\./' + UNIT_LINK + '"',
                   lambda m: f'href="{m.group(1)}.html"' if m.group(1) + ".ipynb" in built else m.group(0), body)
     title = html.escape(notes.stem)
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>Instructor notes {title}</title>'
@@ -194,7 +197,7 @@ def build(paths: list[Path], out: Path) -> list[Page]:
         start = time.perf_counter()
         nb = execute(path)
         make_static(nb)
-        page = Page(path.name, path.stem + ".html", path.name[:2], notebook_title(nb, path),
+        page = Page(path.name, path.stem + ".html", unit_number(path) or path.stem, notebook_title(nb, path),
                     exercises=sum("### BEGIN SOLUTION" in c.source for c in nb.cells if c.cell_type == "code"),
                     seconds=time.perf_counter() - start)
         executed.append((page, nb))
@@ -203,7 +206,7 @@ def build(paths: list[Path], out: Path) -> list[Page]:
     for i, (page, nb) in enumerate(executed):
         text = render(nb, f"{page.number} · {page.title}", _nav(links, i))
         # links between notebooks point at their pages when those were built
-        text = re.sub(r'href="(\d\d_[\w.-]+)\.ipynb', lambda m: f'href="{m.group(1)}.html' if m.group(1) + ".ipynb" in built else m.group(0), text)
+        text = re.sub(r'href="' + UNIT_LINK, lambda m: f'href="{m.group(1)}.html' if m.group(1) + ".ipynb" in built else m.group(0), text)
         page.sections = _sections(text)
         (out / page.html_name).write_text(text, encoding="utf-8")
     pages = [page for page, _ in executed]
@@ -218,10 +221,10 @@ def build(paths: list[Path], out: Path) -> list[Page]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("notebooks", nargs="*", help="notebooks to render (default: all chapters)")
+    parser.add_argument("notebooks", nargs="*", help="notebooks to render (default: every unit)")
     parser.add_argument("--out", default=str(ROOT / "_book"), help="output folder (default: _book/)")
     args = parser.parse_args(argv)
-    paths = [Path(a).resolve() for a in args.notebooks] or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    paths = [Path(a).resolve() for a in args.notebooks] or notebook_paths(ROOT / "notebooks")
     pages = build(paths, Path(args.out))
     for page in pages:
         print(f"{page.html_name}: {len(page.sections)} sections, {page.exercises} exercises, {page.seconds:.1f} s")

@@ -1,6 +1,8 @@
 """Class-time estimate of a notebook, per section: the basis of the instructor notes' timing plans.
 
-Usage: python tools/unit_timing.py [notebooks/NN_name.ipynb ...]   (default: all chapters)
+Usage: python tools/unit_timing.py [--plan] [notebooks/NN_name.ipynb ...]   (default: every unit)
+
+``--plan`` prints each notebook's timing-plan table for its instructor notes instead.
 
 A section starts at each level-2 heading (``## ...``). Its minutes are the words of its markdown
 read and discussed at ``WORDS_PER_MINUTE``, plus ``MINUTES_PER_CODE_CELL`` per code cell run and
@@ -9,12 +11,17 @@ constants are a teaching rule of thumb, not a measurement; the notes round the r
 """
 from __future__ import annotations
 
+import math
 import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run as a script from a clone: use its labkit
+from labkit.course import notebook_paths  # noqa: E402
 
 WORDS_PER_MINUTE = 130
 MINUTES_PER_CODE_CELL = 0.75
@@ -70,10 +77,18 @@ def table(paths: list[Path]) -> str:
     return "\n".join(lines)
 
 
+def plan(path: Path) -> str:
+    """The timing-plan table of the notebook's instructor notes: minutes per section, rounded up."""
+    secs = sections(path)
+    rows = [f"| 1 | {s.title.replace('|', '/')} | {math.ceil(s.minutes)} |" for s in secs]
+    total = sum(math.ceil(s.minutes) for s in secs)
+    return "\n".join(["| part | section | minutes |", "|---|---|---|", *rows, f"| 1 | **total** | **{total}** |"])
+
+
 def main(argv: list[str]) -> int:
-    root = Path(__file__).resolve().parent.parent
-    paths = [Path(a) for a in argv] or sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-    print(table(paths))
+    show_plan = "--plan" in argv
+    paths = [Path(a) for a in argv if a != "--plan"] or notebook_paths(ROOT / "notebooks")
+    print("\n\n".join(f"{p.name}\n{plan(p)}" for p in paths) if show_plan else table(paths))
     return 0
 
 

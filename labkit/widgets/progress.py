@@ -1,4 +1,4 @@
-"""The landing notebook's table of contents with the student's progress per chapter."""
+"""The landing notebook's table of contents with the student's progress per unit (chapter, part, appendix)."""
 from __future__ import annotations
 
 import html
@@ -12,9 +12,10 @@ __all__ = ["ProgressView"]
 
 
 class ProgressView(LabWidget):
-    """Chapters as links with exercises passed / registered, and a bar per chapter.
+    """Units as links with exercises passed / registered, and a bar per unit, in course order.
 
-    ``folder`` holds the chapter notebooks (the landing notebook passes its own, ``"."``),
+    ``folder`` holds the unit notebooks (chapters, parts such as ``06b``, appendices such as ``A1``;
+    the landing notebook passes its own, ``"."``),
     ``exercise_ids`` the registered exercises (``labkit.exercises.registry()``), ``path`` the
     progress file (None: :func:`labkit.progress.progress_path`).
     State: :attr:`rows` (a list of :class:`labkit.course.ChapterProgress`), re-read from the
@@ -32,7 +33,7 @@ class ProgressView(LabWidget):
 
         self.figure = go.FigureWidget(go.Bar(orientation="h", marker_color=COLORS["ok"]))
         self.figure.update_layout(height=320, margin=dict(l=10, r=10, t=30, b=30),
-                                  title="exercises passed per chapter", xaxis=dict(range=[0, 100], ticksuffix=" %"),
+                                  title="exercises passed per unit", xaxis=dict(range=[0, 100], ticksuffix=" %"),
                                   yaxis=dict(autorange="reversed"))
         self.refresh()
 
@@ -52,11 +53,12 @@ class ProgressView(LabWidget):
             bar.y = labels
             bar.x = [100 * row.fraction for row in self.rows]
             bar.text = [f"{row.done}/{row.total}" for row in self.rows]
+            self.figure.layout.height = max(320, 22 * len(self.rows) + 80)  # one readable bar per unit
         self.table.value = self._table_html()
 
     def _table_html(self) -> str:
         lines = ['<table style="border-collapse:collapse">',
-                 "<tr><th style='text-align:left'>#</th><th style='text-align:left'>chapter</th>"
+                 "<tr><th style='text-align:left'>#</th><th style='text-align:left'>unit</th>"
                  "<th style='text-align:left'>exercises passed</th></tr>"]
         for row in self.rows:
             title = html.escape(row.title)
