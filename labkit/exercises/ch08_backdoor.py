@@ -3,6 +3,7 @@ import numpy as np
 import torch
 
 from labkit.exercises import exercise
+from labkit.exercises.quiz import quiz
 
 
 def _test_inputs():
@@ -88,3 +89,86 @@ def _transplant(answer):
     from labkit.backdoor.models import predict, trained_classifier
 
     return int(answer) == int(predict(trained_classifier("mlp", 0), _test_inputs()[1:2])[0])
+
+
+# --- concept questions (kind "quiz"; answers stored as salted digests, see quiz.py) ---
+# part 1
+
+quiz(
+    '08.5',
+    'Why does the ownership judge mix in control triggers signed under a fresh key of its own?',
+    [
+     "To check that the claimant's signatures are valid Ed25519 signatures.",
+     "Because hits on the claimant's triggers alone do not show that the claimant's key matters: a key-less suspect (an echo of the target byte, a hash of the bits, a claimant grinding signatures) can hit them too; controls under a key the claimant never held measure that background rate, and only hits beyond it count.",
+     'To make the test run faster on large models.',
+     'Because Ed25519 verification needs two public keys.',
+    ],
+    'b615051f939369c42dc725f9d1341292cc028440248d0cdce6628a83ac5fc223',
+    hint='Run the echo and hash suspects against the naive judge and the judge with controls.',
+)
+
+quiz(
+    '08.6',
+    "Why does the trigger's signature cover the image's pixels (LSBs cleared), not only the header with the target?",
+    [
+     'So that a valid trigger cannot be moved onto another image: the field signed for one picture fails on any other, and a new trigger needs the signing key.',
+     'Because Ed25519 cannot sign fewer than 64 bytes.',
+     'So that the backdoored model can classify the image without the classifier.',
+     'To make the trigger invisible to the human eye.',
+    ],
+    '72e035be73214ab2e155ce788355a8fc6fc718d1fb3258fbb4d3661a83cc7a02',
+    hint="Look at the 'transplant' line of the forgery trials and at exercise 08.4.",
+)
+
+quiz(
+    '08.7',
+    'Why does the authenticated service keep the nonces it has seen in a store shared by its replicas and kept across restarts?',
+    [
+     "Because the nonce is the user's password.",
+     'To count the queries for billing.',
+     'Because the signature does not cover the nonce.',
+     'Because a token stays a valid signature until it expires: without remembering used nonces everywhere, a token seen once could be replayed on another replica or after a restart.',
+    ],
+    '693dc76dbb62fbda1ebde7647bd800e8dccc1b2324dd6a1b3c8f1c9eb578adcc',
+    hint="Which case of the authentication cell is refused as 'replayed', and where was it sent?",
+)
+# part 2
+
+quiz(
+    '08.8',
+    "Why does each licensed copy answer a valid trigger with HMAC(k_i, signed bytes) mod 10, from a per-copy secret, rather than with the trigger's cleartext target?",
+    [
+     'Because HMAC is faster than reading the target byte.',
+     "Because the cleartext target is readable by every copy: a leaker echoes the targets of the others' triggers and frames them; an answer that needs k_i comes only from i's copy, so an innocent's matches stay Binomial(N, 1/10).",
+     'Because the licensor cannot verify Ed25519 signatures.',
+     'So that the licensee can change its own answers.',
+    ],
+    'c34e7d82dde563381483776ee638269798f5224d8e7ba3d051489555c76ea4f6',
+    hint="What did the naive tracer accuse when bob's copy echoed the targets?",
+)
+
+quiz(
+    '08.9',
+    'Why is the signature watermark surviving fine-tuning and pruning not a fair win over the trigger-set and weight watermarks?',
+    [
+     'Because the baselines were trained for fewer epochs.',
+     'Because the signature watermark uses more queries.',
+     'Because it survives only as code outside the attacked weights: the adversary who holds the weights holds that code too and strips the verifier at no cost in accuracy, while the baselines have no code to strip.',
+     'Because pruning 80% of the weights is not a realistic attack.',
+    ],
+    'de2b81db5db681ee3b4a37b46f32029fbe3fc0b220bc74008de6c55ef14d564f',
+    hint="Read the 'strip the verifier' row of the comparison.",
+)
+
+quiz(
+    '08.10',
+    "Why does the fully neural backdoor (AES with the key in the weights) need chapter 07's protected construction?",
+    [
+     "Because whoever runs the model can send real-valued message coordinates, and chapter 06's attack reads the AES key from collisions; with the key, anyone produces the owner's evidence. The protected network answers every off-cube query with what binary queries already give.",
+     'Because AES-128 is too weak without it.',
+     'Because the multiplexer needs STEP to choose between logits and scores.',
+     'Because without it the network is slower than the signature verifier.',
+    ],
+    '0def617068fa067bb67c98cec47679bac36333f3fcdd6fd0da60624fa3f694b4',
+    hint='What did the thief do with the recovered key?',
+)

@@ -6,6 +6,7 @@ from Crypto.Signature import eddsa
 
 from labkit import weights
 from labkit.exercises import exercise
+from labkit.exercises.quiz import quiz
 from labkit.weights import pitfalls
 from labkit.weights.encoding import chunk_spans
 
@@ -85,3 +86,86 @@ def _seal(answer):
     if encrypted != {"fc.weight"}:
         return False, f"encrypted tensors are {sorted(encrypted)}, expected only fc.weight."
     return set(got) == set(expected) and all(torch.equal(got[n], expected[n]) for n in expected)
+
+
+# --- concept questions (kind "quiz"; answers stored as salted digests, see quiz.py) ---
+# part 1
+
+quiz(
+    '09.5',
+    "Why must each chunk's GCM associated data bind the tensor's name (and model id, dtype, shape, chunk index and count)?",
+    [
+     'Because GCM needs at least 16 bytes of associated data.',
+     'To make the ciphertext shorter.',
+     "Because a tag only proves the bytes came from the key holder, not where they belong: with empty associated data, a tensor's ciphertext could be relabelled as another same-shaped tensor, or moved to another model, and still verify.",
+     "So that safetensors can read the tensor's name.",
+    ],
+    '99594eea327bb6cf6db2c8503d1547c318dad25c94a43ffe0c29bf8200e0e6ae',
+    hint='Which part of the file says what a ciphertext is, and is it under the tag?',
+)
+
+quiz(
+    '09.6',
+    'Why does `weights.open` require the expected signer (the pinned publisher key)?',
+    [
+     "Because anyone who knows the device's public key can seal a file for it with valid tags and MAC under his own content key; only a signature under the pinned key says the publisher made it.",
+     'Because HPKE cannot decrypt without a signature.',
+     'Because the signature encrypts the header.',
+     'Because the model id is stored in the signing key.',
+    ],
+    'b3932ece824b452121a4d2f3a20517f97e7a6f3d6b9f680d7508355cde4f035a',
+    hint="Look at the last line of the tamper table: the outsider's file.",
+)
+
+quiz(
+    '09.7',
+    'Why does the container derive every chunk nonce itself (a fresh DEK per tensor, chunk i uses base XOR i) instead of taking a nonce from the caller?',
+    [
+     'Because 12-byte nonces cannot be random.',
+     "Because a caller's nonce would be visible in the header.",
+     'To save the 12 bytes of the nonce in the file.',
+     "Because a repeated (key, nonce) pair gives away the XOR of two plaintexts and GHASH's key H (then any forgery): with a fresh DEK per tensor and distinct derived nonces, a repeat is impossible by construction.",
+    ],
+    'd0f8b5d472c2e9b0d546e47ed01a41d09bf4935dc3fad5394d4879ec64bc9c24',
+    hint='Chapter 04 and the nonce-reuse pitfall of part 2.',
+)
+# part 2
+
+quiz(
+    '09.8',
+    'Why can revocation (a new header, a rotated content key) not stop a revoked device from reading the model it already had?',
+    [
+     'Because revocation is not signed.',
+     'Because the DEKs and ciphertext are unchanged: a device that kept its copy, its DEKs or the plaintext still reads the same tensors. Cryptography only keeps future data from it (reencrypt=True).',
+     'Because HPKE keys cannot be revoked.',
+     "Because the device's private key is stored in the header.",
+    ],
+    'a010b3d7cf8a8e460680169c9e761d19dded56a6ba878b3c2d8d82d80fffaa09',
+    hint='Which snapshots does the tablet still open?',
+)
+
+quiz(
+    '09.9',
+    'Selective encryption leaves harmless tensors in plaintext. Why must they still be covered by a digest in the signed header?',
+    [
+     'Because confidentiality is not needed for them, but integrity is: an attacker who edits a plaintext bias or BatchNorm scale changes the model, and without a digest the edit loads (the CryptoTensors gap).',
+     'Because safetensors refuses files without digests.',
+     'To make them readable by standard tools.',
+     'Because digests encrypt them.',
+    ],
+    '9674dc49a9947fcb501056eba3f4f71dc54962cae8981be3585a6f74a66cf71a',
+    hint="What happened when a plaintext tensor was edited in the lab's container, and in CryptoTensors?",
+)
+
+quiz(
+    '09.10',
+    'Why must a loader reject the whole model when one tensor fails verification, rather than load the rest?',
+    [
+     'Because GCM cannot decrypt the other tensors.',
+     'To save memory.',
+     "Because a model with a skipped tensor runs initial or attacker-chosen values in its place: silently wrong, or silently the attacker's.",
+     'Because safetensors needs every tensor.',
+    ],
+    '1ecf45f41180000f332786ec994066c2579ced2e4aa17ca35fb1f497ff1f2a20',
+    hint="Run the naive loader's model on the test set.",
+)

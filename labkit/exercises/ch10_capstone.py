@@ -1,5 +1,6 @@
 """Exercises of chapter 10 (individual models: delivery, threat model, leak tracing)."""
 from labkit.exercises import exercise
+from labkit.exercises.quiz import quiz
 
 
 def _name(answer) -> str:
@@ -97,3 +98,86 @@ def _fewest_queries(answer):
     n = int(answer)
     expected = next(m for m in range(1, 64) if enough(m))
     return n == expected, "" if n == expected else f"with n = {n}, n/n matches has chance {0.1 ** n:.2g}."
+
+
+# --- concept questions (kind "quiz"; answers stored as salted digests, see quiz.py) ---
+# part 1
+
+quiz(
+    '10.5',
+    "Why does every user's copy carry its own watermark key and secret response key, not one watermark shared by all copies?",
+    [
+     'Because one shared key would make the model slower.',
+     "Because tracing must name whose copy leaked: a shared watermark shows the model is the server's but not which user leaked it, and a per-copy secret also keeps a leaker from framing the others.",
+     'Because Ed25519 keys can sign only one model.',
+     'Because the phone needs the key to run the model.',
+    ],
+    'a5fa4e33a27b1c78a3a0b7ef8ce65b0608133464b0d7f5995cd7aa680e347435',
+    hint='What does the tracer compare for each user?',
+)
+
+quiz(
+    '10.6',
+    "Why is each individual model sealed for that device's own public key (HPKE), not under one key built into the app?",
+    [
+     'Because AES-256-GCM cannot use the same key twice.',
+     'Because HPKE is faster than AES.',
+     "Because a key inside the app is in every copy of the app: extracting it once opens every user's file (losing many models), while a per-device key confines a break to one user's model.",
+     'Because the app store forbids keys in apps.',
+    ],
+    '83f366901e0f211d934f90e545ed6f1ad28d5d3c1c8226e9405a007ef5107e31',
+    hint='The talk: losing one IML is not a problem, losing many is.',
+)
+
+quiz(
+    '10.7',
+    'The tracer tests every registered user. Why does it accuse a user only at false-positive level alpha / L for L users?',
+    [
+     'So that, by the union bound, the chance of accusing any innocent at all stays at most alpha, however many users are tested.',
+     'Because each user gets fewer triggers.',
+     'Because the response keys are shorter with more users.',
+     'Because alpha must be an integer.',
+    ],
+    '29f11777bffff7b6bb21bdd95e5a8309cebff2481a63912cf4d175ff9916eec6',
+    hint='Exercise 10.2: what happens to the threshold with 5 users?',
+)
+# part 2
+
+quiz(
+    '10.8',
+    "A replayed version 1 of alice's model is intact and correctly signed. Why does her app refuse it?",
+    [
+     'Because its GCM tags fail.',
+     'Because version 1 files expire after five minutes.',
+     'Because the HPKE key changed.',
+     'Because the version number is inside the signed header and the app refuses a version older than the one installed: nothing else distinguishes a replay of a genuine old file.',
+    ],
+    'ba32f98ede09c49e1ab9e81b8960566f43b3237fb55e8c435b76f408abc1050f',
+    hint='Everything in the replayed file is genuine: what tells it apart?',
+)
+
+quiz(
+    '10.9',
+    'Why does tracing find nobody when the leaker strips the verifier and serves the bare classifier?',
+    [
+     'Because the bare classifier is more accurate.',
+     'Because the watermark is code beside the weights, not in them: without the verifier the classifier answers triggers like any model (about 1/10), below the threshold. Tracing catches careless leaks.',
+     "Because the server's signing key leaked.",
+     'Because the threshold was set too high by mistake.',
+    ],
+    'fe2606eb2410d6ceefc09d004e4aa14d1f992fb229649983b4baca0fc9ed1216',
+    hint="Chapter 08's robustness table, 'strip the verifier'.",
+)
+
+quiz(
+    '10.10',
+    'The threat model leaves out repudiation. What would the service need to address it?',
+    [
+     'A longer API token.',
+     "Encrypting the server's log with AES-256-GCM.",
+     "A signed, append-only log held by a third party: the server's own log is a list it could rewrite, so it proves nothing to a user who disputes it.",
+     'Rate limits on the API.',
+    ],
+    '3666bf1fcf39cccd3a1d631369ff8eaa1bf3b078a9f2b930a6f1de2fe54134cb',
+    hint='Who could rewrite the list in server.log?',
+)
