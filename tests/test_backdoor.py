@@ -12,7 +12,7 @@ from labkit.backdoor import baselines as bl
 from labkit import digits
 from labkit.backdoor import naive, protocols as pr, robustness as rb, trigger as tg
 
-torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from labkit.backdoor import naive, protocols as pr, robustness as rb
 from labkit.backdoor import nonce_signing as ns
 from labkit.backdoor import trigger as tg
 
-torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 TRIALS = 12  # repeated judgments per attack; each has false-positive probability <= 1e-6
 
 

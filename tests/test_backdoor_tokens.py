@@ -11,7 +11,7 @@ from labkit import backdoor as bd
 from labkit import digits
 from labkit.backdoor import tokens as tk
 
-torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 NOW = 1_800_000_000.0
 
 

@@ -6,6 +6,7 @@ import torch
 from sklearn.datasets import load_digits
 
 from labkit import digits
+from labkit.parallel import torch_threads
 
 
 def test_native_size_is_the_original_pixels_over_16():
@@ -104,16 +105,12 @@ def test_full_batch_training_is_the_textbook_adam_loop():
                                       lr=0.02, batch_size=None)
     reference = digits.make_classifier("bn_mlp", seed=1)
     opt = torch.optim.Adam(reference.parameters(), lr=0.02)
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         reference.train()
         for _ in range(5):
             opt.zero_grad()
             torch.nn.functional.cross_entropy(reference(x), y).backward()
             opt.step()
-    finally:
-        torch.set_num_threads(previous)
     assert all(torch.equal(trained.state_dict()[k], reference.state_dict()[k]) for k in reference.state_dict())
     assert not trained.training
 
