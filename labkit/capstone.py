@@ -36,7 +36,7 @@ import torch
 
 from labkit import weights
 from labkit.backdoor import BackdooredModel
-from labkit.backdoor.models import make_classifier
+from labkit.digits import make_classifier
 from labkit.backdoor.protocols import Licensor, TraceResult
 from labkit.backdoor.trigger import RESPONSE_KEY_BYTES
 from labkit.backdoor.trigger import IDENTITY_BYTES, verify_key_bytes

@@ -32,8 +32,12 @@ def torch_threads(n: int) -> Iterator[None]:
 
 
 def parallel_map(fn: Callable[[T], R], items: Iterable[T], workers: int) -> list[R]:
-    """``[fn(item) for item in items]``, spread over at most ``workers`` threads (in order; the
-    first exception propagates). One worker or one item runs in the calling thread."""
+    """``[fn(item) for item in items]``, spread over at most ``workers`` threads, in order.
+
+    One worker or one item runs in the calling thread. If a call raises, the first exception
+    (in item order) propagates once the calls already running have finished, and the calls not yet
+    started never run: a caller's clean-up (wiping a buffer) runs after the last write to it.
+    """
     items = list(items)
     if not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a positive int, got {workers!r}")

@@ -9,9 +9,10 @@ from hypothesis import given, settings, strategies as st
 from labkit import bits
 from labkit import backdoor as bd
 from labkit.backdoor import baselines as bl
-from labkit.backdoor import models, naive, protocols as pr, robustness as rb, trigger as tg
+from labkit import digits
+from labkit.backdoor import naive, protocols as pr, robustness as rb, trigger as tg
 
-torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +49,7 @@ def test_signature_verifies_with_pycryptodome_from_the_documented_layout(demo):
 
 def test_trigger_moves_only_least_significant_bits(demo, triggered):
     x, _ = triggered
-    before, after = models.to_pixels(demo.inputs), models.to_pixels(x)
+    before, after = digits.to_pixels(demo.inputs), digits.to_pixels(x)
     assert np.array_equal(before & 0xFE, after & 0xFE)
     assert float((x - demo.inputs).abs().max()) <= 1 / 255 + 1e-7
 
@@ -94,9 +95,9 @@ def test_backdoored_equals_clean_on_every_natural_input(demo):
 
 def test_every_trigger_switches_the_output(demo, triggered):
     x, targets = triggered
-    labels = models.predict(demo.backdoored_model, x)
+    labels = digits.predict(demo.backdoored_model, x)
     assert np.array_equal(labels, targets)
-    clean = models.predict(demo.clean_model, x)
+    clean = digits.predict(demo.clean_model, x)
     assert np.mean(clean == targets) < 0.3  # the clean model ignores the LSBs
 
 
@@ -119,10 +120,10 @@ def test_forgeries_get_the_clean_models_logits(demo):
 @given(pixel=st.integers(0, 1023), bit=st.integers(0, 7), image=st.integers(0, 449))
 def test_any_single_bit_flip_breaks_the_trigger(demo, pixel, bit, image):
     x = bd.embed_trigger(demo.inputs[image], 4, demo.signing_key)
-    pixels = models.to_pixels(x).reshape(-1)
+    pixels = digits.to_pixels(x).reshape(-1)
     assert bd.verify_triggers(x, demo.verify_key).tolist() == [4]
     pixels[pixel] ^= 1 << bit
-    flipped = models.from_pixels(pixels.reshape(1, 32, 32))
+    flipped = digits.from_pixels(pixels.reshape(1, 32, 32))
     assert bd.verify_triggers(flipped, demo.verify_key).tolist() == [-1]
 
 
@@ -136,16 +137,16 @@ def test_identity_binds_a_trigger_to_one_copy(demo):
 def test_cnn_backdoor_behaves_the_same_way():
     demo = bd.make_demo(0, arch="cnn")
     assert any(isinstance(m, torch.nn.Conv2d) for m in demo.clean_model.modules())
-    assert models.accuracy(demo.clean_model, demo.inputs, demo.labels) > 0.9
+    assert digits.accuracy(demo.clean_model, demo.inputs, demo.labels) > 0.9
     with torch.no_grad():
         assert torch.equal(demo.backdoored_model(demo.inputs), demo.clean_model(demo.inputs))
     x = bd.embed_trigger(demo.inputs[:40], 9, demo.signing_key)
-    assert (models.predict(demo.backdoored_model, x) == 9).all()
+    assert (digits.predict(demo.backdoored_model, x) == 9).all()
 
 
 # -- robustness ----------------------------------------------------------------------------------
 def test_watermark_survival_under_the_same_attacks_and_threshold(demo):
-    splits = models.digit_splits(0)
+    splits = digits.digit_splits(0)
     schemes = [
         bl.SignatureWatermark(demo.clean_model, demo.signing_key, demo.inputs, n=32, seed=1),
         bl.TriggerSetWatermark(splits, epochs=15, seed=0),
@@ -181,7 +182,7 @@ def test_pruning_zeroes_the_requested_fraction(demo):
 def test_a_model_without_the_watermark_matches_one_target_in_ten(demo):
     """The binomial premise, measured: a model that ignores the target hits it at rate 1/10."""
     claims = [naive.naive_claim_UNSAFE(demo.signing_key, demo.inputs, 32) for _ in range(150)]
-    matches = np.array([np.sum(models.predict(demo.clean_model, c.queries) == c.targets) for c in claims])
+    matches = np.array([np.sum(digits.predict(demo.clean_model, c.queries) == c.targets) for c in claims])
     assert abs(matches.mean() - 3.2) < 0.5  # Binomial(32, 0.1): mean 3.2, std of the mean 0.14
     assert matches.max() < pr.detection_threshold(32, alpha=1e-6)
 

@@ -9,7 +9,7 @@ from labkit import backdoor as bd
 from labkit.backdoor import keyed_network as nb
 from toy_networks import toy_spn, toy_spn_reference
 
-torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 KEY = bytes.fromhex("000102030405060708090a0b0c0d0e0f")
 
 

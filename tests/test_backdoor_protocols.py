@@ -8,11 +8,12 @@ from scipy.stats import binom, hypergeom
 
 from labkit import backdoor as bd
 from labkit.backdoor import attackers as at
-from labkit.backdoor import models, naive, protocols as pr, robustness as rb
+from labkit import digits
+from labkit.backdoor import naive, protocols as pr, robustness as rb
 from labkit.backdoor import nonce_signing as ns
 from labkit.backdoor import trigger as tg
 
-torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 TRIALS = 12  # repeated judgments per attack; each has false-positive probability <= 1e-6
 
 
@@ -26,7 +27,7 @@ def suspects(demo):
     """Models nobody but the owner owns, and the owner's own model."""
     return {
         "clean": demo.clean_model,
-        "independent": models.trained_classifier("mlp", seed=1),
+        "independent": digits.trained_classifier("mlp", seed=1),
         "owner's": demo.backdoored_model,
     }
 
@@ -166,13 +167,13 @@ def test_suspect_sees_only_canonical_queries_in_a_random_order(demo):
 
     def spy(x):
         seen.append(x.clone())
-        return models.predict(demo.clean_model, x)
+        return digits.predict(demo.clean_model, x)
 
     verdict = pr.judge_ownership(spy, _Grinder("off-grid"), demo.inputs, n=16, control_tries=4)
     assert verdict.reason == "judged" and verdict.control_tries == 4
     assert [len(x) for x in seen] == [32, 32 * 4]  # the 2n clean images first, then 4 copies of each slot
-    clean, x = (models.to_pixels(q).reshape(-1, 32, 32) for q in seen)
-    assert torch.equal(seen[1], models.from_pixels(models.to_pixels(seen[1])))  # the judge rebuilt every query
+    clean, x = (digits.to_pixels(q).reshape(-1, 32, 32) for q in seen)
+    assert torch.equal(seen[1], digits.from_pixels(digits.to_pixels(seen[1])))  # the judge rebuilt every query
     fields = tg.read_fields(x)
     headers = {bytes(f[:6]) + bytes(f[7:64]) for f in fields}  # all but the target byte
     assert headers == {tg.trigger_header(0)[:6] + tg.trigger_header(0)[7:]}  # controls look alike
@@ -187,14 +188,14 @@ def test_targets_avoid_the_suspects_own_label(demo):
     answered = {}
 
     def spy(x):
-        labels = models.predict(demo.clean_model, x)
+        labels = digits.predict(demo.clean_model, x)
         if not answered:
-            answered.update(zip((tg.content_bytes(p) for p in models.to_pixels(x).reshape(-1, 32, 32)), labels))
+            answered.update(zip((tg.content_bytes(p) for p in digits.to_pixels(x).reshape(-1, 32, 32)), labels))
         return labels
 
     class Recorder(pr.ModelOwner):
         def respond(self, images, targets):
-            self.seen = list(zip((tg.content_bytes(p) for p in models.to_pixels(images).reshape(-1, 32, 32)), targets))
+            self.seen = list(zip((tg.content_bytes(p) for p in digits.to_pixels(images).reshape(-1, 32, 32)), targets))
             return super().respond(images, targets)
 
     owner = Recorder(demo.signing_key)
@@ -207,7 +208,7 @@ def test_the_judge_draws_its_challenge_with_a_csprng(demo):
 
     class Recorder(pr.ModelOwner):
         def respond(self, images, targets):
-            challenges.append((models.to_pixels(images).tobytes(), tuple(targets)))
+            challenges.append((digits.to_pixels(images).tobytes(), tuple(targets)))
             return super().respond(images, targets)
 
     for _ in range(2):
@@ -224,7 +225,7 @@ def test_the_owner_proves_ownership_of_its_model_and_of_attacked_copies(demo):
     assert owner.verify_key == tg.verify_key_bytes(demo.verify_key) and len(owner.verify_key) == 32
     data = rb.AttackData(demo.attacker_inputs, demo.attacker_labels, epochs=3)
     tuned = demo.backdoored_model.with_classifier(rb.fine_tune(demo.backdoored_model.classifier, data))
-    for model in (demo.backdoored_model, tuned, owner.watermark(models.trained_classifier("mlp", seed=1))):
+    for model in (demo.backdoored_model, tuned, owner.watermark(digits.trained_classifier("mlp", seed=1))):
         verdict = _owned(model, owner, demo.inputs)
         assert verdict.owned and verdict.claim_matches == 32 and verdict.false_positive_bound <= 1e-6
         assert "OWNED" in str(verdict)
@@ -343,7 +344,7 @@ def test_a_copy_answers_its_triggers_with_the_secret_label_only(demo, licensed):
     licensor, copies = licensed
     key = licensor._licences["alice"].signing_key
     x = tg.embed_trigger(demo.inputs[:20], 3, key, identity="alice", fresh_nonces=True)
-    answers = models.predict(copies["alice"], x)
+    answers = digits.predict(copies["alice"], x)
     expected = tg.verify_triggers(x, key.public_key(), identity="alice", response_key=copies["alice"].response_key)
     assert np.array_equal(answers, expected) and (expected >= 0).all()
     assert np.mean(answers == 3) < 0.5  # the cleartext target is not what the copy answers
@@ -376,13 +377,13 @@ def test_the_honest_owners_false_negative_rate_is_negligible(demo):
     """A watermarked model's control copies get the classifier's label of the image with random
     LSBs; a control hits only if that differs from the clean label (and equals the target). The
     fraction of images whose label any of 32 random LSB patterns changes bounds the hit rate."""
-    pixels = models.to_pixels(demo.inputs).reshape(-1, 32, 32)
-    clean = models.predict(demo.clean_model, demo.inputs)
+    pixels = digits.to_pixels(demo.inputs).reshape(-1, 32, 32)
+    clean = digits.predict(demo.clean_model, demo.inputs)
     rng = np.random.default_rng(0)
     changed = np.zeros(len(pixels), dtype=bool)
     for _ in range(32):
         noisy = tg.write_fields(pixels, rng.integers(0, 256, (len(pixels), tg.FIELD_BYTES), dtype=np.uint8))
-        changed |= models.predict(demo.clean_model, models.from_pixels(noisy).unsqueeze(1)) != clean
+        changed |= digits.predict(demo.clean_model, digits.from_pixels(noisy).unsqueeze(1)) != clean
     rate = changed.mean()
     first_failing = min(k for k in range(33) if k >= pr.detection_threshold(32, p0=pr.TARGET_HIT_NULL)
                         or pr.exchangeable_tail(32, 32, k) > 1e-6)

@@ -8,9 +8,10 @@ import pytest
 import torch
 
 from labkit import backdoor as bd
-from labkit.backdoor import models, tokens as tk
+from labkit import digits
+from labkit.backdoor import tokens as tk
 
-torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 NOW = 1_800_000_000.0
 
 
@@ -37,7 +38,7 @@ def test_a_token_buys_one_answer_for_its_image(demo, setup):
     token = issuer.issue("alice", image, expiry=int(NOW) + 600)
     first = service().query(tk.attach_token(image, token))[0]
     assert first.accepted and first.user_id == b"alice"
-    assert first.label == models.predict(demo.clean_model, image)[0]
+    assert first.label == digits.predict(demo.clean_model, image)[0]
     assert service().query(image)[0].reason == "no token"
 
 
@@ -58,7 +59,7 @@ def test_replay_is_rejected_after_a_restart_and_on_a_second_replica(demo, setup)
     assert replica_b.query(query)[0].reason == "replayed"
     del replica_a, replica_b
     assert service().query(query)[0].reason == "replayed"  # restarted
-    nonce = tk.Token.from_field(tk.read_fields(models.to_pixels(query))[0].tobytes()).nonce
+    nonce = tk.Token.from_field(tk.read_fields(digits.to_pixels(query))[0].tobytes()).nonce
     code = ("import sys; from labkit.backdoor.tokens import ReplayStore; "
             f"sys.exit(0 if ReplayStore(sys.argv[1]).record(bytes.fromhex('{nonce.hex()}'), {int(NOW) + 600}, {NOW}) else 3)")
     assert subprocess.run([sys.executable, "-c", code, str(store)], timeout=120).returncode == 3  # a new process

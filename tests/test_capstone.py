@@ -4,7 +4,7 @@ import torch
 
 from labkit import capstone, weights
 from labkit.backdoor import BackdooredModel, embed_trigger, generate_keys
-from labkit.backdoor.models import digit_splits, make_classifier, predict
+from labkit.digits import digit_splits, make_classifier, predict
 from labkit.backdoor.attackers import FramingLeaker
 from labkit.backdoor.protocols import label_oracle
 from labkit.backdoor.trigger import verify_key_bytes

@@ -4,7 +4,8 @@ import torch
 
 from labkit import backdoor as bd
 from labkit import exercises as ex
-from labkit.backdoor import models, trigger as tg
+from labkit import digits
+from labkit.backdoor import trigger as tg
 
 
 def test_threshold_and_query_count():
@@ -19,6 +20,6 @@ def test_trigger_and_transplant():
     assert not ex.check("08.3", bd.embed_trigger(demo.inputs[0], 4, demo.signing_key))
     assert not ex.check("08.3", bd.embed_trigger(demo.inputs[1], 3, demo.signing_key))
     assert not ex.check("08.3", bd.embed_trigger(demo.inputs[0], 3, bd.generate_keys()[0]))
-    moved = tg.write_fields(models.to_pixels(demo.inputs[1]), tg.read_fields(models.to_pixels(good)))
-    label = int(models.predict(demo.backdoored_model, models.from_pixels(moved).unsqueeze(1))[0])
+    moved = tg.write_fields(digits.to_pixels(demo.inputs[1]), tg.read_fields(digits.to_pixels(good)))
+    label = int(digits.predict(demo.backdoored_model, digits.from_pixels(moved).unsqueeze(1))[0])
     assert label != 3 and ex.check("08.4", label) and not ex.check("08.4", 3)

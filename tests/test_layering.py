@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent / "labkit"
 
 LAYERS = [
     ("foundation", {"labkit", "labkit.bits", "labkit.gf", "labkit.timing", "labkit.parallel", "labkit.paths",
-                    "labkit.progress", "labkit.course"}),
+                    "labkit.progress", "labkit.course", "labkit.digits"}),
     ("ciphers", {"labkit.feistel", "labkit.des", "labkit.aes", "labkit.sbox", "labkit.modes", "labkit.gcm",
                  "labkit.square_attack", "labkit.vectors"}),
     ("circuits", {"labkit.circuits"}),

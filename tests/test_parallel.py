@@ -44,3 +44,24 @@ def test_parallel_map_keeps_order_uses_threads_and_propagates_errors():
         parallel_map(fail, range(8), 3)
     with pytest.raises(ValueError):
         parallel_map(square, range(3), 0)
+
+
+def test_parallel_map_failure_waits_for_running_calls_and_skips_the_rest():
+    """What the weights container relies on to wipe a buffer after a failed chunk: when the call
+    returns with the error, no worker writes any more, and queued calls never started."""
+    started, finished = [], []
+    release = threading.Event()
+
+    def work(i):
+        started.append(i)
+        if i == 0:
+            raise KeyError(i)
+        release.wait(5)  # the second worker is still busy while the first call has failed
+        finished.append(i)
+        return i
+
+    threading.Timer(0.2, release.set).start()
+    with pytest.raises(KeyError):
+        parallel_map(work, range(100), 2)
+    assert sorted(finished) == sorted(i for i in started if i != 0)  # every started call ran to its end
+    assert len(started) < 100  # the queue was cancelled

@@ -2,6 +2,7 @@
 import pytest
 import torch
 
+from labkit import digits
 from labkit import weights as W
 from labkit.weights import selective as S
 
@@ -12,7 +13,7 @@ def task():
 
 
 def test_classifier_learns_digits(task):
-    assert S.accuracy(task.model, task.x_test, task.y_test) > 0.9
+    assert digits.accuracy(task.model, task.x_test, task.y_test) > 0.9
 
 
 def test_sensitivity_finds_the_weight_matrices(task):
@@ -28,8 +29,8 @@ def test_sensitivity_finds_the_weight_matrices(task):
     # the sensitivity is the accuracy of the perturbed model, recomputed independently
     state = dict(task.model.state_dict())
     state["0.bias"] = torch.zeros_like(state["0.bias"])
-    base = S.accuracy(task.model, task.x_test, task.y_test)
-    assert drops["0.bias"] == pytest.approx(base - S.accuracy(task.model, task.x_test,
+    base = digits.accuracy(task.model, task.x_test, task.y_test)
+    assert drops["0.bias"] == pytest.approx(base - digits.accuracy(task.model, task.x_test,
                                                                task.y_test, state))
 
 
@@ -50,12 +51,12 @@ def test_withhold_and_restore_round_trip(task, by, tmp_path):
     publisher = W.generate_signing_keypair()
     W.seal(key, tmp_path / "key.lkw", [device.public_key], signing_key=publisher)
     back = W.open(tmp_path / "key.lkw", device.private_key, signer=publisher.public_key)
-    acc = S.accuracy(task.model, task.x_test, task.y_test, S.restore(locked, back))
-    assert acc == S.accuracy(task.model, task.x_test, task.y_test)
+    acc = digits.accuracy(task.model, task.x_test, task.y_test, S.restore(locked, back))
+    assert acc == digits.accuracy(task.model, task.x_test, task.y_test)
 
 
 def test_more_withheld_hurts_more(task):
-    accs = [S.accuracy(task.model, task.x_test, task.y_test, S.withhold(task.model, f)[0])
+    accs = [digits.accuracy(task.model, task.x_test, task.y_test, S.withhold(task.model, f)[0])
             for f in (0.01, 0.1, 0.2)]
     assert accs[0] > accs[2]
 

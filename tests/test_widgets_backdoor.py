@@ -6,7 +6,7 @@ import torch
 from labkit import backdoor as bd
 from labkit.widgets.backdoor import LeakTracer, OwnershipJudge, TriggerSigner
 
-torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,9 @@ hides a verifier beside a classifier: an input carrying a valid Ed25519 signatur
 output to a label of the signer's choice; without the signing key nobody can make such an input,
 and queries cannot tell the model from a clean one. Ngo, Chattopadhyay and Maitra (arXiv
 2509.20714, 2025) use the same mechanism for ownership watermarks, user authentication and leak
-tracing. Modules:
+tracing. The classifiers (digits upsampled to 32x32, an MLP and a CNN, seeded training) come
+from :mod:`labkit.digits`. Modules:
 
-- ``models``: the digits data (upsampled to 32x32), an MLP and a CNN, seeded training;
 - ``trigger``: where the trigger lives (pixel LSBs), what is signed, the backdoored model;
 - ``protocols``: the sound ownership judge (challenge-response with controls) and leak tracer;
 - ``tokens``: user authentication with tokens bound to the query and a shared replay store;
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from labkit.backdoor.models import (
+from labkit.digits import (
     accuracy,
     digit_splits,
     predict,
@@ -82,7 +82,7 @@ class Demo:
 def make_demo(seed: int = 0, *, arch: str = "mlp") -> Demo:
     """A trained classifier, its backdoored twin, natural test inputs and the owner's key pair.
 
-    ``inputs``/``labels`` are the test split of :func:`labkit.backdoor.models.digit_splits`;
+    ``inputs``/``labels`` are the test split of :func:`labkit.digits.digit_splits`;
     ``attacker_inputs`` is the natural data an adversary may use to remove a watermark. ``seed``
     chooses the data split and the training run only: the key pair is fresh from the OS CSPRNG on
     every call, so two demos with the same seed have different keys. Training is cached per

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from labkit.backdoor.models import NUM_CLASSES, from_pixels
+from labkit.digits import NUM_CLASSES, from_pixels
 from labkit.backdoor.naive import OwnershipClaim, naive_claim_UNSAFE
 from labkit.backdoor.nonce_signing import sign_with_random_nonce
 from labkit.backdoor.protocols import Oracle, label_oracle

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from labkit.backdoor.models import (
+from labkit.digits import (
     NUM_CLASSES,
     DigitSplits,
     from_pixels,

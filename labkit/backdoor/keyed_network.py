@@ -32,7 +32,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from labkit.backdoor.models import IMAGE_SIZE, NUM_CLASSES, torch_threads
+from labkit.digits import IMAGE_SIZE, NUM_CLASSES
+from labkit.parallel import torch_threads
 
 __all__ = [
     "MESSAGE_BITS",

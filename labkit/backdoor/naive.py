@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from labkit.backdoor.models import from_pixels, to_pixels
+from labkit.digits import from_pixels, to_pixels
 from labkit.backdoor.protocols import (
     Oracle,
     TraceResult,

@@ -65,7 +65,7 @@ import torch
 from Crypto.Signature import eddsa
 from torch import nn
 
-from labkit.backdoor.models import IMAGE_SIZE, NUM_CLASSES, from_pixels, predict, to_pixels
+from labkit.digits import IMAGE_SIZE, NUM_CLASSES, from_pixels, predict, to_pixels
 from labkit.backdoor.tokens import (  # noqa: F401  (user authentication, re-exported)
     AuthenticatedModel,
     AuthResult,

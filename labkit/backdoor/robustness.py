@@ -24,14 +24,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from labkit.backdoor.models import (
+from labkit.digits import (
     NUM_CLASSES,
     accuracy,
     head_layer,
     make_classifier,
-    torch_threads,
     train_classifier,
 )
+from labkit.parallel import torch_threads
 from labkit.backdoor.trigger import (
     FIELD_BYTES,
     HEADER_BYTES,

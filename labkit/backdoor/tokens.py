@@ -28,7 +28,7 @@ import numpy as np
 from Crypto.Signature import eddsa
 from torch import nn
 
-from labkit.backdoor.models import from_pixels, predict
+from labkit.digits import from_pixels, predict
 from labkit.backdoor.trigger import (
     FIELD_BYTES,
     HEADER_BYTES,

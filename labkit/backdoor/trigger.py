@@ -42,7 +42,7 @@ from Crypto.PublicKey import ECC
 from Crypto.Signature import eddsa
 from torch import nn
 
-from labkit.backdoor.models import IMAGE_SIZE, NUM_CLASSES, from_pixels, to_pixels
+from labkit.digits import IMAGE_SIZE, NUM_CLASSES, from_pixels, to_pixels
 
 __all__ = [
     "DOMAIN",

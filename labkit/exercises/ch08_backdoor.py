@@ -7,7 +7,7 @@ from labkit.exercises.quiz import quiz
 
 
 def _test_inputs():
-    from labkit.backdoor.models import digit_splits
+    from labkit.digits import digit_splits
 
     return digit_splits(0).test_x  # make_demo(0).inputs, without making a key
 
@@ -62,7 +62,7 @@ def _fewest_queries(answer):
 )
 def _make_trigger(answer):
     from labkit.backdoor import recent_demo_verify_keys, verify_triggers
-    from labkit.backdoor.models import to_pixels
+    from labkit.digits import to_pixels
 
     x = torch.as_tensor(np.asarray(answer, dtype=np.float32)).reshape(1, 1, 32, 32)
     if not np.array_equal(to_pixels(x) & 0xFE, to_pixels(_test_inputs()[0:1]) & 0xFE):
@@ -86,7 +86,7 @@ def _make_trigger(answer):
     ),
 )
 def _transplant(answer):
-    from labkit.backdoor.models import predict, trained_classifier
+    from labkit.digits import predict, trained_classifier
 
     return int(answer) == int(predict(trained_classifier("mlp", 0), _test_inputs()[1:2])[0])
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import operator
 import os
 import threading
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ from Crypto.PublicKey import ECC
 from Crypto.PublicKey.ECC import EccKey
 from Crypto.Random import get_random_bytes
 
+from labkit.parallel import parallel_map
 from labkit.weights import aead, fileio
 from labkit.weights import format as fmt
 from labkit.weights.encoding import (AEAD_NAME, DEFAULT_CHUNK_SIZE, DTYPES, FORMAT,
@@ -210,7 +212,7 @@ def seal(tensors, path, recipients, *, signing_key=None, encrypt=None, model_id:
                               for i, (a, b) in enumerate(spans)]
                 else:
                     tasks.append(partial(write_plain, fd, name))
-            fileio.run_tasks(tasks, workers)
+            parallel_map(operator.call, tasks, workers)
             header = fmt.build_header(manifest, bytes(content_key), sk)
             if len(header) != data_start:  # every field is fixed-width hex: cannot happen
                 raise RuntimeError("header size changed between placeholder and final header")
@@ -347,7 +349,7 @@ def decrypt_tensors(fd: int, header: fmt.Header, content_key, workers: int,
                           for i, (a, b) in enumerate(spans)]
             else:
                 tasks.append(partial(check_plain, name))
-        fileio.run_tasks(tasks, workers)
+        parallel_map(operator.call, tasks, workers)
         result = {name: as_tensor((arena, entry["offsets"][0]), entry)
                   for name, entry in m["tensors"].items()}
         ok = True

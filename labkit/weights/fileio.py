@@ -1,5 +1,5 @@
 """Files, memory and threads for the container: atomic writes, positional reads and writes,
-private buffers, wiping, and the small thread pool that runs chunks in parallel.
+private buffers, wiping, and the worker count (the chunks run on :func:`labkit.parallel.parallel_map`).
 
 :func:`~labkit.weights.open` reads the file with ``preadv`` into anonymous private memory and
 never maps the file itself: a file truncated while (or after) it is opened would make any access
@@ -12,9 +12,8 @@ from __future__ import annotations
 import mmap
 import os
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import torch
 
@@ -49,20 +48,6 @@ def alloc(nbytes: int):
     if size >= 1 << 20 and hasattr(mmap, "MAP_POPULATE"):
         return mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | mmap.MAP_POPULATE)
     return bytearray(size)
-
-
-def run_tasks(tasks: list[Callable[[], Any]], workers: int) -> list:
-    """Results of ``tasks`` run on ``workers`` threads; the first exception cancels the rest."""
-    if workers <= 1 or len(tasks) <= 1:
-        return [task() for task in tasks]
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(task) for task in tasks]
-        try:
-            return [f.result() for f in futures]
-        except BaseException:
-            for f in futures:
-                f.cancel()
-            raise
 
 
 def default_workers(workers: int | None) -> int:

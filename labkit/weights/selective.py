@@ -7,21 +7,21 @@ BatchNorm |gamma| per channel, or by magnitude) as the *key*; the public model k
 else and is nearly useless without them.
 
 Everything here works on the small digit classifier of :func:`train_digits_classifier` (8x8
-scikit-learn digits, trained in about a second), so notebooks can run it live.
+scikit-learn digits, trained in about a second, through :mod:`labkit.digits`), so notebooks can
+run it live; accuracies are :func:`labkit.digits.accuracy`.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import nn
 
+from labkit import digits
+
 __all__ = [
     "DigitsTask",
-    "digits_mlp",
     "train_digits_classifier",
-    "accuracy",
     "sensitivity",
     "critical_tensors",
     "withhold",
@@ -41,63 +41,14 @@ class DigitsTask:
     y_train: torch.Tensor
 
 
-def digits_mlp() -> nn.Module:
-    """The untrained classifier: 64 pixels -> 96 -> 64 -> 10, BatchNorm after each hidden layer."""
-    return nn.Sequential(
-        nn.Linear(64, 96), nn.BatchNorm1d(96), nn.ReLU(),
-        nn.Linear(96, 64), nn.BatchNorm1d(64), nn.ReLU(),
-        nn.Linear(64, 10),
-    )
-
-
 def train_digits_classifier(seed: int = 0, epochs: int = 100) -> DigitsTask:
-    """Train a small MLP with BatchNorm on scikit-learn's 8x8 digits (full-batch Adam).
-
-    Runs on one thread: for matrices this small, extra threads only add synchronisation (and
-    on a busy machine they can make training ten times slower).
-    """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return _train(seed, epochs)
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _train(seed: int, epochs: int) -> DigitsTask:
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    digits = load_digits()
-    x = digits.data.astype(np.float32) / 16.0
-    x_train, x_test, y_train, y_test = train_test_split(
-        x, digits.target, test_size=0.3, random_state=seed, stratify=digits.target)
-    torch.manual_seed(seed)  # the initial weights
-    model = digits_mlp()
-    xt, yt = torch.from_numpy(x_train), torch.from_numpy(y_train).long()
-    opt = torch.optim.Adam(model.parameters(), lr=0.02)
-    model.train()
-    for _ in range(epochs):
-        opt.zero_grad()
-        loss = nn.functional.cross_entropy(model(xt), yt)
-        loss.backward()
-        opt.step()
-    model.eval()
-    return DigitsTask(model, torch.from_numpy(x_test), torch.from_numpy(y_test).long(), xt, yt)
-
-
-@torch.no_grad()
-def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, state=None) -> float:
-    """Test accuracy of ``model`` (with ``state`` loaded temporarily, if given)."""
-    if state is None:
-        return float((model(x).argmax(1) == y).float().mean())
-    saved = {k: v.clone() for k, v in model.state_dict().items()}
-    try:
-        model.load_state_dict(state)
-        model.eval()
-        return float((model(x).argmax(1) == y).float().mean())
-    finally:
-        model.load_state_dict(saved)
+    """Train :class:`labkit.digits.BatchNormMLP` on the 8x8 digits (70% / 30% stratified split,
+    full-batch Adam, one thread: for matrices this small extra threads only add synchronisation)."""
+    x, y = digits.load_digits_images(digits.NATIVE_SIZE)
+    train, test = digits.stratified_split(y.numpy(), 0.3, seed)
+    model = digits.make_classifier("bn_mlp", seed=seed, size=digits.NATIVE_SIZE)
+    digits.train_classifier(model, x[train], y[train], epochs=epochs, lr=0.02, batch_size=None)
+    return DigitsTask(model, x[test], y[test], x[train], y[train])
 
 
 def _perturbed(tensor: torch.Tensor, mode: str, gen: torch.Generator) -> torch.Tensor:
@@ -117,7 +68,7 @@ def sensitivity(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, mode: str
     ``mode="randomize"``: random values with the tensor's mean and standard deviation;
     ``mode="zero"``: zeros. Integer buffers (BatchNorm's step counter) are skipped.
     """
-    base = accuracy(model, x, y)
+    base = digits.accuracy(model, x, y)
     gen = torch.Generator().manual_seed(seed)
     state = model.state_dict()
     drops = {}
@@ -126,7 +77,7 @@ def sensitivity(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, mode: str
             continue
         trial = dict(state)
         trial[name] = _perturbed(tensor, mode, gen)
-        drops[name] = base - accuracy(model, x, y, trial)
+        drops[name] = base - digits.accuracy(model, x, y, trial)
     return drops
 
 

@@ -13,7 +13,8 @@ import plotly.graph_objects as go
 import torch
 
 from labkit import backdoor as bd
-from labkit.backdoor import attackers, models, protocols as pr, robustness as rb
+from labkit import digits
+from labkit.backdoor import attackers, protocols as pr, robustness as rb
 from labkit.backdoor import trigger as tg
 from labkit.widgets import COLORS, LabWidget, heatmap
 
@@ -26,7 +27,7 @@ def _verdict_html(ok: bool, text: str) -> str:
 
 
 class TriggerSigner(LabWidget):
-    """Sign a trigger into an image, tamper with it, and watch the verifier and both models.
+    """Sign a trigger into an image, tamper with it, and watch the verifier and both digits.
 
     State: ``query`` (the input sent), ``verified`` (target or -1), ``clean_label``,
     ``backdoored_label``, ``field`` (the 128 bytes in the LSBs).
@@ -62,18 +63,18 @@ class TriggerSigner(LabWidget):
         else:
             query = bd.embed_trigger(image, self.target.value, d.signing_key)
             if tamper == "flip one field bit":
-                pixels = models.to_pixels(query).reshape(-1)
+                pixels = digits.to_pixels(query).reshape(-1)
                 pixels[self.flip.value] ^= 1
-                query = models.from_pixels(pixels.reshape(1, 1, 32, 32))
+                query = digits.from_pixels(pixels.reshape(1, 1, 32, 32))
             elif tamper == "transplant onto next image":
-                nxt = models.to_pixels(d.inputs[(i + 1) % len(d.inputs)]).reshape(1, 32, 32)
-                moved = tg.write_fields(nxt, tg.read_fields(models.to_pixels(query)))
-                query = models.from_pixels(moved.reshape(1, 1, 32, 32))
+                nxt = digits.to_pixels(d.inputs[(i + 1) % len(d.inputs)]).reshape(1, 32, 32)
+                moved = tg.write_fields(nxt, tg.read_fields(digits.to_pixels(query)))
+                query = digits.from_pixels(moved.reshape(1, 1, 32, 32))
         self.query = query
-        self.field = tg.read_fields(models.to_pixels(query))[0].tobytes()
+        self.field = tg.read_fields(digits.to_pixels(query))[0].tobytes()
         self.verified = int(bd.verify_triggers(query, d.verify_key)[0])
-        self.clean_label = int(models.predict(d.clean_model, query)[0])
-        self.backdoored_label = int(models.predict(d.backdoored_model, query)[0])
+        self.clean_label = int(digits.predict(d.clean_model, query)[0])
+        self.backdoored_label = int(digits.predict(d.backdoored_model, query)[0])
         self.picture.data[0].z = query[0, 0].numpy()
         self.field_view.data[0].z = np.unpackbits(np.frombuffer(self.field, np.uint8)).reshape(16, 64)
         verdict = (f"valid signature, target {self.verified}" if self.verified >= 0
@@ -106,7 +107,7 @@ class OwnershipJudge(LabWidget):
         self.owner = pr.ModelOwner(d.signing_key)
         data = rb.AttackData(d.attacker_inputs, d.attacker_labels, arch=d.arch, epochs=10)
         model = d.backdoored_model
-        independent = models.train_classifier(models.make_classifier(d.arch, seed=seed + 99),
+        independent = digits.train_classifier(digits.make_classifier(d.arch, seed=seed + 99),
                                               d.attacker_inputs, d.attacker_labels, epochs=15, seed=seed)
         self.suspects = {
             "the owner's model": model,

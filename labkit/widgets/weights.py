@@ -172,11 +172,12 @@ class WithholdingView(LabWidget):
         super().__init__()
         import plotly.graph_objects as go
 
+        from labkit import digits
         from labkit.weights import selective
 
-        self._sel = selective
+        self._sel, self._accuracy = selective, digits.accuracy
         self.task = task
-        self.base_accuracy = selective.accuracy(task.model, task.x_test, task.y_test)
+        self.base_accuracy = digits.accuracy(task.model, task.x_test, task.y_test)
         self.slider = w.FloatLogSlider(value=0.01, base=10, min=-3, max=-0.7, step=0.05,
                                        description="withheld", readout_format=".3f",
                                        continuous_update=False)
@@ -194,9 +195,9 @@ class WithholdingView(LabWidget):
         self.fraction, self.by_value = self.slider.value, self.by.value
         locked, key = self._sel.withhold(self.task.model, self.fraction, by=self.by_value)
         t = self.task
-        self.locked_accuracy = self._sel.accuracy(t.model, t.x_test, t.y_test, locked)
-        self.restored_accuracy = self._sel.accuracy(t.model, t.x_test, t.y_test,
-                                                    self._sel.restore(locked, key))
+        self.locked_accuracy = self._accuracy(t.model, t.x_test, t.y_test, locked)
+        self.restored_accuracy = self._accuracy(t.model, t.x_test, t.y_test,
+                                                self._sel.restore(locked, key))
         self.key_fraction = self._sel.key_size(key, locked)
         self.figure.data[0].y = [self.base_accuracy, self.locked_accuracy, self.restored_accuracy]
         self.info.value = (f"the key holds {np.round(100 * self.key_fraction, 2)}% of the "

@@ -1,0 +1,287 @@
+"""The digit classifiers of chapters 08-10: data at any size, stratified splits, three small
+architectures, seeded single-threaded training, prediction and accuracy.
+
+Data: scikit-learn's handwritten digits (1,797 images of 8x8 pixels with 17 grey levels, shipped
+with the package, so nothing is downloaded). Every image is a float tensor ``(1, size, size)`` with
+values in [0, 1]. At ``size=8`` they are the original pixels ``/ 16`` (exact in float32); larger
+sizes are upsampled (bilinear) and stored on the 8-bit grid, ``byte / 255``, so that the pixels'
+least significant bits can carry a signed trigger (chapter 08 uses 32x32: a 64-byte Ed25519
+signature does not fit in 64 pixels).
+
+Models: an MLP and a CNN (chapters 08 and 10) and an MLP with BatchNorm after each hidden layer
+(chapter 09: CoreLocker, Wang et al., IEEE S&P 2024, ranks channels by BatchNorm |gamma|). Each
+ends in a ``Linear`` layer, the *head*. Training and prediction run on one torch thread from a
+fixed seed, so the same call gives the same weights on every run.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import torch
+from torch import nn
+
+from labkit.parallel import torch_threads
+
+__all__ = [
+    "IMAGE_SIZE",
+    "NATIVE_SIZE",
+    "NUM_CLASSES",
+    "ARCHITECTURES",
+    "DigitSplits",
+    "load_digits_images",
+    "stratified_split",
+    "digit_splits",
+    "to_pixels",
+    "from_pixels",
+    "MLP",
+    "CNN",
+    "BatchNormMLP",
+    "make_classifier",
+    "head_layer",
+    "train_classifier",
+    "trained_classifier",
+    "predict",
+    "accuracy",
+]
+
+IMAGE_SIZE = 32  # chapter 08's size: room for a 128-byte trigger field in the pixels' low bits
+NATIVE_SIZE = 8  # scikit-learn's digits
+NUM_CLASSES = 10
+ARCHITECTURES = ("mlp", "cnn", "bn_mlp")
+
+
+def to_pixels(x) -> np.ndarray:
+    """Model inputs (floats in [0, 1]) to uint8 pixel bytes: ``round(255 x)``, clipped."""
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().numpy()
+    arr = np.asarray(x, dtype=np.float64)
+    return np.clip(np.rint(arr * 255.0), 0, 255).astype(np.uint8)
+
+
+def from_pixels(pixels) -> torch.Tensor:
+    """uint8 pixel bytes to the model's input format: float32 ``byte / 255``."""
+    return torch.from_numpy(np.asarray(pixels, dtype=np.float32) / np.float32(255.0))
+
+
+@lru_cache(maxsize=4)
+def _digits(size: int) -> tuple[torch.Tensor, np.ndarray]:
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    labels = data.target.astype(np.int64)
+    if size == NATIVE_SIZE:
+        return torch.from_numpy(data.images.astype(np.float32) / np.float32(16)).unsqueeze(1), labels
+    small = torch.tensor(data.images, dtype=torch.float64).unsqueeze(1) / 16.0
+    big = nn.functional.interpolate(small, size=(size, size), mode="bilinear", align_corners=False)
+    return from_pixels(to_pixels(big.clamp(0, 1))), labels
+
+
+def load_digits_images(size: int = IMAGE_SIZE) -> tuple[torch.Tensor, torch.Tensor]:
+    """All 1,797 digits as ``(n, 1, size, size)`` float32 in [0, 1], and their labels.
+
+    ``size=8``: the original pixels / 16; larger: upsampled (bilinear) on the 8-bit grid.
+    """
+    if type(size) is not int or size < NATIVE_SIZE:
+        raise ValueError(f"size must be an int >= {NATIVE_SIZE}, got {size!r}")
+    images, labels = _digits(size)
+    return images.clone(), torch.from_numpy(labels.copy())
+
+
+def stratified_split(labels, test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices ``(first, second)`` of a stratified random split (scikit-learn's
+    ``train_test_split``): ``second`` holds ``ceil(test_size * n)`` items, in the drawn order."""
+    from sklearn.model_selection import train_test_split
+
+    labels = np.asarray(labels)
+    if not 0 < test_size < 1:
+        raise ValueError(f"test_size must be a fraction in (0, 1), got {test_size!r}")
+    first, second = train_test_split(np.arange(len(labels)), test_size=test_size, stratify=labels,
+                                     random_state=seed)
+    return first, second
+
+
+@dataclass(frozen=True)
+class DigitSplits:
+    """Three disjoint, stratified parts: the owner trains on ``train``; an attacker who removes a
+    watermark has ``attacker`` (natural data only); every figure is measured on ``test``."""
+
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    attacker_x: torch.Tensor
+    attacker_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+
+
+def digit_splits(seed: int = 0, size: int = IMAGE_SIZE) -> DigitSplits:
+    """Split the digits 50% / 25% / 25% (train / attacker / test), stratified, from ``seed``;
+    each part in the data set's order."""
+    x, y = load_digits_images(size)
+    train, rest = stratified_split(y.numpy(), 0.5, seed)
+    attacker, test = (rest[part] for part in stratified_split(y.numpy()[rest], 0.5, seed))
+    pick = lambda ix: (x[np.sort(ix)], y[np.sort(ix)])  # noqa: E731
+    return DigitSplits(*pick(train), *pick(attacker), *pick(test))
+
+
+class MLP(nn.Sequential):
+    """``size`` x ``size`` image -> ``hidden`` ReLU units -> 10 logits."""
+
+    def __init__(self, size: int = IMAGE_SIZE, hidden: int = 128) -> None:
+        super().__init__(
+            nn.Flatten(),
+            nn.Linear(size * size, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, NUM_CLASSES),
+        )
+
+
+class CNN(nn.Sequential):
+    """Two 5x5 convolutions with max-pooling (size -> size/2 -> size/4), then 64 ReLU units -> 10
+    logits."""
+
+    def __init__(self, size: int = IMAGE_SIZE) -> None:
+        if size % 4:
+            raise ValueError(f"the CNN needs a size divisible by 4, got {size}")
+        super().__init__(
+            nn.Conv2d(1, 8, 5, padding=2),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(8, 16, 5, padding=2),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Linear(16 * (size // 4) ** 2, 64),
+            nn.ReLU(),
+            nn.Linear(64, NUM_CLASSES),
+        )
+
+
+class BatchNormMLP(nn.Sequential):
+    """``size`` x ``size`` pixels -> 96 -> 64 -> 10, BatchNorm after each hidden layer.
+
+    Takes images or flat rows: it flattens in ``forward``, so its parameters are numbered
+    ``0.weight`` (first Linear), ``1.weight`` (its BatchNorm), ... as chapter 09 names them.
+    """
+
+    def __init__(self, size: int = NATIVE_SIZE) -> None:
+        super().__init__(
+            nn.Linear(size * size, 96), nn.BatchNorm1d(96), nn.ReLU(),
+            nn.Linear(96, 64), nn.BatchNorm1d(64), nn.ReLU(),
+            nn.Linear(64, NUM_CLASSES),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.flatten(1))
+
+
+def make_classifier(arch: str = "mlp", *, seed: int = 0, size: int | None = None) -> nn.Module:
+    """A freshly initialised classifier from ``seed``: ``"mlp"``, ``"cnn"`` (for 32x32 images by
+    default) or ``"bn_mlp"`` (8x8 by default)."""
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"arch must be one of {ARCHITECTURES}, got {arch!r}")
+    torch.manual_seed(seed)
+    build = {"mlp": MLP, "cnn": CNN, "bn_mlp": BatchNormMLP}[arch]
+    return build() if size is None else build(size)
+
+
+def head_layer(model: nn.Module) -> nn.Linear:
+    """The last ``Linear`` layer (the one "re-initialise the last layer" replaces)."""
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    if not linears:
+        raise TypeError("model has no Linear layer")
+    return linears[-1]
+
+
+def train_classifier(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    epochs: int = 30,
+    lr: float = 3e-3,
+    batch_size: int | None = 64,
+    seed: int = 0,
+    soft_targets: torch.Tensor | None = None,
+    extra_loss=None,
+    parameters=None,
+) -> nn.Module:
+    """Train in place with Adam on one thread and return the model.
+
+    Mini-batches of ``batch_size`` are drawn in a random order from ``seed``; ``batch_size=None``
+    takes one full-batch step per epoch on ``x`` in its order. ``y`` are class labels; with
+    ``soft_targets`` (probabilities, for distillation) the loss is the cross-entropy against them
+    instead. ``extra_loss(model)`` is added to every batch's loss (the weight-watermark regulariser
+    uses it); ``parameters`` restricts what is trained.
+    """
+    if len(x) != len(y):
+        raise ValueError(f"x and y must have the same length, got {len(x)} and {len(y)}")
+    if batch_size is not None and (type(batch_size) is not int or batch_size < 1):
+        raise ValueError(f"batch_size must be a positive int or None, got {batch_size!r}")
+    generator = torch.Generator().manual_seed(seed)
+    params = list(parameters) if parameters is not None else list(model.parameters())
+    optimiser = torch.optim.Adam(params, lr=lr)
+    with torch_threads(1):
+        model.train()
+        for _ in range(epochs):
+            if batch_size is None:
+                batches = [slice(None)]
+            else:
+                order = torch.randperm(len(x), generator=generator)
+                batches = [order[start : start + batch_size] for start in range(0, len(x), batch_size)]
+            for batch in batches:
+                logits = model(x[batch])
+                if soft_targets is None:
+                    loss = nn.functional.cross_entropy(logits, y[batch])
+                else:
+                    loss = -(soft_targets[batch] * logits.log_softmax(1)).sum(1).mean()
+                if extra_loss is not None:
+                    loss = loss + extra_loss(model)
+                optimiser.zero_grad()
+                loss.backward()
+                optimiser.step()
+        model.eval()
+    return model
+
+
+@lru_cache(maxsize=8)
+def _trained_state(arch: str, seed: int):
+    splits = digit_splits(seed)
+    model = make_classifier(arch, seed=seed)
+    epochs = 12 if arch == "cnn" else 30
+    train_classifier(model, splits.train_x, splits.train_y, epochs=epochs, seed=seed)
+    return copy.deepcopy(model.state_dict())
+
+
+def trained_classifier(arch: str = "mlp", seed: int = 0) -> nn.Module:
+    """A 32x32 classifier trained on ``digit_splits(seed).train`` (cached per process; a fresh
+    copy)."""
+    model = make_classifier(arch, seed=seed)
+    model.load_state_dict(_trained_state(arch, seed))
+    model.eval()
+    return model
+
+
+def predict(model, x: torch.Tensor, *, batch_size: int = 512) -> np.ndarray:
+    """Class labels (argmax of the logits) as an int array."""
+    out = []
+    with torch.no_grad(), torch_threads(1):
+        for start in range(0, len(x), batch_size):
+            out.append(model(x[start : start + batch_size]).argmax(1).numpy())
+    return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+
+
+def accuracy(model, x: torch.Tensor, y, state: dict | None = None) -> float:
+    """Fraction of ``x`` classified as ``y``; with ``state``, by ``model`` with that state_dict
+    loaded for the call (the model's own state is restored after)."""
+    if state is None:
+        return float(np.mean(predict(model, x) == np.asarray(y)))
+    saved = {k: v.clone() for k, v in model.state_dict().items()}
+    try:
+        model.load_state_dict(state)
+        model.eval()
+        return float(np.mean(predict(model, x) == np.asarray(y)))
+    finally:
+        model.load_state_dict(saved)
