@@ -1,7 +1,7 @@
 """Student copies: markers validated, solutions gone, checks kept, and the copies still run.
 
 Each student copy is executed cell by cell up to and including its first exercise, whose check
-must answer "no answer yet" (the placeholder ``answer = ...``) rather than crash; then the full
+must answer "not answered yet" (the placeholder ``answer = ...``) rather than crash; then the full
 version of that exercise cell runs in the same kernel and must answer "Correct". The full
 notebooks are executed end to end by nbval (``make test``); here their stored check outputs must
 all say "Correct".
@@ -147,7 +147,7 @@ def test_student_copy_runs_to_its_first_exercise(path, tmp_path):
             unanswered = _output_text(student.cells[first].outputs)
             assert "Not yet" in unanswered, unanswered  # the check ran and said "not solved"
             if "answer = ..." in student.cells[first].source:
-                assert "no answer yet" in unanswered, unanswered
+                assert "not answered yet" in unanswered, unanswered
             solved = nbformat.v4.new_code_cell(full.cells[first].source)
             client.execute_cell(solved, first)
             assert "Correct" in _output_text(solved.outputs)
