@@ -11,7 +11,7 @@ Exercise cells mark their solution nbgrader-style::
     ex.check("NN.k", answer)
 
 The student copy keeps everything outside the markers, so the placeholder ``answer = ...``
-reaches the check, which answers "no answer yet" instead of crashing. A region indented inside a
+reaches the check, which answers "not answered yet" instead of crashing. A region indented inside a
 block (say, the body of a function the student writes) becomes ``...``, so the cell still runs. Every output is cleared (the
 full notebooks store the checks' "Correct" lines, which would give answers away). Markers must
 be balanced, on lines of their own, and only in code cells: anything else is an error, so a

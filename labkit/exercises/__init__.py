@@ -1,10 +1,10 @@
-"""Exercise checks: immediate feedback for students, hidden solutions they can still reach.
+"""Exercise checks: immediate feedback for students; hints only when asked, never a solution.
 
 Each chapter registers its exercises in a module of this package (``ch01_feistel.py``, ...) with
 :func:`exercise`. In a notebook::
 
     from labkit import exercises as ex
-    ex.check("01.1", my_answer)     # prints "Correct" or a hint, returns True/False
+    ex.check("01.1", my_answer)     # prints "Correct" or "Not yet", returns True/False
     ex.hint("01.1")                  # the hint again
     ex.solution("01.1")              # the worked solution (hidden until asked for)
 
@@ -64,6 +64,9 @@ class Feedback:
         )
 
 
+#: What :func:`check` says to the placeholder answer (``...`` or ``None``).
+NOT_ANSWERED = "not answered yet: replace the ... with your answer."
+
 _REGISTRY: dict[str, Exercise] = {}
 _LOADED = False
 
@@ -107,22 +110,25 @@ def _get(exercise_id: str) -> Exercise:
 
 
 def check(exercise_id: str, answer: Any) -> Feedback:
-    """Check ``answer`` for an exercise: a clear "Correct" or the hint, never a traceback.
+    """Check ``answer`` for an exercise: a clear "Correct" or "Not yet", never a traceback.
 
-    ``...`` (Ellipsis), the placeholder the student copies start with, counts as "not answered".
+    ``...`` (Ellipsis, the placeholder of the student copies) or ``None`` is "not answered yet"
+    and gets no hint. A check never shows the hint or the solution: hints come only when asked
+    for with :func:`hint` (issue 15: "hints only when asked; check never prints a solution").
     """
     ex = _get(exercise_id)
-    if answer is Ellipsis:
-        return Feedback(ex.id, False, f"no answer yet. Hint: {ex.hint}")
+    if answer is Ellipsis or answer is None:
+        return Feedback(ex.id, False, NOT_ANSWERED)
+    ask = f'(ex.hint("{ex.id}") gives a hint)'
     try:
         result = ex.checker(answer)
-    except Exception as err:  # a student's answer of the wrong shape must give a hint, not a crash
-        return Feedback(ex.id, False, f"could not check that answer ({err}). Hint: {ex.hint}")
+    except Exception as err:  # a student's answer of the wrong shape must give feedback, not a crash
+        return Feedback(ex.id, False, f"could not check that answer ({err}) {ask}")
     ok, message = result if isinstance(result, tuple) else (bool(result), "")
     if ok:
         _record_progress(ex.id)
         return Feedback(ex.id, True, message or ex.title)
-    return Feedback(ex.id, False, (message + " " if message else "") + f"Hint: {ex.hint}")
+    return Feedback(ex.id, False, (message + " " if message else "") + ask)
 
 
 def _record_progress(exercise_id: str) -> None:

@@ -1,8 +1,11 @@
 """Exercises of chapter 02 (DES internals)."""
+import secrets
+
 import numpy as np
 
 from labkit import bits, des, sbox
 from labkit.exercises import exercise
+from labkit.exercises._session import session_secret
 from labkit.exercises.quiz import quiz
 
 EXAMPLE_KEY = bytes.fromhex("133457799bbcdff1")
@@ -36,13 +39,21 @@ def _complement(answer):
     return bytes(answer) == des.encrypt_block(des.complement(key), des.complement(block))
 
 
+_LINEAR_PAIRS_MAX = 8
+
+
+def _linear_secret() -> tuple[bytes, list[bytes]]:
+    """This run's secret key of exercise 02.3 and the plaintexts of its known pairs."""
+    return session_secret("02.3", lambda draw: (draw(8), [draw(8) for _ in range(_LINEAR_PAIRS_MAX)]))
+
+
 def linear_challenge(pairs: int = 2) -> list[tuple[bytes, bytes]]:
     """Known (plaintext, ciphertext) pairs of DES with the lecture's linear S-boxes under a
-    secret key, for exercise 02.3."""
-    rng = np.random.default_rng(203)
-    secret = rng.bytes(8)
-    blocks = [rng.bytes(8) for _ in range(pairs)]
-    return [(m, des.encrypt_block(secret, m, sboxes=des.LINEAR_SBOXES)) for m in blocks]
+    secret key drawn fresh for this run, for exercise 02.3."""
+    if not 1 <= int(pairs) <= _LINEAR_PAIRS_MAX:
+        raise ValueError(f"pairs must be between 1 and {_LINEAR_PAIRS_MAX}, got {pairs}")
+    secret, blocks = _linear_secret()
+    return [(m, des.encrypt_block(secret, m, sboxes=des.LINEAR_SBOXES)) for m in blocks[:int(pairs)]]
 
 
 @exercise(
@@ -54,8 +65,10 @@ def linear_challenge(pairs: int = 2) -> list[tuple[bytes, bytes]]:
 )
 def _linear(answer):
     key = bytes(answer)
-    pairs = linear_challenge(4)  # two more pairs than the student saw: the key must generalise
-    ok = all(des.encrypt_block(key, m, sboxes=des.LINEAR_SBOXES) == c for m, c in pairs)
+    secret, _ = _linear_secret()
+    fresh = [secrets.token_bytes(8) for _ in range(4)]  # plaintexts nobody saw: the key must generalise
+    ok = all(des.encrypt_block(key, m, sboxes=des.LINEAR_SBOXES)
+             == des.encrypt_block(secret, m, sboxes=des.LINEAR_SBOXES) for m in fresh)
     return ok, "it encrypts fresh plaintexts exactly like the secret key" if ok else \
         "this key does not reproduce the linear DES on fresh plaintexts."
 
@@ -73,9 +86,9 @@ def _linearity(answer):
 
 def search_challenge() -> tuple[bytes, bytes, bytes]:
     """(plaintext, ciphertext, known key) for exercise 02.5: the real key agrees with the known key
-    except in the last 16 key bits that matter (DES.KEY_BIT_POSITIONS[-16:]), zero in the known key."""
-    rng = np.random.default_rng(205)
-    secret = des.set_parity(rng.bytes(8))
+    except in the last 16 key bits that matter (DES.KEY_BIT_POSITIONS[-16:]), zero in the known key.
+    The real key is drawn fresh for this run."""
+    secret = session_secret("02.5", lambda draw: des.set_parity(draw(8)))
     plaintext = b"DES 1977"
     return plaintext, des.encrypt_block(secret, plaintext), des.forget_key_bits(secret, 16)
 
@@ -91,7 +104,7 @@ def _search(answer):
     key = bytes(answer)
     if des.encrypt_block(key, plaintext) != ciphertext:
         return False, "that key does not map the plaintext to the ciphertext."
-    return True, f"DES({key.hex()}, {plaintext!r}) = {ciphertext.hex()}"
+    return True, "that key maps the plaintext to the ciphertext"  # never echo the fresh secret
 
 
 # --- concept questions (kind "quiz"; answers stored as salted digests, see quiz.py) ---

@@ -1,9 +1,9 @@
 """Exercises of chapter 04 (modes and GCM). Each checker recomputes its answer with labkit."""
-import numpy as np
 from Crypto.Cipher import AES
 
 from labkit import gcm, modes
 from labkit.exercises import exercise
+from labkit.exercises._session import session_secret
 from labkit.exercises.quiz import quiz
 from labkit.widgets.modes import demo_image
 
@@ -20,13 +20,14 @@ def _ecb_blocks(answer):
     return int(answer) == len(set(modes.split_blocks(ct)))
 
 
-def _secrets():
-    rng = np.random.default_rng(2026_04)
-    return {"key": rng.bytes(16), "nonce": rng.bytes(12)}
+def _secrets() -> dict:
+    """This run's key, nonce and secret message of exercises 04.2 and 04.4, fresh from the CSPRNG."""
+    return session_secret("04", lambda draw: {
+        "key": draw(16), "nonce": draw(12),
+        "message": b"The exam answers are in folder " + draw(8).hex().encode() + b"."})
 
 
 _KNOWN = b"From: lab-server. Status report, all systems nominal."
-_SECRET = b"The exam answers are in the blue folder on shelf 3."
 
 
 def keystream_challenge() -> dict:
@@ -34,7 +35,7 @@ def keystream_challenge() -> dict:
     s = _secrets()
     counter = s["nonce"] + bytes(4)
     return {"ct1": modes.ctr_encrypt(s["key"], counter, _KNOWN),
-            "ct2": modes.ctr_encrypt(s["key"], counter, _SECRET),
+            "ct2": modes.ctr_encrypt(s["key"], counter, s["message"]),
             "known_plaintext1": _KNOWN}
 
 
@@ -46,7 +47,7 @@ def keystream_challenge() -> dict:
     solution="xor_bytes(xor_bytes(ch['ct1'], ch['ct2']), ch['known_plaintext1'])",
 )
 def _keystream(answer):
-    return bytes(answer) == _SECRET
+    return bytes(answer) == _secrets()["message"]
 
 
 GHASH_EXAMPLE = {"h": bytes.fromhex("66e94bd4ef8a2c3b884cfa59ca342b2e"), "aad": b"header",

@@ -8,6 +8,7 @@ import numpy as np
 
 from labkit import aes
 from labkit.exercises import exercise
+from labkit.exercises._session import session_secret
 from labkit.exercises.quiz import quiz
 
 
@@ -17,20 +18,27 @@ def back_to_back_xor(x, k):
     return np.maximum(x - k, 0) + np.maximum(k - x, 0)
 
 
-def demo_oracle(seed: int = 6):
-    """A 16-bit toy cipher network for exercise 06.13: back-to-back XOR with a secret key, then a
-    fixed mixing of the XOR outputs. Returns ``(oracle, secret_bits)``; peeking is cheating."""
-    rng = np.random.default_rng(seed)
-    key = rng.integers(0, 2, 16)
-    mix = rng.normal(size=(16, 16))
+def _demo_key() -> np.ndarray:
+    """This run's 16 secret key bits of exercise 06.13, fresh from the CSPRNG."""
+    return session_secret("06.13", lambda draw: np.array([byte & 1 for byte in draw(16)]))
+
+
+def demo_oracle():
+    """A 16-bit toy cipher network for exercise 06.13: back-to-back XOR with this run's secret key
+    bits, then a fixed public mixing of the XOR outputs. Returns only the oracle: the key bits are
+    what the student recovers from queries."""
+    key = _demo_key()
+    mix = np.random.default_rng(6).normal(size=(16, 16))  # public structure, not a secret
 
     def oracle(queries):
         q = np.atleast_2d(np.asarray(queries, dtype=np.float64))
         if q.shape[1] != 16:
             raise ValueError(f"the demo oracle takes (n, 16) queries, got {q.shape}")
-        return back_to_back_xor(q, key) @ mix
+        # row by row: a query's answer must not depend on the batch it came in (BLAS may round
+        # rows of one matrix product differently), as a deployed network answers each input alone
+        return np.stack([row @ mix for row in back_to_back_xor(q, key)])
 
-    return oracle, key
+    return oracle
 
 
 @exercise(
@@ -61,11 +69,11 @@ def _zero_input(answer):
     "the 16 key bits of labkit.exercises.ch06_attacks.demo_oracle(), from queries alone",
     hint="Query the all-zero plaintext once, then each bit set to 2.0: the output only stays the "
          "same when the key bit is 1 (17 queries).",
-    solution=("oracle, _ = demo_oracle(); q = np.zeros((17, 16)); q[np.arange(1, 17), np.arange(16)] = 2.0\n"
-              "out = oracle(q); bits = (out[1:] == out[0]).all(axis=1).astype(int).tolist()"),
+    solution=("oracle = demo_oracle(); q = np.zeros((17, 16)); q[np.arange(1, 17), np.arange(16)] = 2.0\n"
+              "out = oracle(q); bits = np.isclose(out[1:], out[0], rtol=0, atol=1e-9).all(axis=1).astype(int).tolist()"),
 )
-def _demo_key(answer):
-    _, key = demo_oracle()
+def _demo_key_bits(answer):
+    key = _demo_key()
     got = np.asarray(answer).astype(int).reshape(-1)
     if got.size != 16:
         return False, f"expected 16 bits, got {got.size}"

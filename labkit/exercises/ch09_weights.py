@@ -6,6 +6,7 @@ from Crypto.Signature import eddsa
 
 from labkit import weights
 from labkit.exercises import exercise
+from labkit.exercises._session import session_secret
 from labkit.exercises.quiz import quiz
 from labkit.weights import pitfalls
 from labkit.weights.encoding import chunk_spans
@@ -51,18 +52,30 @@ def _nonce(answer):
     return str(answer).lower().replace(" ", "") == weights.chunk_nonce(bytes(range(12)), 5).hex()
 
 
+def _reuse_secret() -> torch.Tensor:
+    """This run's secret tensor of exercise 09.3, drawn from a CSPRNG seed (never one in the source)."""
+    return session_secret("09.3", lambda draw: torch.randn(
+        4, 4, generator=torch.Generator().manual_seed(int.from_bytes(draw(8), "big"))))
+
+
+def reuse_challenge():
+    """Exercise 09.3: ``(known, c1, c2)``, AES-GCM encryptions of ``known`` and of this run's secret
+    float32 tensor (4, 4) under one key and one nonce (the pitfall of chapter 09)."""
+    return pitfalls.nonce_reuse_challenge(0, secret=_reuse_secret())
+
+
 @exercise(
     "09.3",
-    "recover the secret tensor of pitfalls.nonce_reuse_challenge(seed=0) without the key",
+    "recover the secret tensor of reuse_challenge() without the key",
     hint="c1 XOR c2 = known XOR secret (same keystream); XOR in the known tensor's raw bytes and "
          "view the result as float32 of shape (4, 4).",
-    solution=("known, c1, c2 = pitfalls.nonce_reuse_challenge(0)\n"
+    solution=("known, c1, c2 = reuse_challenge()\n"
               "raw = bits.xor_bytes(bits.xor_bytes(c1, c2), known.numpy().tobytes())\n"
               "torch.frombuffer(bytearray(raw), dtype=torch.float32).reshape(4, 4)"),
 )
 def _reuse(answer):
     answer = torch.as_tensor(answer)
-    return answer.shape == (4, 4) and torch.equal(answer.float(), pitfalls.challenge_secret(0))
+    return answer.shape == (4, 4) and torch.equal(answer.float(), _reuse_secret())
 
 
 @exercise(

@@ -47,11 +47,15 @@ def nonce_reuse_leak(known: torch.Tensor, secret: torch.Tensor) -> torch.Tensor:
     return out.view(secret.dtype).reshape(secret.shape)
 
 
-def nonce_reuse_challenge(seed: int = 0):
+def nonce_reuse_challenge(seed: int = 0, secret: torch.Tensor | None = None):
     """A puzzle: ``(known, c1, c2)`` where ``c1``/``c2`` encrypt ``known`` and a secret float32
-    tensor of the same shape under one key and nonce. The secret is :func:`challenge_secret`."""
+    tensor (4, 4) under one key and nonce. The secret is ``secret`` if given (exercise 09.3 passes
+    a fresh one), else :func:`challenge_secret`."""
     known = torch.randn(4, 4, generator=torch.Generator().manual_seed(seed))
-    secret = challenge_secret(seed)
+    if secret is None:
+        secret = challenge_secret(seed)
+    elif secret.shape != known.shape or secret.dtype != known.dtype:
+        raise ValueError(f"secret must be a float32 tensor of shape (4, 4), got {secret.dtype} {tuple(secret.shape)}")
     key, nonce = get_random_bytes(32), get_random_bytes(12)
     c1 = AES.new(key, AES.MODE_GCM, nonce=nonce).encrypt(_raw(known))
     c2 = AES.new(key, AES.MODE_GCM, nonce=nonce).encrypt(_raw(secret))
