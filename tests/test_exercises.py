@@ -1,11 +1,23 @@
+import ast
+from pathlib import Path
+
 from labkit import exercises as ex
 
 
-def test_every_exercise_has_text_hint_and_solution():
+def test_every_exercise_has_text_and_hint_and_labkit_stores_no_solution():
     reg = ex.registry()
     assert {"00.1", "00.2", "00.3"} <= set(reg)
     for e in reg.values():
-        assert e.title and e.hint and e.solution
+        assert e.title and e.hint and not hasattr(e, "solution")
+        assert "instructor" in ex.solution(e.id) and "BEGIN SOLUTION" in ex.solution(e.id)
+
+
+def test_no_exercise_module_passes_solution_text():
+    """Students can read labkit: a worked solution belongs in the instructor notebook only."""
+    for path in Path(ex.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.keyword):
+                assert node.arg != "solution", f"{path.name}:{node.lineno} stores a solution"
 
 
 def test_check_correct_wrong_unanswered_and_malformed():
@@ -31,7 +43,7 @@ def test_placeholder_is_not_answered_and_shows_no_hint_or_solution():
             feedback = ex.check(eid, placeholder)
             assert not feedback and "not answered yet" in str(feedback), eid
             shown = str(feedback) + feedback._repr_html_()
-            assert e.hint not in shown and e.solution not in shown, eid
+            assert e.hint not in shown, eid
 
 
 def test_check_never_shows_hint_or_solution_for_a_wrong_or_malformed_answer():
@@ -40,4 +52,4 @@ def test_check_never_shows_hint_or_solution_for_a_wrong_or_malformed_answer():
             feedback = ex.check(eid, wrong)
             if feedback:  # a lucky right answer (e.g. 0 for some value exercise) says "Correct"
                 continue
-            assert e.hint not in str(feedback) and e.solution not in str(feedback), eid
+            assert e.hint not in str(feedback), eid

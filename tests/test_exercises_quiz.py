@@ -28,7 +28,7 @@ def _chapter_ids():
 def test_every_kind_is_known():
     assert {e.kind for e in ex.registry().values()} <= set(ex.KINDS)
     with pytest.raises(ValueError, match="kind"):
-        ex.exercise("99.1", "t", hint="h", solution="s", kind="essay")
+        ex.exercise("99.1", "t", hint="h", kind="essay")
 
 
 @pytest.mark.parametrize("chapter", [f"{n:02d}" for n in range(11)])
@@ -57,7 +57,7 @@ def test_exactly_one_choice_is_right_and_feedback_never_names_it(exercise_id):
     assert ex.check(exercise_id, f" ({right[0].upper()}) ")  # normalized
     assert not ex.check(exercise_id, "z") and not ex.check(exercise_id, 1)
     entry = ex.registry()[exercise_id]
-    assert choices[right[0]] not in entry.solution + entry.hint
+    assert choices[right[0]] not in entry.hint
     assert right[0] not in string.ascii_lowercase[len(choices):]
 
 

@@ -149,7 +149,9 @@ def test_build_flags_fit_the_architecture():
 
 @pytest.fixture
 def fresh_kernel(monkeypatch, tmp_path):
-    """An empty kernel cache and no loaded kernels or warnings (restored afterwards)."""
+    """An empty kernel cache and no loaded kernels or warnings (restored afterwards). These tests are
+    about building the kernel, so a run that opted out of it (``LABKIT_KERNEL=0``) is undone here."""
+    monkeypatch.delenv("LABKIT_KERNEL", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setattr(kernel, "_loaded", {})
     monkeypatch.setattr(kernel, "_warned", False)

@@ -6,10 +6,12 @@ Each chapter registers its exercises in a module of this package (``ch01_feistel
     from labkit import exercises as ex
     ex.check("01.1", my_answer)     # prints "Correct" or "Not yet", returns True/False
     ex.hint("01.1")                  # the hint again
-    ex.solution("01.1")              # the worked solution (hidden until asked for)
+    ex.solution("01.1")              # where the worked solution is: the instructor notebook
 
 Checkers compute the expected answer with labkit itself (never a stored constant), so a check
-cannot drift from the code it teaches.
+cannot drift from the code it teaches. Solutions are not stored here (students can read
+labkit): they live only in the instructor notebooks, between ``### BEGIN SOLUTION`` and
+``### END SOLUTION``, which the student copies (``make student``) leave out.
 """
 from __future__ import annotations
 
@@ -26,13 +28,12 @@ KINDS = ("implement", "attack", "value", "quiz")
 
 @dataclass(frozen=True)
 class Exercise:
-    """One exercise: an id like ``"02.3"``, a one-line task, a checker, a hint, a solution, a kind."""
+    """One exercise: an id like ``"02.3"``, a one-line task, a checker, a hint, a kind."""
 
     id: str
     title: str
     checker: Callable[[Any], bool | tuple[bool, str]]
     hint: str
-    solution: str
     kind: str = "value"
 
 
@@ -71,7 +72,7 @@ _REGISTRY: dict[str, Exercise] = {}
 _LOADED = False
 
 
-def exercise(id: str, title: str, *, hint: str, solution: str, kind: str = "value"):
+def exercise(id: str, title: str, *, hint: str, kind: str = "value"):
     """Decorator registering ``checker(answer) -> bool | (bool, message)`` as exercise ``id``."""
     if kind not in KINDS:
         raise ValueError(f"exercise kind must be one of {KINDS}, got {kind!r}")
@@ -79,7 +80,7 @@ def exercise(id: str, title: str, *, hint: str, solution: str, kind: str = "valu
     def register(checker):
         if id in _REGISTRY:
             raise ValueError(f"exercise {id!r} is registered twice")
-        _REGISTRY[id] = Exercise(id, title, checker, hint, solution, kind)
+        _REGISTRY[id] = Exercise(id, title, checker, hint, kind)
         return checker
 
     return register
@@ -147,5 +148,9 @@ def hint(exercise_id: str) -> str:
 
 
 def solution(exercise_id: str) -> str:
-    """The worked solution of an exercise (shown only when asked for)."""
-    return _get(exercise_id).solution
+    """Where the worked solution of an exercise is: labkit stores none, so a student reading the
+    package finds no answers; the instructor notebook holds it between the solution markers."""
+    chapter = _get(exercise_id).id.split(".")[0]
+    return (f"The worked solution of {exercise_id} is in the instructor copy of chapter {chapter}'s "
+            "notebook (notebooks/ in the lab's repository), between ### BEGIN SOLUTION and "
+            "### END SOLUTION; student copies leave it out. Try ex.hint first.")

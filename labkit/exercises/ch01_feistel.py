@@ -16,7 +16,6 @@ def exercise_network() -> feistel.Feistel:
     "encrypt 0x1234 with the exercise network",
     hint="Split 0x1234 into L0 = 0x12, R0 = 0x34; apply (L, R) -> (R, L ^ f(R)) twice, then swap "
          "the halves back: the output is R2 L2.",
-    solution="labkit.exercises.ch01_feistel.exercise_network().encrypt(0x1234)",
 )
 def _encrypt(answer):
     return int(answer) == exercise_network().encrypt(0x1234)
@@ -27,7 +26,6 @@ def _encrypt(answer):
     "decrypt 0xbeef with the exercise network (its round functions are not invertible)",
     hint="Decryption is the same circuit with the round functions in reverse order: run "
          "Feistel([f2, f1], 8).encrypt on the ciphertext.",
-    solution="net = exercise_network(); net.reversed().encrypt(0xBEEF)  # = net.decrypt(0xBEEF)",
 )
 def _decrypt(answer):
     answer = int(answer)
@@ -42,7 +40,6 @@ def _decrypt(answer):
     "write a distinguisher that breaks 2-round Feistel (advantage > 0.9)",
     hint="Query two plaintexts with the same right half R and different left halves L, L'. In two "
          "rounds, how do the right halves of the outputs differ?",
-    solution="labkit.feistel.two_round_distinguisher (read its source: labkit.feistel??)",
 )
 def _distinguisher(answer):
     if not callable(answer):

@@ -15,7 +15,6 @@ EXAMPLE_KEY = bytes.fromhex("133457799bbcdff1")
     "02.1",
     "the first subkey K1 of the key 133457799bbcdff1, as 12 hex digits",
     hint="PC-1 selects 56 bits into C0 D0; rotate both halves left by SHIFTS[0] = 1; PC-2 picks 48.",
-    solution="labkit.bits.bits_to_hex(labkit.des.expand_key(bytes.fromhex('133457799bbcdff1'))[0])",
 )
 def _k1(answer):
     return str(answer).lower().replace(" ", "") == bits.bits_to_hex(des.expand_key(EXAMPLE_KEY)[0])
@@ -32,7 +31,6 @@ def complement_challenge() -> tuple[bytes, bytes, bytes]:
     "02.2",
     "DES(~k, ~m) from c = DES(k, m), without encrypting",
     hint="The complementation property: DES(~k, ~m) = ~DES(k, m). Flip every bit of c.",
-    solution="k, m, c = complement_challenge(); labkit.des.complement(c)",
 )
 def _complement(answer):
     key, block, _ = complement_challenge()
@@ -61,7 +59,6 @@ def linear_challenge(pairs: int = 2) -> list[tuple[bytes, bytes]]:
     "recover a key of the linear DES from its known pairs",
     hint="C = A m xor B k over GF(2): labkit.des.recover_linear_key solves B k = C xor A m by "
          "Gaussian elimination.",
-    solution="labkit.des.recover_linear_key(linear_challenge()).key",
 )
 def _linear(answer):
     key = bytes(answer)
@@ -78,7 +75,6 @@ def _linear(answer):
     "the largest |LAT| entry of DES's S-box S5 (where Matsui's linear cryptanalysis starts)",
     hint="labkit.sbox.lat(labkit.des.SBOX_TABLES[4]) gives the bias counts; ignore output mask 0 "
          "(column 0) and take the largest absolute value.",
-    solution="labkit.sbox.linearity(labkit.des.SBOX_TABLES[4])  # 20: input mask 0x10, output 0xf",
 )
 def _linearity(answer):
     return int(answer) == sbox.linearity(des.SBOX_TABLES[4])
@@ -97,7 +93,6 @@ def search_challenge() -> tuple[bytes, bytes, bytes]:
     "02.5",
     "find the key of search_challenge() by exhaustive search over 16 unknown bits",
     hint="labkit.des.exhaustive_search(plaintext, ciphertext, known_key, 16) tries all 2^16 values.",
-    solution="p, c, known = search_challenge(); labkit.des.exhaustive_search(p, c, known, 16).keys[0]",
 )
 def _search(answer):
     plaintext, ciphertext, known = search_challenge()

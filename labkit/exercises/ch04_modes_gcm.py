@@ -13,7 +13,6 @@ from labkit.widgets.modes import demo_image
     "the number of distinct 16-byte blocks in the ECB encryption of demo_image()",
     hint="Encrypt demo_image().tobytes() with labkit.modes.ecb_encrypt (any key) and count "
          "set(labkit.modes.split_blocks(...)).",
-    solution="len(set(modes.split_blocks(modes.ecb_encrypt(bytes(16), demo_image().tobytes()))))",
 )
 def _ecb_blocks(answer):
     ct = modes.ecb_encrypt(bytes(range(16)), demo_image().tobytes())
@@ -44,7 +43,6 @@ def keystream_challenge() -> dict:
     "the second plaintext of keystream_challenge()",
     hint="With one counter, C1 xor C2 = P1 xor P2; XOR in the known P1 (labkit.bits.xor_bytes), "
          "cutting everything to the shorter length.",
-    solution="xor_bytes(xor_bytes(ch['ct1'], ch['ct2']), ch['known_plaintext1'])",
 )
 def _keystream(answer):
     return bytes(answer) == _secrets()["message"]
@@ -59,7 +57,6 @@ GHASH_EXAMPLE = {"h": bytes.fromhex("66e94bd4ef8a2c3b884cfa59ca342b2e"), "aad": 
     "GHASH_H(A, C) for GHASH_EXAMPLE, computed block by block",
     hint="Blocks: A padded, C padded, then 64-bit bit lengths of A and C; Y = (Y xor X) * H with "
          "labkit.gf.gf128_mul on gf128_from_block values.",
-    solution="labkit.gcm.ghash(**GHASH_EXAMPLE)",
 )
 def _ghash(answer):
     return bytes(answer) == gcm.ghash(**GHASH_EXAMPLE)
@@ -84,8 +81,6 @@ def forgery_challenge() -> dict:
     "a tag for forgery_challenge()['target_ciphertext'] that AES-GCM accepts",
     hint="recover_auth_key(ct1, tag1, ct2, tag2, aad1, aad2) gives H candidates; forge_tag(h, aad1, "
          "ct1, tag1, target_ciphertext, target_aad) signs the target. One candidate is right.",
-    solution="[gcm.forge_tag(h, ch['aad1'], ch['ct1'], ch['tag1'], ch['target_ciphertext'], "
-             "ch['target_aad']) for h in gcm.recover_auth_key(...)]  # try each",
 )
 def _forgery(answer):
     ch, s = forgery_challenge(), _secrets()

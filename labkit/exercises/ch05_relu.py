@@ -12,7 +12,6 @@ from labkit.exercises.quiz import quiz
     "05.1",
     "number of corner neurons of a 4-input XOR",
     hint="One corner per input pattern where the function is 1: how many 4-bit patterns have odd weight?",
-    solution="labkit.circuits.corner_neurons(labkit.circuits.XOR(4)).n_neurons  # 8 = 2**3",
 )
 def _xor4_neurons(answer):
     return int(answer) == corner_neurons(XOR(4)).n_neurons
@@ -22,7 +21,6 @@ def _xor4_neurons(answer):
     "05.2",
     "weights and bias of the corner neuron of pattern (1, 0, 1) with c = 1",
     hint="weight +1/c where the pattern has a 1, -1/c where it has a 0; bias = 1 - popcount/c.",
-    solution="(np.array([1, -1, 1]), -1.0): ReLU(x1 - x2 + x3 - 1) is 1 only at (1, 0, 1)",
 )
 def _corner_101(answer):
     weight, bias = answer
@@ -35,8 +33,6 @@ def _corner_101(answer):
     "05.3",
     "a circuit (3 inputs, 1 output) computing the majority of three bits",
     hint="maj(a, b, c) = (a AND b) OR (c AND (a XOR b)); build it with Circuit().add_inputs(3) and set_outputs.",
-    solution=("circ = Circuit('majority'); a, b, c = circ.add_inputs(3)\n"
-              "circ.set_outputs([(a & b) | (c & (a ^ b))])"),
 )
 def _majority(answer):
     from labkit.neural import compile_circuit
@@ -57,7 +53,6 @@ def _majority(answer):
     "05.4",
     "the value of the XOR network with c = 0.5 at (x, y) = (0.75, 0.25)",
     hint="Both neurons are ReLU((±(x - y) - 1 + c) / c); with c = 0.5 what is x - y - 0.5?",
-    solution="corner_neurons(XOR(), 0.5)([0.75, 0.25])[0] == 0.0 (with c = 1 it would be 0.5)",
 )
 def _xor_half(answer):
     return bool(np.isclose(float(answer), corner_neurons(XOR(), 0.5)([0.75, 0.25])[0]))

@@ -45,7 +45,6 @@ def demo_oracle():
     "06.11",
     "a real value x != 0 whose back-to-back XOR with the key bit 1 equals that of x = 0",
     hint="ReLU(x - 1) + ReLU(1 - x) = |x - 1|: which other point is as far from 1 as 0 is?",
-    solution="2.0: the XOR neuron is symmetric around the key bit, |2 - 1| = |0 - 1|",
 )
 def _mirror(answer):
     x = float(answer)
@@ -57,7 +56,6 @@ def _mirror(answer):
     "06.12",
     "the AES S-box input that the clipped-input attack aims every byte at (an int)",
     hint="The attack needs a byte whose S-box output is 0x00, so that scaling it changes nothing.",
-    solution="0x52: labkit.aes.INV_SBOX[0] == 0x52, and S(0x52) = 0x00",
 )
 def _zero_input(answer):
     v = int(answer)
@@ -69,8 +67,6 @@ def _zero_input(answer):
     "the 16 key bits of labkit.exercises.ch06_attacks.demo_oracle(), from queries alone",
     hint="Query the all-zero plaintext once, then each bit set to 2.0: the output only stays the "
          "same when the key bit is 1 (17 queries).",
-    solution=("oracle = demo_oracle(); q = np.zeros((17, 16)); q[np.arange(1, 17), np.arange(16)] = 2.0\n"
-              "out = oracle(q); bits = np.isclose(out[1:], out[0], rtol=0, atol=1e-9).all(axis=1).astype(int).tolist()"),
 )
 def _demo_key_bits(answer):
     key = _demo_key()

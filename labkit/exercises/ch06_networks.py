@@ -10,7 +10,6 @@ from labkit.exercises import exercise
     "06.1",
     "neurons in one SubBytes layer of the natural AES-128 network",
     hint="256 one-hot corner neurons per byte, and a block has 16 bytes.",
-    solution="aes128_network(key).layer_sizes()[1]  # 16 * 256 = 4096",
 )
 def _subbytes_neurons(answer):
     from labkit.neural import aes128_network
@@ -22,7 +21,6 @@ def _subbytes_neurons(answer):
     "06.2",
     "ReLU layers of the T-table AES network with clipped inputs",
     hint="The T-table variant has 30 ReLU layers; the clip ReLU(x) - ReLU(x - 1) adds one in front.",
-    solution="aes128_network(key, variant='ttable', clip_inputs=True).n_relu_layers  # 31",
 )
 def _ttable_layers(answer):
     from labkit.neural import aes128_network
@@ -34,7 +32,6 @@ def _ttable_layers(answer):
     "06.3",
     "hex ciphertext of b'ReLU networks!!!' under the key 000102...0f, computed by the network",
     hint="net = aes128_network(bytes(range(16))); net.encrypt(b'ReLU networks!!!').hex()",
-    solution="aes128_network(bytes(range(16))).encrypt(b'ReLU networks!!!').hex()",
 )
 def _network_ciphertext(answer):
     return str(answer).strip().lower() == aes.encrypt_block(bytes(range(16)), b"ReLU networks!!!").hex()
@@ -44,7 +41,6 @@ def _network_ciphertext(answer):
     "06.4",
     "with c = 1, which key bit k makes the inputs 1 - e and 1 + e give the same first-layer XOR output?",
     hint="The XOR neuron pair computes |x - k|. Compare |1 - e - k| and |1 + e - k| for k = 0 and k = 1.",
-    solution="1: |1 - e - 1| = |1 + e - 1| = e, so the two queries collide after the first layer",
 )
 def _colliding_key_bit(answer):
     e = 0.25

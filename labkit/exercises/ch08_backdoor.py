@@ -17,7 +17,6 @@ def _test_inputs():
     "fewest matches out of 20 signed queries that prove ownership at false-positive rate 1e-6",
     hint="A model without the watermark hits a random target with probability 1/10, so matches ~ "
     "Binomial(20, 1/10); find the smallest k with P[X >= k] <= 1e-6 (protocols.binomial_tail).",
-    solution="labkit.backdoor.protocols.detection_threshold(20, alpha=1e-6)  # 11",
 )
 def _threshold(answer):
     from labkit.backdoor.protocols import binomial_tail, detection_threshold
@@ -36,7 +35,6 @@ def _threshold(answer):
     "smallest number of queries n for which n out of n matches proves ownership at alpha = 5e-7",
     hint="With a perfect watermark the best evidence is n/n matches, which happens by chance with "
     "probability (1/10)^n. Which n first brings it to 5e-7 or below?",
-    solution="next(n for n in range(1, 20) if 0.1**n <= 5e-7)  # 7: 1e-7 <= 5e-7 < 1e-6",
 )
 def _fewest_queries(answer):
     from labkit.backdoor.protocols import detection_threshold
@@ -58,7 +56,6 @@ def _fewest_queries(answer):
     "demo.inputs[0] carrying a valid trigger for target 3 under the demo's signing key",
     hint="labkit.backdoor.embed_trigger(image, target, signing_key) with demo = make_demo(0) (keys are "
     "fresh on every make_demo call: the check accepts the key of any demo built in this session).",
-    solution="labkit.backdoor.embed_trigger(demo.inputs[0], 3, demo.signing_key)",
 )
 def _make_trigger(answer):
     from labkit.backdoor import recent_demo_verify_keys, verify_triggers
@@ -79,11 +76,6 @@ def _make_trigger(answer):
     "label the backdoored model gives demo.inputs[1] carrying the trigger field signed for demo.inputs[0]",
     hint="The signature covers the picture. Moved onto another picture it no longer verifies, so "
     "the backdoored model answers exactly what the clean model answers.",
-    solution=(
-        "src = embed_trigger(demo.inputs[0], 3, demo.signing_key); moved = write_fields(to_pixels("
-        "demo.inputs[1]), read_fields(to_pixels(src))); predict(demo.backdoored_model, "
-        "from_pixels(moved).unsqueeze(1))[0]  # = the clean model's label of demo.inputs[1]"
-    ),
 )
 def _transplant(answer):
     from labkit.digits import predict, trained_classifier

@@ -36,7 +36,6 @@ def exercise_state() -> dict:
     "09.1",
     "number of GCM chunks (and tags) of a float32 tensor of shape (1000, 300) with 64 KiB chunks",
     hint="Bytes = 1000 * 300 * 4; every chunk but the last holds exactly 65536 bytes.",
-    solution="math.ceil(1000 * 300 * 4 / 65536)  # 1,200,000 bytes -> 19 chunks",
 )
 def _chunks(answer):
     return int(answer) == len(chunk_spans(1000 * 300 * 4, 64 << 10))
@@ -46,7 +45,6 @@ def _chunks(answer):
     "09.2",
     "hex nonce of chunk 5 when the tensor's nonce base is 000102030405060708090a0b",
     hint="RFC 9180's rule: XOR the chunk index, as a 12-byte big-endian number, into the base.",
-    solution="weights.chunk_nonce(bytes(range(12)), 5).hex()  # ...0a0e: only the last byte moves",
 )
 def _nonce(answer):
     return str(answer).lower().replace(" ", "") == weights.chunk_nonce(bytes(range(12)), 5).hex()
@@ -69,9 +67,6 @@ def reuse_challenge():
     "recover the secret tensor of reuse_challenge() without the key",
     hint="c1 XOR c2 = known XOR secret (same keystream); XOR in the known tensor's raw bytes and "
          "view the result as float32 of shape (4, 4).",
-    solution=("known, c1, c2 = reuse_challenge()\n"
-              "raw = bits.xor_bytes(bits.xor_bytes(c1, c2), known.numpy().tobytes())\n"
-              "torch.frombuffer(bytearray(raw), dtype=torch.float32).reshape(4, 4)"),
 )
 def _reuse(answer):
     answer = torch.as_tensor(answer)
@@ -84,9 +79,6 @@ def _reuse(answer):
     "'fc.weight' encrypted; answer the path",
     hint="weights.seal(state, path, [device.public_key], signing_key=publisher, "
          "encrypt=['fc.weight'])",
-    solution=("device, publisher = exercise_device(), exercise_publisher()\n"
-              "weights.seal(exercise_state(), 'ex09.lkw', [device.public_key], "
-              "signing_key=publisher, encrypt=['fc.weight'])\n'ex09.lkw'"),
 )
 def _seal(answer):
     header = weights.read_header(answer)

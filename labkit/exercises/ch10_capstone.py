@@ -12,7 +12,6 @@ def _name(answer) -> str:
     "the exception a phone raises when it opens a model sealed for another phone",
     hint="Seal any tensor for one key pair from labkit.weights.generate_recipient_keypair() and open "
     "it with a second key pair: which labkit.weights exception comes out?",
-    solution="labkit.weights.NotARecipientError  (the file has no key wrapped for that device)",
 )
 def _wrong_device(answer):
     import tempfile
@@ -46,7 +45,6 @@ def _wrong_device(answer):
     "fewest of 16 trigger queries per user that accuse one of 5 users at total false-positive rate 1e-6",
     hint="The tracer tests every user at alpha / 5 (Bonferroni); a copy without that user's secret response "
     "key matches each keyed answer with probability 1/10 (labkit.backdoor.protocols.detection_threshold).",
-    solution="labkit.backdoor.protocols.detection_threshold(16, alpha=1e-6 / 5)",
 )
 def _threshold(answer):
     from labkit.backdoor.protocols import binomial_tail, detection_threshold
@@ -68,7 +66,6 @@ def _threshold(answer):
     hint="STRIDE has six threats; the ledger covers four. Spoofing, tampering, disclosure, denial of service "
     "against authenticity, integrity, confidentiality, availability (labkit.capstone.THREATS). "
     "Repudiation and elevation of privilege are left out (labkit.capstone.THREATS_LEFT_OUT says why).",
-    solution="dict(labkit.capstone.THREATS)",
 )
 def _properties(answer):
     from labkit.capstone import THREATS
@@ -84,7 +81,6 @@ def _properties(answer):
     "10.4",
     "how many trigger queries n make n out of n matches accuse one of 5 users at total rate 1e-6",
     hint="n/n matches happens by chance with probability (1/10)^n; it must be at most 1e-6 / 5.",
-    solution="next(n for n in range(1, 30) if 0.1**n <= 1e-6 / 5)  # 7",
 )
 def _fewest_queries(answer):
     from labkit.backdoor.protocols import detection_threshold

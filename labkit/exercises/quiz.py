@@ -47,9 +47,7 @@ def quiz(exercise_id: str, question: str, choices: list[str], digest: str, *, hi
             return True, f"({letter}) is right."
         return False, f"({letter}) is not the best answer: reread the section and try again."
 
-    exercise(exercise_id, question, hint=hint, kind="quiz",
-             solution="Concept question: the reasoning is in the chapter; the answer is in the "
-                      "instructor notebook.")(check_choice)
+    exercise(exercise_id, question, hint=hint, kind="quiz")(check_choice)
 
 
 def markdown(exercise_id: str) -> str:
