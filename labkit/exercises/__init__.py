@@ -5,7 +5,7 @@ Each chapter registers its exercises in a module of this package (``ch01_feistel
 
     from labkit import exercises as ex
     ex.check("01.1", my_answer)     # prints "Correct" or "Not yet", returns True/False
-    ex.hint("01.1")                  # the hint again
+    ex.hint("01.1")                  # the next hint level: the idea first, then the approach
     ex.solution("01.1")              # where the worked solution is: the instructor notebook
 
 Checkers compute the expected answer with labkit itself (never a stored constant), so a check
@@ -18,9 +18,10 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
-__all__ = ["Exercise", "exercise", "check", "hint", "solution", "registry", "Feedback", "KINDS"]
+__all__ = ["Exercise", "exercise", "check", "hint", "solution", "registry", "Feedback", "KINDS",
+           "check_function", "Hint"]
 
 #: What an exercise asks for: code to write, an attack to run, a value to compute, a concept question.
 KINDS = ("implement", "attack", "value", "quiz")
@@ -28,13 +29,40 @@ KINDS = ("implement", "attack", "value", "quiz")
 
 @dataclass(frozen=True)
 class Exercise:
-    """One exercise: an id like ``"02.3"``, a one-line task, a checker, a hint, a kind."""
+    """One exercise: an id like ``"02.3"``, a one-line task, a checker, graded hints, a kind."""
 
     id: str
     title: str
     checker: Callable[[Any], bool | tuple[bool, str]]
-    hint: str
+    hints: tuple[str, ...]
     kind: str = "value"
+
+    @property
+    def hint(self) -> str:
+        """Every hint level, in order (what a student sees after asking for all of them)."""
+        return "\n".join(self.hints)
+
+
+@dataclass(frozen=True)
+class Hint:
+    """What :func:`hint` returns: one level of an exercise's hints; renders as a note in Jupyter."""
+
+    exercise_id: str
+    level: int
+    levels: int
+    text: str
+
+    def __str__(self) -> str:
+        more = (f' (ex.hint("{self.exercise_id}") again for the next level)'
+                if self.level < self.levels else " (the last level)")
+        return f"[{self.exercise_id}] Hint {self.level} of {self.levels}: {self.text}{more}"
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        import html
+
+        return f'<div style="color:#0b5cad">💡 {html.escape(str(self))}</div>'
 
 
 @dataclass(frozen=True)
@@ -72,15 +100,22 @@ _REGISTRY: dict[str, Exercise] = {}
 _LOADED = False
 
 
-def exercise(id: str, title: str, *, hint: str, kind: str = "value"):
-    """Decorator registering ``checker(answer) -> bool | (bool, message)`` as exercise ``id``."""
+def exercise(id: str, title: str, *, hint: str | Sequence[str], kind: str = "value"):
+    """Decorator registering ``checker(answer) -> bool | (bool, message)`` as exercise ``id``.
+
+    ``hint`` is a sequence of levels, the idea first, then the approach (issue 15: "hints are
+    graded"); no level may give the answer or a ready-made call.
+    """
     if kind not in KINDS:
         raise ValueError(f"exercise kind must be one of {KINDS}, got {kind!r}")
+    hints = (hint,) if isinstance(hint, str) else tuple(hint)
+    if not hints or not all(isinstance(h, str) and h.strip() for h in hints):
+        raise ValueError(f"exercise {id!r}: hints must be non-empty strings")
 
     def register(checker):
         if id in _REGISTRY:
             raise ValueError(f"exercise {id!r} is registered twice")
-        _REGISTRY[id] = Exercise(id, title, checker, hint, kind)
+        _REGISTRY[id] = Exercise(id, title, checker, hints, kind)
         return checker
 
     return register
@@ -142,9 +177,19 @@ def _record_progress(exercise_id: str) -> None:
         pass
 
 
-def hint(exercise_id: str) -> str:
-    """The hint of an exercise."""
-    return _get(exercise_id).hint
+_HINTS_SHOWN: dict[str, int] = {}
+
+
+def hint(exercise_id: str, level: int | None = None) -> Hint:
+    """The next hint level of an exercise (the first call gives level 1, the idea; the next, the
+    approach; ...), or level ``level`` when given. Hints come only when asked for."""
+    ex = _get(exercise_id)
+    if level is None:
+        level = min(_HINTS_SHOWN.get(ex.id, 0) + 1, len(ex.hints))
+    elif not 1 <= level <= len(ex.hints):
+        raise ValueError(f"exercise {ex.id} has hint levels 1 to {len(ex.hints)}, not {level}")
+    _HINTS_SHOWN[ex.id] = max(_HINTS_SHOWN.get(ex.id, 0), level)
+    return Hint(ex.id, level, len(ex.hints), ex.hints[level - 1])
 
 
 def solution(exercise_id: str) -> str:
@@ -154,3 +199,48 @@ def solution(exercise_id: str) -> str:
     return (f"The worked solution of {exercise_id} is in the instructor copy of chapter {chapter}'s "
             "notebook (notebooks/ in the lab's repository), between ### BEGIN SOLUTION and "
             "### END SOLUTION; student copies leave it out. Try ex.hint first.")
+
+
+def _show(value: Any) -> str:
+    """A short, exact rendering of a test input or output for feedback (bytes as hex)."""
+    if isinstance(value, (bytes, bytearray)):
+        return f"bytes.fromhex('{bytes(value).hex()}')"
+    if isinstance(value, tuple):
+        return "(" + ", ".join(_show(v) for v in value) + ("," if len(value) == 1 else "") + ")"
+    if isinstance(value, list) and len(value) <= 64:
+        return "[" + ", ".join(_show(v) for v in value) + "]"
+    text = repr(value)
+    return text if len(text) <= 400 else text[:400] + " ..."
+
+
+def check_function(candidate: Any, reference: Callable[..., Any], draw: Callable[[Any], tuple],
+                   *, trials: int = 50, name: str = "your function",
+                   equal: Callable[[Any, Any], bool] | None = None) -> tuple[bool, str]:
+    """Run ``candidate`` on ``trials`` fresh random inputs against an independent ``reference``.
+
+    ``draw(rng)`` makes one argument tuple from a :class:`random.Random` seeded by the OS (so the
+    inputs are new on every check and cannot be tuned for). On the first mismatch the feedback
+    names the input, what the candidate returned and what was expected, never the reference's
+    code (issue 15: "reports the first failing input and the expected output").
+    """
+    import random
+
+    if not callable(candidate):
+        return False, f"the answer must be a function (def ...), got {type(candidate).__name__}."
+    rng = random.Random()  # seeded from os.urandom: fresh inputs on every check
+    same = equal or (lambda a, b: a == b)
+    for _ in range(trials):
+        args = draw(rng)
+        expected = reference(*args)
+        shown = ", ".join(_show(a) for a in args)
+        try:
+            got = candidate(*args)
+        except Exception as err:
+            return False, f"{name}({shown}) raised {type(err).__name__}: {err}; expected {_show(expected)}."
+        try:
+            ok = bool(same(got, expected))
+        except Exception:
+            ok = False
+        if not ok:
+            return False, f"{name}({shown}) returned {_show(got)}; expected {_show(expected)}."
+    return True, f"{name} agrees with the reference on {trials} fresh random inputs"

@@ -30,7 +30,8 @@ def answer_digest(exercise_id: str, answer: str) -> str:
     return hashlib.sha256(f"labkit-quiz|{exercise_id}|{_normalize(answer)}".encode()).hexdigest()
 
 
-def quiz(exercise_id: str, question: str, choices: list[str], digest: str, *, hint: str) -> None:
+def quiz(exercise_id: str, question: str, choices: list[str], digest: str, *,
+         hint: str | tuple[str, ...]) -> None:
     """Register a multiple-choice question whose right letter hashes to ``digest``."""
     if not 2 <= len(choices) <= 6:
         raise ValueError(f"a quiz needs 2 to 6 choices, got {len(choices)}")
