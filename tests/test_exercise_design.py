@@ -108,3 +108,17 @@ def test_implement_checkers_reject_a_wrong_function(chapter):
         feedback = ex.check(e.id, lambda *args, **kwargs: 0)
         assert not feedback, e.id
         assert "expected" in str(feedback) or "must" in str(feedback), f"{e.id}: {feedback}"
+
+
+def test_an_unwritten_function_is_not_answered_yet():
+    def unwritten(state, key):
+        """Docstring and signature kept by the student copy; the body is the placeholder."""
+        ...  # (your solution here)
+
+    def written(state, key):
+        return None if state is None else 0
+
+    assert ex._is_stub(unwritten) and ex._is_stub(lambda: None)
+    assert not ex._is_stub(written) and not ex._is_stub(lambda x: 0) and not ex._is_stub(print)
+    feedback = ex.check("00.1", unwritten)
+    assert not feedback and "not answered yet" in str(feedback)

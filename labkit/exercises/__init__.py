@@ -94,7 +94,7 @@ class Feedback:
 
 
 #: What :func:`check` says to the placeholder answer (``...`` or ``None``).
-NOT_ANSWERED = "not answered yet: replace the ... with your answer."
+NOT_ANSWERED = "not answered yet: replace the ... with your answer (or write the body of the function)."
 
 _REGISTRY: dict[str, Exercise] = {}
 _LOADED = False
@@ -153,7 +153,7 @@ def check(exercise_id: str, answer: Any) -> Feedback:
     for with :func:`hint` (issue 15: "hints only when asked; check never prints a solution").
     """
     ex = _get(exercise_id)
-    if answer is Ellipsis or answer is None:
+    if answer is Ellipsis or answer is None or _is_stub(answer):
         return Feedback(ex.id, False, NOT_ANSWERED)
     ask = f'(ex.hint("{ex.id}") gives a hint)'
     try:
@@ -165,6 +165,19 @@ def check(exercise_id: str, answer: Any) -> Feedback:
         _record_progress(ex.id)
         return Feedback(ex.id, True, message or ex.title)
     return Feedback(ex.id, False, (message + " " if message else "") + ask)
+
+
+def _is_stub(answer: Any) -> bool:
+    """True for a function the student has not written yet: its body does nothing but return None
+    (``...`` or ``pass``, maybe under a docstring), as the student copies leave implement exercises."""
+    import dis
+
+    code = getattr(answer, "__code__", None)
+    if code is None:
+        return False
+    steps = [(i.opname, i.argval) for i in dis.get_instructions(code)
+             if i.opname not in ("RESUME", "NOP", "CACHE")]
+    return steps in ([("LOAD_CONST", None), ("RETURN_VALUE", None)], [("RETURN_CONST", None)])
 
 
 def _record_progress(exercise_id: str) -> None:
