@@ -7,7 +7,9 @@ from labkit.exercises.quiz import quiz
 @exercise(
     "00.1",
     "bits of 0xA5, most significant first",
-    hint="0xA5 = 1010 0101; the first bit is the most significant bit of the first byte.",
+    hint=("Write each hex digit as four bits; the lab reads a byte from its most significant bit.",
+          "A is ten and 5 is five: write both as 4-bit binary numbers and put them side by side, "
+          "as a list of eight 0s and 1s."),
 )
 def _bits_of_a5(answer):
     return list(map(int, answer)) == bits.bytes_to_bits(bytes([0xA5])).tolist()
@@ -16,7 +18,9 @@ def _bits_of_a5(answer):
 @exercise(
     "00.2",
     "Hamming distance between 'lab' and 'lap'",
-    hint="XOR the two byte strings and count the one bits (labkit.bits.hamming_distance).",
+    hint=("The Hamming distance counts the bit positions where two equal-length strings differ.",
+          "Only the last characters differ: look up the ASCII codes of 'b' and 'p', XOR them and "
+          "count the 1 bits of the result."),
 )
 def _distance(answer):
     return int(answer) == bits.hamming_distance(b"lab", b"lap")
@@ -25,7 +29,10 @@ def _distance(answer):
 @exercise(
     "00.3",
     "index of the bit that flip_bit(b'\\x00\\x00', i) sets in 0x0080",
-    hint="Bit 0 is the MSB of byte 0; 0x0080 has the MSB of byte 1 set.",
+    hint=("Bit indices run from the most significant bit of byte 0 (index 0) to the least "
+          "significant bit of the last byte.",
+          "0x0080 is the two bytes 0x00 and 0x80; find which byte holds the set bit, then its "
+          "position inside that byte, counting from the left."),
 )
 def _flip_index(answer):
     i = int(answer)
@@ -44,7 +51,9 @@ quiz(
      'Because it makes the ciphers faster on x86 processors.',
     ],
     "4439b3b1834c22e0f80907cacc8e293f67b2686656c2f8fc6d4a5af0f75434d4",
-    hint='Think about where the tables of bit positions in labkit.des come from.',
+    hint=('Think about where the tables of bit positions in labkit.des come from.',
+          'A table copied from a standard only works if the lab counts bits as the standard does; '
+          'and test vectors are compared bit for bit.'),
 )
 
 quiz(
@@ -57,7 +66,8 @@ quiz(
      'FIPS bit 0, which the standard reserves for parity.',
     ],
     "685b41db480f3965f16e39d4cce3bdc82444afecf9024b795e4e561a7e182070",
-    hint='labkit counts from 0, FIPS 46-3 counts from 1; both start at the left.',
+    hint=('labkit counts from 0, FIPS 46-3 counts from 1.',
+          'Both count from the left: the first bit written, the most significant of the first byte.'),
 )
 
 quiz(
@@ -70,5 +80,7 @@ quiz(
      'To make the ciphers deterministic; unseeded AES would be randomized.',
     ],
     "72be617204788d33fade22c964b7d5b87ff1800a2ce149109dfa8cfa30559c31",
-    hint='What would nbval compare if the numbers changed at every run?',
+    hint=('What would nbval compare if the numbers changed at every run?',
+          'Think of a class of thirty looking at one projected figure, and of CI comparing stored '
+          'outputs: both need the same numbers on every machine.'),
 )
