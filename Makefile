@@ -72,10 +72,12 @@ release: $(STAMP)
 	$(BIN)/python tools/nbgrader_course.py --course $(COURSE) $(NB)
 
 # The load test of deploy/README.md: a real JupyterHub on loopback, N students running notebooks 02
-# and 06b at once (installs configurable-http-proxy from npm into .node/ if missing).
+# and 06b at once (installs configurable-http-proxy from npm into .node/ if missing); its report and
+# the capacity table computed from it go to deploy/results/.
 N ?= 20
 loadtest: $(STAMP)
 	$(BIN)/python deploy/loadtest.py --students $(N)
+	$(BIN)/python deploy/capacity.py
 
 # The static, readable rendering: every notebook executed to HTML plus an index, in _book/ (offline).
 book: $(STAMP)

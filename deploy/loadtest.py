@@ -47,6 +47,8 @@ PROXY = ROOT / ".node" / "node_modules" / ".bin" / "configurable-http-proxy"
 DEFAULT_NOTEBOOKS = ("notebooks/02_des.ipynb", "notebooks/06b_key_recovery.ipynb")
 PROXY_PACKAGE = "configurable-http-proxy@5.3.0"
 MAX_STUDENTS = 60  # this runs on one machine: more would only measure swapping
+STUDENT_MB = 600  # a student's server + one kernel (measured: deploy/results/loadtest.json)
+RESERVE_MB = 1024  # the run stops its students when the machine's available memory falls below this
 LOOPBACK = "127.0.0.1"
 
 
@@ -169,6 +171,16 @@ class Hub:
             self.seen.setdefault(proc.pid, proc)
         return found
 
+    def kill_descendants(self) -> None:
+        """Kill every server, kernel and proxy the hub started (each runs in a session of its own)."""
+        self.descendants()
+        for proc in self.seen.values():
+            try:
+                if proc.is_running():  # psutil compares start times: never a reused pid
+                    os.killpg(proc.pid, signal.SIGKILL) if os.getpgid(proc.pid) == proc.pid else proc.kill()
+            except (ProcessLookupError, PermissionError, psutil.Error):
+                pass
+
     def stop(self) -> None:
         """SIGTERM the hub (it stops the proxy and the servers), then kill whatever is left."""
         self.descendants()
@@ -179,12 +191,7 @@ class Hub:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)  # its own session: the group is the hub's
                 self.process.wait(timeout=10)
-        for proc in self.seen.values():  # servers, kernels and the proxy run in sessions of their own
-            try:
-                if proc.is_running():  # psutil compares start times: never a reused pid
-                    os.killpg(proc.pid, signal.SIGKILL) if os.getpgid(proc.pid) == proc.pid else proc.kill()
-            except (ProcessLookupError, PermissionError, psutil.Error):
-                pass
+        self.kill_descendants()
         self.log.close()
 
 
@@ -197,6 +204,15 @@ class Peaks:
     total_rss: float = 0.0  # peak MB of everything the hub started, at one instant
     hub_percent: float = 0.0
     proxy_percent: float = 0.0
+    aborted: str = ""  # why the sampler stopped the students early (the machine ran short of memory)
+    cpu_s: dict[int, tuple[str, float]] = field(default_factory=dict)  # pid -> (student, CPU seconds so far)
+
+    def student_cpu_s(self) -> dict[str, float]:
+        """CPU seconds each student's server and kernels used (user + system)."""
+        total: dict[str, float] = {}
+        for student, seconds in self.cpu_s.values():
+            total[student] = total.get(student, 0.0) + seconds
+        return total
 
 
 class Sampler(threading.Thread):
@@ -220,6 +236,12 @@ class Sampler(threading.Thread):
 
     def sample(self, proxies: dict) -> None:
         peaks, total, per_student = self.peaks, 0.0, {}
+        available = psutil.virtual_memory().available / 2**20
+        if available < RESERVE_MB:  # a shared machine: never push others into the OOM killer
+            peaks.aborted = f"stopped: available memory fell to {available:.0f} MB"
+            self.hub.kill_descendants()
+            self.halt.set()
+            return
         peaks.hub_percent = max(peaks.hub_percent, self.hub_process.cpu_percent())
         for proc in self.hub.descendants():
             try:
@@ -228,23 +250,27 @@ class Sampler(threading.Thread):
                 continue
             total += rss
             text = " ".join(cmdline)
+            times = proc.cpu_times()
+            cpu = times.user + times.system
             if "jupyterhub-singleuser" in text:
                 student = self.owner.get(proc.pid) or proc.environ().get("JUPYTERHUB_USER", "?")
                 self.owner[proc.pid] = student
                 peaks.server_rss[student] = max(peaks.server_rss.get(student, 0.0), rss)
                 per_student[student] = per_student.get(student, 0.0) + rss
+                peaks.cpu_s[proc.pid] = (student, cpu)
             elif "ipykernel_launcher" in text:
                 kernel = next((Path(a).stem.removeprefix("kernel-") for a in cmdline if a.endswith(".json")), "?")
                 rss += sum(child.memory_info().rss for child in proc.children(recursive=True)) / 2**20
                 peaks.kernel_rss[kernel] = max(peaks.kernel_rss.get(kernel, 0.0), rss)
                 student = self.owner.get(proc.ppid(), "?")
                 per_student[student] = per_student.get(student, 0.0) + rss
+                peaks.cpu_s[proc.pid] = (student, cpu + times.children_user + times.children_system)
             elif "configurable-http-proxy" in text:
-                if proc.pid not in proxies:
+                if proc.pid not in proxies:  # cpu_percent measures from the same object's previous call
                     proxies[proc.pid] = proc
                     proc.cpu_percent()
                 else:
-                    peaks.proxy_percent = max(peaks.proxy_percent, proc.cpu_percent())
+                    peaks.proxy_percent = max(peaks.proxy_percent, proxies[proc.pid].cpu_percent())
         for student, rss in per_student.items():
             peaks.student_rss[student] = max(peaks.student_rss.get(student, 0.0), rss)
         peaks.total_rss = max(peaks.total_rss, total)
@@ -378,6 +404,10 @@ def run(students: int, notebook_paths: list[Path], *, timeout: float = 1200, cel
     """Run the load test and return its report (see the module docstring)."""
     if not 1 <= students <= MAX_STUDENTS:
         raise ValueError(f"students must be between 1 and {MAX_STUDENTS}, got {students}")
+    available = psutil.virtual_memory().available / 2**20
+    if available < students * STUDENT_MB + RESERVE_MB:
+        raise RuntimeError(f"{students} students need about {students * STUDENT_MB + RESERVE_MB} MB of available "
+                           f"memory; this machine has {available:.0f} MB now")
     ensure_proxy()
     names = [f"student{i:03d}" for i in range(1, students + 1)]
     notebooks = {path.name: code_cells(path) for path in notebook_paths}
@@ -424,11 +454,13 @@ def report(runs: list[StudentRun], peaks: Peaks, notebooks: dict[str, list[str]]
         "students": len(runs),
         "finished": len(finished),
         "failures": {r.name: r.error for r in runs if not r.finished},
+        "aborted": peaks.aborted,
         "notebooks": per_notebook,
         "time_to_ready_s": percentiles([r.ready_s for r in runs if not math.isnan(r.ready_s)]),
         "time_to_last_cell_s": percentiles([r.last_cell_s for r in finished]),
         "server_peak_rss_mb": percentiles(list(peaks.server_rss.values())),
         "student_peak_rss_mb": percentiles([v for k, v in peaks.student_rss.items() if k != "?"]),
+        "student_cpu_s": percentiles([v for k, v in peaks.student_cpu_s().items() if k != "?"]),
         "all_processes_peak_rss_mb": round(peaks.total_rss, 1),
         "hub": {"cpu_s": round(hub_cpu, 2), "mean_percent": round(100 * hub_cpu / wall, 1),
                 "peak_percent": round(peaks.hub_percent, 1)},
@@ -453,10 +485,13 @@ def markdown(rep: dict) -> str:
         lines.append(row(f"`{nb}` ({figures['cells']} cells), run time", figures["time_s"], "s"))
         lines.append(row(f"`{nb}` kernel, peak RSS", figures["kernel_peak_rss_mb"], "MB"))
     lines += [row("server (jupyterhub-singleuser), peak RSS", rep["server_peak_rss_mb"], "MB"),
-              row("server + kernels at once, peak RSS", rep["student_peak_rss_mb"], "MB"), "",
+              row("server + kernels at once, peak RSS", rep["student_peak_rss_mb"], "MB"),
+              row("CPU time used (server + kernels)", rep["student_cpu_s"], "s"), "",
               f"Hub CPU: {rep['hub']['cpu_s']} s over {rep['wall_s']} s ({rep['hub']['mean_percent']} % of one "
               f"core on average, peak {rep['hub']['peak_percent']} %); proxy peak {rep['proxy_peak_percent']} %. "
               f"All processes at once: {rep['all_processes_peak_rss_mb']} MB peak RSS."]
+    if rep["aborted"]:
+        lines += ["", f"Run {rep['aborted']}."]
     if rep["failures"]:
         lines += ["", "Failures:"] + [f"- {name}: {error}" for name, error in rep["failures"].items()]
     return "\n".join(lines) + "\n"

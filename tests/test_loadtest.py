@@ -17,6 +17,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "deploy"))
+import capacity  # noqa: E402
 import loadtest  # noqa: E402
 
 
@@ -56,8 +57,9 @@ def test_three_students_through_a_real_hub(tmp_path):
     assert loadtest.main(["--students", "3", "--notebook", "notebooks/02_des.ipynb", "--timeout", "240",
                           "--out", str(tmp_path)]) == 0
     report = json.loads((tmp_path / "loadtest.json").read_text())
-    assert report["students"] == report["finished"] == 3 and not report["failures"]
-    for key in ("time_to_ready_s", "time_to_last_cell_s", "server_peak_rss_mb", "student_peak_rss_mb"):
+    assert report["students"] == report["finished"] == 3 and not report["failures"] and not report["aborted"]
+    for key in ("time_to_ready_s", "time_to_last_cell_s", "server_peak_rss_mb", "student_peak_rss_mb",
+                "student_cpu_s"):
         stats = report[key]
         assert 0 < stats["p50"] <= stats["p95"] <= stats["max"], (key, stats)
     figures = report["notebooks"]["02_des.ipynb"]
@@ -67,3 +69,35 @@ def test_three_students_through_a_real_hub(tmp_path):
     assert "3 of 3 students finished" in (tmp_path / "loadtest.md").read_text()
     assert _ours() <= before, "the load test left processes running"
     assert not list(Path(loadtest.tempfile.gettempdir()).glob("labkit-loadtest-*")), "temporary folders left"
+
+
+def _report(peak_mb: float, cpu_s: float) -> dict:
+    stats = {"p50": 1.0, "p95": 1.0, "max": 1.0}
+    return {"student_peak_rss_mb": dict(stats, p95=peak_mb), "student_cpu_s": dict(stats, p95=cpu_s),
+            "notebooks": {"a.ipynb": {"kernel_peak_rss_mb": dict(stats, max=300.0), "time_s": dict(stats, p95=9.0)},
+                          "b.ipynb": {"kernel_peak_rss_mb": dict(stats, max=500.0), "time_s": dict(stats, p95=5.0)}}}
+
+
+def test_capacity_rounds_memory_up_and_names_the_binding_bound():
+    need = capacity.guarantees(_report(peak_mb=700.0, cpu_s=60.0))
+    assert need["memory_guarantee_mb"] == 768 and need["memory_limit_mb"] == 1536
+    assert need["cpu_guarantee"] == 0.2  # 60 CPU-seconds within the 300 s budget
+    node = capacity.per_node(8, need)  # 32 GiB * 0.9 - 1 GiB = 27.8 GiB = 28467 MiB -> 37 by memory
+    assert (node["by_memory"], node["by_cpu"], node["students"], node["bound"]) == (37, 40, 37, "memory")
+    cpu_heavy = capacity.per_node(8, capacity.guarantees(_report(peak_mb=700.0, cpu_s=120.0)))
+    assert (cpu_heavy["by_cpu"], cpu_heavy["bound"]) == (20, "CPU")
+    assert capacity.peak_chapter(_report(700.0, 60.0)) == ("b.ipynb", "a.ipynb")
+    text = capacity.table(_report(700.0, 60.0))
+    assert "| 8 cores | 32 GiB | 37 | 40 | **37** | memory |" in text and "A class of 300" in text
+
+
+def test_the_kubernetes_values_carry_the_measured_guarantees():
+    """deploy/z2jh/config.yaml's memory and CPU per student are the ones the committed load test gives."""
+    import yaml
+
+    results = ROOT / "deploy" / "results" / "loadtest.json"
+    need = capacity.guarantees(json.loads(results.read_text()))
+    values = yaml.safe_load((ROOT / "deploy" / "z2jh" / "config.yaml").read_text())["singleuser"]
+    assert values["memory"]["guarantee"] == f"{need['memory_guarantee_mb']}M"
+    assert values["memory"]["limit"] == f"{need['memory_limit_mb']}M"
+    assert values["cpu"]["guarantee"] == need["cpu_guarantee"]
