@@ -1,9 +1,11 @@
-"""The image of deploy/README.md holds no solution: postBuild, run as repo2docker runs it (in a copy
+"""deploy/: the single-machine hub configuration loads as JupyterHub reads it, and the image holds
+no solution: postBuild, run as repo2docker runs it (in a copy
 of the committed tree, after the environment is installed), leaves no solution region in any
 notebook and none of the files that carry answers (git history, tests, instructor notes), builds
 the C kernel, and still gives a student copy of every unit."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import stat
@@ -44,3 +46,20 @@ def test_post_build_leaves_no_solution_in_the_image(tmp_path):
     assert not leaking, f"solutions left in the image: {leaking}"
     assert list((tmp_path / "cache" / "labkit").glob("relu_kernel_*.so")), "the C kernel was not built"
     assert "nbgrader.server_extensions.formgrader" in (tmp_path / "jupyter.log").read_text()
+
+
+def test_single_machine_config_loads_with_culler_and_limits(monkeypatch, tmp_path):
+    from traitlets.config.loader import PyFileConfigLoader
+
+    (tmp_path / "students.txt").write_text("# class list\nalice\nbob\n")
+    monkeypatch.setenv("LAB_STUDENTS", str(tmp_path / "students.txt"))
+    config = PyFileConfigLoader("jupyterhub_config.py", path=str(ROOT / "deploy")).load_config()
+    assert config.Authenticator.allowed_users == {"alice", "bob"}
+    assert config.JupyterHub.authenticator_class == "pam"  # real accounts, never the dummy login
+    culler = config.JupyterHub.services[0]
+    assert culler["name"] == "idle-culler" and "jupyterhub_idle_culler" in culler["command"]
+    sys.path.insert(0, str(ROOT / "deploy"))
+    import capacity  # the limit is the one the committed load test gives (deploy/README.md, Capacity)
+
+    need = capacity.guarantees(json.loads((ROOT / "deploy" / "results" / "loadtest.json").read_text()))
+    assert config.Spawner.mem_limit == f"{need['memory_limit_mb']}M" and config.Spawner.cpu_limit == 1
