@@ -59,7 +59,7 @@ bench: $(STAMP)
 	for script in benchmarks/bench_*.py; do $(BIN)/python $$script || exit 1; done
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .hypothesis .node
 
 # Student copies (solutions removed, checks kept) into student/; see tools/make_student.py.
 student: $(STAMP)
