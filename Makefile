@@ -23,13 +23,13 @@ PORTABLE_TESTS := tests/test_neural_ciphers.py tests/test_neural_compiler.py tes
                   notebooks/06b_key_recovery.ipynb notebooks/07_secure_networks.ipynb notebooks/08_backdoors.ipynb \
                   notebooks/08b_backdoor_limits.ipynb
 
-.PHONY: lab test test-portable unit notebooks bench execute clean student book browser
+.PHONY: lab test test-portable unit notebooks bench execute clean student book browser release loadtest
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,course]'
 	touch $(STAMP)
 
 lab: $(STAMP)
@@ -59,11 +59,25 @@ bench: $(STAMP)
 	for script in benchmarks/bench_*.py; do $(BIN)/python $$script || exit 1; done
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .hypothesis .node
 
 # Student copies (solutions removed, checks kept) into student/; see tools/make_student.py.
 student: $(STAMP)
 	$(BIN)/python tools/make_student.py
+
+# The nbgrader course (deploy/README.md): one assignment per unit in $(COURSE)/source, and with
+# `nbgrader generate_assignment` the student releases in $(COURSE)/release (hidden tests kept back).
+COURSE ?= build/course
+release: $(STAMP)
+	$(BIN)/python tools/nbgrader_course.py --course $(COURSE) $(NB)
+
+# The load test of deploy/README.md: a real JupyterHub on loopback, N students running notebooks 02
+# and 06b at once (installs configurable-http-proxy from npm into .node/ if missing); its report and
+# the capacity table computed from it go to deploy/results/.
+N ?= 20
+loadtest: $(STAMP)
+	$(BIN)/python deploy/loadtest.py --students $(N)
+	$(BIN)/python deploy/capacity.py
 
 # The static, readable rendering: every notebook executed to HTML plus an index, in _book/ (offline).
 book: $(STAMP)

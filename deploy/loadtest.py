@@ -1,0 +1,521 @@
+"""Load test: a real JupyterHub on loopback, N simulated students running chapter cells at once.
+
+Usage: python deploy/loadtest.py [--students 20] [--notebook notebooks/02_des.ipynb ...] [--out DIR]
+
+It starts JupyterHub (configurable-http-proxy from npm, ``SimpleLocalProcessSpawner``, the dummy
+authenticator) bound to 127.0.0.1 on free ports, then for every student at the same moment: logs
+in (a user and a token through the REST API, as a login form would), starts the student's server,
+opens each notebook as a session and runs its code cells through the kernel's websocket (the
+Jupyter messaging protocol, as JupyterLab does). A sampler reads every process the hub started
+(psutil) for the peak memory of each kernel and server and the CPU of the hub and the proxy.
+
+The report (printed, and written as ``loadtest.json`` and ``loadtest.md`` in ``--out``) gives how
+many students finished, time to a ready server and to the last cell (p50, p95, max), peak memory
+per student, and the hub's CPU. Bounded: at most MAX_STUDENTS students, a deadline for the whole
+run and for each cell; traffic stays on loopback; every process and temporary file it made is
+stopped and removed at the end, whatever happens.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import platform
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import nbformat
+import psutil
+from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+from tornado.websocket import websocket_connect
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+PROXY = ROOT / ".node" / "node_modules" / ".bin" / "configurable-http-proxy"
+DEFAULT_NOTEBOOKS = ("notebooks/02_des.ipynb", "notebooks/06b_key_recovery.ipynb")
+PROXY_PACKAGE = "configurable-http-proxy@5.3.0"
+MAX_STUDENTS = 60  # this runs on one machine: more would only measure swapping
+STUDENT_MB = 600  # a student's server + one kernel (measured: deploy/results/loadtest.json)
+RESERVE_MB = 1024  # the run stops its students when the machine's available memory falls below this
+LOOPBACK = "127.0.0.1"
+
+
+def free_port() -> int:
+    """A TCP port free on the loopback interface right now."""
+    with socket.socket() as sock:
+        sock.bind((LOOPBACK, 0))
+        return sock.getsockname()[1]
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    """p50, p95 (nearest rank) and max of ``values``, rounded for the report."""
+    if not values:
+        return {"p50": math.nan, "p95": math.nan, "max": math.nan}
+    ordered = sorted(values)
+
+    def rank(q: float) -> float:
+        return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+    return {"p50": round(rank(0.50), 2), "p95": round(rank(0.95), 2), "max": round(ordered[-1], 2)}
+
+
+def ensure_proxy() -> Path:
+    """configurable-http-proxy, installed from npm into .node/ (gitignored) on first use."""
+    if not PROXY.exists():
+        npm = shutil.which("npm")
+        if npm is None:
+            raise FileNotFoundError("npm is needed to install configurable-http-proxy (Node.js 18+)")
+        subprocess.run([npm, "install", "--no-audit", "--no-fund", "--prefix", str(PROXY.parents[2]), PROXY_PACKAGE],
+                       check=True, capture_output=True, timeout=300)
+    return PROXY
+
+
+def code_cells(path: Path) -> list[str]:
+    """The code cells of a notebook, in order (the instructor copy: a student who solves everything)."""
+    nb = nbformat.read(path, as_version=4)
+    return [cell.source for cell in nb.cells if cell.cell_type == "code" and cell.source.strip()]
+
+
+# -- the hub -----------------------------------------------------------------------------------
+def hub_config(workdir: Path, *, port: int, hub_port: int, api_port: int, token: str, students: int,
+               cache: Path) -> str:
+    """A jupyterhub_config.py for the run: loopback only, local processes, a service token."""
+    settings = {
+        "JupyterHub.bind_url": f"http://{LOOPBACK}:{port}",
+        "JupyterHub.hub_bind_url": f"http://{LOOPBACK}:{hub_port}",
+        "ConfigurableHTTPProxy.api_url": f"http://{LOOPBACK}:{api_port}",
+        "ConfigurableHTTPProxy.command": [str(PROXY)],
+        "JupyterHub.authenticator_class": "dummy",
+        "DummyAuthenticator.password": secrets.token_hex(16),
+        "JupyterHub.spawner_class": "simple",
+        "SimpleLocalProcessSpawner.home_dir_template": str(workdir / "home" / "{username}"),
+        "Spawner.cmd": [str(BIN / "jupyterhub-singleuser")],
+        "Spawner.args": ["--ServerApp.allow_root=True"],  # this machine is root only
+        # the image's prebuilt C kernel (postBuild) is shared by all students, as in deploy/
+        "Spawner.environment": {"XDG_CACHE_HOME": str(cache), "LABKIT_PROGRESS": "off"},
+        "Spawner.start_timeout": 300,
+        "Spawner.http_timeout": 300,
+        "JupyterHub.concurrent_spawn_limit": students,
+        "JupyterHub.db_url": f"sqlite:///{workdir / 'jupyterhub.sqlite'}",
+        "JupyterHub.cookie_secret_file": str(workdir / "cookie_secret"),
+        "JupyterHub.pid_file": str(workdir / "jupyterhub.pid"),
+        "JupyterHub.services": [{"name": "loadtest", "api_token": token}],
+        "JupyterHub.load_roles": [{"name": "loadtest", "services": ["loadtest"],
+                                   "scopes": ["admin:users", "admin:servers", "tokens", "list:users"]}],
+        "JupyterHub.cleanup_servers": True,
+        "JupyterHub.log_level": "WARN",
+    }
+    return "c = get_config()  # noqa: F821\n" + "".join(f"c.{key} = {value!r}\n" for key, value in settings.items())
+
+
+class Hub:
+    """JupyterHub and its proxy as subprocesses; ``stop()`` ends them and every server they started."""
+
+    def __init__(self, workdir: Path, *, students: int, cache: Path):
+        self.workdir = workdir
+        self.port, hub_port, api_port = free_port(), free_port(), free_port()
+        self.token = secrets.token_hex(32)
+        self.url = f"http://{LOOPBACK}:{self.port}"
+        (workdir / "jupyterhub_config.py").write_text(hub_config(
+            workdir, port=self.port, hub_port=hub_port, api_port=api_port, token=self.token,
+            students=students, cache=cache))
+        self.log = open(workdir / "jupyterhub.log", "w")
+        self.process = subprocess.Popen(
+            [str(BIN / "jupyterhub"), "-f", "jupyterhub_config.py"], cwd=workdir, stdout=self.log,
+            stderr=subprocess.STDOUT, start_new_session=True,
+            env=dict(os.environ, PATH=os.pathsep.join([str(BIN), os.environ.get("PATH", "")])))
+        self.seen: dict[int, psutil.Process] = {}  # every descendant ever sampled, for stop()
+
+    async def request(self, method: str, path: str, body=None, *, token: str | None = None,
+                      timeout: float = 60) -> dict:
+        request = HTTPRequest(self.url + path, method=method, request_timeout=timeout,
+                              headers={"Authorization": f"token {token or self.token}"},
+                              body=None if body is None and method == "GET" else json.dumps(body or {}),
+                              allow_nonstandard_methods=True)
+        response = await AsyncHTTPClient().fetch(request)
+        return json.loads(response.body) if response.body else {}
+
+    async def wait_ready(self, deadline: float) -> None:
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"jupyterhub exited early:\n{self.log_tail()}")
+            try:
+                await self.request("GET", "/hub/api/", timeout=5)
+                return
+            except Exception:
+                await asyncio.sleep(0.5)
+        raise TimeoutError(f"jupyterhub did not answer in time:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 40) -> str:
+        self.log.flush()
+        return "\n".join((self.workdir / "jupyterhub.log").read_text(errors="replace").splitlines()[-lines:])
+
+    def descendants(self) -> list[psutil.Process]:
+        try:
+            found = psutil.Process(self.process.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            return []
+        for proc in found:
+            self.seen.setdefault(proc.pid, proc)
+        return found
+
+    def kill_descendants(self) -> None:
+        """Kill every server, kernel and proxy the hub started (each runs in a session of its own)."""
+        self.descendants()
+        for proc in self.seen.values():
+            try:
+                if proc.is_running():  # psutil compares start times: never a reused pid
+                    os.killpg(proc.pid, signal.SIGKILL) if os.getpgid(proc.pid) == proc.pid else proc.kill()
+            except (ProcessLookupError, PermissionError, psutil.Error):
+                pass
+
+    def stop(self) -> None:
+        """SIGTERM the hub (it stops the proxy and the servers), then kill whatever is left."""
+        self.descendants()
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)  # its own session: the group is the hub's
+                self.process.wait(timeout=10)
+        self.kill_descendants()
+        self.log.close()
+
+
+# -- sampling memory and CPU -------------------------------------------------------------------
+@dataclass
+class Peaks:
+    kernel_rss: dict[str, float] = field(default_factory=dict)  # kernel id -> peak MB
+    server_rss: dict[str, float] = field(default_factory=dict)  # student -> peak MB of the server
+    student_rss: dict[str, float] = field(default_factory=dict)  # student -> peak MB of server + kernels
+    total_rss: float = 0.0  # peak MB of everything the hub started, at one instant
+    hub_percent: float = 0.0
+    proxy_percent: float = 0.0
+    aborted: str = ""  # why the sampler stopped the students early (the machine ran short of memory)
+    cpu_s: dict[int, tuple[str, float]] = field(default_factory=dict)  # pid -> (student, CPU seconds so far)
+
+    def student_cpu_s(self) -> dict[str, float]:
+        """CPU seconds each student's server and kernels used (user + system)."""
+        total: dict[str, float] = {}
+        for student, seconds in self.cpu_s.values():
+            total[student] = total.get(student, 0.0) + seconds
+        return total
+
+
+class Sampler(threading.Thread):
+    """Every ``interval`` seconds: RSS of each kernel and server, CPU % of the hub and the proxy."""
+
+    def __init__(self, hub: Hub, interval: float = 0.5):
+        super().__init__(daemon=True)
+        self.hub, self.interval, self.peaks = hub, interval, Peaks()
+        self.halt = threading.Event()
+        self.hub_process = psutil.Process(hub.process.pid)
+        self.owner: dict[int, str] = {}  # server pid -> student
+
+    def run(self) -> None:
+        self.hub_process.cpu_percent()
+        proxies: dict[int, psutil.Process] = {}
+        while not self.halt.wait(self.interval):
+            try:
+                self.sample(proxies)
+            except psutil.Error:
+                continue  # a process ended between listing and reading: next round
+
+    def sample(self, proxies: dict) -> None:
+        peaks, total, per_student = self.peaks, 0.0, {}
+        available = psutil.virtual_memory().available / 2**20
+        if available < RESERVE_MB:  # a shared machine: never push others into the OOM killer
+            peaks.aborted = f"stopped: available memory fell to {available:.0f} MB"
+            self.hub.kill_descendants()
+            self.halt.set()
+            return
+        peaks.hub_percent = max(peaks.hub_percent, self.hub_process.cpu_percent())
+        for proc in self.hub.descendants():
+            try:
+                cmdline, rss = proc.cmdline(), proc.memory_info().rss / 2**20
+            except psutil.Error:
+                continue
+            total += rss
+            text = " ".join(cmdline)
+            times = proc.cpu_times()
+            cpu = times.user + times.system
+            if "jupyterhub-singleuser" in text:
+                student = self.owner.get(proc.pid) or proc.environ().get("JUPYTERHUB_USER", "?")
+                self.owner[proc.pid] = student
+                peaks.server_rss[student] = max(peaks.server_rss.get(student, 0.0), rss)
+                per_student[student] = per_student.get(student, 0.0) + rss
+                peaks.cpu_s[proc.pid] = (student, cpu)
+            elif "ipykernel_launcher" in text:
+                kernel = next((Path(a).stem.removeprefix("kernel-") for a in cmdline if a.endswith(".json")), "?")
+                rss += sum(child.memory_info().rss for child in proc.children(recursive=True)) / 2**20
+                peaks.kernel_rss[kernel] = max(peaks.kernel_rss.get(kernel, 0.0), rss)
+                student = self.owner.get(proc.ppid(), "?")
+                per_student[student] = per_student.get(student, 0.0) + rss
+                peaks.cpu_s[proc.pid] = (student, cpu + times.children_user + times.children_system)
+            elif "configurable-http-proxy" in text:
+                if proc.pid not in proxies:  # cpu_percent measures from the same object's previous call
+                    proxies[proc.pid] = proc
+                    proc.cpu_percent()
+                else:
+                    peaks.proxy_percent = max(peaks.proxy_percent, proxies[proc.pid].cpu_percent())
+        for student, rss in per_student.items():
+            peaks.student_rss[student] = max(peaks.student_rss.get(student, 0.0), rss)
+        peaks.total_rss = max(peaks.total_rss, total)
+
+
+# -- one student -------------------------------------------------------------------------------
+@dataclass
+class StudentRun:
+    name: str
+    ready_s: float = math.nan  # start of the run -> server ready
+    last_cell_s: float = math.nan  # start of the run -> last cell of the last notebook done
+    notebook_s: dict[str, float] = field(default_factory=dict)
+    kernels: dict[str, str] = field(default_factory=dict)  # notebook -> kernel id
+    cells: int = 0
+    error: str = ""
+
+    @property
+    def finished(self) -> bool:
+        return not self.error and not math.isnan(self.last_cell_s)
+
+
+def _message_json(raw: str | bytes) -> str | bytes:
+    """The JSON part of a websocket frame: a binary frame (a message with buffers, e.g. a widget's)
+    is ``nbufs``, ``nbufs`` offsets (uint32, big-endian), the JSON, then the buffers (jupyter_server)."""
+    if isinstance(raw, str):
+        return raw
+    count = int.from_bytes(raw[:4], "big")
+    offsets = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(count)] + [len(raw)]
+    return raw[offsets[0]: offsets[1]]
+
+
+async def execute(ws, session: str, code: str, timeout: float) -> str:
+    """Run one cell through the kernel's websocket; return the error text ('' when it ran cleanly)."""
+    msg_id = uuid.uuid4().hex
+    ws.write_message(json.dumps({
+        "header": {"msg_id": msg_id, "session": session, "username": "student", "msg_type": "execute_request",
+                   "version": "5.3", "date": ""},
+        "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
+        "content": {"code": code, "silent": False, "store_history": True, "user_expressions": {},
+                    "allow_stdin": False, "stop_on_error": True}}))
+    error = ""
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return f"cell timed out after {timeout:.0f} s"
+        raw = await asyncio.wait_for(ws.read_message(), remaining)
+        if raw is None:
+            return "kernel websocket closed"
+        msg = json.loads(_message_json(raw))
+        if msg.get("parent_header", {}).get("msg_id") != msg_id:
+            continue
+        kind = msg["header"]["msg_type"]
+        if kind == "error":
+            error = f"{msg['content']['ename']}: {msg['content']['evalue']}"
+        elif kind == "execute_reply":
+            return error or ("" if msg["content"]["status"] == "ok" else msg["content"].get("ename", "error"))
+
+
+async def run_student(hub: Hub, name: str, notebooks: dict[str, list[str]], started: float,
+                      cell_timeout: float) -> StudentRun:
+    run = StudentRun(name)
+    try:
+        await hub.request("POST", f"/hub/api/users/{name}")
+        token = (await hub.request("POST", f"/hub/api/users/{name}/tokens", {"note": "loadtest"}))["token"]
+        await hub.request("POST", f"/hub/api/users/{name}/server")
+        while not (await hub.request("GET", f"/hub/api/users/{name}")).get("servers", {}).get("", {}).get("ready"):
+            await asyncio.sleep(0.25)
+        run.ready_s = time.monotonic() - started
+        for notebook, cells in notebooks.items():
+            begun = time.monotonic()
+            session = await hub.request("POST", f"/user/{name}/api/sessions", token=token, body={
+                "path": f"notebooks/{notebook}", "name": notebook, "type": "notebook",
+                "kernel": {"name": "python3"}})
+            kernel = session["kernel"]["id"]
+            run.kernels[notebook] = kernel
+            url = f"ws://{LOOPBACK}:{hub.port}/user/{name}/api/kernels/{kernel}/channels?session_id={session['id']}"
+            ws = await websocket_connect(HTTPRequest(url, headers={"Authorization": f"token {token}"}),
+                                         max_message_size=256 * 2**20)
+            try:
+                for index, code in enumerate(cells):
+                    failure = await execute(ws, session["id"], code, cell_timeout)
+                    if failure:
+                        raise RuntimeError(f"{notebook} cell {index}: {failure}")
+                    run.cells += 1
+            finally:
+                ws.close()
+            run.notebook_s[notebook] = time.monotonic() - begun
+            run.last_cell_s = time.monotonic() - started
+            await hub.request("DELETE", f"/user/{name}/api/sessions/{session['id']}", token=token)
+    except Exception as err:  # one student's failure is a result to report, not a crash of the run
+        run.error = f"{type(err).__name__}: {err}"
+        run.last_cell_s = math.nan
+    return run
+
+
+# -- the whole run -----------------------------------------------------------------------------
+def prepare_homes(workdir: Path, students: list[str], notebooks: list[Path]) -> None:
+    """Each student's home holds the notebooks, as nbgitpuller would leave them."""
+    for name in students:
+        folder = workdir / "home" / name / "notebooks"
+        folder.mkdir(parents=True)
+        for path in notebooks:
+            shutil.copy(path, folder / path.name)
+
+
+def prebuild_kernel(cache: Path) -> None:
+    """Build the C kernel once into the shared cache, as the image's postBuild does."""
+    subprocess.run([sys.executable, "-c", "import torch; from labkit.neural import kernel; "
+                    "kernel.load(torch.float64); kernel.load(torch.float32)"],
+                   check=True, env=dict(os.environ, XDG_CACHE_HOME=str(cache)), timeout=300)
+
+
+async def _run_all(hub: Hub, students: list[str], notebooks: dict[str, list[str]], deadline: float,
+                   cell_timeout: float) -> list[StudentRun]:
+    AsyncHTTPClient.configure(None, max_clients=4 * len(students) + 10)
+    await hub.wait_ready(time.monotonic() + 120)
+    started = time.monotonic()
+    tasks = [asyncio.ensure_future(run_student(hub, name, notebooks, started, cell_timeout)) for name in students]
+    done, pending = await asyncio.wait(tasks, timeout=max(1.0, deadline - time.monotonic()))
+    for task in pending:
+        task.cancel()
+    runs = []
+    for name, task in zip(students, tasks):
+        runs.append(task.result() if task in done else StudentRun(name, error="deadline of the whole run passed"))
+    return runs
+
+
+def run(students: int, notebook_paths: list[Path], *, timeout: float = 1200, cell_timeout: float = 300,
+        command: str = "") -> dict:
+    """Run the load test and return its report (see the module docstring)."""
+    if not 1 <= students <= MAX_STUDENTS:
+        raise ValueError(f"students must be between 1 and {MAX_STUDENTS}, got {students}")
+    available = psutil.virtual_memory().available / 2**20
+    if available < students * STUDENT_MB + RESERVE_MB:
+        raise RuntimeError(f"{students} students need about {students * STUDENT_MB + RESERVE_MB} MB of available "
+                           f"memory; this machine has {available:.0f} MB now")
+    ensure_proxy()
+    names = [f"student{i:03d}" for i in range(1, students + 1)]
+    notebooks = {path.name: code_cells(path) for path in notebook_paths}
+    workdir = Path(tempfile.mkdtemp(prefix="labkit-loadtest-"))
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    load_before = os.getloadavg()
+    hub = None
+    try:
+        prebuild_kernel(cache)
+        prepare_homes(workdir, names, notebook_paths)
+        wall = time.monotonic()
+        hub = Hub(workdir, students=students, cache=cache)
+        sampler = Sampler(hub)
+        sampler.start()
+        cpu_before = psutil.Process(hub.process.pid).cpu_times()
+        runs = asyncio.run(_run_all(hub, names, notebooks, time.monotonic() + timeout, cell_timeout))
+        cpu_after = psutil.Process(hub.process.pid).cpu_times()
+        wall = time.monotonic() - wall
+        sampler.halt.set()
+        sampler.join()
+    finally:
+        if hub is not None:
+            hub.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    hub_cpu = (cpu_after.user + cpu_after.system) - (cpu_before.user + cpu_before.system)
+    return report(runs, sampler.peaks, notebooks, hub_cpu=hub_cpu, wall=wall, command=command,
+                  load=(load_before, os.getloadavg()))
+
+
+def report(runs: list[StudentRun], peaks: Peaks, notebooks: dict[str, list[str]], *, hub_cpu: float,
+           wall: float, command: str, load) -> dict:
+    finished = [r for r in runs if r.finished]
+    per_notebook = {nb: {"cells": len(cells),
+                         "time_s": percentiles([r.notebook_s[nb] for r in finished]),
+                         "kernel_peak_rss_mb": percentiles([peaks.kernel_rss[r.kernels[nb]] for r in finished
+                                                            if r.kernels.get(nb) in peaks.kernel_rss])}
+                    for nb, cells in notebooks.items()}
+    return {
+        "command": command,
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": {"cpus": os.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+                    "platform": platform.platform(), "load_average_before": [round(x, 2) for x in load[0]],
+                    "load_average_after": [round(x, 2) for x in load[1]]},
+        "students": len(runs),
+        "finished": len(finished),
+        "failures": {r.name: r.error for r in runs if not r.finished},
+        "aborted": peaks.aborted,
+        "notebooks": per_notebook,
+        "time_to_ready_s": percentiles([r.ready_s for r in runs if not math.isnan(r.ready_s)]),
+        "time_to_last_cell_s": percentiles([r.last_cell_s for r in finished]),
+        "server_peak_rss_mb": percentiles(list(peaks.server_rss.values())),
+        "student_peak_rss_mb": percentiles([v for k, v in peaks.student_rss.items() if k != "?"]),
+        "student_cpu_s": percentiles([v for k, v in peaks.student_cpu_s().items() if k != "?"]),
+        "all_processes_peak_rss_mb": round(peaks.total_rss, 1),
+        "hub": {"cpu_s": round(hub_cpu, 2), "mean_percent": round(100 * hub_cpu / wall, 1),
+                "peak_percent": round(peaks.hub_percent, 1)},
+        "proxy_peak_percent": round(peaks.proxy_percent, 1),
+        "wall_s": round(wall, 1),
+    }
+
+
+def markdown(rep: dict) -> str:
+    """The report as the markdown table that goes into deploy/README.md."""
+    def row(label: str, stats: dict, unit: str) -> str:
+        return f"| {label} | {stats['p50']} {unit} | {stats['p95']} {unit} | {stats['max']} {unit} |"
+
+    lines = [f"Load test, {rep['date']}: `{rep['command']}`", "",
+             f"{rep['finished']} of {rep['students']} students finished; machine: {rep['machine']['cpus']} cores, "
+             f"{rep['machine']['memory_gb']} GB; load average (1, 5, 15 min) before "
+             f"{rep['machine']['load_average_before']}, after {rep['machine']['load_average_after']}.", "",
+             "| per student | p50 | p95 | max |", "|---|---|---|---|",
+             row("time to a ready server", rep["time_to_ready_s"], "s"),
+             row("time to the last cell", rep["time_to_last_cell_s"], "s")]
+    for nb, figures in rep["notebooks"].items():
+        lines.append(row(f"`{nb}` ({figures['cells']} cells), run time", figures["time_s"], "s"))
+        lines.append(row(f"`{nb}` kernel, peak RSS", figures["kernel_peak_rss_mb"], "MB"))
+    lines += [row("server (jupyterhub-singleuser), peak RSS", rep["server_peak_rss_mb"], "MB"),
+              row("server + kernels at once, peak RSS", rep["student_peak_rss_mb"], "MB"),
+              row("CPU time used (server + kernels)", rep["student_cpu_s"], "s"), "",
+              f"Hub CPU: {rep['hub']['cpu_s']} s over {rep['wall_s']} s ({rep['hub']['mean_percent']} % of one "
+              f"core on average, peak {rep['hub']['peak_percent']} %); proxy peak {rep['proxy_peak_percent']} %. "
+              f"All processes at once: {rep['all_processes_peak_rss_mb']} MB peak RSS."]
+    if rep["aborted"]:
+        lines += ["", f"Run {rep['aborted']}."]
+    if rep["failures"]:
+        lines += ["", "Failures:"] + [f"- {name}: {error}" for name, error in rep["failures"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--students", type=int, default=20, help=f"simulated students (1 to {MAX_STUDENTS})")
+    parser.add_argument("--notebook", action="append", help="notebook to run (repeatable; default: 02 and 06b)")
+    parser.add_argument("--timeout", type=float, default=1200, help="deadline of the whole run, seconds")
+    parser.add_argument("--out", default=str(ROOT / "deploy" / "results"), help="folder for loadtest.json/.md")
+    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    paths = [ROOT / p for p in (args.notebook or DEFAULT_NOTEBOOKS)]
+    command = f"make loadtest N={args.students}" if not args.notebook else " ".join(["python deploy/loadtest.py", *argv])
+    rep = run(args.students, paths, timeout=args.timeout, command=command)
+    text = markdown(rep)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "loadtest.json").write_text(json.dumps(rep, indent=2) + "\n")
+    (out / "loadtest.md").write_text(text)
+    print(text)
+    return 0 if rep["finished"] == rep["students"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

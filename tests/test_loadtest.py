@@ -1,0 +1,103 @@
+"""The load test of deploy/ (issue 18) at CI size: a real JupyterHub on loopback, three students.
+
+``make loadtest N=20`` is the measurement (its figures are in deploy/README.md); here three
+students run notebook 02 through the hub at once, every one must finish, the report must be
+well formed, and nothing the run started may be left behind.
+"""
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "deploy"))
+import capacity  # noqa: E402
+import loadtest  # noqa: E402
+
+
+def test_percentiles_use_the_nearest_rank():
+    assert loadtest.percentiles([5.0, 1.0, 3.0, 2.0, 4.0]) == {"p50": 3.0, "p95": 5.0, "max": 5.0}
+    assert loadtest.percentiles(list(map(float, range(1, 21))))["p95"] == 19.0
+    assert all(math.isnan(v) for v in loadtest.percentiles([]).values())
+
+
+def test_student_count_is_bounded():
+    for bad in (0, loadtest.MAX_STUDENTS + 1):
+        with pytest.raises(ValueError, match="students must be between"):
+            loadtest.run(bad, [])
+
+
+def test_hub_config_binds_loopback_only(tmp_path):
+    text = loadtest.hub_config(tmp_path, port=1, hub_port=2, api_port=3, token="t", students=3, cache=tmp_path)
+    urls = [line.split("=", 1)[1] for line in text.splitlines() if "url =" in line.lower() and "db_url" not in line]
+    assert len(urls) == 3 and all("//127.0.0.1:" in url for url in urls)
+
+
+def _ours() -> set[int]:
+    """Hub, proxy, server and kernel processes of this lab's load tests now running."""
+    marks = ("jupyterhub_config.py", "jupyterhub-singleuser", "configurable-http-proxy")
+    found = set()
+    for proc in psutil.process_iter(["pid", "cmdline", "cwd"]):
+        cmd = " ".join(proc.info["cmdline"] or [])
+        if any(mark in cmd for mark in marks) and "labkit-loadtest-" in (cmd + str(proc.info["cwd"] or "")):
+            found.add(proc.info["pid"])
+    return found
+
+
+@pytest.mark.skipif(shutil.which("npm") is None and not loadtest.PROXY.exists(),
+                    reason="configurable-http-proxy needs npm (Node.js) to install")
+def test_three_students_through_a_real_hub(tmp_path):
+    before = _ours()
+    assert loadtest.main(["--students", "3", "--notebook", "notebooks/02_des.ipynb", "--timeout", "240",
+                          "--out", str(tmp_path)]) == 0
+    report = json.loads((tmp_path / "loadtest.json").read_text())
+    assert report["students"] == report["finished"] == 3 and not report["failures"] and not report["aborted"]
+    for key in ("time_to_ready_s", "time_to_last_cell_s", "server_peak_rss_mb", "student_peak_rss_mb",
+                "student_cpu_s"):
+        stats = report[key]
+        assert 0 < stats["p50"] <= stats["p95"] <= stats["max"], (key, stats)
+    figures = report["notebooks"]["02_des.ipynb"]
+    assert figures["cells"] > 10 and 0 < figures["kernel_peak_rss_mb"]["p50"]
+    assert report["time_to_ready_s"]["max"] < report["time_to_last_cell_s"]["max"]
+    assert report["hub"]["cpu_s"] > 0 and report["machine"]["cpus"] >= 1
+    assert "3 of 3 students finished" in (tmp_path / "loadtest.md").read_text()
+    assert _ours() <= before, "the load test left processes running"
+    assert not list(Path(loadtest.tempfile.gettempdir()).glob("labkit-loadtest-*")), "temporary folders left"
+
+
+def _report(peak_mb: float, cpu_s: float) -> dict:
+    stats = {"p50": 1.0, "p95": 1.0, "max": 1.0}
+    return {"student_peak_rss_mb": dict(stats, p95=peak_mb), "student_cpu_s": dict(stats, p95=cpu_s),
+            "notebooks": {"a.ipynb": {"kernel_peak_rss_mb": dict(stats, max=300.0), "time_s": dict(stats, p95=9.0)},
+                          "b.ipynb": {"kernel_peak_rss_mb": dict(stats, max=500.0), "time_s": dict(stats, p95=5.0)}}}
+
+
+def test_capacity_rounds_memory_up_and_names_the_binding_bound():
+    need = capacity.guarantees(_report(peak_mb=700.0, cpu_s=60.0))
+    assert need["memory_guarantee_mb"] == 768 and need["memory_limit_mb"] == 1536
+    assert need["cpu_guarantee"] == 0.2  # 60 CPU-seconds within the 300 s budget
+    node = capacity.per_node(8, need)  # 32 GiB * 0.9 - 1 GiB = 27.8 GiB = 28467 MiB -> 37 by memory
+    assert (node["by_memory"], node["by_cpu"], node["students"], node["bound"]) == (37, 40, 37, "memory")
+    cpu_heavy = capacity.per_node(8, capacity.guarantees(_report(peak_mb=700.0, cpu_s=120.0)))
+    assert (cpu_heavy["by_cpu"], cpu_heavy["bound"]) == (20, "CPU")
+    assert capacity.peak_chapter(_report(700.0, 60.0)) == ("b.ipynb", "a.ipynb")
+    text = capacity.table(_report(700.0, 60.0))
+    assert "| 8 cores | 32 GiB | 37 | 40 | **37** | memory |" in text and "A class of 300" in text
+
+
+def test_the_kubernetes_values_carry_the_measured_guarantees():
+    """deploy/z2jh/config.yaml's memory and CPU per student are the ones the committed load test gives."""
+    import yaml
+
+    results = ROOT / "deploy" / "results" / "loadtest.json"
+    need = capacity.guarantees(json.loads(results.read_text()))
+    values = yaml.safe_load((ROOT / "deploy" / "z2jh" / "config.yaml").read_text())["singleuser"]
+    assert values["memory"]["guarantee"] == f"{need['memory_guarantee_mb']}M"
+    assert values["memory"]["limit"] == f"{need['memory_limit_mb']}M"
+    assert values["cpu"]["guarantee"] == need["cpu_guarantee"]
