@@ -251,7 +251,20 @@ def best_trail(kind: str, rounds: int = 3, *, max_active_input: int = 1) -> Trai
     moves = {x: sorted(((int(table[x, y]) / scale, y) for y in range(1, 16) if table[x, y]),
                        key=lambda m: -m[0]) for x in range(1, 16)}
     top = max(f for x in moves for f, _ in moves[x])
-    best = {"key": (0.0, 0), "trail": None}
+    starts = [_from_nibbles([values[where.index(p)] if p in where else 0 for p in range(4)])
+              for k in range(1, max_active_input + 1) for where in itertools.combinations(range(4), k)
+              for values in itertools.product(range(1, 16), repeat=k)]
+
+    def greedy(start):  # the best single transition in every round: a first bound to prune with
+        value, score = start, 1.0
+        for _ in range(rounds):
+            choice = [moves[x][0] if x else (1.0, 0) for x in _nibbles(value)]
+            score *= math.prod(f for f, _ in choice)
+            value = permute(_from_nibbles([y for _, y in choice]))
+        return score
+
+    # (score, -active nibbles into the last round); -17 lets the greedy trails themselves win
+    best = {"key": (max(greedy(s) for s in starts), -17), "trail": None}
 
     def search(inputs, outputs, score):
         r = len(outputs)
@@ -270,13 +283,8 @@ def best_trail(kind: str, rounds: int = 3, *, max_active_input: int = 1) -> Trai
             if s * top ** later >= best["key"][0]:
                 search(inputs + [nxt], outputs + [out], s)
 
-    for k in range(1, max_active_input + 1):
-        for where in itertools.combinations(range(4), k):
-            for values in itertools.product(range(1, 16), repeat=k):
-                nib = [0, 0, 0, 0]
-                for p, v in zip(where, values):
-                    nib[p] = v
-                search([_from_nibbles(nib)], [], 1.0)
+    for start in starts:
+        search([start], [], 1.0)
     inputs, outputs = best["trail"]
     return trail_from_masks(kind, inputs, outputs)
 
