@@ -89,6 +89,7 @@ def test_ddt_and_lat_entries_heys_quotes():
 def test_heys_characteristic_has_probability_27_1024_and_the_pairs_agree():
     assert spn.HEYS_DIFFERENTIAL.weight == Fraction(27, 1024)
     assert spn.HEYS_DIFFERENTIAL.inputs[-1] == 0x0606 and spn.HEYS_DIFFERENTIAL.target_mask == 0x0F0F
+    assert spn.HEYS_DIFFERENTIAL.active_sboxes == 4 and spn.HEYS_LINEAR.active_sboxes == 4
     rng = np.random.default_rng(1)
     shares = []
     for _ in range(4):
