@@ -1,28 +1,84 @@
-"""Exercises of chapter 03 (AES internals). Each checker recomputes its answer with labkit."""
+"""Exercises of chapter 03, parts 03 and 03b (AES internals and analysis).
+
+Implement checkers run the student's function on fresh random inputs against labkit's AES (itself
+tested on the FIPS-197 and AESAVS vectors); the Square attack exercise draws a fresh key per run.
+"""
 
 from labkit import aes, gf, square_attack
-from labkit.exercises import exercise
+from labkit.exercises import check_function, exercise
 from labkit.exercises._session import session_secret
 from labkit.exercises.quiz import quiz
 
 
+def _random_bytes(rng, n: int) -> bytes:
+    return bytes(rng.randrange(256) for _ in range(n))
+
+
 @exercise(
     "03.1",
-    "0x57 * 0x13 in GF(2^8)",
-    hint="0x13 = 0x10 ^ 0x02 ^ 0x01: add up 0x57, xtime(0x57) and xtime applied four times "
-         "(FIPS-197 4.2.1).",
+    "multiplication in GF(2^8), written with xtime and XOR",
+    hint=("Multiplying by x (the byte 0x02) shifts left and, when a bit falls off the top, XORs in "
+          "0x1B; every other product is an XOR of such shifted copies (FIPS-197 4.2).",
+          "Walk through the bits of b from the lowest: when the bit is set, XOR the current a into "
+          "the result; then multiply a by x. Eight steps give the product."),
+    kind="implement",
 )
-def _mul(answer):
-    return int(answer) == gf.gf256_mul(0x57, 0x13)
+def _gf_multiply(candidate):
+    return check_function(candidate, gf.gf256_mul, lambda rng: (rng.randrange(256), rng.randrange(256)),
+                          name="gf_multiply")
 
 
 @exercise(
     "03.2",
-    "S(0x53) from the field inverse and the affine map",
-    hint="Find b with 0x53 * b = 1 (labkit.gf.gf256_inverse), then apply labkit.aes.affine_map.",
+    "SubBytes for one byte, from the field inverse and the affine map",
+    hint=("S(b) takes two steps: the multiplicative inverse in GF(2^8) (0 stays 0), then an affine "
+          "map over GF(2) on the 8 bits of that inverse (FIPS-197 5.1.1).",
+          "Bit i of the output is the XOR of bits i, i+4, i+5, i+6 and i+7 (indices mod 8) of the "
+          "inverse and bit i of the constant 0x63; rebuild the byte from its eight bits."),
+    kind="implement",
 )
-def _sbox(answer):
-    return int(answer) == aes.affine_map(gf.gf256_inverse(0x53))
+def _sub_byte(candidate):
+    # 0 has no inverse (S(0) = 0x63 by the convention 0 -> 0): draw it often enough to be tested
+    return check_function(candidate, lambda b: aes.SBOX[b],
+                          lambda rng: (0 if rng.random() < 0.125 else rng.randrange(256),),
+                          trials=64, name="sub_byte")
+
+
+def _mix_column_reference(column: bytes) -> bytes:
+    return aes.mix_columns(bytes(column) * 4)[:4]
+
+
+@exercise(
+    "03.3",
+    "MixColumns on one column",
+    hint=("Each output byte combines the whole column over GF(2^8) with the coefficients 2, 3, 1, 1, "
+          "shifted one place to the right for each row (FIPS-197 5.1.3).",
+          "Times 2 is xtime; times 3 is xtime of the byte XOR the byte itself. Output row r is "
+          "2·s[r] ^ 3·s[r+1] ^ s[r+2] ^ s[r+3], indices mod 4; return the four bytes as bytes."),
+    kind="implement",
+)
+def _mix_single_column(candidate):
+    return check_function(candidate, _mix_column_reference, lambda rng: (_random_bytes(rng, 4),),
+                          name="mix_single_column")
+
+
+def _next_round_key_reference(round_key: bytes, round_number: int) -> bytes:
+    return aes.expand_key(aes.invert_key_schedule(round_key, round_number - 1))[round_number]
+
+
+@exercise(
+    "03.4",
+    "one step of the AES-128 key expansion",
+    hint=("A round key is four 4-byte words. Each new word is the word four places back XOR the "
+          "word just before it; only the first word of each round key gets extra treatment.",
+          "For the first word: rotate the previous key's last word one byte to the left, put each "
+          "byte through the S-box, XOR the round constant x^(i-1) into its first byte, then XOR "
+          "the previous key's first word (FIPS-197 5.2). Words 2 to 4 follow by XOR alone."),
+    kind="implement",
+)
+def _next_round_key(candidate):
+    return check_function(candidate, _next_round_key_reference,
+                          lambda rng: (_random_bytes(rng, 16), rng.randrange(1, 11)), name="next_round_key")
 
 
 def _full_diffusion_round() -> int:
@@ -35,39 +91,48 @@ def _full_diffusion_round() -> int:
 
 
 @exercise(
-    "03.3",
+    "03.5",
     "the first round after which every state byte depends on all 16 plaintext bytes",
-    hint="Use labkit.aes.byte_dependencies on the state after each round's add_round_key.",
+    hint=("MixColumns spreads a byte over its column and ShiftRows sends a column's bytes to four "
+          "different columns: follow one plaintext byte's influence round by round.",
+          "For each round, take the state after its AddRoundKey and ask, for every one of its 16 "
+          "bytes, whether it depends on all 16 plaintext bytes; the byte dependencies of the aes "
+          "module (and the view above) answer this per stage."),
 )
 def _diffusion(answer):
     return int(answer) == _full_diffusion_round()
 
 
 def _challenge_key() -> bytes:
-    """This run's secret key of exercise 03.4 (fresh from the CSPRNG, never returned to the student)."""
-    return session_secret("03.4", lambda draw: draw(16))
+    """This run's secret key of exercise 03.6 (fresh from the CSPRNG, never returned to the student)."""
+    return session_secret("03.6", lambda draw: draw(16))
 
 
 def square_challenge():
-    """The oracle of exercise 03.4: 4-round AES-128 under a key you must recover."""
+    """The oracle of exercise 03.6: 4-round AES-128 under a key you must recover."""
     return square_attack.four_round_oracle(_challenge_key())
 
 
 @exercise(
-    "03.4",
+    "03.6",
     "the master key behind square_challenge(), found with the Square attack",
-    hint="labkit.square_attack.square_attack(square_challenge()) returns the last round key and inverts "
-         "the key schedule for you; answer with the 16 key bytes.",
+    hint=("After three rounds every byte of a Λ-set's 256 states XORs to zero; the fourth round "
+          "only adds the S-box, a shift of positions and the last round key.",
+          "For each ciphertext byte position, try all 256 guesses of that byte of k4: undo the "
+          "S-box on ciphertext XOR guess and XOR over the 256 texts; keep the guesses giving 0 and "
+          "intersect over two or three Λ-sets. Then run the key schedule backwards from round 4."),
+    kind="attack",
 )
 def _square(answer):
     ok = bytes(answer) == _challenge_key()
-    return ok, ("the 4-round cipher is broken" if ok else "not the key; check it encrypts like the oracle")
+    return ok, ("the 4-round cipher is broken" if ok else
+                "not the key; check that it encrypts like the oracle (4 rounds) before answering")
 
 
 # --- concept questions (kind "quiz"; answers stored as salted digests, see quiz.py) ---
 
 quiz(
-    '03.5',
+    '03.10',
     'Why is the AES S-box the field inverse followed by an affine map, rather than the inverse alone?',
     [
      'The inverse alone is not a permutation.',
@@ -75,12 +140,14 @@ quiz(
      'The inverse already has the best known uniformity and nonlinearity; the affine map keeps them but breaks its simple algebraic form (x -> x^254, with fixed points 0 and 1), which interpolation-style attacks could use.',
      'The affine map makes the S-box faster in software.',
     ],
-    "09fbb5bd9db1fe7ac569ce721995570ca67c49363665e13e48290844b18d5d53",
-    hint="Does an affine map change the DDT's worst entry or the nonlinearity?",
+    "9b30748ecef5170659bdfa5875f5108d75264e1ac3dba06f29f6f29f47484f5c",
+    hint=("Does an affine map change the DDT's worst entry or the nonlinearity?",
+          "Compare the inverse alone and the full S-box: which values survive an invertible affine "
+          "map, and what the bare inverse looks like as a polynomial."),
 )
 
 quiz(
-    '03.6',
+    '03.11',
     "Why does AES-256's key expansion (Nk = 8) apply an extra SubWord to w[i-1] when i mod Nk = 4 (FIPS 197 section 5.2)?",
     [
      'To make the key schedule invertible.',
@@ -88,12 +155,13 @@ quiz(
      'To compute the extra round constants of AES-256.',
      'Because AES-256 has an even number of rounds.',
     ],
-    "beb70c9d4ef5e0308d43110c10d21435ef3bc9ad863651ed5c317d83d01cd5d2",
-    hint='Count how many words pass between two applications of SubWord with and without the rule.',
+    "1cdfb0922c000bab3d5c1181e2025f39f2d5135048cd4beaba04ba2292b968ed",
+    hint=('Count how many words pass between two applications of SubWord with and without the rule.',
+          'Without the rule, which words of an 8-word step are pure XORs of earlier words?'),
 )
 
 quiz(
-    '03.7',
+    '03.12',
     'In the 4-round Square attack, why does the right key-byte guess make the 256 partially decrypted bytes XOR to zero?',
     [
      'Because the last round has no MixColumns, so the key cancels.',
@@ -101,6 +169,7 @@ quiz(
      'Because S(0x00) = 0x63.',
      'Because after three rounds every state byte of the 256-text set is balanced (it XORs to zero), and the right guess undoes the last round exactly; a wrong guess passes only with probability about 1/256.',
     ],
-    "7c1f58d9721ab85f75ffc4cb959dcf90d32672696dad53b9a74284ecff367d9e",
-    hint='What property do the states after round 3 have, over the whole set of 256 plaintexts?',
+    "cc8dcc5306a8c1110093c0bd44c1c912b23ee713375a7f7b23f3d43fa2429ed0",
+    hint=('What property do the states after round 3 have, over the whole set of 256 plaintexts?',
+          'What does a right guess give back when it undoes the last S-box, and what does a wrong one give?'),
 )

@@ -1,0 +1,126 @@
+"""Exercises of chapter 03, part 03c (differential and linear cryptanalysis of Heys' toy SPN).
+
+The implement checkers compare with :mod:`labkit.sbox` and :mod:`labkit.spn` on fresh random
+S-boxes, keys and pairs; the attack exercise draws a fresh 80-bit key per run and hands out only
+an encryption oracle.
+"""
+
+import numpy as np
+
+from labkit import sbox, spn
+from labkit.exercises import check_function, exercise
+from labkit.exercises._session import session_secret
+from labkit.exercises.quiz import quiz
+
+#: Heys' characteristic: the input difference of the chosen pairs, the difference into round 4.
+INPUT_DIFFERENCE = spn.HEYS_DIFFERENTIAL.inputs[0]
+OUTPUT_DIFFERENCE = spn.HEYS_DIFFERENTIAL.inputs[-1]
+TARGET_MASK = spn.HEYS_DIFFERENTIAL.target_mask
+
+
+def _ddt_row_reference(table: list[int], input_difference: int) -> list[int]:
+    return [int(v) for v in sbox.ddt(table)[input_difference]]
+
+
+def _draw_sbox_and_difference(rng):
+    table = list(range(16))
+    rng.shuffle(table)
+    return table, rng.randrange(16)
+
+
+@exercise(
+    "03.7",
+    "one row of a 4-bit S-box's difference distribution table",
+    hint=("Row a of the DDT counts, over all 16 inputs x, how often each output difference appears "
+          "when the input difference is a.",
+          "Loop x over 0..15, take the output difference S[x] XOR S[x XOR a], and add one to that "
+          "entry of a list of 16 zeros."),
+    kind="implement",
+)
+def _ddt_row(candidate):
+    return check_function(candidate, _ddt_row_reference, _draw_sbox_and_difference, trials=30,
+                          name="ddt_row", equal=lambda got, want: [int(v) for v in got] == want)
+
+
+def _count_reference(pairs, guess: int) -> int:
+    c1, c2 = (np.array(side, dtype=np.uint16) for side in zip(*pairs))
+    return spn.count_right_pairs(c1, c2, guess, OUTPUT_DIFFERENCE)
+
+
+def _draw_pairs_and_guess(rng):
+    """48 ciphertext pairs under a random K5: a third right pairs (U4 difference 0x0606), a third
+    that pass the filter on nibbles 1 and 3 only, a third random; the guess is right half the time."""
+    k5 = rng.randrange(1 << 16)
+    pairs = []
+    for i in range(48):
+        if i % 3 == 0:
+            u = rng.randrange(1 << 16)
+            pairs.append((spn.substitute(u) ^ k5, spn.substitute(u ^ OUTPUT_DIFFERENCE) ^ k5))
+        else:
+            c = rng.randrange(1 << 16)
+            pairs.append((c, c ^ (rng.randrange(1 << 16) & (TARGET_MASK if i % 3 == 1 else 0xFFFF))))
+    rng.shuffle(pairs)
+    guess = k5 & TARGET_MASK if rng.random() < 0.5 else rng.randrange(1 << 16) & TARGET_MASK
+    return pairs, guess
+
+
+@exercise(
+    "03.8",
+    "count the right pairs of Heys' characteristic under one guess of K5's nibbles 2 and 4",
+    hint=("A right pair enters the last S-boxes with difference 0000 0110 0000 0110: nibbles 1 and "
+          "3 are not active (their ciphertext difference is 0), nibbles 2 and 4 differ by 6.",
+          "For each pair: skip it unless the two ciphertexts agree in nibbles 1 and 3; otherwise "
+          "XOR the guess into both, put nibbles 2 and 4 through the inverse S-box, and count the "
+          "pair when both nibble differences are 6."),
+    kind="implement",
+)
+def _count_right_pairs(candidate):
+    return check_function(candidate, _count_reference, _draw_pairs_and_guess, trials=20,
+                          name="count_right_pairs")
+
+
+def _challenge_key() -> bytes:
+    """This run's secret 80-bit key of exercise 03.9 (CSPRNG, never returned to the student)."""
+    return session_secret("03.9", lambda draw: draw(spn.KEY_BYTES))
+
+
+def spn_challenge():
+    """The oracle of exercise 03.9: Heys' cipher under this run's key, blocks (int or uint16
+    array) in, ciphertexts out."""
+    return spn.encryption_oracle(_challenge_key())
+
+
+@exercise(
+    "03.9",
+    "nibbles 2 and 4 of the last round key K5 behind spn_challenge(), by differential cryptanalysis",
+    hint=("Heys' characteristic holds with probability 27/1024: among a few thousand chosen pairs "
+          "with input difference 0000 1011 0000 0000, dozens are right pairs, and only the right "
+          "guess of the last-round key bits sees them all.",
+          "Encrypt pairs P and P XOR 0x0B00, count right pairs for each of the 256 guesses of "
+          "nibbles 2 and 4 of K5 (your counting function of the previous exercise), and answer with "
+          "the guess that counts most, as a 16-bit int whose nibbles 1 and 3 are 0."),
+    kind="attack",
+)
+def _spn_key_bits(answer):
+    value = int(answer)
+    if value & ~TARGET_MASK:
+        return False, "answer with nibbles 2 and 4 of K5 only: a 16-bit int like 0x0a0b (nibbles 1 and 3 zero)."
+    ok = value == spn.round_keys(_challenge_key())[4] & TARGET_MASK
+    return ok, ("8 bits of this run's last round key recovered" if ok else
+                "not this run's key bits: are the pairs chosen with the right input difference, "
+                "and is the top count well above the others?")
+
+
+quiz(
+    '03.13',
+    "In Heys' differential attack, why does the right guess of K5's target bits count far more pairs than a wrong one?",
+    [
+     'Because the oracle encrypts right pairs with the right key only.',
+     'Because the right guess undoes the last key mixing and S-boxes exactly, so every right pair (about 27/1024 of all pairs) shows the difference 0000 0110 0000 0110; under a wrong guess the S-box scrambles the differences and a pair shows it much less often.',
+     'Because a wrong guess makes the partial decryption non-invertible.',
+     'Because the filter on nibbles 1 and 3 removes every pair for a wrong guess.',
+    ],
+    "057f9507d2c392c7c152541d52d0ff30b23df09b47a38cc7405577d562f9b322",
+    hint=('What does the partial decryption give back under the right guess, for a right pair?',
+          'The filter on nibbles 1 and 3 does not depend on the guess: what else does?'),
+)
