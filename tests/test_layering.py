@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent / "labkit"
 LAYERS = [
     ("foundation", {"labkit", "labkit.bits", "labkit.gf", "labkit.timing", "labkit.parallel", "labkit.paths",
                     "labkit.progress", "labkit.course", "labkit.digits"}),
-    ("ciphers", {"labkit.feistel", "labkit.des", "labkit.aes", "labkit.sbox", "labkit.modes", "labkit.gcm",
+    ("ciphers", {"labkit.feistel", "labkit.des", "labkit.des_security", "labkit.aes", "labkit.sbox", "labkit.modes", "labkit.gcm",
                  "labkit.square_attack", "labkit.vectors"}),
     ("circuits", {"labkit.circuits"}),
     ("neural", {"labkit.neural"}),
