@@ -6,8 +6,6 @@ from the OS CSPRNG once per run (``_session``) and hand out oracles or public da
 """
 import secrets
 
-import numpy as np
-
 from labkit import bits, des, des_security, sbox
 from labkit.exercises import check_function, exercise
 from labkit.exercises._session import session_secret
