@@ -27,16 +27,16 @@ def _solve_0203() -> bytes:
     return des.complement(oracle(des.complement(target)))
 
 
-def _solve_0208() -> bytes:
+def _solve_0206() -> bytes:
     return des.recover_linear_key(ch02_des.linear_challenge()).key
 
 
-def _solve_0210() -> bytes:
+def _solve_0207() -> bytes:
     p, c, known = ch02_des.search_challenge()
     return des.exhaustive_search(p, c, known, 16, progress=False).keys[0]
 
 
-def _solve_0212() -> int:
+def _solve_0209() -> int:
     ch = ch02_des.sweet32_challenge()
     chain, plain = [ch["iv"]] + ch["ciphertext"], ch["plaintext"]
     i, j = next((i, j) for i, j, _ in des_security.cbc_collisions(ch["iv"], ch["ciphertext"])
@@ -62,7 +62,7 @@ def _solve_0903() -> torch.Tensor:
     return torch.frombuffer(bytearray(raw), dtype=torch.float32).reshape(4, 4)
 
 
-SOLVERS = {"02.3": _solve_0203, "02.8": _solve_0208, "02.10": _solve_0210, "02.12": _solve_0212, "04.2": _solve_0402, "06.13": _solve_0613,
+SOLVERS = {"02.3": _solve_0203, "02.6": _solve_0206, "02.7": _solve_0207, "02.9": _solve_0209, "04.2": _solve_0402, "06.13": _solve_0613,
            "09.3": _solve_0903}
 
 

@@ -96,7 +96,7 @@ def _random_sbox_or_des(rng) -> list[int]:
 
 
 @exercise(
-    "02.6",
+    "02.4",
     "difference_row(table, a): row a of the difference distribution table of a 6-to-4-bit S-box",
     hint=("A DDT row counts, for one input difference a, how often each output difference occurs.",
           "For every input x in 0..63, compute the output difference S(x) xor S(x xor a) and add one "
@@ -110,7 +110,7 @@ def _difference_row(answer):
 
 
 @exercise(
-    "02.7",
+    "02.5",
     "the largest |LAT| entry of DES's S-box S5 (where Matsui's linear cryptanalysis starts)",
     hint=("A LAT entry counts how often a linear approximation of the S-box holds, minus 32: "
           "its size is the bias an attacker can use.",
@@ -125,13 +125,13 @@ _LINEAR_PAIRS_MAX = 8
 
 
 def _linear_secret() -> tuple[bytes, list[bytes]]:
-    """This run's secret key of exercise 02.8 and the plaintexts of its known pairs."""
-    return session_secret("02.8", lambda draw: (draw(8), [draw(8) for _ in range(_LINEAR_PAIRS_MAX)]))
+    """This run's secret key of exercise 02.6 and the plaintexts of its known pairs."""
+    return session_secret("02.6", lambda draw: (draw(8), [draw(8) for _ in range(_LINEAR_PAIRS_MAX)]))
 
 
 def linear_challenge(pairs: int = 2) -> list[tuple[bytes, bytes]]:
     """Known (plaintext, ciphertext) pairs of DES with the lecture's linear S-boxes under a
-    secret key drawn fresh for this run, for exercise 02.8."""
+    secret key drawn fresh for this run, for exercise 02.6."""
     if not 1 <= int(pairs) <= _LINEAR_PAIRS_MAX:
         raise ValueError(f"pairs must be between 1 and {_LINEAR_PAIRS_MAX}, got {pairs}")
     secret, blocks = _linear_secret()
@@ -139,7 +139,7 @@ def linear_challenge(pairs: int = 2) -> list[tuple[bytes, bytes]]:
 
 
 @exercise(
-    "02.8",
+    "02.6",
     "recover a key of the linear DES from its known pairs",
     hint=("With linear S-boxes the whole cipher is C = A m xor B k over GF(2), and A and B are public.",
           "Get A by encrypting the 64 unit plaintexts under the zero key and B from the 56 unit keys; "
@@ -163,16 +163,16 @@ SEARCH_UNKNOWN_BITS = 16
 
 
 def search_challenge() -> tuple[bytes, bytes, bytes]:
-    """(plaintext, ciphertext, known key) for exercise 02.10: the real key agrees with the known
+    """(plaintext, ciphertext, known key) for exercise 02.7: the real key agrees with the known
     key except in the last 16 key bits that matter (``des.KEY_BIT_POSITIONS[-16:]``), zero in the
     known key. The real key is drawn fresh for this run."""
-    secret = session_secret("02.10", lambda draw: des.set_parity(draw(8)))
+    secret = session_secret("02.7", lambda draw: des.set_parity(draw(8)))
     plaintext = b"DES 1977"
     return plaintext, des.encrypt_block(secret, plaintext), des.forget_key_bits(secret, SEARCH_UNKNOWN_BITS)
 
 
 @exercise(
-    "02.10",
+    "02.7",
     "find the key of search_challenge() by exhaustive search over 16 unknown bits",
     hint=("Only 16 key bits are unknown: 65,536 candidates, each tested with one encryption.",
           "For every 16-bit value, write its bits into the 16 unknown positions of the known key, "
@@ -196,7 +196,7 @@ def _mitm_draw(rng):
 
 
 @exercise(
-    "02.11",
+    "02.8",
     "meet_in_the_middle(pairs, key_bits): every key pair (i, j) of the toy 2DES that fits the pairs",
     hint=("Double encryption has a middle: E_k1(P) = D_k2(C). Each side involves only one key.",
           "Encrypt the first plaintext under every stage-1 key and store middle value -> i in a "
@@ -215,18 +215,18 @@ SWEET32_BLOCKS = 1 << 15  # 2^15 blocks of 24 bits: about 32 collisions, half of
 
 
 def _sweet32_secret() -> dict:
-    """This run's key, IV, cookie and known plaintext blocks of exercise 02.12."""
+    """This run's key, IV, cookie and known plaintext blocks of exercise 02.9."""
     def draw_all(draw):
         width = SWEET32_BLOCK_BITS // 8
         raw = draw(width * SWEET32_BLOCKS // 2)
         return {"key": draw(16), "iv": int.from_bytes(draw(width), "big"),
                 "cookie": int.from_bytes(draw(width), "big"),
                 "known": [int.from_bytes(raw[n:n + width], "big") for n in range(0, len(raw), width)]}
-    return session_secret("02.12", draw_all)
+    return session_secret("02.9", draw_all)
 
 
 def sweet32_challenge() -> dict:
-    """A long CBC ciphertext under a toy 24-bit block cipher (exercise 02.12): every even block is a
+    """A long CBC ciphertext under a toy 24-bit block cipher (exercise 02.9): every even block is a
     known header block, every odd block the same secret cookie. Returns the IV, the ciphertext
     blocks and the plaintext with ``None`` where the cookie is; key and cookie are fresh per run."""
     s = _sweet32_secret()
@@ -237,7 +237,7 @@ def sweet32_challenge() -> dict:
 
 
 @exercise(
-    "02.12",
+    "02.9",
     "the secret cookie of sweet32_challenge(), from a collision of two ciphertext blocks",
     hint=("Two equal ciphertext blocks in CBC mean the block cipher saw two equal inputs.",
           "The input of block i is P_i xor C_(i-1). Find blocks i and j with C_i = C_j where one is "
@@ -252,7 +252,7 @@ def _sweet32(answer):
 # --- concept questions (kind "quiz"; answers stored as salted digests, see quiz.py) ---
 
 quiz(
-    '02.4',
+    '02.10',
     'One bit of L0 (the left half after IP) is flipped. How many S-boxes does it enter in round 1?',
     [
      'One.',
@@ -260,13 +260,13 @@ quiz(
      'None: L0 is only XORed into f(R0, K1); the flipped bit reaches the S-boxes in round 2, as a bit of R1.',
      'Six.',
     ],
-    "5315fd1eb9a6415deb92939cfc1e6990bc43dc4ecf7c80043a9e5805856c88b8",
+    "597ce6c9659dcdf4b78705dda776f824c6bb3b530a80471898bb466733846474",
     hint=('Look at the round equations: which half goes through E and the S-boxes?',
           'Write L1 and R1 in terms of L0, R0 and K1, and see where L0 appears.'),
 )
 
 quiz(
-    '02.5',
+    '02.11',
     'Why does DES(~k, ~m) = ~DES(k, m) hold?',
     [
      'The S-boxes are balanced.',
@@ -274,13 +274,13 @@ quiz(
      'In each round E(~R) xor ~K = E(R) xor K, so the S-boxes see the same inputs; the complemented left half passes through the XOR, and the halves stay complemented to the end.',
      'It holds only for the weak keys.',
     ],
-    "dff495e9b40853c0994be303009f6cdca097892890c5f18c2fcbd7e66a8c25f2",
+    "6dfb13ba6698adf28429121fedffa2e1dd9ed2d9efbe18a689757ecc6e49d0a3",
     hint=('Complement both the right half and the subkey: what does the S-box layer see?',
           'E and the key schedule only copy bits, so a complemented R gives a complemented E(R).'),
 )
 
 quiz(
-    '02.9',
+    '02.12',
     "If DES's eight S-boxes were replaced by affine maps over GF(2), why would the key fall to linear algebra?",
     [
      'Because the key schedule would then have weak keys.',
@@ -288,7 +288,7 @@ quiz(
      'Because brute force becomes faster when the S-boxes are affine.',
      'Because E and P would then cancel each other.',
     ],
-    "d9d0ee0691271d5c82f794ade82c2a4adf453a846cafb1c4e921573d4df199ec",
+    "a571a4ff8fd0a5aab2e4ce0f323fc6a1236b49c23cd7b6ca40ef7de85ed8bf6e",
     hint=('E, P, IP and the key XOR are already linear: what is left that is not?',
           'Compose affine maps round after round: what kind of map is the whole cipher then?'),
 )
