@@ -35,7 +35,7 @@ __all__ = [
     "LINEAR_SBOX_MATRIX", "LINEAR_SBOXES", "linear_sbox", "LinearDES", "linear_des",
     "LinearKeyRecovery", "recover_linear_key", "Avalanche", "avalanche",
     "to_words", "from_words", "encrypt_many",
-    "KEY_BIT_POSITIONS", "forget_key_bits", "SearchResult", "exhaustive_search",
+    "KEY_BIT_POSITIONS", "forget_key_bits", "keys_from_indices", "SearchResult", "exhaustive_search",
 ]
 
 BLOCK_SIZE = 8  # bytes
@@ -746,6 +746,24 @@ def forget_key_bits(key: bytes, unknown_bits) -> bytes:
     return bytes(key)
 
 
+def keys_from_indices(known_key: bytes, unknown_bits, indices) -> np.ndarray:
+    """The candidate keys of a reduced key space as uint64 words: ``known_key`` with bit j of each
+    index written at ``unknown_bits[j]`` (positions as in :func:`forget_key_bits`; an int n means
+    the last n key bits that matter). Index 0 is ``known_key`` with the unknown bits cleared."""
+    known_key = _check_bytes(known_key, KEY_SIZE, "known key")
+    positions = _unknown_positions(unknown_bits)
+    indices = np.asarray(indices)
+    if indices.size and (not np.issubdtype(indices.dtype, np.integer) or int(indices.min()) < 0
+                         or int(indices.max()) >> len(positions)):
+        raise ValueError(f"indices must be ints in 0..2^{len(positions)} - 1")
+    indices = indices.astype(np.uint64)
+    keys = np.full(indices.shape, int.from_bytes(forget_key_bits(known_key, positions), "big"),
+                   dtype=np.uint64)
+    for j, pos in enumerate(positions):
+        keys |= ((indices >> np.uint64(j)) & np.uint64(1)) << np.uint64(63 - pos)
+    return keys
+
+
 def exhaustive_search(plaintext: bytes, ciphertext: bytes, known_key: bytes, unknown_bits,
                       *, batch: int = 1 << 14, progress: bool = True,
                       rounds: int = ROUNDS) -> SearchResult:
@@ -759,11 +777,9 @@ def exhaustive_search(plaintext: bytes, ciphertext: bytes, known_key: bytes, unk
     ciphertext = _check_bytes(ciphertext, BLOCK_SIZE, "ciphertext")
     known_key = _check_bytes(known_key, KEY_SIZE, "known key")
     positions = _unknown_positions(unknown_bits)
-    base = np.uint64(int.from_bytes(forget_key_bits(known_key, positions), "big"))
     block_word = np.uint64(int.from_bytes(plaintext, "big"))
     target = np.uint64(int.from_bytes(ciphertext, "big"))
     total = 1 << len(positions)
-    shifts = [(np.uint64(j), np.uint64(63 - p)) for j, p in enumerate(positions)]
 
     from tqdm.auto import tqdm
 
@@ -773,9 +789,7 @@ def exhaustive_search(plaintext: bytes, ciphertext: bytes, known_key: bytes, unk
               desc=f"2^{len(positions)} keys") as bar:
         for lo in range(0, total, batch):
             n = np.arange(lo, min(lo + batch, total), dtype=np.uint64)
-            keys = np.full(n.shape, base, dtype=np.uint64)
-            for j, pos in shifts:
-                keys |= ((n >> j) & np.uint64(1)) << pos
+            keys = keys_from_indices(known_key, positions, n)
             hits = keys[encrypt_many(keys, block_word, rounds=rounds) == target]
             for k in hits:
                 key = int(k).to_bytes(8, "big")

@@ -18,6 +18,7 @@ __all__ = [
     "linearity",
     "is_balanced",
     "is_permutation",
+    "preimage_counts",
 ]
 
 
@@ -106,3 +107,16 @@ def is_permutation(table) -> bool:
     """The S-box is a bijection on n bits."""
     s, n, m = as_table(table)
     return m <= n and len(set(s.tolist())) == s.size
+
+
+# --- preimages (chapter 02b: "every DES S-box is 4-to-1") ----------------------------------------
+
+
+def preimage_counts(table, out_bits: int | None = None) -> np.ndarray:
+    """How many inputs map to each output value (length 2**m): a 6-to-4-bit S-box is "4-to-1"
+    when every entry is 4, the design rule of DES's S-boxes (Coppersmith 1994, criterion S-2)."""
+    s, n, m = as_table(table)
+    m = m if out_bits is None else int(out_bits)
+    if s.max() >> m:
+        raise ValueError(f"S-box entries do not fit in {m} output bits")
+    return np.bincount(s, minlength=1 << m)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from labkit import bits, des, exercises as ex, gcm
+from labkit import bits, des, des_security, exercises as ex, gcm
 from labkit.exercises import _session, ch02_des, ch03_aes, ch04_modes_gcm, ch06_attacks, ch09_weights
 
 
@@ -23,12 +23,25 @@ def _solve_0613() -> list[int]:
 
 
 def _solve_0203() -> bytes:
+    oracle, target = ch02_des.complement_challenge()
+    return des.complement(oracle(des.complement(target)))
+
+
+def _solve_0206() -> bytes:
     return des.recover_linear_key(ch02_des.linear_challenge()).key
 
 
-def _solve_0205() -> bytes:
+def _solve_0207() -> bytes:
     p, c, known = ch02_des.search_challenge()
     return des.exhaustive_search(p, c, known, 16, progress=False).keys[0]
+
+
+def _solve_0209() -> int:
+    ch = ch02_des.sweet32_challenge()
+    chain, plain = [ch["iv"]] + ch["ciphertext"], ch["plaintext"]
+    i, j = next((i, j) for i, j, _ in des_security.cbc_collisions(ch["iv"], ch["ciphertext"])
+                if (plain[i] is None) != (plain[j] is None))
+    return (plain[i] if plain[j] is None else plain[j]) ^ chain[i] ^ chain[j]
 
 
 def _solve_0402() -> bytes:
@@ -49,7 +62,7 @@ def _solve_0903() -> torch.Tensor:
     return torch.frombuffer(bytearray(raw), dtype=torch.float32).reshape(4, 4)
 
 
-SOLVERS = {"02.3": _solve_0203, "02.5": _solve_0205, "04.2": _solve_0402, "06.13": _solve_0613,
+SOLVERS = {"02.3": _solve_0203, "02.6": _solve_0206, "02.7": _solve_0207, "02.9": _solve_0209, "04.2": _solve_0402, "06.13": _solve_0613,
            "09.3": _solve_0903}
 
 
@@ -87,7 +100,8 @@ def test_demo_oracle_returns_only_the_oracle_and_takes_no_seed():
     assert not inspect.signature(ch06_attacks.demo_oracle).parameters  # no seed to choose the key with
 
 
-@pytest.mark.parametrize("challenge", [ch02_des.linear_challenge, ch02_des.search_challenge,
+@pytest.mark.parametrize("challenge", [ch02_des.complement_challenge, ch02_des.linear_challenge,
+                                       ch02_des.search_challenge, ch02_des.sweet32_challenge,
                                        ch04_modes_gcm.keystream_challenge, ch04_modes_gcm.forgery_challenge,
                                        ch09_weights.reuse_challenge])
 def test_challenges_hand_out_no_secret(challenge):

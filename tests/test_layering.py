@@ -17,8 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent / "labkit"
 LAYERS = [
     ("foundation", {"labkit", "labkit.bits", "labkit.gf", "labkit.timing", "labkit.parallel", "labkit.paths",
                     "labkit.progress", "labkit.course", "labkit.digits"}),
-    ("ciphers", {"labkit.feistel", "labkit.des", "labkit.aes", "labkit.sbox", "labkit.modes", "labkit.gcm",
-                 "labkit.square_attack", "labkit.spn", "labkit.vectors"}),
+    ("ciphers", {"labkit.feistel", "labkit.des", "labkit.des_security", "labkit.aes", "labkit.sbox",
+                 "labkit.modes", "labkit.gcm", "labkit.square_attack", "labkit.spn", "labkit.vectors"}),
     ("circuits", {"labkit.circuits"}),
     ("neural", {"labkit.neural"}),
     ("attacks, backdoor, weights", {"labkit.attacks", "labkit.backdoor", "labkit.weights"}),
