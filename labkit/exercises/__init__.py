@@ -136,8 +136,20 @@ def registry() -> dict[str, Exercise]:
     return dict(_REGISTRY)
 
 
+def _load_chapter(exercise_id: str) -> None:
+    """Import only the modules of the exercise's chapter (``chNN_*.py``): a check in chapter 02
+    need not import the torch-based chapters (about 4 s)."""
+    chapter = str(exercise_id).split(".")[0]
+    for info in pkgutil.iter_modules(__path__):
+        if info.name.startswith(f"ch{chapter}_"):
+            importlib.import_module(f"{__name__}.{info.name}")
+
+
 def _get(exercise_id: str) -> Exercise:
-    _load_all()
+    if exercise_id not in _REGISTRY:
+        _load_chapter(exercise_id)
+    if exercise_id not in _REGISTRY:
+        _load_all()
     try:
         return _REGISTRY[exercise_id]
     except KeyError:
