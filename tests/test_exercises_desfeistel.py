@@ -15,6 +15,9 @@ def test_chapter_01_checks():
     assert ex.check("01.5", feistel.two_round_distinguisher)
     assert not ex.check("01.5", feistel.one_round_distinguisher)
     assert not ex.check("01.5", lambda oracle, half_bits, rng: True)  # says "Feistel" in both worlds
+    assert not ex.check("01.5", lambda oracle, half_bits, rng: isinstance(oracle, feistel.Feistel))
+    calls = []
+    assert not ex.check("01.5", lambda oracle, half_bits, rng: calls.append(1) or len(calls) % 2 == 1)
     assert not ex.check("01.5", 42)
 
 
