@@ -15,6 +15,8 @@ __all__ = [
     "to_hex",
     "bytes_to_bits",
     "bits_to_bytes",
+    "blocks_to_bits",
+    "bits_to_blocks",
     "int_to_bits",
     "bits_to_int",
     "hex_to_bits",
@@ -104,6 +106,43 @@ def bits_to_bytes(bits) -> bytes:
     if arr.size % 8:
         raise ValueError(f"number of bits must be a multiple of 8, got {arr.size}")
     return np.packbits(arr).tobytes()
+
+
+def blocks_to_bits(blocks) -> np.ndarray:
+    """A batch of blocks, shape ``(n, k)`` bytes, to its bits, shape ``(n, 8k)`` uint8.
+
+    Row i is ``bytes_to_bits(bytes(blocks[i]))`` (MSB of each block's first byte first): the
+    batched form for the cipher networks, which take one block per row.
+    """
+    if hasattr(blocks, "detach"):  # torch tensor, without importing torch here
+        blocks = blocks.detach().cpu().numpy()
+    arr = np.asarray(blocks)
+    if arr.ndim != 2:
+        raise ValueError(f"blocks must be a 2-D array (n blocks, k bytes), got shape {arr.shape}")
+    if arr.dtype != np.uint8:
+        if arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
+            raise TypeError(f"blocks must be an integer array of bytes, got dtype {arr.dtype}")
+        if arr.size and (arr.min() < 0 or arr.max() > 255):
+            raise ValueError("blocks must hold bytes: integers in 0..255")
+        arr = arr.astype(np.uint8)
+    return np.unpackbits(arr, axis=1)
+
+
+def bits_to_blocks(bits) -> np.ndarray:
+    """Inverse of :func:`blocks_to_bits`: ``(n, 8k)`` bits (ints, floats or bools, each 0 or 1)
+    to ``(n, k)`` uint8 blocks, MSB first; a network's 0.0/1.0 outputs convert directly."""
+    if hasattr(bits, "detach"):
+        bits = bits.detach().cpu().numpy()
+    arr = np.asarray(bits)
+    if arr.ndim != 2:
+        raise ValueError(f"bits must be a 2-D array (n blocks, 8k bits), got shape {arr.shape}")
+    if arr.shape[1] % 8:
+        raise ValueError(f"bits per block must be a multiple of 8, got {arr.shape[1]}")
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"bits must be a numeric array of 0/1, got dtype {arr.dtype}")
+    if arr.size and not np.all((arr == 0) | (arr == 1)):
+        raise ValueError("bits must contain only 0 and 1")
+    return np.packbits(arr.astype(np.uint8), axis=1)
 
 
 def int_to_bits(value: int, width: int) -> np.ndarray:

@@ -31,6 +31,7 @@ __all__ = [
     "three_round_cca_distinguisher",
     "DISTINGUISHERS",
     "Advantage",
+    "BlackBox",
     "measure_advantage",
     "advantage_by_rounds",
 ]
@@ -245,22 +246,44 @@ class Advantage:
         return abs(self.p_feistel - self.p_random)
 
 
+class BlackBox:
+    """What a distinguisher is handed: ``encrypt`` and ``decrypt`` of a hidden permutation, and no
+    type or attribute that says which world of the game it comes from."""
+
+    __slots__ = ("encrypt", "decrypt")
+
+    def __init__(self, permutation) -> None:
+        self.encrypt = lambda block: permutation.encrypt(block)
+        self.decrypt = lambda block: permutation.decrypt(block)
+
+    def __repr__(self) -> str:
+        return "<oracle: a Feistel network or a random permutation>"
+
+
 def measure_advantage(distinguisher, rounds: int, *, half_bits: int = 16, trials: int = 1000,
-                      seed: int = 0) -> Advantage:
+                      seed: int | None = 0) -> Advantage:
     """Run ``distinguisher`` ``trials`` times against fresh Feistel networks with ``rounds``
-    independent random round functions, and as often against fresh random permutations."""
+    independent random round functions, and as often against fresh random permutations.
+
+    As in the game, the distinguisher cannot tell the worlds apart except by its queries: each
+    oracle is a :class:`BlackBox`, the two worlds come in a random order in every trial, and the
+    distinguisher's ``rng`` is independent of the randomness of the worlds. ``seed=None`` draws
+    everything fresh from the OS (an exercise check, which must not be tunable to one seed).
+    """
     half_bits = _check_half_bits(half_bits)
     if isinstance(rounds, bool) or not isinstance(rounds, (int, np.integer)) or rounds < 1:
         raise ValueError(f"rounds must be a positive int, got {rounds!r}")
     if isinstance(trials, bool) or not isinstance(trials, (int, np.integer)) or trials < 1:
         raise ValueError(f"trials must be a positive int, got {trials!r}")
-    rng = np.random.default_rng(seed)
-    hits_feistel = hits_random = 0
+    world_seed, player_seed = np.random.SeedSequence(seed).spawn(2)
+    worlds, player = np.random.default_rng(world_seed), np.random.default_rng(player_seed)
+    hits = {True: 0, False: 0}
     for _ in range(trials):
-        network = Feistel([random_function(half_bits, rng) for _ in range(rounds)], half_bits)
-        hits_feistel += bool(distinguisher(network, half_bits, rng))
-        hits_random += bool(distinguisher(RandomPermutation(2 * half_bits, rng), half_bits, rng))
-    return Advantage(int(rounds), int(trials), hits_feistel / trials, hits_random / trials)
+        network = Feistel([random_function(half_bits, worlds) for _ in range(rounds)], half_bits)
+        oracles = [(True, network), (False, RandomPermutation(2 * half_bits, worlds))]
+        for is_feistel, oracle in (oracles if worlds.integers(2) else oracles[::-1]):
+            hits[is_feistel] += bool(distinguisher(BlackBox(oracle), half_bits, player))
+    return Advantage(int(rounds), int(trials), hits[True] / trials, hits[False] / trials)
 
 
 def advantage_by_rounds(rounds=range(1, 6), *, half_bits: int = 16, trials: int = 500,

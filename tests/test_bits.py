@@ -83,3 +83,32 @@ def test_check_bytes_names_what_was_expected():
         bits.check_bytes(bytes(7), 8, what="DES key")
     with pytest.raises(TypeError, match="block must be bytes, got str"):
         bits.check_bytes("00" * 8, 8, what="block")
+
+
+@given(st.lists(st.binary(min_size=3, max_size=3), min_size=0, max_size=8))
+def test_block_batches_match_per_block_conversion(rows):
+    blocks = np.array([list(r) for r in rows], dtype=np.uint8).reshape(len(rows), 3)
+    batch = bits.blocks_to_bits(blocks)
+    assert batch.dtype == np.uint8 and batch.shape == (len(rows), 24)
+    for row, data in zip(batch, rows):
+        assert row.tolist() == bits.bytes_to_bits(data).tolist()
+    back = bits.bits_to_blocks(batch)
+    assert back.dtype == np.uint8 and np.array_equal(back, blocks)
+    assert np.array_equal(bits.bits_to_blocks(batch.astype(np.float64)), blocks)  # network outputs
+
+
+def test_block_batches_msb_first_and_validated():
+    assert bits.blocks_to_bits(np.array([[0x80, 0x01]], dtype=np.uint8)).tolist() == [[1] + [0] * 14 + [1]]
+    assert bits.blocks_to_bits([[0xA5]]).tolist() == [[1, 0, 1, 0, 0, 1, 0, 1]]
+    with pytest.raises(ValueError, match="2-D"):
+        bits.blocks_to_bits(np.zeros(16, dtype=np.uint8))
+    with pytest.raises(ValueError, match="0..255"):
+        bits.blocks_to_bits([[256]])
+    with pytest.raises(TypeError, match="integer"):
+        bits.blocks_to_bits(np.zeros((1, 2)))
+    with pytest.raises(ValueError, match="multiple of 8"):
+        bits.bits_to_blocks(np.zeros((1, 12)))
+    with pytest.raises(ValueError, match="only 0 and 1"):
+        bits.bits_to_blocks(np.full((1, 8), 0.5))
+    with pytest.raises(ValueError, match="2-D"):
+        bits.bits_to_blocks(np.zeros(8))

@@ -81,7 +81,7 @@ def test_epsilon_validation():
 def test_exact_cipher_on_binary_inputs(epsilon, dtype, clamp):
     rng = np.random.default_rng(1)
     p = _binary(rng)
-    net = protect(toy_spn(KEY, dtype=dtype), epsilon=epsilon, clamp=clamp)
+    net = protect(toy_spn(KEY, dtype=dtype), epsilon=epsilon, unsafe_unclamped=not clamp)
     out = net(torch.as_tensor(p, dtype=dtype))
     assert out.dtype == dtype
     _assert_same(out.numpy(), toy_spn_reference(KEY, p.astype(np.uint8)))
@@ -109,7 +109,7 @@ _NETS = {}
 def _net(epsilon, clamp, key=KEY, dtype=torch.float64):
     k = (epsilon, clamp, key, dtype)
     if k not in _NETS:
-        _NETS[k] = protect(toy_spn(key, dtype=dtype), epsilon=epsilon, clamp=clamp)
+        _NETS[k] = protect(toy_spn(key, dtype=dtype), epsilon=epsilon, unsafe_unclamped=not clamp)
     return _NETS[k]
 
 
@@ -170,7 +170,7 @@ def test_nan_and_infinity_are_defined_and_key_independent(bad):
     p[:, 5] = bad  # without the clamp, the simulator still predicts every output
     binary_cipher = lambda bits: toy_spn_reference(KEY, bits.numpy().astype(np.uint8))  # noqa: E731
     _assert_same(_net(Fraction(1, 3), False)(torch.as_tensor(p)),
-                 simulate(p, binary_cipher, epsilon=Fraction(1, 3), clamp=False))
+                 simulate(p, binary_cipher, epsilon=Fraction(1, 3), unsafe_unclamped=True))
 
 
 # --- the attacks against it ----------------------------------------------------------------------
@@ -195,14 +195,14 @@ def test_float_trigger_breaks_the_unclamped_defence_and_clamp_fixes_it(dtype, ke
     trigger = float_trigger(dtype)
     x = torch.tensor([trigger], dtype=dtype)
     assert step(x, Fraction(1, 4)).item() == 2 and mask(x[None, :], Fraction(1, 4)).item() == 0
-    open_net = protect(toy_spn(key, dtype=dtype), epsilon=Fraction(1, 4), clamp=False)
+    open_net = protect(toy_spn(key, dtype=dtype), epsilon=Fraction(1, 4), unsafe_unclamped=True)
     broken = recover_key(open_net, strategy="float_trigger", trigger=trigger, cipher=toy_spn_reference)
     assert broken.key == key
     # 129 queries unless the all-zero base met a saturating S-box byte (caught, then retried)
     assert (broken.queries == 129) == (broken.retries == 0) and broken.detected_errors == broken.retries
     if 0x7D in key:
         assert broken.retries >= 1
-    closed = protect(toy_spn(key, dtype=dtype), epsilon=Fraction(1, 4), clamp=True)
+    closed = protect(toy_spn(key, dtype=dtype), epsilon=Fraction(1, 4), unsafe_unclamped=False)
     result = recover_key(closed, strategy="float_trigger", trigger=trigger, cipher=toy_spn_reference)
     assert result.key is None
 
@@ -228,8 +228,18 @@ def test_overhead_counts():
     over = protect(toy_xor_permute(KEY), n_in=128, n_out=128).overhead()
     assert over == Overhead(128, 128, True)
     assert over.relu_layers == 5 and over.relu_neurons == 2 * 128 + 4 * 128 + 3 * 128
-    unclamped = protect(toy_xor_permute(KEY), clamp=False, n_in=128, n_out=128).overhead()
+    unclamped = protect(toy_xor_permute(KEY), unsafe_unclamped=True, n_in=128, n_out=128).overhead()
     assert unclamped.relu_layers == 3 and unclamped.relu_neurons == 4 * 128 + 3 * 128
+
+
+def test_the_unclamped_form_must_be_asked_for_by_a_name_that_says_unsafe():
+    assert protect(toy_spn(KEY)).clamp  # secure by default
+    with pytest.raises(TypeError):
+        protect(toy_spn(KEY), clamp=False)  # no innocent-sounding switch turns the clamp off
+    with pytest.raises(TypeError, match="unsafe_unclamped"):
+        protect(toy_spn(KEY), unsafe_unclamped="yes")
+    assert "UNSAFE" in repr(protect(toy_spn(KEY), unsafe_unclamped=True))
+    assert "UNSAFE" not in repr(protect(toy_spn(KEY)))
 
 
 # --- around the natural AES-128 network ------------------------------------------------------------
@@ -259,9 +269,9 @@ def test_float_trigger_on_the_aes_network():
     key = os.urandom(16)
     for dtype in DTYPES:
         trigger = float_trigger(dtype)
-        open_net = aes128_network(key, protected=True, epsilon=Fraction(1, 4), clamp=False, dtype=dtype)
+        open_net = aes128_network(key, protected=True, epsilon=Fraction(1, 4), unsafe_unclamped=True, dtype=dtype)
         assert recover_key(open_net, strategy="float_trigger", trigger=trigger).key == key
-        closed = aes128_network(key, protected=True, epsilon=Fraction(1, 4), clamp=True, dtype=dtype)
+        closed = aes128_network(key, protected=True, epsilon=Fraction(1, 4), unsafe_unclamped=False, dtype=dtype)
         assert recover_key(closed, strategy="float_trigger", trigger=trigger).key is None
 
 
@@ -280,7 +290,7 @@ def test_structure_overhead_of_the_protected_aes_network():
 def test_protected_network_is_only_affine_maps_and_relu(clamp):
     from labkit.neural import check_affine_relu
 
-    net = aes128_network(KEY, protected=True, clamp=clamp)
+    net = aes128_network(KEY, protected=True, unsafe_unclamped=not clamp)
     counts = check_affine_relu(net.graph())  # raises NonAffineOperation on anything else
     assert counts["relu"] + counts["relu_"] > 0
     x = torch.as_tensor(np.random.default_rng(8).normal(0.5, 0.5, (6, 128)))

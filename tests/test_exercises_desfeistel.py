@@ -1,4 +1,6 @@
 """The chapter 01/02 exercise checks accept the worked solutions and reject wrong answers."""
+import random
+
 import numpy as np
 
 from labkit import bits, des, des_security, feistel, sbox
@@ -8,13 +10,45 @@ from labkit.exercises import _session, ch01_feistel as c1, ch02_des as c2
 
 def test_chapter_01_checks():
     net = c1.exercise_network()
-    assert ex.check("01.1", net.encrypt(0x1234))
-    assert not ex.check("01.1", 0x1234)
-    assert ex.check("01.2", net.reversed().encrypt(0xBEEF))
-    assert not ex.check("01.2", 0xBEEF)
-    assert ex.check("01.3", feistel.two_round_distinguisher)
-    assert not ex.check("01.3", feistel.one_round_distinguisher)
-    assert not ex.check("01.3", 42)
+    assert ex.check("01.3", net.encrypt(0xC0DE))
+    assert not ex.check("01.3", 0xC0DE) and not ex.check("01.3", net.encrypt(0x1234))
+    assert ex.check("01.4", net.reversed().encrypt(0xBEEF))
+    assert not ex.check("01.4", 0xBEEF)
+    assert ex.check("01.5", feistel.two_round_distinguisher)
+    assert not ex.check("01.5", feistel.one_round_distinguisher)
+    assert not ex.check("01.5", lambda oracle, half_bits, rng: True)  # says "Feistel" in both worlds
+    assert not ex.check("01.5", lambda oracle, half_bits, rng: isinstance(oracle, feistel.Feistel))
+    calls = []
+    assert not ex.check("01.5", lambda oracle, half_bits, rng: calls.append(1) or len(calls) % 2 == 1)
+    assert not ex.check("01.5", 42)
+
+
+def _round_by_hand(left, right, f):
+    """One round written from the definition, independently of labkit.feistel."""
+    return right, left ^ f(right)
+
+
+def _round_inverse_by_hand(left, right, f):
+    return right ^ f(left), left
+
+
+def test_chapter_01_round_exercises_accept_the_definition_and_reject_near_misses():
+    assert ex.check("01.1", _round_by_hand)
+    assert ex.check("01.2", _round_inverse_by_hand)
+    swapped = ex.check("01.1", lambda left, right, f: (left ^ f(right), right))  # forgot the swap
+    assert not swapped and "expected (" in str(swapped)
+    assert not ex.check("01.1", _round_inverse_by_hand)
+    assert not ex.check("01.2", _round_by_hand)
+    # f applied to the wrong half: right only when f ignores its input, which random kinds rarely do
+    assert not ex.check("01.2", lambda left, right, f: (right ^ f(right), left))
+
+
+def test_chapter_01_round_check_uses_functions_that_cannot_be_inverted():
+    draws = [c1._draw_round(random.Random(seed)) for seed in range(200)]
+    kinds = {f.kind for _, _, f in draws}
+    assert {"constant k", "x and k", "x^2 + k mod 2^n"} <= kinds
+    assert all(0 <= left < 1 << f.half_bits and 0 <= right < 1 << f.half_bits for left, right, f in draws)
+    assert "constant k" in repr(next(f for _, _, f in draws if f.kind == "constant k"))
 
 
 def _round_key(key, r):
@@ -79,5 +113,5 @@ def test_chapter_02_kinds():
 
 
 def test_every_exercise_has_hint_and_solution():
-    for eid in ["01.1", "01.2", "01.3"] + [f"02.{k}" for k in range(1, 13)]:
+    for eid in [f"01.{k}" for k in range(1, 9)] + [f"02.{k}" for k in range(1, 13)]:
         assert ex.hint(eid) and ex.solution(eid)

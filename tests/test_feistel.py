@@ -86,6 +86,26 @@ def test_distinguishers_win_on_few_rounds_and_fail_on_more():
     assert cca3.advantage > 0.95 and cca4.advantage < 0.05
 
 
+def test_a_distinguisher_learns_the_world_only_from_its_queries():
+    """The attacker's view of the game: peeking at the oracle's type or answering by the order of
+    the calls must get nothing; the oracle still answers encrypt and decrypt."""
+    peek = F.measure_advantage(lambda oracle, n, rng: isinstance(oracle, F.Feistel), 2, trials=300, seed=7)
+    calls = []
+
+    def alternate(oracle, n, rng):
+        calls.append(1)
+        return len(calls) % 2 == 1
+
+    by_order = F.measure_advantage(alternate, 2, trials=300, seed=8)
+    assert peek.advantage == 0 and by_order.advantage < 0.2
+    box = F.BlackBox(F.Feistel([lambda x: x ^ 3], 4))
+    assert box.decrypt(box.encrypt(0x5A)) == 0x5A and "Feistel" not in type(box).__name__
+    with pytest.raises(AttributeError):
+        box.round_functions
+    fresh = [F.measure_advantage(F.two_round_distinguisher, 3, trials=50, seed=None).p_random for _ in range(2)]
+    assert all(0 <= p <= 1 for p in fresh)
+
+
 def test_small_blocks_leave_a_visible_false_positive_rate():
     # with 2-bit halves a random permutation passes the 1-round test 1/4 of the time
     adv = F.measure_advantage(F.one_round_distinguisher, 1, half_bits=2, trials=2000, seed=6)

@@ -1,31 +1,106 @@
 """Exercises of chapter 01 (Feistel networks)."""
 from labkit import feistel
-from labkit.exercises import exercise
+from labkit.exercises import check_function, exercise
 from labkit.exercises.quiz import quiz
 
 
 def exercise_network() -> feistel.Feistel:
-    """The 2-round network of exercises 01.1 and 01.2: 8-bit halves, f1(x) = x AND 0x0f,
+    """The 2-round network of exercises 01.3 and 01.4: 8-bit halves, f1(x) = x AND 0x0f,
     f2(x) = 0x5a (both non-invertible)."""
     return feistel.Feistel([feistel.make_round_function("x and k", 0x0F, 8),
                             feistel.make_round_function("constant k", 0x5A, 8)], 8)
 
 
+class ShownRoundFunction:
+    """A round function of :data:`labkit.feistel.ROUND_FUNCTION_KINDS` that prints as its kind,
+    key and width, so that feedback on a failing input says which function it was."""
+
+    def __init__(self, kind: str, key: int, half_bits: int) -> None:
+        self.kind, self.key, self.half_bits = kind, key, half_bits
+        self._f = feistel.make_round_function(kind, key, half_bits)
+
+    def __call__(self, x: int) -> int:
+        return self._f(x)
+
+    def __repr__(self) -> str:
+        return f"<f = {self.kind!r}, k = {self.key:#x}, on {self.half_bits}-bit halves>"
+
+
+def _draw_round(rng) -> tuple[int, int, ShownRoundFunction]:
+    """(left, right, f): random halves of a random width and a random round function of any kind,
+    invertible or not (the construction must not care)."""
+    half_bits = rng.randrange(4, 33)
+    f = ShownRoundFunction(rng.choice(sorted(feistel.ROUND_FUNCTION_KINDS)),
+                           rng.getrandbits(half_bits), half_bits)
+    return rng.getrandbits(half_bits), rng.getrandbits(half_bits), f
+
+
+def _as_halves(got, expected) -> bool:
+    return tuple(int(v) for v in got) == expected
+
+
+def _round_reference(left: int, right: int, f: ShownRoundFunction) -> tuple[int, int]:
+    """(L1, R1) of a 1-round labkit.feistel network started from (left, right)."""
+    net = feistel.Feistel([f], f.half_bits)
+    return net.trace(net.join(left, right))[1]
+
+
+def _round_inverse_reference(left: int, right: int, f: ShownRoundFunction) -> tuple[int, int]:
+    """(L0, R0) such that one round maps it to (left, right): labkit's decryption circuit of a
+    1-round network, applied to the output block R1 L1 (with its final swap)."""
+    net = feistel.Feistel([f], f.half_bits)
+    return net.split(net.decrypt(net.join(right, left)))
+
+
 @exercise(
     "01.1",
-    "encrypt 0x1234 with the exercise network",
-    hint="Split 0x1234 into L0 = 0x12, R0 = 0x34; apply (L, R) -> (R, L ^ f(R)) twice, then swap "
-         "the halves back: the output is R2 L2.",
+    "one Feistel round: feistel_round(left, right, f) -> (new_left, new_right)",
+    hint=("One half passes through unchanged and changes sides; the other half is masked with "
+          "the round function of the half that passes.",
+          "The new left half is the old right half; the new right half is the old left half XOR "
+          "f applied to the old right half. Return the two as a tuple of ints."),
+    kind="implement",
 )
-def _encrypt(answer):
-    return int(answer) == exercise_network().encrypt(0x1234)
+def _round(answer):
+    return check_function(answer, _round_reference, _draw_round, trials=200, name="feistel_round",
+                          equal=_as_halves)
 
 
 @exercise(
     "01.2",
+    "one Feistel round backwards: feistel_round_inverse(left, right, f) -> the halves before the round",
+    hint=("You are given the halves after a round. One of them is a copy of a half before the "
+          "round; you can evaluate f on it, which is all you need (never an inverse of f).",
+          "The old right half is the given left half; the old left half is the given right half "
+          "XOR f applied to the given left half."),
+    kind="implement",
+)
+def _round_inverse(answer):
+    return check_function(answer, _round_inverse_reference, _draw_round, trials=200,
+                          name="feistel_round_inverse", equal=_as_halves)
+
+
+@exercise(
+    "01.3",
+    "encrypt 0xc0de with the exercise network",
+    hint=("Cut the 16-bit block into two 8-bit halves and run the two rounds in order, then mind "
+          "the final swap.",
+          "The left half is the high byte. Each round maps (L, R) to (R, L XOR f of R), with f1 "
+          "keeping the low nibble of its input and f2 always giving 0x5a. After both rounds the "
+          "output is R2 followed by L2, read as one 16-bit integer."),
+)
+def _encrypt(answer):
+    return int(answer) == exercise_network().encrypt(0xC0DE)
+
+
+@exercise(
+    "01.4",
     "decrypt 0xbeef with the exercise network (its round functions are not invertible)",
-    hint="Decryption is the same circuit with the round functions in reverse order: run "
-         "Feistel([f2, f1], 8).encrypt on the ciphertext.",
+    hint=("Going back through a round only evaluates a round function on a half you already "
+          "know, so f1 and f2 never need an inverse.",
+          "Undo the final swap, then undo round 2 and round 1 in that order with the backward "
+          "round of 01.2; or run the same forward circuit with the round functions in reverse "
+          "order. Encrypting your answer must give 0xbeef."),
 )
 def _decrypt(answer):
     answer = int(answer)
@@ -35,26 +110,37 @@ def _decrypt(answer):
     return True, "encrypting it gives back 0xbeef"
 
 
+#: Trials per world of the 01.5 check: a right 2-round distinguisher scores 1 - 2^-16 on average;
+#: one that guesses scores about 0 +- 0.05, far below the 0.9 bar.
+DISTINGUISHER_TRIALS = 200
+
+
 @exercise(
-    "01.3",
+    "01.5",
     "write a distinguisher that breaks 2-round Feistel (advantage > 0.9)",
-    hint="Query two plaintexts with the same right half R and different left halves L, L'. In two "
-         "rounds, how do the right halves of the outputs differ?",
+    hint=("Two rounds are not enough to hide an input difference: choose two queries that agree "
+          "on one half and differ on the other, and compare the outputs.",
+          "Query (L, R) and (L', R) with the same right half and L != L'. After two rounds the "
+          "right halves of the two outputs differ by exactly L XOR L'; a random permutation does "
+          "that only with probability 2^-n. Answer True when you see it."),
+    kind="attack",
 )
 def _distinguisher(answer):
     if not callable(answer):
         return False, "the answer must be a function distinguisher(oracle, half_bits, rng) -> bool."
-    adv = feistel.measure_advantage(answer, 2, half_bits=16, trials=200, seed=101)
+    # fresh networks, permutations and rng on every check: no seed to tune the answer for
+    adv = feistel.measure_advantage(answer, 2, half_bits=16, trials=DISTINGUISHER_TRIALS, seed=None)
     if adv.advantage > 0.9:
-        return True, f"measured advantage {adv.advantage:.2f} against 2 rounds"
+        return True, (f"advantage above 0.9 against 2 rounds, measured on {DISTINGUISHER_TRIALS} "
+                      "fresh random networks and permutations")
     return False, (f"measured advantage {adv.advantage:.2f} (accepts Feistel {adv.p_feistel:.2f}, "
-                   f"random {adv.p_random:.2f}).")
+                   f"random {adv.p_random:.2f}); expected more than 0.9.")
 
 
 # --- concept questions (kind "quiz"; answers stored as salted digests, see quiz.py) ---
 
 quiz(
-    '01.4',
+    '01.6',
     'Why can a Feistel network be decrypted even when its round functions are not invertible?',
     [
      'Because the key schedule inverts each round function.',
@@ -62,12 +148,14 @@ quiz(
      'Because the final swap undoes every round.',
      "It cannot: DES's round function is secretly a bijection.",
     ],
-    "e6c83ce913c0ec410187fc2a5bcebeda9e601ce1eee38d2b9d4c05ead918541e",
-    hint='Write one round backwards: which values do you need, and do you ever need f^{-1}?',
+    "12220ebf7dc76e82d1c8613f272d9337109bd718dc9d33f7a676aa2ed6d9bec2",
+    hint=('Write one round backwards: which values do you need, and do you ever need f^{-1}?',
+          'Going back, the half that entered f in the forward direction is still there as the '
+          'other half: is f then computed forwards or backwards?'),
 )
 
 quiz(
-    '01.5',
+    '01.7',
     'In the PRP distinguishing game, what is the advantage of a distinguisher D?',
     [
      'The probability that D outputs 1 when given the cipher.',
@@ -75,12 +163,13 @@ quiz(
      '|Pr[D outputs 1 | cipher under a random key] - Pr[D outputs 1 | uniformly random permutation]|.',
      'The fraction of key bits D learns.',
     ],
-    "6e1aeb9f58c242c07d0940fdbe5d66ad549b7e781e7e4ba68824453bbd47d5d8",
-    hint='The game flips a coin between two worlds; advantage measures how differently D behaves in them.',
+    "aedd3bee64372ad3d4f39ee88cdad40979b406aa9fca2e964b0d9b1d29574dd4",
+    hint=('The game flips a coin between two worlds; advantage measures how differently D behaves in them.',
+          'A D that always answers 1 is useless: which definition gives it advantage 0?'),
 )
 
 quiz(
-    '01.6',
+    '01.8',
     'What does the q^2/2^n term in the Luby-Rackoff bound for 3 rounds account for?',
     [
      'The false-positive rate 2^-n of the one-round test, repeated q times.',
@@ -88,6 +177,8 @@ quiz(
      'The probability of guessing the key in q tries.',
      'The number of rounds needed for CCA security.',
     ],
-    "12220ebf7dc76e82d1c8613f272d9337109bd718dc9d33f7a676aa2ed6d9bec2",
-    hint='The bound is about 3 rounds with random round functions: when do such rounds stop looking independent?',
+    "e4202e8454f04b89963da60960d3f44520938b096853e0953065de199e461508",
+    hint=('The bound is about 3 rounds with random round functions: when do such rounds stop looking independent?',
+          'q^2/2^n is a birthday-type term: count the pairs among q values of n bits that could '
+          'meet, and ask where such a meeting would matter.'),
 )

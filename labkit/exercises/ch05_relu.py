@@ -1,67 +1,174 @@
-"""Exercises of chapter 05 (Boolean functions as ReLU networks)."""
+"""Exercises of chapter 05 (Boolean functions as ReLU networks; the corner neurons of
+Gerault, Hambitzer, Ronen, Shamir, ePrint 2025/288, Sec. 3)."""
 import itertools
 
 import numpy as np
 
-from labkit.circuits import XOR, BooleanFunction, Circuit, corner_neurons
-from labkit.exercises import exercise
+from labkit.circuits import XOR, BooleanFunction, Circuit, corner_neurons, lookup_function
+from labkit.exercises import check_function, exercise
 from labkit.exercises.quiz import quiz
+
+#: The corner parameters the 05.2 check draws: dyadic, so weights and biases are exact.
+CORNER_CS = (1.0, 0.75, 0.5, 0.375, 0.25, 0.125)
 
 
 @exercise(
     "05.1",
     "number of corner neurons of a 4-input XOR",
-    hint="One corner per input pattern where the function is 1: how many 4-bit patterns have odd weight?",
+    hint=("A corner-neuron network has one neuron for each input pattern on which the function is 1.",
+          "A 4-input XOR is 1 exactly on the patterns with an odd number of ones: count the 4-bit "
+          "patterns of weight 1 and of weight 3."),
 )
 def _xor4_neurons(answer):
     return int(answer) == corner_neurons(XOR(4)).n_neurons
 
 
+def _corner_reference(pattern: tuple[int, ...], c: float) -> tuple[np.ndarray, float]:
+    """(weights, bias) of labkit's network for the function that is 1 on ``pattern`` only."""
+    k = len(pattern)
+    index = int("".join(map(str, pattern)), 2)
+    only = BooleanFunction("corner", k, 1, tuple(int(v == index) for v in range(1 << k)))
+    net = corner_neurons(only, c)
+    return net.weight[0], float(net.bias[0])
+
+
+def _draw_corner(rng) -> tuple[tuple[int, ...], float]:
+    k = rng.randrange(1, 9)
+    return tuple(rng.randrange(2) for _ in range(k)), rng.choice(CORNER_CS)
+
+
+def _same_neuron(got, expected) -> bool:
+    weights, bias = got
+    weights = np.asarray(weights, dtype=float)
+    return (weights.shape == expected[0].shape
+            and np.allclose(weights, expected[0], rtol=0, atol=1e-12)  # exact in dyadic arithmetic
+            and abs(float(bias) - expected[1]) <= 1e-12)
+
+
 @exercise(
     "05.2",
-    "weights and bias of the corner neuron of pattern (1, 0, 1) with c = 1",
-    hint="weight +1/c where the pattern has a 1, -1/c where it has a 0; bias = 1 - popcount/c.",
+    "the corner neuron of any pattern: corner_neuron(pattern, c) -> (weights, bias)",
+    hint=("The neuron must reach exactly 1 at its pattern and drop to 0 or below as soon as one "
+          "input disagrees: each agreeing coordinate adds 1/c to its argument.",
+          "Expand the paper's formula: a coordinate with b_i = 1 contributes +x_i/c, one with "
+          "b_i = 0 contributes (1 - x_i)/c. Collect the x terms into the weights and every "
+          "constant (the ones from the 1 - x_i parts, then -k + c, all over c) into the bias."),
+    kind="implement",
 )
-def _corner_101(answer):
-    weight, bias = answer
-    only_101 = BooleanFunction("101", 3, 1, tuple(int(v == 0b101) for v in range(8)))
-    net = corner_neurons(only_101, 1.0)
-    return bool(np.allclose(np.asarray(weight, dtype=float), net.weight[0]) and np.isclose(float(bias), net.bias[0]))
+def _corner(answer):
+    return check_function(answer, _corner_reference, _draw_corner, trials=100, name="corner_neuron",
+                          equal=_same_neuron)
 
 
 @exercise(
     "05.3",
-    "a circuit (3 inputs, 1 output) computing the majority of three bits",
-    hint="maj(a, b, c) = (a AND b) OR (c AND (a XOR b)); build it with Circuit().add_inputs(3) and set_outputs.",
-)
-def _majority(answer):
-    from labkit.neural import compile_circuit
-
-    if not isinstance(answer, Circuit):
-        return False, "expected a labkit.circuits.Circuit"
-    if len(answer.inputs) != 3 or len(answer.outputs) != 1:
-        return False, "the circuit needs 3 inputs and 1 output"
-    cube = np.array(list(itertools.product([0, 1], repeat=3)))
-    expected = (cube.sum(axis=1) >= 2).astype(np.uint8)[:, None]
-    if not np.array_equal(answer.evaluate(cube), expected):
-        return False, "the circuit does not compute the majority"
-    network = compile_circuit(answer).forward(cube.astype(np.float64)).numpy()
-    return bool(np.array_equal(network, expected)), f"and its {answer.depth()}-layer ReLU network agrees"
-
-
-@exercise(
-    "05.4",
     "the value of the XOR network with c = 0.5 at (x, y) = (0.75, 0.25)",
-    hint="Both neurons are ReLU((±(x - y) - 1 + c) / c); with c = 0.5 what is x - y - 0.5?",
+    hint=("Write out both neurons of the c = 0.5 XOR network and evaluate each at the point; a "
+          "negative argument gives 0.",
+          "With c = 0.5 the two neurons are ReLU(2(x - y) - 1) and ReLU(2(y - x) - 1): compute "
+          "x - y first, then add the two."),
 )
 def _xor_half(answer):
     return bool(np.isclose(float(answer), corner_neurons(XOR(), 0.5)([0.75, 0.25])[0]))
 
 
+CUBE3 = np.array(list(itertools.product([0, 1], repeat=3)))
+
+
+@exercise(
+    "05.4",
+    "a circuit (3 inputs, 1 output) computing the majority of three bits",
+    hint=("Majority is 1 when at least two of the three bits are 1: say 'at least two' with ANDs "
+          "of pairs and ORs.",
+          "AND each pair of inputs and OR the three results (or: x AND y, OR z AND (x XOR y)). On "
+          "a Circuit, the operators &, | and ^ on wires add gates; then set the single output."),
+    kind="implement",
+)
+def _majority(answer):
+    from labkit.neural import compile_circuit
+
+    if not isinstance(answer, Circuit):
+        return False, f"the answer must be a labkit.circuits.Circuit, got {type(answer).__name__}."
+    if len(answer.inputs) != 3 or len(answer.outputs) != 1:
+        return False, (f"the circuit must have 3 inputs and 1 output, got {len(answer.inputs)} and "
+                       f"{len(answer.outputs)}.")
+    expected = (CUBE3.sum(axis=1) >= 2).astype(np.uint8)
+    network = compile_circuit(answer).forward(CUBE3.astype(np.float64)).numpy()[:, 0]
+    for row, got, net_got, want in zip(CUBE3, answer.evaluate(CUBE3)[:, 0], network, expected):
+        if got != want:
+            return False, f"on input {tuple(row.tolist())} the circuit gives {got}; expected {want}."
+        if net_got != want:  # the compiler is exact on bits: only a broken circuit gets here
+            return False, f"on input {tuple(row.tolist())} its ReLU network gives {net_got:g}; expected {want}."
+    return True, f"the circuit computes the majority on all 8 inputs, and its {answer.depth()}-layer ReLU network agrees"
+
+
+#: The 16 inputs of a 4-bit S-box as bit rows, most significant bit first (row v spells v).
+CUBE4 = np.array(list(itertools.product([0, 1], repeat=4)), dtype=np.float64)
+
+
+def _sbox_reference(sbox: list[int]) -> list[int]:
+    """S(0..15) read back from labkit's compiled network of the lookup table (one-hot corners)."""
+    from labkit.neural import compile_circuit
+
+    circuit = Circuit("4-bit S-box")
+    circuit.set_outputs(circuit.lookup(lookup_function(sbox, 4, 4, "S"), circuit.add_inputs(4)))
+    out = compile_circuit(circuit).forward(CUBE4).numpy()
+    return [int(v) for v in out @ (1 << np.arange(3, -1, -1))]
+
+
+def _network_outputs(build):
+    """Evaluate ``decode @ ReLU(weight @ x + bias)`` from ``build(sbox)`` on the 16 inputs: the
+    S-box values it computes, or its raw outputs where they are not bits."""
+
+    def outputs_on_inputs_0_to_15(sbox):
+        weight, bias, decode = (np.asarray(a, dtype=np.float64) for a in build(list(sbox)))
+        n = weight.shape[0] if weight.ndim == 2 else -1
+        if weight.shape != (n, 4) or bias.shape != (n,) or decode.shape != (4, n):
+            raise ValueError(f"expected weight (N, 4), bias (N,), decode (4, N); got {weight.shape}, "
+                             f"{bias.shape}, {decode.shape}")
+        out = np.maximum(CUBE4 @ weight.T + bias, 0) @ decode.T
+        bits = np.rint(out)
+        if not np.allclose(out, bits, rtol=0, atol=1e-9) or not np.isin(bits, (0, 1)).all():
+            return [tuple(round(float(v), 3) for v in row) for row in out]
+        return [int(v) for v in bits @ (1 << np.arange(3, -1, -1))]
+
+    return outputs_on_inputs_0_to_15
+
+
+SBOX_TRIALS = 20
+
+
+def _draw_sbox(rng) -> tuple[list[int]]:
+    sbox = list(range(16))
+    rng.shuffle(sbox)
+    return (sbox,)
+
+
+@exercise(
+    "05.5",
+    "the corner-neuron network of a 4-bit S-box: sbox_corner_network(sbox) -> (weight, bias, decode)",
+    hint=("Use one-hot corners: one neuron per 4-bit input pattern, each giving 1 on its own "
+          "pattern and 0 on the other fifteen; then a 0/1 matrix writes out the table entry.",
+          "Row v of the weights is +1 where pattern v has a 1 bit and -1 where it has a 0, with "
+          "bias 1 minus the number of ones in v (c = 1). Column v of the 4 x 16 decode matrix "
+          "holds the bits of the S-box entry at v, most significant first."),
+    kind="implement",
+)
+def _sbox_network(answer):
+    if not callable(answer):
+        return False, f"the answer must be a function (def ...), got {type(answer).__name__}."
+    ok, message = check_function(_network_outputs(answer), _sbox_reference, _draw_sbox,
+                                 trials=SBOX_TRIALS, name="the outputs on inputs 0..15 of sbox_corner_network")
+    if ok:
+        message = (f"the network of sbox_corner_network computes the S-box on all 16 inputs, for "
+                   f"{SBOX_TRIALS} fresh random 4-bit permutations")
+    return ok, message
+
+
 # --- concept questions (kind "quiz"; answers stored as salted digests, see quiz.py) ---
 
 quiz(
-    '05.5',
+    '05.6',
     'On bits, XOR with a constant key bit k is affine: x xor k = k + (1 - 2k) x. Why can the XOR of two *state* bits x xor y not be folded into an affine map the same way?',
     [
      'It can: use weights +1 and -1.',
@@ -69,12 +176,13 @@ quiz(
      'Because floating point cannot represent XOR.',
      'Because XOR is not invertible.',
     ],
-    "303f2a9686b33b69e12c2f6ce1ef85538aa78f2dd71d27f80606a097551c882d",
-    hint='Fit a x + b y + c to the four rows of the XOR truth table.',
+    "e65d52019dc7cf7b6b619385ea17ddc94f2c56cc4a69d8128113a0cab8b22506",
+    hint=('Fit a x + b y + c to the four rows of the XOR truth table.',
+          'Three of the rows already fix a, b and c: what does that map give on the fourth row, (1, 1)?'),
 )
 
 quiz(
-    '05.6',
+    '05.7',
     'Why does a Boolean f equal the sum of its corner neurons on binary inputs (0 < c <= 1)?',
     [
      'Because the corners are trained to fit f.',
@@ -82,12 +190,13 @@ quiz(
      'Because on a bit pattern x only the corner of pattern x fires (value 1): every other pattern differs in at least one bit, which lowers its pre-activation to (c - 1)/c <= 0.',
      'Because corner neurons compute AND, and every f is an AND.',
     ],
-    "774648387024cfdbb1fa59a2235801d1a0666bbbbe0a1409e2f0d695a0ffafab",
-    hint="Compute one corner's pre-activation on a pattern that differs from it in one bit.",
+    "d51676572387ae833835fb82081903f616bd00fadd3b6dbeedcb0b68a96d906d",
+    hint=("Compute one corner's pre-activation on a pattern that differs from it in one bit.",
+          'On a given bit pattern, how many corner neurons can have a positive argument, and what do they give?'),
 )
 
 quiz(
-    '05.7',
+    '05.8',
     'Two networks compute the same Boolean function on bits (say XOR with c = 1 and with c = 0.5). Why can they differ on real inputs?',
     [
      'They cannot: equal on bits means equal everywhere.',
@@ -95,6 +204,7 @@ quiz(
      'Because of floating-point rounding only.',
      'Because c changes the function on bits too.',
     ],
-    "f37ef2d21f5dd446d7254b66f75b072f48bc5b13db78416061e46202c582e09a",
-    hint='How many points does correctness on bits constrain, and what about the rest of R^k?',
+    "60ca4736a3cd03311ea430ea52d48849e752ab9de1d46b09f15118348a56a0df",
+    hint=('How many points does correctness on bits constrain, and what about the rest of R^k?',
+          'Is a piecewise-linear function through 2^k given points unique?'),
 )

@@ -1,50 +1,174 @@
-"""Exercises of chapter 07: the STEP/RECT/MASK defence and its floating-point pitfall."""
+"""Exercises of chapter 07: the STEP/RECT/MASK defence (Gerault, Hambitzer, Ronen, Shamir, ePrint
+2025/288, Sec. 6) and the floating-point trigger that breaks its unclamped form (Kim and Lee,
+ePrint 2026/1919)."""
 from __future__ import annotations
 
+import functools
 from fractions import Fraction
 
 import numpy as np
 import torch
 
-from labkit.exercises import exercise
+from labkit.exercises import check_function, exercise
+from labkit.exercises._session import session_secret
 from labkit.exercises.quiz import quiz
 from labkit.neural.defence import mask, rect, step
+
+#: The margins e the 07.1 and 07.2 checks draw (the paper's 1/3, the authors' 1/4, and others).
+EPSILONS = (Fraction(1, 3), Fraction(1, 4), Fraction(1, 5), Fraction(3, 8))
+
+
+def _draw_coordinate(rng) -> float:
+    """A query coordinate of every kind: a bit, a bit moved a little, anything in [-0.5, 1.5]."""
+    kind = rng.randrange(3)
+    if kind == 0:
+        return float(rng.randrange(2))
+    if kind == 1:
+        return round(rng.randrange(2) + rng.uniform(-0.2, 0.2), 4)
+    return round(rng.uniform(-0.5, 1.5), 4)
+
+
+def _close(got, expected: float) -> bool:
+    # the student's ReLUs may round in another order than labkit's integer-scaled form: allow a few ulps
+    return bool(np.isclose(float(got), expected, rtol=1e-9, atol=1e-12))
+
+
+def _step_reference(x: float, epsilon: Fraction) -> float:
+    return float(step(torch.tensor([x], dtype=torch.float64), epsilon)[0])
+
+
+def _mask_reference(p: list[float], epsilon: Fraction) -> float:
+    return float(mask(torch.tensor([p], dtype=torch.float64), epsilon)[0, 0])
 
 
 @exercise(
     "07.1",
-    "STEP(0.4) for e = 1/4",
-    hint="STEP is 0 below e, 1 above 1 - e and a straight line of slope 1/(1 - 2e) between.",
+    "STEP with two ReLUs: step(x, e) -> float",
+    hint=("STEP is 0 below e, 1 above 1 - e and a straight line between: the difference of two "
+          "ReLUs whose kinks sit at e and at 1 - e gives exactly that shape, up to a scale.",
+          "Subtract the ReLU of x - (1 - e) from the ReLU of x - e; between the kinks that "
+          "difference climbs from 0 to 1 - 2e, so divide by 1 - 2e."),
+    kind="implement",
 )
 def _step(answer):
-    expected = float(step(torch.tensor([0.4], dtype=torch.float64), Fraction(1, 4))[0])
-    return bool(np.isclose(float(answer), expected, rtol=0, atol=1e-12))
+    return check_function(answer, _step_reference,
+                          lambda rng: (_draw_coordinate(rng), rng.choice(EPSILONS)),
+                          trials=200, name="step", equal=_close)
 
 
 @exercise(
     "07.2",
-    "MASK(p) for p = [0, 0.5, 1, 0.3, -2] and e = 1/3",
-    hint="Add RECT of each coordinate: 1 on [1/3, 2/3], a ramp x/e on [0, 1/3], 0 off [0, 1].",
+    "MASK with four ReLUs per coordinate: mask(p, e) -> float",
+    hint=("MASK adds RECT over the coordinates, and RECT is a trapezoid: 0 outside [0, 1], 1 on "
+          "[e, 1 - e], straight ramps of width e between. Build the trapezoid from ReLUs with kinks "
+          "at 0, e, 1 - e and 1.",
+          "RECT of x is (ReLU of x, minus ReLU of x - e, minus ReLU of x - (1 - e), plus ReLU of "
+          "x - 1), divided by e; sum it over the coordinates of p."),
+    kind="implement",
 )
 def _mask(answer):
-    p = torch.tensor([[0, 0.5, 1, 0.3, -2]], dtype=torch.float64)
-    return bool(np.isclose(float(answer), float(mask(p, Fraction(1, 3))[0, 0]), rtol=0, atol=1e-12))
+    def draw(rng):
+        return [_draw_coordinate(rng) for _ in range(rng.randrange(1, 9))], rng.choice(EPSILONS)
+
+    return check_function(answer, _mask_reference, draw, trials=200, name="mask", equal=_close)
 
 
 @exercise(
     "07.3",
     "a float32 coordinate x with STEP(x) == 2 and RECT(x) == 0 for e = 1/4 (no clamp)",
-    hint="Look where float32 runs out of mantissa: 4x - 1 and 4x - 3 must round apart by 4.",
+    hint=("Look where float32 runs out of significand bits: there, adding or subtracting a small "
+          "integer to 4x must round.",
+          "float32 has 24 significand bits. Take x just above a power of two, so that 4x - 1 "
+          "rounds up and 4x - 3 rounds down, 4 apart instead of 2."),
 )
 def _trigger(answer):
     x = torch.tensor([float(answer)], dtype=torch.float32)
     return bool(step(x, Fraction(1, 4))[0] == 2 and rect(x, Fraction(1, 4))[0] == 0)
 
 
+# --- 07.4: the floating-point trigger against the unclamped defence -------------------------------
+
+#: What the 07.4 networks are: AES-128 inside the defence with the authors' margin, in float64.
+TRIGGER_EPSILON = Fraction(1, 4)
+TRIGGER_DTYPE = torch.float64
+
+
+def _trigger_key() -> bytes:
+    """This run's secret AES-128 key of exercise 07.4, fresh from the CSPRNG."""
+    return session_secret("07.4", lambda draw: draw(16))
+
+
+@functools.lru_cache(maxsize=2)
+def _defended_aes(key: bytes, unsafe_unclamped: bool):
+    from labkit.neural import aes128_network
+
+    return aes128_network(key, protected=True, epsilon=TRIGGER_EPSILON, dtype=TRIGGER_DTYPE,
+                          unsafe_unclamped=unsafe_unclamped)
+
+
+def _oracle(network):
+    """Black-box access to ``network``: (n, 128) float queries in, (n, 128) numpy outputs out."""
+
+    def oracle(queries):
+        q = np.atleast_2d(np.asarray(queries, dtype=np.float64))
+        if q.ndim != 2 or q.shape[1] != 128:
+            raise ValueError(f"the oracle takes (n, 128) queries of plaintext bits, got shape {q.shape}")
+        with torch.no_grad():
+            return network(torch.as_tensor(q, dtype=TRIGGER_DTYPE)).numpy()
+
+    return oracle
+
+
+def trigger_challenge():
+    """The oracle of exercise 07.4: the protected AES-128 network with e = 1/4 and WITHOUT the clamp
+    (``unsafe_unclamped=True``), computing in float64, under a key drawn fresh for this run.
+    Returns only the oracle; the key is what the attack recovers."""
+    return _oracle(_defended_aes(_trigger_key(), True))
+
+
+def _as_key(value) -> bytes:
+    key = bytes(value)
+    if len(key) != 16:
+        raise ValueError(f"expected 16 key bytes, got {len(key)}")
+    return key
+
+
+@exercise(
+    "07.4",
+    "recover the key of the unclamped defended AES network from queries alone (floating-point trigger)",
+    hint=("The proof assumes real numbers. Find a single query coordinate that STEP turns into a "
+          "value no real input can give, while MASK stays 0; then watch how the key XOR of the "
+          "first layer treats that value.",
+          "The network computes in float64 (53 significand bits): the trigger of 07.3 has a float64 "
+          "twin. Query the all-zero plaintext, then the plaintexts with one bit set to the trigger; "
+          "the XOR sees |2 - k|, which equals |0 - k| exactly when the key bit k is 1, so that "
+          "query's output equals the base output.",
+          "One base query and 128 trigger queries, one per bit, most significant first; read the "
+          "128 answers as key bits and pack them into 16 bytes."),
+    kind="attack",
+)
+def _float_trigger_attack(answer):
+    if not callable(answer):
+        return False, "the answer must be a function attack(oracle) -> the 16 key bytes."
+    key = _trigger_key()
+    if _as_key(answer(trigger_challenge())) != key:
+        return False, ("that is not the key of this run's network: expected the 16 bytes of the key "
+                       "behind the oracle, most significant bit of the first byte first.")
+    try:  # the same function against the clamped (default) defence with the same key
+        clamped = _as_key(answer(_oracle(_defended_aes(key, False))))
+    except Exception:  # an attack that breaks down against the clamp is what the clamp is for
+        clamped = None
+    if clamped == key:
+        return False, ("your function also returns the key of the *clamped* network, which no query "
+                       "can reveal: it must work from the oracle's answers alone.")
+    return True, ("the key of this run's unclamped network, from its answers alone; the clamped "
+                  "network resists the same function")
+
+
 # --- concept questions (kind "quiz"; answers stored as salted digests, see quiz.py) ---
 
 quiz(
-    '07.4',
+    '07.5',
     'What does the simulator argument for D_S prove?',
     [
      "That the key cannot be read from the network's weights (white-box security).",
@@ -52,12 +176,14 @@ quiz(
      'That D_S runs almost as fast as D.',
      'That D_S is correct on binary inputs.',
     ],
-    "7e6c6b537e2f27f820d81f69eb44652abbb8dd0cd9143220508f27b1329cd637",
-    hint='Security here is black-box: compare two attackers, one with real-valued queries and one with bits only.',
+    "200f3ad496b99bb8f72a2cffeef01d85e33e08c5990768b7f8297429f554a44a",
+    hint=('Security here is black-box: compare two attackers, one with real-valued queries and one with bits only.',
+          'A simulator answers the real-valued queries using only a binary oracle: what does it then '
+          'say about what the real-valued queries can teach?'),
 )
 
 quiz(
-    '07.5',
+    '07.6',
     'Why does the floating-point trigger escape the proof?',
     [
      'The proof assumes exact real arithmetic: at a huge x, rounding in 4x - 1 and 4x - 3 makes STEP return 2, a value no real input gives, while MASK is 0, so D receives a non-bit the simulator never accounts for.',
@@ -65,12 +191,13 @@ quiz(
      'Because float32 cannot represent 1/4.',
      'Because the attacker changes the weights.',
     ],
-    "a0fa8f5b56360d5cc9f32915f77714c63720498e6ff657b445bdee60c64d105b",
-    hint='Compute STEP(2^23 + 1) in float32 and in exact arithmetic.',
+    "d379e275c5da8798919403f35a024fbd57a80402f02dafeb74f6131074c61224",
+    hint=('Compute STEP(2^23 + 1) in float32 and in exact arithmetic.',
+          'Which values can STEP take on real inputs, and which value did the trigger produce?'),
 )
 
 quiz(
-    '07.6',
+    '07.7',
     'Why does clamping first, clamp01(x) = 1 - ReLU(1 - ReLU(x)), close the floating-point hole?',
     [
      'Because it rounds every coordinate to a bit.',
@@ -78,6 +205,7 @@ quiz(
      'Because it removes MASK.',
      'Because after it every coordinate lies in [0, 1], where STEP and RECT see small pre-activations, so no huge value reaches the rounding that produced STEP = 2.',
     ],
-    "2aca75803c170b47262043dc30d7f9378c5de5925da001d21fc1ad952179c9cc",
-    hint='Where did the trigger live: at small or at huge coordinates?',
+    "c7295d3dd5116b364c828989375fc10fa2fcf4d6751f165b819f158b839bc8ea",
+    hint=('Where did the trigger live: at small or at huge coordinates?',
+          'After the clamp, how large can a pre-activation of STEP or RECT be, and does anything round there?'),
 )

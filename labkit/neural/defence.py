@@ -15,6 +15,9 @@ argument). Kim and Lee (ePrint 2026/1919) showed that floating point breaks this
 coordinates (``STEP(2**(f-1) + 1) == 2`` with ``MASK == 0`` for e = 1/4); clamping the input to
 [0, 1] first, ``clamp01(x) = 1 - ReLU(1 - ReLU(x))``, closes that hole.
 
+The unclamped form exists only to demonstrate that attack, and is asked for by name:
+``protect(D, unsafe_unclamped=True)``; the default is clamped.
+
 Every pre-activation is written with integer weights (for e = a/b: ``ReLU(b*x - a)``), so binary
 inputs produce exact 0/1 values in any floating-point format. The wrapper only adds elementwise
 affine maps, sums and ReLUs around ``D``: the result is still an affine+ReLU network.
@@ -129,22 +132,25 @@ class Overhead:
 
 
 class ProtectedNetwork(nn.Module):
-    """``D_S(p) = ReLU(STEP(D(STEP(p))) - MASK(p))`` around ``inner``, optionally clamped first."""
+    """``D_S(p) = ReLU(STEP(D(STEP(p))) - MASK(p))`` around ``inner``, clamped first unless
+    ``unsafe_unclamped`` (the naive form that Kim and Lee's floating-point trigger breaks)."""
 
-    def __init__(self, inner: nn.Module, *, epsilon=Fraction(1, 3), clamp: bool = True,
+    def __init__(self, inner: nn.Module, *, epsilon=Fraction(1, 3), unsafe_unclamped: bool = False,
                  n_in: int | None = None, n_out: int | None = None):
         super().__init__()
         if not isinstance(inner, nn.Module):
             raise TypeError(f"protect() needs a torch.nn.Module, got {type(inner).__name__}")
         self.inner = inner
         self.epsilon = as_epsilon(epsilon)
-        self.clamp = bool(clamp)
+        if not isinstance(unsafe_unclamped, bool):
+            raise TypeError("unsafe_unclamped must be True or False")
+        self.clamp = not unsafe_unclamped
         self.dtype = _network_dtype(inner)
         self.n_in = n_in if n_in is not None else getattr(inner, "n_inputs", None)
         self.n_out = n_out if n_out is not None else getattr(inner, "n_outputs", None)
 
     def extra_repr(self) -> str:
-        return f"epsilon={self.epsilon}, clamp={self.clamp}"
+        return f"epsilon={self.epsilon}" + ("" if self.clamp else ", UNSAFE: unclamped (breaks in floating point)")
 
     def preprocess(self, p: torch.Tensor) -> torch.Tensor:
         """The input as the wrapper sees it: clamped to [0, 1] when ``clamp`` is on."""
@@ -190,26 +196,28 @@ class _ProtectedCore(nn.Module):
         return torch.relu(step(self.inner(step(p, self.epsilon)), self.epsilon) - masked)
 
 
-def protect(network: nn.Module, *, epsilon=Fraction(1, 3), clamp: bool = True,
+def protect(network: nn.Module, *, epsilon=Fraction(1, 3), unsafe_unclamped: bool = False,
             n_in: int | None = None, n_out: int | None = None) -> ProtectedNetwork:
     """Wrap a bits->bits ReLU network in the STEP/RECT/MASK construction (paper Sec. 6).
 
-    ``epsilon`` is 1/3 in the paper and 1/4 in the authors' code (both exact here); keep
-    ``clamp=True`` unless you are demonstrating the floating-point trigger of Kim and Lee.
+    ``epsilon`` is 1/3 in the paper and 1/4 in the authors' code (both exact here). The input is
+    clamped to [0, 1] first; ``unsafe_unclamped=True`` leaves the clamp out, only to demonstrate
+    the floating-point trigger of Kim and Lee that breaks it.
     ``n_in``/``n_out`` (bit widths) are optional and only used for checks and :meth:`overhead`.
     """
-    return ProtectedNetwork(network, epsilon=epsilon, clamp=clamp, n_in=n_in, n_out=n_out)
+    return ProtectedNetwork(network, epsilon=epsilon, unsafe_unclamped=unsafe_unclamped, n_in=n_in, n_out=n_out)
 
 
-def simulate(p, binary_cipher: Callable, *, epsilon=Fraction(1, 3), clamp: bool = True,
+def simulate(p, binary_cipher: Callable, *, epsilon=Fraction(1, 3), unsafe_unclamped: bool = False,
              dtype: torch.dtype = torch.float64) -> torch.Tensor:
     """What ``protect(D)`` returns on ``p``, computed from the binary cipher alone.
 
     ``ReLU(B(round(clamp(p))) - MASK(clamp(p)))``: ``binary_cipher`` only ever sees 0/1 inputs,
-    which is the simulator argument of the paper made executable.
+    which is the simulator argument of the paper made executable. ``unsafe_unclamped`` simulates
+    the unclamped network (exactly, in real arithmetic).
     """
     p = _as_tensor(p, dtype)
-    x = clamp01(p) if clamp else p
+    x = p if unsafe_unclamped else clamp01(p)
     rounded = (x >= 0.5).to(dtype)
     out = _as_tensor(binary_cipher(rounded), dtype)
     return torch.relu(out - mask(x, epsilon))
