@@ -18,7 +18,7 @@ LAYERS = [
     ("foundation", {"labkit", "labkit.bits", "labkit.gf", "labkit.timing", "labkit.parallel", "labkit.paths",
                     "labkit.progress", "labkit.course", "labkit.digits"}),
     ("ciphers", {"labkit.feistel", "labkit.des", "labkit.aes", "labkit.sbox", "labkit.modes", "labkit.gcm",
-                 "labkit.square_attack", "labkit.vectors"}),
+                 "labkit.square_attack", "labkit.vectors", "labkit.hkdf", "labkit.padding_oracle", "labkit.gcm_pitfalls"}),
     ("circuits", {"labkit.circuits"}),
     ("neural", {"labkit.neural"}),
     ("attacks, backdoor, weights", {"labkit.attacks", "labkit.backdoor", "labkit.weights"}),
