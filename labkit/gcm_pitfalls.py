@@ -10,10 +10,9 @@
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
-from labkit import bits, gcm, hkdf
+from labkit import bits, gcm, hkdf, timing
 
 __all__ = ["SealedTensor", "NONCE_BYTES", "deterministic_nonce_UNSAFE",
            "seal_with_deterministic_iv_UNSAFE", "open_sealed_tensor", "AEADS", "aead_seal", "aead_throughput",
@@ -100,15 +99,8 @@ def aead_seal(name: str, key: bytes, nonce: bytes, plaintext: bytes, aad: bytes 
 def aead_throughput(size: int = 1 << 20, *, repeats: int = 3) -> dict[str, float]:
     """MB/s of each of :data:`AEADS` sealing ``size`` bytes with pycryptodome, best of ``repeats``
     (a measurement for the notebook, never asserted on)."""
-    if size <= 0 or repeats <= 0:
-        raise ValueError(f"size and repeats must be positive, got {size} and {repeats}")
+    if not isinstance(size, int) or size <= 0:
+        raise ValueError(f"size must be a positive number of bytes, got {size!r}")
     key, nonce, data = bytes(range(32)), bytes(NONCE_BYTES), bytes(size)
-    speeds = {}
-    for name in AEADS:
-        best = float("inf")
-        for _ in range(repeats):
-            start = time.perf_counter()
-            aead_seal(name, key, nonce, data)
-            best = min(best, time.perf_counter() - start)
-        speeds[name] = size / best / 1e6
-    return speeds
+    return {name: size / timing.best_time(lambda: aead_seal(name, key, nonce, data), repeats) / 1e6
+            for name in AEADS}

@@ -104,3 +104,11 @@ def test_the_safe_sealer_never_reuses_a_nonce_across_reseals(tmp_path):
     data = [p.read_bytes()[h.data_start + e["offsets"][0]: h.data_start + e["offsets"][1]]
             for p, h, e in zip(paths, headers, entries)]
     assert bits.xor_bytes(*data) != bits.xor_bytes(*plain)  # no keystream cancels
+
+
+def test_throughput_reports_every_aead_and_validates():  # what it returns, never how fast
+    speeds = gcm_pitfalls.aead_throughput(4096, repeats=1)
+    assert list(speeds) == list(gcm_pitfalls.AEADS) and all(s > 0 for s in speeds.values())
+    with pytest.raises(ValueError, match="positive number of bytes"):
+        gcm_pitfalls.aead_throughput(0)
+    assert set(gcm_pitfalls.cpu_has_aes_instructions()) == {"aes_ni", "clmul"}
