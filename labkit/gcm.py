@@ -28,10 +28,17 @@ __all__ = [
     "recover_auth_key",
     "forge_tag",
     "TAG_LENGTHS",
+    "MAX_PLAINTEXT_BYTES",
+    "check_plaintext_length",
 ]
 
 #: Tag lengths SP 800-38D 5.2.1.2 allows, in bytes.
 TAG_LENGTHS = (4, 8, 12, 13, 14, 15, 16)
+
+#: SP 800-38D 5.2.1.1: len(P) <= 2^39 - 256 bits = 2^36 - 32 bytes per (key, nonce): 2^32 - 2
+#: blocks. Block i is encrypted with the 32-bit counter J0 + i mod 2^32, which comes back to J0
+#: (whose E_K(J0) masks the tag) at block 2^32; the cap stops short of that wrap.
+MAX_PLAINTEXT_BYTES = (2**32 - 2) * 16
 
 
 class AuthenticationError(Exception):
@@ -102,10 +109,19 @@ def _check_tag_length(tag_length: int) -> int:
     return tag_length
 
 
+def check_plaintext_length(length: int) -> int:
+    """Raise ValueError if ``length`` bytes exceed what one (key, nonce) may encrypt (SP 800-38D 5.2.1.1)."""
+    if length > MAX_PLAINTEXT_BYTES:
+        raise ValueError(f"GCM plaintext must be at most 2^36 - 32 = {MAX_PLAINTEXT_BYTES} bytes per "
+                         f"(key, nonce) (the 32-bit block counter would wrap), got {length}")
+    return length
+
+
 def encrypt(key: bytes, nonce: bytes, plaintext: bytes, aad: bytes = b"", *,
             tag_length: int = 16) -> tuple[bytes, bytes]:
     """GCM-AE (SP 800-38D 7.1): returns (ciphertext, tag). Never reuse a nonce with the same key."""
     plaintext, aad = _as_bytes(plaintext, "plaintext"), _as_bytes(aad, "aad")
+    check_plaintext_length(len(plaintext))
     _check_tag_length(tag_length)
     h = auth_key(key)
     j0 = initial_counter(h, nonce)

@@ -11,7 +11,9 @@ import pytest
 import torch
 
 from labkit import bits, des, des_security, exercises as ex, gcm
-from labkit.exercises import _session, ch02_des, ch03_aes, ch04_modes_gcm, ch06_attacks, ch09_weights
+from labkit import padding_oracle
+from labkit.exercises import (_session, ch02_des, ch03_aes, ch04_modes_gcm, ch04b_modes_practice,
+                              ch06_attacks, ch09_weights)
 
 
 def _solve_0613() -> list[int]:
@@ -44,16 +46,22 @@ def _solve_0209() -> int:
     return (plain[i] if plain[j] is None else plain[j]) ^ chain[i] ^ chain[j]
 
 
-def _solve_0402() -> bytes:
+def _solve_0403() -> bytes:
     ch = ch04_modes_gcm.keystream_challenge()
     n = min(len(ch["ct1"]), len(ch["ct2"]))
     return bits.xor_bytes(bits.xor_bytes(ch["ct1"][:n], ch["ct2"][:n]), ch["known_plaintext1"][:n])
 
 
-def _solve_0404() -> list[bytes]:
+def _solve_0406() -> list[bytes]:
     ch = ch04_modes_gcm.forgery_challenge()
     return [gcm.forge_tag(h, ch["aad1"], ch["ct1"], ch["tag1"], ch["target_ciphertext"], ch["target_aad"])
             for h in gcm.recover_auth_key(ch["ct1"], ch["tag1"], ch["ct2"], ch["tag2"], ch["aad1"], ch["aad2"])]
+
+
+def _solve_0410() -> bytes:
+    ch = ch04b_modes_practice.padding_oracle_challenge()
+    previous, last = ([ch["iv"]] + [ch["ciphertext"][i: i + 16] for i in range(0, len(ch["ciphertext"]), 16)])[-2:]
+    return padding_oracle.decrypt_block(ch["oracle"], previous, last)[0]
 
 
 def _solve_0903() -> torch.Tensor:
@@ -62,7 +70,8 @@ def _solve_0903() -> torch.Tensor:
     return torch.frombuffer(bytearray(raw), dtype=torch.float32).reshape(4, 4)
 
 
-SOLVERS = {"02.3": _solve_0203, "02.6": _solve_0206, "02.7": _solve_0207, "02.9": _solve_0209, "04.2": _solve_0402, "06.13": _solve_0613,
+SOLVERS = {"02.3": _solve_0203, "02.6": _solve_0206, "02.7": _solve_0207, "02.9": _solve_0209,
+           "04.3": _solve_0403, "04.10": _solve_0410, "06.13": _solve_0613,
            "09.3": _solve_0903}
 
 
@@ -78,10 +87,10 @@ def test_an_answer_from_one_run_fails_in_the_next(exercise_id):
 
 def test_forgery_from_one_run_fails_in_the_next():
     _session.new_run()
-    tags = _solve_0404()
-    assert sum(bool(ex.check("04.4", t)) for t in tags) == 1
+    tags = _solve_0406()
+    assert sum(bool(ex.check("04.6", t)) for t in tags) == 1
     _session.new_run()
-    assert not any(ex.check("04.4", t) for t in tags)
+    assert not any(ex.check("04.6", t) for t in tags)
 
 
 def test_square_key_is_fresh_per_run_and_the_oracle_alone_is_returned():
@@ -103,13 +112,14 @@ def test_demo_oracle_returns_only_the_oracle_and_takes_no_seed():
 @pytest.mark.parametrize("challenge", [ch02_des.complement_challenge, ch02_des.linear_challenge,
                                        ch02_des.search_challenge, ch02_des.sweet32_challenge,
                                        ch04_modes_gcm.keystream_challenge, ch04_modes_gcm.forgery_challenge,
+                                       ch04b_modes_practice.padding_oracle_challenge,
                                        ch09_weights.reuse_challenge])
 def test_challenges_hand_out_no_secret(challenge):
     _session.new_run()
     shown = repr(challenge())
     for secret in _session._SECRETS.values():
-        # a GCM nonce is public by design; the key and the hidden message are not
-        parts = ([v for k, v in secret.items() if k != "nonce"] if isinstance(secret, dict)
+        # a GCM nonce or a CBC IV is public by design; the key and the hidden message are not
+        parts = ([v for k, v in secret.items() if k not in ("nonce", "iv")] if isinstance(secret, dict)
                  else secret if isinstance(secret, tuple) else [secret])
         for part in parts:
             if isinstance(part, (bytes, bytearray)):

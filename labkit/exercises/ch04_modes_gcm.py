@@ -1,8 +1,13 @@
-"""Exercises of chapter 04 (modes and GCM). Each checker recomputes its answer with labkit."""
+"""Exercises of chapter 04 (modes and GCM). Each checker recomputes its answer with labkit.
+
+Implement exercises (CBC decryption, GHASH, the nonce-reuse polynomial) run the student's function
+on fresh random inputs against labkit's own (tests cross-check labkit with pycryptodome and NIST
+vectors); attack exercises (keystream reuse, the forbidden attack) draw a fresh key per run.
+"""
 from Crypto.Cipher import AES
 
-from labkit import gcm, modes
-from labkit.exercises import exercise
+from labkit import gcm, gf, modes
+from labkit.exercises import check_function, exercise
 from labkit.exercises._session import session_secret
 from labkit.exercises.quiz import quiz
 from labkit.widgets.modes import demo_image
@@ -11,16 +16,37 @@ from labkit.widgets.modes import demo_image
 @exercise(
     "04.1",
     "the number of distinct 16-byte blocks in the ECB encryption of demo_image()",
-    hint="Encrypt demo_image().tobytes() with labkit.modes.ecb_encrypt (any key) and count "
-         "set(labkit.modes.split_blocks(...)).",
+    hint=("ECB encrypts every 16-byte block on its own with the same key: equal plaintext blocks "
+          "stay equal.",
+          "Encrypt the picture's bytes in ECB under any key, cut the ciphertext into 16-byte blocks "
+          "and count how many different ones there are (a Python set counts them)."),
 )
 def _ecb_blocks(answer):
     ct = modes.ecb_encrypt(bytes(range(16)), demo_image().tobytes())
     return int(answer) == len(set(modes.split_blocks(ct)))
 
 
+def _random_bytes(rng, n: int) -> bytes:
+    return bytes(rng.getrandbits(8) for _ in range(n))
+
+
+@exercise(
+    "04.2",
+    "cbc_decrypt(key, iv, ciphertext): AES-CBC decryption (SP 800-38A 6.2), padding left on",
+    hint=("Undo the chaining: each plaintext block is the block cipher's decryption of its "
+          "ciphertext block, xored with the ciphertext block before it (the IV for the first).",
+          "Cut the ciphertext into 16-byte blocks; keep the previous ciphertext block (start with "
+          "the IV); decrypt each block with the AES of chapter 03, xor, and join the results."),
+    kind="implement",
+)
+def _cbc_decrypt(candidate):
+    return check_function(candidate, modes.cbc_decrypt, lambda rng: (
+        _random_bytes(rng, 16), _random_bytes(rng, 16), _random_bytes(rng, 16 * rng.randint(1, 4))),
+        trials=20, name="cbc_decrypt")
+
+
 def _secrets() -> dict:
-    """This run's key, nonce and secret message of exercises 04.2 and 04.4, fresh from the CSPRNG."""
+    """This run's key, nonce and secret message of exercises 04.3 and 04.6, fresh from the CSPRNG."""
     return session_secret("04", lambda draw: {
         "key": draw(16), "nonce": draw(12),
         "message": b"The exam answers are in folder " + draw(8).hex().encode() + b"."})
@@ -30,7 +56,7 @@ _KNOWN = b"From: lab-server. Status report, all systems nominal."
 
 
 def keystream_challenge() -> dict:
-    """Exercise 04.2: two CTR ciphertexts under the same key and counter, and the first plaintext."""
+    """Exercise 04.3: two CTR ciphertexts under the same key and counter, and the first plaintext."""
     s = _secrets()
     counter = s["nonce"] + bytes(4)
     return {"ct1": modes.ctr_encrypt(s["key"], counter, _KNOWN),
@@ -39,48 +65,89 @@ def keystream_challenge() -> dict:
 
 
 @exercise(
-    "04.2",
+    "04.3",
     "the second plaintext of keystream_challenge()",
-    hint="With one counter, C1 xor C2 = P1 xor P2; XOR in the known P1 (labkit.bits.xor_bytes), "
-         "cutting everything to the shorter length.",
+    hint=("Under one counter both messages are xored with the same keystream: what is left when "
+          "you xor the two ciphertexts?",
+          "C1 xor C2 = P1 xor P2, and you know P1: xor it in, byte by byte, over the length of the "
+          "shorter message."),
+    kind="attack",
 )
 def _keystream(answer):
     return bytes(answer) == _secrets()["message"]
 
 
-GHASH_EXAMPLE = {"h": bytes.fromhex("66e94bd4ef8a2c3b884cfa59ca342b2e"), "aad": b"header",
-                 "ciphertext": bytes.fromhex("0388dace60b6a392f328c2b971b2fe78")}
+def _ghash_inputs(rng) -> tuple:
+    return (_random_bytes(rng, 16), _random_bytes(rng, rng.randint(0, 40)),
+            _random_bytes(rng, rng.randint(0, 60)))
 
 
 @exercise(
-    "04.3",
-    "GHASH_H(A, C) for GHASH_EXAMPLE, computed block by block",
-    hint="Blocks: A padded, C padded, then 64-bit bit lengths of A and C; Y = (Y xor X) * H with "
-         "labkit.gf.gf128_mul on gf128_from_block values.",
+    "04.4",
+    "ghash(h, aad, ciphertext): GHASH_H(A, C) of SP 800-38D 6.4, a 16-byte block",
+    hint=("GHASH is Horner's rule in GF(2^128): start from zero and, for each input block, xor it "
+          "in and multiply by H.",
+          "The input blocks are A zero-padded to 16 bytes, then C zero-padded, then one block with "
+          "the bit lengths of A and C as two 64-bit big-endian integers. Turn blocks into field "
+          "elements and back with the gf module's block conversions; multiply with its gf128_mul."),
+    kind="implement",
 )
-def _ghash(answer):
-    return bytes(answer) == gcm.ghash(**GHASH_EXAMPLE)
+def _ghash(candidate):
+    return check_function(candidate, gcm.ghash, _ghash_inputs, trials=30, name="ghash")
+
+
+def _reuse_inputs(rng) -> tuple:
+    _, aad1, ct1 = _ghash_inputs(rng)
+    _, aad2, ct2 = _ghash_inputs(rng)
+    return ct1, _random_bytes(rng, 16), ct2, _random_bytes(rng, 16), aad1, aad2
+
+
+@exercise(
+    "04.5",
+    "nonce_reuse_polynomial(ct1, tag1, ct2, tag2, aad1, aad2): the polynomial with root H, as a "
+    "list of GF(2^128) integers, lowest degree first",
+    hint=("Both tags carry the same mask E_K(J0), so it cancels in T1 xor T2: what is left is a "
+          "polynomial in H whose coefficients you can all compute.",
+          "Write each GHASH as a polynomial: block X_i of m blocks is the coefficient of H^(m-i+1), "
+          "and there is no constant term. Add (xor) the two coefficient lists, then add T1 xor T2 "
+          "as the constant term."),
+    kind="implement",
+)
+def _reuse_polynomial(candidate):
+    return check_function(candidate, gcm.nonce_reuse_polynomial, _reuse_inputs, trials=30,
+                          name="nonce_reuse_polynomial",
+                          equal=lambda got, want: gf.poly_trim(got) == gf.poly_trim(want))
+
+
+_SENT = (b"user=guest;role=reader;", b"user=carol;role=writer;quota=5", b"user=dave;role=reader;")
+_WANTED = b"user=admin;role=writer;"
 
 
 def forgery_challenge() -> dict:
-    """Exercise 04.4: two GCM messages that reused a nonce, and a ciphertext you must sign."""
+    """Exercise 04.6: what an eavesdropper saw, three AES-GCM messages (ciphertext, tag, associated
+    data) sent under one key and one nonce, and the message it wants signed: the first ciphertext
+    with bits flipped to read ``user=admin;role=writer;``. The key stays on the server."""
     s = _secrets()
     out = {"nonce": s["nonce"]}
-    for i, msg in ((1, b"user=guest;role=reader;"), (2, b"user=carol;role=writer;quota=5")):
+    for i, msg in enumerate(_SENT, start=1):
         out[f"ct{i}"], out[f"tag{i}"] = gcm.encrypt(s["key"], s["nonce"], msg, b"v1")
         out[f"aad{i}"] = b"v1"
     # CTR malleability: flipping ciphertext bits flips the same plaintext bits
-    delta = bytes(a ^ b for a, b in zip(b"user=guest;role=reader;", b"user=admin;role=writer;"))
-    out["target_ciphertext"] = bytes(a ^ b for a, b in zip(out["ct1"], delta))
+    out["target_ciphertext"] = bytes(c ^ p ^ q for c, p, q in zip(out["ct1"], _SENT[0], _WANTED))
     out["target_aad"] = b"v1"
     return out
 
 
 @exercise(
-    "04.4",
+    "04.6",
     "a tag for forgery_challenge()['target_ciphertext'] that AES-GCM accepts",
-    hint="recover_auth_key(ct1, tag1, ct2, tag2, aad1, aad2) gives H candidates; forge_tag(h, aad1, "
-         "ct1, tag1, target_ciphertext, target_aad) signs the target. One candidate is right.",
+    hint=("Recover the hash key H from two messages that share the nonce, then the tag mask, then "
+          "sign the target yourself.",
+          "H is a root of the nonce-reuse polynomial of messages 1 and 2; when it has several roots, "
+          "keep the one that predicts the third message's tag.",
+          "With H, the mask E_K(J0) is tag1 xor GHASH_H(aad1, ct1); the forged tag is "
+          "GHASH_H(target_aad, target_ciphertext) xor that mask."),
+    kind="attack",
 )
 def _forgery(answer):
     ch, s = forgery_challenge(), _secrets()
@@ -89,14 +156,14 @@ def _forgery(answer):
     try:
         cipher.decrypt_and_verify(ch["target_ciphertext"], bytes(answer))
     except ValueError:
-        return False, "pycryptodome rejects that tag"
-    return True, "pycryptodome accepted the forged message"
+        return False, "the server (pycryptodome, with this run's key) rejects that tag"
+    return True, "the server (pycryptodome, with this run's key) accepted the forged message"
 
 
 # --- concept questions (kind "quiz"; answers stored as salted digests, see quiz.py) ---
 
 quiz(
-    '04.5',
+    '04.7',
     '(the why of 04.1) Why does any key give the same number of distinct ECB blocks for demo_image()?',
     [
      'Because ECB ignores the key for repeated blocks.',
@@ -104,12 +171,13 @@ quiz(
      'Because under one key AES is a permutation applied block by block: equal plaintext blocks give equal ciphertext blocks and different ones different, so the count is the number of distinct plaintext blocks.',
      'Because AES has no weak keys.',
     ],
-    "aa7e951019a307f1310f5adaefed8a98c022a4e8ccc0b3bcd0e2e048951ad900",
-    hint='Is a block cipher under a fixed key one-to-one?',
+    "7250703da6f627b30fa421b8060f7c4b57b2bba0158a5862c6ed2be12a6c77d4",
+    hint=('Is a block cipher under a fixed key one-to-one?',
+          'If two different plaintext blocks could encrypt to the same block, could decryption work?'),
 )
 
 quiz(
-    '04.6',
+    '04.8',
     'Why must a GCM nonce never repeat under one key?',
     [
      'Because the tag would become shorter.',
@@ -117,12 +185,13 @@ quiz(
      'Because decryption would fail for the second message.',
      "Because a repeated nonce changes the block cipher's key.",
     ],
-    "1c780a381fd3f5eb68212fb19001ef1f48f0c829ad0c8bfc9993a0fd99a30c0b",
-    hint='Two costs: one for confidentiality (CTR), one for authenticity (GHASH).',
+    "40c91959f86f971825135de7c54f80fee073f88bcf20855909b7038131194c90",
+    hint=('Two costs: one for confidentiality (CTR), one for authenticity (GHASH).',
+          'Recall exercises 04.3 and 04.6: what did each one recover?'),
 )
 
 quiz(
-    '04.7',
+    '04.9',
     'Why is no deterministic encryption scheme (ECB, or CTR with a fixed counter) IND-CPA secure?',
     [
      'Because the adversary may ask the encryption oracle for Enc(m0) and compare it with the challenge: a deterministic scheme answers the same ciphertext for the same plaintext.',
@@ -130,19 +199,7 @@ quiz(
      'Because it has no authentication tag.',
      'It is secure as long as the key stays secret.',
     ],
-    "da239a974643be88e74220b5f67577be0ea3edc2ca5930bf89be8d394c5d7199",
-    hint='In the IND-CPA game the adversary keeps its encryption oracle after choosing m0 and m1.',
-)
-
-quiz(
-    '04.8',
-    'CTR with fresh counters is IND-CPA secure. Why does GCM still add a tag?',
-    [
-     'To make encryption faster.',
-     'Because IND-CPA says nothing about tampering: CTR is malleable (flipping a ciphertext bit flips the same plaintext bit), while authenticated encryption also requires that every forged or modified ciphertext is rejected.',
-     'Because CTR leaks the key after 2^32 blocks.',
-     'To pad the message to whole blocks.',
-    ],
-    "40c91959f86f971825135de7c54f80fee073f88bcf20855909b7038131194c90",
-    hint="Exercise 04.4's target ciphertext was made by flipping bits: what stopped it?",
+    "3bafc003edb9bcf581ae5e12814397795503ca028682c08bbe33945eb06119d0",
+    hint=('In the IND-CPA game the adversary keeps its encryption oracle after choosing m0 and m1.',
+          'What does the oracle answer when asked to encrypt m0 again?'),
 )
