@@ -289,3 +289,48 @@ quiz(
     hint=("Which inputs does the person running the model control, beyond bits?",
           "What did the thief do with the recovered key?"),
 )
+# part 3 (08c): the backdoor as an attack, post-quantum triggers, a convolutional model
+
+quiz(
+    '08.12',
+    'Why can no test that only queries the model detect the signature backdoor, even one that may compare it with the clean model?',
+    [
+     'Because the trigger changes every pixel by less than one level of 255.',
+     'Because the backdoored model has the same weights as the clean one.',
+     "Because the two models differ only on inputs that carry a valid signature: a query on which they differ is itself a valid (message, signature) pair made without the key, a forgery, which Ed25519's unforgeability (even after seeing the owner's triggers) makes negligibly likely.",
+     'Because the verifier is hidden inside the convolutional layers.',
+    ],
+    '9198f24b658cb2debc6d581cb4379c4ebee6d78cf74834e98e90b13adbeea1d4',
+    hint=("On which inputs do the backdoored and the clean model give different answers?",
+          "Suppose a detector found such an input without the key: what would that input be, for the "
+          "signature scheme?"),
+)
+
+quiz(
+    '08.13',
+    'Why does the ML-DSA-44 trigger need a larger image or more low bits per pixel than the Ed25519 one?',
+    [
+     'Because its field (64-byte header and 2,420-byte signature: 19,872 bits) exceeds the 1,024 LSBs of a 32x32 image, and even all 8,192 bits of it; more bits per pixel change each pixel more (up to 2^b - 1 levels, lower PSNR), a larger image spreads the bits thinner.',
+     'Because ML-DSA signs only messages longer than 2,420 bytes.',
+     'Because lattice signatures must be stored in the most significant bits.',
+     'Because the ML-DSA public key must be written into the image too.',
+    ],
+    '75f3664a48f91d26f7ec23ae40963f529cfefdf32051b119ad2907333330e52d',
+    hint=("Compare the bits a field needs with the bits a 32x32 image has.",
+          "Read the capacity table: what does each extra bit per pixel cost in the largest change "
+          "and in PSNR?"),
+)
+
+quiz(
+    '08.14',
+    'Why do the watermark, tracing and authentication protocols run unchanged on the convolutional model and with ML-DSA-44?',
+    [
+     'Because the CNN was trained on the triggers.',
+     'Because ML-DSA-44 and Ed25519 produce the same signatures.',
+     'Because convolutional layers ignore the low bits of the pixels.',
+     'Because the backdoor needs only black-box labels from the classifier and sign/verify from the scheme: the verifier sits beside any classifier, and the scheme and where the field lives are one parameter (the layout), not part of the protocols.',
+    ],
+    '658ae6dae86734e086b23f69afe2251d506201c3556b0be2bc7d350d145cfa6a',
+    hint=("What do the protocols need from the classifier, and what from the signature scheme?",
+          "Look at what changed in the code between the Ed25519 and the ML-DSA runs: one argument."),
+)
