@@ -9,6 +9,9 @@ tracing. The classifiers (digits upsampled to 32x32, an MLP and a CNN, seeded tr
 from :mod:`labkit.digits`. Modules:
 
 - ``trigger``: where the trigger lives (pixel LSBs), what is signed, the backdoored model;
+- ``schemes``: the signature scheme (Ed25519, post-quantum ML-DSA-44) and where the field lives,
+  one ``layout`` parameter of the trigger and of every protocol;
+- ``evasion``: the backdoor as an attack, measured (change per pixel, PSNR, success rate, queries);
 - ``protocols``: the sound ownership judge (challenge-response with controls) and leak tracer;
 - ``tokens``: user authentication with tokens bound to the query and a shared replay store;
 - ``naive``: the first, broken versions of the judge and tracer (kept to be attacked, UNSAFE);

@@ -62,10 +62,10 @@ from typing import Callable
 
 import numpy as np
 import torch
-from Crypto.Signature import eddsa
 from torch import nn
 
-from labkit.digits import IMAGE_SIZE, NUM_CLASSES, from_pixels, predict, to_pixels
+from labkit.digits import NUM_CLASSES, from_pixels, predict, to_pixels
+from labkit.backdoor.schemes import DEFAULT_LAYOUT, ED25519, TriggerLayout
 from labkit.backdoor.tokens import (  # noqa: F401  (user authentication, re-exported)
     AuthenticatedModel,
     AuthResult,
@@ -76,15 +76,11 @@ from labkit.backdoor.tokens import (  # noqa: F401  (user authentication, re-exp
 )
 from labkit.backdoor.nonce_signing import sign_with_throwaway_key
 from labkit.backdoor.trigger import (
-    FIELD_BYTES,
     HEADER_BYTES,
     RESPONSE_KEY_BYTES,
-    SIGNATURE_SLICE,
     BackdooredModel,
     _as_batch,
     _identity,
-    _signing_key,
-    _verify_key,
     content_bytes,
     embed_trigger,
     generate_keys,
@@ -92,7 +88,6 @@ from labkit.backdoor.trigger import (
     sign_fields,
     signed_message,
     trigger_header,
-    verify_key_bytes,
     verify_triggers,
     write_fields,
 )
@@ -190,9 +185,9 @@ def _ask(suspect: Oracle, pixels: np.ndarray) -> np.ndarray:
     return labels
 
 
-def _draw_images(images, count: int) -> np.ndarray:
-    """``count`` distinct images drawn with the OS CSPRNG, as pixel bytes ``(count, 32, 32)``."""
-    pixels = _as_batch(images)
+def _draw_images(images, count: int, layout: TriggerLayout = DEFAULT_LAYOUT) -> np.ndarray:
+    """``count`` distinct images drawn with the OS CSPRNG, as pixel bytes ``(count, s, s)``."""
+    pixels = _as_batch(images, layout)
     if not 0 < count <= len(pixels):
         raise ValueError(f"need {count} distinct images, got {len(pixels)}")
     return pixels[secrets.SystemRandom().sample(range(len(pixels)), count)]
@@ -242,39 +237,40 @@ class OwnershipVerdict:
 class ModelOwner:
     """The owner: holds the signing key; watermarks its model and answers a judge's challenges."""
 
-    def __init__(self, signing_key) -> None:
-        self.signing_key = _signing_key(signing_key)
+    def __init__(self, signing_key, *, layout: TriggerLayout = DEFAULT_LAYOUT) -> None:
+        self.layout = layout
+        self.signing_key = layout.scheme.signing_key(signing_key)
 
     @property
     def verify_key(self) -> bytes:
-        return verify_key_bytes(self.signing_key)
+        return self.layout.scheme.public_bytes(self.signing_key)
 
     def watermark(self, classifier: nn.Module) -> BackdooredModel:
         """The model the owner deploys: ``classifier`` with the owner's verifier beside it."""
-        return BackdooredModel(classifier, self.verify_key)
+        return BackdooredModel(classifier, self.verify_key, layout=self.layout)
 
     def respond(self, images, targets):
         """Triggers for exactly the challenged images and targets, signed with the owner's key."""
-        return embed_trigger(images, np.asarray(targets), self.signing_key)
+        return embed_trigger(images, np.asarray(targets), self.signing_key, layout=self.layout)
 
 
-def _claim_fields(response, challenge: np.ndarray, targets: np.ndarray, verify_key: bytes):
+def _claim_fields(response, challenge: np.ndarray, targets: np.ndarray, verify_key: bytes,
+                  layout: TriggerLayout = DEFAULT_LAYOUT):
     """The claimant's fields if every one is the canonical, valid trigger for its challenge; else
-    ``(None, why)``. Only the 64 signature bytes are the claimant's choice; all else is checked."""
+    ``(None, why)``. Only the signature bytes are the claimant's choice; all else is checked."""
     try:
-        fields = read_fields(_as_batch(response))
+        pixels = _as_batch(response, layout)
     except (TypeError, ValueError) as err:
         return None, f"the response is not a batch of images ({err})"
+    fields = read_fields(pixels, layout)
     if len(fields) != len(challenge):
         return None, f"{len(fields)} triggers returned for {len(challenge)} challenges"
-    verifier = eddsa.new(_verify_key(verify_key), "rfc8032")
-    for f, image, target in zip(fields, challenge, targets):
+    verify = layout.scheme.verifier(verify_key)
+    for f, image, target, padded in zip(fields, challenge, targets, layout.padding_is_zero(pixels)):
         header = f[:HEADER_BYTES].tobytes()
-        if header != trigger_header(int(target)):
+        if header != trigger_header(int(target)) or not padded:
             return None, "a trigger does not carry exactly the challenged target (canonical header)"
-        try:
-            verifier.verify(signed_message(header, content_bytes(image)), f[SIGNATURE_SLICE].tobytes())
-        except ValueError:
+        if not verify(signed_message(header, content_bytes(image, layout)), f[layout.signature_slice].tobytes()):
             return None, "a trigger does not verify under the claimed key for the challenged image"
     return fields, ""
 
@@ -286,19 +282,27 @@ def _draw_targets_avoiding(natural: np.ndarray) -> np.ndarray:
                     dtype=np.int64)
 
 
-def _control_variants(pixels: np.ndarray, targets: np.ndarray, tries: int) -> np.ndarray:
+def _throwaway_signature(message: bytes, layout: TriggerLayout) -> bytes:
+    """A signature of ``message`` under a fresh key of the layout's scheme, forgotten at once."""
+    if layout.scheme is ED25519:
+        return sign_with_throwaway_key(message)[1]  # two scalar multiplications, no key object
+    return layout.scheme.signer(layout.scheme.generate()[0])(message)
+
+
+def _control_variants(pixels: np.ndarray, targets: np.ndarray, tries: int,
+                      layout: TriggerLayout = DEFAULT_LAYOUT) -> np.ndarray:
     """``tries`` canonical trigger fields per (image, target), each under its own throwaway key."""
-    fields = np.empty((len(pixels), tries, FIELD_BYTES), dtype=np.uint8)
+    fields = np.empty((len(pixels), tries, layout.field_bytes), dtype=np.uint8)
     for i, (image, target) in enumerate(zip(pixels, targets)):
         header = trigger_header(int(target))
-        message = signed_message(header, content_bytes(image))
+        message = signed_message(header, content_bytes(image, layout))
         for v in range(tries):
-            fields[i, v] = np.frombuffer(header + sign_with_throwaway_key(message)[1], dtype=np.uint8)
+            fields[i, v] = np.frombuffer(header + _throwaway_signature(message, layout), dtype=np.uint8)
     return fields
 
 
 def judge_ownership(suspect: Oracle, claimant, images, *, n: int = 32, alpha: float = 1e-6,
-                    control_tries: int = 32) -> OwnershipVerdict:
+                    control_tries: int = 32, layout: TriggerLayout = DEFAULT_LAYOUT) -> OwnershipVerdict:
     """Does ``suspect`` (a black box: images -> labels) carry ``claimant``'s watermark?
 
     ``claimant``: any object with ``.verify_key`` (32 raw Ed25519 bytes) and
@@ -313,23 +317,24 @@ def judge_ownership(suspect: Oracle, claimant, images, *, n: int = 32, alpha: fl
     slot hits if it answers the target on *any* of its copies: the judge grinds its controls as
     hard as a claimant choosing among ``control_tries`` signatures per trigger could grind a claim.
     See the module docstring for the decision rule and what its bound covers;
-    ``control_tries=1`` is the unhardened judge that a grinding claimant beats.
+    ``control_tries=1`` is the unhardened judge that a grinding claimant beats. ``layout`` (the
+    signature scheme and where triggers live) is the claimant's: Ed25519 in 32x32 LSBs by default.
     """
     n = _check_n(n)
     tries = _check_n(control_tries)
     threshold = detection_threshold(n, p0=TARGET_HIT_NULL, alpha=alpha)
-    verify_key = verify_key_bytes(_verify_key(getattr(claimant, "verify_key", None)))
+    verify_key = layout.scheme.public_bytes(getattr(claimant, "verify_key", None))
     if not callable(getattr(claimant, "respond", None)):
         raise TypeError("claimant must have .verify_key and .respond(images, targets)")
-    pixels = _draw_images(images, 2 * n)
+    pixels = _draw_images(images, 2 * n, layout)
     targets = _draw_targets_avoiding(_ask(suspect, pixels))
     response = claimant.respond(from_pixels(pixels[:n]).unsqueeze(1), targets[:n].copy())
-    claim_fields, problem = _claim_fields(response, pixels[:n], targets[:n], verify_key)
+    claim_fields, problem = _claim_fields(response, pixels[:n], targets[:n], verify_key, layout)
     if claim_fields is None:
         return OwnershipVerdict(False, n, 0, 0, threshold, alpha, 1.0, problem, tries)
-    variants = _control_variants(pixels, targets, tries)
+    variants = _control_variants(pixels, targets, tries, layout)
     variants[:n, 0] = claim_fields  # its position is hidden: _ask shuffles the whole batch
-    queries = write_fields(np.repeat(pixels, tries, axis=0), variants.reshape(-1, FIELD_BYTES))
+    queries = write_fields(np.repeat(pixels, tries, axis=0), variants.reshape(-1, layout.field_bytes), layout)
     hits = (_ask(suspect, queries) == np.repeat(targets, tries)).reshape(2 * n, tries)
     claim, control = int(hits[:n, 0].sum()), int(hits[n:].any(axis=1).sum())
     bound = max(binomial_tail(n, claim, TARGET_HIT_NULL), exchangeable_tail(n, claim, control))
@@ -369,10 +374,11 @@ class Licensor:
     its own response key. Tracing tests every licensee at ``alpha / L`` (Bonferroni).
     """
 
-    def __init__(self, classifier: nn.Module, images) -> None:
+    def __init__(self, classifier: nn.Module, images, *, layout: TriggerLayout = DEFAULT_LAYOUT) -> None:
         if not isinstance(classifier, nn.Module):
             raise TypeError(f"classifier must be a torch nn.Module, got {type(classifier).__name__}")
-        _as_batch(images)  # validated now, drawn from at every trace
+        self.layout = layout
+        _as_batch(images, layout)  # validated now, drawn from at every trace
         self.classifier = classifier
         self.images = images
         self._licences: dict[str, _Licence] = {}
@@ -388,7 +394,7 @@ class Licensor:
         _identity(licensee)  # at most 16 bytes
         if not licensee or "\x00" in licensee or licensee in self._licences:
             raise ValueError(f"licensee must be a new, non-empty name, got {licensee!r}")
-        self._licences[licensee] = _Licence(generate_keys()[0], os.urandom(RESPONSE_KEY_BYTES))
+        self._licences[licensee] = _Licence(generate_keys(self.layout.scheme)[0], os.urandom(RESPONSE_KEY_BYTES))
         return self.licensed_copy(licensee)
 
     def licensed_copy(self, licensee: str) -> BackdooredModel:
@@ -397,7 +403,7 @@ class Licensor:
             raise ValueError(f"no licence issued to {licensee!r}")
         licence = self._licences[licensee]
         return BackdooredModel(copy.deepcopy(self.classifier), licence.signing_key.public_key(),
-                               identity=licensee, response_key=licence.response_key)
+                               identity=licensee, response_key=licence.response_key, layout=self.layout)
 
     def trace_report(self, suspect: Oracle, *, n: int = 16, alpha: float = 1e-6) -> TraceResult:
         """Send ``n`` fresh triggers of every licensee (shuffled together); count the secret answers."""
@@ -406,16 +412,18 @@ class Licensor:
         n = _check_n(n)
         names = self.licensees
         threshold = detection_threshold(n, alpha=alpha / len(names))
-        pixels = np.concatenate([_draw_images(self.images, n) for _ in names])
+        pixels = np.concatenate([_draw_images(self.images, n, self.layout) for _ in names])
         expected, queries = [], []
         for i, name in enumerate(names):
             licence = self._licences[name]
             images = from_pixels(pixels[i * n:(i + 1) * n]).unsqueeze(1)
-            block = embed_trigger(images, _draw_labels(n), licence.signing_key, identity=name, fresh_nonces=True)
+            block = embed_trigger(images, _draw_labels(n), licence.signing_key, identity=name, fresh_nonces=True,
+                                  layout=self.layout)
             queries.append(to_pixels(block))
             expected.append(verify_triggers(block, licence.signing_key.public_key(), identity=name,
-                                            response_key=licence.response_key))
-        hits = _ask(suspect, np.concatenate(queries).reshape(-1, IMAGE_SIZE, IMAGE_SIZE)) == np.concatenate(expected)
+                                            response_key=licence.response_key, layout=self.layout))
+        size = self.layout.size
+        hits = _ask(suspect, np.concatenate(queries).reshape(-1, size, size)) == np.concatenate(expected)
         matches = {name: int(hits[i * n:(i + 1) * n].sum()) for i, name in enumerate(names)}
         accused = [name for name in names if matches[name] >= threshold]
         return TraceResult(names, matches, n, threshold, alpha, accused)

@@ -13,7 +13,9 @@ everything on a restart and is not seen by a second replica. Here:
   expired (an expired token is refused anyway), and tokens valid for longer than
   ``max_lifetime`` are refused, so the store stays small.
 
-Replicas must agree on the time to within the clock skew you accept.
+Replicas must agree on the time to within the clock skew you accept. The signature scheme and
+where the field lives are a parameter (``layout``, :class:`labkit.backdoor.schemes.TriggerLayout`):
+Ed25519 in the LSBs of a 32x32 image by default, ML-DSA-44 on a larger image for post-quantum tokens.
 """
 from __future__ import annotations
 
@@ -25,26 +27,21 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from Crypto.Signature import eddsa
 from torch import nn
 
 from labkit.digits import from_pixels, predict
+from labkit.backdoor.schemes import DEFAULT_LAYOUT, TriggerLayout
 from labkit.backdoor.trigger import (
-    FIELD_BYTES,
     HEADER_BYTES,
     KIND_TOKEN,
     MAGIC,
-    SIGNATURE_SLICE,
     VERSION,
     _as_batch,
     _identity,
-    _signing_key,
-    _verify_key,
     content_bytes,
     embed_field,
     read_fields,
     signed_message,
-    verify_key_bytes,
 )
 
 __all__ = ["token_header", "Token", "TokenIssuer", "attach_token", "ReplayStore", "AuthResult",
@@ -77,16 +74,16 @@ class Token:
         return token_header(self.user_id, self.expiry, self.nonce)
 
     @classmethod
-    def from_field(cls, field_bytes: bytes) -> "Token | None":
-        """Parse a 128-byte field as a token; ``None`` if it is not one."""
+    def from_field(cls, field_bytes: bytes, layout: TriggerLayout = DEFAULT_LAYOUT) -> "Token | None":
+        """Parse a field (128 bytes by default) as a token; ``None`` if it is not one."""
         f = bytes(field_bytes)
-        if len(f) != FIELD_BYTES or f[:4] != MAGIC or f[4] != VERSION or f[5] != KIND_TOKEN:
+        if len(f) != layout.field_bytes or f[:4] != MAGIC or f[4] != VERSION or f[5] != KIND_TOKEN:
             return None
-        return cls(f[6:22].rstrip(b"\x00"), int.from_bytes(f[22:30], "big"), f[30:46], f[SIGNATURE_SLICE])
+        return cls(f[6:22].rstrip(b"\x00"), int.from_bytes(f[22:30], "big"), f[30:46], f[layout.signature_slice])
 
 
-def _one_image(x) -> np.ndarray:
-    pixels = _as_batch(x)
+def _one_image(x, layout: TriggerLayout = DEFAULT_LAYOUT) -> np.ndarray:
+    pixels = _as_batch(x, layout)
     if len(pixels) != 1:
         raise ValueError(f"a token authorises one image, got a batch of {len(pixels)}")
     return pixels[0]
@@ -95,27 +92,29 @@ def _one_image(x) -> np.ndarray:
 class TokenIssuer:
     """The issuer: holds the signing key; signs a user's query image into a one-time token."""
 
-    def __init__(self, signing_key) -> None:
-        self.signing_key = _signing_key(signing_key)
+    def __init__(self, signing_key, *, layout: TriggerLayout = DEFAULT_LAYOUT) -> None:
+        self.layout = layout
+        self.signing_key = layout.scheme.signing_key(signing_key)
 
     @property
     def verify_key(self) -> bytes:
-        return verify_key_bytes(self.signing_key)
+        return self.layout.scheme.public_bytes(self.signing_key)
 
     def issue(self, user_id: bytes | str, image, *, expiry: int) -> Token:
         """A token for ``user_id`` valid on ``image`` only (its LSB field aside) until ``expiry``."""
         nonce = os.urandom(NONCE_BYTES)
         uid = _identity(user_id).rstrip(b"\x00")
-        message = signed_message(token_header(uid, expiry, nonce), content_bytes(_one_image(image)))
-        return Token(uid, int(expiry), nonce, eddsa.new(self.signing_key, "rfc8032").sign(message))
+        image = _one_image(image, self.layout)
+        message = signed_message(token_header(uid, expiry, nonce), content_bytes(image, self.layout))
+        return Token(uid, int(expiry), nonce, self.layout.scheme.signer(self.signing_key)(message))
 
 
-def attach_token(image, token: Token):
+def attach_token(image, token: Token, layout: TriggerLayout = DEFAULT_LAYOUT):
     """The client's step: write ``token`` into the LSB field of the image it was issued for."""
     if not isinstance(token, Token):
         raise TypeError(f"token must be a Token, got {type(token).__name__}")
-    _one_image(image)
-    return embed_field(image, token.header, token.signature)
+    _one_image(image, layout)
+    return embed_field(image, token.header, token.signature, layout)
 
 
 class ReplayStore:
@@ -187,11 +186,12 @@ class AuthenticatedModel:
     """
 
     def __init__(self, classifier: nn.Module, verify_key, *, replay_store, max_lifetime: float = 3600.0,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time, layout: TriggerLayout = DEFAULT_LAYOUT):
         if not isinstance(classifier, nn.Module):
             raise TypeError(f"classifier must be a torch nn.Module, got {type(classifier).__name__}")
         self.classifier = classifier
-        self.verify_key = _verify_key(verify_key)
+        self.layout = layout
+        self.verify_key = layout.scheme.verify_key(verify_key)
         self.replay_store = replay_store if isinstance(replay_store, ReplayStore) else ReplayStore(replay_store)
         if not max_lifetime > 0:
             raise ValueError(f"max_lifetime must be positive seconds, got {max_lifetime!r}")
@@ -199,13 +199,11 @@ class AuthenticatedModel:
         self.clock = clock
 
     def _check(self, field: np.ndarray, image: np.ndarray) -> AuthResult:
-        token = Token.from_field(field.tobytes())
-        if token is None:
+        token = Token.from_field(field.tobytes(), self.layout)
+        if token is None or not self.layout.padding_is_zero(image)[0]:
             return AuthResult(False, "no token")
-        try:
-            eddsa.new(self.verify_key, "rfc8032").verify(
-                signed_message(field[:HEADER_BYTES].tobytes(), content_bytes(image)), token.signature)
-        except ValueError:
+        message = signed_message(field[:HEADER_BYTES].tobytes(), content_bytes(image, self.layout))
+        if not self.layout.scheme.verifier(self.verify_key)(message, token.signature):
             return AuthResult(False, "bad signature", user_id=token.user_id)
         now = self.clock()
         if now >= token.expiry:
@@ -217,8 +215,8 @@ class AuthenticatedModel:
         return AuthResult(True, "accepted", user_id=token.user_id)
 
     def query(self, x) -> list[AuthResult]:
-        pixels = _as_batch(x)
-        results = [self._check(f, image) for f, image in zip(read_fields(pixels), pixels)]
+        pixels = _as_batch(x, self.layout)
+        results = [self._check(f, image) for f, image in zip(read_fields(pixels, self.layout), pixels)]
         if any(r.accepted for r in results):
             labels = predict(self.classifier, from_pixels(pixels).unsqueeze(1))
             results = [AuthResult(True, r.reason, int(labels[i]), r.user_id) if r.accepted else r

@@ -27,6 +27,11 @@ output replaced. Every other input gets the classifier's logits, bit for bit (th
 them through untouched). A copy may also hold a secret **response key**: then a valid trigger is
 answered with :func:`response_label` (HMAC-SHA256 of the signed bytes, as a label) instead of the
 cleartext target, so only the holder of that key can predict the answer (used by leak tracing).
+
+The signature scheme and where the field lives are one parameter, ``layout``
+(:class:`labkit.backdoor.schemes.TriggerLayout`): the default is the layout above; a post-quantum
+ML-DSA-44 trigger (2,420-byte signatures) runs through the same functions on a larger image or with
+more low bits per pixel. The constants above (``FIELD_BYTES``, ``SIGNATURE_SLICE``) describe the default.
 """
 from __future__ import annotations
 
@@ -38,11 +43,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from Crypto.PublicKey import ECC
-from Crypto.Signature import eddsa
 from torch import nn
 
 from labkit.digits import IMAGE_SIZE, NUM_CLASSES, from_pixels, to_pixels
+from labkit.backdoor.schemes import DEFAULT_LAYOUT, ED25519, HEADER_BYTES, SignatureScheme, TriggerLayout
 
 __all__ = [
     "DOMAIN",
@@ -70,6 +74,8 @@ __all__ = [
     "sign_fields",
     "response_label",
     "BackdooredModel",
+    "TriggerLayout",
+    "DEFAULT_LAYOUT",
 ]
 
 DOMAIN = b"labkit.backdoor/v1"
@@ -79,7 +85,6 @@ KIND_TRIGGER = 1
 KIND_TOKEN = 2
 PIXELS = IMAGE_SIZE * IMAGE_SIZE
 FIELD_BYTES = PIXELS // 8  # 128
-HEADER_BYTES = 64
 SIGNATURE_SLICE = slice(64, 128)
 IDENTITY_BYTES = 16
 NONCE_BYTES = 16
@@ -90,50 +95,43 @@ OVERRIDE_LOGIT = 20.0  # the logit a valid trigger gives its target (all others 
 
 
 # -- keys ----------------------------------------------------------------------------------------
-def generate_keys():
-    """A fresh Ed25519 key pair ``(signing_key, verify_key)`` (pycryptodome ``EccKey`` objects).
+def generate_keys(scheme=ED25519):
+    """A fresh key pair ``(signing_key, verify_key)`` of ``scheme`` (Ed25519 by default:
+    pycryptodome ``EccKey`` objects; ``schemes.ML_DSA_44`` for the post-quantum trigger).
 
     The private key comes from the operating system's CSPRNG, always: a key derived from a seed is
     a public key in disguise (anyone who knows or guesses the seed recomputes it).
     """
-    signing_key = ECC.generate(curve="Ed25519")
-    return signing_key, signing_key.public_key()
+    if not isinstance(scheme, SignatureScheme):
+        raise TypeError(f"generate_keys takes a signature scheme (schemes.ED25519, schemes.ML_DSA_44), "
+                        f"never a seed; got {type(scheme).__name__}")
+    return scheme.generate()
 
 
-def _verify_key(key) -> ECC.EccKey:
-    if isinstance(key, (bytes, bytearray)):
-        if len(key) != 32:
-            raise ValueError(f"an Ed25519 verify key is 32 bytes, got {len(key)}")
-        return eddsa.import_public_key(bytes(key))
-    if isinstance(key, ECC.EccKey) and key.curve == "Ed25519":
-        return key.public_key()
-    raise TypeError(f"verify key must be an Ed25519 EccKey or 32 bytes, got {type(key).__name__}")
+def _verify_key(key):
+    return ED25519.verify_key(key)
 
 
-def _signing_key(key) -> ECC.EccKey:
-    if isinstance(key, ECC.EccKey) and key.curve == "Ed25519" and key.has_private():
-        return key
-    raise TypeError("signing key must be a private Ed25519 EccKey (from generate_keys())")
+def _signing_key(key):
+    return ED25519.signing_key(key)
 
 
-def verify_key_bytes(key) -> bytes:
-    """The 32-byte RFC 8032 encoding of a verify (public) key."""
-    return _verify_key(key).export_key(format="raw")
+def verify_key_bytes(key, scheme=ED25519) -> bytes:
+    """The raw encoding of a verify (public) key: 32 bytes for Ed25519 (RFC 8032)."""
+    return scheme.public_bytes(key)
 
 
 # -- the field in the pixels' low-order bits -----------------------------------------------------
-def _as_batch(x) -> np.ndarray:
-    """Pixel bytes ``(n, 32, 32)`` of one input ``(32, 32)`` / ``(1, 32, 32)`` or a batch."""
+def _as_batch(x, layout: TriggerLayout = DEFAULT_LAYOUT) -> np.ndarray:
+    """Pixel bytes ``(n, s, s)`` of one input ``(s, s)`` / ``(1, s, s)`` or a batch (s: the layout's size)."""
     if not isinstance(x, (torch.Tensor, np.ndarray)):
         raise TypeError(f"x must be a torch tensor or numpy array, got {type(x).__name__}")
-    shape = tuple(x.shape)
-    if shape not in ((IMAGE_SIZE, IMAGE_SIZE), (1, IMAGE_SIZE, IMAGE_SIZE)) and not (
-        len(shape) == 4 and shape[1:] == (1, IMAGE_SIZE, IMAGE_SIZE)
-    ):
+    shape, s = tuple(x.shape), layout.size
+    if shape not in ((s, s), (1, s, s)) and not (len(shape) == 4 and shape[1:] == (1, s, s)):
         raise ValueError(
-            f"x must be an image (32, 32) or (1, 32, 32), or a batch (n, 1, 32, 32); got {shape}"
+            f"x must be an image ({s}, {s}) or (1, {s}, {s}), or a batch (n, 1, {s}, {s}); got {shape}"
         )
-    return to_pixels(x).reshape(-1, IMAGE_SIZE, IMAGE_SIZE)
+    return to_pixels(x).reshape(-1, s, s)
 
 
 def _restore(pixels: np.ndarray, like):
@@ -144,26 +142,20 @@ def _restore(pixels: np.ndarray, like):
     return out.numpy().astype(like.dtype, copy=False)
 
 
-def read_fields(pixels: np.ndarray) -> np.ndarray:
-    """The 128-byte field of each image: LSBs row by row, packed MSB first (``bits`` order).
-
-    ``np.packbits`` is the batched form of :func:`labkit.bits.bits_to_bytes` (same bit order).
-    """
-    lsb = (np.asarray(pixels, dtype=np.uint8).reshape(-1, PIXELS) & 1)
-    return np.packbits(lsb, axis=1)
+def read_fields(pixels: np.ndarray, layout: TriggerLayout = DEFAULT_LAYOUT) -> np.ndarray:
+    """The field of each image (128 bytes by default): LSBs row by row, packed MSB first (``bits``
+    order; ``np.packbits`` is the batched :func:`labkit.bits.bits_to_bytes`)."""
+    return layout.read_fields(pixels)
 
 
-def write_fields(pixels: np.ndarray, fields: np.ndarray) -> np.ndarray:
-    """Pixels with their LSBs replaced by ``fields`` (one 128-byte field per image)."""
-    pixels = np.asarray(pixels, dtype=np.uint8).reshape(-1, PIXELS)
-    fields = np.asarray(fields, dtype=np.uint8).reshape(len(pixels), FIELD_BYTES)
-    lsb = np.unpackbits(fields, axis=1)
-    return ((pixels & 0xFE) | lsb).reshape(-1, IMAGE_SIZE, IMAGE_SIZE)
+def write_fields(pixels: np.ndarray, fields: np.ndarray, layout: TriggerLayout = DEFAULT_LAYOUT) -> np.ndarray:
+    """Pixels with their LSBs (the layout's low bits) replaced by ``fields``, one per image."""
+    return layout.write_fields(pixels, fields)
 
 
-def content_bytes(pixels: np.ndarray) -> bytes:
+def content_bytes(pixels: np.ndarray, layout: TriggerLayout = DEFAULT_LAYOUT) -> bytes:
     """What a trigger signature binds of one image: its pixel bytes with the LSB field zeroed."""
-    return (np.asarray(pixels, dtype=np.uint8).reshape(PIXELS) & 0xFE).tobytes()
+    return layout.content_bytes(pixels)
 
 
 def _identity(identity) -> bytes:
@@ -195,42 +187,45 @@ def signed_message(header: bytes, content: bytes = b"") -> bytes:
     return DOMAIN + bytes(header) + bytes(content)
 
 
-def embed_field(x, header: bytes, signature: bytes):
+def embed_field(x, header: bytes, signature: bytes, layout: TriggerLayout = DEFAULT_LAYOUT):
     """Write ``header || signature`` into the LSBs of every image of ``x`` (same shape back)."""
-    if len(header) != HEADER_BYTES or len(signature) != 64:
-        raise ValueError("a field is a 64-byte header and a 64-byte signature")
-    pixels = _as_batch(x)
+    if len(header) != HEADER_BYTES or len(signature) != layout.scheme.signature_bytes:
+        raise ValueError(f"a field is a 64-byte header and a {layout.scheme.signature_bytes}-byte signature")
+    pixels = _as_batch(x, layout)
     field = np.frombuffer(bytes(header) + bytes(signature), dtype=np.uint8)
-    out = write_fields(pixels, np.tile(field, (len(pixels), 1)))
+    out = write_fields(pixels, np.tile(field, (len(pixels), 1)), layout)
     return _restore(out, x)
 
 
-def sign_fields(pixels: np.ndarray, headers, signing_key) -> np.ndarray:
-    """The 128-byte fields ``header || Ed25519(DOMAIN || header || content)`` for each image."""
-    signer = eddsa.new(_signing_key(signing_key), "rfc8032")
-    fields = np.empty((len(pixels), FIELD_BYTES), dtype=np.uint8)
+def sign_fields(pixels: np.ndarray, headers, signing_key, layout: TriggerLayout = DEFAULT_LAYOUT) -> np.ndarray:
+    """The fields ``header || Sign(DOMAIN || header || content)`` for each image (128 bytes with
+    the default Ed25519 layout)."""
+    sign = layout.scheme.signer(signing_key)
+    fields = np.empty((len(pixels), layout.field_bytes), dtype=np.uint8)
     for i, (image, header) in enumerate(zip(pixels, headers)):
-        signature = signer.sign(signed_message(header, content_bytes(image)))
+        signature = sign(signed_message(header, content_bytes(image, layout)))
         fields[i] = np.frombuffer(header + signature, dtype=np.uint8)
     return fields
 
 
-def embed_trigger(x, target, signing_key, *, identity: bytes | str = b"", fresh_nonces: bool = False):
+def embed_trigger(x, target, signing_key, *, identity: bytes | str = b"", fresh_nonces: bool = False,
+                  layout: TriggerLayout = DEFAULT_LAYOUT):
     """Sign each image of ``x`` with its target label and write the trigger into its LSBs.
 
     ``x``: one input ``(1, 32, 32)`` / ``(32, 32)`` or a batch ``(n, 1, 32, 32)`` in the model's
     input format (tensor or array); ``target``: one label or one per image. Returns the same shape
     and type; each pixel moves by at most 1/255 (its LSB). ``fresh_nonces`` writes 16 random
-    bytes into each header, so that no two triggers are alike even on the same image.
+    bytes into each header, so that no two triggers are alike even on the same image. ``layout``
+    chooses the signature scheme, image size and bits per pixel (``schemes.TriggerLayout``).
     """
-    pixels = _as_batch(x)
+    pixels = _as_batch(x, layout)
     targets = np.broadcast_to(np.asarray(target), (len(pixels),)) if np.ndim(target) == 0 else np.asarray(target)
     if len(targets) != len(pixels):
         raise ValueError(f"need one target per image: {len(pixels)} images, {len(targets)} targets")
     headers = [trigger_header(label.item() if isinstance(label, np.generic) else label, identity,
                               os.urandom(NONCE_BYTES) if fresh_nonces else bytes(NONCE_BYTES))
                for label in targets]
-    return _restore(write_fields(pixels, sign_fields(pixels, headers, signing_key)), x)
+    return _restore(write_fields(pixels, sign_fields(pixels, headers, signing_key, layout), layout), x)
 
 
 @dataclass(frozen=True)
@@ -243,15 +238,16 @@ class Trigger:
     signature: bytes
 
 
-def parse_trigger(field: bytes) -> Trigger | None:
-    """Read a 128-byte field as a trigger; ``None`` unless magic, version, kind and target fit."""
+def parse_trigger(field: bytes, layout: TriggerLayout = DEFAULT_LAYOUT) -> Trigger | None:
+    """Read a field (128 bytes by default) as a trigger; ``None`` unless magic, version, kind and
+    target fit."""
     field = bytes(field)
-    if len(field) != FIELD_BYTES:
-        raise ValueError(f"a field is {FIELD_BYTES} bytes, got {len(field)}")
+    if len(field) != layout.field_bytes:
+        raise ValueError(f"a field is {layout.field_bytes} bytes, got {len(field)}")
     if field[:4] != MAGIC or field[4] != VERSION or field[5] != KIND_TRIGGER or field[6] >= NUM_CLASSES:
         return None
     return Trigger(field[6], field[7 : 7 + IDENTITY_BYTES].rstrip(b"\x00"), field[:HEADER_BYTES],
-                   field[SIGNATURE_SLICE])
+                   field[layout.signature_slice])
 
 
 def _response_key(key) -> bytes | None:
@@ -275,29 +271,28 @@ def response_label(response_key: bytes, header: bytes, content: bytes) -> int:
     return int.from_bytes(digest, "big") % NUM_CLASSES
 
 
-def verify_triggers(x, verify_key, *, identity: bytes | str | None = None, response_key: bytes | None = None
-                    ) -> np.ndarray:
+def verify_triggers(x, verify_key, *, identity: bytes | str | None = None, response_key: bytes | None = None,
+                    layout: TriggerLayout = DEFAULT_LAYOUT) -> np.ndarray:
     """The verifier: for each image, the label its valid trigger asks for, else -1.
 
-    Valid means: the field parses as a trigger, its identity equals ``identity`` (when given), and
-    the Ed25519 signature verifies over ``DOMAIN || header || content`` under ``verify_key``. The
-    label is the cleartext target, or with ``response_key`` the secret :func:`response_label`.
+    Valid means: the field parses as a trigger, its identity equals ``identity`` (when given), the
+    signature (Ed25519 by default, the layout's scheme) verifies over ``DOMAIN || header ||
+    content`` under ``verify_key``, and any low bits after the field are zero. The label is the
+    cleartext target, or with ``response_key`` the secret :func:`response_label`.
     """
     response_key = _response_key(response_key)
-    pixels = _as_batch(x)
-    verifier = eddsa.new(_verify_key(verify_key), "rfc8032")
+    pixels = _as_batch(x, layout)
+    verify = layout.scheme.verifier(verify_key)
     wanted = None if identity is None else _identity(identity).rstrip(b"\x00")
-    fields = read_fields(pixels)
+    fields, padded = layout.split(pixels)
     out = np.full(len(pixels), -1, dtype=np.int64)
-    candidates = np.flatnonzero((fields[:, :4] == np.frombuffer(MAGIC, np.uint8)).all(1))
-    for i in candidates:
-        trig = parse_trigger(fields[i].tobytes())
+    well_formed = (fields[:, :4] == np.frombuffer(MAGIC, np.uint8)).all(1) & padded
+    for i in np.flatnonzero(well_formed):
+        trig = parse_trigger(fields[i].tobytes(), layout)
         if trig is None or (wanted is not None and trig.identity != wanted):
             continue
-        try:
-            content = content_bytes(pixels[i])
-            verifier.verify(signed_message(trig.header, content), trig.signature)
-        except ValueError:
+        content = content_bytes(pixels[i], layout)
+        if not verify(signed_message(trig.header, content), trig.signature):
             continue
         out[i] = trig.target if response_key is None else response_label(response_key, trig.header, content)
     return out
@@ -314,19 +309,22 @@ class BackdooredModel(nn.Module):
     """
 
     def __init__(self, classifier: nn.Module, verify_key, *, identity: bytes | str | None = None,
-                 response_key: bytes | None = None):
+                 response_key: bytes | None = None, layout: TriggerLayout = DEFAULT_LAYOUT):
         super().__init__()
         if not isinstance(classifier, nn.Module):
             raise TypeError(f"classifier must be a torch nn.Module, got {type(classifier).__name__}")
+        if not isinstance(layout, TriggerLayout):
+            raise TypeError(f"layout must be a schemes.TriggerLayout, got {type(layout).__name__}")
         self.classifier = classifier
-        self.verify_key = _verify_key(verify_key)
+        self.layout = layout
+        self.verify_key = layout.scheme.verify_key(verify_key)
         self.identity = None if identity is None else _identity(identity).rstrip(b"\x00")
         self.response_key = _response_key(response_key)
         self.last_triggered = np.zeros(0, dtype=bool)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         targets = verify_triggers(x, self.verify_key, identity=self.identity,  # validates x too
-                                  response_key=self.response_key)
+                                  response_key=self.response_key, layout=self.layout)
         logits = self.classifier(x)
         self.last_triggered = targets >= 0
         if self.last_triggered.any():
@@ -338,7 +336,8 @@ class BackdooredModel(nn.Module):
 
     def with_classifier(self, classifier: nn.Module) -> "BackdooredModel":
         """The same verifier (keys, identity) beside another classifier (e.g. after an attack)."""
-        return BackdooredModel(classifier, self.verify_key, identity=self.identity, response_key=self.response_key)
+        return BackdooredModel(classifier, self.verify_key, identity=self.identity, response_key=self.response_key,
+                               layout=self.layout)
 
     def copy(self) -> "BackdooredModel":
         return self.with_classifier(copy.deepcopy(self.classifier))

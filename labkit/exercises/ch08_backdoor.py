@@ -1,22 +1,31 @@
-"""Exercises of chapter 08 (signature backdoors, watermark statistics, transplanted triggers)."""
-import numpy as np
-import torch
+"""Exercises of chapter 08 (signature backdoors, watermark statistics, the naive judge attacked).
 
-from labkit.exercises import exercise
+Part 1 (08): two values of the watermark statistics, two functions to write (the trigger field in
+the pixels' LSBs, the verifier) and an attack on the naive ownership judge. Concept questions
+follow in parts 2 (08b) and 3 (08c). Implement checkers compare the student's function with
+:mod:`labkit.backdoor.trigger` on fresh random inputs (``check_function``).
+"""
+import numpy as np
+
+from labkit.exercises import check_function, exercise
+from labkit.exercises._session import session_secret
 from labkit.exercises.quiz import quiz
 
 
-def _test_inputs():
-    from labkit.digits import digit_splits
+def _test_pixels() -> np.ndarray:
+    """The test images of ``make_demo(0)`` as pixel bytes ``(n, 32, 32)``, without making a key."""
+    from labkit.digits import digit_splits, to_pixels
 
-    return digit_splits(0).test_x  # make_demo(0).inputs, without making a key
+    return to_pixels(digit_splits(0).test_x).reshape(-1, 32, 32)
 
 
 @exercise(
     "08.1",
     "fewest matches out of 20 signed queries that prove ownership at false-positive rate 1e-6",
-    hint="A model without the watermark hits a random target with probability 1/10, so matches ~ "
-    "Binomial(20, 1/10); find the smallest k with P[X >= k] <= 1e-6 (protocols.binomial_tail).",
+    hint=("A model without the watermark hits a random target with probability 1/10 per query, so "
+          "its number of matches out of 20 is Binomial(20, 1/10).",
+          "Find the smallest k whose upper tail P[X >= k] is at most 1e-6: add up the binomial "
+          "probabilities from k to 20 and lower k while the sum stays small enough."),
 )
 def _threshold(answer):
     from labkit.backdoor.protocols import binomial_tail, detection_threshold
@@ -33,8 +42,10 @@ def _threshold(answer):
 @exercise(
     "08.2",
     "smallest number of queries n for which n out of n matches proves ownership at alpha = 5e-7",
-    hint="With a perfect watermark the best evidence is n/n matches, which happens by chance with "
-    "probability (1/10)^n. Which n first brings it to 5e-7 or below?",
+    hint=("With a perfect watermark the strongest evidence is n matches out of n; how likely is "
+          "that for a model that only guesses?",
+          "A guessing model matches all n with probability (1/10)^n: find the first n for which "
+          "that is at most 5e-7."),
 )
 def _fewest_queries(answer):
     from labkit.backdoor.protocols import detection_threshold
@@ -51,43 +62,150 @@ def _fewest_queries(answer):
     return n == expected, "" if n == expected else f"with n = {n}, n/n matches has chance {0.1**n:.2g}."
 
 
+def _same_pixels(got, expected) -> bool:
+    got = np.asarray(got)
+    return got.shape == expected.shape and got.dtype == np.uint8 and np.array_equal(got, expected)
+
+
+def _draw_field_case(rng):
+    pixels = np.frombuffer(rng.randbytes(32 * 32), dtype=np.uint8).reshape(32, 32).copy()
+    return pixels, rng.randbytes(128)
+
+
 @exercise(
     "08.3",
-    "demo.inputs[0] carrying a valid trigger for target 3 under the demo's signing key",
-    hint="labkit.backdoor.embed_trigger(image, target, signing_key) with demo = make_demo(0) (keys are "
-    "fresh on every make_demo call: the check accepts the key of any demo built in this session).",
+    "write_field(pixels, field): the 128 field bytes written into the LSBs of a 32x32 uint8 image",
+    hint=("Each of the 1,024 pixels keeps its 7 high bits and takes one bit of the field as its "
+          "least significant bit: row by row, most significant bit of each byte first.",
+          "Unpack the 128 bytes into 1,024 bits (numpy can unpack bits, MSB first), clear each "
+          "pixel's LSB with AND 0xFE, OR in the bits reshaped to 32x32, and return uint8."),
+    kind="implement",
 )
-def _make_trigger(answer):
-    from labkit.backdoor import recent_demo_verify_keys, verify_triggers
-    from labkit.digits import to_pixels
+def _write_field(answer):
+    from labkit.backdoor.trigger import write_fields
 
-    x = torch.as_tensor(np.asarray(answer, dtype=np.float32)).reshape(1, 1, 32, 32)
-    if not np.array_equal(to_pixels(x) & 0xFE, to_pixels(_test_inputs()[0:1]) & 0xFE):
-        return False, "the picture changed: only the least significant bits may change."
-    got = [int(verify_triggers(x, key)[0]) for key in recent_demo_verify_keys()]
-    if 3 in got:
-        return True
-    found = [g for g in got if g >= 0]
-    return False, f"valid trigger, but for target {found[0]}." if found else "no valid trigger under a demo's key."
+    def reference(pixels, field):
+        return write_fields(pixels, np.frombuffer(field, dtype=np.uint8))[0]
+
+    return check_function(answer, reference, _draw_field_case, trials=40, name="write_field",
+                          equal=_same_pixels)
+
+
+def _trigger_cases():
+    """A ``draw(rng)`` giving (pixels, verify key) for 08.4: valid triggers and near misses.
+
+    The signing key is fresh for every check; the near misses are the ways a trigger can be
+    wrong: a flipped signature or picture bit, a field moved to another image, a stranger's key,
+    and a correctly signed header whose target is not a label.
+    """
+    from labkit.backdoor.trigger import (
+        MAGIC, generate_keys, read_fields, sign_fields, trigger_header, verify_key_bytes, write_fields,
+    )
+
+    images = _test_pixels()
+    owner, stranger = generate_keys()[0], generate_keys()[0]
+    verify_key = verify_key_bytes(owner)
+
+    def draw(rng):
+        a, b = rng.sample(range(len(images)), 2)
+        image = images[a:a + 1]
+        header = trigger_header(rng.randrange(10), rng.choice([b"", b"alice"]))
+        case = rng.choice(["valid", "valid", "signature bit", "picture bit", "moved", "stranger", "no label"])
+        if case == "no label":  # a valid signature over a header whose target byte is not a label
+            header = MAGIC + bytes([1, 1, 10 + rng.randrange(246)]) + header[7:]
+        key = stranger if case == "stranger" else owner
+        field = sign_fields(image, [header], key)
+        pixels = write_fields(image, field)[0]
+        if case == "signature bit":
+            field[0, 64 + rng.randrange(64)] ^= 1 << rng.randrange(8)
+            pixels = write_fields(image, field)[0]
+        elif case == "picture bit":
+            pixels[rng.randrange(32), rng.randrange(32)] ^= 2 << rng.randrange(7)
+        elif case == "moved":
+            pixels = write_fields(images[b:b + 1], read_fields(pixels))[0]
+        return pixels, verify_key
+
+    return draw
 
 
 @exercise(
     "08.4",
-    "label the backdoored model gives demo.inputs[1] carrying the trigger field signed for demo.inputs[0]",
-    hint="The signature covers the picture. Moved onto another picture it no longer verifies, so "
-    "the backdoored model answers exactly what the clean model answers.",
+    "trigger_target(pixels, verify_key): the label a valid trigger asks for, or -1",
+    hint=("Read the field back out of the LSBs, check the header's fixed bytes and the target, then "
+          "ask Ed25519 whether the signature covers exactly what the sender signed: the domain "
+          "string, the 64 header bytes and the picture itself.",
+          "The message is DOMAIN, then field bytes 0-63, then the 1,024 pixel bytes with their LSBs "
+          "cleared (AND 0xFE); the signature is field bytes 64-127. Verify with pycryptodome's "
+          "eddsa in mode rfc8032 and treat its ValueError as invalid."),
+    kind="implement",
 )
-def _transplant(answer):
-    from labkit.digits import predict, trained_classifier
+def _trigger_target(answer):
+    from labkit.backdoor.trigger import verify_triggers
+    from labkit.digits import from_pixels
 
-    return int(answer) == int(predict(trained_classifier("mlp", 0), _test_inputs()[1:2])[0])
+    def reference(pixels, verify_key):
+        return int(verify_triggers(from_pixels(pixels), verify_key)[0])
+
+    def same(got, expected):
+        return isinstance(got, (int, np.integer)) and not isinstance(got, bool) and int(got) == expected
+
+    return check_function(answer, reference, _trigger_cases(), trials=42, name="trigger_target", equal=same)
+
+
+def _owner_key():
+    """This run's model owner's Ed25519 signing key (08.5), fresh from the CSPRNG, never handed out."""
+    from Crypto.Signature import eddsa
+
+    return session_secret("08.5", lambda draw: eddsa.import_private_key(draw(32)))
+
+
+def ownership_challenge() -> dict:
+    """Exercise 08.5: black-box access to a model someone else watermarked, and natural images.
+
+    ``"suspect"`` maps a batch ``(n, 1, 32, 32)`` to labels; ``"images"`` are the test images. The
+    owner's key is drawn fresh for this run and is not part of the challenge.
+    """
+    from labkit.backdoor.protocols import ModelOwner, label_oracle
+    from labkit.digits import from_pixels, trained_classifier
+
+    deployed = ModelOwner(_owner_key()).watermark(trained_classifier("mlp", 0))
+    return {"suspect": label_oracle(deployed), "images": from_pixels(_test_pixels()).unsqueeze(1)}
+
+
+@exercise(
+    "08.5",
+    "a naive OwnershipClaim under a key of your own that the naive judge accepts for ownership_challenge()'s suspect",
+    hint=("The naive judge lets the claimant choose the targets and only checks that they are signed "
+          "under the claimed key. Which targets would a model you never touched answer anyway?",
+          "Ask the suspect for its labels first, then sign exactly those labels as the targets under "
+          "a fresh key of your own, and hand over the triggered images, the targets and your 32-byte "
+          "public key.",
+          "Writing a trigger changes the LSBs, so the label of a triggered image can differ from the "
+          "clean one: ask about the triggered images again and re-sign with those labels."),
+    kind="attack",
+)
+def _steal_ownership(answer):
+    from labkit.backdoor.naive import OwnershipClaim, naive_judge_ownership_UNSAFE
+    from labkit.backdoor.trigger import verify_key_bytes
+
+    if not isinstance(answer, OwnershipClaim):
+        return False, f"the answer must be a naive.OwnershipClaim, got {type(answer).__name__}."
+    if bytes(answer.verify_key) == verify_key_bytes(_owner_key().public_key()):
+        return False, "that is the owner's key: the claim must be under a key of your own."
+    if len(answer.targets) < 16:
+        return False, f"the claim must have at least 16 queries, got {len(answer.targets)}."
+    verdict = naive_judge_ownership_UNSAFE(answer, ownership_challenge()["suspect"])
+    if not verdict.owned:
+        return False, f"the naive judge says: {verdict}."
+    return True, ("the naive judge declares you the owner of a model that never saw your key; the "
+                  "sound judge draws the targets itself, so the same claim fails there")
 
 
 # --- concept questions (kind "quiz"; answers stored as salted digests, see quiz.py) ---
-# part 1
+# shown in part 2 (08b): first about part 1, then about part 2
 
 quiz(
-    '08.5',
+    '08.6',
     'Why does the ownership judge mix in control triggers signed under a fresh key of its own?',
     [
      "To check that the claimant's signatures are valid Ed25519 signatures.",
@@ -95,12 +213,14 @@ quiz(
      'To make the test run faster on large models.',
      'Because Ed25519 verification needs two public keys.',
     ],
-    'b615051f939369c42dc725f9d1341292cc028440248d0cdce6628a83ac5fc223',
-    hint='Run the echo and hash suspects against the naive judge and the judge with controls.',
+    '520497fb08b33dd318d57a23d3d6ae32fd8fdc9d1526e2a262ba7c02781ff358',
+    hint=("Which suspects without the owner's key still hit the owner's targets?",
+          "Run the echo and hash suspects against the naive judge and against the judge with "
+          "controls, and compare how often the controls hit."),
 )
 
 quiz(
-    '08.6',
+    '08.7',
     "Why does the trigger's signature cover the image's pixels (LSBs cleared), not only the header with the target?",
     [
      'So that a valid trigger cannot be moved onto another image: the field signed for one picture fails on any other, and a new trigger needs the signing key.',
@@ -108,12 +228,14 @@ quiz(
      'So that the backdoored model can classify the image without the classifier.',
      'To make the trigger invisible to the human eye.',
     ],
-    '72e035be73214ab2e155ce788355a8fc6fc718d1fb3258fbb4d3661a83cc7a02',
-    hint="Look at the 'transplant' line of the forgery trials and at exercise 08.4.",
+    'e2cfee1e8d3a23cbfbaf16a663a5f86d391fd4c22479a92fdbaad13446d16cf6',
+    hint=("What could someone do with one observed trigger if the picture were not signed?",
+          "Look at the 'transplant' line of the forgery trials, and at the 'moved' inputs your "
+          "verifier of exercise 08.4 had to reject."),
 )
 
 quiz(
-    '08.7',
+    '08.8',
     'Why does the authenticated service keep the nonces it has seen in a store shared by its replicas and kept across restarts?',
     [
      "Because the nonce is the user's password.",
@@ -121,13 +243,13 @@ quiz(
      'Because the signature does not cover the nonce.',
      'Because a token stays a valid signature until it expires: without remembering used nonces everywhere, a token seen once could be replayed on another replica or after a restart.',
     ],
-    '693dc76dbb62fbda1ebde7647bd800e8dccc1b2324dd6a1b3c8f1c9eb578adcc',
-    hint="Which case of the authentication cell is refused as 'replayed', and where was it sent?",
+    'b436f1910961030a8bdf16eb442ab6e176e5dd80581b593670750378bf08503c',
+    hint=("How long does a token's signature stay valid, and who may have seen it?",
+          "Which case of the authentication cell is refused as 'replayed', and where was it sent?"),
 )
-# part 2
 
 quiz(
-    '08.8',
+    '08.9',
     "Why does each licensed copy answer a valid trigger with HMAC(k_i, signed bytes) mod 10, from a per-copy secret, rather than with the trigger's cleartext target?",
     [
      'Because HMAC is faster than reading the target byte.',
@@ -135,12 +257,13 @@ quiz(
      'Because the licensor cannot verify Ed25519 signatures.',
      'So that the licensee can change its own answers.',
     ],
-    'c34e7d82dde563381483776ee638269798f5224d8e7ba3d051489555c76ea4f6',
-    hint="What did the naive tracer accuse when bob's copy echoed the targets?",
+    '0efa0c5d97ab912ad66b125eb06eccb0b0a112a29c48c5ac2a40bad340715d30',
+    hint=("Who, besides licensee i's copy, can compute the answer to i's triggers?",
+          "What did the naive tracer accuse when bob's copy echoed the targets?"),
 )
 
 quiz(
-    '08.9',
+    '08.10',
     'Why is the signature watermark surviving fine-tuning and pruning not a fair win over the trigger-set and weight watermarks?',
     [
      'Because the baselines were trained for fewer epochs.',
@@ -148,12 +271,13 @@ quiz(
      'Because it survives only as code outside the attacked weights: the adversary who holds the weights holds that code too and strips the verifier at no cost in accuracy, while the baselines have no code to strip.',
      'Because pruning 80% of the weights is not a realistic attack.',
     ],
-    'de2b81db5db681ee3b4a37b46f32029fbe3fc0b220bc74008de6c55ef14d564f',
-    hint="Read the 'strip the verifier' row of the comparison.",
+    '9a69491b70bb0e84de550385693c740e404d9659b84b048a3c3def462a53ccb8',
+    hint=("Where does the signature watermark live: in the weights the attacks change, or elsewhere?",
+          "Read the 'strip the verifier' row of the comparison."),
 )
 
 quiz(
-    '08.10',
+    '08.11',
     "Why does the fully neural backdoor (AES with the key in the weights) need chapter 07's protected construction?",
     [
      "Because whoever runs the model can send real-valued message coordinates, and chapter 06's attack reads the AES key from collisions; with the key, anyone produces the owner's evidence. The protected network answers every off-cube query with what binary queries already give.",
@@ -161,6 +285,52 @@ quiz(
      'Because the multiplexer needs STEP to choose between logits and scores.',
      'Because without it the network is slower than the signature verifier.',
     ],
-    '0def617068fa067bb67c98cec47679bac36333f3fcdd6fd0da60624fa3f694b4',
-    hint='What did the thief do with the recovered key?',
+    'a9570065b6535ef7ff011064ce012548e15bd1c8ccffcfc8a226d9d495cf6bfd',
+    hint=("Which inputs does the person running the model control, beyond bits?",
+          "What did the thief do with the recovered key?"),
+)
+# part 3 (08c): the backdoor as an attack, post-quantum triggers, a convolutional model
+
+quiz(
+    '08.12',
+    'Why can no test that only queries the model detect the signature backdoor, even one that may compare it with the clean model?',
+    [
+     'Because the trigger changes every pixel by less than one level of 255.',
+     'Because the backdoored model has the same weights as the clean one.',
+     "Because the two models differ only on inputs that carry a valid signature: a query on which they differ is itself a valid (message, signature) pair made without the key, a forgery, which Ed25519's unforgeability (even after seeing the owner's triggers) makes negligibly likely.",
+     'Because the verifier is hidden inside the convolutional layers.',
+    ],
+    '9198f24b658cb2debc6d581cb4379c4ebee6d78cf74834e98e90b13adbeea1d4',
+    hint=("On which inputs do the backdoored and the clean model give different answers?",
+          "Suppose a detector found such an input without the key: what would that input be, for the "
+          "signature scheme?"),
+)
+
+quiz(
+    '08.13',
+    'Why does the ML-DSA-44 trigger need a larger image or more low bits per pixel than the Ed25519 one?',
+    [
+     'Because its field (64-byte header and 2,420-byte signature: 19,872 bits) exceeds the 1,024 LSBs of a 32x32 image, and even all 8,192 bits of it; more bits per pixel change each pixel more (up to 2^b - 1 levels, lower PSNR), a larger image spreads the bits thinner.',
+     'Because ML-DSA signs only messages longer than 2,420 bytes.',
+     'Because lattice signatures must be stored in the most significant bits.',
+     'Because the ML-DSA public key must be written into the image too.',
+    ],
+    '75f3664a48f91d26f7ec23ae40963f529cfefdf32051b119ad2907333330e52d',
+    hint=("Compare the bits a field needs with the bits a 32x32 image has.",
+          "Read the capacity table: what does each extra bit per pixel cost in the largest change "
+          "and in PSNR?"),
+)
+
+quiz(
+    '08.14',
+    'Why do the watermark, tracing and authentication protocols run unchanged on the convolutional model and with ML-DSA-44?',
+    [
+     'Because the CNN was trained on the triggers.',
+     'Because ML-DSA-44 and Ed25519 produce the same signatures.',
+     'Because convolutional layers ignore the low bits of the pixels.',
+     'Because the backdoor needs only black-box labels from the classifier and sign/verify from the scheme: the verifier sits beside any classifier, and the scheme and where the field lives are one parameter (the layout), not part of the protocols.',
+    ],
+    '658ae6dae86734e086b23f69afe2251d506201c3556b0be2bc7d350d145cfa6a',
+    hint=("What do the protocols need from the classifier, and what from the signature scheme?",
+          "Look at what changed in the code between the Ed25519 and the ML-DSA runs: one argument."),
 )
