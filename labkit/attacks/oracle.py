@@ -71,6 +71,11 @@ class CountingOracle:
         self.queries += len(q)
         return query_oracle(self._network, q)
 
+    @property
+    def n_inputs(self) -> int:
+        """How many coordinates a query row has (the block size in bits)."""
+        return self._bits
+
     def __repr__(self) -> str:
         return f"CountingOracle({self._bits} input bits, {self.queries} queries so far)"
 
