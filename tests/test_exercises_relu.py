@@ -55,8 +55,18 @@ def test_chapter_05_sbox_network_is_checked_on_fresh_permutations():
 def test_chapter_06_part1_solutions_and_wrong_answers():
     assert ex.check("06.1", 4096) and not ex.check("06.1", 256)
     assert ex.check("06.2", 31) and not ex.check("06.2", 30)
-    answer = aes128_network(bytes(range(16))).encrypt(b"ReLU networks!!!").hex()
-    assert ex.check("06.3", answer) and not ex.check("06.3", "00" * 16)
     assert ex.check("06.4", 1) and not ex.check("06.4", 0)
     for i in ("05.1", "05.2", "05.3", "05.4", "05.5", "06.1", "06.2", "06.3", "06.4"):
         assert ex.hint(i) and ex.solution(i)
+
+
+def test_xor_neurons_checker_accepts_the_paper_formula_and_rejects_the_c1_shortcut():
+    from labkit.exercises import ch06_networks
+
+    def paper(x, k, c):  # DESIGN.md / ePrint 2025/288: XOR(x, k) = ReLU((x-k-1+c)/c) + ReLU((k-x-1+c)/c)
+        return max((x - k - 1 + c) / c, 0.0) + max((k - x - 1 + c) / c, 0.0)
+
+    assert ex.check("06.3", paper) and ex.check("06.3", ch06_networks._xor_neurons_reference)
+    wrong = ex.check("06.3", lambda x, k, c: abs(x - k))  # right only for c = 1
+    assert not wrong and "xor_neurons(" in str(wrong) and "expected" in str(wrong)
+    assert ex.registry()["06.3"].kind == "implement"

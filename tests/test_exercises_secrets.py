@@ -13,15 +13,7 @@ import torch
 from labkit import bits, des, des_security, exercises as ex, gcm
 from labkit import padding_oracle
 from labkit.exercises import (_session, ch02_des, ch03_aes, ch04_modes_gcm, ch04b_modes_practice,
-                              ch06_attacks, ch09_weights)
-
-
-def _solve_0613() -> list[int]:
-    oracle = ch06_attacks.demo_oracle()
-    q = np.zeros((17, 16))
-    q[np.arange(1, 17), np.arange(16)] = 2.0
-    out = oracle(q)
-    return np.isclose(out[1:], out[0], rtol=0, atol=1e-9).all(axis=1).astype(int).tolist()
+                              ch06_aes256, ch06_attacks, ch09_weights)
 
 
 def _solve_0203() -> bytes:
@@ -71,8 +63,7 @@ def _solve_0903() -> torch.Tensor:
 
 
 SOLVERS = {"02.3": _solve_0203, "02.6": _solve_0206, "02.7": _solve_0207, "02.9": _solve_0209,
-           "04.3": _solve_0403, "04.10": _solve_0410, "06.13": _solve_0613,
-           "09.3": _solve_0903}
+           "04.3": _solve_0403, "04.10": _solve_0410, "09.3": _solve_0903}
 
 
 @pytest.mark.parametrize("exercise_id", sorted(SOLVERS))
@@ -103,10 +94,16 @@ def test_square_key_is_fresh_per_run_and_the_oracle_alone_is_returned():
     assert not np.array_equal(first, ch03_aes.square_challenge()(probe))
 
 
-def test_demo_oracle_returns_only_the_oracle_and_takes_no_seed():
-    oracle = ch06_attacks.demo_oracle()
+@pytest.mark.parametrize("challenge", [ch06_attacks.aes128_challenge, ch06_aes256.toy_spn_challenge])
+def test_network_challenges_return_only_an_oracle_take_no_seed_and_change_per_run(challenge):
+    _session.new_run()
+    oracle = challenge()
     assert callable(oracle) and not isinstance(oracle, tuple)
-    assert not inspect.signature(ch06_attacks.demo_oracle).parameters  # no seed to choose the key with
+    assert not inspect.signature(challenge).parameters  # no seed to choose the key with
+    probe = np.eye(oracle.n_inputs)[:4]  # four answers: equal under two keys with negligible odds
+    first = oracle(probe)
+    _session.new_run()
+    assert not np.array_equal(first, challenge()(probe))
 
 
 @pytest.mark.parametrize("challenge", [ch02_des.complement_challenge, ch02_des.linear_challenge,

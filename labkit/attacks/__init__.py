@@ -32,7 +32,9 @@ Modules: :mod:`~labkit.attacks.oracle` (queries and reference ciphers),
 :mod:`~labkit.attacks.strategies` (the AES-like procedures), :mod:`~labkit.attacks.des`,
 :mod:`~labkit.attacks.recover` (the entry points), :mod:`~labkit.attacks.table1`.
 """
-from labkit.attacks.oracle import as_multi_oracle, query_oracle, reference_cipher
+from labkit.attacks.oracle import (
+    CountingOracle, QueryBudgetExceeded, as_multi_oracle, query_oracle, reference_cipher,
+)
 from labkit.attacks.recover import AttackResult, recover_key, recover_keys
 from labkit.attacks.strategies import DEFAULT_EPSILON, STRATEGIES
 from labkit.attacks.table1 import PAPER_TABLE1, TABLE1_SETTINGS, format_table1, load_table1, save_table1, table1
@@ -45,6 +47,8 @@ __all__ = [
     "recover_key",
     "recover_keys",
     "query_oracle",
+    "CountingOracle",
+    "QueryBudgetExceeded",
     "as_multi_oracle",
     "reference_cipher",
     "NetworkStack",

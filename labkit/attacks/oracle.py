@@ -6,7 +6,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-__all__ = ["query_oracle", "as_multi_oracle", "reference_cipher", "module_dtype", "rows_to_words", "words_to_rows"]
+__all__ = ["query_oracle", "CountingOracle", "QueryBudgetExceeded", "as_multi_oracle", "reference_cipher", "module_dtype", "rows_to_words", "words_to_rows"]
 
 
 def module_dtype(oracle):
@@ -37,6 +37,47 @@ def query_oracle(oracle: Callable, queries: np.ndarray) -> np.ndarray:
     if out.ndim != 2 or out.shape[0] != queries.shape[0]:
         raise ValueError(f"the oracle must return one output row per query, got shape {out.shape}")
     return out
+
+
+class QueryBudgetExceeded(RuntimeError):
+    """An attack asked a :class:`CountingOracle` for more queries than its budget allows."""
+
+
+class CountingOracle:
+    """Black-box access to a network: ``oracle(queries)`` answers an ``(n, bits)`` float array with
+    the ``(n, outputs)`` outputs as numpy, and counts every query row (``.queries``).
+
+    What an attack exercise hands out: the network (and so its key) stays inside; past ``budget``
+    query rows it raises :class:`QueryBudgetExceeded` and answers nothing.
+    """
+
+    __slots__ = ("_network", "_bits", "queries", "budget")
+
+    def __init__(self, network: Callable, n_inputs: int, *, budget: int | None = None):
+        if not callable(network):
+            raise TypeError(f"network must be callable, got {type(network).__name__}")
+        self._network, self._bits, self.queries, self.budget = network, int(n_inputs), 0, budget
+
+    def __call__(self, queries) -> np.ndarray:
+        q = np.asarray(queries, dtype=np.float64)
+        if q.ndim == 1:
+            q = q[None, :]
+        if q.ndim != 2 or q.shape[1] != self._bits:
+            raise ValueError(f"queries must be an (n, {self._bits}) array of floats, got shape {q.shape}")
+        if not np.all(np.isfinite(q)):
+            raise ValueError("queries must be finite numbers")
+        if self.budget is not None and self.queries + len(q) > self.budget:
+            raise QueryBudgetExceeded(f"{self.queries + len(q)} query rows asked; the budget is {self.budget}")
+        self.queries += len(q)
+        return query_oracle(self._network, q)
+
+    @property
+    def n_inputs(self) -> int:
+        """How many coordinates a query row has (the block size in bits)."""
+        return self._bits
+
+    def __repr__(self) -> str:
+        return f"CountingOracle({self._bits} input bits, {self.queries} queries so far)"
 
 
 def as_multi_oracle(oracles: Sequence[Callable]) -> Callable:

@@ -1,15 +1,20 @@
-"""Exercises of chapter 06, part 2: breaking cipher networks with non-binary inputs.
-
-(Ids 06.11 and up, so the network exercises of part 1 keep 06.1-06.10.)
-"""
+"""Exercises of chapter 06, part 2 (06b · Key recovery): ids 06.5-06.8, and the chapter's concept
+questions 06.10-06.12 (asked at the end of its last part, 06c, after 06.9)."""
 from __future__ import annotations
+
+import secrets
 
 import numpy as np
 
 from labkit import aes
-from labkit.exercises import exercise
+from labkit.attacks.oracle import CountingOracle, QueryBudgetExceeded
+from labkit.attacks.strategies import probe_rows
+from labkit.exercises import check_function, exercise
 from labkit.exercises._session import session_secret
 from labkit.exercises.quiz import quiz
+
+#: Query budget of exercise 06.8: the paper's 4 queries per key bit (a linear attack needs no more).
+AES128_QUERY_BUDGET = 4 * 128
 
 
 def back_to_back_xor(x, k):
@@ -18,33 +23,11 @@ def back_to_back_xor(x, k):
     return np.maximum(x - k, 0) + np.maximum(k - x, 0)
 
 
-def _demo_key() -> np.ndarray:
-    """This run's 16 secret key bits of exercise 06.13, fresh from the CSPRNG."""
-    return session_secret("06.13", lambda draw: np.array([byte & 1 for byte in draw(16)]))
-
-
-def demo_oracle():
-    """A 16-bit toy cipher network for exercise 06.13: back-to-back XOR with this run's secret key
-    bits, then a fixed public mixing of the XOR outputs. Returns only the oracle: the key bits are
-    what the student recovers from queries."""
-    key = _demo_key()
-    mix = np.random.default_rng(6).normal(size=(16, 16))  # public structure, not a secret
-
-    def oracle(queries):
-        q = np.atleast_2d(np.asarray(queries, dtype=np.float64))
-        if q.shape[1] != 16:
-            raise ValueError(f"the demo oracle takes (n, 16) queries, got {q.shape}")
-        # row by row: a query's answer must not depend on the batch it came in (BLAS may round
-        # rows of one matrix product differently), as a deployed network answers each input alone
-        return np.stack([row @ mix for row in back_to_back_xor(q, key)])
-
-    return oracle
-
-
 @exercise(
-    "06.11",
+    "06.5",
     "a real value x != 0 whose back-to-back XOR with the key bit 1 equals that of x = 0",
-    hint="ReLU(x - 1) + ReLU(1 - x) = |x - 1|: which other point is as far from 1 as 0 is?",
+    hint=("With c = 1 the XOR neuron pair measures how far x is from the key bit.",
+          "Which other point on the real line is exactly as far from 1 as 0 is?"),
 )
 def _mirror(answer):
     x = float(answer)
@@ -52,35 +35,115 @@ def _mirror(answer):
         back_to_back_xor(x, 0) != back_to_back_xor(0, 0)
 
 
+def _probe_pair_reference(base, i, e):
+    v = float(base[i])
+    return probe_rows(np.asarray(base), np.array([i, i]), np.array([v - e, v + e]))
+
+
+def _draw_probe(rng):
+    base = np.array([rng.randrange(2) for _ in range(16)], dtype=np.uint8)
+    return base, rng.randrange(16), rng.choice((0.125, 0.25, 0.375))
+
+
+def _same_array(got, want) -> bool:
+    got = np.asarray(got, dtype=np.float64)
+    return got.shape == want.shape and np.array_equal(got, want)
+
+
 @exercise(
-    "06.12",
+    "06.6",
+    "probe_pair(base, i, e): the two queries that test key bit i around the base plaintext",
+    hint=("Both queries are the binary base plaintext except at one coordinate, which sits at the "
+          "same distance e on either side of the base's own bit there.",
+          "Copy the base twice as floats (a 2-row array), then overwrite coordinate i of the first "
+          "row with v - e and of the second with v + e, where v is the base's bit i."),
+    kind="implement",
+)
+def _probe_pair(answer):
+    return check_function(answer, _probe_pair_reference, _draw_probe, trials=40, name="probe_pair",
+                          equal=_same_array)
+
+
+@exercise(
+    "06.7",
     "the AES S-box input that the clipped-input attack aims every byte at (an int)",
-    hint="The attack needs a byte whose S-box output is 0x00, so that scaling it changes nothing.",
+    hint=("The attack needs a byte whose S-box output does not change when its corner neuron is "
+          "scaled down.",
+          "Which output byte stays the same when multiplied by 0.9? Find the input that the S-box "
+          "sends there (the inverse S-box table holds it)."),
 )
 def _zero_input(answer):
     v = int(answer)
     return 0 <= v < 256 and aes.SBOX[v] == 0
 
 
+def aes128_challenge() -> CountingOracle:
+    """This run's natural AES-128 network (c = 1, key fresh from the CSPRNG) as a black box: try your
+    06.8 attack on it. Returns only the counting oracle; the key stays inside."""
+    from labkit.neural import aes128_network
+
+    key = session_secret("06.8", lambda draw: draw(16))
+    return CountingOracle(aes128_network(key), 128)
+
+
+def attack_fresh_network(answer, build, n_inputs: int, budget: int, signature: str, *args):
+    """Run a student's attack ``answer(oracle, *args)`` on ``build()``, a fresh network, behind a
+    counting oracle with a query budget: ``(returned value, None)``, or ``(None, feedback)`` when the
+    answer is no function or goes past the budget."""
+    if not callable(answer):
+        return None, f"the answer must be a function {signature}."
+    name = signature.split("(")[0]
+    oracle = CountingOracle(build(), n_inputs, budget=budget)
+    try:
+        return answer(oracle, *args), None
+    except QueryBudgetExceeded:
+        return None, (f"{name} asked for more than {budget} queries: the attack must be linear, "
+                      "a few queries per key bit.")
+
+
+def _key_bytes(got) -> bytes:
+    if isinstance(got, (bytes, bytearray)):
+        return bytes(got)
+    raise TypeError(f"recover_key must return the key as 16 bytes, got {type(got).__name__}")
+
+
 @exercise(
-    "06.13",
-    "the 16 key bits of labkit.exercises.ch06_attacks.demo_oracle(), from queries alone",
-    hint="Query the all-zero plaintext once, then each bit set to 2.0: the output only stays the "
-         "same when the key bit is 1 (17 queries).",
+    "06.8",
+    f"recover_key(oracle): the 16-byte key of a fresh natural AES-128 network, in at most "
+    f"{AES128_QUERY_BUDGET} queries",
+    hint=("Each key bit sits alone in the bias of a first-layer XOR pair, symmetric around the "
+          "key bit: a pair of queries straddling the base's bit there always collides when the key "
+          "bit equals the base bit, and a pair that does not collide proves they differ.",
+          "Take one binary base plaintext; for every bit i build the two probes of 06.6, send all "
+          "rows in one batch, compare each pair's outputs row by row, and read bit i as the "
+          "complement of the base bit where they differ. Pack the 128 bits MSB first.",
+          "A collision can also happen by accident deeper in the network (for a few keys in a "
+          "hundred). Probe the bits that collided again around the other value: no collision "
+          "settles them. Where both pairs collided, try both values and keep the key whose AES "
+          "encryption of the base equals the oracle's answer to the base."),
+    kind="attack",
 )
-def _demo_key_bits(answer):
-    key = _demo_key()
-    got = np.asarray(answer).astype(int).reshape(-1)
-    if got.size != 16:
-        return False, f"expected 16 bits, got {got.size}"
-    wrong = int(np.sum(got != key))
-    return wrong == 0, "all 16 bits right" if wrong == 0 else f"{wrong} bits wrong"
+def _recover_aes128(answer):
+    from labkit.neural import aes128_network
+
+    key = secrets.token_bytes(16)  # fresh for every check: only this checker ever holds it
+    got, over = attack_fresh_network(answer, lambda: aes128_network(key), 128, AES128_QUERY_BUDGET,
+                                     "recover_key(oracle) returning 16 key bytes")
+    if over:
+        return False, over
+    got = _key_bytes(got)
+    if len(got) != 16:
+        return False, f"recover_key returned {len(got)} bytes; expected the 16-byte key."
+    wrong = sum(bin(a ^ b).count("1") for a, b in zip(got, key))
+    if wrong:
+        return False, f"{wrong} of the 128 key bits are wrong (for a fresh network)."
+    return True, f"the key of a fresh AES-128 network, recovered within the budget of {AES128_QUERY_BUDGET} queries"
 
 
-# --- concept questions (kind "quiz"; answers stored as salted digests, see quiz.py) ---
+# --- concept questions of the chapter (kind "quiz"; answers stored as salted digests, see quiz.py) ---
 
 quiz(
-    '06.14',
+    '06.10',
     'In the back-to-back network, why does a collision of the outputs on bit i = v - e and v + e reveal k_i = v?',
     [
      'Because the S-box maps both to 0.',
@@ -88,12 +151,13 @@ quiz(
      'Because e is chosen equal to the key bit.',
      "Because the network's weights are public.",
     ],
-    "875771605e0e0e7d4863824ace720fb749283e01402033ccf50075bcf123dedd",
-    hint='Draw ReLU(x - k) + ReLU(k - x) for k = 0 and k = 1 and mark v - e and v + e.',
+    "dc16c9a9f817bfc400100e7b0c5e6e7310bd7ef67715a6c7c0f4156acb0592b2",
+    hint=('Draw ReLU(x - k) + ReLU(k - x) for k = 0 and k = 1 and mark v - e and v + e.',
+          'Everything after the first layer sees only the first-layer values: when are those two equal?'),
 )
 
 quiz(
-    '06.15',
+    '06.11',
     'Why does the attack need a linear number of queries in the key size, when brute force needs 2^128 trials?',
     [
      'Because AES-128 is weak.',
@@ -101,12 +165,13 @@ quiz(
      'Because the first layer isolates each key bit in its own neurons, so one pair of queries settles one bit independently of the others: 128 bits cost O(128) queries.',
      'Because the network leaks its weights.',
     ],
-    "9957ad4a51db0320349fdfe361bf32e89dd79256b42a31d36e984997492dba08",
-    hint='Does testing k_5 depend on what you know about k_4?',
+    "9e3d71f724d625b4086ed306dd970049e10b2c47eac68571660693d42ba11ce0",
+    hint=('Does testing k_5 depend on what you know about k_4?',
+          'Count how many key bits one pair of queries settles, and how many pairs the key needs.'),
 )
 
 quiz(
-    '06.16',
+    '06.12',
     'Why does the clipped-input attack aim every key byte at the S-box input 0x52?',
     [
      'Because 0x52 is the only byte without a fixed point.',
@@ -114,6 +179,7 @@ quiz(
      'Because 0x52 is the first round constant.',
      'Because clipping maps every input to 0x52.',
     ],
-    "92dae6ead05c1f9dcb1253820943e8fda64e42dc8e68052cf4e031142bf49cb4",
-    hint='What is 0.7 times the all-zero byte?',
+    "169e27f43b42db858b130a5e2cf49319086ae6ad2eeaa37b513121b7b9b6308a",
+    hint=('What is 0.7 times the all-zero byte?',
+          'A blurred query scales the active corner of its byte; which S-box output survives scaling unchanged?'),
 )

@@ -1,15 +1,17 @@
-"""Exercises of chapter 06, part 1 (AES and DES as ReLU networks)."""
+"""Exercises of chapter 06, part 1 (06 · Ciphers as networks): ids 06.1-06.4."""
 import numpy as np
 
-from labkit import aes
 from labkit.circuits import XOR, corner_neurons
-from labkit.exercises import exercise
+from labkit.exercises import check_function, exercise
 
 
 @exercise(
     "06.1",
     "neurons in one SubBytes layer of the natural AES-128 network",
-    hint="256 one-hot corner neurons per byte, and a block has 16 bytes.",
+    hint=("SubBytes looks every byte up in a table of 256 entries, and the natural network gives "
+          "each entry its own one-hot corner neuron.",
+          "Count the corners of one byte, then the bytes of a block; or read the layer sizes of the "
+          "network you built above (which layer is the first SubBytes?)."),
 )
 def _subbytes_neurons(answer):
     from labkit.neural import aes128_network
@@ -20,7 +22,10 @@ def _subbytes_neurons(answer):
 @exercise(
     "06.2",
     "ReLU layers of the T-table AES network with clipped inputs",
-    hint="The T-table variant has 30 ReLU layers; the clip ReLU(x) - ReLU(x - 1) adds one in front.",
+    hint=("The T-table variant merges SubBytes with the MixColumns lookup, so every round but the "
+          "last loses a layer; the input clip costs something in front.",
+          "Start from the table of sizes above: find the T-table row and ask what the clip "
+          "ReLU(x) - ReLU(x - 1) adds to the depth."),
 )
 def _ttable_layers(answer):
     from labkit.neural import aes128_network
@@ -28,19 +33,36 @@ def _ttable_layers(answer):
     return int(answer) == aes128_network(bytes(16), variant="ttable", clip_inputs=True).n_relu_layers
 
 
+def _xor_neurons_reference(x: float, k: int, c: float) -> float:
+    """labkit's XOR corner neurons (labkit.circuits) on the real input x and the key bit k."""
+    return float(corner_neurons(XOR(), c)(np.array([x, float(k)]))[0])
+
+
+def _draw_xor_input(rng):
+    x = rng.randrange(-32, 49) / 16  # dyadic values in [-2, 3]: every formula order is exact
+    return x, rng.randrange(2), rng.choice((1.0, 0.5, 0.25))
+
+
 @exercise(
     "06.3",
-    "hex ciphertext of b'ReLU networks!!!' under the key 000102...0f, computed by the network",
-    hint="net = aes128_network(bytes(range(16))); net.encrypt(b'ReLU networks!!!').hex()",
+    "xor_neurons(x, k, c): the first layer's two corner neurons computing x XOR k on a real x",
+    hint=("XOR has two corners where it is 1, (1, 0) and (0, 1): one neuron each, with the key bit "
+          "folded into the bias. On bits the sum is x XOR k; the formula still answers for any real x.",
+          "A corner neuron for the pattern b adds x_i where b_i = 1 and 1 - x_i where b_i = 0, "
+          "subtracts k - c (k = 2 inputs here), divides by c and applies ReLU. Write the two "
+          "neurons with the key bit as the second input and add them."),
+    kind="implement",
 )
-def _network_ciphertext(answer):
-    return str(answer).strip().lower() == aes.encrypt_block(bytes(range(16)), b"ReLU networks!!!").hex()
+def _xor_neurons(answer):
+    return check_function(answer, _xor_neurons_reference, _draw_xor_input, trials=60, name="xor_neurons",
+                          equal=lambda got, want: abs(float(got) - want) <= 1e-12)
 
 
 @exercise(
     "06.4",
     "with c = 1, which key bit k makes the inputs 1 - e and 1 + e give the same first-layer XOR output?",
-    hint="The XOR neuron pair computes |x - k|. Compare |1 - e - k| and |1 + e - k| for k = 0 and k = 1.",
+    hint=("With c = 1 the XOR neuron pair computes the distance between x and k.",
+          "Compare the distances of 1 - e and 1 + e to k = 0 and to k = 1."),
 )
 def _colliding_key_bit(answer):
     e = 0.25

@@ -1,7 +1,7 @@
 """Ciphers compiled into ReLU networks (Deep Neural Cryptography, ePrint 2025/288).
 
 - :func:`compile_circuit`: any :class:`labkit.circuits.Circuit` -> a ReLU network;
-- :func:`aes128_network`, :func:`des_network`: the "natural" cipher networks with the key in the
+- :func:`aes128_network`, :func:`aes256_network`, :func:`des_network`: the "natural" cipher networks with the key in the
   weights, mapping (n, 128) / (n, 64) plaintext bits (FIPS order, MSB first) to ciphertext bits;
 - :class:`ReluNetwork`: the network module (``layer_sizes()``, ``activations()``, ``to_dense()``,
   ``graph()``), and :func:`check_affine_relu` (:mod:`~labkit.neural.verify`), the proof that a
@@ -15,12 +15,13 @@ from labkit.neural.layers import NeuronGroup, ReluLayer, ReluNetwork
 from labkit.neural.verify import NonAffineOperation, check_affine_relu
 
 __all__ = ["compile_circuit", "ReluNetwork", "ReluLayer", "NeuronGroup", "check_affine_relu",
-           "NonAffineOperation", "aes128_network", "des_network", "aes128_circuit", "des_circuit",
+           "NonAffineOperation", "aes128_network", "aes256_network", "aes256_circuit", "des_network", "aes128_circuit", "des_circuit",
            "CipherNetwork", "PAPER_SIZES", "round_key_biases", "NetworkStack"]
 
 
 def __getattr__(name):  # the cipher networks need labkit.aes / labkit.des: import them on demand
-    if name in ("aes128_network", "aes128_circuit", "PAPER_SIZES", "round_key_biases"):
+    if name in ("aes128_network", "aes128_circuit", "aes256_network", "aes256_circuit", "PAPER_SIZES",
+                "round_key_biases"):
         from labkit.neural import aes
 
         return getattr(aes, name)

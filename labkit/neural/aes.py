@@ -1,4 +1,4 @@
-"""AES-128 as a ReLU network with the key in the weights (the paper's "natural" network).
+"""AES-128 and AES-256 as ReLU networks with the key in the weights (the paper's "natural" network).
 
 Deep Neural Cryptography (ePrint 2025/288), section 4: AddRoundKey is a 2-neuron XOR per bit
 with the round-key bit in the bias; SubBytes is 256 one-hot corner neurons per byte followed by a
@@ -9,6 +9,8 @@ layers and 89,856 neurons; the T-table variant looks up (S(x), 2S(x), 3S(x)) at 
 
 The network is compiled from an ordinary Boolean circuit (:func:`aes128_circuit`), so every
 number above is counted, not hard-coded. Tables come from :mod:`labkit.aes` and :mod:`labkit.gf`.
+:func:`aes256_network` compiles the same rounds for a 32-byte key (14 rounds, FIPS-197 5.2): only
+its first round key w0..w3 meets the plaintext in the first layer.
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from labkit.gf import gf256_mul
 from labkit.neural.cipher import CipherNetwork, check_key
 from labkit.neural.compiler import compile_circuit
 
-__all__ = ["aes128_circuit", "aes128_network", "round_key_biases", "PAPER_SIZES", "VARIANTS"]
+__all__ = ["aes128_circuit", "aes128_network", "aes256_circuit", "aes256_network", "round_key_biases", "PAPER_SIZES", "VARIANTS"]
 
 #: The sizes the paper reports (ReLU layers, ReLU neurons).
 PAPER_SIZES = {"natural": (39, 89_856), "ttable": (30, 52_992)}
@@ -54,22 +56,22 @@ def _mix_columns_xor(circ: Circuit, products: list) -> list:
     return out
 
 
-def aes128_circuit(key: bytes, *, variant: str = "natural", clip_inputs: bool = False) -> Circuit:
-    """AES-128 encryption under ``key`` as a Boolean circuit (key bits are constant wires)."""
-    key = check_key(key, 16, "AES-128 key")
+def _aes_circuit(key: bytes, name: str, variant: str, clip_inputs: bool) -> Circuit:
+    """AES encryption under ``key`` (16 or 32 bytes, 10 or 14 rounds) as a Boolean circuit."""
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
     round_keys = aes.expand_key(key)
-    circ = Circuit(f"AES-128 ({variant})")
+    rounds = len(round_keys) - 1
+    circ = Circuit(f"{name} ({variant})")
     state = circ.add_inputs(128)
     if clip_inputs:
         with circ.section("clip ReLU(x)-ReLU(x-1)"):
             state = [circ.clip(w) for w in state]
     with circ.section(_ROUND_KEY_LAYER.format(0)):
         state = _add_round_key(circ, state, round_keys[0])
-    for rnd in range(1, 11):
+    for rnd in range(1, rounds + 1):
         byte = [state[8 * i : 8 * i + 8] for i in range(16)]
-        if variant == "ttable" and rnd < 10:
+        if variant == "ttable" and rnd < rounds:
             with circ.section(f"round {rnd} T-table lookups"):
                 looked = [circ.lookup(_TTABLE, b) for b in byte]
             shifted = [looked[_SHIFT_ROWS[j]] for j in range(16)]
@@ -79,7 +81,7 @@ def aes128_circuit(key: bytes, *, variant: str = "natural", clip_inputs: bool = 
             with circ.section(f"round {rnd} SubBytes"):
                 subbed = [circ.lookup(_SBOX, b) for b in byte]
             shifted = [subbed[_SHIFT_ROWS[j]] for j in range(16)]
-            if rnd < 10:
+            if rnd < rounds:
                 with circ.section(f"round {rnd} MixColumns lookups"):
                     products = [circ.lookup(_MUL123, b) for b in shifted]
                 with circ.section(f"round {rnd} MixColumns XOR4"):
@@ -90,6 +92,31 @@ def aes128_circuit(key: bytes, *, variant: str = "natural", clip_inputs: bool = 
             state = _add_round_key(circ, state, round_keys[rnd])
     circ.set_outputs(state)
     return circ
+
+
+def aes128_circuit(key: bytes, *, variant: str = "natural", clip_inputs: bool = False) -> Circuit:
+    """AES-128 encryption under ``key`` as a Boolean circuit (key bits are constant wires)."""
+    return _aes_circuit(check_key(key, 16, "AES-128 key"), "AES-128", variant, clip_inputs)
+
+
+def aes256_circuit(key: bytes, *, variant: str = "natural", clip_inputs: bool = False) -> Circuit:
+    """AES-256 encryption under a 32-byte ``key`` as a Boolean circuit: 14 rounds, 15 round keys."""
+    return _aes_circuit(check_key(key, 32, "AES-256 key"), "AES-256", variant, clip_inputs)
+
+
+def _compile_aes(circ: Circuit, cipher: str, *, protected: bool, c: float, clip_inputs: bool,
+                 dtype: torch.dtype, variant: str, chunk_size: int | None, protect_options: dict):
+    if not isinstance(protected, bool):
+        raise TypeError("protected must be True or False")
+    net = compile_circuit(circ, c=c, dtype=dtype, name=cipher, network_class=CipherNetwork,
+                          cipher=cipher, variant=variant, clip_inputs=clip_inputs, chunk_size=chunk_size)
+    if protected:
+        from labkit.neural.defence import protect
+
+        return protect(net, **protect_options)
+    if protect_options:
+        raise TypeError(f"unexpected options {sorted(protect_options)} (they are for protected=True)")
+    return net
 
 
 def aes128_network(key: bytes, *, protected: bool = False, c: float = 1.0, clip_inputs: bool = False,
@@ -103,18 +130,23 @@ def aes128_network(key: bytes, *, protected: bool = False, c: float = 1.0, clip_
     wraps the network in the paper's defence (:func:`labkit.neural.defence.protect`, given
     ``protect_options``).
     """
-    if not isinstance(protected, bool):
-        raise TypeError("protected must be True or False")
     circ = aes128_circuit(key, variant=variant, clip_inputs=clip_inputs)
-    net = compile_circuit(circ, c=c, dtype=dtype, name="AES-128", network_class=CipherNetwork,
-                          cipher="AES-128", variant=variant, clip_inputs=clip_inputs, chunk_size=chunk_size)
-    if protected:
-        from labkit.neural.defence import protect
+    return _compile_aes(circ, "AES-128", protected=protected, c=c, clip_inputs=clip_inputs, dtype=dtype,
+                        variant=variant, chunk_size=chunk_size, protect_options=protect_options)
 
-        return protect(net, **protect_options)
-    if protect_options:
-        raise TypeError(f"unexpected options {sorted(protect_options)} (they are for protected=True)")
-    return net
+
+def aes256_network(key: bytes, *, protected: bool = False, c: float = 1.0, clip_inputs: bool = False,
+                   dtype: torch.dtype = torch.float64, variant: str = "natural",
+                   chunk_size: int | None = None, **protect_options) -> torch.nn.Module:
+    """AES-256 under a 32-byte ``key`` as a ReLU network: (n, 128) plaintext bits -> (n, 128)
+    ciphertext bits, built like :func:`aes128_network` over 14 rounds (natural: 55 ReLU layers).
+
+    The first layer XORs only the first round key w0..w3 (the key's first 16 bytes) into the
+    plaintext; w4..w7 enter after round 1's SubBytes and MixColumns.
+    """
+    circ = aes256_circuit(key, variant=variant, clip_inputs=clip_inputs)
+    return _compile_aes(circ, "AES-256", protected=protected, c=c, clip_inputs=clip_inputs, dtype=dtype,
+                        variant=variant, chunk_size=chunk_size, protect_options=protect_options)
 
 
 def round_key_biases(net, key: bytes, keys) -> dict[tuple[int, int], torch.Tensor]:
