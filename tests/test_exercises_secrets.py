@@ -43,14 +43,14 @@ def _solve_0404() -> list[bytes]:
             for h in gcm.recover_auth_key(ch["ct1"], ch["tag1"], ch["ct2"], ch["tag2"], ch["aad1"], ch["aad2"])]
 
 
-def _solve_0907() -> torch.Tensor:
+def _solve_0904() -> torch.Tensor:
     known, c1, c2 = ch09_weights.reuse_challenge()
     raw = bits.xor_bytes(bits.xor_bytes(c1, c2), known.numpy().tobytes())
     return torch.frombuffer(bytearray(raw), dtype=torch.float32).reshape(4, 4)
 
 
 SOLVERS = {"02.3": _solve_0203, "02.5": _solve_0205, "04.2": _solve_0402, "06.13": _solve_0613,
-           "09.7": _solve_0907}
+           "09.4": _solve_0904}
 
 
 @pytest.mark.parametrize("exercise_id", sorted(SOLVERS))

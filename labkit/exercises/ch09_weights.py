@@ -1,9 +1,11 @@
 """Exercises of chapter 09 (encrypted model weights).
 
 Part 1 (``09_weight_encryption``): 09.1-09.3 write the container's pieces (chunk spans, chunk
-nonces, unwrapping a DEK), 09.4-09.6 concept questions. Part 2 (``09b_weight_delivery``): 09.7
-breaks nonce reuse on tensors, 09.8 seals a model selectively, 09.9-09.12 concept questions
+nonces, unwrapping a DEK), 09.6-09.8 concept questions. Part 2 (``09b_weight_delivery``): 09.4
+breaks nonce reuse on tensors, 09.5 seals a model selectively, 09.9-09.12 concept questions
 (09.9: where encryption sits, issue 17).
+Each chapter numbers its exercises first and its concept questions after them, both in
+notebook order (tests/test_exercises_quiz.py).
 """
 import torch
 from Crypto.Protocol.DH import import_x25519_private_key
@@ -101,19 +103,19 @@ def _unwrap_dek(candidate):
 
 # --- part 2: nonce reuse and delivery -----------------------------------------------------------
 def _reuse_secret() -> torch.Tensor:
-    """This run's secret tensor of exercise 09.7, drawn from a CSPRNG seed (never one in the source)."""
-    return session_secret("09.7", lambda draw: torch.randn(
+    """This run's secret tensor of exercise 09.4, drawn from a CSPRNG seed (never one in the source)."""
+    return session_secret("09.4", lambda draw: torch.randn(
         4, 4, generator=torch.Generator().manual_seed(int.from_bytes(draw(8), "big"))))
 
 
 def reuse_challenge():
-    """Exercise 09.7: ``(known, c1, c2)``, AES-GCM encryptions of ``known`` and of this run's secret
+    """Exercise 09.4: ``(known, c1, c2)``, AES-GCM encryptions of ``known`` and of this run's secret
     float32 tensor (4, 4) under one key and one nonce (the pitfall of chapter 09)."""
     return pitfalls.nonce_reuse_challenge(0, secret=_reuse_secret())
 
 
 @exercise(
-    "09.7",
+    "09.4",
     "recover the secret tensor of reuse_challenge() without the key",
     hint=("GCM is counter mode underneath: under one key and one nonce both ciphertexts are their "
           "plaintext XOR the same keystream, so the keystream cancels between them.",
@@ -127,27 +129,27 @@ def _reuse(answer):
 
 
 def exercise_device() -> weights.RecipientKeyPair:
-    """The device key pair of exercise 09.8: fresh from the OS CSPRNG, the same for the whole run."""
-    sk = session_secret("09.8 device", lambda draw: draw(32))
+    """The device key pair of exercise 09.5: fresh from the OS CSPRNG, the same for the whole run."""
+    sk = session_secret("09.5 device", lambda draw: draw(32))
     pk = import_x25519_private_key(sk).public_key().export_key(format="raw")
     return weights.RecipientKeyPair(sk, pk)
 
 
 def exercise_publisher() -> weights.SigningKeyPair:
-    """The publisher key pair of exercise 09.8 (you play the publisher): fresh every run."""
-    sk = session_secret("09.8 publisher", lambda draw: draw(32))
+    """The publisher key pair of exercise 09.5 (you play the publisher): fresh every run."""
+    sk = session_secret("09.5 publisher", lambda draw: draw(32))
     pk = eddsa.import_private_key(sk).public_key().export_key(format="raw")
     return weights.SigningKeyPair(sk, pk)
 
 
 def exercise_state() -> dict:
-    """The small model of exercise 09.8 (public: only its delivery is the exercise)."""
+    """The small model of exercise 09.5 (public: only its delivery is the exercise)."""
     g = torch.Generator().manual_seed(9)
     return {"fc.weight": torch.randn(10, 64, generator=g), "fc.bias": torch.randn(10, generator=g)}
 
 
 @exercise(
-    "09.8",
+    "09.5",
     "seal exercise_state() for exercise_device(), signed by exercise_publisher(), with only "
     "'fc.weight' encrypted; answer the path",
     hint=("Only the device's public key is needed to seal for it; the publisher signs with its "
@@ -173,7 +175,7 @@ def _seal(answer):
 # part 1
 
 quiz(
-    '09.4',
+    '09.6',
     "Why must each chunk's GCM associated data bind the tensor's name (and model id, dtype, shape, chunk index and count)?",
     [
      'Because GCM needs at least 16 bytes of associated data.',
@@ -181,13 +183,13 @@ quiz(
      "Because a tag only proves the bytes came from the key holder, not where they belong: with empty associated data, a tensor's ciphertext could be relabelled as another same-shaped tensor, or moved to another model, and still verify.",
      "So that safetensors can read the tensor's name.",
     ],
-    'd2b073fea2e3611b8656d7ba6382faaf7130a9e72219d312d5ea1b19730080ed',
+    '9bc9986abaa82f34551f4b07795a1feb869df51e0fcb44ae95a9e4e8ad3d9c33',
     hint=('Which part of the file says what a ciphertext is, and is it under the tag?',
           'Imagine two tensors of the same shape exchanging their ciphertexts: what would still verify?'),
 )
 
 quiz(
-    '09.5',
+    '09.7',
     'Why does `weights.open` require the expected signer (the pinned publisher key)?',
     [
      "Because anyone who knows the device's public key can seal a file for it with valid tags and MAC under his own content key; only a signature under the pinned key says the publisher made it.",
@@ -195,13 +197,13 @@ quiz(
      'Because the signature encrypts the header.',
      'Because the model id is stored in the signing key.',
     ],
-    'f7223532db30be1a4ec57ddfb1b2510115b443c1b43ac47345cbff3b596077a6',
+    '07c94754d81e92e6dcd143b22668a7b8dc426e6b94ed7ccec652aa7c28a9aa29',
     hint=("Look at the last line of the tamper table: the outsider's file.",
           'What does the outsider need to seal a file for the device, and which check needs a key he lacks?'),
 )
 
 quiz(
-    '09.6',
+    '09.8',
     'Why does the container derive every chunk nonce itself (a fresh DEK per tensor, chunk i uses base XOR i) instead of taking a nonce from the caller?',
     [
      'Because 12-byte nonces cannot be random.',
@@ -209,7 +211,7 @@ quiz(
      'To save the 12 bytes of the nonce in the file.',
      "Because a repeated (key, nonce) pair gives away the XOR of two plaintexts and GHASH's key H (then any forgery): with a fresh DEK per tensor and distinct derived nonces, a repeat is impossible by construction.",
     ],
-    'ec35a7bf7a570473b46b7f49ebf5994640cfb60078f57d90ec265493bccec33e',
+    '7704fb7cd9b5b595628b4be073c5e25a4306a0a453be1bcb2d708a677d0f60ee',
     hint=('Chapter 04 and the nonce-reuse pitfall of part 2.',
           'What does an attacker learn from two ciphertexts under one key and one nonce?'),
 )

@@ -2,9 +2,11 @@
 
 Part 1 (``10_capstone``): 10.1 the wrong phone's refusal, 10.2 write the tracer's threshold,
 10.3 trace a leaked copy among users with fresh per-run keys, 10.4 the fewest queries,
-10.5-10.7 concept questions. Part 2 (``10b_threat_model``): 10.8 design the delivery (checked
-by :func:`labkit.capstone_design.attack_design`), 10.9 break a sealer without associated data,
-10.10 STRIDE's properties, 10.11-10.13 concept questions.
+10.8-10.10 concept questions. Part 2 (``10b_threat_model``): 10.5 design the delivery (checked
+by :func:`labkit.capstone_design.attack_design`), 10.6 break a sealer without associated data,
+10.7 STRIDE's properties, 10.11-10.13 concept questions.
+Each chapter numbers its exercises first and its concept questions after them, both in
+notebook order (tests/test_exercises_quiz.py).
 """
 import secrets
 import tempfile
@@ -178,7 +180,7 @@ def _fewest_queries(answer):
 
 # --- part 2 -------------------------------------------------------------------------------------
 @exercise(
-    "10.8",
+    "10.5",
     "design the delivery: deliver(state, device_public_key, publisher, model_id, version) -> bytes "
     "and receive(blob, device_private_key, publisher_public_key, model_id, min_version) -> state, "
     "stopping every attack of capstone_design.THREAT_MODEL",
@@ -212,15 +214,15 @@ SWAPPED = ("layer1.weight", "layer2.weight")
 
 
 def _swap_secret() -> dict:
-    """This run's keys and model of exercise 10.9 (the phone's key and the server's key are secret)."""
+    """This run's keys and model of exercise 10.6 (the phone's key and the server's key are secret)."""
     def draw(token):
         return {"device": weights.generate_recipient_keypair(), "publisher": weights.generate_signing_keypair(),
                 "model": capstone_design.random_model((8, 8))}
-    return session_secret("10.9", draw)
+    return session_secret("10.6", draw)
 
 
 def swap_challenge():
-    """Exercise 10.9: ``(blob, phone_loads)``. ``blob`` is this run's model sealed for a phone by
+    """Exercise 10.6: ``(blob, phone_loads)``. ``blob`` is this run's model sealed for a phone by
     :func:`labkit.weights.pitfalls.seal_without_associated_data_UNSAFE` (fresh keys every run);
     ``phone_loads(blob)`` returns True if the phone's (equally unsafe) loader accepts a file and
     raises :class:`labkit.weights.IntegrityError` if not. Neither returns a key or the weights."""
@@ -254,7 +256,7 @@ def _safe_container_refuses_the_swap(s: dict) -> str:
 
 
 @exercise(
-    "10.9",
+    "10.6",
     "make the phone's unsafe loader accept this run's model with layer1.weight and layer2.weight "
     "exchanged; answer the modified file's bytes",
     hint=("Each tensor's record is AES-GCM under one file key with no associated data, and the "
@@ -285,7 +287,7 @@ def _swap(answer):
 
 
 @exercise(
-    "10.10",
+    "10.7",
     "the property each of the four STRIDE threats attacks, as a dict threat -> property",
     hint=("Each STRIDE threat is the violation of one security property; the section's table "
           "lists the four threats of this ledger.",
@@ -306,7 +308,7 @@ def _properties(answer):
 # part 1
 
 quiz(
-    '10.5',
+    '10.8',
     "Why does every user's copy carry its own watermark key and secret response key, not one watermark shared by all copies?",
     [
      'Because one shared key would make the model slower.',
@@ -314,13 +316,13 @@ quiz(
      'Because Ed25519 keys can sign only one model.',
      'Because the phone needs the key to run the model.',
     ],
-    'a5fa4e33a27b1c78a3a0b7ef8ce65b0608133464b0d7f5995cd7aa680e347435',
+    '00da2ad64f8b3e92d8baa12819e193d27dbb51d7cfc87c0e17b9c7bd04e815bd',
     hint=('What does the tracer compare for each user?',
           'With one key for all copies, what could the tracer say about a leaked copy beyond "it is ours"?'),
 )
 
 quiz(
-    '10.6',
+    '10.9',
     "Why is each individual model sealed for that device's own public key (HPKE), not under one key built into the app?",
     [
      'Because AES-256-GCM cannot use the same key twice.',
@@ -328,13 +330,13 @@ quiz(
      "Because a key inside the app is in every copy of the app: extracting it once opens every user's file (losing many models), while a per-device key confines a break to one user's model.",
      'Because the app store forbids keys in apps.',
     ],
-    '83f366901e0f211d934f90e545ed6f1ad28d5d3c1c8226e9405a007ef5107e31',
+    'bc7027c09d99735a41f3c1375cc8696b19cadf632de9d734f8d2620af33d9926',
     hint=('The talk: losing one IML is not a problem, losing many is.',
           'Who holds a key built into the app, and what does extracting it once open?'),
 )
 
 quiz(
-    '10.7',
+    '10.10',
     'The tracer tests every registered user. Why does it accuse a user only at false-positive level alpha / L for L users?',
     [
      'So that, by the union bound, the chance of accusing any innocent at all stays at most alpha, however many users are tested.',
@@ -342,7 +344,7 @@ quiz(
      'Because the response keys are shorter with more users.',
      'Because alpha must be an integer.',
     ],
-    '29f11777bffff7b6bb21bdd95e5a8309cebff2481a63912cf4d175ff9916eec6',
+    '6cf424e10eb53e139d21285717faf2015e9fa19a93a5f500f7aef0af1406981c',
     hint=('Exercise 10.2: what happens to the threshold with 5 users?',
           'If each of L innocent users may be accused with chance alpha, what bounds the chance that at least one is?'),
 )
