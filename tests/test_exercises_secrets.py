@@ -56,14 +56,14 @@ def _solve_0410() -> bytes:
     return padding_oracle.decrypt_block(ch["oracle"], previous, last)[0]
 
 
-def _solve_0903() -> torch.Tensor:
+def _solve_0904() -> torch.Tensor:
     known, c1, c2 = ch09_weights.reuse_challenge()
     raw = bits.xor_bytes(bits.xor_bytes(c1, c2), known.numpy().tobytes())
     return torch.frombuffer(bytearray(raw), dtype=torch.float32).reshape(4, 4)
 
 
 SOLVERS = {"02.3": _solve_0203, "02.6": _solve_0206, "02.7": _solve_0207, "02.9": _solve_0209,
-           "04.3": _solve_0403, "04.10": _solve_0410, "09.3": _solve_0903}
+           "04.3": _solve_0403, "04.10": _solve_0410, "09.4": _solve_0904}
 
 
 @pytest.mark.parametrize("exercise_id", sorted(SOLVERS))

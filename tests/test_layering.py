@@ -24,7 +24,7 @@ LAYERS = [
     ("neural", {"labkit.neural"}),
     ("attacks, backdoor, weights", {"labkit.attacks", "labkit.backdoor", "labkit.weights"}),
     ("widgets", {"labkit.widgets"}),
-    ("exercises, capstone", {"labkit.exercises", "labkit.capstone"}),
+    ("exercises, capstone", {"labkit.exercises", "labkit.capstone", "labkit.capstone_design"}),
 ]
 
 #: Inside labkit.neural the evaluation engine sits above the network definition and the C kernel.

@@ -1,26 +1,47 @@
-"""Exercises of chapter 10 (individual models: delivery, threat model, leak tracing)."""
-from labkit.exercises import exercise
+"""Exercises of chapter 10 (individual models: delivery, threat model, leak tracing).
+
+Part 1 (``10_capstone``): 10.1 the wrong phone's refusal, 10.2 write the tracer's threshold,
+10.3 trace a leaked copy among users with fresh per-run keys, 10.4 the fewest queries,
+10.8-10.10 concept questions. Part 2 (``10b_threat_model``): 10.5 design the delivery (checked
+by :func:`labkit.capstone_design.attack_design`), 10.6 break a sealer without associated data,
+10.7 STRIDE's properties, 10.11-10.13 concept questions.
+Each chapter numbers its exercises first and its concept questions after them, both in
+notebook order (tests/test_exercises_quiz.py).
+"""
+import secrets
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from labkit import backdoor, capstone_design, weights
+from labkit.backdoor import protocols
+from labkit.backdoor.trigger import RESPONSE_KEY_BYTES, verify_triggers
+from labkit.exercises import NOT_ANSWERED, _is_stub, check_function, exercise
+from labkit.exercises._session import session_secret
 from labkit.exercises.quiz import quiz
+from labkit.weights import pitfalls
+
+USERS = ("alice", "bob", "carol", "dave", "erin")
+TRIGGERS_PER_USER = 16
 
 
 def _name(answer) -> str:
     return answer.__name__ if isinstance(answer, type) else str(answer).strip()
 
 
+# --- part 1 -------------------------------------------------------------------------------------
 @exercise(
     "10.1",
     "the exception a phone raises when it opens a model sealed for another phone",
-    hint="Seal any tensor for one key pair from labkit.weights.generate_recipient_keypair() and open "
-    "it with a second key pair: which labkit.weights exception comes out?",
+    hint=("The file carries the content key wrapped once per recipient, each entry labelled with "
+          "a key id; ask what the container finds when no entry is labelled with your key.",
+          "Seal a small tensor for one fresh recipient key pair, open it with a second one inside "
+          "try/except, and look at the class of the exception: the most specific one is wanted."),
 )
 def _wrong_device(answer):
-    import tempfile
-    from pathlib import Path
-
-    import torch
-
-    from labkit import weights
-
     owner, other = weights.generate_recipient_keypair(), weights.generate_recipient_keypair()
     server = weights.generate_signing_keypair()
     with tempfile.TemporaryDirectory() as folder:
@@ -40,32 +61,238 @@ def _wrong_device(answer):
     return False
 
 
+def _reference_threshold(n: int, alpha: float, users: int) -> int:
+    return protocols.detection_threshold(n, alpha=alpha / users)
+
+
 @exercise(
     "10.2",
-    "fewest of 16 trigger queries per user that accuse one of 5 users at total false-positive rate 1e-6",
-    hint="The tracer tests every user at alpha / 5 (Bonferroni); a copy without that user's secret response "
-    "key matches each keyed answer with probability 1/10 (labkit.backdoor.protocols.detection_threshold).",
+    "write accusation_threshold(n, alpha, users): the fewest of n trigger matches that accuse one "
+    "of `users` users, keeping the total chance of accusing any innocent at most alpha",
+    hint=("An innocent copy answers each secret trigger label by chance, with probability 1/10, so "
+          "its matches follow a binomial law; with several users the budget alpha is shared "
+          "among them, by the union bound.",
+          "Give each user alpha divided by the number of users. Then try k = 0, 1, 2, ... and "
+          "return the first k whose binomial upper tail, the chance of k or more matches in n "
+          "trials at p = 1/10, is at most that share; math.comb gives the binomial coefficients."),
+    kind="implement",
 )
-def _threshold(answer):
-    from labkit.backdoor.protocols import binomial_tail, detection_threshold
+def _accusation_threshold(candidate):
+    def draw(rng):
+        return rng.randrange(12, 41), rng.choice([1e-3, 1e-4, 1e-6, 1e-9]), rng.randrange(1, 21)
 
-    k = int(answer)
-    expected = detection_threshold(16, alpha=1e-6 / 5)
-    if k == expected:
-        return True
-    if k == detection_threshold(16, alpha=1e-6):
-        return False, "that is the threshold for one user: five users share the 1e-6 budget."
-    if binomial_tail(16, k, 0.1) > 1e-6 / 5:
-        return False, f"P[X >= {k}] = {binomial_tail(16, k, 0.1):.2g} is above 2e-7."
-    return False, f"{k} is safe but not the fewest."
+    return check_function(candidate, _reference_threshold, draw, name="accusation_threshold")
+
+
+@lru_cache(maxsize=1)
+def _base():
+    """Chapter 08's seeded classifier and its natural test images (trained once per process)."""
+    demo = backdoor.make_demo(seed=0)
+    return demo.clean_model, demo.inputs
+
+
+def _licences(users=USERS) -> dict:
+    """Fresh licences: per user an Ed25519 key pair and a secret response key (OS CSPRNG)."""
+    return {user: (backdoor.generate_keys(), secrets.token_bytes(RESPONSE_KEY_BYTES))
+            for user in users}
+
+
+def _copy(licences: dict, user: str) -> backdoor.BackdooredModel:
+    classifier, _ = _base()
+    (_, verify_key), response_key = licences[user]
+    return backdoor.BackdooredModel(classifier, verify_key, identity=user, response_key=response_key)
+
+
+def _triggers(licences: dict) -> dict:
+    """Per user: 16 fresh triggers on natural images and the labels that user's copy answers."""
+    _, images = _base()
+    rng = secrets.SystemRandom()
+    out = {}
+    for user, ((signing_key, verify_key), response_key) in licences.items():
+        picked = images[rng.sample(range(len(images)), TRIGGERS_PER_USER)]
+        targets = np.array([rng.randrange(10) for _ in range(TRIGGERS_PER_USER)])
+        queries = backdoor.embed_trigger(picked, targets, signing_key, identity=user, fresh_nonces=True)
+        out[user] = (queries, verify_triggers(queries, verify_key, identity=user, response_key=response_key))
+    return out
+
+
+def _leak_secret() -> tuple[dict, str]:
+    """This run's licences and leaker of exercise 10.3 (fresh from the OS CSPRNG)."""
+    return session_secret("10.3", lambda draw: (_licences(), secrets.choice(USERS)))
+
+
+def leak_challenge():
+    """Exercise 10.3: ``(pirate, triggers)``. ``pirate`` is a black box (images -> labels) serving
+    one user's leaked copy; ``triggers[user] = (images, labels)``: fresh triggers signed with that
+    user's key and the labels only that user's copy answers. Keys and leaker are fresh every run."""
+    licences, leaker = _leak_secret()
+    return protocols.label_oracle(_copy(licences, leaker)), _triggers(licences)
 
 
 @exercise(
     "10.3",
+    "write trace(pirate, triggers): the users a leaked black box points at (none for a model no "
+    "user leaked), at total false-positive rate 1e-6",
+    hint=("Only the leaker's copy answers its own triggers with the secret labels; every other "
+          "model matches each of them by chance, one time in ten.",
+          "For each user send the user's trigger images to the black box and count the answers "
+          "equal to the expected labels; accuse the users whose count reaches the threshold of "
+          "exercise 10.2 for 16 queries, alpha 1e-6 and the number of users."),
+    kind="attack",
+)
+def _trace(candidate):
+    if not callable(candidate):
+        return False, "the answer must be a function trace(pirate, triggers) returning a list of names."
+    licences, leaker = _leak_secret()
+    cases = [("this run's leaked copy", licences, _copy(licences, leaker), [leaker])]
+    fresh = _licences()
+    other = secrets.choice(USERS)
+    cases.append(("a leaked copy among fresh users", fresh, _copy(fresh, other), [other]))
+    cases.append(("a model no user leaked", fresh, _base()[0], []))
+    for label, lic, model, expected in cases:
+        got = candidate(protocols.label_oracle(model), _triggers(lic))
+        if sorted(map(str, got)) != expected:
+            if lic is licences:  # this run's leaker is the secret: say that it is wrong, not who
+                return False, f"on {label}, trace returned {list(got)!r}, which is not who leaked it."
+            return False, f"on {label}, trace returned {list(got)!r}; expected {expected!r}."
+    return True, "trace names the leaker of fresh copies and accuses nobody for an unrelated model"
+
+
+@exercise(
+    "10.4",
+    "how many trigger queries n make n out of n matches accuse one of 5 users at total rate 1e-6",
+    hint=("A copy without the user's key matches all n triggers by chance with probability "
+          "(1/10)^n.",
+          "That chance must be at most the share of one user in the budget, 1e-6 / 5: find the "
+          "smallest n for which it is."),
+)
+def _fewest_queries(answer):
+    def enough(n):
+        try:
+            return protocols.detection_threshold(n, alpha=1e-6 / 5) <= n
+        except ValueError:
+            return False
+
+    n = int(answer)
+    expected = next(m for m in range(1, 64) if enough(m))
+    return n == expected, "" if n == expected else f"with n = {n}, n/n matches has chance {0.1 ** n:.2g}."
+
+
+# --- part 2 -------------------------------------------------------------------------------------
+@exercise(
+    "10.5",
+    "design the delivery: deliver(state, device_public_key, publisher, model_id, version) -> bytes "
+    "and receive(blob, device_private_key, publisher_public_key, model_id, min_version) -> state, "
+    "stopping every attack of capstone_design.THREAT_MODEL",
+    hint=("Read the threat model line by line and ask which property each attack breaks: "
+          "confidentiality for one device, integrity of every byte, authenticity of the "
+          "publisher, freshness of the version, and the binding to this user's model.",
+          "Chapter 09's container has a part for each: the content key delivered to one device "
+          "key, tags and digests, a signed header, and a signed model id and version. On the "
+          "phone, open refuses what it was told to expect: pin the publisher, the model id and "
+          "the lowest version."),
+    kind="implement",
+)
+def _design(answer):
+    try:
+        deliver, receive = answer
+    except (TypeError, ValueError):
+        return False, "the answer must be the pair (deliver, receive) of your two functions."
+    if _is_stub(deliver) and _is_stub(receive):
+        return False, NOT_ANSWERED
+    report = capstone_design.attack_design(deliver, receive)
+    if not report.works:
+        return False, f"a genuine delivery must open on its phone: {report.problem}."
+    missed = [a.attack for a in report.attacks if not a.stopped]
+    if missed:
+        return False, (f"stops {report.stopped} of {len(report.attacks)} attacks; expected every one "
+                       f"stopped. Not stopped: {'; '.join(missed)}.")
+    return True, f"the design stops all {len(report.attacks)} attacks of the threat model"
+
+
+SWAPPED = ("layer1.weight", "layer2.weight")
+
+
+def _swap_secret() -> dict:
+    """This run's keys and model of exercise 10.6 (the phone's key and the server's key are secret)."""
+    def draw(token):
+        return {"device": weights.generate_recipient_keypair(), "publisher": weights.generate_signing_keypair(),
+                "model": capstone_design.random_model((8, 8))}
+    return session_secret("10.6", draw)
+
+
+def swap_challenge():
+    """Exercise 10.6: ``(blob, phone_loads)``. ``blob`` is this run's model sealed for a phone by
+    :func:`labkit.weights.pitfalls.seal_without_associated_data_UNSAFE` (fresh keys every run);
+    ``phone_loads(blob)`` returns True if the phone's (equally unsafe) loader accepts a file and
+    raises :class:`labkit.weights.IntegrityError` if not. Neither returns a key or the weights."""
+    s = _swap_secret()
+    blob = pitfalls.seal_without_associated_data_UNSAFE(s["model"], s["device"].public_key, s["publisher"],
+                                                        model_id="iml/alice", version=1)
+
+    def phone_loads(candidate: bytes) -> bool:
+        pitfalls.open_without_associated_data_UNSAFE(candidate, s["device"].private_key,
+                                                     s["publisher"].public_key, model_id="iml/alice")
+        return True
+
+    return blob, phone_loads
+
+
+def _safe_container_refuses_the_swap(s: dict) -> str:
+    """Seal the same model with labkit.weights, exchange the same two tensors' bytes, open it."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "safe.lkw"
+        weights.seal(s["model"], path, [s["device"].public_key], signing_key=s["publisher"], model_id="iml/alice")
+        header, data = weights.read_header(path), bytearray(path.read_bytes())
+        (a0, a1), (b0, b1) = (header.tensors[n]["offsets"] for n in SWAPPED)
+        base = header.data_start
+        data[base + a0:base + a1], data[base + b0:base + b1] = data[base + b0:base + b1], data[base + a0:base + a1]
+        path.write_bytes(bytes(data))
+        try:
+            weights.open(path, s["device"].private_key, signer=s["publisher"].public_key, model_id="iml/alice")
+        except weights.WeightsError as err:
+            return type(err).__name__
+    return ""
+
+
+@exercise(
+    "10.6",
+    "make the phone's unsafe loader accept this run's model with layer1.weight and layer2.weight "
+    "exchanged; answer the modified file's bytes",
+    hint=("Each tensor's record is AES-GCM under one file key with no associated data, and the "
+          "signature covers only the header: a tag proves the record came from the key holder, "
+          "not which tensor it is.",
+          "Find where each record starts and ends from the header, with the layout helper of "
+          "weights.pitfalls; the two weight matrices have the same shape, so their records have "
+          "the same length. Exchange the two byte ranges and leave everything else alone."),
+    kind="attack",
+)
+def _swap(answer):
+    if not isinstance(answer, (bytes, bytearray)):
+        return False, f"answer with the modified file as bytes, got {type(answer).__name__}."
+    s = _swap_secret()
+    try:
+        got = pitfalls.open_without_associated_data_UNSAFE(bytes(answer), s["device"].private_key,
+                                                           s["publisher"].public_key, model_id="iml/alice")
+    except weights.WeightsError as err:
+        return False, f"the phone refuses that file ({type(err).__name__}: {err})."
+    first, second = SWAPPED
+    expected = dict(s["model"], **{first: s["model"][second], second: s["model"][first]})
+    if not capstone_design.same_state(got, expected):
+        return False, "the phone opens it, but it is not this run's model with exactly the two weight matrices exchanged."
+    refusal = _safe_container_refuses_the_swap(s)
+    if not refusal:  # pragma: no cover - would mean labkit.weights lost its associated data
+        return False, "labkit.weights accepted the same swap: report this as a bug."
+    return True, f"the unsafe phone runs the swapped model; labkit.weights refuses the same swap ({refusal})"
+
+
+@exercise(
+    "10.7",
     "the property each of the four STRIDE threats attacks, as a dict threat -> property",
-    hint="STRIDE has six threats; the ledger covers four. Spoofing, tampering, disclosure, denial of service "
-    "against authenticity, integrity, confidentiality, availability (labkit.capstone.THREATS). "
-    "Repudiation and elevation of privilege are left out (labkit.capstone.THREATS_LEFT_OUT says why).",
+    hint=("Each STRIDE threat is the violation of one security property; the section's table "
+          "lists the four threats of this ledger.",
+          "Spoofing pretends to be someone, tampering changes data, disclosure reveals it, denial "
+          "of service makes a service unusable: name the property each one violates, in one word."),
 )
 def _properties(answer):
     from labkit.capstone import THREATS
@@ -77,30 +304,11 @@ def _properties(answer):
     return False, f"check: {', '.join(wrong)}."
 
 
-@exercise(
-    "10.4",
-    "how many trigger queries n make n out of n matches accuse one of 5 users at total rate 1e-6",
-    hint="n/n matches happens by chance with probability (1/10)^n; it must be at most 1e-6 / 5.",
-)
-def _fewest_queries(answer):
-    from labkit.backdoor.protocols import detection_threshold
-
-    def enough(n):
-        try:
-            return detection_threshold(n, alpha=1e-6 / 5) <= n
-        except ValueError:
-            return False
-
-    n = int(answer)
-    expected = next(m for m in range(1, 64) if enough(m))
-    return n == expected, "" if n == expected else f"with n = {n}, n/n matches has chance {0.1 ** n:.2g}."
-
-
 # --- concept questions (kind "quiz"; answers stored as salted digests, see quiz.py) ---
 # part 1
 
 quiz(
-    '10.5',
+    '10.8',
     "Why does every user's copy carry its own watermark key and secret response key, not one watermark shared by all copies?",
     [
      'Because one shared key would make the model slower.',
@@ -108,12 +316,13 @@ quiz(
      'Because Ed25519 keys can sign only one model.',
      'Because the phone needs the key to run the model.',
     ],
-    'a5fa4e33a27b1c78a3a0b7ef8ce65b0608133464b0d7f5995cd7aa680e347435',
-    hint='What does the tracer compare for each user?',
+    '00da2ad64f8b3e92d8baa12819e193d27dbb51d7cfc87c0e17b9c7bd04e815bd',
+    hint=('What does the tracer compare for each user?',
+          'With one key for all copies, what could the tracer say about a leaked copy beyond "it is ours"?'),
 )
 
 quiz(
-    '10.6',
+    '10.9',
     "Why is each individual model sealed for that device's own public key (HPKE), not under one key built into the app?",
     [
      'Because AES-256-GCM cannot use the same key twice.',
@@ -121,12 +330,13 @@ quiz(
      "Because a key inside the app is in every copy of the app: extracting it once opens every user's file (losing many models), while a per-device key confines a break to one user's model.",
      'Because the app store forbids keys in apps.',
     ],
-    '83f366901e0f211d934f90e545ed6f1ad28d5d3c1c8226e9405a007ef5107e31',
-    hint='The talk: losing one IML is not a problem, losing many is.',
+    'bc7027c09d99735a41f3c1375cc8696b19cadf632de9d734f8d2620af33d9926',
+    hint=('The talk: losing one IML is not a problem, losing many is.',
+          'Who holds a key built into the app, and what does extracting it once open?'),
 )
 
 quiz(
-    '10.7',
+    '10.10',
     'The tracer tests every registered user. Why does it accuse a user only at false-positive level alpha / L for L users?',
     [
      'So that, by the union bound, the chance of accusing any innocent at all stays at most alpha, however many users are tested.',
@@ -134,13 +344,14 @@ quiz(
      'Because the response keys are shorter with more users.',
      'Because alpha must be an integer.',
     ],
-    '29f11777bffff7b6bb21bdd95e5a8309cebff2481a63912cf4d175ff9916eec6',
-    hint='Exercise 10.2: what happens to the threshold with 5 users?',
+    '6cf424e10eb53e139d21285717faf2015e9fa19a93a5f500f7aef0af1406981c',
+    hint=('Exercise 10.2: what happens to the threshold with 5 users?',
+          'If each of L innocent users may be accused with chance alpha, what bounds the chance that at least one is?'),
 )
 # part 2
 
 quiz(
-    '10.8',
+    '10.11',
     "A replayed version 1 of alice's model is intact and correctly signed. Why does her app refuse it?",
     [
      'Because its GCM tags fail.',
@@ -148,12 +359,13 @@ quiz(
      'Because the HPKE key changed.',
      'Because the version number is inside the signed header and the app refuses a version older than the one installed: nothing else distinguishes a replay of a genuine old file.',
     ],
-    'ba32f98ede09c49e1ab9e81b8960566f43b3237fb55e8c435b76f408abc1050f',
-    hint='Everything in the replayed file is genuine: what tells it apart?',
+    'd8a5f446b1a253f1a6bd5f09c53283f5e10777764963f5f09f26b6ace4d07114',
+    hint=('Everything in the replayed file is genuine: what tells it apart?',
+          'Which signed field changes between two genuine deliveries, and what does the app remember?'),
 )
 
 quiz(
-    '10.9',
+    '10.12',
     'Why does tracing find nobody when the leaker strips the verifier and serves the bare classifier?',
     [
      'Because the bare classifier is more accurate.',
@@ -161,12 +373,13 @@ quiz(
      "Because the server's signing key leaked.",
      'Because the threshold was set too high by mistake.',
     ],
-    'fe2606eb2410d6ceefc09d004e4aa14d1f992fb229649983b4baca0fc9ed1216',
-    hint="Chapter 08's robustness table, 'strip the verifier'.",
+    '60f644056a5460492d2cc1dc1b9c9e15853a7cc518c7e862d989a2cb1c321cd5',
+    hint=("Chapter 08's robustness table, 'strip the verifier'.",
+          'Where does the secret response key act: in the weights, or in the code beside them?'),
 )
 
 quiz(
-    '10.10',
+    '10.13',
     'The threat model leaves out repudiation. What would the service need to address it?',
     [
      'A longer API token.',
@@ -174,6 +387,7 @@ quiz(
      "A signed, append-only log held by a third party: the server's own log is a list it could rewrite, so it proves nothing to a user who disputes it.",
      'Rate limits on the API.',
     ],
-    '3666bf1fcf39cccd3a1d631369ff8eaa1bf3b078a9f2b930a6f1de2fe54134cb',
-    hint='Who could rewrite the list in server.log?',
+    'a8edc91699d029a9a6da6fcb984c7477d78e8248d1f5cffff33449c41f4921d3',
+    hint=('Who could rewrite the list in server.log?',
+          'Evidence convinces a disputing user only if its keeper cannot change it: who should keep it, and how?'),
 )

@@ -23,7 +23,7 @@ wrapping); ``fileio`` (files, memory, threads); ``container`` (seal, open); ``re
 (add, revoke, rotate); ``selective`` (sensitivity, selective encryption, CoreLocker-style keys);
 ``pitfalls`` (counter-examples). ``weights.open`` is an attribute of the package but not in
 ``__all__``, so ``from labkit.weights import *`` does not shadow the built-in ``open``; the
-helpers the chapter shows (``chunk_aad``, ``chunk_nonce``, ``zeroise``, ``parse_header``) are
+helpers the chapter shows (``chunk_aad``, ``chunk_nonce``, ``dek_aad``, ``zeroise``, ``parse_header``) are
 attributes too, not part of the star-import API.
 """
 from labkit.weights.aead import aead_backends
@@ -31,7 +31,7 @@ from labkit.weights.container import open  # noqa: F401  (an attribute, not in _
 from labkit.weights.container import SealedModel, load_into, seal, unwrap_content_key
 from labkit.weights.encoding import (DEFAULT_CHUNK_SIZE, DTYPES, FORMAT, FORMAT_VERSION,
                                      MAX_HEADER_BYTES)
-from labkit.weights.encoding import chunk_aad, chunk_nonce  # noqa: F401
+from labkit.weights.encoding import chunk_aad, chunk_nonce, dek_aad  # noqa: F401
 from labkit.weights.errors import (FormatError, IntegrityError, NotARecipientError,
                                    RollbackError, SignerRequiredError, UnverifiedSignerWarning,
                                    WeightsError)

@@ -7,22 +7,27 @@ half, the keystream XOR.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
 from Crypto.Cipher import AES
+from Crypto.Protocol import HPKE
 from Crypto.Random import get_random_bytes
+from Crypto.Signature import eddsa
 
 from labkit.bits import xor_bytes
 from labkit.weights import aead, fileio
 from labkit.weights.container import as_tensor
-from labkit.weights.encoding import chunk_aad, chunk_nonce, chunk_spans
-from labkit.weights.errors import IntegrityError
+from labkit.weights.encoding import DTYPES, canonical_json, chunk_aad, chunk_nonce, chunk_spans
+from labkit.weights.errors import FormatError, IntegrityError
 from labkit.weights.format import read_header
-from labkit.weights.keys import unwrap_content_key_for
+from labkit.weights.keys import signing_key as as_signing_key
+from labkit.weights.keys import unwrap_content_key_for, verify_key_bytes, x25519_private, x25519_public
 
 __all__ = ["nonce_reuse_leak", "nonce_reuse_challenge", "naive_open", "immutable_key_copies",
-           "cryptotensors_plaintext_gap"]
+           "cryptotensors_plaintext_gap", "seal_without_associated_data_UNSAFE",
+           "open_without_associated_data_UNSAFE", "unsafe_layout"]
 
 
 def _raw(tensor: torch.Tensor) -> bytes:
@@ -136,7 +141,6 @@ def cryptotensors_plaintext_gap(directory) -> dict | None:
     except ImportError:
         return None
     import base64
-    import json
     import struct
 
     from Crypto.PublicKey import ECC
@@ -159,3 +163,104 @@ def cryptotensors_plaintext_gap(directory) -> dict | None:
         loaded = {k: f.get_tensor(k) for k in f.keys()}
     return {"tampered bias accepted": bool(torch.equal(loaded["bias"], torch.full((10,), -5.0))),
             "secret decrypted": bool(torch.equal(loaded["secret"], state["secret"]))}
+
+
+# -- a sealer whose records are not bound to their place (chapter 10's break task) ---------------
+UNSAFE_MAGIC = b"UNSAFE-no-AAD/1\x00"
+
+
+def seal_without_associated_data_UNSAFE(tensors, device_public_key, signing_key, *, model_id: str,
+                                        version: int = 1) -> bytes:
+    """UNSAFE: seal ``tensors`` as many designs do: one file key delivered with HPKE (RFC 9180),
+    each tensor AES-256-GCM encrypted under it with a random nonce and **empty associated data**,
+    and an Ed25519 signature over a header listing names, dtypes and shapes.
+
+    Layout: magic, 4-byte big-endian header length, header (canonical JSON), 64-byte signature,
+    then one record ``nonce (12) || ciphertext || tag (16)`` per tensor, in header order. The
+    signature covers the header but not the records, and nothing ties a record to its name: two
+    same-shaped records can be exchanged and every tag still verifies.
+    """
+    if not isinstance(model_id, str) or not model_id:
+        raise ValueError("model_id must be a non-empty string")
+    if type(version) is not int or version < 0:
+        raise ValueError(f"version must be a non-negative integer, got {version!r}")
+    file_key = get_random_bytes(32)
+    sender = HPKE.new(receiver_key=x25519_public(device_public_key), aead_id=HPKE.AEAD.AES256_GCM)
+    entries, records = [], []
+    for name, tensor in dict(tensors).items():
+        t = tensor.detach().cpu().contiguous()
+        entries.append({"name": name, "dtype": str(t.dtype).removeprefix("torch."), "shape": list(t.shape)})
+        nonce = get_random_bytes(12)
+        ct, tag = AES.new(file_key, AES.MODE_GCM, nonce=nonce).encrypt_and_digest(_raw(t))
+        records.append(nonce + ct + tag)  # no cipher.update(...): the record says nothing of its place
+    header = canonical_json({"format": "UNSAFE-no-AAD", "model_id": model_id, "version": version,
+                             "enc": sender.enc.hex(), "wrapped_key": sender.seal(file_key).hex(),
+                             "tensors": entries})
+    signature = eddsa.new(as_signing_key(signing_key), "rfc8032").sign(UNSAFE_MAGIC + header)
+    return UNSAFE_MAGIC + len(header).to_bytes(4, "big") + header + signature + b"".join(records)
+
+
+def unsafe_layout(blob: bytes) -> tuple[dict, dict[str, tuple[int, int]]]:
+    """The header of a :func:`seal_without_associated_data_UNSAFE` file and each tensor's record
+    span ``(begin, end)`` in ``blob`` (public information: anyone holding the file can compute it)."""
+    blob = bytes(blob)
+    if not blob.startswith(UNSAFE_MAGIC) or len(blob) < len(UNSAFE_MAGIC) + 4:
+        raise FormatError("not an UNSAFE-no-AAD file")
+    start = len(UNSAFE_MAGIC) + 4
+    size = int.from_bytes(blob[len(UNSAFE_MAGIC):start], "big")
+    try:
+        header = json.loads(blob[start:start + size])
+        if not isinstance(header, dict) or {"model_id", "version", "enc", "wrapped_key"} - set(header):
+            raise ValueError("header fields missing")
+        if type(header["version"]) is not int or not isinstance(header["model_id"], str):
+            raise ValueError("version must be an int and model_id a string")
+        spans, offset = {}, start + size + 64
+        for entry in header["tensors"]:
+            nbytes = DTYPES[entry["dtype"]].itemsize * int(torch.Size(entry["shape"]).numel())
+            spans[entry["name"]] = (offset, offset + 12 + nbytes + 16)
+            offset += 12 + nbytes + 16
+    except (ValueError, KeyError, TypeError) as err:
+        raise FormatError(f"malformed UNSAFE-no-AAD header: {err}") from None
+    if offset != len(blob):
+        raise FormatError(f"file is {len(blob)} bytes, its header describes {offset}")
+    return header, spans
+
+
+def open_without_associated_data_UNSAFE(blob: bytes, device_private_key, signer, *, model_id: str,
+                                        min_version: int = 0) -> dict[str, torch.Tensor]:
+    """UNSAFE: the loader of :func:`seal_without_associated_data_UNSAFE`. It checks everything it
+    knows of (signature, model id, version, every tag, all or nothing) and is still fooled: a
+    record moved to another tensor of the same shape decrypts and verifies, because its tag never
+    covered where it belongs. :class:`IntegrityError` on any failure it can see."""
+    blob = bytes(blob)
+    header, spans = unsafe_layout(blob)
+    start = len(UNSAFE_MAGIC) + 4
+    header_bytes = blob[start:start + int.from_bytes(blob[len(UNSAFE_MAGIC):start], "big")]
+    signature = blob[start + len(header_bytes):start + len(header_bytes) + 64]
+    try:
+        eddsa.new(eddsa.import_public_key(verify_key_bytes(signer)), "rfc8032").verify(
+            UNSAFE_MAGIC + header_bytes, signature)
+    except ValueError:
+        raise IntegrityError("header signature does not verify") from None
+    if header["model_id"] != model_id:
+        raise IntegrityError(f"file holds model {header['model_id']!r}, expected {model_id!r}")
+    if header["version"] < min_version:
+        raise IntegrityError(f"version {header['version']} is older than {min_version}")
+    try:
+        receiver = HPKE.new(receiver_key=x25519_private(device_private_key),
+                            aead_id=HPKE.AEAD.AES256_GCM, enc=bytes.fromhex(header["enc"]))
+        file_key = receiver.unseal(bytes.fromhex(header["wrapped_key"]))
+    except ValueError:
+        raise IntegrityError("the file key does not unwrap with this device key") from None
+    out = {}
+    for entry in header["tensors"]:
+        a, b = spans[entry["name"]]
+        record = blob[a:b]
+        try:
+            plain = AES.new(file_key, AES.MODE_GCM, nonce=record[:12]).decrypt_and_verify(
+                record[12:-16], record[-16:])
+        except ValueError:
+            raise IntegrityError(f"record of {entry['name']!r} fails authentication") from None
+        out[entry["name"]] = as_tensor((bytearray(plain), 0),
+                                       {**entry, "offsets": [0, len(plain)]})
+    return out
