@@ -21,7 +21,8 @@ PORTABLE_TESTS := tests/test_neural_ciphers.py tests/test_neural_compiler.py tes
                   tests/test_exercises_attacks.py tests/test_widgets_relu.py tests/test_widgets_attacks.py \
                   notebooks/05_relu_circuits.ipynb notebooks/06_cipher_networks.ipynb \
                   notebooks/06b_key_recovery.ipynb notebooks/07_secure_networks.ipynb notebooks/08_backdoors.ipynb \
-                  notebooks/08b_backdoor_limits.ipynb notebooks/06c_aes256_network.ipynb tests/test_second_round.py
+                  notebooks/08b_backdoor_limits.ipynb notebooks/06c_aes256_network.ipynb tests/test_second_round.py \
+                  notebooks/08c_backdoor_attacks_pq.ipynb
 
 .PHONY: lab test test-portable unit notebooks bench execute clean student book browser release loadtest
 
