@@ -139,3 +139,19 @@ def test_spn_challenge_hands_out_only_an_oracle():
     first = oracle(np.arange(8, dtype=np.uint16))
     _session.new_run()
     assert not np.array_equal(first, ch03_spn.spn_challenge()(np.arange(8, dtype=np.uint16)))
+
+
+def test_spn_check_is_no_guessing_oracle():
+    """8 key bits could be found by asking the check 256 times: after MAX_WRONG wrong answers a run
+    refuses every answer, the right one included, until a fresh run draws a fresh key."""
+    _session.new_run()
+    ch03_spn.spn_challenge()  # draws this run's key
+    right = spn.round_keys(_session._SECRETS["03.9"])[4] & ch03_spn.TARGET_MASK
+    wrong = [g for g in (0x0000, 0x0101, 0x0202, 0x0303, 0x0404) if g != right][: ch03_spn.MAX_WRONG]
+    for guess in wrong:
+        assert not ex.check("03.9", guess)
+    refused = ex.check("03.9", right)
+    assert not refused and "restart the kernel" in refused.message
+    _session.new_run()
+    ch03_spn.spn_challenge()
+    assert ex.check("03.9", spn.round_keys(_session._SECRETS["03.9"])[4] & ch03_spn.TARGET_MASK)

@@ -126,3 +126,18 @@ def test_challenges_hand_out_no_secret(challenge):
 def test_linear_challenge_rejects_a_bad_pair_count():
     with pytest.raises(ValueError, match="pairs"):
         ch02_des.linear_challenge(0)
+
+
+def test_padding_oracle_answer_always_holds_fresh_secret_bytes():
+    """04.10's answer is the last padded block: it must never be padding only or a near-constant
+    tail (a run whose answer repeats an earlier run's would let an old answer pass)."""
+    from labkit import modes
+
+    answers, pads = set(), set()
+    for _ in range(2000):
+        _session.new_run()
+        secret = ch04b_modes_practice._secrets()
+        block = modes.pkcs7_pad(secret["message"])[-modes.BLOCK_SIZE:]
+        answers.add(block)
+        pads.add(block[-1])
+    assert len(answers) == 2000 and pads == set(range(1, 9))

@@ -84,6 +84,10 @@ def _challenge_key() -> bytes:
     return session_secret("03.9", lambda draw: draw(spn.KEY_BYTES))
 
 
+#: wrong answers to 03.9 a run accepts before refusing all answers (the check is no guessing oracle)
+MAX_WRONG = 3
+
+
 def spn_challenge():
     """The oracle of exercise 03.9: Heys' cipher under this run's key, blocks (int or uint16
     array) in, ciphertexts out."""
@@ -105,7 +109,14 @@ def _spn_key_bits(answer):
     value = int(answer)
     if value & ~TARGET_MASK:
         return False, "answer with nibbles 2 and 4 of K5 only: a 16-bit int like 0x0a0b (nibbles 1 and 3 zero)."
+    # 8 bits could be guessed through the check itself (256 tries): a run allows MAX_WRONG wrong
+    # answers, then refuses every answer until a new kernel draws a new key
+    wrong = session_secret("03.9-wrong-answers", lambda draw: [0])
+    if wrong[0] >= MAX_WRONG:
+        return False, (f"{MAX_WRONG} wrong answers in this run: restart the kernel (a new key) and run "
+                       "the attack again; guessing through the check is not the attack.")
     ok = value == spn.round_keys(_challenge_key())[4] & TARGET_MASK
+    wrong[0] += not ok
     return ok, ("8 bits of this run's last round key recovered" if ok else
                 "not this run's key bits: are the pairs chosen with the right input difference, "
                 "and is the top count well above the others?")
