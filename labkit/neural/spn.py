@@ -17,7 +17,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from labkit import bits
+from labkit import bits, spn
 from labkit.circuits import Circuit, lookup_function
 from labkit.neural.compiler import compile_circuit
 from labkit.neural.layers import ReluNetwork
@@ -25,10 +25,10 @@ from labkit.neural.layers import ReluNetwork
 __all__ = ["HEYS_SBOX", "HEYS_PERMUTATION", "TOY_ROUNDS", "TOY_BITS", "toy_spn_encrypt", "toy_spn_circuit",
            "toy_spn_network", "toy_spn_prefix_network", "check_round_keys"]
 
-#: Heys' S-box (his Table 1), a 4-bit permutation.
-HEYS_SBOX = (0xE, 0x4, 0xD, 0x1, 0x2, 0xF, 0xB, 0x8, 0x3, 0xA, 0x6, 0xC, 0x5, 0x9, 0x0, 0x7)
-#: Heys' permutation: output bit j takes input bit HEYS_PERMUTATION[j] (a transpose, its own inverse).
-HEYS_PERMUTATION = tuple(4 * (j % 4) + j // 4 for j in range(16))
+#: Heys' S-box (his Table 1) and bit permutation, from labkit.spn (the one place they are written).
+HEYS_SBOX = spn.SBOX
+#: output bit j takes input bit HEYS_PERMUTATION[j] (a transpose, its own inverse)
+HEYS_PERMUTATION = spn.PERMUTATION
 TOY_ROUNDS = 2
 TOY_BITS = 16
 
@@ -48,23 +48,14 @@ def check_round_keys(round_keys: Sequence[int], count: int = TOY_ROUNDS + 1) -> 
     return tuple(int(k) for k in keys)
 
 
-def _substitute(block: int) -> int:
-    return sum(HEYS_SBOX[(block >> s) & 0xF] << s for s in (12, 8, 4, 0))
-
-
-def _permute(block: int) -> int:
-    b = bits.int_to_bits(block, TOY_BITS)
-    return bits.bits_to_int(b[list(HEYS_PERMUTATION)])
-
-
 def toy_spn_encrypt(round_keys: Sequence[int], block: int) -> int:
-    """The toy cipher on integers, written from the description (the reference the network is
+    """The toy cipher on integers with labkit.spn's S and P layers (the reference the network is
     checked against): XOR k0, S, P, XOR k1, S, XOR k2."""
     k0, k1, k2 = check_round_keys(round_keys)
     if not 0 <= int(block) < 1 << TOY_BITS:
         raise ValueError(f"block must lie in [0, 2**16), got {block}")
-    state = _permute(_substitute(int(block) ^ k0))
-    return _substitute(state ^ k1) ^ k2
+    state = spn.permute(spn.substitute(int(block) ^ k0))
+    return spn.substitute(state ^ k1) ^ k2
 
 
 def _key_layer(circ: Circuit, state: list, key: int) -> list:
