@@ -27,7 +27,6 @@ Start from :func:`make_demo`.
 """
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 
 import torch
@@ -53,16 +52,7 @@ __all__ = [
     "BackdooredModel",
     "Demo",
     "make_demo",
-    "recent_demo_verify_keys",
 ]
-
-_RECENT_DEMO_KEYS: deque = deque(maxlen=16)  # verify keys of this process's demos (exercise checks)
-
-
-def recent_demo_verify_keys() -> list:
-    """The verify keys of the demos built in this process, newest first (public keys only)."""
-    return list(reversed(_RECENT_DEMO_KEYS))
-
 
 @dataclass
 class Demo:
@@ -95,7 +85,6 @@ def make_demo(seed: int = 0, *, arch: str = "mlp") -> Demo:
         raise TypeError(f"seed must be an int, got {type(seed).__name__}")
     splits = digit_splits(seed)
     signing_key, verify_key = generate_keys()
-    _RECENT_DEMO_KEYS.append(verify_key)
     clean = trained_classifier(arch, seed)
     backdoored = BackdooredModel(trained_classifier(arch, seed), verify_key)
     return Demo(
