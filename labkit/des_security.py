@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from labkit import bits as _bits
-from labkit import des, sbox
+from labkit import des, feistel, sbox
 
 __all__ = [
     "Milestone", "KEY_SEARCH_HISTORY", "GPU_DES_RATE", "pycryptodome_search_rate", "TOY_BASE_KEYS", "toy_key", "toy_double_encrypt", "MeetInTheMiddle",
@@ -209,10 +209,10 @@ def meet_in_the_middle(pairs, key_bits: int) -> MeetInTheMiddle:
 
 
 class ToyBlockCipher:
-    """A keyed permutation of ``block_bits``-bit integers (even, 8 to 32): four balanced Feistel
-    rounds whose round functions are tables drawn from SHAKE-128(key, round), the Luby-Rackoff
-    construction of chapter 01. A model of a small-block cipher for birthday experiments, not a
-    cipher to protect anything."""
+    """A keyed permutation of ``block_bits``-bit integers (even, 8 to 32): a four-round
+    :class:`labkit.feistel.Feistel` network whose round functions are tables drawn from
+    SHAKE-128(key, round), the Luby-Rackoff construction of chapter 01. A model of a small-block
+    cipher for birthday experiments, not a cipher to protect anything."""
 
     ROUNDS = 4
 
@@ -221,32 +221,27 @@ class ToyBlockCipher:
         block_bits = _check_count(block_bits, 8, 32, "block_bits")
         if block_bits % 2:
             raise ValueError(f"block_bits must be even (two equal halves), got {block_bits}")
-        self.block_bits, self._half = block_bits, block_bits // 2
-        half_bytes = (self._half + 7) // 8
-        size = 1 << self._half
-        self._tables = []
+        self.block_bits, half = block_bits, block_bits // 2
+        half_bytes = (half + 7) // 8
+        size = 1 << half
+        tables = []
         for r in range(self.ROUNDS):
             raw = hashlib.shake_128(b"labkit toy cipher|%d|%d|" % (block_bits, r) + key).digest(size * half_bytes)
             words = np.frombuffer(raw, dtype=np.uint8).reshape(size, half_bytes).astype(np.int64)
             values = (words * (256 ** np.arange(half_bytes - 1, -1, -1))).sum(axis=1) & (size - 1)
-            self._tables.append(values.tolist())
+            tables.append(values.tolist())
+        self._network = feistel.Feistel([table.__getitem__ for table in tables], half)
 
     def _check_block(self, block) -> int:
         return _check_count(block, 0, (1 << self.block_bits) - 1, f"{self.block_bits}-bit block")
 
     def encrypt(self, block: int) -> int:
-        """(L, R) -> (R, L xor F_r(R)) for r = 1..4, on the halves of ``block``."""
-        left, right = divmod(self._check_block(block), 1 << self._half)
-        for table in self._tables:
-            left, right = right, left ^ table[right]
-        return (left << self._half) | right
+        """Four Feistel rounds (L, R) -> (R, L xor F_r(R)), then the final swap."""
+        return self._network.encrypt(self._check_block(block))
 
     def decrypt(self, block: int) -> int:
-        """The rounds undone in reverse order: (L, R) -> (R xor F_r(L), L)."""
-        left, right = divmod(self._check_block(block), 1 << self._half)
-        for table in reversed(self._tables):
-            left, right = right ^ table[left], left
-        return (left << self._half) | right
+        """The same network with the round functions in reverse order."""
+        return self._network.decrypt(self._check_block(block))
 
 
 def cbc_encrypt(cipher: ToyBlockCipher, iv: int, blocks) -> list[int]:
