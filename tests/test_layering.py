@@ -24,7 +24,8 @@ LAYERS = [
     ("neural", {"labkit.neural"}),
     ("attacks, backdoor, weights", {"labkit.attacks", "labkit.backdoor", "labkit.weights"}),
     ("widgets", {"labkit.widgets"}),
-    ("exercises, capstone", {"labkit.exercises", "labkit.capstone", "labkit.capstone_design"}),
+    ("exercises, capstone, challenges", {"labkit.exercises", "labkit.capstone", "labkit.capstone_design",
+                                         "labkit.challenges"}),
 ]
 
 #: Inside labkit.neural the evaluation engine sits above the network definition and the C kernel.
