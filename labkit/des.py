@@ -10,20 +10,20 @@ Structure (FIPS 46-3, "Enciphering"): IP, then 16 Feistel rounds
 then the final swap (the preoutput block is ``R_16 L_16``) and IP^-1. Deciphering is the same
 circuit with the subkeys in reverse order.
 
-Sections: tables; key schedule; the round function; block encryption with a per-round trace;
-reduced rounds and other S-boxes (the linear variant of chapter 02); 3DES (EDE); weak keys and the
-complementation property; a vectorised batch path (checked against the readable one) for the
-exhaustive-search experiment.
+Sections: tables; key schedule; the round function; block encryption with a per-round trace
+(reduced rounds and other S-boxes allowed); 3DES (EDE); the key bits that matter, weak keys and the
+complementation property; avalanche; a vectorised batch path (checked against the readable one).
+Attacks live beside the cipher, not in it: linear S-boxes in :mod:`labkit.des_linear`, the
+exhaustive search in :mod:`labkit.des_security`.
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from labkit import bits as _bits
-from labkit.gf import gf2_matmul, gf2_nullspace, gf2_rank, gf2_solve
+from labkit import feistel
 
 __all__ = [
     "IP", "IP_INV", "E", "P", "PC1", "PC2", "SHIFTS", "SBOXES", "SBOX_TABLES",
@@ -31,11 +31,8 @@ __all__ = [
     "permute", "sbox_lookup", "expand_key", "round_function", "feistel_round",
     "RoundTrace", "Trace", "encrypt_block", "decrypt_block", "encrypt_trace", "decrypt_trace",
     "tdes_encrypt_block", "tdes_decrypt_block",
-    "set_parity", "key_from_cd", "weak_keys", "semi_weak_key_pairs", "is_weak_key", "complement",
-    "LINEAR_SBOX_MATRIX", "LINEAR_SBOXES", "linear_sbox", "LinearDES", "linear_des",
-    "LinearKeyRecovery", "recover_linear_key", "Avalanche", "avalanche",
-    "to_words", "from_words", "encrypt_many",
-    "KEY_BIT_POSITIONS", "forget_key_bits", "keys_from_indices", "SearchResult", "exhaustive_search",
+    "KEY_BIT_POSITIONS", "set_parity", "key_from_cd", "weak_keys", "semi_weak_key_pairs", "is_weak_key",
+    "complement", "check_rounds", "check_sboxes", "Avalanche", "avalanche", "to_words", "from_words", "encrypt_many",
 ]
 
 BLOCK_SIZE = 8  # bytes
@@ -191,11 +188,8 @@ def permute(block_bits, table) -> np.ndarray:
     return np.asarray(block_bits, dtype=np.uint8)[np.asarray(table, dtype=np.intp) - 1]
 
 
-def _check_bytes(value, size: int, what: str) -> bytes:
-    return _bits.check_bytes(value, size, what=what)
-
-
-def _check_rounds(rounds) -> int:
+def check_rounds(rounds) -> int:
+    """``rounds`` as an int in 1..16 (reduced-round DES), else TypeError or ValueError."""
     if isinstance(rounds, bool) or not isinstance(rounds, (int, np.integer)):
         raise TypeError(f"rounds must be an int, got {type(rounds).__name__}")
     if not 1 <= rounds <= ROUNDS:
@@ -203,7 +197,7 @@ def _check_rounds(rounds) -> int:
     return int(rounds)
 
 
-def _check_sboxes(sboxes) -> tuple[tuple[int, ...], ...]:
+def check_sboxes(sboxes) -> tuple[tuple[int, ...], ...]:
     """Accept 8 S-boxes either as 64-entry tables or in the printed 4 x 16 layout."""
     if sboxes is SBOX_TABLES:
         return SBOX_TABLES
@@ -231,8 +225,8 @@ def expand_key(key: bytes, rounds: int = ROUNDS) -> list[np.ndarray]:
     The 8 parity bits (the last bit of every key byte) are not selected by PC-1, so they are
     ignored, as the standard says.
     """
-    key = _check_bytes(key, KEY_SIZE, "DES key")
-    rounds = _check_rounds(rounds)
+    key = _bits.check_bytes(key, KEY_SIZE, what="DES key")
+    rounds = check_rounds(rounds)
     cd = permute(_bits.bytes_to_bits(key), PC1)
     c, d = cd[:28], cd[28:]
     subkeys = []
@@ -263,7 +257,7 @@ def round_function(right, subkey, sboxes=SBOX_TABLES) -> np.ndarray:
     """The cipher function f(R, K) of FIPS 46-3: expand R to 48 bits, add K, S-boxes, permute P."""
     right = _bits.as_bit_array(right, length=32, what="R")
     subkey = _bits.as_bit_array(subkey, length=48, what="subkey")
-    return _f_traced(right, subkey, _check_sboxes(sboxes))[0]
+    return _f_traced(right, subkey, check_sboxes(sboxes))[0]
 
 
 def feistel_round(left, right, subkey, sboxes=SBOX_TABLES) -> tuple[np.ndarray, np.ndarray]:
@@ -327,11 +321,20 @@ def _run(subkeys, block: bytes, sboxes) -> Trace:
     block_bits = _bits.bytes_to_bits(block)
     state = permute(block_bits, IP)
     trace = Trace(block=block_bits, after_ip=state)
+    steps = []  # what f computed in each round, for the trace
+
+    def traced_f(subkey):
+        def f(right):
+            f_out, expanded, s_in, s_out = _f_traced(right, subkey, sboxes)
+            steps.append((right, subkey, expanded, s_in, s_out, f_out))
+            return f_out
+        return f
+
     left, right = state[:32], state[32:]
-    for number, subkey in enumerate(subkeys, start=1):
-        f_out, expanded, s_in, s_out = _f_traced(right, subkey, sboxes)
-        new_left, new_right = right, left ^ f_out
-        trace.rounds.append(RoundTrace(number, left, right, subkey, expanded, s_in, s_out,
+    halves = feistel.run_rounds(left, right, [traced_f(k) for k in subkeys])
+    for number, (new_left, new_right) in enumerate(halves, start=1):
+        right_in, subkey, expanded, s_in, s_out, f_out = steps[-1]
+        trace.rounds.append(RoundTrace(number, left, right_in, subkey, expanded, s_in, s_out,
                                        f_out, new_left, new_right))
         left, right = new_left, new_right
     trace.preoutput = np.concatenate([right, left])  # the final swap: R16 L16
@@ -345,15 +348,15 @@ def encrypt_trace(key: bytes, block: bytes, *, rounds: int = ROUNDS, sboxes=SBOX
     ``rounds`` < 16 gives reduced-round DES (same IP, final swap and IP^-1); ``sboxes`` replaces
     the eight S-boxes (e.g. by linear maps, chapter 02).
     """
-    block = _check_bytes(block, BLOCK_SIZE, "DES block")
-    sboxes = _check_sboxes(sboxes)
+    block = _bits.check_bytes(block, BLOCK_SIZE, what="DES block")
+    sboxes = check_sboxes(sboxes)
     return _run(expand_key(key, rounds), block, sboxes)
 
 
 def decrypt_trace(key: bytes, block: bytes, *, rounds: int = ROUNDS, sboxes=SBOX_TABLES) -> Trace:
     """Decrypt one block: the same circuit with the subkeys in reverse order."""
-    block = _check_bytes(block, BLOCK_SIZE, "DES block")
-    sboxes = _check_sboxes(sboxes)
+    block = _bits.check_bytes(block, BLOCK_SIZE, what="DES block")
+    sboxes = check_sboxes(sboxes)
     return _run(expand_key(key, rounds)[::-1], block, sboxes)
 
 
@@ -398,10 +401,13 @@ def tdes_decrypt_block(key: bytes, block: bytes) -> bytes:
 
 # --- keys: parity, weak and semi-weak keys, complementation ------------------------------------
 
+#: 0-based positions of the 56 key bits that matter (parity bits 7, 15, ..., 63 excluded).
+KEY_BIT_POSITIONS = tuple(i for i in range(64) if i % 8 != 7)
+
 
 def set_parity(key: bytes) -> bytes:
     """The same key with every byte's low bit set so that the byte has odd parity (FIPS 46-3)."""
-    key = _check_bytes(key, KEY_SIZE, "DES key")
+    key = _bits.check_bytes(key, KEY_SIZE, what="DES key")
     return bytes((b & 0xFE) | (1 - bin(b >> 1).count("1") % 2) for b in key)
 
 
@@ -453,105 +459,6 @@ def is_weak_key(key: bytes) -> bool:
 def complement(data: bytes) -> bytes:
     """Every bit flipped (the ``~`` of the complementation property)."""
     return bytes(b ^ 0xFF for b in bytes(data))
-
-
-# --- other S-boxes: linear DES (chapter 02, the lecture's point) --------------------------------
-
-#: The lecture's linear S-box: S(x1..x6) = (x2^x3, x1^x4^x5, x1^x6, x2^x3^x6) = A x (mod 2).
-LINEAR_SBOX_MATRIX = np.array([
-    [0, 1, 1, 0, 0, 0],
-    [1, 0, 0, 1, 1, 0],
-    [1, 0, 0, 0, 0, 1],
-    [0, 1, 1, 0, 0, 1],
-], dtype=np.uint8)
-
-
-def linear_sbox(matrix) -> tuple[int, ...]:
-    """The 6-to-4-bit S-box x -> A x over GF(2) as a 64-entry table (bits MSB first)."""
-    a = _bits.as_bit_array(np.asarray(matrix).reshape(-1), length=24, what="4x6 matrix").reshape(4, 6)
-    return tuple(_bits.bits_to_int(gf2_matmul(a, _bits.int_to_bits(x, 6))) for x in range(64))
-
-
-#: Eight copies of the lecture's linear S-box: DES with these is linear in (message, key).
-LINEAR_SBOXES = tuple(linear_sbox(LINEAR_SBOX_MATRIX) for _ in range(8))
-
-
-@dataclass
-class LinearDES:
-    """A DES with linear S-boxes written as matrices: C = A m xor B k over GF(2).
-
-    ``A`` is 64 x 64 (plaintext bits), ``B`` is 64 x 56 (the 56 key bits PC-1 selects, in
-    PC-1 order). Both follow from encrypting unit vectors: nothing secret is needed to build them.
-    """
-
-    A: np.ndarray
-    B: np.ndarray
-    rounds: int
-    sboxes: tuple
-
-
-def linear_des(sboxes=LINEAR_SBOXES, rounds: int = ROUNDS) -> LinearDES:
-    """Compute the matrices of DES with the given linear S-boxes (raises if they are not linear)."""
-    sboxes = _check_sboxes(sboxes)
-    rounds = _check_rounds(rounds)
-    for i, s in enumerate(sboxes):
-        # linear over GF(2): S(0) = 0 and S(x ^ y) = S(x) ^ S(y) on a basis, i.e. for all x, y
-        if any(s[x ^ y] != s[x] ^ s[y] for x in range(64) for y in (1, 2, 4, 8, 16, 32)):
-            raise ValueError(f"S-box {i + 1} is not linear over GF(2)")
-    zero_key, zero_block = bytes(KEY_SIZE), bytes(BLOCK_SIZE)
-
-    def enc_bits(key, block):
-        return _bits.bytes_to_bits(encrypt_block(key, block, rounds=rounds, sboxes=sboxes))
-
-    a = np.stack([enc_bits(zero_key, _bits.flip_bit(zero_block, j)) for j in range(64)], axis=1)
-    cols = []
-    for j in range(56):
-        cd = np.zeros(56, dtype=np.uint8)
-        cd[j] = 1
-        key_bits = np.zeros(64, dtype=np.uint8)
-        key_bits[np.asarray(PC1) - 1] = cd
-        cols.append(enc_bits(_bits.bits_to_bytes(key_bits), zero_block))
-    return LinearDES(A=a, B=np.stack(cols, axis=1), rounds=rounds, sboxes=sboxes)
-
-
-@dataclass
-class LinearKeyRecovery:
-    """Result of :func:`recover_linear_key`: one key that explains every pair, and how many keys do.
-
-    ``key_class_dimension`` is the dimension of B's null space: 2**dim keys encrypt every
-    plaintext identically (they are indistinguishable, so any of them is "the" key).
-    """
-
-    key: bytes
-    equations: int
-    rank: int
-    key_class_dimension: int
-
-
-def recover_linear_key(pairs, *, cipher: LinearDES | None = None) -> LinearKeyRecovery:
-    """Key recovery for linear DES: solve B k = c xor A m over GF(2) by Gaussian elimination.
-
-    ``pairs`` is a sequence of (plaintext, ciphertext) 8-byte blocks; each gives 64 equations in
-    the 56 unknown key bits.
-    """
-    cipher = cipher or linear_des()
-    pairs = list(pairs)
-    if not pairs:
-        raise ValueError("need at least one (plaintext, ciphertext) pair")
-    rows, rhs = [], []
-    for m, c in pairs:
-        m = _check_bytes(m, BLOCK_SIZE, "plaintext")
-        c = _check_bytes(c, BLOCK_SIZE, "ciphertext")
-        rows.append(cipher.B)
-        rhs.append(_bits.bytes_to_bits(c) ^ gf2_matmul(cipher.A, _bits.bytes_to_bits(m)))
-    system, target = np.vstack(rows), np.concatenate(rhs)
-    cd = gf2_solve(system, target)  # raises ValueError if no key explains the pairs
-    return LinearKeyRecovery(
-        key=key_from_cd(cd[:28], cd[28:]),
-        equations=int(system.shape[0]),
-        rank=gf2_rank(system),
-        key_class_dimension=int(gf2_nullspace(system).shape[0]),
-    )
 
 
 # --- avalanche ----------------------------------------------------------------------------------
@@ -666,8 +573,8 @@ def encrypt_many(keys, blocks, *, rounds: int = ROUNDS, decrypt: bool = False,
 
     Same results as :func:`encrypt_block` per element; built for speed, not for reading.
     """
-    rounds = _check_rounds(rounds)
-    sboxes = _check_sboxes(sboxes)
+    rounds = check_rounds(rounds)
+    sboxes = check_sboxes(sboxes)
     keys = np.atleast_1d(np.asarray(keys, dtype=np.uint64))
     blocks = np.atleast_1d(np.asarray(blocks, dtype=np.uint64))
     shape = np.broadcast_shapes(keys.shape, blocks.shape)
@@ -681,119 +588,24 @@ def encrypt_many(keys, blocks, *, rounds: int = ROUNDS, decrypt: bool = False,
     key_bytes = keys.astype(">u8").view(np.uint8).reshape(-1, 8)
     tables = _SUBKEY_TABLES[:rounds]
     order = tables[::-1] if decrypt else tables
-    left, right = state >> np.uint64(32), state & np.uint64(0xFFFFFFFF)
-    for table in order:
+
+    def round_function(table):
         subkey = table[0][key_bytes[:, 0]]
         for b in range(1, 8):
             subkey |= table[b][key_bytes[:, b]]
-        # E(R) as a 34-bit word R32 R1 ... R32 R1: S-box i reads its bits 4i .. 4i+5
-        x = ((right & np.uint64(1)) << np.uint64(33)) | (right << np.uint64(1)) | (right >> np.uint64(31))
-        f = np.zeros_like(right)
-        for i in range(8):
-            six = ((x >> np.uint64(28 - 4 * i)) ^ (subkey >> np.uint64(42 - 6 * i))) & np.uint64(63)
-            f |= sp[i][six]
-        left, right = right, left ^ f
+
+        def f(right):
+            # E(R) as a 34-bit word R32 R1 ... R32 R1: S-box i reads its bits 4i .. 4i+5
+            x = ((right & np.uint64(1)) << np.uint64(33)) | (right << np.uint64(1)) | (right >> np.uint64(31))
+            out = np.zeros_like(right)
+            for i in range(8):
+                six = ((x >> np.uint64(28 - 4 * i)) ^ (subkey >> np.uint64(42 - 6 * i))) & np.uint64(63)
+                out |= sp[i][six]
+            return out
+        return f
+
+    left, right = state >> np.uint64(32), state & np.uint64(0xFFFFFFFF)
+    left, right = feistel.apply_rounds(left, right, map(round_function, order))
     preoutput = (right << np.uint64(32)) | left
     out = _bits_word(_word_bits(preoutput)[:, np.asarray(IP_INV) - 1])
     return out.reshape(shape)
-
-
-# --- exhaustive key search on a reduced key space -----------------------------------------------
-
-#: 0-based positions of the 56 key bits that matter (parity bits 7, 15, ..., 63 excluded).
-KEY_BIT_POSITIONS = tuple(i for i in range(64) if i % 8 != 7)
-
-
-@dataclass
-class SearchResult:
-    """Outcome of :func:`exhaustive_search`: matching keys, work done and measured speed."""
-
-    keys: list[bytes]
-    keys_tested: int
-    seconds: float
-
-    @property
-    def keys_per_second(self) -> float:
-        return self.keys_tested / self.seconds if self.seconds > 0 else float("inf")
-
-    def extrapolate(self, key_bits: int = 56) -> float:
-        """Seconds this machine would need for the whole 2**key_bits key space at the same speed."""
-        return 2.0 ** key_bits / self.keys_per_second
-
-
-def _unknown_positions(unknown_bits) -> list[int]:
-    """Validate key bit positions (or an int n: the last n key bits that matter)."""
-    if isinstance(unknown_bits, (int, np.integer)) and not isinstance(unknown_bits, bool):
-        if not 1 <= unknown_bits <= 32:
-            raise ValueError(f"number of unknown key bits must be in 1..32, got {unknown_bits}")
-        unknown_bits = KEY_BIT_POSITIONS[-int(unknown_bits):]
-    positions = [int(p) for p in unknown_bits]
-    if not positions or len(set(positions)) != len(positions) or len(positions) > 32:
-        raise ValueError("unknown_bits must be 1..32 distinct key bit positions")
-    for p in positions:
-        if p not in KEY_BIT_POSITIONS:
-            raise ValueError(f"unknown key bit {p} must be in 0..63 and not a parity bit "
-                             "(7, 15, ..., 63)")
-    return positions
-
-
-def forget_key_bits(key: bytes, unknown_bits) -> bytes:
-    """The key with the given bit positions (or the last n key bits that matter) set to 0:
-    what an attacker who knows the other bits starts an exhaustive search from."""
-    key = bytearray(_check_bytes(key, KEY_SIZE, "key"))
-    for p in _unknown_positions(unknown_bits):
-        key[p // 8] &= ~(0x80 >> (p % 8)) & 0xFF
-    return bytes(key)
-
-
-def keys_from_indices(known_key: bytes, unknown_bits, indices) -> np.ndarray:
-    """The candidate keys of a reduced key space as uint64 words: ``known_key`` with bit j of each
-    index written at ``unknown_bits[j]`` (positions as in :func:`forget_key_bits`; an int n means
-    the last n key bits that matter). Index 0 is ``known_key`` with the unknown bits cleared."""
-    known_key = _check_bytes(known_key, KEY_SIZE, "known key")
-    positions = _unknown_positions(unknown_bits)
-    indices = np.asarray(indices)
-    if indices.size and (not np.issubdtype(indices.dtype, np.integer) or int(indices.min()) < 0
-                         or int(indices.max()) >> len(positions)):
-        raise ValueError(f"indices must be ints in 0..2^{len(positions)} - 1")
-    indices = indices.astype(np.uint64)
-    keys = np.full(indices.shape, int.from_bytes(forget_key_bits(known_key, positions), "big"),
-                   dtype=np.uint64)
-    for j, pos in enumerate(positions):
-        keys |= ((indices >> np.uint64(j)) & np.uint64(1)) << np.uint64(63 - pos)
-    return keys
-
-
-def exhaustive_search(plaintext: bytes, ciphertext: bytes, known_key: bytes, unknown_bits,
-                      *, batch: int = 1 << 14, progress: bool = True,
-                      rounds: int = ROUNDS) -> SearchResult:
-    """Try every value of the ``unknown_bits`` key bits (0-based positions, parity bits not
-    allowed; or an int n for the last n key bits that matter), keeping the rest of ``known_key``.
-
-    Returns every key that maps ``plaintext`` to ``ciphertext``, each confirmed with the readable
-    :func:`encrypt_block`.
-    """
-    plaintext = _check_bytes(plaintext, BLOCK_SIZE, "plaintext")
-    ciphertext = _check_bytes(ciphertext, BLOCK_SIZE, "ciphertext")
-    known_key = _check_bytes(known_key, KEY_SIZE, "known key")
-    positions = _unknown_positions(unknown_bits)
-    block_word = np.uint64(int.from_bytes(plaintext, "big"))
-    target = np.uint64(int.from_bytes(ciphertext, "big"))
-    total = 1 << len(positions)
-
-    from tqdm.auto import tqdm
-
-    found: list[bytes] = []
-    start = time.perf_counter()
-    with tqdm(total=total, unit="key", unit_scale=True, disable=not progress,
-              desc=f"2^{len(positions)} keys") as bar:
-        for lo in range(0, total, batch):
-            n = np.arange(lo, min(lo + batch, total), dtype=np.uint64)
-            keys = keys_from_indices(known_key, positions, n)
-            hits = keys[encrypt_many(keys, block_word, rounds=rounds) == target]
-            for k in hits:
-                key = int(k).to_bytes(8, "big")
-                if encrypt_block(key, plaintext, rounds=rounds) == ciphertext:
-                    found.append(key)
-            bar.update(n.size)
-    return SearchResult(keys=found, keys_tested=total, seconds=time.perf_counter() - start)

@@ -2,7 +2,7 @@
 
 Three measurements behind DES's retirement, each small enough to run live:
 
-* exhaustive search: this machine's key rate (labkit's batch DES in ``des.exhaustive_search``,
+* exhaustive search: this machine's key rate (labkit's batch DES in ``exhaustive_search``,
   pycryptodome's C DES here) set against
   the historical searches (:data:`KEY_SEARCH_HISTORY`) and a published GPU figure
   (:data:`GPU_DES_RATE`, labelled as such, not measured here);
@@ -20,11 +20,13 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from labkit import bits as _bits
 from labkit import des, feistel, sbox
 
 __all__ = [
+    "SearchResult", "forget_key_bits", "keys_from_indices", "exhaustive_search",
     "Milestone", "KEY_SEARCH_HISTORY", "GPU_DES_RATE", "pycryptodome_search_rate", "TOY_BASE_KEYS", "toy_key", "toy_double_encrypt", "MeetInTheMiddle",
     "meet_in_the_middle", "ToyBlockCipher", "cbc_encrypt", "cbc_decrypt", "cbc_collisions",
     "blocks_until_collision", "birthday_bound", "SBOX_CRITERIA", "sbox_design_criteria",
@@ -54,6 +56,103 @@ def sbox_design_criteria(table) -> dict[str, bool]:
         "S-6": all(d[0b110000 | (x << 2)][0] == 0 for x in range(4)),
         "S-7": int(d[1:].max()) <= 16,
     }
+
+
+# --- exhaustive search on a reduced key space (numpy batches of labkit's DES) ----------------------
+
+
+
+@dataclass
+class SearchResult:
+    """Outcome of :func:`exhaustive_search`: matching keys, work done and measured speed."""
+
+    keys: list[bytes]
+    keys_tested: int
+    seconds: float
+
+    @property
+    def keys_per_second(self) -> float:
+        return self.keys_tested / self.seconds if self.seconds > 0 else float("inf")
+
+    def extrapolate(self, key_bits: int = 56) -> float:
+        """Seconds this machine would need for the whole 2**key_bits key space at the same speed."""
+        return 2.0 ** key_bits / self.keys_per_second
+
+
+def _unknown_positions(unknown_bits) -> list[int]:
+    """Validate key bit positions (or an int n: the last n key bits that matter)."""
+    if isinstance(unknown_bits, (int, np.integer)) and not isinstance(unknown_bits, bool):
+        if not 1 <= unknown_bits <= 32:
+            raise ValueError(f"number of unknown key bits must be in 1..32, got {unknown_bits}")
+        unknown_bits = des.KEY_BIT_POSITIONS[-int(unknown_bits):]
+    positions = [int(p) for p in unknown_bits]
+    if not positions or len(set(positions)) != len(positions) or len(positions) > 32:
+        raise ValueError("unknown_bits must be 1..32 distinct key bit positions")
+    for p in positions:
+        if p not in des.KEY_BIT_POSITIONS:
+            raise ValueError(f"unknown key bit {p} must be in 0..63 and not a parity bit "
+                             "(7, 15, ..., 63)")
+    return positions
+
+
+def forget_key_bits(key: bytes, unknown_bits) -> bytes:
+    """The key with the given bit positions (or the last n key bits that matter) set to 0:
+    what an attacker who knows the other bits starts an exhaustive search from."""
+    key = bytearray(_bits.check_bytes(key, des.KEY_SIZE, what="key"))
+    for p in _unknown_positions(unknown_bits):
+        key[p // 8] &= ~(0x80 >> (p % 8)) & 0xFF
+    return bytes(key)
+
+
+def keys_from_indices(known_key: bytes, unknown_bits, indices) -> np.ndarray:
+    """The candidate keys of a reduced key space as uint64 words: ``known_key`` with bit j of each
+    index written at ``unknown_bits[j]`` (positions as in :func:`forget_key_bits`; an int n means
+    the last n key bits that matter). Index 0 is ``known_key`` with the unknown bits cleared."""
+    known_key = _bits.check_bytes(known_key, des.KEY_SIZE, what="known key")
+    positions = _unknown_positions(unknown_bits)
+    indices = np.asarray(indices)
+    if indices.size and (not np.issubdtype(indices.dtype, np.integer) or int(indices.min()) < 0
+                         or int(indices.max()) >> len(positions)):
+        raise ValueError(f"indices must be ints in 0..2^{len(positions)} - 1")
+    indices = indices.astype(np.uint64)
+    keys = np.full(indices.shape, int.from_bytes(forget_key_bits(known_key, positions), "big"),
+                   dtype=np.uint64)
+    for j, pos in enumerate(positions):
+        keys |= ((indices >> np.uint64(j)) & np.uint64(1)) << np.uint64(63 - pos)
+    return keys
+
+
+def exhaustive_search(plaintext: bytes, ciphertext: bytes, known_key: bytes, unknown_bits,
+                      *, batch: int = 1 << 14, progress: bool = True,
+                      rounds: int = des.ROUNDS) -> SearchResult:
+    """Try every value of the ``unknown_bits`` key bits (0-based positions, parity bits not
+    allowed; or an int n for the last n key bits that matter), keeping the rest of ``known_key``.
+
+    Returns every key that maps ``plaintext`` to ``ciphertext``, each confirmed with the readable
+    :func:`labkit.des.encrypt_block`.
+    """
+    plaintext = _bits.check_bytes(plaintext, des.BLOCK_SIZE, what="plaintext")
+    ciphertext = _bits.check_bytes(ciphertext, des.BLOCK_SIZE, what="ciphertext")
+    known_key = _bits.check_bytes(known_key, des.KEY_SIZE, what="known key")
+    positions = _unknown_positions(unknown_bits)
+    block_word = np.uint64(int.from_bytes(plaintext, "big"))
+    target = np.uint64(int.from_bytes(ciphertext, "big"))
+    total = 1 << len(positions)
+
+    found: list[bytes] = []
+    start = time.perf_counter()
+    with tqdm(total=total, unit="key", unit_scale=True, disable=not progress,
+              desc=f"2^{len(positions)} keys") as bar:
+        for lo in range(0, total, batch):
+            n = np.arange(lo, min(lo + batch, total), dtype=np.uint64)
+            keys = keys_from_indices(known_key, positions, n)
+            hits = keys[des.encrypt_many(keys, block_word, rounds=rounds) == target]
+            for k in hits:
+                key = int(k).to_bytes(8, "big")
+                if des.encrypt_block(key, plaintext, rounds=rounds) == ciphertext:
+                    found.append(key)
+            bar.update(n.size)
+    return SearchResult(keys=found, keys_tested=total, seconds=time.perf_counter() - start)
 
 
 # --- exhaustive search: history and rates ----------------------------------------------------------
@@ -103,10 +202,10 @@ def _check_count(value, low: int, high: int, what: str) -> int:
     return int(value)
 
 
-def pycryptodome_search_rate(keys: int = 20_000) -> des.SearchResult:
+def pycryptodome_search_rate(keys: int = 20_000) -> SearchResult:
     """Time a key search with pycryptodome's DES (C) over ``keys`` keys: one key setup and one block
     per key, as in a real search, driven from Python, so the call overhead is part of the rate
-    (compare :func:`labkit.des.exhaustive_search`, which runs numpy batches)."""
+    (compare :func:`exhaustive_search`, which runs numpy batches)."""
     from Crypto.Cipher import DES
 
     keys = _check_count(keys, 1, 10**7, "keys")
@@ -117,7 +216,7 @@ def pycryptodome_search_rate(keys: int = 20_000) -> des.SearchResult:
         key = n.to_bytes(8, "big")
         if DES.new(key, DES.MODE_ECB).encrypt(block) == target:
             found.append(key)
-    return des.SearchResult(keys=found, keys_tested=keys, seconds=time.perf_counter() - start)
+    return SearchResult(keys=found, keys_tested=keys, seconds=time.perf_counter() - start)
 
 
 # --- double DES and the meet-in-the-middle attack on a reduced-key toy ------------------------------
@@ -138,7 +237,7 @@ def toy_key(index: int, key_bits: int, stage: int) -> bytes:
     key_bits = _check_count(key_bits, 1, _MAX_TOY_BITS, "key_bits")
     stage = _check_count(stage, 1, 2, "stage")
     index = _check_stage_index(index, key_bits)
-    word = des.keys_from_indices(TOY_BASE_KEYS[stage - 1], key_bits, [index])[0]
+    word = keys_from_indices(TOY_BASE_KEYS[stage - 1], key_bits, [index])[0]
     return int(word).to_bytes(8, "big")
 
 
@@ -189,10 +288,10 @@ def meet_in_the_middle(pairs, key_bits: int) -> MeetInTheMiddle:
     start = time.perf_counter()
     indices = np.arange(1 << key_bits, dtype=np.uint64)
     (m0, c0), rest = pairs[0], pairs[1:]
-    middle = des.encrypt_many(des.keys_from_indices(TOY_BASE_KEYS[0], key_bits, indices), des.to_words(m0))
+    middle = des.encrypt_many(keys_from_indices(TOY_BASE_KEYS[0], key_bits, indices), des.to_words(m0))
     order = np.argsort(middle, kind="stable")
     table = middle[order]
-    back = des.encrypt_many(des.keys_from_indices(TOY_BASE_KEYS[1], key_bits, indices), des.to_words(c0),
+    back = des.encrypt_many(keys_from_indices(TOY_BASE_KEYS[1], key_bits, indices), des.to_words(c0),
                             decrypt=True)
     lo, hi = np.searchsorted(table, back, "left"), np.searchsorted(table, back, "right")
     candidates, checks = [], 0

@@ -20,6 +20,8 @@ from typing import Callable, Sequence
 import numpy as np
 
 __all__ = [
+    "run_rounds",
+    "apply_rounds",
     "Feistel",
     "RoundFunction",
     "random_function",
@@ -45,6 +47,22 @@ def _check_half_bits(half_bits) -> int:
     if not 1 <= half_bits <= 64:
         raise ValueError(f"half_bits must be in 1..64, got {half_bits}")
     return int(half_bits)
+
+
+def run_rounds(left, right, round_functions):
+    """The Feistel rounds ``(L, R) -> (R, L xor f(R))``, one function after the other, yielding the
+    halves after each round (the final swap is the caller's). The one Feistel loop of labkit: halves
+    may be ints (:class:`Feistel`), DES's bit arrays or its batches of 32-bit words (:mod:`labkit.des`)."""
+    for f in round_functions:
+        left, right = right, left ^ f(right)
+        yield left, right
+
+
+def apply_rounds(left, right, round_functions):
+    """The halves after the last of :func:`run_rounds` (for callers that need no trace)."""
+    for left, right in run_rounds(left, right, round_functions):
+        pass
+    return left, right
 
 
 class Feistel:
@@ -92,11 +110,8 @@ class Feistel:
     def trace(self, block: int) -> list[tuple[int, int]]:
         """The halves (L_i, R_i) for i = 0 (input) .. rounds; the output is R_d L_d (final swap)."""
         left, right = self.split(block)
-        states = [(left, right)]
-        for i in range(self.rounds):
-            left, right = right, left ^ self._f(i, right)
-            states.append((left, right))
-        return states
+        functions = [lambda x, i=i: self._f(i, x) for i in range(self.rounds)]
+        return [(left, right), *run_rounds(left, right, functions)]
 
     def encrypt(self, block: int) -> int:
         left, right = self.trace(block)[-1]

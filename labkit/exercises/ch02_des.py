@@ -6,7 +6,7 @@ from the OS CSPRNG once per run (``_session``) and hand out oracles or public da
 """
 import secrets
 
-from labkit import bits, des, des_security, sbox
+from labkit import bits, des, des_linear, des_security, sbox
 from labkit.exercises import check_function, exercise
 from labkit.exercises._session import session_secret
 from labkit.exercises.quiz import quiz
@@ -135,7 +135,7 @@ def linear_challenge(pairs: int = 2) -> list[tuple[bytes, bytes]]:
     if not 1 <= int(pairs) <= _LINEAR_PAIRS_MAX:
         raise ValueError(f"pairs must be between 1 and {_LINEAR_PAIRS_MAX}, got {pairs}")
     secret, blocks = _linear_secret()
-    return [(m, des.encrypt_block(secret, m, sboxes=des.LINEAR_SBOXES)) for m in blocks[:int(pairs)]]
+    return [(m, des.encrypt_block(secret, m, sboxes=des_linear.LINEAR_SBOXES)) for m in blocks[:int(pairs)]]
 
 
 @exercise(
@@ -151,8 +151,8 @@ def _linear(answer):
     key = bytes(answer)
     secret, _ = _linear_secret()
     fresh = [secrets.token_bytes(8) for _ in range(4)]  # plaintexts nobody saw: the key must generalise
-    ok = all(des.encrypt_block(key, m, sboxes=des.LINEAR_SBOXES)
-             == des.encrypt_block(secret, m, sboxes=des.LINEAR_SBOXES) for m in fresh)
+    ok = all(des.encrypt_block(key, m, sboxes=des_linear.LINEAR_SBOXES)
+             == des.encrypt_block(secret, m, sboxes=des_linear.LINEAR_SBOXES) for m in fresh)
     return ok, "it encrypts fresh plaintexts exactly like the secret key" if ok else \
         "this key does not reproduce the linear DES on fresh plaintexts."
 
@@ -168,7 +168,7 @@ def search_challenge() -> tuple[bytes, bytes, bytes]:
     known key. The real key is drawn fresh for this run."""
     secret = session_secret("02.7", lambda draw: des.set_parity(draw(8)))
     plaintext = b"DES 1977"
-    return plaintext, des.encrypt_block(secret, plaintext), des.forget_key_bits(secret, SEARCH_UNKNOWN_BITS)
+    return plaintext, des.encrypt_block(secret, plaintext), des_security.forget_key_bits(secret, SEARCH_UNKNOWN_BITS)
 
 
 @exercise(
