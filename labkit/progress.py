@@ -2,13 +2,15 @@
 
 :func:`labkit.exercises.check` calls :func:`record` on every correct answer; the landing notebook
 (``00_start_here``) shows what :func:`load` returns per chapter (:func:`labkit.course.summary`).
-This module is storage only: it knows nothing about chapters, notebooks or exercises. The file lives at
-``$XDG_DATA_HOME/labkit/progress.json`` (default ``~/.local/share/labkit/progress.json``) so that
-full and student copies share it; the environment variable ``LABKIT_PROGRESS`` redirects it to
-another file (tests do), and ``LABKIT_PROGRESS=off`` turns recording off.
+This module is storage only: it knows nothing about chapters, notebooks or exercises. The file lives in
+the user's data folder as platformdirs names it (on Linux ``$XDG_DATA_HOME/labkit/progress.json``,
+default ``~/.local/share/labkit/progress.json``) so that full and student copies share it; the
+environment variable ``LABKIT_PROGRESS`` redirects it to another file (tests do), and
+``LABKIT_PROGRESS=off`` turns recording off. Two kernels may record at once: the read-modify-write
+runs under a file lock (filelock) beside the file, so neither loses the other's record.
 
 Recording must never get in a student's way: an unreadable or corrupt file counts as empty, and a
-file that cannot be written is skipped silently (:func:`record` returns False).
+file that cannot be written (or locked within a few seconds) is skipped (:func:`record` returns False).
 """
 from __future__ import annotations
 
@@ -18,6 +20,9 @@ import re
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
+
+import platformdirs
+from filelock import FileLock, Timeout
 
 __all__ = ["ENV", "progress_path", "load", "record", "reset"]
 
@@ -31,8 +36,7 @@ def progress_path() -> Path | None:
     value = os.environ.get(ENV)
     if value is not None:
         return None if value.strip().lower() in _OFF else Path(value).expanduser()
-    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-    return Path(base) / "labkit" / "progress.json"
+    return platformdirs.user_data_path("labkit", appauthor=False) / "progress.json"
 
 
 def _resolve(path: str | os.PathLike | None) -> Path | None:
@@ -74,13 +78,14 @@ def record(exercise_id: str, path: str | os.PathLike | None = None) -> bool:
     target = _resolve(path)
     if target is None:
         return False
-    passed = load(target)
-    if exercise_id in passed:
-        return True
-    passed[exercise_id] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     try:
-        _write(target, passed)
-    except OSError:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(target.with_name(target.name + ".lock"), timeout=5):
+            passed = load(target)
+            if exercise_id not in passed:
+                passed[exercise_id] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+                _write(target, passed)
+    except (OSError, Timeout):
         return False
     return True
 
