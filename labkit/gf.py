@@ -19,7 +19,7 @@ __all__ = [
     "GCM_POLYNOMIAL", "gf128_from_block", "gf128_to_block", "gf128_mul", "gf128_mul_blocks",
     "gf128_square", "gf128_pow", "gf128_inverse", "gf128_sqrt",
     "poly_trim", "poly_degree", "poly_add", "poly_mul", "poly_divmod", "poly_monic", "poly_gcd",
-    "poly_eval", "poly_derivative", "poly_sqrt", "poly_powmod", "poly_frobenius",
+    "poly_eval", "poly_derivative", "poly_sqrt", "poly_frobenius",
     "square_free_factorization", "distinct_degree_factorization", "equal_degree_factorization",
     "find_roots",
 ]
@@ -397,17 +397,6 @@ def _poly_squaremod(f, modulus) -> list[int]:
     for c in f:
         square += [gf128_square(c), 0]
     return poly_divmod(square, modulus)[1]
-
-
-def poly_powmod(f, exponent: int, modulus) -> list[int]:
-    """f**exponent mod modulus by square-and-multiply."""
-    result, base = [1], poly_divmod(f, modulus)[1]
-    while exponent:
-        if exponent & 1:
-            result = _poly_mulmod(result, base, modulus)
-        base = _poly_squaremod(base, modulus)
-        exponent >>= 1
-    return poly_divmod(result, modulus)[1]
 
 
 def poly_frobenius(f, times: int, modulus) -> list[int]:
