@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from labkit import bits
+from labkit import bits, checks
 from labkit.gf import gf256_inverse, gf256_mul, xtime
 
 __all__ = [
@@ -71,8 +71,7 @@ def affine_map(b: int) -> int:
 
     Indices are mod 8 and c = 0x63 (FIPS-197 equation 5.1).
     """
-    if isinstance(b, bool) or not isinstance(b, (int, np.integer)) or not 0 <= b <= 0xFF:
-        raise ValueError(f"affine_map takes a byte 0..255, got {b!r}")
+    b = checks.check_int(b, "byte", low=0, high=0xFF)
     out = 0
     for i in range(8):
         bit = (b >> i) ^ (b >> ((i + 4) % 8)) ^ (b >> ((i + 5) % 8)) ^ (b >> ((i + 6) % 8))
@@ -213,7 +212,7 @@ def add_round_key(state, round_key):
 
 
 def _check_key(key) -> bytes:
-    key = bits.check_bytes(key, what="key")
+    key = checks.check_bytes(key, what="key")
     if len(key) not in ROUNDS:
         raise ValueError(f"key must be 16, 24 or 32 bytes (AES-128/192/256), got {len(key)}")
     return key
@@ -261,7 +260,7 @@ def round_keys_array(key) -> np.ndarray:
 
 def expand_key(key: bytes) -> list[bytes]:
     """KeyExpansion: the Nr+1 round keys (16 bytes each) of a 16/24/32-byte key (FIPS-197 5.2)."""
-    return [rk.tobytes() for rk in round_keys_array(_check_key(key))]
+    return [rk.tobytes() for rk in round_keys_array(key)]
 
 
 def invert_key_schedule(round_key: bytes, round_index: int) -> bytes:
@@ -305,11 +304,7 @@ class TraceStep:
 def _check_rounds(rounds, full: int) -> int:
     if rounds is None:
         return full
-    if isinstance(rounds, bool) or not isinstance(rounds, (int, np.integer)):
-        raise TypeError(f"rounds must be an int, got {type(rounds).__name__}")
-    if not 1 <= rounds <= full:
-        raise ValueError(f"rounds must be in 1..{full} for this key size, got {rounds}")
-    return int(rounds)
+    return checks.check_int(rounds, "rounds", low=1, high=full)
 
 
 def _cipher(state: np.ndarray, round_keys: np.ndarray, nr: int, record=None) -> np.ndarray:
@@ -352,16 +347,12 @@ def _inv_cipher(state: np.ndarray, round_keys: np.ndarray, nr: int, record=None)
 
 
 def _block(block) -> np.ndarray:
-    if not isinstance(block, (bytes, bytearray, memoryview)):
-        raise TypeError(f"block must be bytes, got {type(block).__name__}")
-    if len(block) != BLOCK_SIZE:
-        raise ValueError(f"block must be {BLOCK_SIZE} bytes, got {len(block)}")
-    return np.frombuffer(bytes(block), dtype=np.uint8)
+    return np.frombuffer(checks.check_bytes(block, BLOCK_SIZE, what="block"), dtype=np.uint8)
 
 
 def _run_one(cipher, key, block, rounds, record=None) -> np.ndarray:
     """Validate one (key, block) and run ``_cipher`` or ``_inv_cipher`` with ``rounds`` rounds."""
-    rks = round_keys_array(_check_key(key))
+    rks = round_keys_array(key)
     nr = _check_rounds(rounds, rks.shape[0] - 1)
     return cipher(_block(block), rks, nr, record)
 
@@ -390,7 +381,7 @@ def decrypt_block(key: bytes, block: bytes, *, rounds: int | None = None) -> byt
 def _batch(key, blocks) -> tuple[np.ndarray, np.ndarray]:
     arr, _ = _as_state(np.ascontiguousarray(blocks) if isinstance(blocks, np.ndarray) else blocks,
                        "blocks")
-    rks = round_keys_array(key if isinstance(key, np.ndarray) else _check_key(key))
+    rks = round_keys_array(key)
     return arr, rks
 
 
@@ -454,10 +445,8 @@ def avalanche_per_round(bit: int, *, target: str = "plaintext", samples: int = 2
     if key_size not in ROUNDS:
         raise ValueError(f"key_size must be 16, 24 or 32 bytes, got {key_size}")
     width = 128 if target == "plaintext" else 8 * key_size
-    if isinstance(bit, bool) or not isinstance(bit, (int, np.integer)) or not 0 <= bit < width:
-        raise ValueError(f"bit must be an int in 0..{width - 1} for a {target} flip, got {bit!r}")
-    if not isinstance(samples, (int, np.integer)) or samples < 1:
-        raise ValueError(f"samples must be a positive int, got {samples!r}")
+    bit = checks.check_int(bit, "bit", low=0, high=width - 1)
+    samples = checks.check_int(samples, "samples", low=1)
     rng = np.random.default_rng(seed)
     keys = rng.integers(0, 256, (samples, key_size), dtype=np.uint8)
     blocks = rng.integers(0, 256, (samples, BLOCK_SIZE), dtype=np.uint8)
@@ -476,10 +465,8 @@ def byte_dependencies(stage: int, byte: int, *, rounds: int = 10) -> np.ndarray:
     AddRoundKey keep positions, ShiftRows moves bytes, MixColumns mixes a whole column.
     (Every byte also depends on key bytes through AddRoundKey; this view follows the state.)"""
     names = stage_names(rounds)
-    if isinstance(stage, bool) or not isinstance(stage, (int, np.integer)) or not 0 <= stage < len(names):
-        raise ValueError(f"stage must be in 0..{len(names) - 1} for {rounds} rounds, got {stage!r}")
-    if isinstance(byte, bool) or not isinstance(byte, (int, np.integer)) or not 0 <= byte < 16:
-        raise ValueError(f"byte must be in 0..15, got {byte!r}")
+    stage = checks.check_int(stage, "stage", low=0, high=len(names) - 1)
+    byte = checks.check_int(byte, "byte", low=0, high=15)
     masks = np.zeros((stage + 1, 16), dtype=bool)
     masks[stage, byte] = True
     for k in range(stage, 0, -1):

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from labkit import bits as _bits
+from labkit import checks
 from labkit import feistel
 
 __all__ = [
@@ -190,11 +191,7 @@ def permute(block_bits, table) -> np.ndarray:
 
 def check_rounds(rounds) -> int:
     """``rounds`` as an int in 1..16 (reduced-round DES), else TypeError or ValueError."""
-    if isinstance(rounds, bool) or not isinstance(rounds, (int, np.integer)):
-        raise TypeError(f"rounds must be an int, got {type(rounds).__name__}")
-    if not 1 <= rounds <= ROUNDS:
-        raise ValueError(f"rounds must be in 1..{ROUNDS}, got {rounds}")
-    return int(rounds)
+    return checks.check_int(rounds, "rounds", low=1, high=ROUNDS)
 
 
 def check_sboxes(sboxes) -> tuple[tuple[int, ...], ...]:
@@ -225,7 +222,7 @@ def expand_key(key: bytes, rounds: int = ROUNDS) -> list[np.ndarray]:
     The 8 parity bits (the last bit of every key byte) are not selected by PC-1, so they are
     ignored, as the standard says.
     """
-    key = _bits.check_bytes(key, KEY_SIZE, what="DES key")
+    key = checks.check_bytes(key, KEY_SIZE, what="DES key")
     rounds = check_rounds(rounds)
     cd = permute(_bits.bytes_to_bits(key), PC1)
     c, d = cd[:28], cd[28:]
@@ -348,14 +345,14 @@ def encrypt_trace(key: bytes, block: bytes, *, rounds: int = ROUNDS, sboxes=SBOX
     ``rounds`` < 16 gives reduced-round DES (same IP, final swap and IP^-1); ``sboxes`` replaces
     the eight S-boxes (e.g. by linear maps, chapter 02).
     """
-    block = _bits.check_bytes(block, BLOCK_SIZE, what="DES block")
+    block = checks.check_bytes(block, BLOCK_SIZE, what="DES block")
     sboxes = check_sboxes(sboxes)
     return _run(expand_key(key, rounds), block, sboxes)
 
 
 def decrypt_trace(key: bytes, block: bytes, *, rounds: int = ROUNDS, sboxes=SBOX_TABLES) -> Trace:
     """Decrypt one block: the same circuit with the subkeys in reverse order."""
-    block = _bits.check_bytes(block, BLOCK_SIZE, what="DES block")
+    block = checks.check_bytes(block, BLOCK_SIZE, what="DES block")
     sboxes = check_sboxes(sboxes)
     return _run(expand_key(key, rounds)[::-1], block, sboxes)
 
@@ -407,7 +404,7 @@ KEY_BIT_POSITIONS = tuple(i for i in range(64) if i % 8 != 7)
 
 def set_parity(key: bytes) -> bytes:
     """The same key with every byte's low bit set so that the byte has odd parity (FIPS 46-3)."""
-    key = _bits.check_bytes(key, KEY_SIZE, what="DES key")
+    key = checks.check_bytes(key, KEY_SIZE, what="DES key")
     return bytes((b & 0xFE) | (1 - bin(b >> 1).count("1") % 2) for b in key)
 
 
@@ -485,8 +482,7 @@ def avalanche(key: bytes, block: bytes, bit: int, *, flip: str = "plaintext",
     """Flip plaintext or key bit ``bit`` (0 = MSB of byte 0) and follow the difference per round."""
     if flip not in ("plaintext", "key"):
         raise ValueError(f"flip must be 'plaintext' or 'key', got {flip!r}")
-    if isinstance(bit, bool) or not isinstance(bit, (int, np.integer)) or not 0 <= bit < 64:
-        raise ValueError(f"bit must be an int in 0..63, got {bit!r}")
+    bit = checks.check_int(bit, "bit", low=0, high=63)
     key2, block2 = (key, _bits.flip_bit(block, bit)) if flip == "plaintext" else (
         _bits.flip_bit(key, bit), block)
     a = encrypt_trace(key, block, rounds=rounds)

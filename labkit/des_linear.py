@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from labkit import bits as _bits
+from labkit import checks
 from labkit import des
 from labkit.gf import gf2_matmul, gf2_nullspace, gf2_rank, gf2_solve
 
@@ -102,8 +103,8 @@ def recover_linear_key(pairs, *, cipher: LinearDES | None = None) -> LinearKeyRe
         raise ValueError("need at least one (plaintext, ciphertext) pair")
     rows, rhs = [], []
     for m, c in pairs:
-        m = _bits.check_bytes(m, des.BLOCK_SIZE, what="plaintext")
-        c = _bits.check_bytes(c, des.BLOCK_SIZE, what="ciphertext")
+        m = checks.check_bytes(m, des.BLOCK_SIZE, what="plaintext")
+        c = checks.check_bytes(c, des.BLOCK_SIZE, what="ciphertext")
         rows.append(cipher.B)
         rhs.append(_bits.bytes_to_bits(c) ^ gf2_matmul(cipher.A, _bits.bytes_to_bits(m)))
     system, target = np.vstack(rows), np.concatenate(rhs)

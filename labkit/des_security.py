@@ -22,12 +22,13 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm.auto import tqdm
 
-from labkit import bits as _bits
+from labkit import checks
 from labkit import des, feistel, sbox
 
 __all__ = [
     "SearchResult", "forget_key_bits", "keys_from_indices", "exhaustive_search",
-    "Milestone", "KEY_SEARCH_HISTORY", "GPU_DES_RATE", "pycryptodome_search_rate", "TOY_BASE_KEYS", "toy_key", "toy_double_encrypt", "MeetInTheMiddle",
+    "Milestone", "KEY_SEARCH_HISTORY", "GPU_DES_RATE", "pycryptodome_search_rate", "TOY_BASE_KEYS",
+    "toy_key", "toy_double_encrypt", "MeetInTheMiddle",
     "meet_in_the_middle", "ToyBlockCipher", "cbc_encrypt", "cbc_decrypt", "cbc_collisions",
     "blocks_until_collision", "birthday_bound", "SBOX_CRITERIA", "sbox_design_criteria",
 ]
@@ -98,7 +99,7 @@ def _unknown_positions(unknown_bits) -> list[int]:
 def forget_key_bits(key: bytes, unknown_bits) -> bytes:
     """The key with the given bit positions (or the last n key bits that matter) set to 0:
     what an attacker who knows the other bits starts an exhaustive search from."""
-    key = bytearray(_bits.check_bytes(key, des.KEY_SIZE, what="key"))
+    key = bytearray(checks.check_bytes(key, des.KEY_SIZE, what="key"))
     for p in _unknown_positions(unknown_bits):
         key[p // 8] &= ~(0x80 >> (p % 8)) & 0xFF
     return bytes(key)
@@ -108,7 +109,7 @@ def keys_from_indices(known_key: bytes, unknown_bits, indices) -> np.ndarray:
     """The candidate keys of a reduced key space as uint64 words: ``known_key`` with bit j of each
     index written at ``unknown_bits[j]`` (positions as in :func:`forget_key_bits`; an int n means
     the last n key bits that matter). Index 0 is ``known_key`` with the unknown bits cleared."""
-    known_key = _bits.check_bytes(known_key, des.KEY_SIZE, what="known key")
+    known_key = checks.check_bytes(known_key, des.KEY_SIZE, what="known key")
     positions = _unknown_positions(unknown_bits)
     indices = np.asarray(indices)
     if indices.size and (not np.issubdtype(indices.dtype, np.integer) or int(indices.min()) < 0
@@ -131,9 +132,9 @@ def exhaustive_search(plaintext: bytes, ciphertext: bytes, known_key: bytes, unk
     Returns every key that maps ``plaintext`` to ``ciphertext``, each confirmed with the readable
     :func:`labkit.des.encrypt_block`.
     """
-    plaintext = _bits.check_bytes(plaintext, des.BLOCK_SIZE, what="plaintext")
-    ciphertext = _bits.check_bytes(ciphertext, des.BLOCK_SIZE, what="ciphertext")
-    known_key = _bits.check_bytes(known_key, des.KEY_SIZE, what="known key")
+    plaintext = checks.check_bytes(plaintext, des.BLOCK_SIZE, what="plaintext")
+    ciphertext = checks.check_bytes(ciphertext, des.BLOCK_SIZE, what="ciphertext")
+    known_key = checks.check_bytes(known_key, des.KEY_SIZE, what="known key")
     positions = _unknown_positions(unknown_bits)
     block_word = np.uint64(int.from_bytes(plaintext, "big"))
     target = np.uint64(int.from_bytes(ciphertext, "big"))
@@ -194,21 +195,13 @@ GPU_DES_RATE = Milestone(2018, "hashcat 4.1.0 on one GeForce GTX 1080 (published
                          "hashcat forum, 'Trying to crack 8 Byte DES key', 2018, status screen")
 
 
-def _check_count(value, low: int, high: int, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{what} must be an int, got {type(value).__name__}")
-    if not low <= value <= high:
-        raise ValueError(f"{what} must be in {low}..{high}, got {value}")
-    return int(value)
-
-
 def pycryptodome_search_rate(keys: int = 20_000) -> SearchResult:
     """Time a key search with pycryptodome's DES (C) over ``keys`` keys: one key setup and one block
     per key, as in a real search, driven from Python, so the call overhead is part of the rate
     (compare :func:`exhaustive_search`, which runs numpy batches)."""
     from Crypto.Cipher import DES
 
-    keys = _check_count(keys, 1, 10**7, "keys")
+    keys = checks.check_int(keys, "keys", low=1, high=10**7)
     block, target = b"rate run", bytes(8)
     found = []
     start = time.perf_counter()
@@ -228,14 +221,14 @@ _MAX_TOY_BITS = 22  # two tables of 2^22 uint64 words: 64 MiB
 
 
 def _check_stage_index(index, key_bits: int) -> int:
-    return _check_count(index, 0, (1 << key_bits) - 1, "key index")
+    return checks.check_int(index, "key index", low=0, high=(1 << key_bits) - 1)
 
 
 def toy_key(index: int, key_bits: int, stage: int) -> bytes:
     """The DES key of toy-2DES stage 1 or 2 whose ``key_bits`` unknown bits hold ``index`` (bit j
     of the index at ``des.KEY_BIT_POSITIONS[-key_bits:][j]``), the rest from :data:`TOY_BASE_KEYS`."""
-    key_bits = _check_count(key_bits, 1, _MAX_TOY_BITS, "key_bits")
-    stage = _check_count(stage, 1, 2, "stage")
+    key_bits = checks.check_int(key_bits, "key_bits", low=1, high=_MAX_TOY_BITS)
+    stage = checks.check_int(stage, "stage", low=1, high=2)
     index = _check_stage_index(index, key_bits)
     word = keys_from_indices(TOY_BASE_KEYS[stage - 1], key_bits, [index])[0]
     return int(word).to_bytes(8, "big")
@@ -269,7 +262,7 @@ class MeetInTheMiddle:
 
 
 def _check_pairs(pairs) -> list[tuple[bytes, bytes]]:
-    pairs = [(_bits.check_bytes(m, 8, what="plaintext"), _bits.check_bytes(c, 8, what="ciphertext"))
+    pairs = [(checks.check_bytes(m, 8, what="plaintext"), checks.check_bytes(c, 8, what="ciphertext"))
              for m, c in pairs]
     if not pairs:
         raise ValueError("need at least one (plaintext, ciphertext) pair")
@@ -284,7 +277,7 @@ def meet_in_the_middle(pairs, key_bits: int) -> MeetInTheMiddle:
     the matches on the other pairs. 2^(k+1) DES operations instead of 2^(2k) (Merkle-Hellman 1981).
     """
     pairs = _check_pairs(pairs)
-    key_bits = _check_count(key_bits, 1, _MAX_TOY_BITS, "key_bits")
+    key_bits = checks.check_int(key_bits, "key_bits", low=1, high=_MAX_TOY_BITS)
     start = time.perf_counter()
     indices = np.arange(1 << key_bits, dtype=np.uint64)
     (m0, c0), rest = pairs[0], pairs[1:]
@@ -294,14 +287,14 @@ def meet_in_the_middle(pairs, key_bits: int) -> MeetInTheMiddle:
     back = des.encrypt_many(keys_from_indices(TOY_BASE_KEYS[1], key_bits, indices), des.to_words(c0),
                             decrypt=True)
     lo, hi = np.searchsorted(table, back, "left"), np.searchsorted(table, back, "right")
-    candidates, checks = [], 0
+    candidates, confirmations = [], 0
     for j in np.flatnonzero(hi > lo):
         for i in order[lo[j]:hi[j]]:
-            checks += 2 * len(rest)
+            confirmations += 2 * len(rest)
             if all(toy_double_encrypt(int(i), int(j), m, key_bits) == c for m, c in rest):
                 candidates.append((int(i), int(j)))
     return MeetInTheMiddle(sorted(candidates), key_bits, table.size, table.nbytes + order.nbytes,
-                           2 * indices.size + checks, time.perf_counter() - start)
+                           2 * indices.size + confirmations, time.perf_counter() - start)
 
 
 # --- a small-block cipher, CBC and the birthday bound (Sweet32) --------------------------------------
@@ -316,8 +309,8 @@ class ToyBlockCipher:
     ROUNDS = 4
 
     def __init__(self, key: bytes, block_bits: int):
-        key = _bits.check_bytes(key, None, what="toy cipher key")
-        block_bits = _check_count(block_bits, 8, 32, "block_bits")
+        key = checks.check_bytes(key, None, what="toy cipher key")
+        block_bits = checks.check_int(block_bits, "block_bits", low=8, high=32)
         if block_bits % 2:
             raise ValueError(f"block_bits must be even (two equal halves), got {block_bits}")
         self.block_bits, half = block_bits, block_bits // 2
@@ -332,7 +325,7 @@ class ToyBlockCipher:
         self._network = feistel.Feistel([table.__getitem__ for table in tables], half)
 
     def _check_block(self, block) -> int:
-        return _check_count(block, 0, (1 << self.block_bits) - 1, f"{self.block_bits}-bit block")
+        return checks.check_int(block, f"{self.block_bits}-bit block", low=0, high=(1 << self.block_bits) - 1)
 
     def encrypt(self, block: int) -> int:
         """Four Feistel rounds (L, R) -> (R, L xor F_r(R)), then the final swap."""
@@ -394,4 +387,4 @@ def blocks_until_collision(cipher: ToyBlockCipher, iv: int, rng: np.random.Gener
 
 def birthday_bound(block_bits: int) -> float:
     """sqrt(pi/2 * 2^n): the expected number of random n-bit blocks until the first repeat."""
-    return math.sqrt(math.pi / 2 * 2.0 ** _check_count(block_bits, 1, 128, "block_bits"))
+    return math.sqrt(math.pi / 2 * 2.0 ** checks.check_int(block_bits, "block_bits", low=1, high=128))

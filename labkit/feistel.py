@@ -19,6 +19,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from labkit import checks
+
 __all__ = [
     "run_rounds",
     "apply_rounds",
@@ -42,11 +44,7 @@ RoundFunction = Callable[[int], int]
 
 
 def _check_half_bits(half_bits) -> int:
-    if isinstance(half_bits, bool) or not isinstance(half_bits, (int, np.integer)):
-        raise TypeError(f"half_bits must be an int, got {type(half_bits).__name__}")
-    if not 1 <= half_bits <= 64:
-        raise ValueError(f"half_bits must be in 1..64, got {half_bits}")
-    return int(half_bits)
+    return checks.check_int(half_bits, "half_bits", low=1, high=64)
 
 
 def run_rounds(left, right, round_functions):
@@ -91,11 +89,7 @@ class Feistel:
 
     def split(self, block: int) -> tuple[int, int]:
         """Block -> (L, R), L the high half; validates the block."""
-        if isinstance(block, bool) or not isinstance(block, (int, np.integer)):
-            raise TypeError(f"block must be an int, got {type(block).__name__}")
-        block = int(block)
-        if block < 0 or block >> self.block_bits:
-            raise ValueError(f"block must be in 0..2^{self.block_bits}-1, got {block}")
+        block = checks.check_int(block, "block", low=0, high=(1 << self.block_bits) - 1)
         return block >> self.half_bits, block & self.mask
 
     def join(self, left: int, right: int) -> int:
@@ -286,10 +280,8 @@ def measure_advantage(distinguisher, rounds: int, *, half_bits: int = 16, trials
     everything fresh from the OS (an exercise check, which must not be tunable to one seed).
     """
     half_bits = _check_half_bits(half_bits)
-    if isinstance(rounds, bool) or not isinstance(rounds, (int, np.integer)) or rounds < 1:
-        raise ValueError(f"rounds must be a positive int, got {rounds!r}")
-    if isinstance(trials, bool) or not isinstance(trials, (int, np.integer)) or trials < 1:
-        raise ValueError(f"trials must be a positive int, got {trials!r}")
+    rounds = checks.check_int(rounds, "rounds", low=1)
+    trials = checks.check_int(trials, "trials", low=1)
     world_seed, player_seed = np.random.SeedSequence(seed).spawn(2)
     worlds, player = np.random.default_rng(world_seed), np.random.default_rng(player_seed)
     hits = {True: 0, False: 0}

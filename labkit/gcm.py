@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hmac
 
-from labkit import aes, bits, gf, modes
+from labkit import aes, bits, checks, gf, modes
 
 __all__ = [
     "AuthenticationError",
@@ -45,12 +45,8 @@ class AuthenticationError(Exception):
     """The tag does not match: the ciphertext or associated data was altered (nothing is returned)."""
 
 
-def _as_bytes(data, what: str) -> bytes:
-    return bits.check_bytes(data, what=what)
-
-
 def _check_h(h) -> bytes:
-    h = _as_bytes(h, "H")
+    h = checks.check_bytes(h, what="H")
     if len(h) != 16:
         raise ValueError(f"H must be 16 bytes, got {len(h)}")
     return h
@@ -68,7 +64,7 @@ def _pad16(data: bytes) -> bytes:
 def ghash_blocks(aad: bytes, ciphertext: bytes) -> list[bytes]:
     """The blocks GHASH consumes: A and C each zero-padded to whole blocks, then
     len(A) || len(C) in bits as two 64-bit integers (SP 800-38D 7.1 step 5)."""
-    aad, ciphertext = _as_bytes(aad, "aad"), _as_bytes(ciphertext, "ciphertext")
+    aad, ciphertext = checks.check_bytes(aad, what="aad"), checks.check_bytes(ciphertext, what="ciphertext")
     lengths = (8 * len(aad)).to_bytes(8, "big") + (8 * len(ciphertext)).to_bytes(8, "big")
     data = _pad16(aad) + _pad16(ciphertext) + lengths
     return [data[i: i + 16] for i in range(0, len(data), 16)]
@@ -94,7 +90,7 @@ def ghash(h: bytes, aad: bytes, ciphertext: bytes) -> bytes:
 def initial_counter(h: bytes, nonce: bytes) -> bytes:
     """J0 (SP 800-38D 7.1 step 2): nonce || 0^31 || 1 for a 12-byte nonce, otherwise
     GHASH_H(nonce zero-padded || 0^64 || len(nonce) in bits)."""
-    nonce = _as_bytes(nonce, "nonce")
+    nonce = checks.check_bytes(nonce, what="nonce")
     if not nonce:
         raise ValueError("nonce must not be empty")
     if len(nonce) == 12:
@@ -120,7 +116,7 @@ def check_plaintext_length(length: int) -> int:
 def encrypt(key: bytes, nonce: bytes, plaintext: bytes, aad: bytes = b"", *,
             tag_length: int = 16) -> tuple[bytes, bytes]:
     """GCM-AE (SP 800-38D 7.1): returns (ciphertext, tag). Never reuse a nonce with the same key."""
-    plaintext, aad = _as_bytes(plaintext, "plaintext"), _as_bytes(aad, "aad")
+    plaintext, aad = checks.check_bytes(plaintext, what="plaintext"), checks.check_bytes(aad, what="aad")
     check_plaintext_length(len(plaintext))
     _check_tag_length(tag_length)
     h = auth_key(key)
@@ -134,8 +130,8 @@ def encrypt(key: bytes, nonce: bytes, plaintext: bytes, aad: bytes = b"", *,
 def decrypt(key: bytes, nonce: bytes, ciphertext: bytes, tag: bytes, aad: bytes = b"") -> bytes:
     """GCM-AD (SP 800-38D 7.2): the plaintext, or :class:`AuthenticationError` (and no plaintext)
     if the tag does not verify. The tag is checked before anything is decrypted."""
-    ciphertext, aad, tag = (_as_bytes(ciphertext, "ciphertext"), _as_bytes(aad, "aad"),
-                            _as_bytes(tag, "tag"))
+    ciphertext = checks.check_bytes(ciphertext, what="ciphertext")
+    aad, tag = checks.check_bytes(aad, what="aad"), checks.check_bytes(tag, what="tag")
     _check_tag_length(len(tag))
     h = auth_key(key)
     j0 = initial_counter(h, nonce)
@@ -156,7 +152,7 @@ def _ghash_polynomial(aad: bytes, ciphertext: bytes) -> list[int]:
 
 
 def _check_tag(tag, what: str) -> bytes:
-    tag = _as_bytes(tag, what)
+    tag = checks.check_bytes(tag, what=what)
     if len(tag) != 16:
         raise ValueError(f"{what} must be a full 16-byte tag for this attack, got {len(tag)} bytes")
     return tag

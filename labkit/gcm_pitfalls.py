@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from labkit import bits, gcm, hkdf, timing
+from labkit import checks, gcm, hkdf, timing
 
 __all__ = ["SealedTensor", "NONCE_BYTES", "deterministic_nonce_UNSAFE",
            "seal_with_deterministic_iv_UNSAFE", "open_sealed_tensor", "AEADS", "aead_seal", "aead_throughput",
@@ -44,7 +44,7 @@ def _check_name(name) -> str:
 def deterministic_nonce_UNSAFE(key: bytes, name: str) -> bytes:
     """The notes' IV = HKDF-SHA256(key, info = tensor name), 12 bytes: a function of (key, name)
     alone, so it repeats whenever the same tensor is sealed again under the same key."""
-    key = bits.check_bytes(key, what="key")
+    key = checks.check_bytes(key, what="key")
     return hkdf.derive(key, NONCE_BYTES, info=b"labkit tensor iv|" + _check_name(name).encode("utf-8"))
 
 
@@ -52,7 +52,7 @@ def seal_with_deterministic_iv_UNSAFE(key: bytes, name: str, data: bytes) -> Sea
     """UNSAFE, for the demonstration: AES-GCM with the deterministic nonce of
     :func:`deterministic_nonce_UNSAFE`. Sealing new data under the same name reuses the nonce."""
     nonce = deterministic_nonce_UNSAFE(key, name)
-    ciphertext, tag = gcm.encrypt(key, nonce, bits.check_bytes(data, what="data"), name.encode("utf-8"))
+    ciphertext, tag = gcm.encrypt(key, nonce, checks.check_bytes(data, what="data"), name.encode("utf-8"))
     return SealedTensor(name, nonce, ciphertext, tag)
 
 
@@ -88,11 +88,11 @@ AEADS = ("AES-256-GCM", "AES-256-GCM, portable code", "ChaCha20-Poly1305")
 def aead_seal(name: str, key: bytes, nonce: bytes, plaintext: bytes, aad: bytes = b"") -> bytes:
     """ciphertext || 16-byte tag of pycryptodome's AEAD ``name`` (one of :data:`AEADS`; 32-byte
     key, 12-byte nonce)."""
-    key = bits.check_bytes(key, 32, what="key")
-    nonce = bits.check_bytes(nonce, NONCE_BYTES, what="nonce")
+    key = checks.check_bytes(key, 32, what="key")
+    nonce = checks.check_bytes(nonce, NONCE_BYTES, what="nonce")
     cipher = _aead(name, key, nonce)
-    cipher.update(bits.check_bytes(aad, what="aad"))
-    ciphertext, tag = cipher.encrypt_and_digest(bits.check_bytes(plaintext, what="plaintext"))
+    cipher.update(checks.check_bytes(aad, what="aad"))
+    ciphertext, tag = cipher.encrypt_and_digest(checks.check_bytes(plaintext, what="plaintext"))
     return ciphertext + tag
 
 

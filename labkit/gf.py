@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from labkit import checks
+
 __all__ = [
     "gf2_row_reduce", "gf2_rank", "gf2_solve", "gf2_nullspace", "gf2_matmul",
     "AES_POLYNOMIAL", "xtime", "gf256_mul", "gf256_pow", "gf256_inverse", "GF256_EXP", "GF256_LOG",
@@ -113,11 +115,7 @@ AES_POLYNOMIAL = 0x11B
 
 
 def _check_byte(value, what: str = "byte") -> int:
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
-        raise TypeError(f"{what} must be an int in 0..255, got {type(value).__name__}")
-    if not 0 <= value <= 0xFF:
-        raise ValueError(f"{what} must be in 0..255, got {value}")
-    return int(value)
+    return checks.check_int(value, what, low=0, high=0xFF)
 
 
 def xtime(a: int) -> int:
@@ -204,11 +202,7 @@ def gf128_from_block(block: bytes) -> int:
 
 
 def _check_element(a, what: str = "element") -> int:
-    if not isinstance(a, (int, np.integer)) or isinstance(a, bool):
-        raise TypeError(f"{what} must be an int in 0..2^128-1, got {type(a).__name__}")
-    if not 0 <= a <= _MASK128:
-        raise ValueError(f"{what} must be in 0..2^128-1")
-    return int(a)
+    return checks.check_int(a, what, low=0, high=_MASK128)
 
 
 def gf128_to_block(a: int) -> bytes:

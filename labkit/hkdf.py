@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from labkit import bits
+from labkit import checks
 
 __all__ = ["HASH_LENGTH", "MAX_OUTPUT_LENGTH", "extract", "expand", "derive"]
 
@@ -22,17 +22,16 @@ MAX_OUTPUT_LENGTH = 255 * HASH_LENGTH
 
 def extract(salt: bytes, input_key_material: bytes) -> bytes:
     """PRK = HMAC-Hash(salt, IKM) (RFC 5869 2.2); an empty salt means HashLen zero bytes."""
-    salt = bits.check_bytes(salt, what="salt") or bytes(HASH_LENGTH)
-    ikm = bits.check_bytes(input_key_material, what="input key material")
+    salt = checks.check_bytes(salt, what="salt") or bytes(HASH_LENGTH)
+    ikm = checks.check_bytes(input_key_material, what="input key material")
     return hmac.new(salt, ikm, hashlib.sha256).digest()
 
 
 def expand(prk: bytes, info: bytes, length: int) -> bytes:
     """OKM = T(1) || T(2) || ... cut to ``length`` bytes, T(i) = HMAC(PRK, T(i-1) || info || i)
     (RFC 5869 2.3). Raises ValueError if ``length`` exceeds 255 * HashLen."""
-    prk, info = bits.check_bytes(prk, what="PRK"), bits.check_bytes(info, what="info")
-    if isinstance(length, bool) or not isinstance(length, int):
-        raise TypeError(f"length must be an int, got {type(length).__name__}")
+    prk, info = checks.check_bytes(prk, what="PRK"), checks.check_bytes(info, what="info")
+    length = checks.check_int(length, "length")
     if not 0 <= length <= MAX_OUTPUT_LENGTH:
         raise ValueError(f"HKDF-SHA256 output length must be 0..{MAX_OUTPUT_LENGTH} bytes "
                          f"(RFC 5869: L <= 255 * HashLen, the block counter is one byte), got {length}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from labkit import aes, bits
+from labkit import aes, bits, checks
 
 __all__ = [
     "BLOCK_SIZE",
@@ -34,20 +34,16 @@ class PaddingError(ValueError):
     """The decrypted data does not end in valid PKCS#7 padding."""
 
 
-def _as_bytes(data, what: str) -> bytes:
-    return bits.check_bytes(data, what=what)
-
-
 def pkcs7_pad(data: bytes, block_size: int = BLOCK_SIZE) -> bytes:
     """Append n bytes of value n (1 <= n <= block_size) to reach a whole number of blocks (RFC 5652 6.3)."""
-    data = _as_bytes(data, "data")
+    data = checks.check_bytes(data, what="data")
     n = block_size - len(data) % block_size
     return data + bytes([n]) * n
 
 
 def pkcs7_unpad(data: bytes, block_size: int = BLOCK_SIZE) -> bytes:
     """Remove PKCS#7 padding; raises :class:`PaddingError` if it is malformed."""
-    data = _as_bytes(data, "data")
+    data = checks.check_bytes(data, what="data")
     if not data or len(data) % block_size:
         raise PaddingError(f"padded data must be a non-empty multiple of {block_size} bytes")
     n = data[-1]
@@ -58,7 +54,7 @@ def pkcs7_unpad(data: bytes, block_size: int = BLOCK_SIZE) -> bytes:
 
 def split_blocks(data: bytes, block_size: int = BLOCK_SIZE) -> list[bytes]:
     """Cut data into blocks; the length must be a multiple of the block size."""
-    data = _as_bytes(data, "data")
+    data = checks.check_bytes(data, what="data")
     if len(data) % block_size:
         raise ValueError(
             f"data must be a multiple of {block_size} bytes, got {len(data)} (pad it with pkcs7_pad)"
@@ -72,7 +68,7 @@ def _as_block_array(data: bytes) -> np.ndarray:
 
 
 def _check_iv(iv, what: str = "iv") -> bytes:
-    iv = _as_bytes(iv, what)
+    iv = checks.check_bytes(iv, what=what)
     if len(iv) != BLOCK_SIZE:
         raise ValueError(f"{what} must be {BLOCK_SIZE} bytes, got {len(iv)}")
     return iv
@@ -80,19 +76,19 @@ def _check_iv(iv, what: str = "iv") -> bytes:
 
 def ecb_encrypt(key: bytes, plaintext: bytes) -> bytes:
     """ECB (SP 800-38A 6.1): C_i = E_K(P_i), every block independently; equal blocks stay equal."""
-    return aes.encrypt_blocks(key, _as_block_array(_as_bytes(plaintext, "plaintext"))).tobytes()
+    return aes.encrypt_blocks(key, _as_block_array(checks.check_bytes(plaintext, what="plaintext"))).tobytes()
 
 
 def ecb_decrypt(key: bytes, ciphertext: bytes) -> bytes:
     """ECB decryption: P_i = D_K(C_i)."""
-    return aes.decrypt_blocks(key, _as_block_array(_as_bytes(ciphertext, "ciphertext"))).tobytes()
+    return aes.decrypt_blocks(key, _as_block_array(checks.check_bytes(ciphertext, what="ciphertext"))).tobytes()
 
 
 def cbc_encrypt(key: bytes, iv: bytes, plaintext: bytes) -> bytes:
     """CBC (SP 800-38A 6.2): C_i = E_K(P_i xor C_{i-1}) with C_0 = IV; sequential by nature."""
     previous = _check_iv(iv)
     out = []
-    for block in split_blocks(_as_bytes(plaintext, "plaintext")):
+    for block in split_blocks(checks.check_bytes(plaintext, what="plaintext")):
         previous = aes.encrypt_block(key, bits.xor_bytes(block, previous))
         out.append(previous)
     return b"".join(out)
@@ -101,7 +97,7 @@ def cbc_encrypt(key: bytes, iv: bytes, plaintext: bytes) -> bytes:
 def cbc_decrypt(key: bytes, iv: bytes, ciphertext: bytes) -> bytes:
     """CBC decryption: P_i = D_K(C_i) xor C_{i-1} (parallel: all D_K(C_i) at once)."""
     iv = _check_iv(iv)
-    ciphertext = _as_bytes(ciphertext, "ciphertext")
+    ciphertext = checks.check_bytes(ciphertext, what="ciphertext")
     decrypted = aes.decrypt_blocks(key, _as_block_array(ciphertext)).tobytes()
     return bits.xor_bytes(decrypted, iv + ciphertext[:-BLOCK_SIZE] if ciphertext else b"")
 
@@ -134,7 +130,7 @@ def ctr_keystream(key: bytes, initial_counter: bytes, length: int, *, counter_bi
 
 def ctr_encrypt(key: bytes, initial_counter: bytes, plaintext: bytes, *, counter_bits: int = 128) -> bytes:
     """CTR (SP 800-38A 6.5): C = P xor keystream; any length, no padding. Never reuse a counter."""
-    plaintext = _as_bytes(plaintext, "plaintext")
+    plaintext = checks.check_bytes(plaintext, what="plaintext")
     stream = ctr_keystream(key, initial_counter, len(plaintext), counter_bits=counter_bits)
     return bits.xor_bytes(plaintext, stream)
 

@@ -6,6 +6,8 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Callable, Iterable, Iterator, TypeVar
 
+from labkit import checks
+
 __all__ = ["torch_threads", "parallel_map"]
 
 T = TypeVar("T")
@@ -21,8 +23,7 @@ def torch_threads(n: int) -> Iterator[None]:
     """
     import torch
 
-    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-        raise ValueError(f"the thread count must be a positive int, got {n!r}")
+    n = checks.check_int(n, "the thread count", low=1)
     previous = torch.get_num_threads()
     torch.set_num_threads(n)
     try:

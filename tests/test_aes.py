@@ -237,12 +237,12 @@ def test_invert_key_schedule():
     [
         (lambda: aes.encrypt_block(bytes(15), bytes(16)), "16, 24 or 32 bytes"),
         (lambda: aes.encrypt_block(bytes(16), bytes(17)), "16 bytes"),
-        (lambda: aes.encrypt_block(bytes(16), bytes(16), rounds=11), "rounds must be in 1..10"),
-        (lambda: aes.encrypt_block(bytes(16), bytes(16), rounds=0), "rounds must be in 1..10"),
+        (lambda: aes.encrypt_block(bytes(16), bytes(16), rounds=11), "rounds must be an int in 1..10"),
+        (lambda: aes.encrypt_block(bytes(16), bytes(16), rounds=0), "rounds must be an int in 1..10"),
         (lambda: aes.expand_key(bytes(20)), "16, 24 or 32 bytes"),
         (lambda: aes.sub_bytes(bytes(3)), "16 bytes"),
         (lambda: aes.invert_key_schedule(bytes(16), 11), "0..10"),
-        (lambda: aes.affine_map(256), "byte 0..255"),
+        (lambda: aes.affine_map(256), "byte must be an int in 0..255"),
     ],
 )
 def test_bad_input_raises_value_error(call, message):

@@ -15,7 +15,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent / "labkit"
 
 LAYERS = [
-    ("foundation", {"labkit", "labkit.bits", "labkit.gf", "labkit.timing", "labkit.parallel", "labkit.paths",
+    ("foundation", {"labkit", "labkit.bits", "labkit.checks", "labkit.gf", "labkit.timing", "labkit.parallel", "labkit.paths",
                     "labkit.progress", "labkit.course", "labkit.digits"}),
     ("ciphers", {"labkit.feistel", "labkit.des", "labkit.des_linear", "labkit.des_security", "labkit.aes", "labkit.sbox",
                  "labkit.modes", "labkit.gcm", "labkit.square_attack", "labkit.spn", "labkit.vectors",

@@ -16,8 +16,8 @@ def test_torch_threads_sets_and_restores_even_on_error():
         with torch_threads(1):
             raise RuntimeError("boom")
     assert torch.get_num_threads() == before
-    for bad in (0, -1, 1.5, True, "2"):
-        with pytest.raises(ValueError):
+    for bad, error in ((0, ValueError), (-1, ValueError), (1.5, TypeError), (True, TypeError), ("2", TypeError)):
+        with pytest.raises(error):
             with torch_threads(bad):
                 pass
 

@@ -1,0 +1,35 @@
+"""Input checks at labkit's public boundary, written once so every function says it the same way.
+
+A public function validates its arguments on entry with these and passes checked values inward;
+inner helpers do not check again. Wrong types raise TypeError, wrong values ValueError, both naming
+what was expected ("DES key must be 8 bytes, got 7"; "rounds must be an int in 1..16, got True").
+"""
+from __future__ import annotations
+
+import numbers
+
+__all__ = ["check_bytes", "check_int"]
+
+
+def check_bytes(value, length: int | None = None, *, what: str = "value") -> bytes:
+    """A bytes-like ``value`` (of ``length`` bytes, when given) as ``bytes``."""
+    if not isinstance(value, (bytes, bytearray, memoryview)):
+        raise TypeError(f"{what} must be bytes, got {type(value).__name__}")
+    value = bytes(value)
+    if length is not None and len(value) != length:
+        raise ValueError(f"{what} must be {length} bytes, got {len(value)}")
+    return value
+
+
+def check_int(value, what: str, *, low: int | None = None, high: int | None = None) -> int:
+    """An integer ``value`` (Python or numpy, never a bool) in ``low..high`` (either may be open) as ``int``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{what} must be an int, got {type(value).__name__}")
+    value = int(value)
+    if (low is not None and value < low) or (high is not None and value > high):
+        if low is not None and high is not None:
+            expected = f"in {low}..{high}"
+        else:
+            expected = f">= {low}" if low is not None else f"<= {high}"
+        raise ValueError(f"{what} must be an int {expected}, got {value}")
+    return value
