@@ -55,3 +55,13 @@ def test_heatmap_keeps_a_single_colour_bound():
     fig = heatmap([[3, 5]], zmin=4)
     assert fig.data[0].zmin == 4 and fig.data[0].zmax == 5
     assert heatmap([[3, 5]]).data[0].zmin is None
+
+
+@pytest.mark.parametrize("control", [
+    w.RadioButtons(options=["ECB", "CBC"], value="CBC"),
+    w.ToggleButtons(options={"ECB": 0, "CBC": 1}, value=1),
+    w.Select(options=[("ECB", "e"), ("CBC", "c")], value="c"),
+])
+def test_every_single_choice_widget_shows_its_option_labels(control):
+    html = snapshot_html(control)
+    assert "<option selected>CBC</option>" in html and "<option>ECB</option>" in html

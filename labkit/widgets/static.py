@@ -13,12 +13,25 @@ from __future__ import annotations
 
 import html
 import itertools
+from collections.abc import Mapping
 
 import ipywidgets as w
 
 __all__ = ["snapshot_html", "enable_static_display"]
 
 _ids = itertools.count()
+
+
+#: ipywidgets' public single-choice widgets (they share ``options`` and ``label``).
+_SINGLE_SELECTIONS = (w.Dropdown, w.RadioButtons, w.Select, w.ToggleButtons, w.SelectionSlider)
+
+
+def _option_labels(options) -> list[str]:
+    """The labels ipywidgets shows for ``options``: a mapping's keys, the first item of each
+    ``(label, value)`` pair, or ``str`` of a plain option (ipywidgets' documented forms)."""
+    if isinstance(options, Mapping):
+        return [str(label) for label in options]
+    return [str(o[0]) if isinstance(o, (tuple, list)) and len(o) == 2 else str(o) for o in options]
 
 
 def _label(widget) -> str:
@@ -88,8 +101,8 @@ def snapshot_html(widget) -> str:
         if isinstance(widget, w.Textarea):
             return f"<div>{_label(widget)}<textarea disabled rows='3' cols='60'>{value}</textarea></div>"
         return f"<div>{_label(widget)}<input type='text' disabled size='{max(20, len(widget.value) + 2)}' value=\"{value}\"></div>"
-    if hasattr(widget, "_options_labels") and hasattr(widget, "label"):  # Dropdown, RadioButtons...
-        labels = [str(label) for label in widget._options_labels]
+    if isinstance(widget, _SINGLE_SELECTIONS):
+        labels = _option_labels(widget.options)
         options = "".join(f"<option{' selected' if label == widget.label else ''}>{html.escape(label)}</option>" for label in labels)
         return f"<div>{_label(widget)}<select disabled>{options}</select></div>"
     if hasattr(widget, "value"):
