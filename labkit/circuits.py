@@ -28,6 +28,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 __all__ = [
+    "check_c",
     "BooleanFunction",
     "CornerNeurons",
     "corner_neurons",
@@ -45,7 +46,8 @@ __all__ = [
 ]
 
 
-def _check_c(c: float) -> float:
+def check_c(c: float) -> float:
+    """The corner neuron's constant c as a float in (0, 1] (the paper's 0 < c <= 1), else an error."""
     if isinstance(c, bool) or not isinstance(c, (int, float, np.floating)):
         raise TypeError(f"c must be a number in (0, 1], got {type(c).__name__}")
     c = float(c)
@@ -214,7 +216,7 @@ def _pattern_bits(v: int, k: int) -> np.ndarray:
 
 def corner_value(pattern: Sequence[int], x, c: float = 1.0):
     """One corner neuron of the paper on real inputs ``x`` (shape (..., k)), straight from the formula."""
-    c = _check_c(c)
+    c = check_c(c)
     b = np.asarray(pattern, dtype=float)
     x = np.asarray(x, dtype=float)
     k = b.size
@@ -226,7 +228,7 @@ def corner_neurons(function: BooleanFunction, c: float = 1.0) -> CornerNeurons:
     """Corner neurons computing ``function`` on bits; ``c`` in (0, 1] sets how sharp they are."""
     if not isinstance(function, BooleanFunction):
         raise TypeError(f"expected a BooleanFunction, got {type(function).__name__}")
-    c = _check_c(c)
+    c = check_c(c)
     k, m = function.k, function.m
     patterns = [v for v in range(1 << k) if function.one_hot or function.table[v]]
     pbits = np.array([_pattern_bits(v, k) for v in patterns], dtype=np.int64).reshape(len(patterns), k)

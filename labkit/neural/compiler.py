@@ -18,7 +18,7 @@ from collections import defaultdict
 import numpy as np
 import torch
 
-from labkit.circuits import Circuit, _check_c, corner_neurons
+from labkit.circuits import Circuit, check_c, corner_neurons
 from labkit.neural.engine import attach
 from labkit.neural.layers import NeuronGroup, ReluLayer, ReluNetwork
 
@@ -62,7 +62,7 @@ def compile_circuit(circuit: Circuit, *, c: float = 1.0, dtype: torch.dtype = to
         raise TypeError(f"expected a labkit.circuits.Circuit, got {type(circuit).__name__}")
     if dtype not in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
         raise TypeError(f"dtype must be a torch floating-point type, got {dtype}")
-    c = _check_c(c)
+    c = check_c(c)
     alias = _aliases(circuit)
     neuron_gates = [g for g in circuit.gates if alias[g.outputs[0]][0] == g.outputs[0]]
 
