@@ -221,7 +221,7 @@ COLLECT = """
       errors: outputs.filter(o => o.output_type === 'error').map(o => o.ename + ': ' + o.evalue),
       widgetOutputs: outputs.filter(o => o.data && o.data['application/vnd.jupyter.widget-view+json']).length,
       figureReprs: outputs.filter(o => o.data && text(o.data['text/plain']).startsWith('FigureWidget')).length,
-      usesFigures: /FigureWidget|LabWidget|labkit\\.widgets|\\bheatmap\\(|bit_grid\\(|go\\.Figure/.test(cell.model.sharedModel.getSource()),
+      usesFigures: /FigureWidget|LabWidget|labkit\\.widgets|\\bheatmap\\(|bit_grid(_panels)?\\(|go\\.Figure/.test(cell.model.sharedModel.getSource()),
       widgetNodes: node.querySelectorAll('.jupyter-widgets').length,
       plotly: node.querySelectorAll('.js-plotly-plot').length,
       plotlySvg: node.querySelectorAll('.js-plotly-plot svg.main-svg').length,

@@ -33,3 +33,17 @@ def test_bad_input_becomes_a_message_not_a_traceback():
     assert "hex digits" in view.message.value
     view.box.value = "01" * 8
     assert view.error is None and view.message.value == "" and view.key == b"\x01" * 8
+
+
+def test_bit_grids_show_the_bits_they_are_given():
+    import numpy as np
+
+    from labkit import widgets
+
+    rows = np.random.default_rng(0).integers(0, 2, (3, 16))
+    grid = widgets.bit_grid(rows, row_labels=["a", "b", "c"], title="t")
+    assert np.array_equal(np.asarray(grid.data[0].z), rows) and list(grid.data[0].y) == ["a", "b", "c"]
+    panels = widgets.bit_grid_panels({"one": rows, "two": 1 - rows}, row_title="row")
+    assert [a.text for a in panels.layout.annotations] == ["one", "two"]
+    assert np.array_equal(np.asarray(panels.data[1].z), 1 - rows)
+    assert all((t.zmin, t.zmax) == (0, 1) for t in panels.data)

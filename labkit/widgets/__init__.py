@@ -142,21 +142,42 @@ def heatmap(
     return fig
 
 
+#: The two colours of a bit grid: 0 light, 1 dark.
+BIT_COLORSCALE = [[0, "#f1f3f5"], [1, "#364fc7"]]
+
+
 def bit_grid(bits_rows, *, title: str = "", row_labels=None, height: int | None = None):
     """Rows of bits as a grid of coloured squares (0 = light, 1 = dark)."""
     z = np.asarray(bits_rows, dtype=float)
     if z.ndim == 1:
         z = z[None, :]
-    return heatmap(
+    fig = heatmap(
         z,
         title=title,
         y=row_labels,
-        colorscale=[[0, "#f1f3f5"], [1, "#364fc7"]],
+        colorscale=BIT_COLORSCALE,
         zmin=0,
         zmax=1,
         showscale=False,
         height=height or max(120, 28 * z.shape[0] + 60),
     )
+    fig.data[0].update(xgap=1, ygap=1)
+    return fig
+
+
+def bit_grid_panels(panels: dict, *, title: str = "", row_title: str = "", height: int = 330):
+    """Several bit grids side by side, one per ``{panel title: rows of bits}``, for comparing them."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    fig = go.FigureWidget(make_subplots(rows=1, cols=len(panels), subplot_titles=list(panels)))
+    for col, rows in enumerate(panels.values(), start=1):
+        fig.add_trace(go.Heatmap(z=np.asarray(rows, dtype=float), colorscale=BIT_COLORSCALE, zmin=0, zmax=1,
+                                 showscale=False), row=1, col=col)
+    fig.update_yaxes(autorange="reversed")
+    fig.update_yaxes(title_text=row_title, col=1)
+    fig.update_layout(title=title, height=height, margin=dict(t=60, b=30))
+    return fig
 
 
 class WidgetSelfCheck(LabWidget):
