@@ -57,7 +57,7 @@ def notebook_title(nb, path: str | os.PathLike) -> str:
 
 
 def _read(path: Path):
-    import nbformat
+    import nbformat  # only reading notebooks needs it; checks and progress records do not
 
     try:
         return nbformat.read(path, as_version=4)

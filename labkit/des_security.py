@@ -20,10 +20,10 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+from Crypto.Cipher import DES
 from tqdm.auto import tqdm
 
-from labkit import checks
-from labkit import des, feistel, sbox
+from labkit import checks, des, feistel, sbox
 
 __all__ = [
     "SearchResult", "forget_key_bits", "keys_from_indices", "exhaustive_search",
@@ -199,8 +199,6 @@ def pycryptodome_search_rate(keys: int = 20_000) -> SearchResult:
     """Time a key search with pycryptodome's DES (C) over ``keys`` keys: one key setup and one block
     per key, as in a real search, driven from Python, so the call overhead is part of the rate
     (compare :func:`exhaustive_search`, which runs numpy batches)."""
-    from Crypto.Cipher import DES
-
     keys = checks.check_int(keys, "keys", low=1, high=10**7)
     block, target = b"rate run", bytes(8)
     found = []

@@ -68,7 +68,7 @@ def from_pixels(pixels) -> torch.Tensor:
 
 @lru_cache(maxsize=4)
 def _digits(size: int) -> tuple[torch.Tensor, np.ndarray]:
-    from sklearn.datasets import load_digits
+    from sklearn.datasets import load_digits  # scikit-learn costs ~1 s: only the units that train pay it
 
     data = load_digits()
     labels = data.target.astype(np.int64)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from Crypto.Cipher import AES, ChaCha20_Poly1305
+
 from labkit import checks, gcm, hkdf, timing
 
 __all__ = ["SealedTensor", "NONCE_BYTES", "deterministic_nonce_UNSAFE",
@@ -63,14 +65,12 @@ def open_sealed_tensor(key: bytes, sealed: SealedTensor) -> bytes:
 
 def cpu_has_aes_instructions() -> dict[str, bool]:
     """Whether pycryptodome found AES-NI and carry-less multiply (PCLMULQDQ) on this CPU."""
-    from Crypto.Util import _cpu_features
+    from Crypto.Util import _cpu_features  # pycryptodome's only CPU probe; private, so imported where used
 
     return {"aes_ni": bool(_cpu_features.have_aes_ni()), "clmul": bool(_cpu_features.have_clmul())}
 
 
 def _aead(name: str, key: bytes, nonce: bytes):
-    from Crypto.Cipher import AES, ChaCha20_Poly1305
-
     if name == "AES-256-GCM":
         return AES.new(key, AES.MODE_GCM, nonce=nonce)
     if name == "AES-256-GCM, portable code":

@@ -11,6 +11,8 @@ Sections:
 """
 from __future__ import annotations
 
+import random
+
 import numpy as np
 
 from labkit import checks
@@ -451,8 +453,6 @@ def equal_degree_factorization(f, degree: int, rng=None) -> list[list[int]]:
     """Cantor-Zassenhaus for characteristic 2: split a monic product of irreducibles of equal
     ``degree``. For random r, the trace T(r) = r + r^2 + ... + r^(2^(128 degree - 1)) mod f is 0 or
     1 modulo each factor, each with probability 1/2, so gcd(f, T(r)) splits f."""
-    import random
-
     rng = rng or random.Random(0)
     f = poly_monic(f)
     n = len(f) - 1

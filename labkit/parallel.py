@@ -21,7 +21,7 @@ def torch_threads(n: int) -> Iterator[None]:
     Parallel chunks with single-threaded operations scale better than multi-threaded small
     products, which only spin on a busy machine: the evaluators use ``torch_threads(1)``.
     """
-    import torch
+    import torch  # here, not on top: the torch-free chapters import labkit.parallel too (torch: ~1 s, ~200 MB)
 
     n = checks.check_int(n, "the thread count", low=1)
     previous = torch.get_num_threads()

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from labkit import aes, bits
 
@@ -102,8 +103,6 @@ def square_attack(oracle: Callable[[np.ndarray], np.ndarray], *, seed: int = 0,
                   max_sets: int = 8, progress: bool = True) -> SquareResult:
     """Recover the key of 4-round AES-128 from ``oracle`` (see :func:`four_round_oracle`), byte by
     byte: intersect each byte's candidates over Λ-sets until one is left."""
-    from tqdm.auto import tqdm
-
     rng = np.random.default_rng(seed)
     candidates = [set(range(256)) for _ in range(16)]
     sets_used = 0

@@ -16,6 +16,9 @@ from typing import Iterable, Sequence
 
 import ipywidgets as w
 import numpy as np
+import plotly.graph_objects as go
+from IPython.display import display
+from plotly.subplots import make_subplots
 
 __all__ = [
     "LabWidget",
@@ -82,8 +85,6 @@ class LabWidget:
         return self._widget
 
     def _ipython_display_(self) -> None:
-        from IPython.display import display
-
         display(self.widget)
 
 
@@ -113,8 +114,6 @@ def heatmap(
     showscale: bool = True,
 ):
     """A plotly FigureWidget heatmap with cell labels, the building block of most views."""
-    import plotly.graph_objects as go
-
     z = np.asarray(z)
     if (zmin is None) != (zmax is None):  # plotly.js ignores a lone bound: complete it from the data
         zmin = float(np.nanmin(z)) if zmin is None else zmin
@@ -167,9 +166,6 @@ def bit_grid(bits_rows, *, title: str = "", row_labels=None, height: int | None 
 
 def bit_grid_panels(panels: dict, *, title: str = "", row_title: str = "", height: int = 330):
     """Several bit grids side by side, one per ``{panel title: rows of bits}``, for comparing them."""
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-
     fig = go.FigureWidget(make_subplots(rows=1, cols=len(panels), subplot_titles=list(panels)))
     for col, rows in enumerate(panels.values(), start=1):
         fig.add_trace(go.Heatmap(z=np.asarray(rows, dtype=float), colorscale=BIT_COLORSCALE, zmin=0, zmax=1,
@@ -189,8 +185,6 @@ class WidgetSelfCheck(LabWidget):
 
     def __init__(self) -> None:
         super().__init__()
-        import plotly.graph_objects as go
-
         self.slider = w.IntSlider(value=3, min=0, max=10, description="x")
         self.result = w.HTML()
         self.figure = go.FigureWidget(go.Bar(x=["x", "x²"], y=[0, 0], marker_color=COLORS["accent"]))

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import ipywidgets as w
 import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 from labkit import aes, bits
 from labkit.widgets import COLORS, LabWidget, heatmap, hex_text
@@ -44,9 +46,6 @@ class RoundExplorer(LabWidget):
     def __init__(self, key: str = "000102030405060708090a0b0c0d0e0f",
                  plaintext: str = "00112233445566778899aabbccddeeff") -> None:
         super().__init__()
-        from plotly.subplots import make_subplots
-        import plotly.graph_objects as go
-
         self.key_box = hex_text("key (16/24/32 bytes)", key)
         self.plaintext_box = hex_text("plaintext (16 bytes)", plaintext)
         self.stage = w.IntSlider(value=0, min=0, max=40, description="step",
@@ -164,8 +163,6 @@ class AvalancheView(LabWidget):
 
     def __init__(self, samples: int = 256) -> None:
         super().__init__()
-        import plotly.graph_objects as go
-
         self.target = w.ToggleButtons(options=["plaintext", "key"], value="plaintext", description="flip a")
         self.bit = w.IntSlider(value=0, min=0, max=127, description="bit", continuous_update=False)
         self.samples = w.IntSlider(value=samples, min=16, max=1024, step=16, description="samples",

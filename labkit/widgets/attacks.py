@@ -5,7 +5,10 @@ from fractions import Fraction
 
 import ipywidgets as w
 import numpy as np
+import plotly.graph_objects as go
+import torch
 
+from labkit.neural.defence import rect, step
 from labkit.widgets import COLORS, LabWidget
 
 __all__ = ["KeyRecoveryView", "DefenceShapesView"]
@@ -23,8 +26,6 @@ class KeyRecoveryView(LabWidget):
 
     def __init__(self, results: dict, *, paper_budget: int = 512):
         super().__init__()
-        import plotly.graph_objects as go
-
         if not results:
             raise ValueError("results must hold at least one AttackResult")
         self.results = dict(results)
@@ -94,8 +95,6 @@ class DefenceShapesView(LabWidget):
 
     def __init__(self, epsilon=Fraction(1, 3)):
         super().__init__()
-        import plotly.graph_objects as go
-
         options = [(str(e), e) for e in self.EPSILONS]
         self.epsilon = w.SelectionSlider(options=options, value=Fraction(epsilon),
                                          description="epsilon", layout=w.Layout(width="28em"))
@@ -116,10 +115,6 @@ class DefenceShapesView(LabWidget):
         self.refresh()
 
     def update(self) -> None:
-        import torch
-
-        from labkit.neural.defence import rect, step
-
         e = self.epsilon.value
         xs = torch.as_tensor(self.x, dtype=torch.float64)
         probe = torch.tensor([self.probe.value], dtype=torch.float64)

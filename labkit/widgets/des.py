@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import ipywidgets as w
 import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 from labkit import bits, des
 from labkit.widgets import COLORS, LabWidget, hex_text
@@ -26,9 +28,6 @@ class DESDiffusion(LabWidget):
     def __init__(self, key: str = "133457799bbcdff1", plaintext: str = "0123456789abcdef",
                  flip: str = "plaintext", bit: int = 0) -> None:
         super().__init__()
-        import plotly.graph_objects as go
-        from plotly.subplots import make_subplots
-
         self.key = hex_text("key (hex)", key, width="22em")
         self.plaintext = hex_text("plaintext (hex)", plaintext, width="24em")
         self.flip = w.ToggleButtons(options=["plaintext", "key"], value=flip, description="flip a")

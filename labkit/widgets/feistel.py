@@ -5,6 +5,8 @@ import html
 
 import ipywidgets as w
 import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 from labkit import bits, feistel
 from labkit.widgets import COLORS, LabWidget, hex_text
@@ -32,9 +34,6 @@ class FeistelStepper(LabWidget):
     def __init__(self, kind: str = "x and k", block: str = "0123abcd", key: str = "5a3c",
                  rounds: int = 4) -> None:
         super().__init__()
-        import plotly.graph_objects as go
-        from plotly.subplots import make_subplots
-
         n = self.HALF_BITS
         self.kind = w.Dropdown(options=list(feistel.ROUND_FUNCTION_KINDS), value=kind,
                                description="f(x)")

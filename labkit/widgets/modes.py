@@ -5,6 +5,8 @@ import html
 
 import ipywidgets as w
 import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 from labkit import bits, gcm, modes
 from labkit.widgets import COLORS, LabWidget, heatmap
@@ -51,9 +53,6 @@ class ModeImageView(LabWidget):
 
     def __init__(self, image: np.ndarray | None = None, key: bytes = bytes(range(16))) -> None:
         super().__init__()
-        from plotly.subplots import make_subplots
-        import plotly.graph_objects as go
-
         self.image = demo_image() if image is None else np.asarray(image, dtype=np.uint8)
         self.mode = w.ToggleButtons(options=["ECB", "CBC", "CTR"], value="ECB", description="mode")
         self.by_mode = {m: encrypt_image(self.image, m, key) for m in self.mode.options}

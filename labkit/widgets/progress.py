@@ -4,6 +4,7 @@ from __future__ import annotations
 import html
 
 import ipywidgets as w
+import plotly.graph_objects as go
 
 from labkit import course, progress
 from labkit.widgets import COLORS, LabWidget
@@ -29,8 +30,6 @@ class ProgressView(LabWidget):
         self.button = w.Button(description="Refresh", icon="refresh", tooltip="re-read the progress file")
         self.button.on_click(lambda _: self.refresh())
         self.table = w.HTML()
-        import plotly.graph_objects as go
-
         self.figure = go.FigureWidget(go.Bar(orientation="h", marker_color=COLORS["ok"]))
         self.figure.update_layout(height=320, margin=dict(l=10, r=10, t=30, b=30),
                                   title="exercises passed per unit", xaxis=dict(range=[0, 100], ticksuffix=" %"),

@@ -11,6 +11,8 @@ import html
 
 import ipywidgets as w
 import numpy as np
+import plotly.graph_objects as go
+import torch
 
 from labkit.circuits import AND, OR, XOR, BooleanFunction, corner_neurons
 from labkit.widgets import COLORS, LabWidget
@@ -34,8 +36,6 @@ class GateSurface(LabWidget):
 
     def __init__(self, gate: str = "XOR", c: float = 1.0) -> None:
         super().__init__()
-        import plotly.graph_objects as go
-
         self.gate = w.Dropdown(options=list(GATES), value=gate, description="gate")
         self.c = w.FloatSlider(value=c, min=0.05, max=1.0, step=0.05, description="c", continuous_update=False)
         self.info = w.HTML()
@@ -89,8 +89,6 @@ class CornerExplorer(LabWidget):
 
     def __init__(self, table=(0, 1, 1, 0, 1, 0, 0, 1), c: float = 1.0) -> None:
         super().__init__()
-        import plotly.graph_objects as go
-
         self.bits = [w.ToggleButton(value=bool(t), description=f"f({v:03b})", layout=w.Layout(width="80px"))
                      for v, t in enumerate(table)]
         self.c = w.FloatSlider(value=c, min=0.05, max=1.0, step=0.05, description="c", continuous_update=False)
@@ -136,9 +134,6 @@ class NeuronActivity(LabWidget):
 
     def __init__(self, network, plaintext_bits, *, bit: int = 0, value: float = 1.2) -> None:
         super().__init__()
-        import plotly.graph_objects as go
-        import torch
-
         self.network = network
         base = np.asarray(plaintext_bits, dtype=np.float64).reshape(1, -1)
         if base.shape[1] != network.n_inputs or not np.all(np.isin(base, (0.0, 1.0))):

@@ -8,7 +8,10 @@ from pathlib import Path
 
 import ipywidgets as w
 import numpy as np
+import plotly.graph_objects as go
 
+from labkit import digits, weights
+from labkit.weights import selective
 from labkit.weights.format import file_regions
 from labkit.widgets import COLORS, LabWidget
 
@@ -30,10 +33,6 @@ class ContainerInspector(LabWidget):
 
     def __init__(self, path, private_key, *, signer) -> None:
         super().__init__()
-        import plotly.graph_objects as go
-
-        from labkit import weights
-
         self._weights = weights
         self.path = Path(path)
         self.private_key = private_key
@@ -170,11 +169,6 @@ class WithholdingView(LabWidget):
 
     def __init__(self, task) -> None:
         super().__init__()
-        import plotly.graph_objects as go
-
-        from labkit import digits
-        from labkit.weights import selective
-
         self._sel, self._accuracy = selective, digits.accuracy
         self.task = task
         self.base_accuracy = digits.accuracy(task.model, task.x_test, task.y_test)
