@@ -155,7 +155,8 @@ def test_input_validation():
 
 # --- the natural AES-128 network of labkit.neural ------------------------------------------------
 
-from labkit.attacks import TABLE1_SETTINGS, NetworkStack, format_table1, table1  # noqa: E402
+from labkit.attacks import TABLE1_SETTINGS, format_table1, table1  # noqa: E402
+from labkit.neural.stack import NetworkStack  # noqa: E402
 from labkit.neural import aes128_network  # noqa: E402
 
 

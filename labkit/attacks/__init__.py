@@ -38,7 +38,6 @@ from labkit.attacks.oracle import (
 from labkit.attacks.recover import AttackResult, recover_key, recover_keys
 from labkit.attacks.strategies import DEFAULT_EPSILON, STRATEGIES
 from labkit.attacks.table1 import PAPER_TABLE1, TABLE1_SETTINGS, format_table1, load_table1, save_table1, table1
-from labkit.neural.stack import NetworkStack
 
 __all__ = [
     "STRATEGIES",
@@ -51,7 +50,6 @@ __all__ = [
     "QueryBudgetExceeded",
     "as_multi_oracle",
     "reference_cipher",
-    "NetworkStack",
     "TABLE1_SETTINGS",
     "PAPER_TABLE1",
     "table1",
