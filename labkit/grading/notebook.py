@@ -86,18 +86,16 @@ def notebook_imports(cells: Iterable[Any]) -> list[tuple[str, set[str]]]:
     except SyntaxError:
         return []
     found = []
-    for statement in tree.body:
+    for statement in tree.body:  # one statement per name: a module that fails leaves the others bound
         if isinstance(statement, ast.Import):
-            aliases = [a for a in statement.names if not _left_out(a.name)]
-            if aliases:
-                found.append((ast.unparse(ast.Import(names=aliases)),
-                              {a.asname or a.name.split(".")[0] for a in aliases}))
-        elif isinstance(statement, ast.ImportFrom) and not statement.level:
-            module = statement.module or ""
-            aliases = [a for a in statement.names if not _left_out(f"{module}.{a.name}") and not _left_out(module)]
-            if aliases and all(a.name != "*" for a in aliases):
-                found.append((ast.unparse(ast.ImportFrom(module=module, names=aliases, level=0)),
-                              {a.asname or a.name for a in aliases}))
+            for alias in statement.names:
+                if not _left_out(alias.name):
+                    found.append((ast.unparse(ast.Import(names=[alias])), {alias.asname or alias.name.split(".")[0]}))
+        elif isinstance(statement, ast.ImportFrom) and not statement.level and not _left_out(statement.module or ""):
+            for alias in statement.names:
+                if alias.name != "*" and not _left_out(f"{statement.module}.{alias.name}"):
+                    found.append((ast.unparse(ast.ImportFrom(module=statement.module, names=[alias], level=0)),
+                                  {alias.asname or alias.name}))
     return found
 
 
