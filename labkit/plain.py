@@ -48,7 +48,7 @@ def _name(value: Any) -> str:
 def _array(value: np.ndarray) -> dict:
     if value.dtype.kind not in _ARRAY_KINDS or value.dtype.fields is not None:
         raise PlainDataError(f"a numpy array of dtype {value.dtype} is not plain data")
-    array = np.ascontiguousarray(value)
+    array = value.copy(order="C")  # (ascontiguousarray would make a 0-d array 1-d)
     return {"dtype": array.dtype.str, "shape": list(array.shape), "hex": array.tobytes().hex()}
 
 
@@ -101,7 +101,7 @@ def _decode_array(spec: Any) -> np.ndarray:
     raw = bytes.fromhex(str(spec["hex"]))
     if len(raw) > _ARRAY_MAX_BYTES or len(raw) != dtype.itemsize * math.prod(shape):
         raise PlainDataError("array size does not match its shape")
-    return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
+    return np.frombuffer(raw, dtype=dtype).reshape(tuple(shape)).copy()
 
 
 def decode(data: Any, *, calls: bool = False, depth: int = 0) -> Any:
