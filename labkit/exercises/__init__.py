@@ -1,5 +1,11 @@
 """Exercise checks: immediate feedback for students; hints only when asked, never a solution.
 
+``ex.check`` runs in the student's own kernel, so it is a quick self-check and nothing more: code
+in the same process can change any verdict. Grades come from outside that process
+(DESIGN.md, "The trust boundary"): implement exercises from :mod:`labkit.grading`, which runs the
+same :class:`FunctionSpec` against the graded cell in a sandbox, the others from the challenge
+service's signed receipts.
+
 Each chapter registers its exercises in a module of this package (``ch01_feistel.py``, ...) with
 :func:`exercise`. In a notebook::
 
@@ -162,6 +168,8 @@ def _get(exercise_id: str) -> Exercise:
 
 def check(exercise_id: str, answer: Any) -> Feedback:
     """Check ``answer`` for an exercise: a clear "Correct" or "Not yet", never a traceback.
+
+    A quick self-check in the student's kernel, not a grade (see the module's docstring).
 
     ``...`` (Ellipsis, the placeholder of the student copies) or ``None`` is "not answered yet"
     and gets no hint. A check never shows the hint or the solution: hints come only when asked

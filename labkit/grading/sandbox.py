@@ -65,7 +65,7 @@ class Limits:
     for starting up, file size written."""
 
     cpu_seconds: int = 60
-    memory_bytes: int = 6 << 30
+    memory_bytes: int = 3 << 30
     call_seconds: float = 30.0
     start_seconds: float = 60.0
     file_bytes: int = 16 << 20
