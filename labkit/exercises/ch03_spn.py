@@ -35,7 +35,8 @@ implement(
           "when the input difference is a.",
           "Loop x over 0..15, take the output difference S[x] XOR S[x XOR a], and add one to that "
           "entry of a list of 16 zeros."),
-    spec=FunctionSpec('ddt_row', _ddt_row_reference, _draw_sbox_and_difference, trials=30, equal=lambda got, want: [int(v) for v in got] == want, hide=('labkit.sbox:ddt',)),
+    spec=FunctionSpec("ddt_row", _ddt_row_reference, _draw_sbox_and_difference, trials=30,
+                      equal=lambda got, want: [int(v) for v in got] == want, hide=("labkit.sbox:ddt",)),
 )
 
 
@@ -69,7 +70,8 @@ implement(
           "For each pair: skip it unless the two ciphertexts agree in nibbles 1 and 3; otherwise "
           "XOR the guess into both, put nibbles 2 and 4 through the inverse S-box, and count the "
           "pair when both nibble differences are 6."),
-    spec=FunctionSpec('count_right_pairs', _count_reference, _draw_pairs_and_guess, trials=20, hide=('labkit.spn:count_right_pairs',)),
+    spec=FunctionSpec("count_right_pairs", _count_reference, _draw_pairs_and_guess, trials=20,
+                      hide=("labkit.spn:count_right_pairs",)),
 )
 
 

@@ -30,6 +30,10 @@ def _random_bytes(rng, n: int) -> bytes:
     return bytes(rng.getrandbits(8) for _ in range(n))
 
 
+def _cbc_inputs(rng) -> tuple:
+    return _random_bytes(rng, 16), _random_bytes(rng, 16), _random_bytes(rng, 16 * rng.randint(1, 4))
+
+
 implement(
     "04.2",
     "cbc_decrypt(key, iv, ciphertext): AES-CBC decryption (SP 800-38A 6.2), padding left on",
@@ -37,8 +41,7 @@ implement(
           "ciphertext block, xored with the ciphertext block before it (the IV for the first).",
           "Cut the ciphertext into 16-byte blocks; keep the previous ciphertext block (start with "
           "the IV); decrypt each block with the AES of chapter 03, xor, and join the results."),
-    spec=FunctionSpec('cbc_decrypt', modes.cbc_decrypt, lambda rng: (
-        _random_bytes(rng, 16), _random_bytes(rng, 16), _random_bytes(rng, 16 * rng.randint(1, 4))), trials=20, hide=('labkit.modes:cbc_decrypt',)),
+    spec=FunctionSpec("cbc_decrypt", modes.cbc_decrypt, _cbc_inputs, trials=20, hide=("labkit.modes:cbc_decrypt",)),
 )
 
 
@@ -87,7 +90,7 @@ implement(
           "The input blocks are A zero-padded to 16 bytes, then C zero-padded, then one block with "
           "the bit lengths of A and C as two 64-bit big-endian integers. Turn blocks into field "
           "elements and back with the gf module's block conversions; multiply with its gf128_mul."),
-    spec=FunctionSpec('ghash', gcm.ghash, _ghash_inputs, trials=30, hide=('labkit.gcm:ghash',)),
+    spec=FunctionSpec("ghash", gcm.ghash, _ghash_inputs, trials=30, hide=("labkit.gcm:ghash",)),
 )
 
 
@@ -106,7 +109,9 @@ implement(
           "Write each GHASH as a polynomial: block X_i of m blocks is the coefficient of H^(m-i+1), "
           "and there is no constant term. Add (xor) the two coefficient lists, then add T1 xor T2 "
           "as the constant term."),
-    spec=FunctionSpec('nonce_reuse_polynomial', gcm.nonce_reuse_polynomial, _reuse_inputs, trials=30, equal=lambda got, want: gf.poly_trim(got) == gf.poly_trim(want), hide=('labkit.gcm:nonce_reuse_polynomial',)),
+    spec=FunctionSpec("nonce_reuse_polynomial", gcm.nonce_reuse_polynomial, _reuse_inputs, trials=30,
+                      equal=lambda got, want: gf.poly_trim(got) == gf.poly_trim(want),
+                      hide=("labkit.gcm:nonce_reuse_polynomial",)),
 )
 
 

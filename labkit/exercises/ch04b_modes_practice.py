@@ -60,7 +60,7 @@ implement(
           "T(0) is empty; T(i) = HMAC-SHA-256(PRK, T(i-1) || info || i) with i as one byte from 1; "
           "join T(1), T(2), ... and keep the first length bytes (the standard library's hmac and "
           "hashlib do the HMAC)."),
-    spec=FunctionSpec('hkdf_expand', hkdf.expand, _expand_inputs, trials=30, hide=('labkit.hkdf:expand',)),
+    spec=FunctionSpec("hkdf_expand", hkdf.expand, _expand_inputs, trials=30, hide=("labkit.hkdf:expand",)),
 )
 
 

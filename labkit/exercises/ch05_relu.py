@@ -54,7 +54,8 @@ implement(
           "Expand the paper's formula: a coordinate with b_i = 1 contributes +x_i/c, one with "
           "b_i = 0 contributes (1 - x_i)/c. Collect the x terms into the weights and every "
           "constant (the ones from the 1 - x_i parts, then -k + c, all over c) into the bias."),
-    spec=FunctionSpec('corner_neuron', _corner_reference, _draw_corner, trials=100, equal=_same_neuron, hide=('labkit.circuits:corner_neurons',)),
+    spec=FunctionSpec("corner_neuron", _corner_reference, _draw_corner, trials=100, equal=_same_neuron,
+                      hide=("labkit.circuits:corner_neurons",)),
 )
 
 

@@ -57,7 +57,8 @@ implement(
           "same distance e on either side of the base's own bit there.",
           "Copy the base twice as floats (a 2-row array), then overwrite coordinate i of the first "
           "row with v - e and of the second with v + e, where v is the base's bit i."),
-    spec=FunctionSpec('probe_pair', _probe_pair_reference, _draw_probe, trials=40, equal=_same_array, hide=('labkit.attacks.strategies:probe_rows',)),
+    spec=FunctionSpec("probe_pair", _probe_pair_reference, _draw_probe, trials=40, equal=_same_array,
+                      hide=("labkit.attacks.strategies:probe_rows",)),
 )
 
 

@@ -51,7 +51,9 @@ implement(
           "A corner neuron for the pattern b adds x_i where b_i = 1 and 1 - x_i where b_i = 0, "
           "subtracts k - c (k = 2 inputs here), divides by c and applies ReLU. Write the two "
           "neurons with the key bit as the second input and add them."),
-    spec=FunctionSpec('xor_neurons', _xor_neurons_reference, _draw_xor_input, trials=60, equal=lambda got, want: abs(float(got) - want) <= 1e-12, hide=('labkit.circuits:corner_neurons',)),
+    spec=FunctionSpec("xor_neurons", _xor_neurons_reference, _draw_xor_input, trials=60,
+                      equal=lambda got, want: abs(float(got) - want) <= 1e-12,
+                      hide=("labkit.circuits:corner_neurons",)),
 )
 
 

@@ -48,7 +48,8 @@ implement(
           "ReLUs whose kinks sit at e and at 1 - e gives exactly that shape, up to a scale.",
           "Subtract the ReLU of x - (1 - e) from the ReLU of x - e; between the kinks that "
           "difference climbs from 0 to 1 - 2e, so divide by 1 - 2e."),
-    spec=FunctionSpec('step', _step_reference, lambda rng: (_draw_coordinate(rng), rng.choice(EPSILONS)), trials=200, equal=_close, hide=('labkit.neural.defence:step',)),
+    spec=FunctionSpec("step", _step_reference, lambda rng: (_draw_coordinate(rng), rng.choice(EPSILONS)),
+                      trials=200, equal=_close, hide=("labkit.neural.defence:step",)),
 )
 
 

@@ -58,8 +58,9 @@ class Guard:
               "os.rename", "shutil.copyfile", "shutil.copymode", "shutil.copystat", "shutil.copytree",
               "shutil.rmtree", "shutil.move", "shutil.make_archive", "shutil.unpack_archive")
 
-    def __init__(self, read: list, write: str, libraries: list) -> None:
+    def __init__(self, read: list, listable: list, write: str, libraries: list) -> None:
         self.read = [os.path.realpath(p) for p in read]
+        self.listable = [os.path.realpath(p) for p in listable]
         self.write = os.path.realpath(write)
         self.libraries = [os.path.realpath(p) for p in libraries]
         self.busy = False
@@ -109,7 +110,7 @@ class Guard:
                 self._refuse(f"reading {path}")
         elif event in ("os.listdir", "os.scandir"):
             path = self._path(args[0] if args[0] is not None else ".")
-            if path is not None and not self._under(path, self.read + [self.write]):
+            if path is not None and not self._under(path, self.read + [self.write]) and path not in self.listable:
                 self._refuse(f"listing {path}")
         elif event in self.WRITES:
             for value in args[:2]:
@@ -119,10 +120,11 @@ class Guard:
                         self._refuse(f"{event} on {path}")
 
 
-def landlock(read: list, write: str) -> bool:
+def landlock(read: list, listable: list, write: str) -> bool:
     """Confine this process with Landlock (Linux 5.13+, unprivileged): read and execute only under
-    ``read``, write only under ``write``, no TCP, no signals or abstract sockets outside the
-    sandbox. False where the kernel has no Landlock (the audit hook then stands alone)."""
+    ``read``, list (not read) the folders ``listable``, write only under ``write``, no TCP, no
+    signals or abstract sockets outside the sandbox. False where the kernel has no Landlock (the
+    audit hook then stands alone)."""
     import ctypes
 
     libc = ctypes.CDLL(None, use_errno=True)
@@ -152,7 +154,7 @@ def landlock(read: list, write: str) -> bool:
     if ruleset < 0:
         return False
     try:
-        for roots, rights in ((read, read_rights), ([write], all_rights)):
+        for roots, rights in ((read, read_rights), (listable, 1 << 3), ([write], all_rights)):
             for root in roots:
                 try:
                     fd = os.open(root, os.O_PATH | os.O_CLOEXEC)
@@ -231,8 +233,8 @@ def main() -> int:
 
     for module in job.get("preload", []):
         __import__(module)
-    confined = landlock(job["read"] + job["system"], job["workdir"]) and no_new_processes()
-    sys.addaudithook(Guard(job["read"], job["workdir"], job["libraries"]))
+    confined = landlock(job["read"] + job["system"], job["list"], job["workdir"]) and no_new_processes()
+    sys.addaudithook(Guard(job["read"], job["list"], job["workdir"], job["libraries"]))
     namespace = {"__name__": "__graded__", "__builtins__": __builtins__}
     failed_imports = []
     for statement in job["imports"]:

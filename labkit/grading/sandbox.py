@@ -72,11 +72,29 @@ class Limits:
 
 
 def _python_roots() -> list[str]:
-    """Where Python, its standard library and installed packages live (read-only for the child)."""
+    """Where Python's standard library and installed packages live (C libraries may load from there)."""
     paths = sysconfig.get_paths()
     roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
              paths["stdlib"], paths["platstdlib"], paths["purelib"], paths["platlib"]}
     return sorted(os.path.realpath(p) for p in roots if p)
+
+
+def _site_packages() -> list[str]:
+    paths = sysconfig.get_paths()
+    return sorted({os.path.realpath(paths["purelib"]), os.path.realpath(paths["platlib"])})
+
+
+def _readable() -> tuple[list[str], list[str]]:
+    """(folders and files the child may read, folders it may only list): the standard library and
+    every installed package, but not an installed labkit (the real one, with its references), nor
+    the editable-install hooks that point at it."""
+    read = [os.path.realpath(p) for p in _standard_path() if os.path.exists(p)]
+    for folder in _site_packages():
+        for name in sorted(os.listdir(folder)):
+            if name.startswith(("labkit", "__editable__", "_labkit", "__pycache__")) or name.endswith(".pth"):
+                continue
+            read.append(os.path.join(folder, name))
+    return read, _site_packages()
 
 
 @functools.lru_cache(maxsize=1)
@@ -293,9 +311,10 @@ class Sandbox:
             os.close(from_child_w)
             log.close()
         libraries = _python_roots()
-        job = {"path": _search_path(root / ""), "workdir": str(work), "read": [str(root)] + libraries
+        readable, listable = _readable()
+        job = {"path": _search_path(root / ""), "workdir": str(work), "read": [str(root)] + readable
                + ["/dev/null", "/dev/urandom", "/proc/self", "/proc/cpuinfo", "/proc/meminfo", "/sys/devices/system/cpu",
-                  "/sys/fs/cgroup", "/etc/localtime", "/usr/share/zoneinfo"],
+                  "/sys/fs/cgroup", "/etc/localtime", "/usr/share/zoneinfo"], "list": listable,
                "system": ["/usr/lib", "/usr/lib64", "/lib", "/lib64", "/etc/ld.so.cache", "/etc/ld.so.conf",
                           "/etc/ld.so.conf.d"],
                "libraries": libraries, "imports": list(self.imports), "cell": self.cell,
