@@ -116,6 +116,14 @@ def test_a_cell_that_loops_forever_is_stopped_on_time():
     assert seconds < 30
 
 
+def test_a_cell_that_sleeps_a_little_on_every_call_meets_the_overall_deadline():
+    limits = Limits(cpu_seconds=10, call_seconds=5, start_seconds=60, total_seconds=3, memory_bytes=3 << 30)
+    start = time.monotonic()
+    verdict, seconds = _grade(_body("time.sleep(0.5)\nreturn 0", "import time"), limits=limits)
+    assert not verdict.correct and "3 s of wall-clock time in all" in verdict.message, verdict
+    assert seconds < 20
+
+
 def test_a_cell_that_burns_cpu_in_the_background_hits_the_cpu_limit():
     limits = Limits(cpu_seconds=2, call_seconds=30, start_seconds=60, memory_bytes=3 << 30)
     verdict, seconds = _grade("x = 0\nwhile True:\n    x += 1\n", limits=limits)

@@ -71,6 +71,7 @@ class GradeOutsideKernel(NbGraderPreprocessor):
     cpu_seconds = Int(Limits.cpu_seconds, help="CPU seconds of one graded cell's sandbox.").tag(config=True)
     memory_bytes = Int(Limits.memory_bytes, help="Address space of one graded cell's sandbox.").tag(config=True)
     call_seconds = Float(Limits.call_seconds, help="Wall-clock seconds per call into the sandbox.").tag(config=True)
+    total_seconds = Float(Limits.total_seconds, help="Wall-clock seconds of one graded cell in all.").tag(config=True)
 
     def preprocess(self, nb, resources):
         student = resources["nbgrader"]["student"]
@@ -78,7 +79,8 @@ class GradeOutsideKernel(NbGraderPreprocessor):
         if public_key is None:
             self.log.warning("c.GradeOutsideKernel.service_public_key is not set: receipts earn nothing")
         found = nb.metadata.pop(METADATA_KEY, {}).get("receipts", [])
-        limits = Limits(cpu_seconds=self.cpu_seconds, memory_bytes=self.memory_bytes, call_seconds=self.call_seconds)
+        limits = Limits(cpu_seconds=self.cpu_seconds, memory_bytes=self.memory_bytes, call_seconds=self.call_seconds,
+                        total_seconds=self.total_seconds)
         imports = notebook_imports(nb.cells)
         answers = {c.metadata["nbgrader"].get("grade_id"): c for c in nb.cells
                    if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")}

@@ -61,14 +61,15 @@ class StudentError(Exception):
 
 @dataclass(frozen=True)
 class Limits:
-    """What one graded cell may use: CPU seconds, address space, wall-clock seconds per call and
-    for starting up, file size written."""
+    """What one graded cell may use: CPU seconds, address space, wall-clock seconds per call, for
+    starting up and in all, file size written."""
 
     cpu_seconds: int = 60
     memory_bytes: int = 3 << 30
     call_seconds: float = 30.0
     start_seconds: float = 60.0
     file_bytes: int = 16 << 20
+    total_seconds: float = 240.0  # a function that sleeps uses no CPU: the whole run has a deadline too
 
 
 def _python_roots() -> list[str]:
@@ -291,6 +292,7 @@ class Sandbox:
         self.close()
 
     def start(self) -> dict:
+        self._deadline = time.monotonic() + self.limits.total_seconds
         self._folder = Path(tempfile.mkdtemp(prefix="labkit-grading-"))
         root = labkit_copy(self._folder / "lib", self.hide)
         work = self._folder / "work"
@@ -423,10 +425,12 @@ class Sandbox:
             raise self._fail("stopped reading its input") from None
 
     def _receive(self, seconds: float) -> dict:
-        deadline = time.monotonic() + seconds
+        deadline = min(time.monotonic() + seconds, self._deadline)
         while b"\n" not in self._buffer:
             left = deadline - time.monotonic()
             if left <= 0:
+                if time.monotonic() >= self._deadline:
+                    raise self._fail(f"ran past its {self.limits.total_seconds:g} s of wall-clock time in all")
                 raise self._fail(f"did not answer within {seconds:g} s of wall-clock time")
             ready, _, _ = select.select([self._from_child], [], [], left)
             if not ready:
