@@ -10,7 +10,8 @@ The same rule is a wire format: :func:`dumps` / :func:`loads` write plain data a
 arrays as dtype, shape and hex bytes, never pickle), so a grader can send inputs to a sandboxed
 process and read its outputs back without ever unpickling or executing anything it receives.
 
-Types: ``None``, ``bool``, ``int``, ``float`` (also nan and infinities), ``str``, ``bytes``,
+Types: ``None``, ``bool``, ``int``, ``float`` (also nan and infinities), ``str``, ``bytes`` (and
+``bytearray``, which arrives as ``bytes``),
 ``fractions.Fraction``, ``list``, ``tuple``, ``dict`` (keys plain too), numpy arrays of bool, int,
 uint, float or complex dtype and numpy scalars of those, and torch tensors (sent as arrays, back as
 tensors). Subclasses are refused: their methods would be the student's. labkit's own objects
@@ -63,7 +64,7 @@ def encode(value: Any, *, depth: int = 0) -> Any:
         return value
     if kind is float:
         return value if math.isfinite(value) else {"$float": repr(value)}
-    if kind is bytes:
+    if kind is bytes or kind is bytearray:  # a bytearray arrives as bytes (its content, no methods)
         return {"$bytes": value.hex()}
     if kind is Fraction:
         return {"$fraction": [value.numerator, value.denominator]}

@@ -119,13 +119,20 @@ def test_plain_data_survives_the_wire(value):
         assert back == value
 
 
+def test_a_bytearray_arrives_as_bytes():
+    assert plain.to_plain(bytearray(b"\x01\x02")) == b"\x01\x02" and type(plain.to_plain(bytearray(b"x"))) is bytes
+    from labkit import modes
+
+    assert ex.check("04.2", lambda *args: bytearray(modes.cbc_decrypt(*args))).correct
+
+
 def test_tensors_travel_as_arrays_and_come_back_as_tensors():
     back = plain.loads(plain.dumps({"w": torch.arange(4, dtype=torch.float32)}))
     assert isinstance(back["w"], torch.Tensor) and torch.equal(back["w"], torch.arange(4, dtype=torch.float32))
 
 
 @pytest.mark.parametrize("value", _liars()[:5] + [np.array([object()]), object(), lambda: 1, {1, 2},
-                                                   np.zeros(2, dtype=[("a", "i4")]), bytearray(b"x")])
+                                                   np.zeros(2, dtype=[("a", "i4")]), memoryview(b"x")])
 def test_anything_else_is_not_plain_data(value):
     with pytest.raises(plain.PlainDataError):
         plain.encode(value)
