@@ -455,3 +455,39 @@ class Circuit:
     def __repr__(self) -> str:
         return (f"Circuit({self.name!r}: {len(self.inputs)} inputs, {len(self.gates)} gates, "
                 f"{len(self.outputs)} outputs, depth {self.depth()})")
+
+
+def circuit_data(circuit: Circuit) -> dict:
+    """A circuit as plain data (wire numbers, constants, each gate's truth table): how a circuit
+    leaves the process that built it, so that whoever checks it rebuilds it with
+    :func:`circuit_from_data` and never calls a method of the object it was handed."""
+    if not isinstance(circuit, Circuit):
+        raise TypeError(f"the answer must be a labkit.circuits.Circuit, got {type(circuit).__name__}")
+    return {"name": str(circuit.name), "inputs": [int(w) for w in circuit.inputs],
+            "outputs": [int(w) for w in circuit.outputs],
+            "constants": [[int(w), int(b)] for w, b in circuit.constants.items()],
+            "gates": [[g.function.name, g.function.k, g.function.m, [int(v) for v in g.function.table],
+                       bool(g.function.one_hot), [int(w) for w in g.inputs], [int(w) for w in g.outputs],
+                       str(g.kind)] for g in circuit.gates]}
+
+
+def circuit_from_data(data: dict) -> Circuit:
+    """The circuit :func:`circuit_data` describes, rebuilt gate by gate through :meth:`Circuit.apply`
+    (so every gate is validated again); ``ValueError`` for a description that is not a circuit."""
+    try:
+        circuit = Circuit(str(data["name"]))
+        wires = {}
+        for old in data["inputs"]:
+            wires[old] = circuit.input()
+        for old, bit in data["constants"]:
+            wires[old] = circuit.const(bit)
+        for name, k, m, table, one_hot, ins, outs, kind in data["gates"]:
+            made = circuit.apply(BooleanFunction(str(name), k, m, tuple(table), bool(one_hot)),
+                                 [wires[w] for w in ins], kind=str(kind))
+            if len(made) != len(outs):
+                raise ValueError("a gate's outputs do not match its function")
+            wires.update(zip(outs, made))
+        circuit.set_outputs([wires[w] for w in data["outputs"]])
+    except (KeyError, TypeError) as err:
+        raise ValueError(f"not a circuit description ({type(err).__name__}: {err})") from None
+    return circuit

@@ -3,7 +3,7 @@ must form no cycle and never point upward, and no module grows past ~500 lines.
 
 Order, lowest first (a module may import its own layer or any lower one):
   foundation (bits, gf, small utilities) -> ciphers -> circuits -> neural
-  -> attacks, backdoor, weights -> widgets -> exercises, capstone.
+  -> attacks, backdoor, weights -> widgets -> exercises, capstone -> grading.
 """
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent / "labkit"
 
 LAYERS = [
-    ("foundation", {"labkit", "labkit.bits", "labkit.checks", "labkit.gf", "labkit.timing", "labkit.parallel", "labkit.paths",
-                    "labkit.progress", "labkit.course", "labkit.digits"}),
+    ("foundation", {"labkit", "labkit.bits", "labkit.checks", "labkit.gf", "labkit.timing", "labkit.parallel",
+                    "labkit.paths", "labkit.progress", "labkit.course", "labkit.digits", "labkit.plain"}),
     ("ciphers", {"labkit.feistel", "labkit.des", "labkit.des_linear", "labkit.des_security", "labkit.aes", "labkit.sbox",
                  "labkit.modes", "labkit.gcm", "labkit.square_attack", "labkit.spn", "labkit.vectors",
                  "labkit.hkdf", "labkit.padding_oracle", "labkit.gcm_pitfalls"}),
@@ -26,6 +26,7 @@ LAYERS = [
     ("widgets", {"labkit.widgets"}),
     ("exercises, capstone, challenges", {"labkit.exercises", "labkit.capstone", "labkit.capstone_design",
                                          "labkit.challenges"}),
+    ("grading", {"labkit.grading"}),
 ]
 
 #: Inside labkit.neural the evaluation engine sits above the network definition and the C kernel.

@@ -1,10 +1,12 @@
-"""The nbgrader course (issue 18): every unit converts, and the round trip grades real files.
+"""The nbgrader course: every unit converts, and the round trip grades real files from outside.
 
 ``tools/nbgrader_course.py`` turns the instructor notebooks into nbgrader assignments. The round
-trip runs nbgrader itself on unit 00: ``generate_assignment`` writes the student release,
-``autograde`` scores three submissions, and the gradebook must say: the instructor's fully solved
-copy gets full marks, the untouched release gets zero (and its own cells run without error), and
-a partly solved copy that also tries to fake its checks gets exactly the points it solved.
+trip runs nbgrader itself on unit 01 (two implement exercises, six graded by receipts):
+``generate_assignment`` writes the student release, ``autograde`` scores submissions through
+labkit.grading without executing them, and the gradebook must say: the solved copy with the
+service's receipts gets full marks, a partly solved one exactly its points, and nothing else a
+point: the untouched release, an empty submission full of kernel tricks (and the next student's
+untouched copy after it), copied, edited and forged receipts.
 """
 from __future__ import annotations
 
@@ -73,22 +75,73 @@ def test_every_unit_converts_with_one_graded_test_per_exercise_cell(path):
     assert source.cells[0].metadata.nbgrader.locked and tool.GRADER_CHECK in source.cells[0].source
 
 
-# -- the round trip through nbgrader itself (unit 00) ------------------------------------------
+# -- the round trip through nbgrader itself (unit 01), from the attacker's side -----------------
+SERVICE = "test-service"
+
+
 def _submit(course_dir: Path, student: str, assignment: str, nb) -> None:
     folder = course_dir / "submitted" / student / assignment
     folder.mkdir(parents=True)
     nbformat.write(nb, folder / f"{assignment}.ipynb")
 
 
+def _with_receipts(nb, texts: dict[str, str]):
+    """A copy of ``nb`` whose answer cells show the receipts ``{exercise: text}`` as the service's
+    handle prints them (the answer cell keeps its receipt)."""
+    nb = nbformat.from_dict(nb)
+    for cell in _answers(nb).values():
+        for exercise_id, _ in tool.check_calls(cell.source):
+            if exercise_id in texts:
+                cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=(
+                    f"[{exercise_id}] Correct: accepted by the challenge service. Receipt:\n{texts[exercise_id]}\n"))]
+                cell.execution_count = 1
+    return nb
+
+
+def _edited(receipt: str, **changes) -> str:
+    """``receipt`` with its payload changed and the service's signature kept (an edited receipt)."""
+    import base64
+    import json
+
+    prefix, body, signature = receipt.split(".")
+    payload = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    payload.update(changes)
+    raw = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+    return ".".join([prefix, base64.urlsafe_b64encode(raw).rstrip(b"=").decode(), signature])
+
+
+#: An empty submission's kernel tricks (issue 22): each faked 6/6 when the kernel graded; here the
+#: submission is never executed, so they earn nothing, and the marker file proves nothing ran.
+KERNEL_TRICKS = """
+from labkit import exercises as _ex
+type(_ex.check("01.3", 0)).__bool__ = lambda self: True
+_ex.check.__code__ = (lambda exercise_id, answer: True).__code__
+_ex._REGISTRY.clear()
+get_ipython().set_custom_exc((AssertionError,), lambda *args, **kwargs: None)
+open(_ex.__file__, "a").write("\\n_REGISTRY = {}  # every check passes now\\n")
+open(MARKER, "w").write("the submission was executed")
+"""
+
+
 def test_release_and_autograde_round_trip(tmp_path):
-    path = ROOT / "notebooks" / "00_start_here.ipynb"
+    from Crypto.PublicKey import ECC
+
+    from labkit.challenges import receipts
+
+    path = ROOT / "notebooks" / "01_feistel.ipynb"
     assignment = path.stem
     course_dir = tmp_path / "course"
-    assert tool.main(["--course", str(course_dir), str(path)]) == 0
+    service_key, stranger_key = ECC.generate(curve="Ed25519"), ECC.generate(curve="Ed25519")
+    assert tool.main(["--course", str(course_dir), "--service-public-key",
+                      receipts.public_key_bytes(service_key).hex(), str(path)]) == 0
     source = nbformat.read(course_dir / "source" / assignment / path.name, as_version=4)
     release = nbformat.read(course_dir / "release" / assignment / path.name, as_version=4)
     full_marks = sum(c.metadata.nbgrader.points for c in _graded(source))
-    assert full_marks >= 3
+    registry = exercises.registry()
+    checked = [eid for cell in _answers(source).values() for eid, _ in tool.check_calls(cell.source)]
+    implement = [eid for eid in checked if registry[eid].kind == "implement"]
+    by_receipt = [eid for eid in checked if registry[eid].kind != "implement"]
+    assert full_marks == len(checked) and implement and by_receipt
 
     # the release: no solution, no hidden test, no stored output
     solutions = [line for cell in _answers(source).values()
@@ -99,29 +152,62 @@ def test_release_and_autograde_round_trip(tmp_path):
     assert "HIDDEN TESTS" not in released and "assert " + tool.GRADER_CHECK not in released
     assert all(not c.get("outputs") for c in release.cells if c.cell_type == "code")
 
-    # submissions: the instructor's copy, the untouched release, and a partly solved copy whose
-    # unsolved answers try to fake the checks (the attacker's test of the hidden tests)
-    _submit(course_dir, "solved", assignment, source)
+    def signed(student, exercise_ids, key=service_key):
+        return {eid: receipts.sign_receipt(key, student=student, exercise=eid, attempts=1, service=SERVICE)
+                for eid in exercise_ids}
+
+    marker = tmp_path / "executed.txt"
+    labkit_checks = Path(exercises.__file__)
+    before = labkit_checks.read_bytes()
+    # full marks: the instructor's solutions (graded in the sandbox) and the service's receipts
+    _submit(course_dir, "solved", assignment, _with_receipts(source, signed("solved", by_receipt)))
     _submit(course_dir, "untouched", assignment, release)
-    partial = nbformat.from_dict(release)
-    answers = _answers(partial)
-    put_back = sorted(answers)[: len(answers) // 2]
-    for grade_id, cell in answers.items():
-        if grade_id in put_back:
+    # partly solved: one implement answer and two receipts
+    partial = _with_receipts(release, signed("partial", by_receipt[:2]))
+    for grade_id, cell in _answers(partial).items():
+        if tool.check_calls(cell.source)[0][0] == implement[0]:
             cell.source = _answers(source)[grade_id].source
-        else:
-            cell.source += "\nex.check = lambda *args, **kwargs: True  # a forged check must not earn points"
     _submit(course_dir, "partial", assignment, partial)
+    # an empty submission full of kernel tricks and sandbox tricks; then the next, untouched copy
+    tricks = nbformat.from_dict(release)
+    first = next(c for c in tricks.cells if c.cell_type == "code" and not c.metadata.get("nbgrader", {}).get("locked"))
+    first.source += "\nMARKER = " + repr(str(marker)) + "\n" + KERNEL_TRICKS
+    for cell in _answers(tricks).values():
+        eid = tool.check_calls(cell.source)[0][0]
+        if eid == implement[0]:  # an answer that equals everything
+            cell.source = ("class Yes(tuple):\n    def __eq__(self, other):\n        return True\n\n"
+                           f"def {registry[eid].spec.name}(*args):\n    return Yes()\n")
+        elif eid in implement:  # an answer that rewrites the grader's checks from the sandbox
+            cell.source = (f"def {registry[eid].spec.name}(*args):\n"
+                           f"    open({str(labkit_checks)!r}, 'a').write('_REGISTRY = {{}}')\n")
+        else:
+            cell.source += "\nanswer = 'labkit-receipt-v1.eyJ9.AAAA'  # a receipt-shaped string"
+    _submit(course_dir, "a_tricks", assignment, tricks)
+    _submit(course_dir, "b_next", assignment, release)
+    # receipts that are not this student's, edited, or signed by another key
+    _submit(course_dir, "copier", assignment, _with_receipts(release, signed("solved", by_receipt)))
+    edited = {eid: _edited(signed("editor", [by_receipt[0]])[by_receipt[0]], exercise=eid) for eid in by_receipt[1:]}
+    edited[by_receipt[0]] = _edited(signed("solved", [by_receipt[0]])[by_receipt[0]], student="editor")
+    _submit(course_dir, "editor", assignment, _with_receipts(release, edited))
+    _submit(course_dir, "forger", assignment, _with_receipts(release, signed("forger", by_receipt, stranger_key)))
 
     tool.autograde(course_dir, assignment)
     scores = tool.grades(course_dir, assignment)
     assert scores["solved"] == (full_marks, full_marks)
-    assert scores["untouched"] == (0, full_marks)
-    assert scores["partial"] == (len(put_back), full_marks) and 0 < len(put_back) < full_marks
+    assert scores["partial"] == (3, full_marks)
+    for student in ("untouched", "a_tricks", "b_next", "copier", "editor", "forger"):
+        assert scores[student] == (0, full_marks), student
+    assert not marker.exists(), "autograde executed a submission"
+    assert labkit_checks.read_bytes() == before, "a submission changed the grader's labkit"
 
-    # the untouched copy ran without error: only the graded test cells failed
-    graded = nbformat.read(course_dir / "autograded" / "untouched" / assignment / path.name, as_version=4)
-    failed = [c.metadata.get("nbgrader", {}).get("grade_id", f"cell {i}") for i, c in enumerate(graded.cells)
-              if c.cell_type == "code" and any(o.output_type == "error" for o in c.outputs)]
-    assert failed and all(name.startswith("check-") for name in failed), failed
-    shutil.rmtree(course_dir)  # the autograded copies hold the widget outputs: don't keep them around
+    # the verdicts are in the graded copy, with the reason
+    graded = nbformat.read(course_dir / "autograded" / "a_tricks" / assignment / path.name, as_version=4)
+    text = "\n".join(o.get("text", "") for c in _graded(graded) for o in c.outputs)
+    assert "not plain data" in text and "sandbox: writing" in text and "no valid receipt" in text
+    shutil.rmtree(course_dir)
+
+
+def test_a_malformed_service_key_is_refused(tmp_path, capsys):
+    assert tool.main(["--course", str(tmp_path / "c"), "--no-release", "--service-public-key", "abcd",
+                      str(ROOT / "notebooks" / "01_feistel.ipynb")]) == 1
+    assert "32 bytes" in capsys.readouterr().err

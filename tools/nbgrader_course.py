@@ -1,15 +1,19 @@
 """Turn the instructor notebooks into an nbgrader course: one assignment per unit, hidden tests.
 
-Usage: python tools/nbgrader_course.py [--course build/course] [--no-release] [notebooks/NN_name.ipynb ...]
+Usage: python tools/nbgrader_course.py [--course build/course] [--no-release]
+       [--service-public-key HEX] [notebooks/NN_name.ipynb ...]
 
 Everything is derived from what every exercise cell already has (see tools/make_student.py): the
 solution region between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` and the cell's closing
 ``ex.check("NN.k", answer)``. Each exercise cell becomes an nbgrader *autograded answer* cell and
-is followed by a locked *autograder test* cell whose hidden test repeats the check
-(``assert check("NN.k", answer)``, one point each), so a student keeps the immediate feedback and
-the grade comes from the same checker. nbgrader (``generate_assignment``) then writes the student
-release with the solutions replaced by ``...`` and the hidden tests removed; ``autograde`` puts the
-tests back and scores a submission (nbgrader docs, "Developing assignments", "Autograding").
+is followed by a locked *autograder test* cell whose hidden test names the exercise and the answer
+(``assert check("NN.k", answer)``, one point each). nbgrader (``generate_assignment``) then writes
+the student release with the solutions replaced by ``...`` and the hidden tests removed
+(nbgrader docs, "Developing assignments"). Grades never come from the student's kernel: the
+course's config (:func:`grading_config`) makes ``nbgrader autograde`` grade each submission
+without executing it, through :mod:`labkit.grading.autograde`: implement exercises in a sandbox,
+attack, value and quiz exercises by the challenge service's receipts, verified under the service
+public key given here (``--service-public-key`` or ``LABKIT_SERVICE_PUBLIC_KEY``).
 
 The course folder (default ``build/course``, never committed) gets ``nbgrader_config.py``,
 ``source/<unit>/<unit>.ipynb`` and, unless ``--no-release``, ``release/<unit>/``.
@@ -30,8 +34,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tools")]  # run as a script from a clone:
 import make_student  # noqa: E402  (the markers and their validation: one definition for both tools)
 from labkit.course import notebook_paths as course_notebooks, unit_number  # noqa: E402
 
-__all__ = ["COURSE_ID", "GRADER_CHECK", "check_calls", "assignment_notebook", "write_config", "build_course",
-           "release", "autograde", "grades", "main"]
+__all__ = ["COURSE_ID", "GRADER_CHECK", "check_calls", "assignment_notebook", "write_config", "grading_config",
+           "build_course", "release", "autograde", "grades", "main"]
 
 COURSE_ID = "deep-neural-crypto-lab"
 #: The grader's own reference to the checker, taken in a locked cell before any student code runs,
@@ -132,17 +136,35 @@ def assignment_notebook(nb: nbformat.NotebookNode, *, name: str = "notebook") ->
     return source, points
 
 
-def write_config(course: Path) -> Path:
+def grading_config(service_public_key: str = "") -> str:
+    """The part of ``nbgrader_config.py`` that takes grades out of the student's kernel: autograde
+    runs :mod:`labkit.grading.autograde`'s steps instead of executing the submission, and pins the
+    challenge service's public key (64 hex digits; empty: receipts earn nothing)."""
+    from labkit.grading.autograde import public_key_from_hex
+
+    key = public_key_from_hex(service_public_key)  # ValueError on a malformed key
+    return f'''
+# Grades come from labkit.grading, never from the student's kernel: autograde does not execute the
+# submission; implement exercises run in a sandbox, the others count by the challenge service's receipts.
+from labkit.grading import autograde as labkit_autograde  # noqa: E402
+c.Autograde.sanitize_preprocessors = labkit_autograde.SANITIZE
+c.Autograde.autograde_preprocessors = labkit_autograde.AUTOGRADE
+# The challenge service's Ed25519 public key: a receipt verifies under it, for its student, or earns nothing.
+c.GradeOutsideKernel.service_public_key = "{key.hex() if key else ""}"
+'''
+
+
+def write_config(course: Path, service_public_key: str = "") -> Path:
     """Write the course's ``nbgrader_config.py`` (the lab's settings) into ``course``."""
     course.mkdir(parents=True, exist_ok=True)
     path = course / "nbgrader_config.py"
-    path.write_text(CONFIG)
+    path.write_text(CONFIG + grading_config(service_public_key))
     return path
 
 
-def build_course(course: Path, notebooks: list[Path]) -> dict[str, int]:
+def build_course(course: Path, notebooks: list[Path], service_public_key: str = "") -> dict[str, int]:
     """Write ``source/<unit>/<unit>.ipynb`` for each notebook with exercises; ``{assignment: points}``."""
-    write_config(course)
+    write_config(course, service_public_key)
     assignments = {}
     for path in notebooks:
         nb = nbformat.read(path, as_version=4)
@@ -176,7 +198,8 @@ def release(course: Path, assignment: str) -> Path:
 
 
 def autograde(course: Path, assignment: str) -> None:
-    """``nbgrader autograde``: run every submission in ``submitted/<student>/<assignment>/``."""
+    """``nbgrader autograde``: grade every submission in ``submitted/<student>/<assignment>/``
+    (with the course's config: outside the student's kernel, see :func:`grading_config`)."""
     nbgrader(course, "autograde", assignment, "--force")
 
 
@@ -194,14 +217,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("notebooks", nargs="*", help="instructor notebooks (default: every unit)")
     parser.add_argument("--course", default=str(ROOT / "build" / "course"), help="course folder (default: build/course)")
     parser.add_argument("--no-release", action="store_true", help="write source/ only, skip generate_assignment")
+    parser.add_argument("--service-public-key", default=os.environ.get("LABKIT_SERVICE_PUBLIC_KEY", ""),
+                        help="the challenge service's Ed25519 public key, 64 hex digits (default: "
+                             "$LABKIT_SERVICE_PUBLIC_KEY); receipts verify under it")
     args = parser.parse_args(argv)
     course = Path(args.course).resolve()
     paths = [Path(p).resolve() for p in args.notebooks] or course_notebooks(ROOT / "notebooks")
     try:
-        assignments = build_course(course, [p for p in paths if unit_number(p)])
-    except (make_student.MarkerError, ConversionError) as err:
+        assignments = build_course(course, [p for p in paths if unit_number(p)], args.service_public_key)
+    except (make_student.MarkerError, ConversionError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
+    if not args.service_public_key:
+        print("warning: no --service-public-key: receipts (attack, value and quiz exercises) earn nothing "
+              "until c.GradeOutsideKernel.service_public_key is set in nbgrader_config.py", file=sys.stderr)
     for assignment, points in assignments.items():
         where = course / "source" / assignment
         if not args.no_release:

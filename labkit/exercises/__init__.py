@@ -1,5 +1,11 @@
 """Exercise checks: immediate feedback for students; hints only when asked, never a solution.
 
+``ex.check`` runs in the student's own kernel, so it is a quick self-check and nothing more: code
+in the same process can change any verdict. Grades come from outside that process
+(DESIGN.md, "The trust boundary"): implement exercises from :mod:`labkit.grading`, which runs the
+same :class:`FunctionSpec` against the graded cell in a sandbox, the others from the challenge
+service's signed receipts.
+
 Each chapter registers its exercises in a module of this package (``ch01_feistel.py``, ...) with
 :func:`exercise`. In a notebook::
 
@@ -20,8 +26,8 @@ import pkgutil
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-__all__ = ["Exercise", "exercise", "check", "hint", "solution", "registry", "Feedback", "KINDS",
-           "check_function", "Hint"]
+__all__ = ["Exercise", "exercise", "implement", "FunctionSpec", "check", "hint", "solution", "registry",
+           "Feedback", "KINDS", "check_function", "Hint"]
 
 #: What an exercise asks for: code to write, an attack to run, a value to compute, a concept question.
 KINDS = ("implement", "attack", "value", "quiz")
@@ -36,6 +42,9 @@ class Exercise:
     checker: Callable[[Any], bool | tuple[bool, str]]
     hints: tuple[str, ...]
     kind: str = "value"
+    #: An implement exercise's parts as data (:class:`FunctionSpec`): what the self-check here and
+    #: the grader's sandbox (labkit.grading) both run.
+    spec: Any = None
 
     @property
     def hint(self) -> str:
@@ -160,6 +169,8 @@ def _get(exercise_id: str) -> Exercise:
 def check(exercise_id: str, answer: Any) -> Feedback:
     """Check ``answer`` for an exercise: a clear "Correct" or "Not yet", never a traceback.
 
+    A quick self-check in the student's kernel, not a grade (see the module's docstring).
+
     ``...`` (Ellipsis, the placeholder of the student copies) or ``None`` is "not answered yet"
     and gets no hint. A check never shows the hint or the solution: hints come only when asked
     for with :func:`hint` (issue 15: "hints only when asked; check never prints a solution").
@@ -244,16 +255,21 @@ def check_function(candidate: Any, reference: Callable[..., Any], draw: Callable
     """Run ``candidate`` on ``trials`` fresh random inputs against an independent ``reference``.
 
     ``draw(rng)`` makes one argument tuple from a :class:`random.Random` seeded by the OS (so the
-    inputs are new on every check and cannot be tuned for). On the first mismatch the feedback
-    names the input, what the candidate returned and what was expected, never the reference's
-    code (issue 15: "reports the first failing input and the expected output").
+    inputs are new on every check and cannot be tuned for). What the candidate returns must be
+    plain data (:mod:`labkit.plain`): it is copied into exact builtin types before ``equal(got,
+    expected)`` (default :func:`labkit.plain.plain_equal`, labkit's answer deciding the type) looks
+    at it, so an object whose ``__eq__`` says yes to everything is refused, not believed. On the
+    first mismatch the feedback names the input, what the candidate returned and what was
+    expected, never the reference's code. ``candidate`` may be the student's function or the
+    grader's handle on it in a sandbox (labkit.grading): the same check runs in both.
     """
     import random
+
+    from labkit import plain
 
     if not callable(candidate):
         return False, f"the answer must be a function (def ...), got {type(candidate).__name__}."
     rng = random.Random()  # seeded from os.urandom: fresh inputs on every check
-    same = equal or (lambda a, b: a == b)
     for _ in range(trials):
         args = draw(rng)
         expected = reference(*args)
@@ -261,11 +277,86 @@ def check_function(candidate: Any, reference: Callable[..., Any], draw: Callable
         try:
             got = candidate(*args)
         except Exception as err:
-            return False, f"{name}({shown}) raised {type(err).__name__}: {err}; expected {_show(expected)}."
+            kind = getattr(err, "kind", type(err).__name__)
+            return False, f"{name}({shown}) raised {kind}: {err}; expected {_show(expected)}."
         try:
-            ok = bool(same(got, expected))
+            got = plain.to_plain(got)
+        except plain.PlainDataError as err:
+            return False, f"{name}({shown}) returned something that is not plain data ({err}); expected {_show(expected)}."
+        try:
+            ok = bool(equal(got, expected)) if equal else plain.plain_equal(expected, got)
         except Exception:
             ok = False
         if not ok:
             return False, f"{name}({shown}) returned {_show(got)}; expected {_show(expected)}."
     return True, f"{name} agrees with the reference on {trials} fresh random inputs"
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """An implement exercise as data, the one definition its two checks share.
+
+    ``name`` is the function the student writes; ``draw(rng)`` one tuple of inputs (plain data, or
+    labkit objects that know how to travel as plain data); ``reference`` labkit's answer on them;
+    ``equal(got, expected)`` the comparison (default: :func:`labkit.plain.plain_equal`), ``trials``
+    how many fresh inputs; ``new_draw()``, when given, makes a fresh ``draw`` for every check (one
+    that needs fresh keys). ``hide`` names the reference as ``"labkit.module:name"``: the grader's
+    read-only copy of labkit leaves those out, so a graded cell cannot import its answer.
+    ``checker(candidate)`` replaces the plain trial loop where an exercise needs more (further
+    attacks after the trials, an answer that is a pair of functions), and ``export`` /
+    ``rebuild`` (``"labkit.module:function"``) turn an answer that is an object, not a function,
+    into plain data and back (a circuit as its gates), in the kernel as in the grader.
+
+    The in-kernel ``ex.check`` runs :meth:`run` on the student's function: a quick self-check.
+    Grades come from labkit.grading, which runs the same :meth:`run` with a handle on the student's
+    function in a sandboxed process, outside the student's kernel (DESIGN.md, "The trust boundary").
+    """
+
+    name: str
+    reference: Callable[..., Any] | None = None
+    draw: Callable[[Any], tuple] | None = None
+    trials: int = 50
+    equal: Callable[[Any, Any], bool] | None = None
+    hide: tuple[str, ...] = ()
+    checker: Callable[[Any], Any] | None = None
+    export: str | None = None
+    rebuild: str | None = None
+    new_draw: Callable[[], Callable[[Any], tuple]] | None = None
+
+
+    def run(self, candidate: Any) -> bool | tuple[bool, str]:
+        """Check ``candidate`` (the student's function, or the grader's handle on it)."""
+        if self.checker is not None:
+            return self.checker(candidate)
+        draw = self.new_draw() if self.new_draw is not None else self.draw
+        return check_function(candidate, self.reference, draw, trials=self.trials, name=self.name,
+                              equal=self.equal)
+
+    def exported(self, answer: Any) -> Any:
+        """``answer`` as the checker sees it: for an object answer (``export``), its plain data
+        rebuilt by labkit (so no method of the student's object is ever called by the check)."""
+        if self.export is None:
+            return answer
+        from labkit import plain
+
+        return _function(self.rebuild)(plain.to_plain(_function(self.export)(answer)))
+
+
+def _function(target: str) -> Callable:
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def implement(id: str, title: str, *, hint: str | Sequence[str], spec: FunctionSpec) -> FunctionSpec:
+    """Register an implement exercise from its :class:`FunctionSpec`; the self-check is ``spec.run``."""
+    if not isinstance(spec, FunctionSpec):
+        raise TypeError("an implement exercise needs a FunctionSpec")
+    if spec.checker is None and (spec.reference is None or (spec.draw is None and spec.new_draw is None)):
+        raise ValueError(f"exercise {id!r}: a FunctionSpec needs a reference and a draw, or a checker")
+
+    def self_check(answer):
+        return spec.run(spec.exported(answer))
+
+    exercise(id, title, hint=hint, kind="implement")(self_check)
+    _REGISTRY[id] = Exercise(id, title, self_check, _REGISTRY[id].hints, "implement", spec)
+    return spec

@@ -1,6 +1,6 @@
 """Exercises of chapter 01 (Feistel networks)."""
 from labkit import feistel
-from labkit.exercises import check_function, exercise
+from labkit.exercises import FunctionSpec, exercise, implement
 from labkit.exercises.quiz import quiz
 
 
@@ -24,6 +24,10 @@ class ShownRoundFunction:
 
     def __repr__(self) -> str:
         return f"<f = {self.kind!r}, k = {self.key:#x}, on {self.half_bits}-bit halves>"
+
+    def __plain__(self) -> tuple[str, tuple]:
+        """How it travels to a grader's sandbox as plain data: the labkit call that rebuilds it."""
+        return "labkit.feistel:make_round_function", (self.kind, self.key, self.half_bits)
 
 
 def _draw_round(rng) -> tuple[int, int, ShownRoundFunction]:
@@ -52,32 +56,27 @@ def _round_inverse_reference(left: int, right: int, f: ShownRoundFunction) -> tu
     return net.split(net.decrypt(net.join(right, left)))
 
 
-@exercise(
+implement(
     "01.1",
     "one Feistel round: feistel_round(left, right, f) -> (new_left, new_right)",
     hint=("One half passes through unchanged and changes sides; the other half is masked with "
           "the round function of the half that passes.",
           "The new left half is the old right half; the new right half is the old left half XOR "
           "f applied to the old right half. Return the two as a tuple of ints."),
-    kind="implement",
+    spec=FunctionSpec("feistel_round", _round_reference, _draw_round, trials=200, equal=_as_halves,
+                      hide=("labkit.feistel:Feistel",)),
 )
-def _round(answer):
-    return check_function(answer, _round_reference, _draw_round, trials=200, name="feistel_round",
-                          equal=_as_halves)
 
-
-@exercise(
+implement(
     "01.2",
     "one Feistel round backwards: feistel_round_inverse(left, right, f) -> the halves before the round",
     hint=("You are given the halves after a round. One of them is a copy of a half before the "
           "round; you can evaluate f on it, which is all you need (never an inverse of f).",
           "The old right half is the given left half; the old left half is the given right half "
           "XOR f applied to the given left half."),
-    kind="implement",
+    spec=FunctionSpec("feistel_round_inverse", _round_inverse_reference, _draw_round, trials=200,
+                      equal=_as_halves, hide=("labkit.feistel:Feistel",)),
 )
-def _round_inverse(answer):
-    return check_function(answer, _round_inverse_reference, _draw_round, trials=200,
-                          name="feistel_round_inverse", equal=_as_halves)
 
 
 @exercise(

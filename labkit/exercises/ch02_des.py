@@ -7,7 +7,7 @@ from the OS CSPRNG once per run (``_session``) and hand out oracles or public da
 import secrets
 
 from labkit import bits, des, des_linear, des_security, sbox
-from labkit.exercises import check_function, exercise
+from labkit.exercises import FunctionSpec, exercise, implement
 from labkit.exercises._session import session_secret
 from labkit.exercises.quiz import quiz
 
@@ -18,26 +18,27 @@ def _random_bytes(rng, n: int) -> bytes:
     return bytes(rng.randrange(256) for _ in range(n))
 
 
-@exercise(
+def _round_key_reference(key: bytes, round_number: int) -> bytes:
+    return bits.bits_to_bytes(des.expand_key(key)[round_number - 1])
+
+
+implement(
     "02.1",
     "round_key(key, round_number): the 48-bit subkey K_i of DES as 6 bytes, from PC-1, the shifts and PC-2",
     hint=("The key schedule only selects and rotates key bits: nothing is computed, only moved.",
           "Apply PC-1 to the 64 key bits, split into C and D of 28 bits, rotate both left by the "
           "shifts of rounds 1 to i added up, join them and apply PC-2; pack the 48 bits into 6 bytes.",
           "The tables are 1-based: output bit t takes input bit TABLE[t] - 1 of a 0-based array."),
-    kind="implement",
+    spec=FunctionSpec("round_key", _round_key_reference, lambda rng: (_random_bytes(rng, 8), rng.randint(1, 16)),
+                      trials=40, hide=("labkit.des:expand_key",)),
 )
-def _round_key(answer):
-    return check_function(
-        answer, lambda key, r: bits.bits_to_bytes(des.expand_key(key)[r - 1]),
-        lambda rng: (_random_bytes(rng, 8), rng.randint(1, 16)), trials=40, name="round_key")
 
 
 def _f_reference(right: bytes, subkey: bytes) -> bytes:
     return bits.bits_to_bytes(des.round_function(bits.bytes_to_bits(right), bits.bytes_to_bits(subkey)))
 
 
-@exercise(
+implement(
     "02.2",
     "f(right, subkey): DES's round function P(S(E(R) xor K)) from the FIPS 46-3 tables, 4 bytes out",
     hint=("Four steps, each one table: expand, add the key, substitute, permute.",
@@ -45,11 +46,9 @@ def _f_reference(right: bytes, subkey: bytes) -> bytes:
           "in S-box i, the row is bits 1 and 6 of the group and the column bits 2 to 5; write the "
           "eight 4-bit outputs in order and apply P to the 32 bits.",
           "Check your row and column on round 1 of the worked example printed above."),
-    kind="implement",
+    spec=FunctionSpec("f", _f_reference, lambda rng: (_random_bytes(rng, 4), _random_bytes(rng, 6)), trials=40,
+                      hide=("labkit.des:round_function",)),
 )
-def _round_function(answer):
-    return check_function(answer, _f_reference, lambda rng: (_random_bytes(rng, 4), _random_bytes(rng, 6)),
-                          trials=40, name="f")
 
 
 #: The public plaintext of exercise 02.3 (only the key is secret).
@@ -95,18 +94,16 @@ def _random_sbox_or_des(rng) -> list[int]:
     return [rng.randrange(16) for _ in range(64)]
 
 
-@exercise(
+implement(
     "02.4",
     "difference_row(table, a): row a of the difference distribution table of a 6-to-4-bit S-box",
     hint=("A DDT row counts, for one input difference a, how often each output difference occurs.",
           "For every input x in 0..63, compute the output difference S(x) xor S(x xor a) and add one "
           "to its counter; return the 16 counters (they add up to 64)."),
-    kind="implement",
+    spec=FunctionSpec("difference_row", lambda table, a: sbox.ddt(table, out_bits=4)[a].tolist(),
+                      lambda rng: (_random_sbox_or_des(rng), rng.randrange(64)), trials=40,
+                      equal=lambda got, exp: [int(v) for v in got] == exp, hide=("labkit.sbox:ddt",)),
 )
-def _difference_row(answer):
-    return check_function(answer, lambda table, a: sbox.ddt(table, out_bits=4)[a].tolist(),
-                          lambda rng: (_random_sbox_or_des(rng), rng.randrange(64)), trials=40,
-                          name="difference_row", equal=lambda got, exp: [int(v) for v in got] == exp)
 
 
 @exercise(
@@ -195,19 +192,18 @@ def _mitm_draw(rng):
     return [(m, des_security.toy_double_encrypt(i, j, m, key_bits)) for m in plaintexts], key_bits
 
 
-@exercise(
+implement(
     "02.8",
     "meet_in_the_middle(pairs, key_bits): every key pair (i, j) of the toy 2DES that fits the pairs",
     hint=("Double encryption has a middle: E_k1(P) = D_k2(C). Each side involves only one key.",
           "Encrypt the first plaintext under every stage-1 key and store middle value -> i in a "
           "table; decrypt the first ciphertext under every stage-2 key and look it up; keep the "
           "(i, j) that also map the other plaintexts to their ciphertexts, sorted."),
-    kind="implement",
+    spec=FunctionSpec("meet_in_the_middle", lambda pairs, k: des_security.meet_in_the_middle(pairs, k).candidates,
+                      _mitm_draw, trials=3,
+                      equal=lambda got, exp: sorted(tuple(int(v) for v in p) for p in got) == exp,
+                      hide=("labkit.des_security:meet_in_the_middle",)),
 )
-def _mitm(answer):
-    return check_function(answer, lambda pairs, k: des_security.meet_in_the_middle(pairs, k).candidates,
-                          _mitm_draw, trials=3, name="meet_in_the_middle",
-                          equal=lambda got, exp: sorted(tuple(int(v) for v in p) for p in got) == exp)
 
 
 SWEET32_BLOCK_BITS = 24

@@ -5,7 +5,7 @@ tested on the FIPS-197 and AESAVS vectors); the Square attack exercise draws a f
 """
 
 from labkit import aes, gf, square_attack
-from labkit.exercises import check_function, exercise
+from labkit.exercises import FunctionSpec, exercise, implement
 from labkit.exercises._session import session_secret
 from labkit.exercises.quiz import quiz
 
@@ -14,59 +14,53 @@ def _random_bytes(rng, n: int) -> bytes:
     return bytes(rng.randrange(256) for _ in range(n))
 
 
-@exercise(
+implement(
     "03.1",
     "multiplication in GF(2^8), written with xtime and XOR",
     hint=("Multiplying by x (the byte 0x02) shifts left and, when a bit falls off the top, XORs in "
           "0x1B; every other product is an XOR of such shifted copies (FIPS-197 4.2).",
           "Walk through the bits of b from the lowest: when the bit is set, XOR the current a into "
           "the result; then multiply a by x. Eight steps give the product."),
-    kind="implement",
+    spec=FunctionSpec("gf_multiply", gf.gf256_mul, lambda rng: (rng.randrange(256), rng.randrange(256)),
+                      hide=("labkit.gf:gf256_mul",)),
 )
-def _gf_multiply(candidate):
-    return check_function(candidate, gf.gf256_mul, lambda rng: (rng.randrange(256), rng.randrange(256)),
-                          name="gf_multiply")
 
 
-@exercise(
+implement(
     "03.2",
     "SubBytes for one byte, from the field inverse and the affine map",
     hint=("S(b) takes two steps: the multiplicative inverse in GF(2^8) (0 stays 0), then an affine "
           "map over GF(2) on the 8 bits of that inverse (FIPS-197 5.1.1).",
           "Bit i of the output is the XOR of bits i, i+4, i+5, i+6 and i+7 (indices mod 8) of the "
           "inverse and bit i of the constant 0x63; rebuild the byte from its eight bits."),
-    kind="implement",
+    spec=FunctionSpec("sub_byte", lambda b: aes.SBOX[b],
+                      # 0 has no inverse (S(0) = 0x63 by the convention 0 -> 0): drawn often enough to be tested
+                      lambda rng: (0 if rng.random() < 0.125 else rng.randrange(256),), trials=64,
+                      hide=("labkit.aes:SBOX",)),
 )
-def _sub_byte(candidate):
-    # 0 has no inverse (S(0) = 0x63 by the convention 0 -> 0): draw it often enough to be tested
-    return check_function(candidate, lambda b: aes.SBOX[b],
-                          lambda rng: (0 if rng.random() < 0.125 else rng.randrange(256),),
-                          trials=64, name="sub_byte")
 
 
 def _mix_column_reference(column: bytes) -> bytes:
     return aes.mix_columns(bytes(column) * 4)[:4]
 
 
-@exercise(
+implement(
     "03.3",
     "MixColumns on one column",
     hint=("Each output byte combines the whole column over GF(2^8) with the coefficients 2, 3, 1, 1, "
           "shifted one place to the right for each row (FIPS-197 5.1.3).",
           "Times 2 is xtime; times 3 is xtime of the byte XOR the byte itself. Output row r is "
           "2·s[r] ^ 3·s[r+1] ^ s[r+2] ^ s[r+3], indices mod 4; return the four bytes as bytes."),
-    kind="implement",
+    spec=FunctionSpec("mix_single_column", _mix_column_reference, lambda rng: (_random_bytes(rng, 4),),
+                      hide=("labkit.aes:mix_columns",)),
 )
-def _mix_single_column(candidate):
-    return check_function(candidate, _mix_column_reference, lambda rng: (_random_bytes(rng, 4),),
-                          name="mix_single_column")
 
 
 def _next_round_key_reference(round_key: bytes, round_number: int) -> bytes:
     return aes.expand_key(aes.invert_key_schedule(round_key, round_number - 1))[round_number]
 
 
-@exercise(
+implement(
     "03.4",
     "one step of the AES-128 key expansion",
     hint=("A round key is four 4-byte words. Each new word is the word four places back XOR the "
@@ -74,11 +68,10 @@ def _next_round_key_reference(round_key: bytes, round_number: int) -> bytes:
           "For the first word: rotate the previous key's last word one byte to the left, put each "
           "byte through the S-box, XOR the round constant x^(i-1) into its first byte, then XOR "
           "the previous key's first word (FIPS-197 5.2). Words 2 to 4 follow by XOR alone."),
-    kind="implement",
+    spec=FunctionSpec("next_round_key", _next_round_key_reference,
+                      lambda rng: (_random_bytes(rng, 16), rng.randrange(1, 11)),
+                      hide=("labkit.aes:expand_key",)),
 )
-def _next_round_key(candidate):
-    return check_function(candidate, _next_round_key_reference,
-                          lambda rng: (_random_bytes(rng, 16), rng.randrange(1, 11)), name="next_round_key")
 
 
 def _full_diffusion_round() -> int:

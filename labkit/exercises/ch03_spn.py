@@ -8,7 +8,7 @@ an encryption oracle.
 import numpy as np
 
 from labkit import sbox, spn
-from labkit.exercises import check_function, exercise
+from labkit.exercises import FunctionSpec, exercise, implement
 from labkit.exercises._session import session_secret
 from labkit.exercises.quiz import quiz
 
@@ -28,18 +28,16 @@ def _draw_sbox_and_difference(rng):
     return table, rng.randrange(16)
 
 
-@exercise(
+implement(
     "03.7",
     "one row of a 4-bit S-box's difference distribution table",
     hint=("Row a of the DDT counts, over all 16 inputs x, how often each output difference appears "
           "when the input difference is a.",
           "Loop x over 0..15, take the output difference S[x] XOR S[x XOR a], and add one to that "
           "entry of a list of 16 zeros."),
-    kind="implement",
+    spec=FunctionSpec("ddt_row", _ddt_row_reference, _draw_sbox_and_difference, trials=30,
+                      equal=lambda got, want: [int(v) for v in got] == want, hide=("labkit.sbox:ddt",)),
 )
-def _ddt_row(candidate):
-    return check_function(candidate, _ddt_row_reference, _draw_sbox_and_difference, trials=30,
-                          name="ddt_row", equal=lambda got, want: [int(v) for v in got] == want)
 
 
 def _count_reference(pairs, guess: int) -> int:
@@ -64,7 +62,7 @@ def _draw_pairs_and_guess(rng):
     return pairs, guess
 
 
-@exercise(
+implement(
     "03.8",
     "count the right pairs of Heys' characteristic under one guess of K5's nibbles 2 and 4",
     hint=("A right pair enters the last S-boxes with difference 0000 0110 0000 0110: nibbles 1 and "
@@ -72,11 +70,9 @@ def _draw_pairs_and_guess(rng):
           "For each pair: skip it unless the two ciphertexts agree in nibbles 1 and 3; otherwise "
           "XOR the guess into both, put nibbles 2 and 4 through the inverse S-box, and count the "
           "pair when both nibble differences are 6."),
-    kind="implement",
+    spec=FunctionSpec("count_right_pairs", _count_reference, _draw_pairs_and_guess, trials=20,
+                      hide=("labkit.spn:count_right_pairs",)),
 )
-def _count_right_pairs(candidate):
-    return check_function(candidate, _count_reference, _draw_pairs_and_guess, trials=20,
-                          name="count_right_pairs")
 
 
 def _challenge_key() -> bytes:

@@ -7,7 +7,7 @@ vectors); attack exercises (keystream reuse, the forbidden attack) draw a fresh 
 from Crypto.Cipher import AES
 
 from labkit import gcm, gf, modes
-from labkit.exercises import check_function, exercise
+from labkit.exercises import FunctionSpec, exercise, implement
 from labkit.exercises._session import session_secret
 from labkit.exercises.quiz import quiz
 from labkit.widgets.modes import demo_image
@@ -30,19 +30,19 @@ def _random_bytes(rng, n: int) -> bytes:
     return bytes(rng.getrandbits(8) for _ in range(n))
 
 
-@exercise(
+def _cbc_inputs(rng) -> tuple:
+    return _random_bytes(rng, 16), _random_bytes(rng, 16), _random_bytes(rng, 16 * rng.randint(1, 4))
+
+
+implement(
     "04.2",
     "cbc_decrypt(key, iv, ciphertext): AES-CBC decryption (SP 800-38A 6.2), padding left on",
     hint=("Undo the chaining: each plaintext block is the block cipher's decryption of its "
           "ciphertext block, xored with the ciphertext block before it (the IV for the first).",
           "Cut the ciphertext into 16-byte blocks; keep the previous ciphertext block (start with "
           "the IV); decrypt each block with the AES of chapter 03, xor, and join the results."),
-    kind="implement",
+    spec=FunctionSpec("cbc_decrypt", modes.cbc_decrypt, _cbc_inputs, trials=20, hide=("labkit.modes:cbc_decrypt",)),
 )
-def _cbc_decrypt(candidate):
-    return check_function(candidate, modes.cbc_decrypt, lambda rng: (
-        _random_bytes(rng, 16), _random_bytes(rng, 16), _random_bytes(rng, 16 * rng.randint(1, 4))),
-        trials=20, name="cbc_decrypt")
 
 
 def _secrets() -> dict:
@@ -82,7 +82,7 @@ def _ghash_inputs(rng) -> tuple:
             _random_bytes(rng, rng.randint(0, 60)))
 
 
-@exercise(
+implement(
     "04.4",
     "ghash(h, aad, ciphertext): GHASH_H(A, C) of SP 800-38D 6.4, a 16-byte block",
     hint=("GHASH is Horner's rule in GF(2^128): start from zero and, for each input block, xor it "
@@ -90,10 +90,8 @@ def _ghash_inputs(rng) -> tuple:
           "The input blocks are A zero-padded to 16 bytes, then C zero-padded, then one block with "
           "the bit lengths of A and C as two 64-bit big-endian integers. Turn blocks into field "
           "elements and back with the gf module's block conversions; multiply with its gf128_mul."),
-    kind="implement",
+    spec=FunctionSpec("ghash", gcm.ghash, _ghash_inputs, trials=30, hide=("labkit.gcm:ghash",)),
 )
-def _ghash(candidate):
-    return check_function(candidate, gcm.ghash, _ghash_inputs, trials=30, name="ghash")
 
 
 def _reuse_inputs(rng) -> tuple:
@@ -102,7 +100,7 @@ def _reuse_inputs(rng) -> tuple:
     return ct1, _random_bytes(rng, 16), ct2, _random_bytes(rng, 16), aad1, aad2
 
 
-@exercise(
+implement(
     "04.5",
     "nonce_reuse_polynomial(ct1, tag1, ct2, tag2, aad1, aad2): the polynomial with root H, as a "
     "list of GF(2^128) integers, lowest degree first",
@@ -111,12 +109,10 @@ def _reuse_inputs(rng) -> tuple:
           "Write each GHASH as a polynomial: block X_i of m blocks is the coefficient of H^(m-i+1), "
           "and there is no constant term. Add (xor) the two coefficient lists, then add T1 xor T2 "
           "as the constant term."),
-    kind="implement",
+    spec=FunctionSpec("nonce_reuse_polynomial", gcm.nonce_reuse_polynomial, _reuse_inputs, trials=30,
+                      equal=lambda got, want: gf.poly_trim(got) == gf.poly_trim(want),
+                      hide=("labkit.gcm:nonce_reuse_polynomial",)),
 )
-def _reuse_polynomial(candidate):
-    return check_function(candidate, gcm.nonce_reuse_polynomial, _reuse_inputs, trials=30,
-                          name="nonce_reuse_polynomial",
-                          equal=lambda got, want: gf.poly_trim(got) == gf.poly_trim(want))
 
 
 _SENT = (b"user=guest;role=reader;", b"user=carol;role=writer;quota=5", b"user=dave;role=reader;")

@@ -4,7 +4,7 @@ The padding-oracle challenge hands out a server over a fresh per-run key (only t
 and the ciphertext); the checkers recompute their answers with labkit.
 """
 from labkit import hkdf, modes, padding_oracle
-from labkit.exercises import check_function, exercise
+from labkit.exercises import FunctionSpec, exercise, implement
 from labkit.exercises._session import session_secret
 from labkit.exercises.quiz import quiz
 
@@ -52,7 +52,7 @@ def _expand_inputs(rng) -> tuple:
     return prk, info, rng.randint(0, 8 * hkdf.HASH_LENGTH)
 
 
-@exercise(
+implement(
     "04.11",
     "hkdf_expand(prk, info, length): HKDF-Expand with HMAC-SHA-256 (RFC 5869 2.3)",
     hint=("Expand chains HMAC blocks: each block is the HMAC under PRK of the previous block, the "
@@ -60,10 +60,8 @@ def _expand_inputs(rng) -> tuple:
           "T(0) is empty; T(i) = HMAC-SHA-256(PRK, T(i-1) || info || i) with i as one byte from 1; "
           "join T(1), T(2), ... and keep the first length bytes (the standard library's hmac and "
           "hashlib do the HMAC)."),
-    kind="implement",
+    spec=FunctionSpec("hkdf_expand", hkdf.expand, _expand_inputs, trials=30, hide=("labkit.hkdf:expand",)),
 )
-def _hkdf_expand(candidate):
-    return check_function(candidate, hkdf.expand, _expand_inputs, trials=30, name="hkdf_expand")
 
 
 quiz(

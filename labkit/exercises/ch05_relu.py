@@ -5,7 +5,8 @@ import itertools
 import numpy as np
 
 from labkit.circuits import XOR, BooleanFunction, Circuit, corner_neurons, lookup_function
-from labkit.exercises import check_function, exercise
+from labkit import plain
+from labkit.exercises import FunctionSpec, check_function, exercise, implement
 from labkit.exercises.quiz import quiz
 
 #: The corner parameters the 05.2 check draws: dyadic, so weights and biases are exact.
@@ -45,7 +46,7 @@ def _same_neuron(got, expected) -> bool:
             and abs(float(bias) - expected[1]) <= 1e-12)
 
 
-@exercise(
+implement(
     "05.2",
     "the corner neuron of any pattern: corner_neuron(pattern, c) -> (weights, bias)",
     hint=("The neuron must reach exactly 1 at its pattern and drop to 0 or below as soon as one "
@@ -53,11 +54,9 @@ def _same_neuron(got, expected) -> bool:
           "Expand the paper's formula: a coordinate with b_i = 1 contributes +x_i/c, one with "
           "b_i = 0 contributes (1 - x_i)/c. Collect the x terms into the weights and every "
           "constant (the ones from the 1 - x_i parts, then -k + c, all over c) into the bias."),
-    kind="implement",
+    spec=FunctionSpec("corner_neuron", _corner_reference, _draw_corner, trials=100, equal=_same_neuron,
+                      hide=("labkit.circuits:corner_neurons",)),
 )
-def _corner(answer):
-    return check_function(answer, _corner_reference, _draw_corner, trials=100, name="corner_neuron",
-                          equal=_same_neuron)
 
 
 @exercise(
@@ -75,15 +74,6 @@ def _xor_half(answer):
 CUBE3 = np.array(list(itertools.product([0, 1], repeat=3)))
 
 
-@exercise(
-    "05.4",
-    "a circuit (3 inputs, 1 output) computing the majority of three bits",
-    hint=("Majority is 1 when at least two of the three bits are 1: say 'at least two' with ANDs "
-          "of pairs and ORs.",
-          "AND each pair of inputs and OR the three results (or: x AND y, OR z AND (x XOR y)). On "
-          "a Circuit, the operators &, | and ^ on wires add gates; then set the single output."),
-    kind="implement",
-)
 def _majority(answer):
     from labkit.neural import compile_circuit
 
@@ -100,6 +90,18 @@ def _majority(answer):
         if net_got != want:  # the compiler is exact on bits: only a broken circuit gets here
             return False, f"on input {tuple(row.tolist())} its ReLU network gives {net_got:g}; expected {want}."
     return True, f"the circuit computes the majority on all 8 inputs, and its {answer.depth()}-layer ReLU network agrees"
+
+
+implement(
+    "05.4",
+    "a circuit (3 inputs, 1 output) computing the majority of three bits",
+    hint=("Majority is 1 when at least two of the three bits are 1: say 'at least two' with ANDs "
+          "of pairs and ORs.",
+          "AND each pair of inputs and OR the three results (or: x AND y, OR z AND (x XOR y)). On "
+          "a Circuit, the operators &, | and ^ on wires add gates; then set the single output."),
+    spec=FunctionSpec("majority", checker=_majority, export="labkit.circuits:circuit_data",
+                      rebuild="labkit.circuits:circuit_from_data"),
+)
 
 
 #: The 16 inputs of a 4-bit S-box as bit rows, most significant bit first (row v spells v).
@@ -121,7 +123,7 @@ def _network_outputs(build):
     S-box values it computes, or its raw outputs where they are not bits."""
 
     def outputs_on_inputs_0_to_15(sbox):
-        weight, bias, decode = (np.asarray(a, dtype=np.float64) for a in build(list(sbox)))
+        weight, bias, decode = (np.asarray(a, dtype=np.float64) for a in plain.to_plain(build(list(sbox))))
         n = weight.shape[0] if weight.ndim == 2 else -1
         if weight.shape != (n, 4) or bias.shape != (n,) or decode.shape != (4, n):
             raise ValueError(f"expected weight (N, 4), bias (N,), decode (4, N); got {weight.shape}, "
@@ -144,16 +146,6 @@ def _draw_sbox(rng) -> tuple[list[int]]:
     return (sbox,)
 
 
-@exercise(
-    "05.5",
-    "the corner-neuron network of a 4-bit S-box: sbox_corner_network(sbox) -> (weight, bias, decode)",
-    hint=("Use one-hot corners: one neuron per 4-bit input pattern, each giving 1 on its own "
-          "pattern and 0 on the other fifteen; then a 0/1 matrix writes out the table entry.",
-          "Row v of the weights is +1 where pattern v has a 1 bit and -1 where it has a 0, with "
-          "bias 1 minus the number of ones in v (c = 1). Column v of the 4 x 16 decode matrix "
-          "holds the bits of the S-box entry at v, most significant first."),
-    kind="implement",
-)
 def _sbox_network(answer):
     if not callable(answer):
         return False, f"the answer must be a function (def ...), got {type(answer).__name__}."
@@ -163,6 +155,19 @@ def _sbox_network(answer):
         message = (f"the network of sbox_corner_network computes the S-box on all 16 inputs, for "
                    f"{SBOX_TRIALS} fresh random 4-bit permutations")
     return ok, message
+
+
+implement(
+    "05.5",
+    "the corner-neuron network of a 4-bit S-box: sbox_corner_network(sbox) -> (weight, bias, decode)",
+    hint=("Use one-hot corners: one neuron per 4-bit input pattern, each giving 1 on its own "
+          "pattern and 0 on the other fifteen; then a 0/1 matrix writes out the table entry.",
+          "Row v of the weights is +1 where pattern v has a 1 bit and -1 where it has a 0, with "
+          "bias 1 minus the number of ones in v (c = 1). Column v of the 4 x 16 decode matrix "
+          "holds the bits of the S-box entry at v, most significant first."),
+    spec=FunctionSpec("sbox_corner_network", checker=_sbox_network,
+                      hide=("labkit.circuits:corner_neurons", "labkit.circuits:lookup_function")),
+)
 
 
 # --- concept questions (kind "quiz"; answers stored as salted digests, see quiz.py) ---

@@ -9,7 +9,7 @@ import numpy as np
 from labkit import aes
 from labkit.attacks.oracle import CountingOracle, QueryBudgetExceeded
 from labkit.attacks.strategies import probe_rows
-from labkit.exercises import check_function, exercise
+from labkit.exercises import FunctionSpec, exercise, implement
 from labkit.exercises._session import session_secret
 from labkit.exercises.quiz import quiz
 
@@ -50,18 +50,16 @@ def _same_array(got, want) -> bool:
     return got.shape == want.shape and np.array_equal(got, want)
 
 
-@exercise(
+implement(
     "06.6",
     "probe_pair(base, i, e): the two queries that test key bit i around the base plaintext",
     hint=("Both queries are the binary base plaintext except at one coordinate, which sits at the "
           "same distance e on either side of the base's own bit there.",
           "Copy the base twice as floats (a 2-row array), then overwrite coordinate i of the first "
           "row with v - e and of the second with v + e, where v is the base's bit i."),
-    kind="implement",
+    spec=FunctionSpec("probe_pair", _probe_pair_reference, _draw_probe, trials=40, equal=_same_array,
+                      hide=("labkit.attacks.strategies:probe_rows",)),
 )
-def _probe_pair(answer):
-    return check_function(answer, _probe_pair_reference, _draw_probe, trials=40, name="probe_pair",
-                          equal=_same_array)
 
 
 @exercise(

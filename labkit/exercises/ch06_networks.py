@@ -2,7 +2,7 @@
 import numpy as np
 
 from labkit.circuits import XOR, corner_neurons
-from labkit.exercises import check_function, exercise
+from labkit.exercises import FunctionSpec, exercise, implement
 
 
 @exercise(
@@ -43,7 +43,7 @@ def _draw_xor_input(rng):
     return x, rng.randrange(2), rng.choice((1.0, 0.5, 0.25))
 
 
-@exercise(
+implement(
     "06.3",
     "xor_neurons(x, k, c): the first layer's two corner neurons computing x XOR k on a real x",
     hint=("XOR has two corners where it is 1, (1, 0) and (0, 1): one neuron each, with the key bit "
@@ -51,11 +51,10 @@ def _draw_xor_input(rng):
           "A corner neuron for the pattern b adds x_i where b_i = 1 and 1 - x_i where b_i = 0, "
           "subtracts k - c (k = 2 inputs here), divides by c and applies ReLU. Write the two "
           "neurons with the key bit as the second input and add them."),
-    kind="implement",
+    spec=FunctionSpec("xor_neurons", _xor_neurons_reference, _draw_xor_input, trials=60,
+                      equal=lambda got, want: abs(float(got) - want) <= 1e-12,
+                      hide=("labkit.circuits:corner_neurons",)),
 )
-def _xor_neurons(answer):
-    return check_function(answer, _xor_neurons_reference, _draw_xor_input, trials=60, name="xor_neurons",
-                          equal=lambda got, want: abs(float(got) - want) <= 1e-12)
 
 
 @exercise(

@@ -9,7 +9,7 @@ from fractions import Fraction
 import numpy as np
 import torch
 
-from labkit.exercises import check_function, exercise
+from labkit.exercises import FunctionSpec, exercise, implement
 from labkit.exercises._session import session_secret
 from labkit.exercises.quiz import quiz
 from labkit.neural.defence import mask, rect, step
@@ -41,22 +41,23 @@ def _mask_reference(p: list[float], epsilon: Fraction) -> float:
     return float(mask(torch.tensor([p], dtype=torch.float64), epsilon)[0, 0])
 
 
-@exercise(
+implement(
     "07.1",
     "STEP with two ReLUs: step(x, e) -> float",
     hint=("STEP is 0 below e, 1 above 1 - e and a straight line between: the difference of two "
           "ReLUs whose kinks sit at e and at 1 - e gives exactly that shape, up to a scale.",
           "Subtract the ReLU of x - (1 - e) from the ReLU of x - e; between the kinks that "
           "difference climbs from 0 to 1 - 2e, so divide by 1 - 2e."),
-    kind="implement",
+    spec=FunctionSpec("step", _step_reference, lambda rng: (_draw_coordinate(rng), rng.choice(EPSILONS)),
+                      trials=200, equal=_close, hide=("labkit.neural.defence:step",)),
 )
-def _step(answer):
-    return check_function(answer, _step_reference,
-                          lambda rng: (_draw_coordinate(rng), rng.choice(EPSILONS)),
-                          trials=200, name="step", equal=_close)
 
 
-@exercise(
+def _draw_mask_input(rng):
+    return [_draw_coordinate(rng) for _ in range(rng.randrange(1, 9))], rng.choice(EPSILONS)
+
+
+implement(
     "07.2",
     "MASK with four ReLUs per coordinate: mask(p, e) -> float",
     hint=("MASK adds RECT over the coordinates, and RECT is a trapezoid: 0 outside [0, 1], 1 on "
@@ -64,13 +65,9 @@ def _step(answer):
           "at 0, e, 1 - e and 1.",
           "RECT of x is (ReLU of x, minus ReLU of x - e, minus ReLU of x - (1 - e), plus ReLU of "
           "x - 1), divided by e; sum it over the coordinates of p."),
-    kind="implement",
+    spec=FunctionSpec("mask", _mask_reference, _draw_mask_input, trials=200, equal=_close,
+                      hide=("labkit.neural.defence:mask", "labkit.neural.defence:rect")),
 )
-def _mask(answer):
-    def draw(rng):
-        return [_draw_coordinate(rng) for _ in range(rng.randrange(1, 9))], rng.choice(EPSILONS)
-
-    return check_function(answer, _mask_reference, draw, trials=200, name="mask", equal=_close)
 
 
 @exercise(

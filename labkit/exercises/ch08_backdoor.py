@@ -7,7 +7,7 @@ follow in parts 2 (08b) and 3 (08c). Implement checkers compare the student's fu
 """
 import numpy as np
 
-from labkit.exercises import check_function, exercise
+from labkit.exercises import FunctionSpec, exercise, implement
 from labkit.exercises._session import session_secret
 from labkit.exercises.quiz import quiz
 
@@ -72,23 +72,22 @@ def _draw_field_case(rng):
     return pixels, rng.randbytes(128)
 
 
-@exercise(
+def _write_field_reference(pixels, field):
+    from labkit.backdoor.trigger import write_fields
+
+    return write_fields(pixels, np.frombuffer(field, dtype=np.uint8))[0]
+
+
+implement(
     "08.3",
     "write_field(pixels, field): the 128 field bytes written into the LSBs of a 32x32 uint8 image",
     hint=("Each of the 1,024 pixels keeps its 7 high bits and takes one bit of the field as its "
           "least significant bit: row by row, most significant bit of each byte first.",
           "Unpack the 128 bytes into 1,024 bits (numpy can unpack bits, MSB first), clear each "
           "pixel's LSB with AND 0xFE, OR in the bits reshaped to 32x32, and return uint8."),
-    kind="implement",
+    spec=FunctionSpec("write_field", _write_field_reference, _draw_field_case, trials=40, equal=_same_pixels,
+                      hide=("labkit.backdoor.trigger:write_fields",)),
 )
-def _write_field(answer):
-    from labkit.backdoor.trigger import write_fields
-
-    def reference(pixels, field):
-        return write_fields(pixels, np.frombuffer(field, dtype=np.uint8))[0]
-
-    return check_function(answer, reference, _draw_field_case, trials=40, name="write_field",
-                          equal=_same_pixels)
 
 
 def _trigger_cases():
@@ -128,7 +127,18 @@ def _trigger_cases():
     return draw
 
 
-@exercise(
+def _trigger_target_reference(pixels, verify_key):
+    from labkit.backdoor.trigger import verify_triggers
+    from labkit.digits import from_pixels
+
+    return int(verify_triggers(from_pixels(pixels), verify_key)[0])
+
+
+def _same_label(got, expected) -> bool:
+    return isinstance(got, (int, np.integer)) and not isinstance(got, (bool, np.bool_)) and int(got) == expected
+
+
+implement(
     "08.4",
     "trigger_target(pixels, verify_key): the label a valid trigger asks for, or -1",
     hint=("Read the field back out of the LSBs, check the header's fixed bytes and the target, then "
@@ -137,19 +147,9 @@ def _trigger_cases():
           "The message is DOMAIN, then field bytes 0-63, then the 1,024 pixel bytes with their LSBs "
           "cleared (AND 0xFE); the signature is field bytes 64-127. Verify with pycryptodome's "
           "eddsa in mode rfc8032 and treat its ValueError as invalid."),
-    kind="implement",
+    spec=FunctionSpec("trigger_target", _trigger_target_reference, new_draw=_trigger_cases, trials=42, equal=_same_label,
+                      hide=("labkit.backdoor.trigger:verify_triggers",)),
 )
-def _trigger_target(answer):
-    from labkit.backdoor.trigger import verify_triggers
-    from labkit.digits import from_pixels
-
-    def reference(pixels, verify_key):
-        return int(verify_triggers(from_pixels(pixels), verify_key)[0])
-
-    def same(got, expected):
-        return isinstance(got, (int, np.integer)) and not isinstance(got, bool) and int(got) == expected
-
-    return check_function(answer, reference, _trigger_cases(), trials=42, name="trigger_target", equal=same)
 
 
 def _owner_key():

@@ -12,7 +12,7 @@ from Crypto.Protocol.DH import import_x25519_private_key
 from Crypto.Signature import eddsa
 
 from labkit import weights
-from labkit.exercises import check_function, exercise
+from labkit.exercises import FunctionSpec, check_function, exercise, implement
 from labkit.exercises._session import session_secret
 from labkit.exercises.quiz import quiz
 from labkit.weights import aead, pitfalls
@@ -20,42 +20,43 @@ from labkit.weights.encoding import chunk_spans, dek_aad
 
 
 # --- part 1: the container's pieces -------------------------------------------------------------
-@exercise(
+def _draw_chunking(rng):
+    size = rng.choice([16, 32, 64, 256, 1000 * 16])
+    nbytes = rng.choice([0, size, 3 * size, rng.randrange(1, 20 * size)])
+    return nbytes, size
+
+
+def _same_spans(got, expected) -> bool:
+    return [tuple(span) for span in got] == expected
+
+
+implement(
     "09.1",
     "write chunk_spans(nbytes, chunk_size): the (begin, end) byte span of every GCM chunk of a tensor",
     hint=("Every chunk but the last holds exactly chunk_size bytes; the last holds what is left. "
           "An empty tensor still gets one chunk, so that its tag authenticates its name and shape.",
           "Step through the starts 0, chunk_size, 2*chunk_size, ... while below nbytes; each chunk "
           "ends at the smaller of start + chunk_size and nbytes. Return a list of pairs."),
-    kind="implement",
+    spec=FunctionSpec("chunk_spans", chunk_spans, _draw_chunking, equal=_same_spans,
+                      hide=("labkit.weights.encoding:chunk_spans",)),
 )
-def _chunk_spans(candidate):
-    def draw(rng):
-        size = rng.choice([16, 32, 64, 256, 1000 * 16])
-        nbytes = rng.choice([0, size, 3 * size, rng.randrange(1, 20 * size)])
-        return nbytes, size
-
-    def same(got, expected):
-        return [tuple(span) for span in got] == expected
-
-    return check_function(candidate, chunk_spans, draw, name="chunk_spans", equal=same)
 
 
-@exercise(
+def _draw_nonce_case(rng):
+    index = rng.choice([0, 1, rng.randrange(2, 256), rng.randrange(256, 1 << 32)])
+    return rng.randbytes(12), index
+
+
+implement(
     "09.2",
     "write chunk_nonce(nonce_base, index): the 12-byte GCM nonce of chunk index (RFC 9180 sec. 5.2)",
     hint=("Each chunk needs its own nonce under the tensor's DEK; HPKE's rule derives them from one "
           "random base by mixing in the sequence number, so no two chunks can collide.",
           "Read the base as a 96-bit big-endian integer, XOR the chunk index into it, and write "
           "the result back as 12 big-endian bytes."),
-    kind="implement",
+    spec=FunctionSpec("chunk_nonce", weights.chunk_nonce, _draw_nonce_case,
+                      hide=("labkit.weights.encoding:chunk_nonce", "labkit.weights:chunk_nonce")),
 )
-def _chunk_nonce(candidate):
-    def draw(rng):
-        index = rng.choice([0, 1, rng.randrange(2, 256), rng.randrange(256, 1 << 32)])
-        return rng.randbytes(12), index
-
-    return check_function(candidate, weights.chunk_nonce, draw, name="chunk_nonce")
 
 
 def _dek_case(rng):
@@ -66,18 +67,8 @@ def _dek_case(rng):
     return content_key, aead.wrap_dek(content_key, dek, model_id, name), model_id, name
 
 
-@exercise(
-    "09.3",
-    "write unwrap_dek(content_key, wrapped_hex, model_id, name): the tensor's DEK, or an exception "
-    "when the wrapped key was tampered with or belongs to another tensor",
-    hint=("The wrapped DEK is an AES-256-GCM ciphertext under the content key; its associated "
-          "data names the model and the tensor, so a DEK moved to another tensor must not decrypt.",
-          "Split the bytes into a 12-byte nonce, the ciphertext and the last 16 bytes, the tag. "
-          "Decrypt with AES in GCM mode under the content key, feed the associated data of "
-          "weights.dek_aad for this model id and name, and verify the tag before returning."),
-    kind="implement",
-)
 def _unwrap_dek(candidate):
+    """The 09.3 check: the trials, then three wrapped DEKs that must be refused."""
     import random
 
     ok, message = check_function(candidate, aead.unwrap_dek, _dek_case, name="unwrap_dek")
@@ -99,6 +90,19 @@ def _unwrap_dek(candidate):
         return False, (f"{label}: unwrap_dek returned {got!r}; expected an exception "
                        "(a tag that does not verify must not yield a key).")
     return True, message + ", and refuses a relabelled, moved or flipped wrapped DEK"
+
+
+implement(
+    "09.3",
+    "write unwrap_dek(content_key, wrapped_hex, model_id, name): the tensor's DEK, or an exception "
+    "when the wrapped key was tampered with or belongs to another tensor",
+    hint=("The wrapped DEK is an AES-256-GCM ciphertext under the content key; its associated "
+          "data names the model and the tensor, so a DEK moved to another tensor must not decrypt.",
+          "Split the bytes into a 12-byte nonce, the ciphertext and the last 16 bytes, the tag. "
+          "Decrypt with AES in GCM mode under the content key, feed the associated data of "
+          "weights.dek_aad for this model id and name, and verify the tag before returning."),
+    spec=FunctionSpec("unwrap_dek", checker=_unwrap_dek, hide=("labkit.weights.aead:unwrap_dek",)),
+)
 
 
 # --- part 2: nonce reuse and delivery -----------------------------------------------------------

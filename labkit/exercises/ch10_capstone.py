@@ -19,7 +19,7 @@ import torch
 from labkit import backdoor, capstone_design, weights
 from labkit.backdoor import protocols
 from labkit.backdoor.trigger import RESPONSE_KEY_BYTES, verify_triggers
-from labkit.exercises import NOT_ANSWERED, _is_stub, check_function, exercise
+from labkit.exercises import NOT_ANSWERED, FunctionSpec, _is_stub, exercise, implement
 from labkit.exercises._session import session_secret
 from labkit.exercises.quiz import quiz
 from labkit.weights import pitfalls
@@ -65,7 +65,11 @@ def _reference_threshold(n: int, alpha: float, users: int) -> int:
     return protocols.detection_threshold(n, alpha=alpha / users)
 
 
-@exercise(
+def _draw_accusation(rng):
+    return rng.randrange(12, 41), rng.choice([1e-3, 1e-4, 1e-6, 1e-9]), rng.randrange(1, 21)
+
+
+implement(
     "10.2",
     "write accusation_threshold(n, alpha, users): the fewest of n trigger matches that accuse one "
     "of `users` users, keeping the total chance of accusing any innocent at most alpha",
@@ -75,13 +79,9 @@ def _reference_threshold(n: int, alpha: float, users: int) -> int:
           "Give each user alpha divided by the number of users. Then try k = 0, 1, 2, ... and "
           "return the first k whose binomial upper tail, the chance of k or more matches in n "
           "trials at p = 1/10, is at most that share; math.comb gives the binomial coefficients."),
-    kind="implement",
+    spec=FunctionSpec("accusation_threshold", _reference_threshold, _draw_accusation,
+                      hide=("labkit.backdoor.protocols:detection_threshold",)),
 )
-def _accusation_threshold(candidate):
-    def draw(rng):
-        return rng.randrange(12, 41), rng.choice([1e-3, 1e-4, 1e-6, 1e-9]), rng.randrange(1, 21)
-
-    return check_function(candidate, _reference_threshold, draw, name="accusation_threshold")
 
 
 @lru_cache(maxsize=1)
@@ -179,20 +179,6 @@ def _fewest_queries(answer):
 
 
 # --- part 2 -------------------------------------------------------------------------------------
-@exercise(
-    "10.5",
-    "design the delivery: deliver(state, device_public_key, publisher, model_id, version) -> bytes "
-    "and receive(blob, device_private_key, publisher_public_key, model_id, min_version) -> state, "
-    "stopping every attack of capstone_design.THREAT_MODEL",
-    hint=("Read the threat model line by line and ask which property each attack breaks: "
-          "confidentiality for one device, integrity of every byte, authenticity of the "
-          "publisher, freshness of the version, and the binding to this user's model.",
-          "Chapter 09's container has a part for each: the content key delivered to one device "
-          "key, tags and digests, a signed header, and a signed model id and version. On the "
-          "phone, open refuses what it was told to expect: pin the publisher, the model id and "
-          "the lowest version."),
-    kind="implement",
-)
 def _design(answer):
     try:
         deliver, receive = answer
@@ -208,6 +194,22 @@ def _design(answer):
         return False, (f"stops {report.stopped} of {len(report.attacks)} attacks; expected every one "
                        f"stopped. Not stopped: {'; '.join(missed)}.")
     return True, f"the design stops all {len(report.attacks)} attacks of the threat model"
+
+
+implement(
+    "10.5",
+    "design the delivery: deliver(state, device_public_key, publisher, model_id, version) -> bytes "
+    "and receive(blob, device_private_key, publisher_public_key, model_id, min_version) -> state, "
+    "stopping every attack of capstone_design.THREAT_MODEL",
+    hint=("Read the threat model line by line and ask which property each attack breaks: "
+          "confidentiality for one device, integrity of every byte, authenticity of the "
+          "publisher, freshness of the version, and the binding to this user's model.",
+          "Chapter 09's container has a part for each: the content key delivered to one device "
+          "key, tags and digests, a signed header, and a signed model id and version. On the "
+          "phone, open refuses what it was told to expect: pin the publisher, the model id and "
+          "the lowest version."),
+    spec=FunctionSpec("deliver, receive", checker=_design),
+)
 
 
 SWAPPED = ("layer1.weight", "layer2.weight")
