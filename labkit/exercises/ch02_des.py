@@ -22,9 +22,11 @@ def _random_bytes(rng, n: int) -> bytes:
     "02.1",
     "round_key(key, round_number): the 48-bit subkey K_i of DES as 6 bytes, from PC-1, the shifts and PC-2",
     hint=("The key schedule only selects and rotates key bits: nothing is computed, only moved.",
-          "Apply PC-1 to the 64 key bits, split into C and D of 28 bits, rotate both left by the "
-          "shifts of rounds 1 to i added up, join them and apply PC-2; pack the 48 bits into 6 bytes.",
-          "The tables are 1-based: output bit t takes input bit TABLE[t] - 1 of a 0-based array."),
+          "Three tables in order: PC-1 picks 56 of the 64 key bits and splits them into two 28-bit "
+          "halves C and D, the shifts rotate both halves, PC-2 picks 48 bits of the pair.",
+          "Rotate C and D left by the shifts of rounds 1 to i added up (not only round i's). The "
+          "tables are 1-based: output bit t takes input bit TABLE[t] - 1 of a 0-based array. Pack "
+          "the 48 bits into 6 bytes, most significant first."),
     kind="implement",
 )
 def _round_key(answer):
@@ -41,10 +43,11 @@ def _f_reference(right: bytes, subkey: bytes) -> bytes:
     "02.2",
     "f(right, subkey): DES's round function P(S(E(R) xor K)) from the FIPS 46-3 tables, 4 bytes out",
     hint=("Four steps, each one table: expand, add the key, substitute, permute.",
-          "E turns the 32 bits of R into 48; XOR the 48 subkey bits; cut into eight groups of 6; "
-          "in S-box i, the row is bits 1 and 6 of the group and the column bits 2 to 5; write the "
-          "eight 4-bit outputs in order and apply P to the 32 bits.",
-          "Check your row and column on round 1 of the worked example printed above."),
+          "E turns the 32 bits of R into 48; XOR the 48 subkey bits; cut the result into eight "
+          "groups of 6, one for each S-box; the eight 4-bit outputs, in order, make 32 bits for P.",
+          "In S-box i, the row is bits 1 and 6 of its group (a number 0-3) and the column bits 2 "
+          "to 5 (0-15). Compare each step with round 1 of the worked example printed above: E(R0), "
+          "E(R0) xor K1, the S-box outputs, then P."),
     kind="implement",
 )
 def _round_function(answer):

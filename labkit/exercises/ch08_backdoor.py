@@ -159,29 +159,43 @@ def _owner_key():
     return session_secret("08.5", lambda draw: eddsa.import_private_key(draw(32)))
 
 
-def ownership_challenge() -> dict:
-    """Exercise 08.5: black-box access to a model someone else watermarked, and natural images.
+def _thief_key():
+    """The signing key 08.5 hands the student (the thief) for this run: the claim must be under it,
+    so the student writes the thief's steps rather than rerunning a ready-made claimant, which
+    draws a key of its own."""
+    from Crypto.Signature import eddsa
 
-    ``"suspect"`` maps a batch ``(n, 1, 32, 32)`` to labels; ``"images"`` are the test images. The
+    return session_secret("08.5-thief", lambda draw: eddsa.import_private_key(draw(32)))
+
+
+def ownership_challenge() -> dict:
+    """Exercise 08.5: black-box access to a model someone else watermarked, natural images, and
+    the student's own signing key.
+
+    ``"suspect"`` maps a batch ``(n, 1, 32, 32)`` to labels; ``"images"`` are the test images;
+    ``"signing_key"`` is the key to sign the claim with (the student's, fresh for this run). The
     owner's key is drawn fresh for this run and is not part of the challenge.
     """
     from labkit.backdoor.protocols import ModelOwner, label_oracle
     from labkit.digits import from_pixels, trained_classifier
 
     deployed = ModelOwner(_owner_key()).watermark(trained_classifier("mlp", 0))
-    return {"suspect": label_oracle(deployed), "images": from_pixels(_test_pixels()).unsqueeze(1)}
+    return {"suspect": label_oracle(deployed), "images": from_pixels(_test_pixels()).unsqueeze(1),
+            "signing_key": _thief_key()}
 
 
 @exercise(
     "08.5",
-    "a naive OwnershipClaim under a key of your own that the naive judge accepts for ownership_challenge()'s suspect",
+    "a naive OwnershipClaim, signed with ownership_challenge()['signing_key'], that the naive judge "
+    "accepts for ownership_challenge()'s suspect",
     hint=("The naive judge lets the claimant choose the targets and only checks that they are signed "
           "under the claimed key. Which targets would a model you never touched answer anyway?",
-          "Ask the suspect for its labels first, then sign exactly those labels as the targets under "
-          "a fresh key of your own, and hand over the triggered images, the targets and your 32-byte "
+          "Ask the suspect for its labels first, then sign exactly those labels as the targets with "
+          "the challenge's key, and hand over the triggered images, the targets and its 32-byte "
           "public key.",
           "Writing a trigger changes the LSBs, so the label of a triggered image can differ from the "
-          "clean one: ask about the triggered images again and re-sign with those labels."),
+          "clean one: ask about the triggered images again and re-sign with those labels, two or "
+          "three times, until the labels stop changing."),
     kind="attack",
 )
 def _steal_ownership(answer):
@@ -192,6 +206,8 @@ def _steal_ownership(answer):
         return False, f"the answer must be a naive.OwnershipClaim, got {type(answer).__name__}."
     if bytes(answer.verify_key) == verify_key_bytes(_owner_key().public_key()):
         return False, "that is the owner's key: the claim must be under a key of your own."
+    if bytes(answer.verify_key) != verify_key_bytes(_thief_key().public_key()):
+        return False, "sign the claim with ownership_challenge()['signing_key'], the key this run gives you."
     if len(answer.targets) < 16:
         return False, f"the claim must have at least 16 queries, got {len(answer.targets)}."
     verdict = naive_judge_ownership_UNSAFE(answer, ownership_challenge()["suspect"])

@@ -262,9 +262,12 @@ def _safe_container_refuses_the_swap(s: dict) -> str:
     hint=("Each tensor's record is AES-GCM under one file key with no associated data, and the "
           "signature covers only the header: a tag proves the record came from the key holder, "
           "not which tensor it is.",
-          "Find where each record starts and ends from the header, with the layout helper of "
-          "weights.pitfalls; the two weight matrices have the same shape, so their records have "
-          "the same length. Exchange the two byte ranges and leave everything else alone."),
+          "Parse the file yourself: read the header's length and the header, skip the signature, "
+          "then walk the records in header order. The two weight matrices have the same shape, so "
+          "their records have the same length: exchange the two byte ranges, nothing else.",
+          "A record is 12 + nbytes + 16 bytes (nonce, ciphertext, tag), nbytes the element size "
+          "of its dtype times the product of its shape; the first record starts right after the "
+          "64-byte signature."),
     kind="attack",
 )
 def _swap(answer):
