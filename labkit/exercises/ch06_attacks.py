@@ -181,7 +181,7 @@ quiz(
     "Where would the clipped-input attack aim every key byte?",
     [
         "Still at 0x52, fixed by MixColumns.",
-        "At 0x63, the AES S-box's image of zero, as before.",
+        "At 0x63, where the AES S-box sends the byte 0.",
         "At 0x00, the input the S-box sends to zero.",
         "Anywhere: scaling zeroes every output.",
     ],

@@ -176,18 +176,20 @@ def _seal(answer):
 
 quiz(
     "09.6",
-    "Which edit to a file sealed by the lab's container fails because of the chunks' associated "
-    "data, not because the ciphertext changed?",
+    "A design encrypts each 2 MiB chunk of a tensor under one key with a random nonce stored "
+    "beside it, and leaves the associated data empty. An attacker reorders the chunks, each with "
+    "its nonce and tag. What happens on load?",
     [
-        "Relabelling fc1.weight's chunks as fc2.weight (same shape).",
-        "Flipping one bit in a chunk of fc1.weight's ciphertext, tag kept.",
-        "Wrapping the content key for a second device.",
-        "Copying the sealed file unchanged to another disk.",
+        "It loads, with the tensor's chunks in the new order.",
+        "A tag fails: each tag covers its chunk's position.",
+        "Decryption fails: the nonces no longer match the order.",
+        "It loads unchanged: the chunks are sorted by nonce.",
     ],
     "b3932ece824b452121a4d2f3a20517f97e7a6f3d6b9f680d7508355cde4f035a",
-    hint=("Which edits leave every ciphertext byte as it was?",
-          "Among those, which ones change what the loader believes a chunk is (its name, model, "
-          "place), and which ones are legitimate?"),
+    hint=("What does a GCM tag cover when the associated data is empty?",
+          "Each chunk moves with its own nonce and tag: does any check still read where the chunk "
+          "sits? Compare the lab's container, whose nonces are base XOR i and whose associated "
+          "data holds the chunk index."),
 )
 
 quiz(
