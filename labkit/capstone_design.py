@@ -116,9 +116,12 @@ def attack_design(deliver: Callable, receive: Callable) -> DesignReport:
 
     try:
         genuine = send(model)
-        ok = same_state(opens(genuine), model)
     except Exception as err:
-        return DesignReport(False, f"{type(err).__name__}: {err}", ())
+        return DesignReport(False, f"deliver raised {type(err).__name__}: {err}", ())
+    try:  # called directly, not through opens(): the student sees why a genuine delivery fails
+        ok = same_state(receive(genuine, phone.private_key, publisher.public_key, mine, 2), model)
+    except Exception as err:
+        return DesignReport(False, f"receive raised {type(err).__name__}: {err}", ())
     if not ok:
         return DesignReport(False, "receive must return exactly the delivered tensors "
                                    "(a dict name -> tensor) for a genuine delivery", ())

@@ -179,7 +179,8 @@ KEY_SEARCH_HISTORY = (
               "about a day (estimate)", 1e12,
               "W. Diffie, M. Hellman, Exhaustive cryptanalysis of the NBS DES, IEEE Computer 10(6), 1977"),
     Milestone(1997, "DESCHALL: volunteers' computers on the Internet solve RSA's DES Challenge I",
-              "about 4 months (solved 17 June 1997)", None,
+              "96 days of search (solved 17 June 1997)", None,
+              "M. Curtin, J. Dolske, A Brute Force Search of DES Keyspace, ;login: (USENIX), May 1998; "
               "M. Curtin, Brute Force: Cracking the Data Encryption Standard, Copernicus, 2005"),
     Milestone(1998, "EFF's Deep Crack (1,856 custom chips, about $250,000) solves DES Challenge II-2",
               "56 hours", 9.0e10, "Electronic Frontier Foundation, Cracking DES, O'Reilly, 1998"),

@@ -36,8 +36,9 @@ __all__ = [
 TAG_LENGTHS = (4, 8, 12, 13, 14, 15, 16)
 
 #: SP 800-38D 5.2.1.1: len(P) <= 2^39 - 256 bits = 2^36 - 32 bytes per (key, nonce): 2^32 - 2
-#: blocks. Block i is encrypted with the 32-bit counter J0 + i mod 2^32, which comes back to J0
-#: (whose E_K(J0) masks the tag) at block 2^32; the cap stops short of that wrap.
+#: blocks. Block i is encrypted with the 32-bit counter J0 + i; with a 96-bit nonce J0's counter is
+#: 1, and the cap keeps it from wrapping (values 2 to 2^32 - 1). Only one block after the wrap would
+#: it be back at J0 (whose E_K(J0) masks the tag), so that argument alone would allow one block more.
 MAX_PLAINTEXT_BYTES = (2**32 - 2) * 16
 
 
@@ -129,7 +130,8 @@ def encrypt(key: bytes, nonce: bytes, plaintext: bytes, aad: bytes = b"", *,
 
 def decrypt(key: bytes, nonce: bytes, ciphertext: bytes, tag: bytes, aad: bytes = b"") -> bytes:
     """GCM-AD (SP 800-38D 7.2): the plaintext, or :class:`AuthenticationError` (and no plaintext)
-    if the tag does not verify. The tag is checked before anything is decrypted."""
+    if the tag does not verify. SP 800-38D computes P first and withholds it on failure; this
+    implementation checks the tag before it decrypts, an equivalent choice."""
     ciphertext = checks.check_bytes(ciphertext, what="ciphertext")
     aad, tag = checks.check_bytes(aad, what="aad"), checks.check_bytes(tag, what="tag")
     _check_tag_length(len(tag))

@@ -30,7 +30,7 @@ __all__ = [
     "HEYS_DIFFERENTIAL", "HEYS_LINEAR", "partial_decrypt",
     "SubkeyCounts", "count_right_pairs", "differential_counts", "linear_counts",
     "chosen_pairs", "differential_attack", "linear_attack", "success_rate",
-    "linear_success_probability", "differential_success_probability",
+    "linear_success_probability", "differential_success_probability", "differential_success_ceiling",
 ]
 
 #: Heys' S-box (Table 1): E 4 D 1 2 F B 8 3 A 6 C 5 9 0 7 (the first row of DES's S1).
@@ -449,6 +449,28 @@ def linear_success_probability(samples: int, bias: float, key_bits: int) -> floa
 
 def differential_success_probability(pairs: int, probability: float, noise: float, key_bits: int) -> float:
     """Selçuk's estimate (Theorem 3): mu = N p right pairs, signal to noise S = p / noise,
-    Phi((sqrt(mu S) - Phi^-1(1 - 2^-key_bits)) / sqrt(S + 1))."""
+    Phi((sqrt(mu S) - Phi^-1(1 - 2^-key_bits)) / sqrt(S + 1)).
+
+    A normal approximation of the right key's count: it needs several expected right pairs. Below
+    about 3 (mu < 3) it can exceed :func:`differential_success_ceiling`, which no attack beats."""
     mu, s = pairs * probability, probability / noise
     return _normal_cdf((math.sqrt(mu * s) - _normal_quantile(1 - 2.0 ** -key_bits)) / math.sqrt(s + 1))
+
+
+def differential_success_ceiling(pairs: int, probability: float) -> float:
+    """The exact chance ``1 - (1 - p)^N`` that ``pairs`` chosen pairs hold at least one right pair:
+    a ceiling on ranking the right key first (alone) that no differential attack beats.
+
+    Under the right guess, the partial decryption gives back the exact difference entering the
+    last round, so a pair counts for it exactly when it follows the differential (probability
+    ``probability`` each, independently: 27/1024 for Heys' characteristic, a little more summed
+    over every characteristic with the same ends). With no right pair its count is 0 and it
+    cannot come out alone on top. Selçuk's normal approximation
+    (:func:`differential_success_probability`) treats the count as Gaussian, which it is not when
+    N p is small: there it predicts more than this ceiling.
+    """
+    if isinstance(pairs, bool) or not isinstance(pairs, int) or pairs < 0:
+        raise ValueError(f"pairs must be a non-negative integer, got {pairs!r}")
+    if not 0 <= probability <= 1:
+        raise ValueError(f"probability must lie in [0, 1], got {probability}")
+    return 1 - (1 - probability) ** pairs

@@ -66,10 +66,13 @@ def test_a_transplanted_field_is_no_trigger():
 def test_naive_judge_attack_wins_there_and_loses_before_the_sound_judge():
     _session.new_run()
     challenge = ch08_backdoor.ownership_challenge()
-    assert set(challenge) == {"suspect", "images"} and callable(challenge["suspect"])
-    thief = attackers.AdaptiveTargetClaimant(challenge["suspect"])  # labkit's own attacker: the reference
+    assert set(challenge) == {"suspect", "images", "signing_key"} and callable(challenge["suspect"])
+    thief = attackers.AdaptiveTargetClaimant(challenge["suspect"])  # labkit's own attacker, its own key
+    ready_made = ex.check("08.5", thief.claim_UNSAFE(challenge["images"]))
+    assert not ready_made and "signing_key" in str(ready_made)  # rerunning section 3's claimant is refused
+    thief.signing_key = challenge["signing_key"]  # the same steps under the key the run hands out
     assert ex.check("08.5", thief.claim_UNSAFE(challenge["images"]))
-    honest_stranger = naive.naive_claim_UNSAFE(bd.generate_keys()[0], challenge["images"])
+    honest_stranger = naive.naive_claim_UNSAFE(challenge["signing_key"], challenge["images"])
     assert not ex.check("08.5", honest_stranger)  # signing random targets under a key not in the model
     assert not ex.check("08.5", thief.claim_UNSAFE(challenge["images"], n=8))  # too few queries
     assert not ex.check("08.5", "owned")

@@ -115,6 +115,19 @@ def test_10_8_design_checker_runs_the_threat_model():
     assert "must" in str(ex.check("10.5", _deliver))
 
 
+def test_10_5_shows_the_exception_a_students_function_raises_on_a_genuine_delivery():
+    def receive_with_a_bug(blob, device_private_key, publisher_public_key, model_id, min_version):
+        raise KeyError("the header has no 'nonce' field")
+
+    def deliver_with_a_bug(*args):
+        raise ValueError("a 12-byte nonce is needed")
+
+    feedback = str(ex.check("10.5", (_deliver, receive_with_a_bug)))
+    assert "receive raised KeyError" in feedback and "no 'nonce' field" in feedback
+    feedback = str(ex.check("10.5", (deliver_with_a_bug, _receiver())))
+    assert "deliver raised ValueError: a 12-byte nonce is needed" in feedback
+
+
 def _solve_1009() -> bytes:
     blob, _ = ch10_capstone.swap_challenge()
     _, spans = pitfalls.unsafe_layout(blob)

@@ -84,3 +84,90 @@ def test_notebook_shows_the_registered_question_and_checks_it(exercise_id):
     checks = [c for c in cells if c.cell_type == "code" and f'ex.check("{exercise_id}", answer)' in c.source]
     assert len(checks) == 1 and "### BEGIN SOLUTION" in checks[0].source
     assert "# NBVAL_CHECK_OUTPUT" in checks[0].source
+
+
+def _right_letter(exercise_id: str) -> str:
+    """The right letter, found through the check itself (the only place that knows it)."""
+    _, choices = qz.QUESTIONS[exercise_id]
+    return next(letter for letter in choices if ex.check(exercise_id, letter))
+
+
+def _tail(probabilities: list[float], observed: int) -> float:
+    """P[X >= observed] for X a sum of independent Bernoulli(p_i): the Poisson-binomial tail."""
+    dist = [1.0]
+    for p in probabilities:
+        dist = [(dist[k] if k < len(dist) else 0.0) * (1 - p) + (dist[k - 1] * p if k else 0.0)
+                for k in range(len(dist) + 1)]
+    return sum(dist[observed:])
+
+
+#: A quiz that a test-wise student games (always the longest option, always the shortest, always
+#: the same letter) should score no better than guessing. Under guessing, question i is a hit
+#: with probability 1/k_i (k_i choices); the count of hits over the lab is then Poisson-binomial.
+#: The lab fails if its count is so high that guessing reaches it with probability below 1%
+#: (for 49 questions of 4 choices: 21 or more hits, where chance expects 12.25; scipy's
+#: binom.sf(20, 49, 0.25) = 0.0047). Ties count as
+#: hits (a longest option tied with the right one still points the student at it).
+CHANCE_LEVEL = 0.01
+
+
+def _test_wise_counts():
+    longest = shortest = 0
+    letters = defaultdict(int)
+    for exercise_id in QUIZZES:
+        _, choices = qz.QUESTIONS[exercise_id]
+        right = _right_letter(exercise_id)
+        lengths = {letter: len(text) for letter, text in choices.items()}
+        longest += lengths[right] == max(lengths.values())
+        shortest += lengths[right] == min(lengths.values())
+        letters[right] += 1
+    return longest, shortest, letters
+
+
+def test_the_longest_or_shortest_option_is_right_no_more_often_than_chance():
+    chance = [1 / len(qz.QUESTIONS[i][1]) for i in QUIZZES]
+    longest, shortest, _ = _test_wise_counts()
+    assert _tail(chance, longest) >= CHANCE_LEVEL, f"the longest option is right in {longest} of {len(QUIZZES)}"
+    assert _tail(chance, shortest) >= CHANCE_LEVEL, f"the shortest option is right in {shortest} of {len(QUIZZES)}"
+
+
+def test_the_right_letter_varies_no_letter_beats_chance():
+    _, _, letters = _test_wise_counts()
+    for letter, count in letters.items():
+        chance = [1 / len(qz.QUESTIONS[i][1]) if letter in qz.QUESTIONS[i][1] else 0.0 for i in QUIZZES]
+        assert _tail(chance, count) >= CHANCE_LEVEL, f"({letter}) is right in {count} of {len(QUIZZES)}"
+
+
+def test_options_are_of_similar_length():
+    """No option gives itself away by length: in each question the shortest is at least a third of
+    the longest (or all are short, such as numbers)."""
+    for exercise_id in QUIZZES:
+        lengths = [len(t) for t in qz.QUESTIONS[exercise_id][1].values()]
+        assert max(lengths) <= 30 or min(lengths) >= max(lengths) / 3, (exercise_id, lengths)
+
+
+def test_the_chance_bound_rejects_a_lab_where_the_longest_option_wins():
+    # the old quizzes: the longest option right in 48 of 49 questions
+    assert _tail([0.25] * 49, 48) < CHANCE_LEVEL
+    assert _tail([0.25] * 49, 21) < CHANCE_LEVEL <= _tail([0.25] * 49, 20)  # 0.0047, 0.0109
+    assert abs(_tail([0.5] * 4, 2) - 11 / 16) < 1e-12
+
+
+def test_quiz_cells_tool_rewrites_a_stale_cell_from_labkit(tmp_path):
+    import importlib.util
+    import sys
+
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+    spec = importlib.util.spec_from_file_location("quiz_cells", ROOT / "tools" / "quiz_cells.py")
+    tool = sys.modules["quiz_cells"] = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    exercise_id = QUIZZES[0]
+    path = tmp_path / "99_t.ipynb"
+    nbformat.write(new_notebook(cells=[new_markdown_cell(f"**{exercise_id}** (concept) an old text"),
+                                       new_code_cell(f'answer = ...\nex.check("{exercise_id}", answer)')]), path)
+    assert tool.sync(path, write=False) == [exercise_id]
+    assert nbformat.read(path, as_version=4).cells[0].source != qz.markdown(exercise_id)  # --check writes nothing
+    assert tool.sync(path) == [exercise_id] and tool.sync(path) == []
+    assert nbformat.read(path, as_version=4).cells[0].source == qz.markdown(exercise_id)
+    assert all(tool.sync(p, write=False) == [] for p in course.notebook_paths(ROOT / "notebooks"))

@@ -153,3 +153,32 @@ def test_success_estimates_grow_with_the_data():
     assert lin == sorted(lin) and lin[-1] > 0.99
     dif = [spn.differential_success_probability(n, 27 / 1024, 2 ** -16, 8) for n in (10, 100, 1000)]
     assert dif == sorted(dif) and dif[-1] > 0.99
+
+
+def test_differential_ceiling_is_the_chance_of_a_right_pair_and_caps_selcuk_on_little_data():
+    ceiling = [spn.differential_success_ceiling(n, 27 / 1024) for n in (25, 50, 100)]
+    assert [round(c, 2) for c in ceiling] == [0.49, 0.74, 0.93]
+    selcuk = [spn.differential_success_probability(n, 27 / 1024, 2 ** -16, 8) for n in (25, 50, 100)]
+    assert all(s > c for s, c in zip(selcuk, ceiling))  # the normal approximation below 3 right pairs
+    assert spn.differential_success_ceiling(0, 0.5) == 0 and spn.differential_success_ceiling(3, 1.0) == 1
+    for bad in ((-1, 0.1), (2.5, 0.1), (True, 0.1), (10, 1.5), (10, -0.1)):
+        with pytest.raises(ValueError):
+            spn.differential_success_ceiling(*bad)
+
+
+def test_the_right_guess_counts_exactly_the_pairs_that_follow_the_differential():
+    """Why the ceiling holds: under the right key bits a pair counts iff its difference into round 4
+    is the trail's, so with no such pair the right guess scores 0 and cannot rank first alone."""
+    rng = np.random.default_rng(7)
+    key = rng.bytes(10)
+    trail = spn.HEYS_DIFFERENTIAL
+    p1 = rng.integers(0, 1 << 16, 3000, dtype=np.uint16)
+    p2 = p1 ^ np.uint16(trail.inputs[0])
+    c1, c2 = spn.encrypt(key, p1), spn.encrypt(key, p2)
+    k5 = spn.round_keys(key)[4]
+    follows = (spn.inv_substitute(c1 ^ np.uint16(k5)) ^ spn.inv_substitute(c2 ^ np.uint16(k5))) == trail.inputs[-1]
+    counts = spn.differential_counts(c1, c2, trail.inputs[-1])
+    right = int(np.flatnonzero(counts.guesses == (k5 & counts.mask))[0])
+    assert counts.counts[right] == follows.sum() > 0
+    none = spn.differential_counts(c1[~follows], c2[~follows], trail.inputs[-1])
+    assert none.counts[right] == 0

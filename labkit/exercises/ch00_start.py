@@ -42,45 +42,55 @@ def _flip_index(answer):
 # --- concept questions (kind "quiz"; answers stored as salted digests, see quiz.py) ---
 
 quiz(
-    '00.4',
-    'Why does the lab number bits exactly as FIPS 46-3 and FIPS 197 do (most significant bit of the first byte first)?',
+    "00.4",
+    "A student writes DES with bits stored least significant first in each byte, and copies the "
+    "FIPS 46-3 tables (IP, E, P, PC-1) verbatim. What does it give on the standard's test "
+    "vectors?",
     [
-     'Because numpy can only store bits in that order.',
-     'Because any other order would make the ciphers weaker.',
-     "Because the standards' tables (IP, E, P, PC-1, the AES byte layout) and their test vectors are written in that order, so the tables can be used verbatim and results compared bit for bit.",
-     'Because it makes the ciphers faster on x86 processors.',
+        "The right ciphertexts: DES does not depend on how bits are stored.",
+        "Wrong ciphertexts: each table picks bits by the standard's order.",
+        "The right ciphertexts, each byte written bit-reversed.",
+        "The right ciphertexts for the all-zero key, wrong ones otherwise.",
     ],
-    "4439b3b1834c22e0f80907cacc8e293f67b2686656c2f8fc6d4a5af0f75434d4",
-    hint=('Think about where the tables of bit positions in labkit.des come from.',
-          'A table copied from a standard only works if the lab counts bits as the standard does; '
-          'and test vectors are compared bit for bit.'),
+    "46a92a7d46c55430f3ab02531252842a435eb32a57fcd51466ffb99a3a35c241",
+    hint=("A table such as IP says 'output bit 1 is input bit 58': which bit is 58 in the "
+          "student's storage?",
+          "Follow one table entry through both orders: does the student's array hold the same key "
+          "and plaintext bit at that position as the standard's?",
+          "A permutation applied to the wrong bits is a different permutation, and the S-boxes "
+          "then see different 6-bit inputs."),
 )
 
 quiz(
-    '00.5',
-    'FIPS 46-3 numbers the bits of a DES block 1 to 64 from the left. Which bit is `labkit` index 0?',
+    "00.5",
+    "FIPS 46-3's initial permutation begins 58, 50, 42, ...: output bit 1 is input bit 58. Which "
+    "line implements that first entry on labkit's 0-based bit arrays?",
     [
-     'FIPS bit 1, the most significant bit of the first byte.',
-     'FIPS bit 64, the least significant bit of the last byte.',
-     'FIPS bit 8, the least significant bit of the first byte.',
-     'FIPS bit 0, which the standard reserves for parity.',
+        "out[0] = x[58], 0-based",
+        "out[1] = x[58], 1-based",
+        "out[0] = x[57]",
+        "out[63] = x[6], counting from the right",
     ],
-    "685b41db480f3965f16e39d4cce3bdc82444afecf9024b795e4e561a7e182070",
-    hint=('labkit counts from 0, FIPS 46-3 counts from 1.',
-          'Both count from the left: the first bit written, the most significant of the first byte.'),
+    "d93a1e869c3368d1fe3a63022a59c83031b04c748dfc83075c9462a0db52f022",
+    hint=("FIPS 46-3 counts bits 1 to 64 from the left; labkit counts from 0, also from the left.",
+          "Convert both numbers of the entry, the output position and the input position, the "
+          "same way.",
+          "A FIPS position p is labkit index p - 1."),
 )
 
 quiz(
-    '00.6',
-    'Why does every notebook seed its random generators?',
+    "00.6",
+    "A cell draws an AES key with an unseeded numpy generator, prints the ciphertext of a fixed "
+    "block and is marked # NBVAL_CHECK_OUTPUT. What happens in CI?",
     [
-     'Seeding makes the generated keys secret.',
-     'So that a cell gives the same numbers on every machine: stored outputs can be compared by CI (nbval) and a class can discuss the same values.',
-     'Because numpy refuses to run without a seed.',
-     'To make the ciphers deterministic; unseeded AES would be randomized.',
+        "It fails: the printed ciphertext changes from run to run.",
+        "It passes: AES is deterministic, the output fixed.",
+        "It passes: nbval compares only the source of the cells.",
+        "It fails only on a CPU with other floating-point paths.",
     ],
-    "72be617204788d33fade22c964b7d5b87ff1800a2ce149109dfa8cfa30559c31",
-    hint=('What would nbval compare if the numbers changed at every run?',
-          'Think of a class of thirty looking at one projected figure, and of CI comparing stored '
-          'outputs: both need the same numbers on every machine.'),
+    "8dcb556dd694c4c59c605185f711c7cc5cef00d8d79206e19a07b77253e44762",
+    hint=("What does a marked cell's output get compared with, and what changes between two runs "
+          "of it?",
+          "Follow the unseeded generator: is the key the same on the CI machine as when the "
+          "notebook was executed and stored?"),
 )

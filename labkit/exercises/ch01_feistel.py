@@ -139,45 +139,49 @@ def _distinguisher(answer):
 # --- concept questions (kind "quiz"; answers stored as salted digests, see quiz.py) ---
 
 quiz(
-    '01.6',
-    'Why can a Feistel network be decrypted even when its round functions are not invertible?',
+    "01.6",
+    "One Feistel round maps (L, R) to (L', R') = (R, L xor f(R)) with f(x) = x AND k, which is "
+    "not invertible. Which computation recovers (L, R)?",
     [
-     'Because the key schedule inverts each round function.',
-     'Because each round only XORs f(R) into the other half, and going back the decryptor knows R (it is the next L), so f is evaluated again, never inverted.',
-     'Because the final swap undoes every round.',
-     "It cannot: DES's round function is secretly a bijection.",
+        "R = L' and L = R' xor f(L').",
+        "R = L' and L = f^-1(R' xor L').",
+        "None: AND loses bits, so L is lost.",
+        "R = R' and L = L' xor f(R').",
     ],
-    "12220ebf7dc76e82d1c8613f272d9337109bd718dc9d33f7a676aa2ed6d9bec2",
-    hint=('Write one round backwards: which values do you need, and do you ever need f^{-1}?',
-          'Going back, the half that entered f in the forward direction is still there as the '
-          'other half: is f then computed forwards or backwards?'),
+    "8006c7d80b4b5302fa1d9f9f5702619c615da5883998cba8c08dc73d2ab5f4a6",
+    hint=("Which of L and R can you read off (L', R') directly?",
+          "Once you have R, what do you need to remove from R' to get L: f(R), or f^-1 of "
+          "something?"),
 )
 
 quiz(
-    '01.7',
-    'In the PRP distinguishing game, what is the advantage of a distinguisher D?',
+    "01.7",
+    "A distinguisher says 'Feistel' with probability 0.1 facing the 2-round Feistel network and "
+    "0.9 facing a random permutation. What is its advantage?",
     [
-     'The probability that D outputs 1 when given the cipher.',
-     'The number of queries D needs before it is sure.',
-     '|Pr[D outputs 1 | cipher under a random key] - Pr[D outputs 1 | uniformly random permutation]|.',
-     'The fraction of key bits D learns.',
+        "0: it is mostly wrong",
+        "-0.8",
+        "0.1",
+        "0.8",
     ],
-    "aedd3bee64372ad3d4f39ee88cdad40979b406aa9fca2e964b0d9b1d29574dd4",
-    hint=('The game flips a coin between two worlds; advantage measures how differently D behaves in them.',
-          'A D that always answers 1 is useless: which definition gives it advantage 0?'),
+    "9b61589ec6beff92b7fd09f835377b1d6f8d37ff2e894ac72658930d690b517b",
+    hint=("The notebook defines the advantage as an absolute difference of two probabilities.",
+          "Would flipping this distinguisher's answer give a useful one? What does that say about "
+          "how much it tells the two worlds apart?"),
 )
 
 quiz(
-    '01.8',
-    'What does the q^2/2^n term in the Luby-Rackoff bound for 3 rounds account for?',
+    "01.8",
+    "A 3-round Feistel network has n = 32-bit halves (64-bit blocks) and random round functions. "
+    "After about how many chosen plaintexts does the Luby-Rackoff bound q^2/2^n stop promising "
+    "anything?",
     [
-     'The false-positive rate 2^-n of the one-round test, repeated q times.',
-     'The chance that the q queries make two inputs of an inner round function collide, the event on which every distinguisher of 3 rounds relies; it has nothing to do with the 1- and 2-round tests.',
-     'The probability of guessing the key in q tries.',
-     'The number of rounds needed for CCA security.',
+        "About 2^32, one query per value of a half.",
+        "About 2^16, when q^2/2^n nears 1.",
+        "About 2^64, the size of the block space.",
+        "Never: 3 rounds are secure for every q.",
     ],
     "e4202e8454f04b89963da60960d3f44520938b096853e0953065de199e461508",
-    hint=('The bound is about 3 rounds with random round functions: when do such rounds stop looking independent?',
-          'q^2/2^n is a birthday-type term: count the pairs among q values of n bits that could '
-          'meet, and ask where such a meeting would matter.'),
+    hint=("The bound is useful only while it is well below 1.",
+          "Solve q^2 / 2^32 = 1 for q."),
 )

@@ -26,9 +26,11 @@ implement(
     "02.1",
     "round_key(key, round_number): the 48-bit subkey K_i of DES as 6 bytes, from PC-1, the shifts and PC-2",
     hint=("The key schedule only selects and rotates key bits: nothing is computed, only moved.",
-          "Apply PC-1 to the 64 key bits, split into C and D of 28 bits, rotate both left by the "
-          "shifts of rounds 1 to i added up, join them and apply PC-2; pack the 48 bits into 6 bytes.",
-          "The tables are 1-based: output bit t takes input bit TABLE[t] - 1 of a 0-based array."),
+          "Three tables in order: PC-1 picks 56 of the 64 key bits and splits them into two 28-bit "
+          "halves C and D, the shifts rotate both halves, PC-2 picks 48 bits of the pair.",
+          "Rotate C and D left by the shifts of rounds 1 to i added up (not only round i's). The "
+          "tables are 1-based: output bit t takes input bit TABLE[t] - 1 of a 0-based array. Pack "
+          "the 48 bits into 6 bytes, most significant first."),
     spec=FunctionSpec("round_key", _round_key_reference, lambda rng: (_random_bytes(rng, 8), rng.randint(1, 16)),
                       trials=40, hide=("labkit.des:expand_key",)),
 )
@@ -42,10 +44,11 @@ implement(
     "02.2",
     "f(right, subkey): DES's round function P(S(E(R) xor K)) from the FIPS 46-3 tables, 4 bytes out",
     hint=("Four steps, each one table: expand, add the key, substitute, permute.",
-          "E turns the 32 bits of R into 48; XOR the 48 subkey bits; cut into eight groups of 6; "
-          "in S-box i, the row is bits 1 and 6 of the group and the column bits 2 to 5; write the "
-          "eight 4-bit outputs in order and apply P to the 32 bits.",
-          "Check your row and column on round 1 of the worked example printed above."),
+          "E turns the 32 bits of R into 48; XOR the 48 subkey bits; cut the result into eight "
+          "groups of 6, one for each S-box; the eight 4-bit outputs, in order, make 32 bits for P.",
+          "In S-box i, the row is bits 1 and 6 of its group (a number 0-3) and the column bits 2 "
+          "to 5 (0-15). Compare each step with round 1 of the worked example printed above: E(R0), "
+          "E(R0) xor K1, the S-box outputs, then P."),
     spec=FunctionSpec("f", _f_reference, lambda rng: (_random_bytes(rng, 4), _random_bytes(rng, 6)), trials=40,
                       hide=("labkit.des:round_function",)),
 )
@@ -248,43 +251,48 @@ def _sweet32(answer):
 # --- concept questions (kind "quiz"; answers stored as salted digests, see quiz.py) ---
 
 quiz(
-    '02.10',
-    'One bit of L0 (the left half after IP) is flipped. How many S-boxes does it enter in round 1?',
+    "02.10",
+    "In round 1, bit 5 of R0 (FIPS numbering) is flipped. E's first two rows are 32 1 2 3 4 5 and "
+    "4 5 6 7 8 9. How many S-boxes of round 1 see the change?",
     [
-     'One.',
-     "Two, through E's duplicated edge bits.",
-     'None: L0 is only XORed into f(R0, K1); the flipped bit reaches the S-boxes in round 2, as a bit of R1.',
-     'Six.',
+        "One, S1: each bit feeds the S-box below it.",
+        "None: the flip reaches S-boxes in round 2.",
+        "Two, S1 and S2: E copies bit 5 twice.",
+        "All eight, through the key schedule's mixing.",
     ],
     "597ce6c9659dcdf4b78705dda776f824c6bb3b530a80471898bb466733846474",
-    hint=('Look at the round equations: which half goes through E and the S-boxes?',
-          'Write L1 and R1 in terms of L0, R0 and K1, and see where L0 appears.'),
+    hint=("Which S-box reads which six positions of E's output?",
+          "Find every row of E that contains 5: each row of six is one S-box's input."),
 )
 
 quiz(
-    '02.11',
-    'Why does DES(~k, ~m) = ~DES(k, m) hold?',
+    "02.11",
+    "An exhaustive search holds c1 = DES_k(m) and c2 = DES_k(~m) for one unknown k. Using the "
+    "complementation property, how many trial encryptions does it need in the worst case?",
     [
-     'The S-boxes are balanced.',
-     'IP is an involution.',
-     'In each round E(~R) xor ~K = E(R) xor K, so the S-boxes see the same inputs; the complemented left half passes through the XOR, and the halves stay complemented to the end.',
-     'It holds only for the weak keys.',
+        "2^56: complementation does not help.",
+        "2^28: the property halves each key half.",
+        "2^54: two pairs rule out two key bits.",
+        "2^55: each trial t also tests ~t, via c2.",
     ],
-    "6dfb13ba6698adf28429121fedffa2e1dd9ed2d9efbe18a689757ecc6e49d0a3",
-    hint=('Complement both the right half and the subkey: what does the S-box layer see?',
-          'E and the key schedule only copy bits, so a complemented R gives a complemented E(R).'),
+    "ce696397ba09aecc306420d06aa033d11b49c557abddfed4f88c8e0b99916a04",
+    hint=("DES_t(m) is one trial; what does comparing it with ~c2 tell you about the key ~t?",
+          "If DES_~t(~m) = ~DES_t(m), then DES_t(m) = ~c2 means k = ~t: how many keys does one "
+          "trial test?"),
 )
 
 quiz(
-    '02.12',
-    "If DES's eight S-boxes were replaced by affine maps over GF(2), why would the key fall to linear algebra?",
+    "02.12",
+    "In DES with its S-boxes replaced by affine maps (labkit.des.LINEAR_SBOXES), you encrypt m1, "
+    "m2 and m3 = m1 xor m2 under one key. What is c1 xor c2 xor c3?",
     [
-     'Because the key schedule would then have weak keys.',
-     'Because every ciphertext bit becomes an affine function of the plaintext and key bits, so known plaintext/ciphertext pairs give linear equations in the 56 key bits, solved by Gaussian elimination.',
-     'Because brute force becomes faster when the S-boxes are affine.',
-     'Because E and P would then cancel each other.',
+        "DES_k(0), the encryption of the zero block.",
+        "The all-zero block, whatever the key.",
+        "A random-looking block, as with the real S-boxes.",
+        "The key, expanded to 64 bits by PC-1.",
     ],
-    "a571a4ff8fd0a5aab2e4ce0f323fc6a1236b49c23cd7b6ca40ef7de85ed8bf6e",
-    hint=('E, P, IP and the key XOR are already linear: what is left that is not?',
-          'Compose affine maps round after round: what kind of map is the whole cipher then?'),
+    "1e35413dd1fae38013e8291452cab84510c7d8c1b20f3a37ade4be1e4e62524b",
+    hint=("The whole cipher is then affine in the plaintext: c = A m xor b(k).",
+          "XOR three such equations: what is left of the A m terms, and how many copies of b(k)?",
+          "An odd number of copies of b(k) leaves one; what block encrypts to A 0 xor b(k)?"),
 )

@@ -125,44 +125,48 @@ def _square(answer):
 # --- concept questions (kind "quiz"; answers stored as salted digests, see quiz.py) ---
 
 quiz(
-    '03.10',
-    'Why is the AES S-box the field inverse followed by an affine map, rather than the inverse alone?',
+    "03.10",
+    "A designer drops the affine step and uses the bare field inverse (0 -> 0) as the S-box. What "
+    "do sbox.nonlinearity and sbox.differential_uniformity return for it?",
     [
-     'The inverse alone is not a permutation.',
-     'The affine map raises the nonlinearity from 4 to 112.',
-     'The inverse already has the best known uniformity and nonlinearity; the affine map keeps them but breaks its simple algebraic form (x -> x^254, with fixed points 0 and 1), which interpolation-style attacks could use.',
-     'The affine map makes the S-box faster in software.',
+        "0 and 256: without the affine step it is linear.",
+        "112 and 4, the same as for the AES S-box.",
+        "112 and 2: affine costs uniformity.",
+        "56 and 4: the affine step doubles nonlinearity.",
     ],
-    "9b30748ecef5170659bdfa5875f5108d75264e1ac3dba06f29f6f29f47484f5c",
-    hint=("Does an affine map change the DDT's worst entry or the nonlinearity?",
-          "Compare the inverse alone and the full S-box: which values survive an invertible affine "
-          "map, and what the bare inverse looks like as a polynomial."),
+    "ac5e236a5bd0df68e009b4b9bba718f70da7990eaaa1194f1912317b7d976372",
+    hint=("An invertible affine map after the S-box permutes the rows and columns of its DDT and "
+          "LAT.",
+          "Does permuting a table's entries change its largest entry?"),
 )
 
 quiz(
-    '03.11',
-    "Why does AES-256's key expansion (Nk = 8) apply an extra SubWord to w[i-1] when i mod Nk = 4 (FIPS 197 section 5.2)?",
+    "03.11",
+    "AES-256 (Nk = 8) computes w[8] to w[15] from w[0] to w[7]. For which i is SubWord applied to "
+    "w[i-1]?",
     [
-     'To make the key schedule invertible.',
-     'With 8 words per step, the four words after each RotWord/SubWord/Rcon step would otherwise be XORs of earlier words only; the extra S-box layer puts nonlinearity into the second half of each step.',
-     'To compute the extra round constants of AES-256.',
-     'Because AES-256 has an even number of rounds.',
+        "i = 8 only, as in AES-128's schedule.",
+        "i = 8, 10, 12 and 14, every second word.",
+        "i = 8 (with RotWord and Rcon) and i = 12.",
+        "Every i from 8 to 15, for 14 rounds.",
     ],
-    "1cdfb0922c000bab3d5c1181e2025f39f2d5135048cd4beaba04ba2292b968ed",
-    hint=('Count how many words pass between two applications of SubWord with and without the rule.',
-          'Without the rule, which words of an 8-word step are pure XORs of earlier words?'),
+    "6c33f3b5c627cd01d5aaf5f3d5a480aa729d3f6765d3477c99c5198abc2cd3d3",
+    hint=("FIPS 197 section 5.2 has two conditions on i mod Nk.",
+          "With Nk = 8, which i between 8 and 15 have i mod 8 = 0, and which i mod 8 = 4?"),
 )
 
 quiz(
-    '03.12',
-    'In the 4-round Square attack, why does the right key-byte guess make the 256 partially decrypted bytes XOR to zero?',
+    "03.12",
+    "In the 4-round Square attack, a wrong guess of a key byte passes the XOR-to-zero test with "
+    "probability about 1/256. With one set of 256 texts, what remains of the 256 guesses?",
     [
-     'Because the last round has no MixColumns, so the key cancels.',
-     'Because all 256 ciphertexts are equal.',
-     'Because S(0x00) = 0x63.',
-     'Because after three rounds every state byte of the 256-text set is balanced (it XORs to zero), and the right guess undoes the last round exactly; a wrong guess passes only with probability about 1/256.',
+        "Only the right guess: a wrong one never sums to zero on 256 texts.",
+        "About half of the guesses, since each XOR is one bit.",
+        "All 256: one set can only confirm, not exclude.",
+        "The right guess and about one wrong one: use a second set.",
     ],
     "cc8dcc5306a8c1110093c0bd44c1c912b23ee713375a7f7b23f3d43fa2429ed0",
-    hint=('What property do the states after round 3 have, over the whole set of 256 plaintexts?',
-          'What does a right guess give back when it undoes the last S-box, and what does a wrong one give?'),
+    hint=("How many wrong guesses are there, and how often does each pass by chance?",
+          "255 wrong guesses at 1/256 each: how many survive on average, and how does a second, "
+          "independent set shrink that?"),
 )

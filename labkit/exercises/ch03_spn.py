@@ -119,15 +119,17 @@ def _spn_key_bits(answer):
 
 
 quiz(
-    '03.13',
-    "In Heys' differential attack, why does the right guess of K5's target bits count far more pairs than a wrong one?",
+    "03.13",
+    "Heys' characteristic holds with probability 27/1024. With 5,000 chosen pairs, about how many "
+    "does the right guess of K5's target bits count?",
     [
-     'Because the oracle encrypts right pairs with the right key only.',
-     'Because the right guess undoes the last key mixing and S-boxes exactly, so every right pair (about 27/1024 of all pairs) shows the difference 0000 0110 0000 0110; under a wrong guess the S-box scrambles the differences and a pair shows it much less often.',
-     'Because a wrong guess makes the partial decryption non-invertible.',
-     'Because the filter on nibbles 1 and 3 removes every pair for a wrong guess.',
+        "5,000: every pair matches under the right key.",
+        "About 130, near 27/1024 of the pairs.",
+        "About 20, like a wrong guess (1/256 of pairs).",
+        "None: the filter on nibbles drops them all.",
     ],
     "057f9507d2c392c7c152541d52d0ff30b23df09b47a38cc7405577d562f9b322",
-    hint=('What does the partial decryption give back under the right guess, for a right pair?',
-          'The filter on nibbles 1 and 3 does not depend on the guess: what else does?'),
+    hint=("Under the right guess, which pairs show the target difference for sure?",
+          "Count the right pairs you expect among 5,000, then add the few wrong pairs that show "
+          "the difference by chance."),
 )

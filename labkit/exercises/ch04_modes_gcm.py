@@ -159,43 +159,49 @@ def _forgery(answer):
 # --- concept questions (kind "quiz"; answers stored as salted digests, see quiz.py) ---
 
 quiz(
-    '04.7',
-    '(the why of 04.1) Why does any key give the same number of distinct ECB blocks for demo_image()?',
+    "04.7",
+    "An image of 1,000 blocks has 37 distinct plaintext blocks. How many distinct ciphertext "
+    "blocks do you expect under a fresh AES key in ECB, and in CBC with a random IV?",
     [
-     'Because ECB ignores the key for repeated blocks.',
-     'Because the image is padded with PKCS#7.',
-     'Because under one key AES is a permutation applied block by block: equal plaintext blocks give equal ciphertext blocks and different ones different, so the count is the number of distinct plaintext blocks.',
-     'Because AES has no weak keys.',
+        "37 in ECB; about 1,000 in CBC.",
+        "About 1,000 in both: the key randomizes.",
+        "37 in both: CBC maps equal blocks equally.",
+        "1 in ECB; 37 in CBC.",
     ],
-    "7250703da6f627b30fa421b8060f7c4b57b2bba0158a5862c6ed2be12a6c77d4",
-    hint=('Is a block cipher under a fixed key one-to-one?',
-          'If two different plaintext blocks could encrypt to the same block, could decryption work?'),
+    "da239a974643be88e74220b5f67577be0ea3edc2ca5930bf89be8d394c5d7199",
+    hint=("Is AES under a fixed key one-to-one on blocks?",
+          "In CBC, what does the block cipher get as its input: the plaintext block alone, or the "
+          "plaintext block XOR the previous ciphertext?"),
 )
 
 quiz(
-    '04.8',
-    'Why must a GCM nonce never repeat under one key?',
+    "04.8",
+    "Two GCM messages were sent under one key and the same nonce, and you know P1 in full. "
+    "Without solving for the hash key H, what do you get?",
     [
-     'Because the tag would become shorter.',
-     'Because the counter keystream repeats (C1 xor C2 = P1 xor P2) and the two tags give a polynomial in the hash key H whose roots reveal H, after which tags can be forged for any message.',
-     'Because decryption would fail for the second message.',
-     "Because a repeated nonce changes the block cipher's key.",
+        "The AES key, which GHASH gives away once the nonce repeats.",
+        "Nothing: the tags keep P2 secret.",
+        "A valid tag for any message you like.",
+        "P2, over the length of P1, as C1 xor C2 xor P1.",
     ],
-    "40c91959f86f971825135de7c54f80fee073f88bcf20855909b7038131194c90",
-    hint=('Two costs: one for confidentiality (CTR), one for authenticity (GHASH).',
-          'Recall exercises 04.3 and 04.6: what did each one recover?'),
+    "9c0edf2bf901b0f814435a69893e205c4752397ec74e60da3ff20126784ff540",
+    hint=("Two costs: one for confidentiality (CTR), one for authenticity (GHASH).",
+          "Under one key and nonce, what is C1 xor C2 in terms of the plaintexts, and what does "
+          "forging need that you have not computed yet?"),
 )
 
 quiz(
-    '04.9',
-    'Why is no deterministic encryption scheme (ECB, or CTR with a fixed counter) IND-CPA secure?',
+    "04.9",
+    "Which change makes CTR mode IND-CPA secure?",
     [
-     'Because the adversary may ask the encryption oracle for Enc(m0) and compare it with the challenge: a deterministic scheme answers the same ciphertext for the same plaintext.',
-     'Because its key is too short.',
-     'Because it has no authentication tag.',
-     'It is secure as long as the key stays secret.',
+        "A secret counter start, fixed at setup.",
+        "A 256-bit key, the counter kept.",
+        "A fresh random IV per message, sent with it.",
+        "Encrypting every message twice in a row.",
     ],
-    "3bafc003edb9bcf581ae5e12814397795503ca028682c08bbe33945eb06119d0",
-    hint=('In the IND-CPA game the adversary keeps its encryption oracle after choosing m0 and m1.',
-          'What does the oracle answer when asked to encrypt m0 again?'),
+    "d08b1d0c72004de39011a391bf8357a04ad4523b3ce68ae44746484fea2fb63c",
+    hint=("In the IND-CPA game the adversary keeps its encryption oracle after choosing m0 and "
+          "m1.",
+          "For each option, ask the oracle for Enc(m0) and compare it with the challenge: does "
+          "the scheme give the same ciphertext twice?"),
 )

@@ -65,32 +65,35 @@ implement(
 
 
 quiz(
-    '04.12',
-    'CTR with fresh counters is IND-CPA secure. Why does GCM still add a tag?',
+    "04.12",
+    "A CTR ciphertext (no tag) carries the amount '0100' at bytes 4-7, and the attacker knows it. "
+    "Without the key, what can he do?",
     [
-     'To make encryption faster.',
-     'Because IND-CPA says nothing about tampering: CTR is malleable (flipping a ciphertext bit flips the same plaintext bit), while authenticated encryption also requires that every forged or modified ciphertext is rejected.',
-     'Because CTR leaks the key after 2^32 blocks.',
-     'To pad the message to whole blocks.',
+        "Make byte 4 decrypt to '9' by XORing in ord('0') ^ ord('9').",
+        "Only scramble byte 4: the digit is random to him.",
+        "Nothing: IND-CPA security rules out any change.",
+        "Read the other amounts, since CTR leaks digits.",
     ],
-    "d2ec9a6d17b82358b27736125eb85d6ca72db9850096a72d5e080758a55eec1a",
-    hint=("Exercise 04.6's target ciphertext was made by flipping bits: what stopped it?",
-          'The padding oracle of 04.10 learns from modified ciphertexts that the server still '
-          'decrypts: which security notion requires such ciphertexts to be rejected?'),
+    "b1cd32ce3e89665423fc2d9061e7bf28b63d18729549eea8d9c053588b206b33",
+    hint=("In CTR, how does one ciphertext bit affect the plaintext after decryption?",
+          "Plaintext = ciphertext XOR keystream: what does XORing a value into a ciphertext byte "
+          "do to the plaintext byte, and does the attacker need the keystream for it?"),
 )
 
 
 quiz(
-    '04.13',
-    'A sealer sets each tensor\'s GCM nonce to HKDF(key, tensor name). Why is that unsafe?',
+    "04.13",
+    "A sealer re-seals tensors after every weight update under one long-lived GCM key. Which "
+    "nonce rule is safe?",
     [
-     'Because HKDF output is not random enough to serve as a nonce.',
-     'Because the tensor name becomes visible in the file.',
-     'Because the nonce depends only on the key and the name: re-sealing the tensor after a weight update reuses the (key, nonce) pair, so the two versions leak the xor of their weights and the hash key H, and tags can be forged.',
-     'Because a 12-byte nonce from HKDF can collide between two different tensor names.',
+        "HKDF(key, tensor name), the same for each re-seal of a tensor.",
+        "The time in seconds, padded to 12 bytes.",
+        "A counter held in RAM, reset to 0 when the sealer restarts.",
+        "A random 96-bit nonce per seal, under 2^32 seals a key.",
     ],
-    "9b37d973a028618d921cb116c5e7024209d26600fa786f3fad6a469646e78dce",
-    hint=('What changes, and what does not, between two seals of the same tensor?',
-          'Compare with chapter 04: what does an attacker holding two messages under one key and one '
-          'nonce recover?'),
+    "a3f892e6e02959be689b1a913da321adc51e32faa8a8fa5f56eabdcc9ec378e3",
+    hint=("A nonce must never repeat under one key: for each rule, find two seals that could get "
+          "the same one.",
+          "Think of two seals of one tensor, two seals in the same second and a restart; then of "
+          "the collision chance of random 96-bit nonces over 2^32 seals."),
 )

@@ -173,43 +173,48 @@ implement(
 # --- concept questions (kind "quiz"; answers stored as salted digests, see quiz.py) ---
 
 quiz(
-    '05.6',
-    'On bits, XOR with a constant key bit k is affine: x xor k = k + (1 - 2k) x. Why can the XOR of two *state* bits x xor y not be folded into an affine map the same way?',
+    "05.6",
+    "Which of these functions of bits x and y can one affine map a x + b y + c compute exactly, "
+    "with no ReLU?",
     [
-     'It can: use weights +1 and -1.',
-     'Because x xor y = x + y - 2xy has a product of two inputs: an affine a x + b y + c that is right on (0,0), (1,0), (0,1) has c = 0, a = b = 1 and gives 2 on (1,1), so a ReLU (corner neurons) is needed.',
-     'Because floating point cannot represent XOR.',
-     'Because XOR is not invertible.',
+        "x AND y, the product of the two inputs.",
+        "x xor y, with weights +1 and -1.",
+        "x xor k xor 1, for a fixed key bit k.",
+        "x OR y, with weights 1 and 1 and a bias of -1.",
     ],
-    "e65d52019dc7cf7b6b619385ea17ddc94f2c56cc4a69d8128113a0cab8b22506",
-    hint=('Fit a x + b y + c to the four rows of the XOR truth table.',
-          'Three of the rows already fix a, b and c: what does that map give on the fourth row, (1, 1)?'),
+    "774648387024cfdbb1fa59a2235801d1a0666bbbbe0a1409e2f0d695a0ffafab",
+    hint=("A key bit is a constant: x xor k is either x or 1 - x.",
+          "For the others, fit a x + b y + c on three rows of the truth table and test the "
+          "fourth."),
 )
 
 quiz(
-    '05.7',
-    'Why does a Boolean f equal the sum of its corner neurons on binary inputs (0 < c <= 1)?',
+    "05.7",
+    "f on 3 bits is 1 exactly on 001, 110 and 111. With c = 1, how many of f's corner neurons "
+    "have a positive output at x = 111?",
     [
-     'Because the corners are trained to fit f.',
-     'Because ReLU is linear on bits.',
-     'Because on a bit pattern x only the corner of pattern x fires (value 1): every other pattern differs in at least one bit, which lowers its pre-activation to (c - 1)/c <= 0.',
-     'Because corner neurons compute AND, and every f is an AND.',
+        "One: the corner of 111.",
+        "Two: 110 and 111, one bit apart.",
+        "Three: each fires where f is 1.",
+        "None: corners fire off the bits.",
     ],
-    "d51676572387ae833835fb82081903f616bd00fadd3b6dbeedcb0b68a96d906d",
+    "0be92098897626601a712f1618f969e15c01844c16b46b4c22e7a18383581269",
     hint=("Compute one corner's pre-activation on a pattern that differs from it in one bit.",
-          'On a given bit pattern, how many corner neurons can have a positive argument, and what do they give?'),
+          "For the corner of 110 at 111: sum the matching terms, subtract k = 3 and add c = 1."),
 )
 
 quiz(
-    '05.8',
-    'Two networks compute the same Boolean function on bits (say XOR with c = 1 and with c = 0.5). Why can they differ on real inputs?',
+    "05.8",
+    "XOR built with c = 1 (back-to-back) and with c = 0.5 (separated corners): what do the two "
+    "networks output at (x, y) = (0.5, 0)?",
     [
-     'They cannot: equal on bits means equal everywhere.',
-     'Because a ReLU network is piecewise linear and is only pinned down at the 2^k corners; between them each construction interpolates in its own way, and those off-bit values are what an attacker queries.',
-     'Because of floating-point rounding only.',
-     'Because c changes the function on bits too.',
+        "0.5 with both: equal on bits, equal everywhere.",
+        "0.5 with c = 1 and 0 with c = 0.5.",
+        "0 with both: each rounds to the nearest bit.",
+        "1 with both, as XOR of 1 and 0.",
     ],
     "60ca4736a3cd03311ea430ea52d48849e752ab9de1d46b09f15118348a56a0df",
-    hint=('How many points does correctness on bits constrain, and what about the rest of R^k?',
-          'Is a piecewise-linear function through 2^k given points unique?'),
+    hint=("Correctness on bits pins a network down only at the 2^k corners.",
+          "Evaluate the two corners of XOR (patterns 10 and 01) at (0.5, 0) for each c, with the "
+          "corner formula of the notebook."),
 )

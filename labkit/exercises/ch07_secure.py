@@ -165,44 +165,48 @@ def _float_trigger_attack(answer):
 # --- concept questions (kind "quiz"; answers stored as salted digests, see quiz.py) ---
 
 quiz(
-    '07.5',
-    'What does the simulator argument for D_S prove?',
+    "07.5",
+    "A query to D_S (e = 1/3) has one coordinate 0.9 and all others bits. What does D_S answer?",
     [
-     "That the key cannot be read from the network's weights (white-box security).",
-     'That every answer of D_S to any real-valued query can be computed from answers of D on binary queries, so an attacker with real-valued access learns nothing more than one with binary access to the cipher.',
-     'That D_S runs almost as fast as D.',
-     'That D_S is correct on binary inputs.',
+        "D's output on the query with 0.9 set to 1.",
+        "0.7 times D's output on the query with 0.9 set to 1.",
+        "All zeros: any non-bit coordinate blanks it.",
+        "A value that leaks the key through the 0.9.",
     ],
     "200f3ad496b99bb8f72a2cffeef01d85e33e08c5990768b7f8297429f554a44a",
-    hint=('Security here is black-box: compare two attackers, one with real-valued queries and one with bits only.',
-          'A simulator answers the real-valued queries using only a binary oracle: what does it then '
-          'say about what the real-valued queries can teach?'),
+    hint=("Compute STEP(0.9) and RECT(0.9) for e = 1/3: RECT is 1 on [1/3, 2/3] with ramps of "
+          "width 1/3.",
+          "D_S = ReLU(STEP(D(STEP(p))) - MASK(p)): STEP rounds the query, D sees bits, and MASK "
+          "is the same for every output bit."),
 )
 
 quiz(
-    '07.6',
-    'Why does the floating-point trigger escape the proof?',
+    "07.6",
+    "In bfloat16 (8 significant bits), what does the unclamped STEP with e = 1/4 return at x = "
+    "129 = 2^7 + 1?",
     [
-     'The proof assumes exact real arithmetic: at a huge x, rounding in 4x - 1 and 4x - 3 makes STEP return 2, a value no real input gives, while MASK is 0, so D receives a non-bit the simulator never accounts for.',
-     'The proof was wrong for real numbers too.',
-     'Because float32 cannot represent 1/4.',
-     'Because the attacker changes the weights.',
+        "1, as at every x of at least 3/4.",
+        "0: 129 overflows bfloat16.",
+        "2, which no real input gives.",
+        "129: STEP passes large values.",
     ],
-    "d379e275c5da8798919403f35a024fbd57a80402f02dafeb74f6131074c61224",
-    hint=('Compute STEP(2^23 + 1) in float32 and in exact arithmetic.',
-          'Which values can STEP take on real inputs, and which value did the trigger produce?'),
+    "11f1e24227b48aa6d922ae892d63b9d1eec7a5483331ee8b762d614a03e8ff36",
+    hint=("Compute ReLU(4x - 1) and ReLU(4x - 3) exactly, then round each to bfloat16.",
+          "Between 512 and 1024, bfloat16 holds only multiples of 4: where do 515 and 513 round "
+          "to?"),
 )
 
 quiz(
-    '07.7',
-    'Why does clamping first, clamp01(x) = 1 - ReLU(1 - ReLU(x)), close the floating-point hole?',
+    "07.7",
+    "After the clamp clamp01(x) = 1 - ReLU(1 - ReLU(x)), what reaches STEP for the coordinate "
+    "2^52 + 1 in float64?",
     [
-     'Because it rounds every coordinate to a bit.',
-     'Because it makes the network slower for attackers.',
-     'Because it removes MASK.',
-     'Because after it every coordinate lies in [0, 1], where STEP and RECT see small pre-activations, so no huge value reaches the rounding that produced STEP = 2.',
+        "2^52 + 1: the clamp is affine, so it passes.",
+        "0.5, the midpoint.",
+        "A value in (0, 1) that depends on rounding.",
+        "Exactly 1, so STEP gives 1 and RECT 0.",
     ],
     "c7295d3dd5116b364c828989375fc10fa2fcf4d6751f165b819f158b839bc8ea",
-    hint=('Where did the trigger live: at small or at huge coordinates?',
-          'After the clamp, how large can a pre-activation of STEP or RECT be, and does anything round there?'),
+    hint=("Evaluate the clamp from the inside out: ReLU(x), then 1 - that, then ReLU again.",
+          "ReLU(1 - huge) is exactly 0: what is 1 - 0, and can rounding touch it?"),
 )

@@ -159,29 +159,43 @@ def _owner_key():
     return session_secret("08.5", lambda draw: eddsa.import_private_key(draw(32)))
 
 
-def ownership_challenge() -> dict:
-    """Exercise 08.5: black-box access to a model someone else watermarked, and natural images.
+def _thief_key():
+    """The signing key 08.5 hands the student (the thief) for this run: the claim must be under it,
+    so the student writes the thief's steps rather than rerunning a ready-made claimant, which
+    draws a key of its own."""
+    from Crypto.Signature import eddsa
 
-    ``"suspect"`` maps a batch ``(n, 1, 32, 32)`` to labels; ``"images"`` are the test images. The
+    return session_secret("08.5-thief", lambda draw: eddsa.import_private_key(draw(32)))
+
+
+def ownership_challenge() -> dict:
+    """Exercise 08.5: black-box access to a model someone else watermarked, natural images, and
+    the student's own signing key.
+
+    ``"suspect"`` maps a batch ``(n, 1, 32, 32)`` to labels; ``"images"`` are the test images;
+    ``"signing_key"`` is the key to sign the claim with (the student's, fresh for this run). The
     owner's key is drawn fresh for this run and is not part of the challenge.
     """
     from labkit.backdoor.protocols import ModelOwner, label_oracle
     from labkit.digits import from_pixels, trained_classifier
 
     deployed = ModelOwner(_owner_key()).watermark(trained_classifier("mlp", 0))
-    return {"suspect": label_oracle(deployed), "images": from_pixels(_test_pixels()).unsqueeze(1)}
+    return {"suspect": label_oracle(deployed), "images": from_pixels(_test_pixels()).unsqueeze(1),
+            "signing_key": _thief_key()}
 
 
 @exercise(
     "08.5",
-    "a naive OwnershipClaim under a key of your own that the naive judge accepts for ownership_challenge()'s suspect",
+    "a naive OwnershipClaim, signed with ownership_challenge()['signing_key'], that the naive judge "
+    "accepts for ownership_challenge()'s suspect",
     hint=("The naive judge lets the claimant choose the targets and only checks that they are signed "
           "under the claimed key. Which targets would a model you never touched answer anyway?",
-          "Ask the suspect for its labels first, then sign exactly those labels as the targets under "
-          "a fresh key of your own, and hand over the triggered images, the targets and your 32-byte "
+          "Ask the suspect for its labels first, then sign exactly those labels as the targets with "
+          "the challenge's key, and hand over the triggered images, the targets and its 32-byte "
           "public key.",
           "Writing a trigger changes the LSBs, so the label of a triggered image can differ from the "
-          "clean one: ask about the triggered images again and re-sign with those labels."),
+          "clean one: ask about the triggered images again and re-sign with those labels, two or "
+          "three times, until the labels stop changing."),
     kind="attack",
 )
 def _steal_ownership(answer):
@@ -192,6 +206,8 @@ def _steal_ownership(answer):
         return False, f"the answer must be a naive.OwnershipClaim, got {type(answer).__name__}."
     if bytes(answer.verify_key) == verify_key_bytes(_owner_key().public_key()):
         return False, "that is the owner's key: the claim must be under a key of your own."
+    if bytes(answer.verify_key) != verify_key_bytes(_thief_key().public_key()):
+        return False, "sign the claim with ownership_challenge()['signing_key'], the key this run gives you."
     if len(answer.targets) < 16:
         return False, f"the claim must have at least 16 queries, got {len(answer.targets)}."
     verdict = naive_judge_ownership_UNSAFE(answer, ownership_challenge()["suspect"])
@@ -205,132 +221,146 @@ def _steal_ownership(answer):
 # shown in part 2 (08b): first about part 1, then about part 2
 
 quiz(
-    '08.6',
-    'Why does the ownership judge mix in control triggers signed under a fresh key of its own?',
+    "08.6",
+    "A suspect reads the target byte from a trigger's (unverified) header and answers it. With 32 "
+    "claimant triggers and 32 judge controls, what does the judge see?",
     [
-     "To check that the claimant's signatures are valid Ed25519 signatures.",
-     "Because hits on the claimant's triggers alone do not show that the claimant's key matters: a key-less suspect (an echo of the target byte, a hash of the bits, a claimant grinding signatures) can hit them too; controls under a key the claimant never held measure that background rate, and only hits beyond it count.",
-     'To make the test run faster on large models.',
-     'Because Ed25519 verification needs two public keys.',
+        "32 hits on the claimant's triggers only: owned.",
+        "About 3 hits on each: chance.",
+        "Hits on both sets alike: not owned.",
+        "No hits: echoing is no forgery.",
     ],
-    '520497fb08b33dd318d57a23d3d6ae32fd8fdc9d1526e2a262ba7c02781ff358',
-    hint=("Which suspects without the owner's key still hit the owner's targets?",
-          "Run the echo and hash suspects against the naive judge and against the judge with "
-          "controls, and compare how often the controls hit."),
+    "8253fe922476bba2552851316e8ebd0ff4c2402091f03f7209f7d32539ba9c64",
+    hint=("Does the echo suspect need the owner's key to read a target from a header?",
+          "The controls carry targets in the same header format, signed under the judge's fresh "
+          "key: what does the echo suspect answer on them?"),
 )
 
 quiz(
-    '08.7',
-    "Why does the trigger's signature cover the image's pixels (LSBs cleared), not only the header with the target?",
+    "08.7",
+    "Suppose a trigger's signature covered only its header (magic, target), not the picture. An "
+    "attacker has seen one trigger on a cat image. What can he do without the key?",
     [
-     'So that a valid trigger cannot be moved onto another image: the field signed for one picture fails on any other, and a new trigger needs the signing key.',
-     'Because Ed25519 cannot sign fewer than 64 bytes.',
-     'So that the backdoored model can classify the image without the classifier.',
-     'To make the trigger invisible to the human eye.',
+        "Copy its field into another image's low bits.",
+        "Change the target, since the header is unsigned.",
+        "Nothing: the field is tied to one model.",
+        "Recover the signing key from one signature and image.",
     ],
-    'e2cfee1e8d3a23cbfbaf16a663a5f86d391fd4c22479a92fdbaad13446d16cf6',
-    hint=("What could someone do with one observed trigger if the picture were not signed?",
-          "Look at the 'transplant' line of the forgery trials, and at the 'moved' inputs your "
-          "verifier of exercise 08.4 had to reject."),
+    "e2cfee1e8d3a23cbfbaf16a663a5f86d391fd4c22479a92fdbaad13446d16cf6",
+    hint=("What would the signed message then have in common between two different pictures?",
+          "If the signature checks only the header, which part of the input can the attacker "
+          "replace while keeping it valid?"),
 )
 
 quiz(
-    '08.8',
-    'Why does the authenticated service keep the nonces it has seen in a store shared by its replicas and kept across restarts?',
+    "08.8",
+    "A token service keeps seen nonces in each replica's memory, cleared on restart; tokens "
+    "expire after 5 minutes. Which attack works?",
     [
-     "Because the nonce is the user's password.",
-     'To count the queries for billing.',
-     'Because the signature does not cover the nonce.',
-     'Because a token stays a valid signature until it expires: without remembering used nonces everywhere, a token seen once could be replayed on another replica or after a restart.',
+        "Replaying a token to A an hour after it expired.",
+        "Replaying a token seen by replica A to replica B.",
+        "Forging a new token by changing its nonce field.",
+        "None: each replica remembering its own nonces is enough.",
     ],
-    'b436f1910961030a8bdf16eb442ab6e176e5dd80581b593670750378bf08503c',
+    "c34e7d82dde563381483776ee638269798f5224d8e7ba3d051489555c76ea4f6",
     hint=("How long does a token's signature stay valid, and who may have seen it?",
-          "Which case of the authentication cell is refused as 'replayed', and where was it sent?"),
+          "Which replicas know that a nonce was used, and what does each check before the nonce "
+          "store?"),
 )
 
 quiz(
-    '08.9',
-    "Why does each licensed copy answer a valid trigger with HMAC(k_i, signed bytes) mod 10, from a per-copy secret, rather than with the trigger's cleartext target?",
+    "08.9",
+    "Each licensed copy answers a valid trigger with HMAC(k_i, signed bytes) mod 10. An innocent "
+    "copy is queried with 40 of licensee i's triggers. About how many answers match i's expected "
+    "ones?",
     [
-     'Because HMAC is faster than reading the target byte.',
-     "Because the cleartext target is readable by every copy: a leaker echoes the targets of the others' triggers and frames them; an answer that needs k_i comes only from i's copy, so an innocent's matches stay Binomial(N, 1/10).",
-     'Because the licensor cannot verify Ed25519 signatures.',
-     'So that the licensee can change its own answers.',
+        "0: without k_i it never matches.",
+        "40: a valid trigger always fires.",
+        "About 20, half of the 40 answers.",
+        "About 4, as Binomial(40, 1/10).",
     ],
-    '0efa0c5d97ab912ad66b125eb06eccb0b0a112a29c48c5ac2a40bad340715d30',
-    hint=("Who, besides licensee i's copy, can compute the answer to i's triggers?",
-          "What did the naive tracer accuse when bob's copy echoed the targets?"),
+    "7e2d1bfd3dc44b28fb54a5b684e04e3ea35cbd2af2213d5064a70aac354953ed",
+    hint=("Can the innocent copy compute HMAC(k_i, .) without k_i?",
+          "Without the key each answer is a guess among ten digits: what is the expected number "
+          "of matches in 40?"),
 )
 
 quiz(
-    '08.10',
-    'Why is the signature watermark surviving fine-tuning and pruning not a fair win over the trigger-set and weight watermarks?',
+    "08.10",
+    "Which attack removes the signature watermark at no cost in accuracy, while it costs a weight "
+    "watermark accuracy or fails?",
     [
-     'Because the baselines were trained for fewer epochs.',
-     'Because the signature watermark uses more queries.',
-     'Because it survives only as code outside the attacked weights: the adversary who holds the weights holds that code too and strips the verifier at no cost in accuracy, while the baselines have no code to strip.',
-     'Because pruning 80% of the weights is not a realistic attack.',
+        "Deleting the verifier beside the classifier.",
+        "Fine-tuning the classifier for five epochs.",
+        "Pruning 80% of the classifier's weights.",
+        "Adding Gaussian noise to every weight.",
     ],
-    '9a69491b70bb0e84de550385693c740e404d9659b84b048a3c3def462a53ccb8',
-    hint=("Where does the signature watermark live: in the weights the attacks change, or elsewhere?",
-          "Read the 'strip the verifier' row of the comparison."),
+    "0def617068fa067bb67c98cec47679bac36333f3fcdd6fd0da60624fa3f694b4",
+    hint=("Where does the signature watermark live: in the weights the attacks change, or "
+          "elsewhere?",
+          "Read the 'strip the verifier' row of the comparison, and ask what each attack touches."),
 )
 
 quiz(
-    '08.11',
-    "Why does the fully neural backdoor (AES with the key in the weights) need chapter 07's protected construction?",
+    "08.11",
+    "A fully neural backdoor runs AES in unprotected ReLU layers with the key in the weights; its "
+    "API takes float inputs. What does a user with 512 queries get?",
     [
-     "Because whoever runs the model can send real-valued message coordinates, and chapter 06's attack reads the AES key from collisions; with the key, anyone produces the owner's evidence. The protected network answers every off-cube query with what binary queries already give.",
-     'Because AES-128 is too weak without it.',
-     'Because the multiplexer needs STEP to choose between logits and scores.',
-     'Because without it the network is slower than the signature verifier.',
+        "Nothing: the API hides the weights.",
+        "Only labels, since the API rounds to bits.",
+        "The AES key, and with it triggers of his own.",
+        "The Ed25519 signing key of the owner.",
     ],
-    'a9570065b6535ef7ff011064ce012548e15bd1c8ccffcfc8a226d9d495cf6bfd',
+    "43db2dfc239dc0bf87861c96b2b5d94e0e5f80411a8a5cdb8908533edc1545d9",
     hint=("Which inputs does the person running the model control, beyond bits?",
-          "What did the thief do with the recovered key?"),
+          "Chapter 06's attack needs what kind of access, and how many queries per key bit?"),
 )
 # part 3 (08c): the backdoor as an attack, post-quantum triggers, a convolutional model
 
 quiz(
-    '08.12',
-    'Why can no test that only queries the model detect the signature backdoor, even one that may compare it with the clean model?',
+    "08.12",
+    "A detector has recorded one of the owner's triggers from a public demo. Can black-box "
+    "queries then tell the backdoored model from the clean one?",
     [
-     'Because the trigger changes every pixel by less than one level of 255.',
-     'Because the backdoored model has the same weights as the clean one.',
-     "Because the two models differ only on inputs that carry a valid signature: a query on which they differ is itself a valid (message, signature) pair made without the key, a forgery, which Ed25519's unforgeability (even after seeing the owner's triggers) makes negligibly likely.",
-     'Because the verifier is hidden inside the convolutional layers.',
+        "No: any input on which they differ would forge a signature.",
+        "Yes: replayed, it gives the target on one model only.",
+        "No: the model rejects a replayed trigger.",
+        "Yes, and it can now sign new triggers for other images.",
     ],
-    '9198f24b658cb2debc6d581cb4379c4ebee6d78cf74834e98e90b13adbeea1d4',
-    hint=("On which inputs do the backdoored and the clean model give different answers?",
-          "Suppose a detector found such an input without the key: what would that input be, for the "
-          "signature scheme?"),
+    "0372b0be67737f937bc37c02506806b35b19ba2ec928afebe4ba8c2f7d84f29e",
+    hint=("EUF-CMA counts as a forgery only a valid signature on a message that was not signed "
+          "before.",
+          "Is a replayed trigger a new (message, signature) pair? And does seeing one help to "
+          "make a trigger for another image?"),
 )
 
 quiz(
-    '08.13',
-    'Why does the ML-DSA-44 trigger need a larger image or more low bits per pixel than the Ed25519 one?',
+    "08.13",
+    "The ML-DSA-44 field needs 19,872 bits. How many low bits per pixel does a 64 x 64 "
+    "single-channel image need to hold it?",
     [
-     'Because its field (64-byte header and 2,420-byte signature: 19,872 bits) exceeds the 1,024 LSBs of a 32x32 image, and even all 8,192 bits of it; more bits per pixel change each pixel more (up to 2^b - 1 levels, lower PSNR), a larger image spreads the bits thinner.',
-     'Because ML-DSA signs only messages longer than 2,420 bytes.',
-     'Because lattice signatures must be stored in the most significant bits.',
-     'Because the ML-DSA public key must be written into the image too.',
+        "4 bits: 19,872 / 4,096 rounded down.",
+        "1 bit, as for the Ed25519 field.",
+        "It cannot fit even at 8 bits a pixel.",
+        "5 bits: 19,872 / 4,096 is about 4.85.",
     ],
-    '75f3664a48f91d26f7ec23ae40963f529cfefdf32051b119ad2907333330e52d',
-    hint=("Compare the bits a field needs with the bits a 32x32 image has.",
-          "Read the capacity table: what does each extra bit per pixel cost in the largest change "
-          "and in PSNR?"),
+    "5eac1b8e7885757d8c4d06722258d26250cd305bbda8cc4332ab037e5e9b4b4c",
+    hint=("Count the pixels of a 64 x 64 image.",
+          "Divide the bits needed by the pixels, and round so that every bit has a place."),
 )
 
 quiz(
-    '08.14',
-    'Why do the watermark, tracing and authentication protocols run unchanged on the convolutional model and with ML-DSA-44?',
+    "08.14",
+    "The protocols take the signature scheme and the field's place as one parameter (the layout). "
+    "Which swap could they NOT absorb as a new layout alone?",
     [
-     'Because the CNN was trained on the triggers.',
-     'Because ML-DSA-44 and Ed25519 produce the same signatures.',
-     'Because convolutional layers ignore the low bits of the pixels.',
-     'Because the backdoor needs only black-box labels from the classifier and sign/verify from the scheme: the verifier sits beside any classifier, and the scheme and where the field lives are one parameter (the layout), not part of the protocols.',
+        "SLH-DSA, whose 7,856-byte signatures need a larger image.",
+        "A ResNet in place of the CNN classifier.",
+        "HMAC for the signature: its verifier needs the key.",
+        "ML-DSA-65 in place of ML-DSA-44, with larger signatures.",
     ],
-    '658ae6dae86734e086b23f69afe2251d506201c3556b0be2bc7d350d145cfa6a',
-    hint=("What do the protocols need from the classifier, and what from the signature scheme?",
-          "Look at what changed in the code between the Ed25519 and the ML-DSA runs: one argument."),
+    "911362dbe1f390d7734095b702b149424f5c81a5d33a872ad5aaad04d158418a",
+    hint=("What do the protocols need from the scheme: sign and verify, and who runs each?",
+          "The verifier ships beside every copy of the model: what would an HMAC verifier have to "
+          "ship with it, and what could a holder of the copy then do?"),
 )

@@ -179,100 +179,114 @@ def _seal(answer):
 # part 1
 
 quiz(
-    '09.6',
-    "Why must each chunk's GCM associated data bind the tensor's name (and model id, dtype, shape, chunk index and count)?",
+    "09.6",
+    "A design encrypts each 2 MiB chunk of a tensor under one key with a random nonce stored "
+    "beside it, and leaves the associated data empty. An attacker reorders the chunks, each with "
+    "its nonce and tag. What happens on load?",
     [
-     'Because GCM needs at least 16 bytes of associated data.',
-     'To make the ciphertext shorter.',
-     "Because a tag only proves the bytes came from the key holder, not where they belong: with empty associated data, a tensor's ciphertext could be relabelled as another same-shaped tensor, or moved to another model, and still verify.",
-     "So that safetensors can read the tensor's name.",
+        "It loads, with the tensor's chunks in the new order.",
+        "A tag fails: each tag covers its chunk's position.",
+        "Decryption fails: the nonces no longer match the order.",
+        "It loads unchanged: the chunks are sorted by nonce.",
     ],
-    '9bc9986abaa82f34551f4b07795a1feb869df51e0fcb44ae95a9e4e8ad3d9c33',
-    hint=('Which part of the file says what a ciphertext is, and is it under the tag?',
-          'Imagine two tensors of the same shape exchanging their ciphertexts: what would still verify?'),
+    "b3932ece824b452121a4d2f3a20517f97e7a6f3d6b9f680d7508355cde4f035a",
+    hint=("What does a GCM tag cover when the associated data is empty?",
+          "Each chunk moves with its own nonce and tag: does any check still read where the chunk "
+          "sits? Compare the lab's container, whose nonces are base XOR i and whose associated "
+          "data holds the chunk index."),
 )
 
 quiz(
-    '09.7',
-    'Why does `weights.open` require the expected signer (the pinned publisher key)?',
+    "09.7",
+    "A loader verifies a file's header signature under the public key that the header itself "
+    "carries. What can an outsider who knows a device's HPKE public key do?",
     [
-     "Because anyone who knows the device's public key can seal a file for it with valid tags and MAC under his own content key; only a signature under the pinned key says the publisher made it.",
-     'Because HPKE cannot decrypt without a signature.',
-     'Because the signature encrypts the header.',
-     'Because the model id is stored in the signing key.',
+        "Nothing: HPKE needs the publisher's private key to seal.",
+        "Only replay an older signed file.",
+        "Read the publisher's models sealed for that device.",
+        "Seal and sign a model of his own: it loads.",
     ],
-    '07c94754d81e92e6dcd143b22668a7b8dc426e6b94ed7ccec652aa7c28a9aa29',
-    hint=("Look at the last line of the tamper table: the outsider's file.",
-          'What does the outsider need to seal a file for the device, and which check needs a key he lacks?'),
+    "d0f8b5d472c2e9b0d546e47ed01a41d09bf4935dc3fad5394d4879ec64bc9c24",
+    hint=("What does the outsider need to seal a file for the device: any secret, or only public "
+          "keys?",
+          "Which key does this loader trust, and who chose it?"),
 )
 
 quiz(
-    '09.8',
-    'Why does the container derive every chunk nonce itself (a fresh DEK per tensor, chunk i uses base XOR i) instead of taking a nonce from the caller?',
+    "09.8",
+    "The container draws a fresh random DEK for every tensor. Would a fixed all-zero nonce for "
+    "each tensor's first chunk then be safe?",
     [
-     'Because 12-byte nonces cannot be random.',
-     "Because a caller's nonce would be visible in the header.",
-     'To save the 12 bytes of the nonce in the file.',
-     "Because a repeated (key, nonce) pair gives away the XOR of two plaintexts and GHASH's key H (then any forgery): with a fresh DEK per tensor and distinct derived nonces, a repeat is impossible by construction.",
+        "No: equal nonces leak the XOR of two tensors.",
+        "Yes: each (DEK, nonce) pair occurs only once.",
+        "No: then every tensor would share GHASH's key H.",
+        "Only if the tensors differ in length.",
     ],
-    '7704fb7cd9b5b595628b4be073c5e25a4306a0a453be1bcb2d708a677d0f60ee',
-    hint=('Chapter 04 and the nonce-reuse pitfall of part 2.',
-          'What does an attacker learn from two ciphertexts under one key and one nonce?'),
+    "a010b3d7cf8a8e460680169c9e761d19dded56a6ba878b3c2d8d82d80fffaa09",
+    hint=("Nonce reuse is about a repeated (key, nonce) pair.",
+          "With different keys, are the keystreams related? How is H computed from the key?"),
 )
 # part 2
 
 quiz(
-    '09.9',
-    "A server keeps individual models in a cloud database with TDE, on full-disk-encrypted hosts, and serves them over TLS. Which layer alone also keeps a model from the cloud's database admin and from another device of the same customer?",
+    "09.9",
+    "A model is kept in a TDE database on disk-encrypted hosts and served over TLS. Who can read "
+    "it there, but not under per-device end-to-end encryption?",
     [
-     'TLS, because the model is encrypted on the wire.',
-     'Full-disk encryption, because the model is encrypted on every disk.',
-     'Transparent data encryption, because the database encrypts every row.',
-     "Application-level (end-to-end) encryption of each tensor, with the key wrapped for one device's key: only that device unwraps it, so neither the admin, to whom TDE hands rows decrypted, nor another device, which lacks that private key, reads the model.",
+        "The user's own device, which opens it.",
+        "An eavesdropper on the network path.",
+        "The database admin running queries.",
+        "A thief of the powered-off server disk.",
     ],
-    'bc08ec7c289417cb377a90ce37e6f1da4eb26a5f5b0c7ec79da96208ba430b84',
-    hint=("Read the table's columns for the cloud admin and for another device: where is the model in plaintext for each layer?",
-          'TLS, disk encryption and TDE decrypt for whoever runs the endpoint, the machine or the database; which layer decrypts only on the one device?'),
+    "2b151a258670dce36043bfba8275925f39df93b5e4c1226cf06406d020689426",
+    hint=("Read the table's columns: where is the model in plaintext for each party?",
+          "TLS, disk encryption and TDE decrypt for whoever runs the endpoint, the machine or the "
+          "database: which party is one of those?"),
 )
 
 quiz(
-    '09.10',
-    'Why can revocation (a new header, a rotated content key) not stop a revoked device from reading the model it already had?',
+    "09.10",
+    "A tablet is revoked: the publisher rotates the content key and re-encrypts (reencrypt=True). "
+    "What can the tablet still read?",
     [
-     'Because revocation is not signed.',
-     'Because the DEKs and ciphertext are unchanged: a device that kept its copy, its DEKs or the plaintext still reads the same tensors. Cryptography only keeps future data from it (reencrypt=True).',
-     'Because HPKE keys cannot be revoked.',
-     "Because the device's private key is stored in the header.",
+        "The copies it already had, not the new ones.",
+        "Nothing: its old files stop opening too.",
+        "Everything: its HPKE key is valid.",
+        "Only the plaintext tensors of new files.",
     ],
-    '3c89ddcb442f122ea1322d10fac2f57c2d95d155105005dd0d485edaa60a1d51',
-    hint=('Which snapshots does the tablet still open?',
-          'What changes in the file on revocation, and what stays byte for byte the same?'),
+    "0ff6a8ef1cf13ddec51854b9162864a5267277f5fc29b0e089e0b82f1337e709",
+    hint=("What changes in the files the tablet already has?",
+          "Revocation changes the publisher's future files: which of the tablet's snapshots still "
+          "open?"),
 )
 
 quiz(
-    '09.11',
-    'Selective encryption leaves harmless tensors in plaintext. Why must they still be covered by a digest in the signed header?',
+    "09.11",
+    "A container leaves BatchNorm biases in plaintext and lists no digest of them in the signed "
+    "header. An attacker adds 5 to one bias. What happens on load?",
     [
-     'Because confidentiality is not needed for them, but integrity is: an attacker who edits a plaintext bias or BatchNorm scale changes the model, and without a digest the edit loads (the CryptoTensors gap).',
-     'Because safetensors refuses files without digests.',
-     'To make them readable by standard tools.',
-     'Because digests encrypt them.',
+        "The header signature check fails.",
+        "The layer's GCM tag fails to verify.",
+        "safetensors refuses the edited file.",
+        "It loads; the model's outputs change.",
     ],
-    'f68c197c4eac79d5c54d335d488094111d42e337514c1cfcfd0f8b056d49bc41',
-    hint=("What happened when a plaintext tensor was edited in the lab's container, and in CryptoTensors?",
-          'Confidentiality and integrity are separate properties: which one does a plaintext tensor still need?'),
+    "fa56bcfd47295567c401904679dead9fcec7b1a49822862774fd347d2d3fe1d3",
+    hint=("Which checks cover a plaintext tensor in this design?",
+          "The signature covers the header and the tags cover the ciphertexts: is the edited bias "
+          "in either?"),
 )
 
 quiz(
-    '09.12',
-    'Why must a loader reject the whole model when one tensor fails verification, rather than load the rest?',
+    "09.12",
+    "A naive loader finds one tensor's tag wrong, skips it and loads the rest with strict=False. "
+    "What does the skipped layer run with?",
     [
-     'Because GCM cannot decrypt the other tensors.',
-     'To save memory.',
-     "Because a model with a skipped tensor runs initial or attacker-chosen values in its place: silently wrong, or silently the attacker's.",
-     'Because safetensors needs every tensor.',
+        "Zeros, so the layer is harmlessly skipped.",
+        "The values the model was built with.",
+        "The ciphertext bytes read as floats.",
+        "The weights of the previous version.",
     ],
-    '51f48e75c348650176db87df82a5eb173903b4b65fabea86baa6db45ee32e6c1',
+    "798dd9d23516541449ff7b51b0447ac524bdd252c98aade3b2f7a07dc4ce6c65",
     hint=("Run the naive loader's model on the test set.",
-          'What values does a layer hold when its tensor was skipped and the rest loaded with strict=False?'),
+          "What does a layer hold before load_state_dict writes into it?"),
 )

@@ -264,9 +264,12 @@ def _safe_container_refuses_the_swap(s: dict) -> str:
     hint=("Each tensor's record is AES-GCM under one file key with no associated data, and the "
           "signature covers only the header: a tag proves the record came from the key holder, "
           "not which tensor it is.",
-          "Find where each record starts and ends from the header, with the layout helper of "
-          "weights.pitfalls; the two weight matrices have the same shape, so their records have "
-          "the same length. Exchange the two byte ranges and leave everything else alone."),
+          "Parse the file yourself: read the header's length and the header, skip the signature, "
+          "then walk the records in header order. The two weight matrices have the same shape, so "
+          "their records have the same length: exchange the two byte ranges, nothing else.",
+          "A record is 12 + nbytes + 16 bytes (nonce, ciphertext, tag), nbytes the element size "
+          "of its dtype times the product of its shape; the first record starts right after the "
+          "64-byte signature."),
     kind="attack",
 )
 def _swap(answer):
@@ -310,86 +313,97 @@ def _properties(answer):
 # part 1
 
 quiz(
-    '10.8',
-    "Why does every user's copy carry its own watermark key and secret response key, not one watermark shared by all copies?",
+    "10.8",
+    "Suppose every user's copy carried the same watermark key and response key. A copy leaks. "
+    "What can the tracer conclude?",
     [
-     'Because one shared key would make the model slower.',
-     "Because tracing must name whose copy leaked: a shared watermark shows the model is the server's but not which user leaked it, and a per-copy secret also keeps a leaker from framing the others.",
-     'Because Ed25519 keys can sign only one model.',
-     'Because the phone needs the key to run the model.',
+        "The leaker, from which triggers it answers.",
+        "Nothing, not even that the model is the server's.",
+        "That it is one of the server's copies, not whose.",
+        "The leaker, from the file's modification time.",
     ],
-    '00da2ad64f8b3e92d8baa12819e193d27dbb51d7cfc87c0e17b9c7bd04e815bd',
-    hint=('What does the tracer compare for each user?',
-          'With one key for all copies, what could the tracer say about a leaked copy beyond "it is ours"?'),
+    "1efbf28f38e1baeaa4d3433ffef6692efc105f6890ff4b2aa3d8e186e32837aa",
+    hint=("What does the tracer compare for each user?",
+          "If all copies answer all triggers alike, which user's expected answers does the leak "
+          "match?"),
 )
 
 quiz(
-    '10.9',
-    "Why is each individual model sealed for that device's own public key (HPKE), not under one key built into the app?",
+    "10.9",
+    "The app carries one built-in key that opens every model file; an attacker extracts it from "
+    "his own copy of the app. What does he open?",
     [
-     'Because AES-256-GCM cannot use the same key twice.',
-     'Because HPKE is faster than AES.',
-     "Because a key inside the app is in every copy of the app: extracting it once opens every user's file (losing many models), while a per-device key confines a break to one user's model.",
-     'Because the app store forbids keys in apps.',
+        "Only his own model, the one sealed for his device.",
+        "Every user's model file he can get.",
+        "Nothing: the key is obfuscated.",
+        "Only the models of his app's version.",
     ],
-    'bc7027c09d99735a41f3c1375cc8696b19cadf632de9d734f8d2620af33d9926',
-    hint=('The talk: losing one IML is not a problem, losing many is.',
-          'Who holds a key built into the app, and what does extracting it once open?'),
+    "fe2606eb2410d6ceefc09d004e4aa14d1f992fb229649983b4baca0fc9ed1216",
+    hint=("Who holds a key built into the app?",
+          "Losing one individual model is not a problem, losing many is: how many files does that "
+          "key open?"),
 )
 
 quiz(
-    '10.10',
-    'The tracer tests every registered user. Why does it accuse a user only at false-positive level alpha / L for L users?',
+    "10.10",
+    "The tracer tests L = 1,000 registered users with overall false-positive level alpha = 1e-6. "
+    "At which level does it test each user?",
     [
-     'So that, by the union bound, the chance of accusing any innocent at all stays at most alpha, however many users are tested.',
-     'Because each user gets fewer triggers.',
-     'Because the response keys are shorter with more users.',
-     'Because alpha must be an integer.',
+        "1e-9, that is alpha / L.",
+        "1e-6, that is alpha for each user.",
+        "1e-3, that is alpha * L.",
+        "5e-7, alpha / 2, two-sided.",
     ],
-    '6cf424e10eb53e139d21285717faf2015e9fa19a93a5f500f7aef0af1406981c',
-    hint=('Exercise 10.2: what happens to the threshold with 5 users?',
-          'If each of L innocent users may be accused with chance alpha, what bounds the chance that at least one is?'),
+    "6cf424e10eb53e139d21285717faf2015e9fa19a93a5f500f7aef0af1406981c",
+    hint=("Exercise 10.2: what happens to the threshold with 5 users?",
+          "If each of L innocent users may be accused with chance a, what bounds the chance that "
+          "at least one is? Set that bound to alpha."),
 )
 # part 2
 
 quiz(
-    '10.11',
-    "A replayed version 1 of alice's model is intact and correctly signed. Why does her app refuse it?",
+    "10.11",
+    "Alice's app has version 3 installed. The server then delivers a genuine, signed version 2 (a "
+    "replay), then version 4. What does the app do?",
     [
-     'Because its GCM tags fail.',
-     'Because version 1 files expire after five minutes.',
-     'Because the HPKE key changed.',
-     'Because the version number is inside the signed header and the app refuses a version older than the one installed: nothing else distinguishes a replay of a genuine old file.',
+        "Installs both: both are signed.",
+        "Refuses both: the replay shows a breach.",
+        "Installs 2 once the user confirms.",
+        "Refuses 2 and installs 4.",
     ],
-    'd8a5f446b1a253f1a6bd5f09c53283f5e10777764963f5f09f26b6ace4d07114',
-    hint=('Everything in the replayed file is genuine: what tells it apart?',
-          'Which signed field changes between two genuine deliveries, and what does the app remember?'),
+    "d8a5f446b1a253f1a6bd5f09c53283f5e10777764963f5f09f26b6ace4d07114",
+    hint=("Everything in the replayed file is genuine: what tells it apart?",
+          "Which signed field changes between two genuine deliveries, and what does the app "
+          "remember?"),
 )
 
 quiz(
-    '10.12',
-    'Why does tracing find nobody when the leaker strips the verifier and serves the bare classifier?',
+    "10.12",
+    "The leaker strips the verifier and serves the bare classifier. Among 32 tracing triggers, "
+    "about how many answers match the leaker's expected ones?",
     [
-     'Because the bare classifier is more accurate.',
-     'Because the watermark is code beside the weights, not in them: without the verifier the classifier answers triggers like any model (about 1/10), below the threshold. Tracing catches careless leaks.',
-     "Because the server's signing key leaked.",
-     'Because the threshold was set too high by mistake.',
+        "About 3, like any innocent copy.",
+        "32: the triggers live in the weights.",
+        "0: the bare classifier refuses triggers.",
+        "About 16, half of the answers.",
     ],
-    '60f644056a5460492d2cc1dc1b9c9e15853a7cc518c7e862d989a2cb1c321cd5',
+    "c6951e780f940f37f49d4d951fef52d43f0b3c95ec122ac6ddd417393d6e63f8",
     hint=("Chapter 08's robustness table, 'strip the verifier'.",
-          'Where does the secret response key act: in the weights, or in the code beside them?'),
+          "Where does the secret response key act: in the weights, or in the code beside them? "
+          "Without it, how often does a 10-class answer match by chance?"),
 )
 
 quiz(
-    '10.13',
-    'The threat model leaves out repudiation. What would the service need to address it?',
+    "10.13",
+    "A user disputes having downloaded model v7. Which evidence would convince a third party?",
     [
-     'A longer API token.',
-     "Encrypting the server's log with AES-256-GCM.",
-     "A signed, append-only log held by a third party: the server's own log is a list it could rewrite, so it proves nothing to a user who disputes it.",
-     'Rate limits on the API.',
+        "The server's own log line, with a timestamp.",
+        "The server's signature on v7's header.",
+        "A receipt signed by the user's device key.",
+        "The TLS session record on the server.",
     ],
-    'a8edc91699d029a9a6da6fcb984c7477d78e8248d1f5cffff33449c41f4921d3',
-    hint=('Who could rewrite the list in server.log?',
-          'Evidence convinces a disputing user only if its keeper cannot change it: who should keep it, and how?'),
+    "a8edc91699d029a9a6da6fcb984c7477d78e8248d1f5cffff33449c41f4921d3",
+    hint=("Who could rewrite or produce each piece of evidence alone?",
+          "Evidence convinces a third party only if the disputing user made it or a neutral "
+          "keeper holds it: which option did the user's side sign?"),
 )

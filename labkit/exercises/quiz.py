@@ -4,6 +4,12 @@ The right choice is never stored in plain text: a question keeps only
 ``sha256("labkit-quiz|<id>|<letter>")``, salted by its id so that equal letters of different
 questions give unrelated digests, and a check compares the digest of the student's letter. The
 answer itself lives in the instructor notebook, between the solution markers.
+
+A question's text lives here only: each asks the student to apply an idea to a case the notebook
+did not show (predict an output, spot the flaw, choose the parameter), with distractors taken from
+real misconceptions and options of similar length, so that neither the longest nor the shortest
+option gives the answer away (``tests/test_exercises_quiz.py`` bounds both by chance). The
+notebook's markdown cell is :func:`markdown` of the id, written by ``tools/quiz_cells.py``.
 """
 from __future__ import annotations
 
