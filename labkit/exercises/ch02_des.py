@@ -283,7 +283,7 @@ quiz(
 
 quiz(
     "02.12",
-    "In DES with its S-boxes replaced by affine maps (labkit.des.LINEAR_SBOXES), you encrypt m1, "
+    "In DES with its S-boxes replaced by affine maps (labkit.des_linear.LINEAR_SBOXES), you encrypt m1, "
     "m2 and m3 = m1 xor m2 under one key. What is c1 xor c2 xor c3?",
     [
         "DES_k(0), the encryption of the zero block.",
