@@ -54,23 +54,68 @@ except ImportError:
     c.JupyterHub.spawner_class = "localprocess"
 
 
-def _copy_student_notebooks(spawner):
-    """On a student's first login: the student copies (solutions removed) into ~/lab."""
+# First login: the student copies (solutions removed) into ~/lab, made by the student's own process.
+# The hub runs as root, and ~ belongs to the student, who can swap ~/lab for a symlink at any moment:
+# root never creates, writes or chowns anything there. The work runs in a subprocess that first drops
+# to the student's uid, gid and groups, then checks for ~/lab and makes it, so whatever a symlink
+# points at, it is written with the student's own rights or not at all. The hook awaits that process
+# (the hub's event loop keeps serving other logins meanwhile).
+STUDENT_COPIES = os.environ.get("LAB_STUDENT_COPIES", "")  # a folder of ready copies (make student); else built
+POPULATE_TIMEOUT_S = 300
+_POPULATE = 'cd "$HOME" || exit 1; if [ -e lab ] || [ -L lab ]; then exit 0; fi; exec "$@"'
+
+
+def student_process(name: str) -> dict:
+    """Keyword arguments for a subprocess that runs as the account ``name``, never as root.
+
+    Privileges are dropped by the child before it executes anything (uid, gid and the supplementary
+    groups of the account, not root's); the environment is the account's own, not the hub's (which
+    holds the hub's secrets); the working directory is set by the child once it is the student.
+    """
     import pwd
-    import shutil
+
+    account = pwd.getpwnam(name)
+    if account.pw_uid == 0:
+        raise PermissionError(f"refusing to prepare a home as root for the account {name!r}")
+    env = {"HOME": account.pw_dir, "USER": name, "LOGNAME": name, "LANG": "C.UTF-8",
+           "PATH": f"{BIN}:/usr/local/bin:/usr/bin:/bin"}
+    kwargs = {"env": env, "umask": 0o022, "start_new_session": True, "cwd": "/"}
+    if os.geteuid() == 0:
+        kwargs.update(user=account.pw_uid, group=account.pw_gid,
+                      extra_groups=os.getgrouplist(name, account.pw_gid))
+    elif account.pw_uid != os.geteuid():
+        raise PermissionError(f"the hub runs as uid {os.geteuid()}: it cannot act as {name!r}")
+    return kwargs
+
+
+def populate_command(copies: str = STUDENT_COPIES) -> list[str]:
+    """What the student's process runs in ~ when ~/lab is missing: copy the ready copies, or make them."""
+    if copies:
+        return ["cp", "-R", "--", str(Path(copies).resolve()), "lab"]
+    return [str(BIN / "python"), str(LAB / "tools" / "make_student.py"), "--out", "lab"]
+
+
+async def populate_home(spawner) -> None:
+    """Pre-spawn hook: the student copies into ~/lab on first login, as the student, off the event loop."""
+    import asyncio
     import subprocess
 
-    home = Path(pwd.getpwnam(spawner.user.name).pw_dir)
-    target = home / "lab"
-    if not target.exists():
-        subprocess.run([str(BIN / "python"), str(LAB / "tools" / "make_student.py"), "--out", str(target)],
-                       check=True, capture_output=True)
-        shutil.chown(target, spawner.user.name)
-        for path in target.iterdir():
-            shutil.chown(path, spawner.user.name)
+    name = spawner.user.name
+    process = await asyncio.create_subprocess_exec(
+        "/bin/sh", "-c", _POPULATE, "populate-home", *populate_command(), stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **student_process(name))
+    try:
+        output, _ = await asyncio.wait_for(process.communicate(), timeout=POPULATE_TIMEOUT_S)
+    except asyncio.TimeoutError:
+        process.kill()
+        await process.wait()
+        output = f"no answer within {POPULATE_TIMEOUT_S} s".encode()
+    if process.returncode:  # the server still starts: the student gets a lab without the copies
+        spawner.log.warning("copying the student notebooks for %s failed (exit %s): %s", name,
+                            process.returncode, output.decode(errors="replace")[-2000:])
 
 
-c.Spawner.pre_spawn_hook = _copy_student_notebooks
+c.Spawner.pre_spawn_hook = populate_home
 
 # idle servers stop after IDLE_TIMEOUT (jupyterhub-idle-culler as a hub service)
 c.JupyterHub.services = [{
