@@ -6,8 +6,13 @@ Run as root from the lab's folder after `make .venv/.installed`:
 
 Students log in with their machine account (PAM); accounts listed in LAB_STUDENTS (one name a line)
 are created on first start. Each server gets the lab's environment (this .venv), the student copies
-in ~/lab on first login, and nbgrader's exchange for assignments. Idle servers are stopped by
-jupyterhub-idle-culler. Put TLS in front (LAB_SSL_CERT/LAB_SSL_KEY) or a reverse proxy that has it.
+in ~/lab on first login (made by the student's own process: the hub never writes in a home), and
+nbgrader's exchange for assignments (laid out by deploy/exchange.py, configured once in
+deploy/jupyter/nbgrader_config.py). Idle servers are stopped by jupyterhub-idle-culler.
+
+The hub listens on 127.0.0.1:8000 (plain HTTP for a TLS reverse proxy on this machine: Caddy,
+nginx), or, given LAB_SSL_CERT and LAB_SSL_KEY, serves HTTPS itself (default :443). It refuses a
+plain-HTTP address reachable from the network: PAM passwords would cross it in clear text.
 Per-student memory and CPU limits are enforced only with systemdspawner (installed: it is used).
 """
 import os
@@ -23,10 +28,37 @@ MEM_LIMIT = os.environ.get("LAB_MEM_LIMIT", "1536M")
 CPU_LIMIT = float(os.environ.get("LAB_CPU_LIMIT", "1"))
 IDLE_TIMEOUT = int(os.environ.get("LAB_IDLE_TIMEOUT", "3600"))  # seconds without activity
 
-c.JupyterHub.bind_url = os.environ.get("LAB_BIND_URL", "http://:8000")
-if os.environ.get("LAB_SSL_CERT"):
+
+
+def checked_bind_url(url: str, *, tls: bool) -> str:
+    """``url`` if logins through it are encrypted: TLS by the hub itself, or plain HTTP on loopback only
+    (behind a TLS reverse proxy on this machine). PAM passwords never cross a network in clear text."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.scheme == "https" and tls:
+        return url
+    if parts.scheme == "https":
+        raise ValueError(f"LAB_BIND_URL {url} is https: set LAB_SSL_CERT and LAB_SSL_KEY as well")
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if parts.scheme != "http" or not loopback:
+        raise ValueError(f"LAB_BIND_URL {url} would carry passwords in clear text: bind plain HTTP to 127.0.0.1 "
+                         "behind a TLS reverse proxy, or give the hub LAB_SSL_CERT/LAB_SSL_KEY (deploy/README.md)")
+    return url
+
+
+# where: plain HTTP on loopback for a TLS reverse proxy on this machine (the default), or TLS itself
+TLS = bool(os.environ.get("LAB_SSL_CERT"))
+if TLS:
     c.JupyterHub.ssl_cert = os.environ["LAB_SSL_CERT"]
     c.JupyterHub.ssl_key = os.environ["LAB_SSL_KEY"]
+c.JupyterHub.bind_url = checked_bind_url(
+    os.environ.get("LAB_BIND_URL", "https://:443" if TLS else "http://127.0.0.1:8000"), tls=TLS)
 c.JupyterHub.cookie_secret_file = "/srv/jupyterhub/jupyterhub_cookie_secret"
 c.JupyterHub.db_url = "sqlite:////srv/jupyterhub/jupyterhub.sqlite"
 
@@ -42,7 +74,15 @@ if students_file:
 # what each student runs: this lab's environment, JupyterLab, the student copies in ~/lab
 c.Spawner.cmd = [str(BIN / "jupyterhub-singleuser")]
 c.Spawner.default_url = "/lab/tree/lab/00_start_here.ipynb"
-c.Spawner.environment = {"PATH": f"{BIN}:/usr/local/bin:/usr/bin:/bin"}
+EXCHANGE = os.environ.get("LAB_EXCHANGE_ROOT", "/srv/nbgrader/exchange")  # laid out by deploy/exchange.py
+c.Spawner.environment = {
+    "PATH": f"{BIN}:/usr/local/bin:/usr/bin:/bin",
+    # nbgrader's settings, the same for every server: deploy/jupyter/nbgrader_config.py; a missing
+    # exchange stops every nbgrader command with the reason rather than using another folder
+    "JUPYTER_CONFIG_PATH": str(LAB / "deploy" / "jupyter"),
+    "LAB_EXCHANGE_ROOT": EXCHANGE,
+    "TRAITLETS_APPLICATION_RAISE_CONFIG_FILE_ERROR": "1",
+}
 c.Spawner.mem_limit = MEM_LIMIT
 c.Spawner.cpu_limit = CPU_LIMIT
 try:  # systemd units enforce the limits above; LocalProcessSpawner would ignore them
@@ -122,6 +162,8 @@ c.JupyterHub.services = [{
     "name": "idle-culler",
     "command": [sys.executable, "-m", "jupyterhub_idle_culler", f"--timeout={IDLE_TIMEOUT}"],
 }]
+# (the lab's challenge service, which keeps the attack exercises' secrets and signs receipts, joins
+# c.JupyterHub.services and c.JupyterHub.load_roles here: see its own section of deploy/README.md)
 c.JupyterHub.load_roles = [{
     "name": "idle-culler",
     "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],

@@ -56,6 +56,9 @@ def test_single_machine_config_loads_with_culler_and_limits(monkeypatch, tmp_pat
     config = PyFileConfigLoader("jupyterhub_config.py", path=str(ROOT / "deploy")).load_config()
     assert config.Authenticator.allowed_users == {"alice", "bob"}
     assert config.JupyterHub.authenticator_class == "pam"  # real accounts, never the dummy login
+    env = config.Spawner.environment  # every server reads the one nbgrader configuration, strictly
+    assert Path(env["JUPYTER_CONFIG_PATH"], "nbgrader_config.py").is_file()
+    assert env["TRAITLETS_APPLICATION_RAISE_CONFIG_FILE_ERROR"] == "1"
     culler = config.JupyterHub.services[0]
     assert culler["name"] == "idle-culler" and "jupyterhub_idle_culler" in culler["command"]
     sys.path.insert(0, str(ROOT / "deploy"))
@@ -260,3 +263,143 @@ def test_pre_spawn_hook_refuses_root_and_other_accounts(monkeypatch):
         assert (kwargs["user"], kwargs["group"]) == (nobody.pw_uid, nobody.pw_gid)
         assert 0 not in kwargs["extra_groups"], "root's groups must not reach the student's process"
     assert kwargs["env"]["HOME"] and "JUPYTERHUB_API_TOKEN" not in kwargs["env"] and kwargs["cwd"] == "/"
+
+
+# -- nbgrader's exchange with a uid per student -------------------------------------------------
+def _nbgrader_as(account, *args: str, cwd: Path, env: dict) -> subprocess.CompletedProcess:
+    """Run ``nbgrader <args>`` as ``account`` (this environment's nbgrader, on a Python it may run)."""
+    import sysconfig
+
+    python = _interpreter_for(account)
+    code = (f"import sys; sys.path.insert(0, {sysconfig.get_paths()['purelib']!r}); sys.argv[0] = 'nbgrader'; "
+            "from nbgrader.apps.nbgraderapp import main; sys.exit(main())")
+    return subprocess.run([python, "-c", code, *args], cwd=cwd, user=account.pw_uid, group=account.pw_gid,
+                          extra_groups=[], env=env, capture_output=True, text=True, timeout=300)
+
+
+ATTACK = r'''
+import json, os, sys
+inbound, outbound, alice_prefix, alice_full = sys.argv[1:5]
+tried = {}
+def attempt(name, action):
+    try:
+        action()
+        tried[name] = "done"
+    except OSError as err:
+        tried[name] = type(err).__name__
+attempt("list inbound", lambda: os.listdir(inbound))
+attempt("read alice's submission by its guessable name", lambda: os.listdir(alice_prefix))
+attempt("rename alice's submission", lambda: os.rename(alice_full, alice_full + "x"))
+attempt("remove alice's submission", lambda: os.rmdir(alice_full))
+release = os.path.join(outbound, "a1", "a1.ipynb")
+attempt("change the release", lambda: open(release, "a").write("x"))
+attempt("add to the release", lambda: open(os.path.join(outbound, "a1", "extra.ipynb"), "w").write("x"))
+attempt("replace the release", lambda: os.rename(os.path.join(outbound, "a1"), os.path.join(outbound, "b1")))
+attempt("read the release", lambda: open(release).read())
+print(json.dumps(tried))
+'''
+
+
+@needs_root
+def test_two_students_cannot_reach_each_others_submissions(accounts):
+    """nbgrader's own commands, run by three real accounts on the layout of deploy/exchange.py:
+    the instructor releases, alice and bob fetch and submit; bob then tries to read, rename or remove
+    alice's submission and to change the release, and fails; what permissions cannot stop (a
+    submission under alice's name, a file added to hers by someone who learnt its name) `check` names."""
+    sys.path.insert(0, str(ROOT / "deploy"))
+    import exchange
+
+    instructor, alice, bob = accounts("teacher"), accounts("alice"), accounts("bob")
+    root, course_id = accounts.base / "exchange", "deep-neural-crypto-lab"
+    exchange.setup(root, course_id, instructor.pw_name)
+    course = Path(instructor.pw_dir) / "course"
+    release = course / "release" / "a1"
+    release.mkdir(parents=True)
+    (course / "nbgrader_config.py").write_text(f'c = get_config()\nc.CourseDirectory.course_id = "{course_id}"\n')
+    (release / "a1.ipynb").write_text(json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    subprocess.run(["chown", "-R", f"{instructor.pw_uid}:{instructor.pw_gid}", str(course)], check=True)
+    env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "JUPYTER_CONFIG_PATH": str(ROOT / "deploy" / "jupyter"),
+           "TRAITLETS_APPLICATION_RAISE_CONFIG_FILE_ERROR": "1", "LAB_EXCHANGE_ROOT": str(root)}
+
+    def as_(account, *args, cwd=None):
+        done = _nbgrader_as(account, *args, cwd=cwd or Path(account.pw_dir), env=dict(env, HOME=account.pw_dir))
+        assert done.returncode == 0, f"nbgrader {' '.join(args)} as {account.pw_name}:\n{done.stdout}\n{done.stderr}"
+        return done
+
+    as_(instructor, "release_assignment", "a1", cwd=course)
+    for student in (alice, bob):
+        as_(student, "fetch_assignment", "a1")
+        as_(student, "submit", "a1")
+    inbound, outbound = root / course_id / "inbound", root / course_id / "outbound"
+    assert oct(inbound.stat().st_mode & 0o7777) == oct(exchange.INBOUND_MODE), "release_assignment changed inbound"
+    assert oct(root.stat().st_mode & 0o7777) == oct(exchange.ROOT_MODE), "release_assignment changed the root"
+    submissions = {p.name.split("+")[0]: p for p in inbound.iterdir()}
+    assert set(submissions) == {alice.pw_name, bob.pw_name}
+    theirs = submissions[alice.pw_name]
+    assert theirs.stat().st_uid == alice.pw_uid and len(theirs.name.split("+")) == 4
+    assert exchange.check(root, course_id) == []
+
+    guessable = "+".join(theirs.name.split("+")[:3])  # student, assignment, time: all but the random part
+    done = subprocess.run([_interpreter_for(bob), "-c", ATTACK, str(inbound), str(outbound), str(inbound / guessable),
+                           str(theirs)], user=bob.pw_uid, group=bob.pw_gid, extra_groups=[], capture_output=True,
+                          text=True, timeout=60, cwd="/")
+    tried = json.loads(done.stdout)
+    assert tried.pop("read the release") == "done", "students must be able to read the release"
+    assert all(outcome in ("PermissionError", "FileNotFoundError") for outcome in tried.values()), tried
+    assert tried["list inbound"] == "PermissionError" and tried["remove alice's submission"] == "PermissionError"
+
+    # bob submits under alice's name, and adds a file to her folder (as if he had learnt its name)
+    forged = _nbgrader_as(bob, "submit", "a1", f"--student={alice.pw_name}", cwd=Path(bob.pw_dir),
+                          env=dict(env, HOME=bob.pw_dir))
+    assert forged.returncode == 0, forged.stderr
+    subprocess.run(["sh", "-c", f"echo x > '{theirs}/planted.txt'"], user=bob.pw_uid, group=bob.pw_gid,
+                   extra_groups=[], check=True, timeout=60)
+    problems = exchange.check(root, course_id)
+    assert len(problems) == 2 and all(alice.pw_name in p for p in problems), problems
+    assert any("planted.txt" in p for p in problems) and any(f"uid {bob.pw_uid}" in p for p in problems)
+    assert exchange.main(["check", "--root", str(root), "--course", course_id]) == 1
+
+    # without its exchange folder every nbgrader command stops and says why
+    missing = _nbgrader_as(alice, "list", cwd=Path(alice.pw_dir),
+                           env=dict(env, HOME=alice.pw_dir, LAB_EXCHANGE_ROOT=str(accounts.base / "nowhere")))
+    assert missing.returncode != 0 and "exchange" in missing.stderr and "is missing" in missing.stderr
+
+
+@needs_root
+def test_exchange_setup_refuses_a_squatted_course_folder(accounts):
+    sys.path.insert(0, str(ROOT / "deploy"))
+    import exchange
+
+    instructor, squatter = accounts("teacher"), accounts("squat")
+    root = accounts.base / "exchange"
+    exchange.setup(root, "other-course", instructor.pw_name)
+    (root / "deep-neural-crypto-lab").mkdir()
+    os.chown(root / "deep-neural-crypto-lab", squatter.pw_uid, squatter.pw_gid)
+    with pytest.raises(exchange.ExchangeLayoutError, match="not to the instructor"):
+        exchange.setup(root, "deep-neural-crypto-lab", instructor.pw_name)
+    (root / "linked").symlink_to(accounts.base)
+    with pytest.raises(exchange.ExchangeLayoutError, match="not a folder"):
+        exchange.setup(root, "linked", instructor.pw_name)
+
+
+@pytest.mark.parametrize("env, expected", [
+    ({}, "http://127.0.0.1:8000"),
+    ({"LAB_BIND_URL": "http://[::1]:8000"}, "http://[::1]:8000"),
+    ({"LAB_SSL_CERT": "/etc/ssl/lab.pem", "LAB_SSL_KEY": "/etc/ssl/lab.key"}, "https://:443"),
+    ({"LAB_SSL_CERT": "/c", "LAB_SSL_KEY": "/k", "LAB_BIND_URL": "https://:8443"}, "https://:8443"),
+])
+def test_single_machine_hub_listens_only_where_logins_are_encrypted(monkeypatch, env, expected):
+    for key in ("LAB_BIND_URL", "LAB_SSL_CERT", "LAB_SSL_KEY"):
+        monkeypatch.delenv(key, raising=False)
+    config = _load_hub_config(monkeypatch, **env)
+    assert config.JupyterHub.bind_url == expected
+    assert bool(config.JupyterHub.get("ssl_cert")) == expected.startswith("https")
+
+
+@pytest.mark.parametrize("url", ["http://:8000", "http://0.0.0.0:8000", "http://lab.example.org:80",
+                                 "http://10.0.0.5:8000", "https://:443"])
+def test_single_machine_hub_refuses_clear_text_on_the_network(monkeypatch, url):
+    for key in ("LAB_SSL_CERT", "LAB_SSL_KEY"):
+        monkeypatch.delenv(key, raising=False)
+    with pytest.raises(ValueError, match="LAB_BIND_URL"):
+        _load_hub_config(monkeypatch, LAB_BIND_URL=url)
