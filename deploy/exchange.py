@@ -4,6 +4,7 @@ Usage (as root, once per course, before the students can log in):
 
     python deploy/exchange.py setup --root /srv/nbgrader/exchange --course deep-neural-crypto-lab --instructor lecturer
     python deploy/exchange.py check --root /srv/nbgrader/exchange --course deep-neural-crypto-lab   # before `nbgrader collect`
+    python deploy/exchange.py check --kubernetes ...   # under deploy/z2jh: uids from the username (student_uid)
 
 Every student runs as an account of their own (a uid per student: PAM accounts on one machine,
 ``deploy/z2jh``'s per-student uids on Kubernetes). nbgrader's exchange then keeps submissions
@@ -28,19 +29,33 @@ the account its name claims; ``nbgrader collect`` should wait until it reports n
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import pwd
 import stat
 import sys
 from pathlib import Path
 
-__all__ = ["ROOT_MODE", "COURSE_MODE", "INBOUND_MODE", "FEEDBACK_MODE", "ExchangeLayoutError", "setup",
+__all__ = ["student_uid", "ROOT_MODE", "COURSE_MODE", "INBOUND_MODE", "FEEDBACK_MODE", "ExchangeLayoutError", "setup",
            "check", "main"]
 
 ROOT_MODE = 0o1777
 COURSE_MODE = 0o755  # <course>/ and <course>/outbound/
 INBOUND_MODE = 0o3733
 FEEDBACK_MODE = 0o711
+
+
+def student_uid(name: str) -> int:
+    """A student's uid under deploy/z2jh: 200000 + the first 30 bits of SHA-256 of the username.
+
+    The hub computes the same (``hub.extraConfig.labStudentUid``); two of 300 students share a uid
+    with probability about 300**2 / 2**31 = 4e-5 (``check`` would then flag one of them).
+    """
+    return 200000 + (int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "big") >> 2)
+
+
+def _account_uid(name: str) -> int:
+    return pwd.getpwnam(name).pw_uid
 
 
 class ExchangeLayoutError(RuntimeError):
@@ -80,18 +95,19 @@ def setup(root: Path, course: str, instructor: str) -> None:
     _ensure(folder / "feedback", FEEDBACK_MODE, account.pw_uid, account.pw_gid)
 
 
-def check(root: Path, course: str) -> list[str]:
+def check(root: Path, course: str, uid_of=_account_uid) -> list[str]:
     """Submissions that are not what they claim: ``[]`` when every one is owned by the account it names.
 
-    A submission folder ``<student>+<assignment>+...`` must belong to the account ``<student>``, and
-    so must everything in it (nothing is followed).
+    A submission folder ``<student>+<assignment>+...`` must belong to ``uid_of(<student>)`` (the
+    account of that name; under Kubernetes :func:`student_uid`), and so must everything in it
+    (nothing is followed).
     """
     problems = []
     inbound = root / course / "inbound"
     for entry in sorted(os.scandir(inbound), key=lambda e: e.name):
         student = entry.name.split("+", 1)[0]
         try:
-            uid = pwd.getpwnam(student).pw_uid
+            uid = uid_of(student)
         except KeyError:
             problems.append(f"{entry.name}: no account named {student!r}")
             continue
@@ -114,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", default="/srv/nbgrader/exchange")
     parser.add_argument("--course", default="deep-neural-crypto-lab")
     parser.add_argument("--instructor", help="the instructor's account (setup)")
+    parser.add_argument("--kubernetes", action="store_true", help="check: uids from student_uid (deploy/z2jh)")
     args = parser.parse_args(argv)
     root = Path(args.root)
     if args.action == "setup":
@@ -126,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(f"{root / args.course}: laid out for {args.instructor}")
         return 0
-    problems = check(root, args.course)
+    problems = check(root, args.course, student_uid if args.kubernetes else _account_uid)
     for line in problems:
         print(line)
     print(f"{len(problems)} suspicious submission(s)" if problems else "every submission is its student's own")

@@ -403,3 +403,48 @@ def test_single_machine_hub_refuses_clear_text_on_the_network(monkeypatch, url):
         monkeypatch.delenv(key, raising=False)
     with pytest.raises(ValueError, match="LAB_BIND_URL"):
         _load_hub_config(monkeypatch, LAB_BIND_URL=url)
+
+
+def _z2jh_values() -> dict:
+    import yaml
+
+    return yaml.safe_load((ROOT / "deploy" / "z2jh" / "config.yaml").read_text())
+
+
+def test_kubernetes_values_hold_the_boundaries():
+    """No login for everyone, no admin access to students' servers, no secret in the values, a uid
+    per student computed as deploy/exchange.py checks it, and the settings every server shares."""
+    from types import SimpleNamespace
+
+    sys.path.insert(0, str(ROOT / "deploy"))
+    import exchange
+
+    values = _z2jh_values()
+    hub = values["hub"]
+    text = json.dumps(hub["config"])
+    assert "allow_all" not in text and "admin_access" not in text and "client_secret" not in text
+    assert hub["config"]["GenericOAuthenticator"]["allowed_groups"], "a course group decides who logs in"
+    for name in ("OAUTH_CLIENT_ID", "OAUTH_CLIENT_SECRET"):
+        assert hub["extraEnv"][name]["valueFrom"]["secretKeyRef"]["name"] == "lab-oauth"
+    c = SimpleNamespace(KubeSpawner=SimpleNamespace(environment={}))
+    exec(hub["extraConfig"]["labStudentUid"], {"c": c})
+    uid_of = c.KubeSpawner.environment["LAB_UID"]
+    for name in ("alice", "bob", "a.very-long_name@example.org"):
+        uid = int(uid_of(SimpleNamespace(user=SimpleNamespace(name=name))))
+        assert uid == exchange.student_uid(name) and 200000 <= uid < 200000 + 2**30
+    single = values["singleuser"]
+    assert single["cmd"][0] == "/srv/lab/deploy/z2jh/start-as-student" and single["uid"] == 0
+    assert (ROOT / "deploy" / "z2jh" / "start-as-student").stat().st_mode & stat.S_IXUSR
+    env = single["extraEnv"]
+    assert env["JUPYTER_CONFIG_PATH"] == "/srv/lab/deploy/jupyter" and env["LABKIT_KERNEL_CACHE"].startswith("/srv/lab/")
+    hook = " ".join(single["lifecycleHooks"]["postStart"]["exec"]["command"])
+    assert hook.startswith("/srv/lab/deploy/z2jh/start-as-student") and '"$HOME/lab"' in hook
+    assert single["defaultUrl"].startswith("/lab/tree/lab/"), "nbgitpuller's folder is the one students open"
+
+
+def test_start_as_student_refuses_a_missing_or_low_uid(tmp_path):
+    script = str(ROOT / "deploy" / "z2jh" / "start-as-student")
+    for uid in ("", "1000", "0", "12a"):
+        done = subprocess.run(["sh", script, "true"], env={"PATH": "/usr/bin:/bin", "LAB_UID": uid},
+                              capture_output=True, text=True, timeout=30)
+        assert done.returncode != 0 and "LAB_UID" in done.stderr, (uid, done.stderr)
