@@ -24,18 +24,32 @@ PORTABLE_TESTS := tests/test_neural_ciphers.py tests/test_neural_compiler.py tes
                   notebooks/08b_backdoor_limits.ipynb notebooks/06c_aes256_network.ipynb tests/test_second_round.py \
                   notebooks/08c_backdoor_attacks_pq.ipynb
 
-.PHONY: lab test test-portable unit notebooks bench execute clean student book browser release loadtest
+.PHONY: lab lab-student test test-portable unit notebooks bench execute clean student book browser release loadtest
+
+# torch 2.13.0: on Linux without an NVIDIA GPU its CPU build (2 GB, not PyPI's 5.7 GB CUDA build);
+# `make lab TORCH=cuda` asks for CUDA, TORCH=cpu for the CPU build anywhere (deploy/install_torch.py).
+TORCH ?= auto
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet torch==2.13.0
+	TORCH=$(TORCH) $(BIN)/python deploy/install_torch.py
 	$(BIN)/python -m pip install --quiet -e '.[dev,course]'
 	touch $(STAMP)
 
+# `make lab` opens the contents (notebook 00) with the file browser at the repository's root, so
+# notebooks/ (worked solutions) and student/ (`make student`: exercises open) are both a click away;
+# `make lab-student` opens the student copy of notebook 00 (making the copies first if missing).
 lab: $(STAMP)
+	$(if $(filter command line,$(origin TORCH)),TORCH=$(TORCH) $(BIN)/python deploy/install_torch.py)
 	@$(if $(AS_ROOT),echo "make lab: running as root: adding --allow-root for JupyterLab")
-	$(BIN)/jupyter lab notebooks/00_start_here.ipynb --port=$(PORT) $(AS_ROOT) \
+	$(BIN)/jupyter lab notebooks/00_start_here.ipynb --ServerApp.root_dir=. --port=$(PORT) $(AS_ROOT) \
+	  $(if $(NOBROWSER),--no-browser --ServerApp.open_browser=False) $(LAB_ARGS)
+
+lab-student: $(STAMP)
+	test -f student/00_start_here.ipynb || $(BIN)/python tools/make_student.py
+	@$(if $(AS_ROOT),echo "make lab: running as root: adding --allow-root for JupyterLab")
+	$(BIN)/jupyter lab student/00_start_here.ipynb --ServerApp.root_dir=. --port=$(PORT) $(AS_ROOT) \
 	  $(if $(NOBROWSER),--no-browser --ServerApp.open_browser=False) $(LAB_ARGS)
 
 test: $(STAMP)

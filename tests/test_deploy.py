@@ -448,3 +448,18 @@ def test_start_as_student_refuses_a_missing_or_low_uid(tmp_path):
         done = subprocess.run(["sh", script, "true"], env={"PATH": "/usr/bin:/bin", "LAB_UID": uid},
                               capture_output=True, text=True, timeout=30)
         assert done.returncode != 0 and "LAB_UID" in done.stderr, (uid, done.stderr)
+
+
+def test_hub_chart_and_single_user_server_share_a_major_version():
+    """The chart's JupyterHub (named in the values' header), the pinned jupyterhub-singleuser and the
+    installed one: JupyterHub needs hub and single-user server on one major version."""
+    import re
+    from importlib.metadata import version
+
+    header = (ROOT / "deploy" / "z2jh" / "config.yaml").read_text()
+    chart, hub = re.search(r"Chart (\d+\.\d+\.\d+) runs JupyterHub (\d+)\.\d+\.\d+", header).groups()
+    assert "--version " + chart in header and "<chart" not in header
+    pinned = re.search(r'"jupyterhub==(\d+)\.[\d.]+"', (ROOT / "pyproject.toml").read_text()).group(1)
+    assert hub == pinned == version("jupyterhub").split(".")[0] == "5"
+    readme = (ROOT / "deploy" / "README.md").read_text()
+    assert f"--version {chart}" in readme and "jupyterhub==6" not in readme
