@@ -45,6 +45,18 @@ def test_post_build_leaves_no_solution_in_the_image(tmp_path):
     leaking = [name for name in notebooks if "BEGIN SOLUTION" in (tree / "notebooks" / name).read_text()]
     assert not leaking, f"solutions left in the image: {leaking}"
     assert list((tmp_path / "cache" / "labkit").glob("relu_kernel_*.so")), "the C kernel was not built"
+    built = sorted(p.name for p in (tree / ".kernel-cache").glob("relu_kernel_*.so"))
+    assert len(built) == 2, "both dtypes' kernels belong in the image, outside the home folder"
+
+    # a student whose home hides the image's ~/.cache finds them there and compiles nothing
+    home_cache = tmp_path / "student-cache"
+    probe = ("import torch; from labkit.neural import kernel; "
+             "print(kernel._compile(torch.float64)[0], kernel._compile(torch.float32)[0])")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=tree, capture_output=True, text=True, timeout=300,
+                          env=dict(env, XDG_CACHE_HOME=str(home_cache), LABKIT_KERNEL_CACHE=str(tree / ".kernel-cache"),
+                                   PYTHONPATH=str(tree)))
+    assert done.returncode == 0, done.stderr
+    assert sorted(Path(p).name for p in done.stdout.split()) == built and not home_cache.exists()
     assert "nbgrader.server_extensions.formgrader" in (tmp_path / "jupyter.log").read_text()
 
 
