@@ -151,6 +151,7 @@ class Hub:
             stderr=subprocess.STDOUT, start_new_session=True,
             env=dict(os.environ, PATH=os.pathsep.join([str(BIN), os.environ.get("PATH", "")])))
         self.seen: dict[int, psutil.Process] = {}  # every descendant ever sampled, for stop()
+        self.latency: list[float] = []  # seconds of every request that succeeded
 
     async def request(self, method: str, path: str, body=None, *, token: str | None = None,
                       timeout: float = 60) -> dict:
@@ -165,6 +166,7 @@ class Hub:
         except Exception as err:
             raise RequestFailed(f"{method} {path.split('?')[0]} failed after {time.monotonic() - begun:.1f} s: "
                                 f"{type(err).__name__}: {err}") from err
+        self.latency.append(time.monotonic() - begun)
         return json.loads(response.body) if response.body else {}
 
     async def wait_ready(self, deadline: float) -> None:
@@ -412,16 +414,19 @@ def prebuild_kernel(cache: Path) -> None:
                    check=True, env=dict(os.environ, XDG_CACHE_HOME=str(cache)), timeout=300)
 
 
-async def use_stand_in(hub: Hub, name: str, started: float, duration: float, every: float = 2.0) -> StudentRun:
-    """--no-kernels: log in, start the stand-in server, then use it through the proxy for ``duration`` s."""
+async def use_stand_in(hub: Hub, name: str, started: float, duration: float, every: float = 2.0,
+                       delay: float = 0.0) -> StudentRun:
+    """--no-kernels: after ``delay`` s, log in, start the stand-in server, then use it through the proxy
+    for ``duration`` s (a request to the server and one to the hub every ``every`` s)."""
     run = StudentRun(name)
+    await asyncio.sleep(delay)
     try:
         await hub.request("POST", f"/hub/api/users/{name}")
         token = (await hub.request("POST", f"/hub/api/users/{name}/tokens", {"note": "loadtest"}))["token"]
         await hub.request("POST", f"/hub/api/users/{name}/server")
         while not (await hub.request("GET", f"/hub/api/users/{name}")).get("servers", {}).get("", {}).get("ready"):
-            await asyncio.sleep(0.25)
-        run.ready_s = time.monotonic() - started
+            await asyncio.sleep(1.0)
+        run.ready_s = time.monotonic() - started - delay
         until = time.monotonic() + duration
         while time.monotonic() < until:
             await hub.request("GET", f"/user/{name}/api/status", token=token)
@@ -436,14 +441,15 @@ async def use_stand_in(hub: Hub, name: str, started: float, duration: float, eve
 
 
 async def _run_all(hub: Hub, students: list[str], notebooks: dict[str, list[str]], deadline: float,
-                   cell_timeout: float, duration: float | None = None) -> list[StudentRun]:
+                   cell_timeout: float, duration: float | None = None, ramp: float = 0.0) -> list[StudentRun]:
     AsyncHTTPClient.configure(None, max_clients=4 * len(students) + 10)
     await hub.wait_ready(time.monotonic() + 120)
     started = time.monotonic()
     if duration is None:
         tasks = [asyncio.ensure_future(run_student(hub, name, notebooks, started, cell_timeout)) for name in students]
     else:
-        tasks = [asyncio.ensure_future(use_stand_in(hub, name, started, duration)) for name in students]
+        tasks = [asyncio.ensure_future(use_stand_in(hub, name, started, duration, delay=ramp * i / len(students)))
+                 for i, name in enumerate(students)]
     done, pending = await asyncio.wait(tasks, timeout=max(1.0, deadline - time.monotonic()))
     for task in pending:
         task.cancel()
@@ -454,7 +460,7 @@ async def _run_all(hub: Hub, students: list[str], notebooks: dict[str, list[str]
 
 
 def run(students: int, notebook_paths: list[Path], *, timeout: float = 1200, cell_timeout: float = 300,
-        command: str = "", kernels: bool = True, duration: float = 120) -> dict:
+        command: str = "", kernels: bool = True, duration: float = 120, ramp: float = 0.0) -> dict:
     """Run the load test and return its report (see the module docstring)."""
     limit, each = (MAX_STUDENTS, STUDENT_MB) if kernels else (MAX_STAND_INS, STAND_IN_MB)
     if not 1 <= students <= limit:
@@ -476,11 +482,11 @@ def run(students: int, notebook_paths: list[Path], *, timeout: float = 1200, cel
         prepare_homes(workdir, names, notebook_paths if kernels else [])
         wall = time.monotonic()
         hub = Hub(workdir, students=students, cache=cache, kernels=kernels)
-        sampler = Sampler(hub)
+        sampler = Sampler(hub, interval=0.5 if kernels else 2.0)  # hundreds of stand-ins: sample less often
         sampler.start()
         cpu_before = psutil.Process(hub.process.pid).cpu_times()
         runs = asyncio.run(_run_all(hub, names, notebooks, time.monotonic() + timeout, cell_timeout,
-                                    None if kernels else duration))
+                                    None if kernels else duration, ramp))
         cpu_after = psutil.Process(hub.process.pid).cpu_times()
         wall = time.monotonic() - wall
         sampler.halt.set()
@@ -492,7 +498,8 @@ def run(students: int, notebook_paths: list[Path], *, timeout: float = 1200, cel
     hub_cpu = (cpu_after.user + cpu_after.system) - (cpu_before.user + cpu_before.system)
     rep = report(runs, sampler.peaks, notebooks, hub_cpu=hub_cpu, wall=wall, command=command,
                  load=(load_before, os.getloadavg()))
-    rep["mode"] = "kernels" if kernels else "hub only (stand-in servers, no kernels)"
+    rep["mode"] = "kernels" if kernels else f"hub only (stand-in servers, no kernels; logins spread over {ramp:g} s)"
+    rep["request_latency_s"] = percentiles(hub.latency) | {"count": len(hub.latency)}
     return rep
 
 
@@ -552,6 +559,10 @@ def markdown(rep: dict) -> str:
               f"core on average, peak {rep['hub']['peak_percent']} %), peak RSS {rep['hub'].get('peak_rss_mb', '?')} MiB; "
               f"proxy peak {rep['proxy_peak_percent']} % CPU, {rep.get('proxy_peak_rss_mb', '?')} MiB. "
               f"All processes at once: {rep['all_processes_peak_rss_mb']} MiB peak RSS."]
+    if rep.get("request_latency_s"):
+        lat = rep["request_latency_s"]
+        lines += ["", f"Requests through the proxy (hub API and servers): {lat['count']} answered, latency p50 "
+                      f"{lat['p50']} s, p95 {lat['p95']} s, max {lat['max']} s."]
     if rep["aborted"]:
         lines += ["", f"Run {rep['aborted']}."]
     if rep["failures"]:
@@ -567,13 +578,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(ROOT / "deploy" / "results"), help="folder for the reports")
     parser.add_argument("--no-kernels", action="store_true", help="the hub alone: stand-in servers, no kernels")
     parser.add_argument("--duration", type=float, default=120, help="--no-kernels: seconds each student stays active")
+    parser.add_argument("--ramp", type=float, default=0.0, help="--no-kernels: logins spread over this many seconds")
     args = parser.parse_args(argv)
     argv = sys.argv[1:] if argv is None else argv
     paths = [ROOT / p for p in (args.notebook or DEFAULT_NOTEBOOKS)]
     plain = not args.notebook and not args.no_kernels and args.timeout == 1200
     command = f"make loadtest N={args.students}" if plain else " ".join(["python deploy/loadtest.py", *argv])
     rep = run(args.students, paths, timeout=args.timeout, command=command, kernels=not args.no_kernels,
-              duration=args.duration)
+              duration=args.duration, ramp=args.ramp)
     text = markdown(rep)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
