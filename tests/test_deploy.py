@@ -475,3 +475,36 @@ def test_hub_chart_and_single_user_server_share_a_major_version():
     assert hub == pinned == version("jupyterhub").split(".")[0] == "5"
     readme = (ROOT / "deploy" / "README.md").read_text()
     assert f"--version {chart}" in readme and "jupyterhub==6" not in readme
+
+
+def test_graded_copies_carry_no_widget_state_and_untouched_tests_raise_no_checksum_warning(tmp_path):
+    """nbgrader's round trip on unit 00 (tools/nbgrader_course.py's course config): an untouched
+    release autogrades without a single "checksum has changed" warning and without saved widget
+    state, even when the submission brought some along; a test cell a student edited is still reported."""
+    import nbformat
+
+    sys.path.insert(0, str(ROOT / "tools"))
+    import nbgrader_course as tool
+
+    path = ROOT / "notebooks" / "00_start_here.ipynb"
+    course_dir = tmp_path / "course"
+    assert tool.main(["--course", str(course_dir), str(path)]) == 0
+    release = nbformat.read(course_dir / "release" / path.stem / path.name, as_version=4)
+    untouched = nbformat.from_dict(release)
+    untouched.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {"x": "y" * 100_000}}}
+    edited = nbformat.from_dict(release)
+    test_cells = [c for c in edited.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    test_cells[0].source += "\nprint('a student was here')"
+    for student, nb in (("untouched", untouched), ("edited", edited)):
+        folder = course_dir / "submitted" / student / path.stem
+        folder.mkdir(parents=True)
+        nbformat.write(nb, folder / path.name)
+    done = tool.nbgrader(course_dir, "autograde", path.stem, "--force")
+    log = done.stdout + done.stderr
+    warnings = [line for line in log.splitlines() if "checksum" in line and "has changed" in line]
+    assert len(warnings) == 1 and test_cells[0].metadata.nbgrader.grade_id in warnings[0], warnings
+    for student in ("untouched", "edited"):
+        graded = course_dir / "autograded" / student / path.stem / path.name
+        assert "widgets" not in nbformat.read(graded, as_version=4).metadata
+        assert graded.stat().st_size < 1_000_000, graded.stat().st_size
+    assert tool.grades(course_dir, path.stem)["untouched"][0] == 0
