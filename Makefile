@@ -24,18 +24,32 @@ PORTABLE_TESTS := tests/test_neural_ciphers.py tests/test_neural_compiler.py tes
                   notebooks/08b_backdoor_limits.ipynb notebooks/06c_aes256_network.ipynb tests/test_second_round.py \
                   notebooks/08c_backdoor_attacks_pq.ipynb
 
-.PHONY: lab test test-portable unit notebooks bench execute clean student book browser release loadtest
+.PHONY: lab lab-student test test-portable unit notebooks bench execute clean student book browser release loadtest loadtest-hub
+
+# torch 2.13.0: on Linux without an NVIDIA GPU its CPU build (2 GB, not PyPI's 5.7 GB CUDA build);
+# `make lab TORCH=cuda` asks for CUDA, TORCH=cpu for the CPU build anywhere (deploy/install_torch.py).
+TORCH ?= auto
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet torch==2.13.0
+	TORCH=$(TORCH) $(BIN)/python deploy/install_torch.py
 	$(BIN)/python -m pip install --quiet -e '.[dev,course]'
 	touch $(STAMP)
 
+# `make lab` opens the contents (notebook 00) with the file browser at the repository's root, so
+# notebooks/ (worked solutions) and student/ (`make student`: exercises open) are both a click away;
+# `make lab-student` opens the student copy of notebook 00 (making the copies first if missing).
 lab: $(STAMP)
+	$(if $(filter command line,$(origin TORCH)),TORCH=$(TORCH) $(BIN)/python deploy/install_torch.py)
 	@$(if $(AS_ROOT),echo "make lab: running as root: adding --allow-root for JupyterLab")
-	$(BIN)/jupyter lab notebooks/00_start_here.ipynb --port=$(PORT) $(AS_ROOT) \
+	$(BIN)/jupyter lab notebooks/00_start_here.ipynb --ServerApp.root_dir=. --port=$(PORT) $(AS_ROOT) \
+	  $(if $(NOBROWSER),--no-browser --ServerApp.open_browser=False) $(LAB_ARGS)
+
+lab-student: $(STAMP)
+	test -f student/00_start_here.ipynb || $(BIN)/python tools/make_student.py
+	@$(if $(AS_ROOT),echo "make lab: running as root: adding --allow-root for JupyterLab")
+	$(BIN)/jupyter lab student/00_start_here.ipynb --ServerApp.root_dir=. --port=$(PORT) $(AS_ROOT) \
 	  $(if $(NOBROWSER),--no-browser --ServerApp.open_browser=False) $(LAB_ARGS)
 
 test: $(STAMP)
@@ -76,13 +90,19 @@ release: $(STAMP)
 # and 06b at once (installs configurable-http-proxy from npm into .node/ if missing); its report and
 # the capacity table computed from it go to deploy/results/.
 N ?= 20
+# Every run is kept (deploy/results/loadtest-<time>.md); a failure names the request or cell that failed.
 loadtest: $(STAMP)
 	$(BIN)/python deploy/loadtest.py --students $(N)
 	$(BIN)/python deploy/capacity.py
 
-# The static, readable rendering: every notebook executed to HTML plus an index, in _book/ (offline).
+# The hub alone at class size: N students with stand-in servers (no kernels), logging in over 60 s, active 60 s each.
+loadtest-hub: $(STAMP)
+	$(BIN)/python deploy/loadtest.py --no-kernels --students $(N) --duration 60 --ramp 60
+
+# The static, readable rendering: every notebook executed to HTML plus an index (offline), in two
+# editions: _book/student (public: solutions removed, no instructor notes) and _book/instructor.
 book: $(STAMP)
-	$(BIN)/python tools/build_book.py
+	$(BIN)/python tools/build_book.py --edition both
 
 # Every notebook run in JupyterLab in headless Chromium (installs chromium/playwright if missing);
 # part of `make test`, this runs it alone. Screenshots land in artifacts/browser/.

@@ -61,7 +61,7 @@ def table(report: dict) -> str:
     memory_peak, time_peak = peak_chapter(report)
     rows = [per_node(cores, need) for cores in NODE_CORES]
     lines = [
-        f"Per student: peak memory {need['peak_mb']:.0f} MB (p95 of server + kernels) -> guarantee "
+        f"Per student: peak memory {need['peak_mb']:.0f} MiB (p95 of server + kernels) -> guarantee "
         f"{need['memory_guarantee_mb'] / 1024:g} GiB, limit {need['memory_limit_mb'] / 1024:g} GiB; CPU "
         f"{need['cpu_s']:.0f} CPU-seconds for the measured chapters (p95) -> guarantee {need['cpu_guarantee']} "
         f"core, limit 1 core. Peak chapter: `{memory_peak}` for memory, `{time_peak}` for run time.", "",

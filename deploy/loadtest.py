@@ -1,6 +1,7 @@
 """Load test: a real JupyterHub on loopback, N simulated students running chapter cells at once.
 
 Usage: python deploy/loadtest.py [--students 20] [--notebook notebooks/02_des.ipynb ...] [--out DIR]
+       python deploy/loadtest.py --no-kernels --students 150 [--duration 120]   (the hub alone)
 
 It starts JupyterHub (configurable-http-proxy from npm, ``SimpleLocalProcessSpawner``, the dummy
 authenticator) bound to 127.0.0.1 on free ports, then for every student at the same moment: logs
@@ -9,9 +10,13 @@ opens each notebook as a session and runs its code cells through the kernel's we
 Jupyter messaging protocol, as JupyterLab does). A sampler reads every process the hub started
 (psutil) for the peak memory of each kernel and server and the CPU of the hub and the proxy.
 
-The report (printed, and written as ``loadtest.json`` and ``loadtest.md`` in ``--out``) gives how
-many students finished, time to a ready server and to the last cell (p50, p95, max), peak memory
-per student, and the hub's CPU. Bounded: at most MAX_STUDENTS students, a deadline for the whole
+The report (printed, and written as ``loadtest-<time>.json`` and ``.md`` in ``--out``, earlier runs
+kept; a run where every student finished also becomes ``loadtest.json``/``.md``, which the capacity
+table reads) gives how many students finished, time to a ready server and to the last cell (p50,
+p95, max), peak memory per student in MiB, and the hub's CPU; a failure names the request or cell
+that failed. ``--no-kernels`` measures the hub alone: every student logs in, starts a stand-in
+server (``fake_singleuser.py``, no kernel) and keeps using it through the proxy for ``--duration``
+seconds, so the hub's CPU and memory can be read at class sizes one machine could not run kernels for. Bounded: at most MAX_STUDENTS students, a deadline for the whole
 run and for each cell; traffic stays on loopback; every process and temporary file it made is
 stopped and removed at the end, whatever happens.
 """
@@ -47,7 +52,9 @@ PROXY = ROOT / ".node" / "node_modules" / ".bin" / "configurable-http-proxy"
 DEFAULT_NOTEBOOKS = ("notebooks/02_des.ipynb", "notebooks/06b_key_recovery.ipynb")
 PROXY_PACKAGE = "configurable-http-proxy@5.3.0"
 MAX_STUDENTS = 60  # this runs on one machine: more would only measure swapping
-STUDENT_MB = 600  # a student's server + one kernel (measured: deploy/results/loadtest.json)
+MAX_STAND_INS = 400  # --no-kernels: stand-in servers of about 15 MiB each
+STUDENT_MB = 600  # MiB: a student's server + one kernel (measured: deploy/results/loadtest.json)
+STAND_IN_MB = 40  # MiB: a stand-in server, with margin
 RESERVE_MB = 1024  # the run stops its students when the machine's available memory falls below this
 LOOPBACK = "127.0.0.1"
 
@@ -90,7 +97,7 @@ def code_cells(path: Path) -> list[str]:
 
 # -- the hub -----------------------------------------------------------------------------------
 def hub_config(workdir: Path, *, port: int, hub_port: int, api_port: int, token: str, students: int,
-               cache: Path) -> str:
+               cache: Path, kernels: bool = True) -> str:
     """A jupyterhub_config.py for the run: loopback only, local processes, a service token."""
     settings = {
         "JupyterHub.bind_url": f"http://{LOOPBACK}:{port}",
@@ -117,34 +124,49 @@ def hub_config(workdir: Path, *, port: int, hub_port: int, api_port: int, token:
         "JupyterHub.cleanup_servers": True,
         "JupyterHub.log_level": "WARN",
     }
+    if not kernels:
+        settings["Spawner.cmd"] = [sys.executable, str(Path(__file__).with_name("fake_singleuser.py"))]
+        settings["Spawner.args"] = []
     return "c = get_config()  # noqa: F821\n" + "".join(f"c.{key} = {value!r}\n" for key, value in settings.items())
+
+
+class RequestFailed(RuntimeError):
+    """A request of the load test failed; the message names it (method, path, time, cause)."""
 
 
 class Hub:
     """JupyterHub and its proxy as subprocesses; ``stop()`` ends them and every server they started."""
 
-    def __init__(self, workdir: Path, *, students: int, cache: Path):
+    def __init__(self, workdir: Path, *, students: int, cache: Path, kernels: bool = True):
         self.workdir = workdir
         self.port, hub_port, api_port = free_port(), free_port(), free_port()
         self.token = secrets.token_hex(32)
         self.url = f"http://{LOOPBACK}:{self.port}"
         (workdir / "jupyterhub_config.py").write_text(hub_config(
             workdir, port=self.port, hub_port=hub_port, api_port=api_port, token=self.token,
-            students=students, cache=cache))
+            students=students, cache=cache, kernels=kernels))
         self.log = open(workdir / "jupyterhub.log", "w")
         self.process = subprocess.Popen(
             [str(BIN / "jupyterhub"), "-f", "jupyterhub_config.py"], cwd=workdir, stdout=self.log,
             stderr=subprocess.STDOUT, start_new_session=True,
             env=dict(os.environ, PATH=os.pathsep.join([str(BIN), os.environ.get("PATH", "")])))
         self.seen: dict[int, psutil.Process] = {}  # every descendant ever sampled, for stop()
+        self.latency: list[float] = []  # seconds of every request that succeeded
 
     async def request(self, method: str, path: str, body=None, *, token: str | None = None,
                       timeout: float = 60) -> dict:
+        """One REST call through the proxy; a failure says which call failed and after how long."""
         request = HTTPRequest(self.url + path, method=method, request_timeout=timeout,
                               headers={"Authorization": f"token {token or self.token}"},
                               body=None if body is None and method == "GET" else json.dumps(body or {}),
                               allow_nonstandard_methods=True)
-        response = await AsyncHTTPClient().fetch(request)
+        begun = time.monotonic()
+        try:
+            response = await AsyncHTTPClient().fetch(request)
+        except Exception as err:
+            raise RequestFailed(f"{method} {path.split('?')[0]} failed after {time.monotonic() - begun:.1f} s: "
+                                f"{type(err).__name__}: {err}") from err
+        self.latency.append(time.monotonic() - begun)
         return json.loads(response.body) if response.body else {}
 
     async def wait_ready(self, deadline: float) -> None:
@@ -203,6 +225,8 @@ class Peaks:
     student_rss: dict[str, float] = field(default_factory=dict)  # student -> peak MB of server + kernels
     total_rss: float = 0.0  # peak MB of everything the hub started, at one instant
     hub_percent: float = 0.0
+    hub_rss: float = 0.0  # peak MiB of the hub process
+    proxy_rss: float = 0.0  # peak MiB of the proxy
     proxy_percent: float = 0.0
     aborted: str = ""  # why the sampler stopped the students early (the machine ran short of memory)
     cpu_s: dict[int, tuple[str, float]] = field(default_factory=dict)  # pid -> (student, CPU seconds so far)
@@ -243,6 +267,7 @@ class Sampler(threading.Thread):
             self.halt.set()
             return
         peaks.hub_percent = max(peaks.hub_percent, self.hub_process.cpu_percent())
+        peaks.hub_rss = max(peaks.hub_rss, self.hub_process.memory_info().rss / 2**20)
         for proc in self.hub.descendants():
             try:
                 cmdline, rss = proc.cmdline(), proc.memory_info().rss / 2**20
@@ -252,7 +277,7 @@ class Sampler(threading.Thread):
             text = " ".join(cmdline)
             times = proc.cpu_times()
             cpu = times.user + times.system
-            if "jupyterhub-singleuser" in text:
+            if "jupyterhub-singleuser" in text or "fake_singleuser.py" in text:
                 student = self.owner.get(proc.pid) or proc.environ().get("JUPYTERHUB_USER", "?")
                 self.owner[proc.pid] = student
                 peaks.server_rss[student] = max(peaks.server_rss.get(student, 0.0), rss)
@@ -266,6 +291,7 @@ class Sampler(threading.Thread):
                 per_student[student] = per_student.get(student, 0.0) + rss
                 peaks.cpu_s[proc.pid] = (student, cpu + times.children_user + times.children_system)
             elif "configurable-http-proxy" in text:
+                peaks.proxy_rss = max(peaks.proxy_rss, rss)
                 if proc.pid not in proxies:  # cpu_percent measures from the same object's previous call
                     proxies[proc.pid] = proc
                     proc.cpu_percent()
@@ -348,8 +374,12 @@ async def run_student(hub: Hub, name: str, notebooks: dict[str, list[str]], star
             kernel = session["kernel"]["id"]
             run.kernels[notebook] = kernel
             url = f"ws://{LOOPBACK}:{hub.port}/user/{name}/api/kernels/{kernel}/channels?session_id={session['id']}"
-            ws = await websocket_connect(HTTPRequest(url, headers={"Authorization": f"token {token}"}),
-                                         max_message_size=256 * 2**20)
+            try:
+                ws = await websocket_connect(HTTPRequest(url, headers={"Authorization": f"token {token}"}),
+                                             max_message_size=256 * 2**20)
+            except Exception as err:
+                raise RequestFailed(f"websocket /user/{name}/api/kernels/{kernel}/channels: "
+                                    f"{type(err).__name__}: {err}") from err
             try:
                 for index, code in enumerate(cells):
                     failure = await execute(ws, session["id"], code, cell_timeout)
@@ -384,12 +414,45 @@ def prebuild_kernel(cache: Path) -> None:
                    check=True, env=dict(os.environ, XDG_CACHE_HOME=str(cache)), timeout=300)
 
 
+async def use_stand_in(hub: Hub, name: str, started: float, duration: float, every: float = 10.0,
+                       hub_every: int = 3, delay: float = 0.0) -> StudentRun:
+    """--no-kernels: after ``delay`` s, log in, start the stand-in server, then use it through the proxy
+    for ``duration`` s: a request to the server every ``every`` s (the proxy alone answers it) and one
+    to the hub's API every ``hub_every``-th time (JupyterLab's hub extension, the server's token
+    checks and activity reports)."""
+    run = StudentRun(name)
+    await asyncio.sleep(delay)
+    try:
+        await hub.request("POST", f"/hub/api/users/{name}")
+        token = (await hub.request("POST", f"/hub/api/users/{name}/tokens", {"note": "loadtest"}))["token"]
+        await hub.request("POST", f"/hub/api/users/{name}/server")
+        while not (await hub.request("GET", f"/hub/api/users/{name}")).get("servers", {}).get("", {}).get("ready"):
+            await asyncio.sleep(2.0)  # as the hub's spawn-pending page polls
+        run.ready_s = time.monotonic() - started - delay
+        until = time.monotonic() + duration
+        while time.monotonic() < until:
+            await hub.request("GET", f"/user/{name}/api/status", token=token)
+            if run.cells % hub_every == 0:
+                await hub.request("GET", f"/hub/api/users/{name}", token=token)
+            run.cells += 1
+            await asyncio.sleep(every)
+        run.last_cell_s = time.monotonic() - started
+    except Exception as err:
+        run.error = f"{type(err).__name__}: {err}"
+        run.last_cell_s = math.nan
+    return run
+
+
 async def _run_all(hub: Hub, students: list[str], notebooks: dict[str, list[str]], deadline: float,
-                   cell_timeout: float) -> list[StudentRun]:
+                   cell_timeout: float, duration: float | None = None, ramp: float = 0.0) -> list[StudentRun]:
     AsyncHTTPClient.configure(None, max_clients=4 * len(students) + 10)
     await hub.wait_ready(time.monotonic() + 120)
     started = time.monotonic()
-    tasks = [asyncio.ensure_future(run_student(hub, name, notebooks, started, cell_timeout)) for name in students]
+    if duration is None:
+        tasks = [asyncio.ensure_future(run_student(hub, name, notebooks, started, cell_timeout)) for name in students]
+    else:
+        tasks = [asyncio.ensure_future(use_stand_in(hub, name, started, duration, delay=ramp * i / len(students)))
+                 for i, name in enumerate(students)]
     done, pending = await asyncio.wait(tasks, timeout=max(1.0, deadline - time.monotonic()))
     for task in pending:
         task.cancel()
@@ -400,30 +463,33 @@ async def _run_all(hub: Hub, students: list[str], notebooks: dict[str, list[str]
 
 
 def run(students: int, notebook_paths: list[Path], *, timeout: float = 1200, cell_timeout: float = 300,
-        command: str = "") -> dict:
+        command: str = "", kernels: bool = True, duration: float = 120, ramp: float = 0.0) -> dict:
     """Run the load test and return its report (see the module docstring)."""
-    if not 1 <= students <= MAX_STUDENTS:
-        raise ValueError(f"students must be between 1 and {MAX_STUDENTS}, got {students}")
+    limit, each = (MAX_STUDENTS, STUDENT_MB) if kernels else (MAX_STAND_INS, STAND_IN_MB)
+    if not 1 <= students <= limit:
+        raise ValueError(f"students must be between 1 and {limit}, got {students}")
     available = psutil.virtual_memory().available / 2**20
-    if available < students * STUDENT_MB + RESERVE_MB:
-        raise RuntimeError(f"{students} students need about {students * STUDENT_MB + RESERVE_MB} MB of available "
-                           f"memory; this machine has {available:.0f} MB now")
+    if available < students * each + RESERVE_MB:
+        raise RuntimeError(f"{students} students need about {students * each + RESERVE_MB} MiB of available "
+                           f"memory; this machine has {available:.0f} MiB now")
     ensure_proxy()
     names = [f"student{i:03d}" for i in range(1, students + 1)]
-    notebooks = {path.name: code_cells(path) for path in notebook_paths}
+    notebooks = {path.name: code_cells(path) for path in notebook_paths} if kernels else {}
     workdir = Path(tempfile.mkdtemp(prefix="labkit-loadtest-"))
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     load_before = os.getloadavg()
     hub = None
     try:
-        prebuild_kernel(cache)
-        prepare_homes(workdir, names, notebook_paths)
+        if kernels:
+            prebuild_kernel(cache)
+        prepare_homes(workdir, names, notebook_paths if kernels else [])
         wall = time.monotonic()
-        hub = Hub(workdir, students=students, cache=cache)
-        sampler = Sampler(hub)
+        hub = Hub(workdir, students=students, cache=cache, kernels=kernels)
+        sampler = Sampler(hub, interval=0.5 if kernels else 2.0)  # hundreds of stand-ins: sample less often
         sampler.start()
         cpu_before = psutil.Process(hub.process.pid).cpu_times()
-        runs = asyncio.run(_run_all(hub, names, notebooks, time.monotonic() + timeout, cell_timeout))
+        runs = asyncio.run(_run_all(hub, names, notebooks, time.monotonic() + timeout, cell_timeout,
+                                    None if kernels else duration, ramp))
         cpu_after = psutil.Process(hub.process.pid).cpu_times()
         wall = time.monotonic() - wall
         sampler.halt.set()
@@ -433,8 +499,11 @@ def run(students: int, notebook_paths: list[Path], *, timeout: float = 1200, cel
             hub.stop()
         shutil.rmtree(workdir, ignore_errors=True)
     hub_cpu = (cpu_after.user + cpu_after.system) - (cpu_before.user + cpu_before.system)
-    return report(runs, sampler.peaks, notebooks, hub_cpu=hub_cpu, wall=wall, command=command,
-                  load=(load_before, os.getloadavg()))
+    rep = report(runs, sampler.peaks, notebooks, hub_cpu=hub_cpu, wall=wall, command=command,
+                 load=(load_before, os.getloadavg()))
+    rep["mode"] = "kernels" if kernels else f"hub only (stand-in servers, no kernels; logins spread over {ramp:g} s)"
+    rep["request_latency_s"] = percentiles(hub.latency) | {"count": len(hub.latency)}
+    return rep
 
 
 def report(runs: list[StudentRun], peaks: Peaks, notebooks: dict[str, list[str]], *, hub_cpu: float,
@@ -463,7 +532,9 @@ def report(runs: list[StudentRun], peaks: Peaks, notebooks: dict[str, list[str]]
         "student_cpu_s": percentiles([v for k, v in peaks.student_cpu_s().items() if k != "?"]),
         "all_processes_peak_rss_mb": round(peaks.total_rss, 1),
         "hub": {"cpu_s": round(hub_cpu, 2), "mean_percent": round(100 * hub_cpu / wall, 1),
-                "peak_percent": round(peaks.hub_percent, 1)},
+                "peak_percent": round(peaks.hub_percent, 1), "peak_rss_mb": round(peaks.hub_rss, 1)},
+        "proxy_peak_rss_mb": round(peaks.proxy_rss, 1),
+        "memory_unit": "MiB (2**20 bytes; the keys ending in _mb hold MiB)",
         "proxy_peak_percent": round(peaks.proxy_percent, 1),
         "wall_s": round(wall, 1),
     }
@@ -474,7 +545,7 @@ def markdown(rep: dict) -> str:
     def row(label: str, stats: dict, unit: str) -> str:
         return f"| {label} | {stats['p50']} {unit} | {stats['p95']} {unit} | {stats['max']} {unit} |"
 
-    lines = [f"Load test, {rep['date']}: `{rep['command']}`", "",
+    lines = [f"Load test, {rep['date']}: `{rep['command']}`" + (f" ({rep['mode']})" if rep.get("mode") else ""), "",
              f"{rep['finished']} of {rep['students']} students finished; machine: {rep['machine']['cpus']} cores, "
              f"{rep['machine']['memory_gb']} GB; load average (1, 5, 15 min) before "
              f"{rep['machine']['load_average_before']}, after {rep['machine']['load_average_after']}.", "",
@@ -483,13 +554,18 @@ def markdown(rep: dict) -> str:
              row("time to the last cell", rep["time_to_last_cell_s"], "s")]
     for nb, figures in rep["notebooks"].items():
         lines.append(row(f"`{nb}` ({figures['cells']} cells), run time", figures["time_s"], "s"))
-        lines.append(row(f"`{nb}` kernel, peak RSS", figures["kernel_peak_rss_mb"], "MB"))
-    lines += [row("server (jupyterhub-singleuser), peak RSS", rep["server_peak_rss_mb"], "MB"),
-              row("server + kernels at once, peak RSS", rep["student_peak_rss_mb"], "MB"),
+        lines.append(row(f"`{nb}` kernel, peak RSS", figures["kernel_peak_rss_mb"], "MiB"))
+    lines += [row("server, peak RSS", rep["server_peak_rss_mb"], "MiB"),
+              row("server + kernels at once, peak RSS", rep["student_peak_rss_mb"], "MiB"),
               row("CPU time used (server + kernels)", rep["student_cpu_s"], "s"), "",
               f"Hub CPU: {rep['hub']['cpu_s']} s over {rep['wall_s']} s ({rep['hub']['mean_percent']} % of one "
-              f"core on average, peak {rep['hub']['peak_percent']} %); proxy peak {rep['proxy_peak_percent']} %. "
-              f"All processes at once: {rep['all_processes_peak_rss_mb']} MB peak RSS."]
+              f"core on average, peak {rep['hub']['peak_percent']} %), peak RSS {rep['hub'].get('peak_rss_mb', '?')} MiB; "
+              f"proxy peak {rep['proxy_peak_percent']} % CPU, {rep.get('proxy_peak_rss_mb', '?')} MiB. "
+              f"All processes at once: {rep['all_processes_peak_rss_mb']} MiB peak RSS."]
+    if rep.get("request_latency_s"):
+        lat = rep["request_latency_s"]
+        lines += ["", f"Requests through the proxy (hub API and servers): {lat['count']} answered, latency p50 "
+                      f"{lat['p50']} s, p95 {lat['p95']} s, max {lat['max']} s."]
     if rep["aborted"]:
         lines += ["", f"Run {rep['aborted']}."]
     if rep["failures"]:
@@ -502,19 +578,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--students", type=int, default=20, help=f"simulated students (1 to {MAX_STUDENTS})")
     parser.add_argument("--notebook", action="append", help="notebook to run (repeatable; default: 02 and 06b)")
     parser.add_argument("--timeout", type=float, default=1200, help="deadline of the whole run, seconds")
-    parser.add_argument("--out", default=str(ROOT / "deploy" / "results"), help="folder for loadtest.json/.md")
+    parser.add_argument("--out", default=str(ROOT / "deploy" / "results"), help="folder for the reports")
+    parser.add_argument("--no-kernels", action="store_true", help="the hub alone: stand-in servers, no kernels")
+    parser.add_argument("--duration", type=float, default=120, help="--no-kernels: seconds each student stays active")
+    parser.add_argument("--ramp", type=float, default=0.0, help="--no-kernels: logins spread over this many seconds")
     args = parser.parse_args(argv)
     argv = sys.argv[1:] if argv is None else argv
     paths = [ROOT / p for p in (args.notebook or DEFAULT_NOTEBOOKS)]
-    command = f"make loadtest N={args.students}" if not args.notebook else " ".join(["python deploy/loadtest.py", *argv])
-    rep = run(args.students, paths, timeout=args.timeout, command=command)
+    plain = not args.notebook and not args.no_kernels and args.timeout == 1200
+    command = f"make loadtest N={args.students}" if plain else " ".join(["python deploy/loadtest.py", *argv])
+    rep = run(args.students, paths, timeout=args.timeout, command=command, kernels=not args.no_kernels,
+              duration=args.duration, ramp=args.ramp)
     text = markdown(rep)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "loadtest.json").write_text(json.dumps(rep, indent=2) + "\n")
-    (out / "loadtest.md").write_text(text)
+    stem = ("hubonly-" if args.no_kernels else "loadtest-") + time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    (out / f"{stem}.json").write_text(json.dumps(rep, indent=2) + "\n")  # every run is kept
+    (out / f"{stem}.md").write_text(text)
+    complete = rep["finished"] == rep["students"]
+    if complete and not args.no_kernels:  # what capacity.py reads: only a run where everyone finished
+        (out / "loadtest.json").write_text(json.dumps(rep, indent=2) + "\n")
+        (out / "loadtest.md").write_text(text)
     print(text)
-    return 0 if rep["finished"] == rep["students"] else 1
+    print(f"report: {out / stem}.md" + ("" if complete or args.no_kernels else " (incomplete: loadtest.json unchanged)"))
+    return 0 if complete else 1
 
 
 if __name__ == "__main__":

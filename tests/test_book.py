@@ -59,8 +59,8 @@ def test_book_builds_offline_with_index_and_static_widgets(tmp_path):
     log.unlink()
 
     notebook = ROOT / "notebooks" / "00_start_here.ipynb"
-    run = subprocess.run([sys.executable, str(ROOT / "tools" / "build_book.py"), "--out", str(out), str(notebook)],
-                         env=env, capture_output=True, text=True, timeout=600)
+    run = subprocess.run([sys.executable, str(ROOT / "tools" / "build_book.py"), "--out", str(out), "--edition",
+                          "instructor", str(notebook)], env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     assert not log.exists(), f"the build tried the network: {log.read_text()}"
 
@@ -115,3 +115,33 @@ def test_book_lists_parts_and_appendices_and_links_their_notes(tmp_path):
     index = build_book.index_html(pages)
     assert index.index("06b · Key recovery") < index.index("A1 · Performance")
     assert 'href="06b_key_recovery.notes.html">instructor notes<' in index
+
+
+def test_student_edition_has_no_solution_and_no_instructor_notes(tmp_path):
+    """The public edition: every exercise open (its check says "not answered yet"), no line of any
+    worked solution, no instructor notes; the instructor edition keeps both (the test above)."""
+    build_book = _load_build_book()
+    path = ROOT / "notebooks" / "00_start_here.ipynb"
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    solution_lines = {line.strip() for cell in nb.cells if "### BEGIN SOLUTION" in cell.source
+                      for region in cell.source.split("### BEGIN SOLUTION")[1:]
+                      for line in region.split("### END SOLUTION")[0].splitlines() if len(line.strip()) > 12}
+    assert solution_lines, "notebook 00 has worked solutions to look for"
+    pages = build_book.build([path], tmp_path, edition="student")
+    page = (tmp_path / "00_start_here.html").read_text()
+    import html as html_module
+
+    text = html_module.unescape(re.sub(r"<[^>]+>", "", page))
+    leaked = [line for line in solution_lines if line in text]
+    assert not leaked, f"solutions in the student edition: {leaked[:3]}"
+    assert "not answered yet" in text and pages[0].exercises > 0
+    assert not list(tmp_path.glob("*.notes.html")) and "instructor notes" not in (tmp_path / "index.html").read_text()
+    assert "student edition" in (tmp_path / "index.html").read_text()
+
+
+def test_make_book_builds_both_editions():
+    out = subprocess.run(["make", "-n", "-o", ".venv/.installed", "book"], cwd=ROOT, capture_output=True, text=True,
+                         check=True).stdout
+    assert "tools/build_book.py --edition both" in out

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import socket
 import sys
 from pathlib import Path
 
@@ -67,6 +68,10 @@ def test_three_students_through_a_real_hub(tmp_path):
     assert report["time_to_ready_s"]["max"] < report["time_to_last_cell_s"]["max"]
     assert report["hub"]["cpu_s"] > 0 and report["machine"]["cpus"] >= 1
     assert "3 of 3 students finished" in (tmp_path / "loadtest.md").read_text()
+    kept = list(tmp_path.glob("loadtest-*.json"))
+    assert len(kept) == 1 and json.loads(kept[0].read_text()) == report, "every run is kept under its time"
+    text = (tmp_path / "loadtest.md").read_text()
+    assert "MiB" in text and " MB" not in text
     assert _ours() <= before, "the load test left processes running"
     assert not list(Path(loadtest.tempfile.gettempdir()).glob("labkit-loadtest-*")), "temporary folders left"
 
@@ -101,3 +106,47 @@ def test_the_kubernetes_values_carry_the_measured_guarantees():
     assert values["memory"]["guarantee"] == f"{need['memory_guarantee_mb']}M"
     assert values["memory"]["limit"] == f"{need['memory_limit_mb']}M"
     assert values["cpu"]["guarantee"] == need["cpu_guarantee"]
+
+
+def test_a_failing_request_is_named():
+    import asyncio
+    from types import SimpleNamespace
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed once the block ends: nothing listens there
+    hub = SimpleNamespace(url=f"http://127.0.0.1:{port}", token="t")
+    with pytest.raises(loadtest.RequestFailed, match=r"^POST /hub/api/users/student007/server failed after"):
+        asyncio.run(loadtest.Hub.request(hub, "POST", "/hub/api/users/student007/server?x=1", timeout=5))
+
+
+def test_an_incomplete_run_is_kept_beside_the_committed_results(tmp_path, monkeypatch):
+    (tmp_path / "loadtest.json").write_text("{}\n")
+    incomplete = {"command": "make loadtest N=2", "date": "2026-12-05 09:00 UTC", "students": 2, "finished": 1,
+                  "failures": {"student002": "RequestFailed: POST /hub/api/users/student002/server failed after 60.0 s"},
+                  "aborted": "", "notebooks": {}, "machine": {"cpus": 2, "memory_gb": 1.0,
+                                                               "load_average_before": [0, 0, 0],
+                                                               "load_average_after": [0, 0, 0]},
+                  "time_to_ready_s": loadtest.percentiles([1.0]), "time_to_last_cell_s": loadtest.percentiles([2.0]),
+                  "server_peak_rss_mb": loadtest.percentiles([100.0]), "student_peak_rss_mb": loadtest.percentiles([100.0]),
+                  "student_cpu_s": loadtest.percentiles([1.0]), "all_processes_peak_rss_mb": 200.0,
+                  "hub": {"cpu_s": 1.0, "mean_percent": 1.0, "peak_percent": 5.0, "peak_rss_mb": 90.0},
+                  "proxy_peak_percent": 1.0, "proxy_peak_rss_mb": 50.0, "wall_s": 3.0}
+    monkeypatch.setattr(loadtest, "run", lambda *args, **kwargs: dict(incomplete))
+    assert loadtest.main(["--students", "2", "--out", str(tmp_path)]) == 1
+    assert (tmp_path / "loadtest.json").read_text() == "{}\n", "an incomplete run must not replace the results"
+    kept = list(tmp_path.glob("loadtest-*.md"))
+    assert len(kept) == 1 and "POST /hub/api/users/student002/server failed" in kept[0].read_text()
+
+
+@pytest.mark.skipif(shutil.which("npm") is None and not loadtest.PROXY.exists(),
+                    reason="configurable-http-proxy needs npm (Node.js) to install")
+def test_hub_only_mode_puts_students_in_front_of_the_hub_without_kernels(tmp_path):
+    assert loadtest.main(["--students", "4", "--no-kernels", "--duration", "4", "--timeout", "120",
+                          "--out", str(tmp_path)]) == 0
+    (kept,) = tmp_path.glob("hubonly-*.json")
+    report = json.loads(kept.read_text())
+    assert report["finished"] == 4 and report["mode"].startswith("hub only") and report["notebooks"] == {}
+    assert 0 < report["server_peak_rss_mb"]["max"] < 100, "stand-in servers, not jupyterhub-singleuser"
+    assert report["hub"]["peak_rss_mb"] > 0 and report["hub"]["cpu_s"] > 0
+    assert not (tmp_path / "loadtest.json").exists(), "hub-only runs never feed the capacity table"

@@ -1,6 +1,12 @@
 """Build the lab's static, readable rendering: one HTML page per notebook plus an index.
 
-Usage: python tools/build_book.py [--out _book] [notebooks/NN_name.ipynb ...]   (default: every unit)
+Usage: python tools/build_book.py [--out _book] [--edition student|instructor|both] [notebooks/NN_name.ipynb ...]
+
+Two editions (``make book`` builds both, into ``_book/student`` and ``_book/instructor``):
+
+- **student** (the one to publish): every notebook as a student gets it (``tools/make_student.py``:
+  solutions removed, checks kept, so an exercise shows "not answered yet"), no instructor notes;
+- **instructor**: the notebooks with their worked solutions, and each unit's instructor notes.
 
 Each notebook is executed (nothing is downloaded: the lab is offline by design), its widgets are
 captured as static snapshots of their state (``labkit.widgets.static``: plotly figures stay
@@ -27,8 +33,11 @@ import nbformat
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # run as a script from a clone: use its labkit
+sys.path[:0] = [str(ROOT), str(ROOT / "tools")]  # run as a script from a clone: its labkit, its tools
+import make_student  # noqa: E402
 from labkit.course import notebook_paths, notebook_title, unit_number  # noqa: E402
+
+EDITIONS = ("student", "instructor")
 
 SETUP = ("from labkit.widgets.static import enable_static_display\n"
          "import plotly.io\n"
@@ -58,9 +67,12 @@ class Page:
     notes_html: str | None = None  # the rendered instructor notes, when the chapter has them
 
 
-def execute(path: Path) -> nbformat.NotebookNode:
-    """Run ``path`` in its folder with static widget snapshots on (progress recording off)."""
+def execute(path: Path, *, edition: str = "instructor") -> nbformat.NotebookNode:
+    """Run ``path`` (as the ``edition`` has it) in its folder with static widget snapshots on
+    (progress recording off)."""
     nb = nbformat.read(path, as_version=4)
+    if edition == "student":
+        nb, _ = make_student.student_notebook(nb, name=path.name)
     nb.cells.insert(0, nbformat.v4.new_code_cell(SETUP))
     env_progress = os.environ.get("LABKIT_PROGRESS")
     os.environ["LABKIT_PROGRESS"] = "off"  # the book shows a fresh reader's progress
@@ -144,7 +156,15 @@ def _nav(pages: list[tuple[str, str]], i: int) -> str:
     return f'<nav class="lab-book-nav">{"".join(links)}</nav>'
 
 
-def index_html(pages: list[Page]) -> str:
+EDITION_NOTE = {
+    "student": "This is the student edition: exercises are open (a check says \u201cnot answered yet\u201d "
+               "until you solve it).",
+    "instructor": "<b>Instructor edition</b>: worked solutions and instructor notes. Do not publish it; "
+                  "the student edition is the public one.",
+}
+
+
+def index_html(pages: list[Page], edition: str = "instructor") -> str:
     """The table of contents: chapters, their sections and exercise counts."""
     rows = []
     for page in pages:
@@ -160,6 +180,7 @@ def index_html(pages: list[Page]) -> str:
 <p>A Jupyter-first course on cryptography inside and around neural networks. This is the read-only
 rendering of the notebooks as executed; run them yourself with <code>make lab</code> to move the
 widgets and solve the exercises. Figures are interactive; controls are shown as they stood.</p>
+<p>{EDITION_NOTE[edition]}</p>
 <h2>Contents</h2>
 <ul id="toc">{"".join(rows)}</ul>
 </body></html>
@@ -185,21 +206,23 @@ def render_notes(notes: Path, built: set[str]) -> str:
             f'<body><nav class="lab-book-nav"><a href="index.html">&#9776; Contents</a></nav>{body}</body></html>\n')
 
 
-def build(paths: list[Path], out: Path) -> list[Page]:
-    """Execute and render ``paths`` into ``out`` with an index; return the pages built."""
+def build(paths: list[Path], out: Path, edition: str = "instructor") -> list[Page]:
+    """Execute and render ``paths`` (as ``edition`` has them) into ``out`` with an index; the pages built."""
     import plotly
 
+    if edition not in EDITIONS:
+        raise ValueError(f"edition must be one of {EDITIONS}, got {edition!r}")
     out.mkdir(parents=True, exist_ok=True)
     shutil.copy(Path(plotly.__file__).parent / "package_data" / "plotly.min.js", out / "plotly.min.js")
     copy_mathjax(out)
     executed = []
     for path in paths:
         start = time.perf_counter()
-        nb = execute(path)
+        exercises = len(make_student.exercise_cells(nbformat.read(path, as_version=4)))
+        nb = execute(path, edition=edition)
         make_static(nb)
         page = Page(path.name, path.stem + ".html", unit_number(path) or path.stem, notebook_title(nb, path),
-                    exercises=sum("### BEGIN SOLUTION" in c.source for c in nb.cells if c.cell_type == "code"),
-                    seconds=time.perf_counter() - start)
+                    exercises=exercises, seconds=time.perf_counter() - start)
         executed.append((page, nb))
     links = [(page.html_name, f"{page.number} {page.title}") for page, _ in executed]
     built = {page.notebook for page, _ in executed}
@@ -210,12 +233,12 @@ def build(paths: list[Path], out: Path) -> list[Page]:
         page.sections = _sections(text)
         (out / page.html_name).write_text(text, encoding="utf-8")
     pages = [page for page, _ in executed]
-    for page in pages:
+    for page in pages if edition == "instructor" else []:  # the notes stay out of the student edition
         notes = NOTES_DIR / (Path(page.notebook).stem + ".md")
         if notes.is_file():
             page.notes_html = notes.stem + ".notes.html"
             (out / page.notes_html).write_text(render_notes(notes, built), encoding="utf-8")
-    (out / "index.html").write_text(index_html(pages), encoding="utf-8")
+    (out / "index.html").write_text(index_html(pages, edition), encoding="utf-8")
     return pages
 
 
@@ -223,12 +246,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="*", help="notebooks to render (default: every unit)")
     parser.add_argument("--out", default=str(ROOT / "_book"), help="output folder (default: _book/)")
+    parser.add_argument("--edition", choices=[*EDITIONS, "both"], default="both",
+                        help="student (public: no solutions, no notes), instructor, or both (default) in subfolders")
     args = parser.parse_args(argv)
     paths = [Path(a).resolve() for a in args.notebooks] or notebook_paths(ROOT / "notebooks")
-    pages = build(paths, Path(args.out))
-    for page in pages:
-        print(f"{page.html_name}: {len(page.sections)} sections, {page.exercises} exercises, {page.seconds:.1f} s")
-    print(f"open {Path(args.out) / 'index.html'}")
+    editions = EDITIONS if args.edition == "both" else (args.edition,)
+    for edition in editions:
+        out = Path(args.out) / edition if args.edition == "both" else Path(args.out)
+        pages = build(paths, out, edition)
+        for page in pages:
+            print(f"{edition}/{page.html_name}: {len(page.sections)} sections, {page.exercises} exercises, "
+                  f"{page.seconds:.1f} s")
+        print(f"open {out / 'index.html'}")
     return 0
 
 

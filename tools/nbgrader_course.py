@@ -58,7 +58,43 @@ c.ClearSolutions.code_stub = {{"python": {CODE_STUB!r}}}
 # attack exercises run real attacks: give a cell as long as nbval does
 c.Execute.timeout = 300
 c.ExecutePreprocessor.timeout = 300
-'''
+''' + """
+# -- graded copies stay small and quiet (deploy/README.md, "Assignments") --
+# no saved widget state in graded notebooks: 10 MB of it per notebook would fill a lecturer's home
+# (nor any a submission brought along: the sanitizing step below drops it)
+c.Execute.store_widget_state = False
+
+
+# A locked test cell whose hidden tests were removed for the release is not "changed": put its hidden
+# tests back before nbgrader compares checksums, so only a cell a student really edited is reported.
+from nbgrader.preprocessors import (CheckCellMetadata, ClearHiddenTests, ClearOutput, DeduplicateIds,
+                                    OverwriteCells, OverwriteKernelspec)
+
+
+class RestoreUntouchedHiddenTests(OverwriteCells):
+    def preprocess(self, nb, resources):
+        nb.metadata.pop("widgets", None)
+        return super().preprocess(nb, resources)
+
+    def preprocess_cell(self, cell, resources, cell_index):
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id and cell.metadata.nbgrader.get("locked"):
+            try:
+                source = self.gradebook.find_source_cell(grade_id, self.notebook_id, self.assignment_id)
+            except Exception:
+                source = None
+            if source is not None and source.cell_type == cell.cell_type:
+                released = cell.copy()
+                released.source = source.source
+                released, _ = ClearHiddenTests().preprocess_cell(released, {}, cell_index)
+                if released.source == cell.source:
+                    cell.source = source.source
+        return super().preprocess_cell(cell, resources, cell_index)
+
+
+c.Autograde.sanitize_preprocessors = [ClearOutput, DeduplicateIds, OverwriteKernelspec,
+                                      RestoreUntouchedHiddenTests, CheckCellMetadata]
+"""
 
 
 class ConversionError(ValueError):

@@ -5,7 +5,8 @@ the network laid out as C structures). When and how it runs is :mod:`labkit.neur
 cache, reading the network's own weight buffers: the same affine maps and ReLUs as
 :meth:`ReluNetwork.evaluate_chunk` (which :func:`check_affine_relu` proves), without the round
 trips through memory that separate torch operations make for every layer. It is compiled once
-per machine and dtype with the system C compiler (``cc``/``gcc``) into ``~/.cache/labkit`` and called through ctypes, which releases the GIL, so
+per machine and dtype with the system C compiler (``cc``/``gcc``) into ``~/.cache/labkit`` (a
+folder of ready builds, such as an image's, is looked in first: ``LABKIT_KERNEL_CACHE``) and called through ctypes, which releases the GIL, so
 chunks run in parallel threads. Without a compiler networks evaluate with torch operations as
 before, 3-6x slower, and say so once (a warning naming the fix); ``LABKIT_KERNEL=0`` in the
 environment asks for that path explicitly and silently.
@@ -130,7 +131,11 @@ def _compile(dtype: torch.dtype) -> tuple[Path | None, str]:
     for arch in arch_flags():
         flags = build_flags(dtype, arch)
         build_tag = hashlib.sha256(" ".join([compiler, *flags, _cpu_id()]).encode()).hexdigest()[:8]
-        target = _cache_dir() / f"relu_kernel_{real}_{source_tag}_{build_tag}.so"
+        name = f"relu_kernel_{real}_{source_tag}_{build_tag}.so"
+        prebuilt = Path(os.environ.get("LABKIT_KERNEL_CACHE") or _cache_dir()) / name  # e.g. built into an image
+        if prebuilt.exists():
+            return prebuilt, ""
+        target = _cache_dir() / name
         if target.exists() or _build(compiler, flags, target):
             for stale in target.parent.glob(f"relu_kernel_{real}_*.so"):  # builds of older sources
                 if not stale.name.startswith(f"relu_kernel_{real}_{source_tag}_"):
