@@ -2,12 +2,10 @@
 of an implement or attack exercise names a labkit function that the exercise's own reference uses."""
 from __future__ import annotations
 
-import ast
 import importlib
 import inspect
 import pkgutil
 import re
-import sys
 
 import pytest
 
@@ -45,37 +43,52 @@ def _callables(modules) -> set[str]:
             and callable(v) and getattr(v, "__module__", "").startswith("labkit")}
 
 
+def _code_names(code) -> set[str]:
+    """Every global or attribute name a function's code (and the code nested in it) uses."""
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if inspect.iscode(const):
+            names |= _code_names(const)
+    return names
+
+
+def _roots(exercise) -> list:
+    """The functions that compute an exercise's answer: its spec's parts, or its checker."""
+    spec = exercise.spec
+    if spec is None:
+        return [exercise.checker]
+    return [f for f in (spec.reference, spec.draw, spec.checker) if f is not None]
+
+
 def reference_calls(exercise) -> set[tuple[str, str]]:
-    """(module short name, function) of every labkit callable the checker of ``exercise`` uses,
-    directly or through the module-level helpers it calls (its reference)."""
-    module = sys.modules[exercise.checker.__module__]
-    tree = ast.parse(inspect.getsource(module))
-    aliases, names = {}, {}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("labkit"):
-            for alias in node.names:
-                local = alias.asname or alias.name
-                target = getattr(importlib.import_module(node.module), alias.name, None)
-                if inspect.ismodule(target):
-                    aliases[local] = target
-                elif callable(target) and getattr(target, "__module__", "").startswith("labkit"):
-                    names[local] = (node.module.rsplit(".", 1)[1], alias.name)
-    functions = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
-    seen, todo, calls = set(), [exercise.checker.__name__], set()
+    """(module short name, function) of every labkit callable the reference or checker of
+    ``exercise`` uses, directly or through the chapter module's helpers it calls."""
+    calls, seen, todo = set(), set(), _roots(exercise)
     while todo:
-        name = todo.pop()
-        if name in seen or name not in functions:
+        function = todo.pop()
+        if id(function) in seen:
             continue
-        seen.add(name)
-        for node in ast.walk(functions[name]):
-            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases:
-                module = aliases[node.value.id]
-                if callable(getattr(module, node.attr, None)):
-                    calls.add((module.__name__.rsplit(".", 1)[1], node.attr))
-            elif isinstance(node, ast.Name):
-                if node.id in names:
-                    calls.add(names[node.id])
-                todo.append(node.id)
+        seen.add(id(function))
+        home = getattr(function, "__module__", "") or ""
+        if home.startswith("labkit") and ".exercises" not in home:
+            calls.add((home.rsplit(".", 1)[1], function.__name__))  # the reference is a labkit function
+            continue
+        code = getattr(function, "__code__", None)
+        if code is None:
+            continue
+        names = _code_names(code)
+        for name in names:
+            value = function.__globals__.get(name)
+            if inspect.ismodule(value) and value.__name__.startswith("labkit"):
+                for attribute in names:
+                    target = getattr(value, attribute, None)
+                    if callable(target) and getattr(target, "__module__", "").startswith("labkit"):
+                        calls.add((value.__name__.rsplit(".", 1)[1], attribute))
+            elif callable(value) and getattr(value, "__module__", "").startswith("labkit"):
+                if ".exercises" in value.__module__:
+                    todo.append(value)  # a helper of the chapter module: follow it
+                else:
+                    calls.add((value.__module__.rsplit(".", 1)[1], name))
     return calls
 
 
