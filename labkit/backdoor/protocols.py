@@ -26,6 +26,8 @@ others' triggers gets them accused (*framing*). The versions here close each hol
    points at licensee i is therefore a PRF output only i's copy (and the licensor) can compute:
    against a leaker holding any other copy plus all public material, i's matches are
    Binomial(n, 1/10), and the Bonferroni threshold accuses an innocent with probability <= alpha.
+   Uniqueness plays no part here (the licensor makes every trigger; the answer is the secret PRF),
+   so tracing, like the authentication tokens, works with any scheme (``layout``).
 
 What is proven and what is not. The ownership bound (stated in :func:`judge_ownership`) assumes
 the suspect was fixed without the claimant's key pair and the claimant's secret is unpredictable
@@ -194,9 +196,10 @@ class OwnershipVerdict:
     """The judge's decision and the numbers behind it.
 
     ``false_positive_bound``: the larger of the binomial tail of the claim hits (a model ignoring
-    the targets: hit rate 1/9) and their exchangeable tail against the controls (any key-less model,
-    a claimant grinding at most ``control_tries`` signatures per trigger). A control counts as a hit
-    when any of its ``control_tries`` copies hit.
+    the targets: hit rate 1/9) and their exchangeable tail against the controls (any key-less model
+    when the scheme is unique, see :func:`judge_ownership`; with Ed25519 only against a claimant
+    grinding at most ``control_tries`` random nonces). A control counts as a hit when any of its
+    ``control_tries`` copies hit.
     """
 
     owned: bool
