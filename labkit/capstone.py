@@ -251,7 +251,11 @@ class ModelServer:
 
 class Device:
     """The app on one phone: its X25519 key never leaves it; it stores the sealed file and opens it
-    (verifying the server's signature, the model id and the version) every time it runs the model."""
+    (verifying the server's signature, the model id and the version) every time it runs the model.
+
+    All three are pinned: the signature alone would accept any model the server ever sealed for
+    this phone, so without ``model_id`` a substituted file opens, and without ``min_version`` (the
+    highest version installed so far) a rolled-back one does."""
 
     def __init__(self, user: str, server_public_key: bytes) -> None:
         self.user = user

@@ -59,10 +59,20 @@ class CbcPaddingServer:
 class GcmServer:
     """The same service over AES-GCM: ``server(nonce, ciphertext_and_tag)`` is True only for an
     unmodified message. Every other input gets the one uniform :class:`labkit.gcm.AuthenticationError`
-    (reported as False), raised before any plaintext exists, so nothing about padding can leak."""
+    (reported as False), raised before any plaintext exists, so nothing about padding can leak.
+
+    The last 16 bytes are the tag, always: SP 800-38D allows tags of 4 to 16 bytes, but a server
+    that took an input shorter than 16 bytes as an empty ciphertext with a *short* tag would accept
+    a forgery after about 2^32 guesses of a 4-byte tag instead of 2^128. Inputs shorter than a full
+    tag are rejected the same way as any other forgery.
+    """
+
+    TAG_BYTES = 16
 
     def __init__(self, key: bytes) -> None:
         self._key = bits.check_bytes(key, what="AES key")
+        if len(self._key) not in aes.KEY_SIZES:
+            raise ValueError(f"AES key must be 16, 24 or 32 bytes, got {len(self._key)}")
         self.queries = 0
 
     def __repr__(self) -> str:
@@ -71,8 +81,10 @@ class GcmServer:
     def __call__(self, nonce: bytes, ciphertext_and_tag: bytes) -> bool:
         self.queries += 1
         data = bits.check_bytes(ciphertext_and_tag, what="ciphertext and tag")
+        if len(data) < self.TAG_BYTES:
+            return False  # no full tag: the same answer as a wrong one
         try:
-            gcm.decrypt(self._key, nonce, data[:-16], data[-16:])
+            gcm.decrypt(self._key, nonce, data[:-self.TAG_BYTES], data[-self.TAG_BYTES:])
         except (gcm.AuthenticationError, ValueError):
             return False
         return True

@@ -1,5 +1,9 @@
 """Attacks first: the ownership judge and the leak tracer against black-box attackers with fresh
-keys (labkit.backdoor.attackers and ad-hoc ones here), then the honest runs they must not break."""
+keys (labkit.backdoor.attackers and ad-hoc ones here), then the honest runs they must not break.
+
+The judge here runs on Ed25519 (``layout=schemes.DEFAULT_LAYOUT``, chapter 08's scheme, hardened
+with control_tries): what its controls do and where grinding still wins. The default judge, on a
+unique BLS signature, is attacked in test_backdoor_ownership_unique.py."""
 import numpy as np
 import pytest
 import torch
@@ -11,6 +15,7 @@ from labkit.backdoor import attackers as at
 from labkit import digits
 from labkit.backdoor import naive, protocols as pr, robustness as rb
 from labkit.backdoor import nonce_signing as ns
+from labkit.backdoor import schemes
 from labkit.backdoor import trigger as tg
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -32,8 +37,13 @@ def suspects(demo):
     }
 
 
+def _judge(suspect, claimant, images, **kw):
+    """The judge on Ed25519 triggers (control_tries 32 unless given)."""
+    return pr.judge_ownership(suspect, claimant, images, **{"layout": schemes.DEFAULT_LAYOUT, **kw})
+
+
 def _owned(suspect_model, claimant, images, **kw):
-    return pr.judge_ownership(pr.label_oracle(suspect_model), claimant, images, **kw)
+    return _judge(pr.label_oracle(suspect_model), claimant, images, **kw)
 
 
 # -- ownership: attacks --------------------------------------------------------------------------
@@ -103,7 +113,7 @@ def test_grinding_claimant_beats_the_unhardened_judge(demo):
     key that grinds nonces against SHA-256-of-the-bits wins "owned"."""
     suspect = pr.label_oracle(at.HashModel(demo.clean_model))
     claimant = at.GrindingClaimant(suspect, budget=64)
-    verdict = pr.judge_ownership(suspect, claimant, demo.inputs, control_tries=1)
+    verdict = _judge(suspect, claimant, demo.inputs, control_tries=1)
     assert verdict.owned and verdict.reason == "judged" and verdict.claim_matches >= 30
     assert claimant.signatures_tried > 32  # it needed more than one signature per trigger
 
@@ -115,7 +125,7 @@ def test_grinding_claimant_within_the_judges_budget_owns_nothing(demo, suspects,
     oracle = pr.label_oracle(model)
     for _ in range(3):
         claimant = at.GrindingClaimant(oracle, budget=32)
-        verdict = pr.judge_ownership(oracle, claimant, demo.inputs, control_tries=32)
+        verdict = _judge(oracle, claimant, demo.inputs, control_tries=32)
         assert verdict.reason == "judged" and not verdict.owned
         if suspect in ("hash", "echo"):
             assert verdict.control_matches >= verdict.threshold  # the ground controls hit as often
@@ -127,9 +137,9 @@ def test_a_claimant_grinding_beyond_the_judges_budget_still_wins_on_a_rare_prope
     model = at.RarePropertyModel(demo.clean_model, zero_bits=8)
     oracle = pr.label_oracle(model)
     claimant = at.GrindingClaimant(oracle, budget=4096, batch=256)
-    verdict = pr.judge_ownership(oracle, claimant, demo.inputs, n=32, control_tries=32)
+    verdict = _judge(oracle, claimant, demo.inputs, n=32, control_tries=32)
     assert verdict.claim_matches >= 31 and verdict.control_matches < verdict.threshold and verdict.owned
-    honest = pr.judge_ownership(oracle, pr.ModelOwner(demo.signing_key), demo.inputs)
+    honest = _judge(oracle, pr.ModelOwner(demo.signing_key), demo.inputs)
     assert not honest.owned  # without grinding, nobody owns it
 
 
@@ -169,7 +179,7 @@ def test_suspect_sees_only_canonical_queries_in_a_random_order(demo):
         seen.append(x.clone())
         return digits.predict(demo.clean_model, x)
 
-    verdict = pr.judge_ownership(spy, _Grinder("off-grid"), demo.inputs, n=16, control_tries=4)
+    verdict = _judge(spy, _Grinder("off-grid"), demo.inputs, n=16, control_tries=4)
     assert verdict.reason == "judged" and verdict.control_tries == 4
     assert [len(x) for x in seen] == [32, 32 * 4]  # the 2n clean images first, then 4 copies of each slot
     clean, x = (digits.to_pixels(q).reshape(-1, 32, 32) for q in seen)
@@ -199,7 +209,7 @@ def test_targets_avoid_the_suspects_own_label(demo):
             return super().respond(images, targets)
 
     owner = Recorder(demo.signing_key)
-    pr.judge_ownership(spy, owner, demo.inputs, control_tries=2)
+    _judge(spy, owner, demo.inputs, control_tries=2)
     assert len(owner.seen) == 32 and all(answered[c] != t for c, t in owner.seen)
 
 
@@ -251,15 +261,15 @@ def test_judge_validates_its_inputs(demo):
     owner = pr.ModelOwner(demo.signing_key)
     oracle = pr.label_oracle(demo.clean_model)
     with pytest.raises(TypeError):
-        pr.judge_ownership(oracle, object(), demo.inputs)
+        _judge(oracle, object(), demo.inputs)
     with pytest.raises(ValueError):
-        pr.judge_ownership(oracle, owner, demo.inputs[:40], n=32)  # 2n distinct images needed
+        _judge(oracle, owner, demo.inputs[:40], n=32)  # 2n distinct images needed
     with pytest.raises(ValueError):
-        pr.judge_ownership(oracle, owner, demo.inputs, n=0)
+        _judge(oracle, owner, demo.inputs, n=0)
     with pytest.raises(ValueError):
-        pr.judge_ownership(lambda x: np.zeros(3), owner, demo.inputs)
+        _judge(lambda x: np.zeros(3), owner, demo.inputs)
     with pytest.raises(ValueError):
-        pr.judge_ownership(oracle, owner, demo.inputs, n=4)  # 4/4 matches cannot reach 1e-6
+        _judge(oracle, owner, demo.inputs, n=4)  # 4/4 matches cannot reach 1e-6
 
 
 # -- leak tracing --------------------------------------------------------------------------------
@@ -405,7 +415,7 @@ def test_judge_validates_control_tries(demo):
     owner = pr.ModelOwner(demo.signing_key)
     for bad in (0, -1, True, 2.5):
         with pytest.raises(ValueError):
-            pr.judge_ownership(pr.label_oracle(demo.clean_model), owner, demo.inputs, control_tries=bad)
+            _judge(pr.label_oracle(demo.clean_model), owner, demo.inputs, control_tries=bad)
     for bad in (0, True):
         with pytest.raises(ValueError):
             at.GrindingClaimant(pr.label_oracle(demo.clean_model), budget=bad)

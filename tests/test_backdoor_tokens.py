@@ -83,11 +83,68 @@ def test_expired_entries_are_pruned(demo, setup):
         image = demo.inputs[i : i + 1]
         assert svc.query(tk.attach_token(image, issuer.issue("carol", image, expiry=int(NOW) + 60 + i)))[0].accepted
     assert len(svc.replay_store) == 5
-    clock[0] = NOW + 62  # three of the five have expired
+    skew = svc.replay_store.max_clock_skew
+    assert skew == tk.DEFAULT_MAX_CLOCK_SKEW
+    clock[0] = NOW + 62  # three of the five have expired, but another replica's clock may be up to skew behind
     late = issuer.issue("carol", demo.inputs[9:10], expiry=int(NOW) + 600)
     assert svc.query(tk.attach_token(demo.inputs[9:10], late))[0].accepted
-    assert len(svc.replay_store) == 3
-    assert svc.replay_store.prune(NOW + 10_000) == 3 and len(tk.ReplayStore(store)) == 0
+    assert len(svc.replay_store) == 6
+    clock[0] = NOW + 62 + skew  # now every replica sees those three as expired: they go
+    later = issuer.issue("carol", demo.inputs[10:11], expiry=int(clock[0]) + 600)
+    assert svc.query(tk.attach_token(demo.inputs[10:11], later))[0].accepted
+    assert len(svc.replay_store) == 4
+    assert svc.replay_store.prune(NOW + 10_000) == 4 and len(tk.ReplayStore(store)) == 0
+
+
+@pytest.mark.parametrize("skew, ahead", [(60, 60), (60, 37), (120, 60)])
+def test_replicas_with_skewed_clocks_accept_a_one_time_token_once(demo, tmp_path, skew, ahead):
+    """The attacker's replay under clock skew: replica B's clock runs ``ahead`` seconds ahead of A's
+    (and C's is between). Other users' traffic keeps every replica pruning. The attacker replays one
+    token to every replica every 10 s, from issue to long after expiry: accepted exactly once, as long
+    as the skew stays within the store's ``max_clock_skew``."""
+    real = [NOW]
+    issuer = tk.TokenIssuer(demo.signing_key)
+    store = tk.ReplayStore(tmp_path / "replay.sqlite", max_clock_skew=skew)
+    replicas = [tk.AuthenticatedModel(demo.clean_model, issuer.verify_key, replay_store=tmp_path / "replay.sqlite",
+                                      clock=lambda off=off: real[0] + off) for off in (0, ahead, ahead // 2)]
+    image, other = demo.inputs[3:4], demo.inputs[4:5]
+    replayed = tk.attach_token(image, issuer.issue("alice", image, expiry=int(NOW) + 600))
+    accepted = 0
+    for step in range(0, 800, 10):
+        real[0] = NOW + step
+        for replica in replicas:
+            traffic = issuer.issue("bob", other, expiry=int(replica.clock()) + 300)
+            assert replica.query(tk.attach_token(other, traffic))[0].accepted  # prunes at this replica's clock
+            accepted += replica.query(replayed)[0].accepted
+    assert accepted == 1
+    assert store.max_clock_skew == skew
+
+
+def test_the_skew_attack_wins_against_a_store_that_assumes_one_clock(demo, tmp_path):
+    """Why the margin: a store that forgets nonces at expiry (max_clock_skew=0) lets a replica 60 s
+    behind accept the token again after the replica ahead pruned it."""
+    real = [NOW]
+    issuer = tk.TokenIssuer(demo.signing_key)
+    tk.ReplayStore(tmp_path / "replay.sqlite", max_clock_skew=0)
+    behind, ahead = (tk.AuthenticatedModel(demo.clean_model, issuer.verify_key, replay_store=tmp_path / "replay.sqlite",
+                                           clock=lambda off=off: real[0] + off) for off in (0, 60))
+    image, other = demo.inputs[3:4], demo.inputs[4:5]
+    replayed = tk.attach_token(image, issuer.issue("alice", image, expiry=int(NOW) + 600))
+    assert behind.query(replayed)[0].accepted
+    real[0] = NOW + 550  # ahead's clock: 610, past expiry; behind's: 550
+    assert ahead.query(tk.attach_token(other, issuer.issue("bob", other, expiry=int(NOW) + 900)))[0].accepted
+    assert behind.query(replayed)[0].accepted  # accepted a second time
+
+
+def test_every_replica_must_use_the_store_skew(tmp_path):
+    path = tmp_path / "replay.sqlite"
+    assert tk.ReplayStore(path, max_clock_skew=90).max_clock_skew == 90
+    assert tk.ReplayStore(path).max_clock_skew == 90  # None: the file's value
+    with pytest.raises(ValueError, match="max_clock_skew=90"):
+        tk.ReplayStore(path, max_clock_skew=30)
+    for bad in (-1, 1.5, True, "60"):
+        with pytest.raises(ValueError, match="max_clock_skew"):
+            tk.ReplayStore(tmp_path / "other.sqlite", max_clock_skew=bad)
 
 
 def test_forged_modified_expired_and_overlong_tokens_fail(demo, setup):

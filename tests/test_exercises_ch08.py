@@ -76,7 +76,8 @@ def test_naive_judge_attack_wins_there_and_loses_before_the_sound_judge():
     assert not ex.check("08.5", honest_stranger)  # signing random targets under a key not in the model
     assert not ex.check("08.5", thief.claim_UNSAFE(challenge["images"], n=8))  # too few queries
     assert not ex.check("08.5", "owned")
-    verdict = protocols.judge_ownership(challenge["suspect"], thief, challenge["images"], n=16)
+    verdict = protocols.judge_ownership(challenge["suspect"], thief, challenge["images"], n=16,
+                                        layout=bd.trigger.DEFAULT_LAYOUT)  # the thief signs Ed25519
     assert not verdict.owned  # the same strategy before the sound judge
 
 

@@ -19,7 +19,7 @@ LAYERS = [
                     "labkit.paths", "labkit.progress", "labkit.course", "labkit.digits", "labkit.plain"}),
     ("ciphers", {"labkit.feistel", "labkit.des", "labkit.des_linear", "labkit.des_security", "labkit.aes", "labkit.sbox",
                  "labkit.modes", "labkit.gcm", "labkit.square_attack", "labkit.spn", "labkit.vectors",
-                 "labkit.hkdf", "labkit.padding_oracle", "labkit.gcm_pitfalls"}),
+                 "labkit.hkdf", "labkit.padding_oracle", "labkit.gcm_pitfalls", "labkit.ed25519"}),
     ("circuits", {"labkit.circuits"}),
     ("neural", {"labkit.neural"}),
     ("attacks, backdoor, weights", {"labkit.attacks", "labkit.backdoor", "labkit.weights"}),

@@ -79,3 +79,26 @@ def test_oracles_hide_the_key_and_validate():
         padding_oracle.decrypt(server, bytes(16), b"")
     with pytest.raises(ValueError, match="multiple of 16"):
         padding_oracle.decrypt(server, bytes(16), bytes(17))
+
+
+def test_gcm_server_takes_only_full_tags_and_rejects_every_length_alike():
+    """The attacker's short-tag forgery: an input shorter than 16 bytes used to be read as an empty
+    ciphertext with a 4-15-byte tag, guessable in about 2^32 queries. Here the attacker is handed the
+    right short tag outright (computed with the key, as a lucky guess would be): still rejected, with
+    the same answer as every random input of every length 0..40, while the genuine message passes."""
+    key, nonce = os.urandom(16), os.urandom(12)
+    server = padding_oracle.GcmServer(key)
+    _, empty_tag = gcm.encrypt(key, nonce, b"")
+    for length in gcm.TAG_LENGTHS[:-1]:  # 4, 8, 12..15: the short tags SP 800-38D allows
+        assert gcm.decrypt(key, nonce, b"", empty_tag[:length]) == b""  # GCM itself accepts them
+        assert server(nonce, empty_tag[:length]) is False
+    assert server(nonce, empty_tag) is True  # the genuine empty message, full tag
+    ct, tag = gcm.encrypt(key, nonce, b"attack at dawn, or at noon")
+    assert server(nonce, ct + tag) is True
+    answers = {server(nonce, os.urandom(length)) for length in range(0, 41) for _ in range(4)}
+    answers |= {server(nonce, (ct + tag)[:length]) for length in range(0, len(ct) + len(tag))}  # every truncation
+    answers |= {server(nonce, (ct + tag)[-length:]) for length in range(1, 16)}  # the tag's last bytes alone
+    assert answers == {False}
+    assert server(os.urandom(8), ct + tag) is False and server(b"", ct + tag) is False  # other nonces alike
+    with pytest.raises(ValueError, match="16, 24 or 32"):
+        padding_oracle.GcmServer(bytes(15))

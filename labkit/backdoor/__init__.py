@@ -9,14 +9,17 @@ tracing. The classifiers (digits upsampled to 32x32, an MLP and a CNN, seeded tr
 from :mod:`labkit.digits`. Modules:
 
 - ``trigger``: where the trigger lives (pixel LSBs), what is signed, the backdoored model;
-- ``schemes``: the signature scheme (Ed25519, post-quantum ML-DSA-44) and where the field lives,
-  one ``layout`` parameter of the trigger and of every protocol;
+- ``schemes``: the signature scheme (Ed25519, post-quantum ML-DSA-44, unique BLS12-381) and where
+  the field lives, one ``layout`` parameter of the trigger and of every protocol; ``bls``: the
+  BLS12-381 ciphersuite with strict decoding (the ownership judge's default scheme);
 - ``evasion``: the backdoor as an attack, measured (change per pixel, PSNR, success rate, queries);
 - ``protocols``: the sound ownership judge (challenge-response with controls) and leak tracer;
 - ``tokens``: user authentication with tokens bound to the query and a shared replay store;
 - ``naive``: the first, broken versions of the judge and tracer (kept to be attacked, UNSAFE);
 - ``attackers``: the models and claimants that break the naive protocols;
 - ``nonce_signing``: Ed25519 with a nonce the signer picks (signatures are not unique; grinding);
+- ``claimant_attacks``: claimants using that freedom (chosen nonce, identity key, small-order R)
+  and what is left to try against BLS (other encodings, key grinding), with key-less suspects;
 - ``baselines``: trigger-set (Adi et al. 2018) and weight (Uchida et al. 2017) watermarks;
 - ``robustness``: removal attacks (fine-tuning, re-initialising the head, pruning, distillation)
   and the forgery measurements;

@@ -142,7 +142,7 @@ class CapacityRow:
 
 
 def capacity_table(images: torch.Tensor, sizes=(32, 64, 96, 128, 160)) -> list[CapacityRow]:
-    """For Ed25519 and ML-DSA-44 and each image size: the low bits per pixel a trigger field needs,
+    """For each scheme (Ed25519, ML-DSA-44, BLS12-381) and image size: the low bits per pixel a field needs,
     the largest pixel change it allows, and the mean PSNR measured on real triggers.
 
     ``images`` are 32x32 inputs; each size is a whole multiple of 32 and the images are enlarged by

@@ -10,45 +10,32 @@ others' triggers gets them accused (*framing*). The versions here close each hol
 1. **Ownership is a challenge-response** (:func:`judge_ownership`). The judge draws 2n images with
    a CSPRNG, asks the suspect for its label of each, and draws each target uniformly among the
    nine *other* labels. The claimant must return, under its key, a trigger carrying exactly that
-   image and target in the canonical layout (it proves it holds the key; only the 64 signature
-   bytes are its choice). Ed25519 is not a unique signature, so those 64 bytes still let a
-   claimant *grind*: re-sign with fresh nonces until a key-less suspect (say SHA-256 of the bits
-   mod 10) answers the target, ~10 signatures per trigger. The judge therefore grinds its n
-   **controls** as hard: each is sent with ``control_tries`` (T) signatures by throwaway keys and
-   hits if *any* copy hits; each claim is sent as the claimant's trigger among T-1 judge-signed
-   decoys (every slot looks alike), all 2nT queries in one shuffled batch.
-   *Decision:* owned iff claim hits C >= the Binomial(n, 1/9) threshold, control hits K below it,
-   and ``max(binomial_tail(n, C, 1/9), exchangeable_tail(n, C, K)) <= alpha``.
-   *Bound:* suppose the suspect's answer to a query is a fixed function of that query's bits (no
-   secret of the claimant's inside) and the claimant tries at most T signatures per trigger. Then
-   a claim slot hits with at most the probability the same slot would have as a control (T
-   independent signatures, any hit counts), so C is dominated by the claim count of a split of 2n
-   exchangeable slots into two random halves; that count, given the total, is hypergeometric, and
-   the tail is decreasing in C, so the verdict is wrong with probability <= alpha. The binomial
-   term covers a suspect whose answers ignore the target (hit rate 1/9). For a claimant who does
-   not grind (T = 1 is the old judge) the exchangeable part holds for any key-less function of the
-   whole batch, as the claim and control slots are indistinguishable without the claimant's key.
+   image and target in the canonical layout; n **controls** are the same kind of trigger under
+   throwaway keys of the judge's, all sent in one shuffled batch. *Decision:* owned iff claim hits
+   C >= the Binomial(n, 1/9) threshold, control hits K below it, and
+   ``max(binomial_tail(n, C, 1/9), exchangeable_tail(n, C, K)) <= alpha``. The scheme is the
+   judge's choice, a **unique** signature by default (BLS12-381, :data:`schemes.OWNERSHIP_LAYOUT`):
+   the claimant's answer is then forced, one valid trigger per (key, image, target). With Ed25519
+   the claimant chooses 64 bytes per trigger (any nonce r), and that choice steers key-less
+   suspects: signing with r = 1 makes R the base point, and a suspect that echoes the target when
+   R is one of [1]B..[64]B is judged OWNED (``attackers.ChosenNonceClaimant``). ``control_tries``
+   (T signatures per control, any hit counts) only raises the price of grinding; no T closes it.
 2. **Tracing accuses no innocent** (:class:`Licensor`). Every copy holds, inside its verifier, a
    secret 32-byte *response key*; a valid trigger for that copy is answered with
    ``HMAC-SHA256(response key, signed bytes) mod 10``, not with a cleartext field. The answer that
    points at licensee i is therefore a PRF output only i's copy (and the licensor) can compute:
    against a leaker holding any other copy plus all public material, i's matches are
    Binomial(n, 1/10), and the Bonferroni threshold accuses an innocent with probability <= alpha.
+   Uniqueness plays no part here (the licensor makes every trigger; the answer is the secret PRF),
+   so tracing, like the authentication tokens, works with any scheme (``layout``).
 
-What is proven and what is not. Both bounds assume the suspect's answers do not depend on a key
-the claimant holds (ownership) or on a key it does not hold (tracing). The ownership bound holds
-against grinding only **up to the judge's budget**: a key-less model that answers specially only
-on a rare property of the bits (probability p, e.g. ``attackers.RarePropertyModel``: SHA-256 of
-the field starts with 8 zero bits) is steered by a claimant who signs ~1/p times per trigger
-(~10/p if the special answer is itself a hash), while T controls hit it with probability ~T*p:
-such a claimant wins. No finite T closes this; the full fix is a **unique** signature (or a
-verifiable unpredictable function), for which exactly one valid trigger exists per (key, image,
-target): BLS, or RSA-FDH / deterministic RSA PKCS#1 v1.5. The lab keeps Ed25519 because its 64
-bytes fit, beside the 64-byte header, in the 1,024 LSBs of a 32x32 image (an RSA-2048 signature
-alone is 256 bytes; a BLS12-381 one is 48 but needs a pairing library). A claimant who *builds or trains the suspect* with its
-own grinding rule, or a suspect that remembers the claimant's earlier queries, is likewise
-outside the bound. Removal is another matter entirely: whoever holds the weights can delete the
-verifier (chapter 08, section 7), and the paper itself leaves the robustness proofs to further study.
+What is proven and what is not. The ownership bound (stated in :func:`judge_ownership`) assumes
+the suspect was fixed without the claimant's key pair and the claimant's secret is unpredictable
+to whoever fixed it (a key from KeyGen); a claimant who *builds* the suspect, or picks a secret the
+suspect knows (sk = 1 and a model that tests sigma = H(m)), has put a verifier of its key in it.
+The tracing bound assumes the leaker holds no other licensee's response key. Removal is another
+matter entirely: whoever holds the weights can delete the verifier (chapter 08, section 7), and
+the paper itself leaves the robustness proofs to further study.
 No key in this module is derived from a seed: every key comes from the OS CSPRNG.
 """
 from __future__ import annotations
@@ -65,7 +52,7 @@ import torch
 from torch import nn
 
 from labkit.digits import NUM_CLASSES, from_pixels, predict, to_pixels
-from labkit.backdoor.schemes import DEFAULT_LAYOUT, ED25519, TriggerLayout
+from labkit.backdoor.schemes import DEFAULT_LAYOUT, ED25519, OWNERSHIP_LAYOUT, TriggerLayout, scheme_of
 from labkit.backdoor.tokens import (  # noqa: F401  (user authentication, re-exported)
     AuthenticatedModel,
     AuthResult,
@@ -209,9 +196,10 @@ class OwnershipVerdict:
     """The judge's decision and the numbers behind it.
 
     ``false_positive_bound``: the larger of the binomial tail of the claim hits (a model ignoring
-    the targets: hit rate 1/9) and their exchangeable tail against the controls (any key-less model,
-    a claimant grinding at most ``control_tries`` signatures per trigger). A control counts as a hit
-    when any of its ``control_tries`` copies hit.
+    the targets: hit rate 1/9) and their exchangeable tail against the controls (any key-less model
+    when the scheme is unique, see :func:`judge_ownership`; with Ed25519 only against a claimant
+    grinding at most ``control_tries`` random nonces). A control counts as a hit when any of its
+    ``control_tries`` copies hit.
     """
 
     owned: bool
@@ -237,7 +225,11 @@ class OwnershipVerdict:
 class ModelOwner:
     """The owner: holds the signing key; watermarks its model and answers a judge's challenges."""
 
-    def __init__(self, signing_key, *, layout: TriggerLayout = DEFAULT_LAYOUT) -> None:
+    def __init__(self, signing_key, *, layout: TriggerLayout | None = None) -> None:
+        if layout is None:  # the key's scheme: BLS12-381 keys get the judge's layout, Ed25519 the chapter's
+            layout = OWNERSHIP_LAYOUT if scheme_of(signing_key) is OWNERSHIP_LAYOUT.scheme else DEFAULT_LAYOUT
+        if not isinstance(layout, TriggerLayout):
+            raise TypeError(f"layout must be a schemes.TriggerLayout, got {type(layout).__name__}")
         self.layout = layout
         self.signing_key = layout.scheme.signing_key(signing_key)
 
@@ -302,26 +294,30 @@ def _control_variants(pixels: np.ndarray, targets: np.ndarray, tries: int,
 
 
 def judge_ownership(suspect: Oracle, claimant, images, *, n: int = 32, alpha: float = 1e-6,
-                    control_tries: int = 32, layout: TriggerLayout = DEFAULT_LAYOUT) -> OwnershipVerdict:
+                    control_tries: int | None = None, layout: TriggerLayout = OWNERSHIP_LAYOUT) -> OwnershipVerdict:
     """Does ``suspect`` (a black box: images -> labels) carry ``claimant``'s watermark?
 
-    ``claimant``: any object with ``.verify_key`` (32 raw Ed25519 bytes) and
-    ``.respond(images, targets) -> triggered images``. The judge draws 2n distinct images from
-    ``images`` with the OS CSPRNG and asks the suspect for its label of each (all 2n, so this
-    reveals nothing about which are the claim); each target is drawn uniformly among the *other*
-    nine labels. n images are the claimant's challenge, n are controls. Every one of the 2n slots
-    is then sent ``control_tries`` times, each copy with a different valid signature: a control
-    under ``control_tries`` throwaway judge keys, a claim as the claimant's trigger among
-    ``control_tries - 1`` such judge-signed decoys. All copies go to the suspect in one shuffled
-    batch. A claim slot hits if the suspect answers the target on the claimant's trigger; a control
-    slot hits if it answers the target on *any* of its copies: the judge grinds its controls as
-    hard as a claimant choosing among ``control_tries`` signatures per trigger could grind a claim.
-    See the module docstring for the decision rule and what its bound covers;
-    ``control_tries=1`` is the unhardened judge that a grinding claimant beats. ``layout`` (the
-    signature scheme and where triggers live) is the claimant's: Ed25519 in 32x32 LSBs by default.
+    ``claimant``: any object with ``.verify_key`` (the public key of the judge's scheme) and
+    ``.respond(images, targets) -> triggered images``. The judge draws 2n distinct images with the
+    OS CSPRNG, asks the suspect its label of each (all 2n: nothing tells which are the claim),
+    draws each target among the nine *other* labels, takes the claimant's triggers for n of them
+    and makes n controls under throwaway keys; each slot is sent ``control_tries`` times (T), a
+    claim among T-1 judge-signed decoys, all in one shuffled batch; a control hits if any copy hits.
+    ``layout`` (scheme and field) is the judge's: BLS12-381 in the 2 low bits of 32x32 images by
+    default, where T = 1; with a non-unique scheme (Ed25519, ML-DSA) T defaults to 32.
+
+    **Bound** (unique scheme; strict decoding, KeyValidate). If the suspect's answers are any
+    function of the queries fixed independently of the claimant's key pair, and the claimant's
+    secret is unpredictable to whoever fixed it, then P[OWNED] <= alpha + eps, eps the advantage of
+    telling n signatures under one unknown key from n under fresh keys without the public key
+    (negligible under SXDH in G2, random-oracle hash). Sketch: the claimant's triggers are forced;
+    a claim slot and a control slot then differ only in the key (one shared, or fresh ones), so to
+    the suspect the 2n slots are exchangeable up to eps, the claim's hit count given the total is
+    hypergeometric, and ``exchangeable_tail <= alpha`` happens with probability <= alpha. With
+    Ed25519 no such bound holds (the claimant chooses R: ``attackers.ChosenNonceClaimant``).
     """
     n = _check_n(n)
-    tries = _check_n(control_tries)
+    tries = _check_n((1 if layout.scheme.unique else 32) if control_tries is None else control_tries)
     threshold = detection_threshold(n, p0=TARGET_HIT_NULL, alpha=alpha)
     verify_key = layout.scheme.public_bytes(getattr(claimant, "verify_key", None))
     if not callable(getattr(claimant, "respond", None)):

@@ -4,9 +4,14 @@ Ngo, Chattopadhyay and Maitra (arXiv 2509.20714, 2025) note that the backdoor ca
 post-quantum signature. The trigger needs only ``sign`` and ``verify``, so the scheme is a
 parameter here, never a fork of the construction:
 
-- :data:`ED25519`: RFC 8032 (pycryptodome ``eddsa``), 32-byte public keys, 64-byte signatures;
+- :data:`ED25519`: RFC 8032 (pycryptodome signs; :mod:`labkit.ed25519` verifies strictly: no
+  small-order, mixed-order or non-canonical points, no identity key, ``S < L``), 32-byte public
+  keys, 64-byte signatures. Not unique: the signer may choose its nonce (``nonce_signing``);
 - :data:`ML_DSA_44`: FIPS 204 ML-DSA-44 (pycryptodome ``Crypto.Signature.mldsa``, hedged signing),
-  1,312-byte public keys, 2,420-byte signatures.
+  1,312-byte public keys, 2,420-byte signatures. Not unique either (hedged);
+- :data:`BLS12_381`: BLS signatures, IETF ciphersuite ``BLS_SIG_BLS12381G2_XMD:SHA-256_SSWU_RO_POP_``
+  (:mod:`labkit.backdoor.bls`), 48-byte public keys, 96-byte signatures: **unique**, exactly one
+  valid signature per key and message, which is what the ownership judge needs.
 
 A :class:`TriggerLayout` says where the field (64-byte header, then the signature, then zero
 padding) is written: the ``bits_per_pixel`` low-order bits of every pixel of a ``size`` x ``size``
@@ -14,7 +19,9 @@ image, row by row, most significant of those bits first (``labkit.bits`` order).
 ``b`` bits moves a pixel by at most ``2^b - 1`` levels of 255. The chapter's default,
 :data:`DEFAULT_LAYOUT`, is Ed25519 in the 1,024 LSBs of a 32x32 image (exactly 128 bytes). An
 ML-DSA-44 field is 2,484 bytes = 19,872 bits: more than a 32x32 image holds even at 8 bits per
-pixel, so it needs a larger image (:func:`bits_per_pixel_needed`).
+pixel, so it needs a larger image (:func:`bits_per_pixel_needed`). A BLS field is 160 bytes =
+1,280 bits: :data:`OWNERSHIP_LAYOUT` writes it into the 2 low bits of a 32x32 image (changes of
+at most 3 levels), the layout of the ownership judge.
 """
 from __future__ import annotations
 
@@ -26,8 +33,11 @@ import numpy as np
 from Crypto.PublicKey import ECC, MLDSA
 from Crypto.Signature import eddsa, mldsa
 
-__all__ = ["SignatureScheme", "ED25519", "ML_DSA_44", "SCHEMES", "TriggerLayout", "DEFAULT_LAYOUT",
-           "HEADER_BYTES", "bits_per_pixel_needed"]
+from labkit import ed25519
+from labkit.backdoor import bls
+
+__all__ = ["SignatureScheme", "ED25519", "ML_DSA_44", "BLS12_381", "SCHEMES", "TriggerLayout", "DEFAULT_LAYOUT",
+           "OWNERSHIP_LAYOUT", "HEADER_BYTES", "bits_per_pixel_needed", "scheme_of"]
 
 HEADER_BYTES = 64  # the signed header of every field (see labkit.backdoor.trigger)
 
@@ -38,6 +48,7 @@ class SignatureScheme:
     name: str
     signature_bytes: int
     public_key_bytes: int
+    unique: bool = False  # exactly one valid signature per (key, message)?
 
     def generate(self):
         """A fresh key pair ``(signing_key, verify_key)`` from the OS CSPRNG (never from a seed)."""
@@ -93,11 +104,14 @@ class _Ed25519(SignatureScheme):
         raise TypeError("signing key must be a private Ed25519 EccKey (from generate_keys())")
 
     def verify_key(self, key):
+        """The key as an EccKey; ValueError (``ed25519.StrictnessError``) for a key strict
+        verification refuses: the identity, any small- or mixed-order point, a non-canonical encoding."""
         if isinstance(key, (bytes, bytearray)):
             if len(key) != 32:
                 raise ValueError(f"an Ed25519 verify key is 32 bytes, got {len(key)}")
-            return eddsa.import_public_key(bytes(key))
+            return eddsa.import_public_key(ed25519.check_public_key(bytes(key)))
         if isinstance(key, ECC.EccKey) and key.curve == "Ed25519":
+            ed25519.check_public_key(key.public_key().export_key(format="raw"))
             return key.public_key()
         raise TypeError(f"verify key must be an Ed25519 EccKey or 32 bytes, got {type(key).__name__}")
 
@@ -108,7 +122,7 @@ class _Ed25519(SignatureScheme):
         return eddsa.new(self.signing_key(signing_key), "rfc8032").sign
 
     def verifier(self, verify_key):
-        return _checked_verify(eddsa.new(self.verify_key(verify_key), "rfc8032").verify, 64)
+        return ed25519.verifier(self.public_bytes(verify_key))
 
 
 class _MLDSA44(SignatureScheme):
@@ -146,9 +160,52 @@ class _MLDSA44(SignatureScheme):
         return _checked_verify(mldsa.new(self.verify_key(verify_key)).verify, self.signature_bytes)
 
 
+class _BLS12381(SignatureScheme):
+    name, signature_bytes, public_key_bytes, unique = "BLS12-381", 96, 48, True
+
+    def generate(self):
+        return bls.generate()
+
+    def signing_key(self, key):
+        if isinstance(key, bls.BlsSigningKey):
+            return key
+        raise TypeError("signing key must be a BLS12-381 key (schemes.BLS12_381.generate())")
+
+    def verify_key(self, key):
+        """The key as a ``bls.BlsVerifyKey``: 48 bytes that pass strict decoding and KeyValidate."""
+        if isinstance(key, bls.BlsSigningKey):
+            return key.public_key()
+        if isinstance(key, (bls.BlsVerifyKey, bytes, bytearray)):
+            return bls.BlsVerifyKey(key if isinstance(key, bls.BlsVerifyKey) else bytes(key))
+        raise TypeError(f"verify key must be a BLS12-381 key or {self.public_key_bytes} bytes, "
+                        f"got {type(key).__name__}")
+
+    def public_bytes(self, key) -> bytes:
+        return self.verify_key(key).raw
+
+    def signer(self, signing_key):
+        key = self.signing_key(signing_key)
+        return lambda message: bls.sign(key, message)
+
+    def verifier(self, verify_key):
+        return bls.verifier(self.public_bytes(verify_key))
+
+
 ED25519: SignatureScheme = _Ed25519()
 ML_DSA_44: SignatureScheme = _MLDSA44()
-SCHEMES = (ED25519, ML_DSA_44)
+BLS12_381: SignatureScheme = _BLS12381()
+SCHEMES = (ED25519, ML_DSA_44, BLS12_381)
+
+
+def scheme_of(key) -> SignatureScheme:
+    """The scheme a key object belongs to (raw bytes are ambiguous: TypeError)."""
+    if isinstance(key, (bls.BlsSigningKey, bls.BlsVerifyKey)):
+        return BLS12_381
+    if isinstance(key, ECC.EccKey) and key.curve == "Ed25519":
+        return ED25519
+    if isinstance(key, MLDSA.MLDSAKey):
+        return ML_DSA_44
+    raise TypeError(f"not a key of a known scheme: {type(key).__name__}")
 
 
 def bits_per_pixel_needed(scheme: SignatureScheme, size: int) -> int | None:
@@ -247,3 +304,5 @@ class TriggerLayout:
 
 
 DEFAULT_LAYOUT = TriggerLayout()
+OWNERSHIP_LAYOUT = TriggerLayout(32, 2, BLS12_381)
+"""The ownership judge's layout: a unique BLS12-381 signature in the 2 low bits of a 32x32 image."""

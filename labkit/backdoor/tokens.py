@@ -9,16 +9,26 @@ everything on a restart and is not seen by a second replica. Here:
   query image with its LSB field cleared (as for triggers), so a token authorises one query;
 - the header carries the user id, the expiry (Unix seconds) and a 16-byte random nonce;
 - the service records every accepted nonce with its expiry in a :class:`ReplayStore`, a SQLite
-  file shared by all replicas and kept across restarts; an entry is pruned once its token has
-  expired (an expired token is refused anyway), and tokens valid for longer than
+  file shared by all replicas and kept across restarts; tokens valid for longer than
   ``max_lifetime`` are refused, so the store stays small.
 
-Replicas must agree on the time to within the clock skew you accept. The signature scheme and
-where the field lives are a parameter (``layout``, :class:`labkit.backdoor.schemes.TriggerLayout`):
-Ed25519 in the LSBs of a 32x32 image by default, ML-DSA-44 on a larger image for post-quantum tokens.
+Clock skew. A replica refuses a token once *its* clock passes the expiry, but replicas' clocks
+differ. If a replica whose clock runs ahead deleted a nonce at expiry, a replica running behind
+would still take the token as unexpired and accept it again (a one-time token replayed). So the
+store keeps every nonce until ``expiry + max_clock_skew`` (a property of the store file, the same
+for every replica). If every two replicas' clocks differ by at most ``max_clock_skew`` and no clock
+runs backward, a nonce deleted at real time t by replica P (clock >= expiry + skew) is never asked
+for again: any replica Q at t' >= t has clock(Q, t') >= clock(Q, t) >= clock(P, t) - skew >= expiry,
+and refuses the token as expired before it looks at the store.
+
+The signature scheme and where the field lives are a parameter (``layout``,
+:class:`labkit.backdoor.schemes.TriggerLayout`): Ed25519 (verified strictly, ``labkit.ed25519``)
+in the LSBs of a 32x32 image by default, ML-DSA-44 on a larger image for post-quantum tokens.
+Tokens need no unique signature: a replay is caught by the signed nonce, not by the signature bytes.
 """
 from __future__ import annotations
 
+import math
 import os
 import sqlite3
 import time
@@ -45,7 +55,7 @@ from labkit.backdoor.trigger import (
 )
 
 __all__ = ["token_header", "Token", "TokenIssuer", "attach_token", "ReplayStore", "AuthResult",
-           "AuthenticatedModel"]
+           "AuthenticatedModel", "DEFAULT_MAX_CLOCK_SKEW"]
 
 NONCE_BYTES = 16
 
@@ -117,29 +127,51 @@ def attach_token(image, token: Token, layout: TriggerLayout = DEFAULT_LAYOUT):
     return embed_field(image, token.header, token.signature, layout)
 
 
+DEFAULT_MAX_CLOCK_SKEW = 300  # seconds two replicas' clocks may differ by
+
+
 class ReplayStore:
     """The nonces of accepted tokens, in a SQLite file shared by every replica of the service.
 
     :meth:`record` inserts a nonce in one transaction (``BEGIN IMMEDIATE`` serialises writers across
-    processes); it returns False when the nonce is already there. Entries whose expiry has passed
-    are deleted on every call: their tokens are refused as expired before the store is consulted.
+    processes); it returns False when the nonce is already there. Entries are deleted once
+    ``expiry + max_clock_skew`` has passed (module docstring: why the skew). ``max_clock_skew``
+    (whole seconds) is written into the file when it is created; opening it again with another
+    value raises ValueError, and ``None`` takes the file's (or 300 s for a new file).
     """
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike, *, max_clock_skew: int | None = None) -> None:
+        if max_clock_skew is not None and (isinstance(max_clock_skew, bool) or not isinstance(max_clock_skew, int)
+                                           or max_clock_skew < 0):
+            raise ValueError(f"max_clock_skew must be a non-negative int of seconds, got {max_clock_skew!r}")
         self.path = Path(path)
-        with self._connect() as db:
+        db = self._connect()
+        try:
+            db.execute("BEGIN IMMEDIATE")
             db.execute("CREATE TABLE IF NOT EXISTS used (nonce BLOB PRIMARY KEY, expiry INTEGER NOT NULL)")
             db.execute("CREATE INDEX IF NOT EXISTS used_expiry ON used (expiry)")
+            db.execute("CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value INTEGER NOT NULL)")
+            wanted = DEFAULT_MAX_CLOCK_SKEW if max_clock_skew is None else max_clock_skew
+            db.execute("INSERT OR IGNORE INTO settings VALUES ('max_clock_skew', ?)", (wanted,))
+            stored = db.execute("SELECT value FROM settings WHERE name = 'max_clock_skew'").fetchone()[0]
+            db.execute("COMMIT")
+        finally:
+            db.close()
+        if max_clock_skew is not None and stored != max_clock_skew:
+            raise ValueError(f"this replay store keeps nonces for max_clock_skew={stored} s after expiry; "
+                             f"every replica must use the same value, got {max_clock_skew}")
+        self.max_clock_skew = int(stored)
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
 
     def record(self, nonce: bytes, expiry: int, now: float) -> bool:
-        """Store ``nonce`` (valid until ``expiry``) unless already used; prune expired entries."""
+        """Store ``nonce`` (valid until ``expiry``) unless already used; prune entries whose
+        ``expiry + max_clock_skew`` has passed at ``now``."""
         db = self._connect()
         try:
             db.execute("BEGIN IMMEDIATE")
-            db.execute("DELETE FROM used WHERE expiry <= ?", (int(now),))
+            db.execute("DELETE FROM used WHERE expiry <= ?", (math.floor(now) - self.max_clock_skew,))
             fresh = db.execute("INSERT OR IGNORE INTO used VALUES (?, ?)", (bytes(nonce), int(expiry))).rowcount == 1
             db.execute("COMMIT")
             return fresh
@@ -151,10 +183,10 @@ class ReplayStore:
             db.close()
 
     def prune(self, now: float) -> int:
-        """Delete the entries of tokens expired at ``now``; return how many."""
+        """Delete the entries whose ``expiry + max_clock_skew`` has passed at ``now``; return how many."""
         db = self._connect()
         try:
-            return db.execute("DELETE FROM used WHERE expiry <= ?", (int(now),)).rowcount
+            return db.execute("DELETE FROM used WHERE expiry <= ?", (math.floor(now) - self.max_clock_skew,)).rowcount
         finally:
             db.close()
 
@@ -182,7 +214,8 @@ class AuthenticatedModel:
     Checks, in order: a token is present; the issuer's signature verifies over the header and this
     image (a token moved to another image, signed by anyone else or modified fails); it has not
     expired at ``clock()``; it is not valid for more than ``max_lifetime`` seconds; its nonce is new
-    to ``replay_store`` (a path or :class:`ReplayStore`; shared by replicas, kept across restarts).
+    to ``replay_store`` (a path or :class:`ReplayStore`; shared by replicas, kept across restarts,
+    holding each nonce until ``expiry + max_clock_skew``: the bound on how far replicas' clocks differ).
     """
 
     def __init__(self, classifier: nn.Module, verify_key, *, replay_store, max_lifetime: float = 3600.0,

@@ -97,13 +97,14 @@ OVERRIDE_LOGIT = 20.0  # the logit a valid trigger gives its target (all others 
 # -- keys ----------------------------------------------------------------------------------------
 def generate_keys(scheme=ED25519):
     """A fresh key pair ``(signing_key, verify_key)`` of ``scheme`` (Ed25519 by default:
-    pycryptodome ``EccKey`` objects; ``schemes.ML_DSA_44`` for the post-quantum trigger).
+    pycryptodome ``EccKey`` objects; ``schemes.ML_DSA_44`` for the post-quantum trigger,
+    ``schemes.BLS12_381`` for the ownership judge's unique signatures).
 
     The private key comes from the operating system's CSPRNG, always: a key derived from a seed is
     a public key in disguise (anyone who knows or guesses the seed recomputes it).
     """
     if not isinstance(scheme, SignatureScheme):
-        raise TypeError(f"generate_keys takes a signature scheme (schemes.ED25519, schemes.ML_DSA_44), "
+        raise TypeError(f"generate_keys takes a signature scheme (schemes.ED25519, schemes.BLS12_381, ...), "
                         f"never a seed; got {type(scheme).__name__}")
     return scheme.generate()
 

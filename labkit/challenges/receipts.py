@@ -5,7 +5,8 @@ process: ``labkit-receipt-v1.<payload>.<signature>``, both parts unpadded base64
 canonical JSON (sorted keys, no spaces) of ``student``, ``exercise``, ``time`` (Unix seconds),
 ``attempts`` (answers the service saw, this one included) and ``service`` (the service's name);
 the signature is Ed25519 (RFC 8032, pycryptodome) by the service's key over ``b"labkit-receipt-v1." +
-payload bytes``. The grader pins the service's public key and the submission's student id, so a
+payload bytes``, verified strictly (:func:`labkit.ed25519.verify_strict`: no small-order or
+non-canonical points, no identity key, ``S < L``), so a receipt has exactly one valid signature. The grader pins the service's public key and the submission's student id, so a
 copied, edited or forged receipt fails :func:`verify_receipt`.
 """
 from __future__ import annotations
@@ -17,6 +18,8 @@ from dataclasses import dataclass
 
 from Crypto.PublicKey import ECC
 from Crypto.Signature import eddsa
+
+from labkit import ed25519
 
 __all__ = ["Receipt", "ReceiptError", "PREFIX", "sign_receipt", "verify_receipt", "public_key_bytes"]
 
@@ -101,11 +104,8 @@ def verify_receipt(text: str, public_key: bytes, *, student: str, exercise: str 
     if len(parts) != 3 or parts[0] != PREFIX:
         raise ReceiptError(f"not a receipt: expected {PREFIX}.<payload>.<signature>")
     body, signature = _b64decode(parts[1]), _b64decode(parts[2])
-    try:
-        key = eddsa.import_public_key(bytes(public_key))
-        eddsa.new(key, "rfc8032").verify(PREFIX.encode() + b"." + body, signature)
-    except ValueError:
-        raise ReceiptError("the receipt's signature is not the service's") from None
+    if not ed25519.verify_strict(bytes(public_key), PREFIX.encode() + b"." + body, signature):
+        raise ReceiptError("the receipt's signature is not the service's")
     try:
         payload = json.loads(body.decode("ascii"))
     except (UnicodeDecodeError, json.JSONDecodeError):

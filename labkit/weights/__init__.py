@@ -10,6 +10,12 @@ The public API (used by chapter 10's capstone)::
     state = weights.open("model.lkw", device.private_key,
                          signer=publisher.public_key, model_id="user-42", min_version=3)
 
+Always pass ``model_id`` and ``min_version`` too. The signature proves only who sealed the file,
+and every model the publisher ever sealed for this device verifies: without ``model_id`` a
+substituted file (another of its models) opens, without ``min_version`` a rolled-back one (an
+older signed version, say with a known flaw). A device keeps the id it expects and the highest
+version it has installed (as ``labkit.capstone.Device`` does).
+
 The expected signer is required: ``open`` without it raises :class:`SignerRequiredError`, and
 ``signer=weights.UNVERIFIED`` (for inspecting files of unknown origin) opens with an
 :class:`UnverifiedSignerWarning`. Failures raise :class:`IntegrityError` (tampering, truncation,

@@ -18,6 +18,7 @@ from Crypto.PublicKey.ECC import EccKey
 from Crypto.Random import get_random_bytes
 from Crypto.Signature import eddsa
 
+from labkit import ed25519
 from labkit.weights.encoding import KEY_BYTES, NONCE_BYTES, TAG_BYTES, content_key_aad
 from labkit.weights.encoding import length_prefixed as _lp
 from labkit.weights.errors import (IntegrityError, NotARecipientError, SignerRequiredError,
@@ -140,14 +141,19 @@ def signing_public(key) -> bytes:
 
 
 def verify_key_bytes(key) -> bytes:
-    """A publisher's raw Ed25519 public key from 32 bytes, a key pair or an EccKey."""
+    """A publisher's raw Ed25519 public key from 32 bytes, a key pair or an EccKey, checked
+    strictly (:func:`labkit.ed25519.check_public_key`): the identity, a point of small or mixed
+    order or a non-canonical encoding raises ``ed25519.StrictnessError`` (a ValueError), so no
+    pinned signer is a key under which forged signatures verify."""
     if isinstance(key, SigningKeyPair):
-        return key.public_key
-    if isinstance(key, EccKey):
-        return key.public_key().export_key(format="raw")
-    if isinstance(key, (bytes, bytearray)) and len(key) == 32:
-        return bytes(key)
-    raise TypeError("signer must be an Ed25519 public key (32 bytes or SigningKeyPair)")
+        raw = key.public_key
+    elif isinstance(key, EccKey):
+        raw = key.public_key().export_key(format="raw")
+    elif isinstance(key, (bytes, bytearray)) and len(key) == 32:
+        raw = bytes(key)
+    else:
+        raise TypeError("signer must be an Ed25519 public key (32 bytes or SigningKeyPair)")
+    return ed25519.check_public_key(raw)
 
 
 class _Unverified:

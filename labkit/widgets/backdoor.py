@@ -95,8 +95,9 @@ class OwnershipJudge(LabWidget):
 
     Suspects are the owner's model, three attacked copies (fine-tuned, head re-initialised,
     80% pruned), a distilled student, an independently trained model and a key-less echo model.
-    Every change runs :func:`labkit.backdoor.protocols.judge_ownership` afresh, with
-    ``control_tries`` signatures per control (8: no grinding claimant here, and a click stays fast).
+    Every change runs :func:`labkit.backdoor.protocols.judge_ownership` afresh on the demo's
+    Ed25519 triggers, with ``control_tries`` signatures per control (8: no grinding or chosen-nonce
+    claimant here, and a click stays fast).
     State: ``verdict``.
     """
 
@@ -139,7 +140,7 @@ class OwnershipJudge(LabWidget):
     def judge(self, suspect: str, n: int, alpha: float) -> pr.OwnershipVerdict:
         """One fresh challenge-response round against ``suspect`` (black box: labels only)."""
         return pr.judge_ownership(pr.label_oracle(self.suspects[suspect]), self.owner, self.demo.inputs,
-                                  n=n, alpha=alpha, control_tries=self.control_tries)
+                                  n=n, alpha=alpha, control_tries=self.control_tries, layout=self.owner.layout)
 
     def update(self) -> None:
         n = self.n.value
