@@ -20,11 +20,16 @@ import pkgutil
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-__all__ = ["Exercise", "exercise", "check", "hint", "solution", "registry", "Feedback", "KINDS",
+__all__ = ["Exercise", "exercise", "check", "hint", "solution", "registry", "Feedback", "KINDS", "WHERE",
            "check_function", "Hint"]
 
-#: What an exercise asks for: code to write, an attack to run, a value to compute, a concept question.
-KINDS = ("implement", "attack", "value", "quiz")
+#: What an exercise asks for: code to write, an attack to run, a system to design (and defend),
+#: an adversary to play a security game with, a value to compute, a concept question.
+KINDS = ("implement", "attack", "design", "game", "value", "quiz")
+
+#: Where an exercise is done: in the class session (its unit's at most 45 minutes, see
+#: tools/unit_timing.py) or as homework (the unit's graded nbgrader assignment).
+WHERE = ("class", "homework")
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,7 @@ class Exercise:
     checker: Callable[[Any], bool | tuple[bool, str]]
     hints: tuple[str, ...]
     kind: str = "value"
+    where: str = "class"
 
     @property
     def hint(self) -> str:
@@ -100,14 +106,18 @@ _REGISTRY: dict[str, Exercise] = {}
 _LOADED = False
 
 
-def exercise(id: str, title: str, *, hint: str | Sequence[str], kind: str = "value"):
+def exercise(id: str, title: str, *, hint: str | Sequence[str], where: str, kind: str = "value"):
     """Decorator registering ``checker(answer) -> bool | (bool, message)`` as exercise ``id``.
 
     ``hint`` is a sequence of levels, the idea first, then the approach (issue 15: "hints are
-    graded"); no level may give the answer or a ready-made call.
+    graded"); no level may give the answer or a ready-made call. ``where`` (required) is
+    ``"class"`` or ``"homework"``: the notebook shows it beside the exercise, the instructor notes
+    time the class part with it, and the homework is the unit's graded assignment.
     """
     if kind not in KINDS:
         raise ValueError(f"exercise kind must be one of {KINDS}, got {kind!r}")
+    if where not in WHERE:
+        raise ValueError(f"exercise {id!r}: where must be one of {WHERE}, got {where!r}")
     hints = (hint,) if isinstance(hint, str) else tuple(hint)
     if not hints or not all(isinstance(h, str) and h.strip() for h in hints):
         raise ValueError(f"exercise {id!r}: hints must be non-empty strings")
@@ -115,7 +125,7 @@ def exercise(id: str, title: str, *, hint: str | Sequence[str], kind: str = "val
     def register(checker):
         if id in _REGISTRY:
             raise ValueError(f"exercise {id!r} is registered twice")
-        _REGISTRY[id] = Exercise(id, title, checker, hints, kind)
+        _REGISTRY[id] = Exercise(id, title, checker, hints, kind, where)
         return checker
 
     return register

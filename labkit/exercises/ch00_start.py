@@ -10,6 +10,7 @@ from labkit.exercises.quiz import quiz
     hint=("Write each hex digit as four bits; the lab reads a byte from its most significant bit.",
           "A is ten and 5 is five: write both as 4-bit binary numbers and put them side by side, "
           "as a list of eight 0s and 1s."),
+    where="class",
 )
 def _bits_of_a5(answer):
     return list(map(int, answer)) == bits.bytes_to_bits(bytes([0xA5])).tolist()
@@ -21,6 +22,7 @@ def _bits_of_a5(answer):
     hint=("The Hamming distance counts the bit positions where two equal-length strings differ.",
           "Only the last characters differ: look up the ASCII codes of 'b' and 'p', XOR them and "
           "count the 1 bits of the result."),
+    where="class",
 )
 def _distance(answer):
     return int(answer) == bits.hamming_distance(b"lab", b"lap")
@@ -33,6 +35,7 @@ def _distance(answer):
           "significant bit of the last byte.",
           "0x0080 is the two bytes 0x00 and 0x80; find which byte holds the set bit, then its "
           "position inside that byte, counting from the left."),
+    where="class",
 )
 def _flip_index(answer):
     i = int(answer)
@@ -54,6 +57,7 @@ quiz(
     hint=('Think about where the tables of bit positions in labkit.des come from.',
           'A table copied from a standard only works if the lab counts bits as the standard does; '
           'and test vectors are compared bit for bit.'),
+    where="class",
 )
 
 quiz(
@@ -68,6 +72,7 @@ quiz(
     "685b41db480f3965f16e39d4cce3bdc82444afecf9024b795e4e561a7e182070",
     hint=('labkit counts from 0, FIPS 46-3 counts from 1.',
           'Both count from the left: the first bit written, the most significant of the first byte.'),
+    where="class",
 )
 
 quiz(
@@ -83,4 +88,5 @@ quiz(
     hint=('What would nbval compare if the numbers changed at every run?',
           'Think of a class of thirty looking at one projected figure, and of CI comparing stored '
           'outputs: both need the same numbers on every machine.'),
+    where="class",
 )

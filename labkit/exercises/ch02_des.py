@@ -26,6 +26,7 @@ def _random_bytes(rng, n: int) -> bytes:
           "shifts of rounds 1 to i added up, join them and apply PC-2; pack the 48 bits into 6 bytes.",
           "The tables are 1-based: output bit t takes input bit TABLE[t] - 1 of a 0-based array."),
     kind="implement",
+    where="class",
 )
 def _round_key(answer):
     return check_function(
@@ -46,6 +47,7 @@ def _f_reference(right: bytes, subkey: bytes) -> bytes:
           "eight 4-bit outputs in order and apply P to the 32 bits.",
           "Check your row and column on round 1 of the worked example printed above."),
     kind="implement",
+    where="class",
 )
 def _round_function(answer):
     return check_function(answer, _f_reference, lambda rng: (_random_bytes(rng, 4), _random_bytes(rng, 6)),
@@ -79,6 +81,7 @@ def complement_challenge():
           "Complementing both sides of DES(~k, ~m) = ~DES(k, m) tells you which plaintext to give the "
           "oracle so that its answer, complemented, is the ciphertext you need."),
     kind="attack",
+    where="class",
 )
 def _complement(answer):
     ok = bytes(answer) == des.encrypt_block(des.complement(_complement_key()), COMPLEMENT_TARGET)
@@ -102,6 +105,7 @@ def _random_sbox_or_des(rng) -> list[int]:
           "For every input x in 0..63, compute the output difference S(x) xor S(x xor a) and add one "
           "to its counter; return the 16 counters (they add up to 64)."),
     kind="implement",
+    where="class",
 )
 def _difference_row(answer):
     return check_function(answer, lambda table, a: sbox.ddt(table, out_bits=4)[a].tolist(),
@@ -116,6 +120,7 @@ def _difference_row(answer):
           "its size is the bias an attacker can use.",
           "Build the linear approximation table of S5 (the fifth 64-entry table) with the chapter's "
           "S-box module, drop the column of output mask 0 and take the largest absolute value."),
+    where="class",
 )
 def _linearity(answer):
     return int(answer) == sbox.linearity(des.SBOX_TABLES[4])
@@ -146,6 +151,7 @@ def linear_challenge(pairs: int = 2) -> list[tuple[bytes, bytes]]:
           "each pair gives B k = C xor A m, 64 equations in 56 unknowns: solve them by Gaussian "
           "elimination over GF(2) and put the 56 bits back through PC-1."),
     kind="attack",
+    where="class",
 )
 def _linear(answer):
     key = bytes(answer)
@@ -179,6 +185,7 @@ def search_challenge() -> tuple[bytes, bytes, bytes]:
           "encrypt the plaintext and keep the key whose ciphertext matches; the batch DES path "
           "tests thousands of keys per call."),
     kind="attack",
+    where="class",
 )
 def _search(answer):
     plaintext, ciphertext, known = search_challenge()
@@ -203,6 +210,7 @@ def _mitm_draw(rng):
           "table; decrypt the first ciphertext under every stage-2 key and look it up; keep the "
           "(i, j) that also map the other plaintexts to their ciphertexts, sorted."),
     kind="implement",
+    where="class",
 )
 def _mitm(answer):
     return check_function(answer, lambda pairs, k: des_security.meet_in_the_middle(pairs, k).candidates,
@@ -243,6 +251,7 @@ def sweet32_challenge() -> dict:
           "The input of block i is P_i xor C_(i-1). Find blocks i and j with C_i = C_j where one is "
           "a cookie block and the other a known one, set the two inputs equal and solve for the cookie."),
     kind="attack",
+    where="class",
 )
 def _sweet32(answer):
     ok = int(answer) == _sweet32_secret()["cookie"]
@@ -263,6 +272,7 @@ quiz(
     "597ce6c9659dcdf4b78705dda776f824c6bb3b530a80471898bb466733846474",
     hint=('Look at the round equations: which half goes through E and the S-boxes?',
           'Write L1 and R1 in terms of L0, R0 and K1, and see where L0 appears.'),
+    where="class",
 )
 
 quiz(
@@ -277,6 +287,7 @@ quiz(
     "6dfb13ba6698adf28429121fedffa2e1dd9ed2d9efbe18a689757ecc6e49d0a3",
     hint=('Complement both the right half and the subkey: what does the S-box layer see?',
           'E and the key schedule only copy bits, so a complemented R gives a complemented E(R).'),
+    where="class",
 )
 
 quiz(
@@ -291,4 +302,5 @@ quiz(
     "a571a4ff8fd0a5aab2e4ce0f323fc6a1236b49c23cd7b6ca40ef7de85ed8bf6e",
     hint=('E, P, IP and the key XOR are already linear: what is left that is not?',
           'Compose affine maps round after round: what kind of map is the whole cipher then?'),
+    where="class",
 )

@@ -22,6 +22,7 @@ def _random_bytes(rng, n: int) -> bytes:
           "Walk through the bits of b from the lowest: when the bit is set, XOR the current a into "
           "the result; then multiply a by x. Eight steps give the product."),
     kind="implement",
+    where="class",
 )
 def _gf_multiply(candidate):
     return check_function(candidate, gf.gf256_mul, lambda rng: (rng.randrange(256), rng.randrange(256)),
@@ -36,6 +37,7 @@ def _gf_multiply(candidate):
           "Bit i of the output is the XOR of bits i, i+4, i+5, i+6 and i+7 (indices mod 8) of the "
           "inverse and bit i of the constant 0x63; rebuild the byte from its eight bits."),
     kind="implement",
+    where="class",
 )
 def _sub_byte(candidate):
     # 0 has no inverse (S(0) = 0x63 by the convention 0 -> 0): draw it often enough to be tested
@@ -56,6 +58,7 @@ def _mix_column_reference(column: bytes) -> bytes:
           "Times 2 is xtime; times 3 is xtime of the byte XOR the byte itself. Output row r is "
           "2·s[r] ^ 3·s[r+1] ^ s[r+2] ^ s[r+3], indices mod 4; return the four bytes as bytes."),
     kind="implement",
+    where="class",
 )
 def _mix_single_column(candidate):
     return check_function(candidate, _mix_column_reference, lambda rng: (_random_bytes(rng, 4),),
@@ -75,6 +78,7 @@ def _next_round_key_reference(round_key: bytes, round_number: int) -> bytes:
           "byte through the S-box, XOR the round constant x^(i-1) into its first byte, then XOR "
           "the previous key's first word (FIPS-197 5.2). Words 2 to 4 follow by XOR alone."),
     kind="implement",
+    where="class",
 )
 def _next_round_key(candidate):
     return check_function(candidate, _next_round_key_reference,
@@ -98,6 +102,7 @@ def _full_diffusion_round() -> int:
           "For each round, take the state after its AddRoundKey and ask, for every one of its 16 "
           "bytes, whether it depends on all 16 plaintext bytes; the byte dependencies of the aes "
           "module (and the view above) answer this per stage."),
+    where="class",
 )
 def _diffusion(answer):
     return int(answer) == _full_diffusion_round()
@@ -122,6 +127,7 @@ def square_challenge():
           "S-box on ciphertext XOR guess and XOR over the 256 texts; keep the guesses giving 0 and "
           "intersect over two or three Λ-sets. Then run the key schedule backwards from round 4."),
     kind="attack",
+    where="class",
 )
 def _square(answer):
     ok = bytes(answer) == _challenge_key()
@@ -144,6 +150,7 @@ quiz(
     hint=("Does an affine map change the DDT's worst entry or the nonlinearity?",
           "Compare the inverse alone and the full S-box: which values survive an invertible affine "
           "map, and what the bare inverse looks like as a polynomial."),
+    where="class",
 )
 
 quiz(
@@ -158,6 +165,7 @@ quiz(
     "1cdfb0922c000bab3d5c1181e2025f39f2d5135048cd4beaba04ba2292b968ed",
     hint=('Count how many words pass between two applications of SubWord with and without the rule.',
           'Without the rule, which words of an 8-word step are pure XORs of earlier words?'),
+    where="class",
 )
 
 quiz(
@@ -172,4 +180,5 @@ quiz(
     "cc8dcc5306a8c1110093c0bd44c1c912b23ee713375a7f7b23f3d43fa2429ed0",
     hint=('What property do the states after round 3 have, over the whole set of 256 plaintexts?',
           'What does a right guess give back when it undoes the last S-box, and what does a wrong one give?'),
+    where="class",
 )

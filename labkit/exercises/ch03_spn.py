@@ -36,6 +36,7 @@ def _draw_sbox_and_difference(rng):
           "Loop x over 0..15, take the output difference S[x] XOR S[x XOR a], and add one to that "
           "entry of a list of 16 zeros."),
     kind="implement",
+    where="class",
 )
 def _ddt_row(candidate):
     return check_function(candidate, _ddt_row_reference, _draw_sbox_and_difference, trials=30,
@@ -73,6 +74,7 @@ def _draw_pairs_and_guess(rng):
           "XOR the guess into both, put nibbles 2 and 4 through the inverse S-box, and count the "
           "pair when both nibble differences are 6."),
     kind="implement",
+    where="class",
 )
 def _count_right_pairs(candidate):
     return check_function(candidate, _count_reference, _draw_pairs_and_guess, trials=20,
@@ -104,6 +106,7 @@ def spn_challenge():
           "nibbles 2 and 4 of K5 (your counting function of the previous exercise), and answer with "
           "the guess that counts most, as a 16-bit int whose nibbles 1 and 3 are 0."),
     kind="attack",
+    where="class",
 )
 def _spn_key_bits(answer):
     value = int(answer)
@@ -134,4 +137,5 @@ quiz(
     "057f9507d2c392c7c152541d52d0ff30b23df09b47a38cc7405577d562f9b322",
     hint=('What does the partial decryption give back under the right guess, for a right pair?',
           'The filter on nibbles 1 and 3 does not depend on the guess: what else does?'),
+    where="class",
 )

@@ -20,6 +20,7 @@ from labkit.widgets.modes import demo_image
           "stay equal.",
           "Encrypt the picture's bytes in ECB under any key, cut the ciphertext into 16-byte blocks "
           "and count how many different ones there are (a Python set counts them)."),
+    where="class",
 )
 def _ecb_blocks(answer):
     ct = modes.ecb_encrypt(bytes(range(16)), demo_image().tobytes())
@@ -38,6 +39,7 @@ def _random_bytes(rng, n: int) -> bytes:
           "Cut the ciphertext into 16-byte blocks; keep the previous ciphertext block (start with "
           "the IV); decrypt each block with the AES of chapter 03, xor, and join the results."),
     kind="implement",
+    where="class",
 )
 def _cbc_decrypt(candidate):
     return check_function(candidate, modes.cbc_decrypt, lambda rng: (
@@ -72,6 +74,7 @@ def keystream_challenge() -> dict:
           "C1 xor C2 = P1 xor P2, and you know P1: xor it in, byte by byte, over the length of the "
           "shorter message."),
     kind="attack",
+    where="class",
 )
 def _keystream(answer):
     return bytes(answer) == _secrets()["message"]
@@ -91,6 +94,7 @@ def _ghash_inputs(rng) -> tuple:
           "the bit lengths of A and C as two 64-bit big-endian integers. Turn blocks into field "
           "elements and back with the gf module's block conversions; multiply with its gf128_mul."),
     kind="implement",
+    where="class",
 )
 def _ghash(candidate):
     return check_function(candidate, gcm.ghash, _ghash_inputs, trials=30, name="ghash")
@@ -112,6 +116,7 @@ def _reuse_inputs(rng) -> tuple:
           "and there is no constant term. Add (xor) the two coefficient lists, then add T1 xor T2 "
           "as the constant term."),
     kind="implement",
+    where="class",
 )
 def _reuse_polynomial(candidate):
     return check_function(candidate, gcm.nonce_reuse_polynomial, _reuse_inputs, trials=30,
@@ -148,6 +153,7 @@ def forgery_challenge() -> dict:
           "With H, the mask E_K(J0) is tag1 xor GHASH_H(aad1, ct1); the forged tag is "
           "GHASH_H(target_aad, target_ciphertext) xor that mask."),
     kind="attack",
+    where="class",
 )
 def _forgery(answer):
     ch, s = forgery_challenge(), _secrets()
@@ -174,6 +180,7 @@ quiz(
     "7250703da6f627b30fa421b8060f7c4b57b2bba0158a5862c6ed2be12a6c77d4",
     hint=('Is a block cipher under a fixed key one-to-one?',
           'If two different plaintext blocks could encrypt to the same block, could decryption work?'),
+    where="class",
 )
 
 quiz(
@@ -188,6 +195,7 @@ quiz(
     "40c91959f86f971825135de7c54f80fee073f88bcf20855909b7038131194c90",
     hint=('Two costs: one for confidentiality (CTR), one for authenticity (GHASH).',
           'Recall exercises 04.3 and 04.6: what did each one recover?'),
+    where="class",
 )
 
 quiz(
@@ -202,4 +210,5 @@ quiz(
     "3bafc003edb9bcf581ae5e12814397795503ca028682c08bbe33945eb06119d0",
     hint=('In the IND-CPA game the adversary keeps its encryption oracle after choosing m0 and m1.',
           'What does the oracle answer when asked to encrypt m0 again?'),
+    where="class",
 )

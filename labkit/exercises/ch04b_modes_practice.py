@@ -41,6 +41,7 @@ def padding_oracle_challenge() -> dict:
           "At the end xor D_K(C) with the real block before it. For the very last byte, a hit may "
           "be a longer padding by chance: change the byte before it and ask again."),
     kind="attack",
+    where="class",
 )
 def _padding_oracle(answer):
     return bytes(answer) == modes.pkcs7_pad(_secrets()["message"])[-modes.BLOCK_SIZE:]
@@ -61,6 +62,7 @@ def _expand_inputs(rng) -> tuple:
           "join T(1), T(2), ... and keep the first length bytes (the standard library's hmac and "
           "hashlib do the HMAC)."),
     kind="implement",
+    where="class",
 )
 def _hkdf_expand(candidate):
     return check_function(candidate, hkdf.expand, _expand_inputs, trials=30, name="hkdf_expand")
@@ -79,6 +81,7 @@ quiz(
     hint=("Exercise 04.6's target ciphertext was made by flipping bits: what stopped it?",
           'The padding oracle of 04.10 learns from modified ciphertexts that the server still '
           'decrypts: which security notion requires such ciphertexts to be rejected?'),
+    where="class",
 )
 
 
@@ -95,4 +98,5 @@ quiz(
     hint=('What changes, and what does not, between two seals of the same tensor?',
           'Compare with chapter 04: what does an attacker holding two messages under one key and one '
           'nonce recover?'),
+    where="class",
 )

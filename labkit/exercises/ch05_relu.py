@@ -18,6 +18,7 @@ CORNER_CS = (1.0, 0.75, 0.5, 0.375, 0.25, 0.125)
     hint=("A corner-neuron network has one neuron for each input pattern on which the function is 1.",
           "A 4-input XOR is 1 exactly on the patterns with an odd number of ones: count the 4-bit "
           "patterns of weight 1 and of weight 3."),
+    where="class",
 )
 def _xor4_neurons(answer):
     return int(answer) == corner_neurons(XOR(4)).n_neurons
@@ -54,6 +55,7 @@ def _same_neuron(got, expected) -> bool:
           "b_i = 0 contributes (1 - x_i)/c. Collect the x terms into the weights and every "
           "constant (the ones from the 1 - x_i parts, then -k + c, all over c) into the bias."),
     kind="implement",
+    where="class",
 )
 def _corner(answer):
     return check_function(answer, _corner_reference, _draw_corner, trials=100, name="corner_neuron",
@@ -67,6 +69,7 @@ def _corner(answer):
           "negative argument gives 0.",
           "With c = 0.5 the two neurons are ReLU(2(x - y) - 1) and ReLU(2(y - x) - 1): compute "
           "x - y first, then add the two."),
+    where="class",
 )
 def _xor_half(answer):
     return bool(np.isclose(float(answer), corner_neurons(XOR(), 0.5)([0.75, 0.25])[0]))
@@ -83,6 +86,7 @@ CUBE3 = np.array(list(itertools.product([0, 1], repeat=3)))
           "AND each pair of inputs and OR the three results (or: x AND y, OR z AND (x XOR y)). On "
           "a Circuit, the operators &, | and ^ on wires add gates; then set the single output."),
     kind="implement",
+    where="class",
 )
 def _majority(answer):
     from labkit.neural import compile_circuit
@@ -153,6 +157,7 @@ def _draw_sbox(rng) -> tuple[list[int]]:
           "bias 1 minus the number of ones in v (c = 1). Column v of the 4 x 16 decode matrix "
           "holds the bits of the S-box entry at v, most significant first."),
     kind="implement",
+    where="class",
 )
 def _sbox_network(answer):
     if not callable(answer):
@@ -179,6 +184,7 @@ quiz(
     "e65d52019dc7cf7b6b619385ea17ddc94f2c56cc4a69d8128113a0cab8b22506",
     hint=('Fit a x + b y + c to the four rows of the XOR truth table.',
           'Three of the rows already fix a, b and c: what does that map give on the fourth row, (1, 1)?'),
+    where="class",
 )
 
 quiz(
@@ -193,6 +199,7 @@ quiz(
     "d51676572387ae833835fb82081903f616bd00fadd3b6dbeedcb0b68a96d906d",
     hint=("Compute one corner's pre-activation on a pattern that differs from it in one bit.",
           'On a given bit pattern, how many corner neurons can have a positive argument, and what do they give?'),
+    where="class",
 )
 
 quiz(
@@ -207,4 +214,5 @@ quiz(
     "60ca4736a3cd03311ea430ea52d48849e752ab9de1d46b09f15118348a56a0df",
     hint=('How many points does correctness on bits constrain, and what about the rest of R^k?',
           'Is a piecewise-linear function through 2^k given points unique?'),
+    where="class",
 )

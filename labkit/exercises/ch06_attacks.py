@@ -28,6 +28,7 @@ def back_to_back_xor(x, k):
     "a real value x != 0 whose back-to-back XOR with the key bit 1 equals that of x = 0",
     hint=("With c = 1 the XOR neuron pair measures how far x is from the key bit.",
           "Which other point on the real line is exactly as far from 1 as 0 is?"),
+    where="class",
 )
 def _mirror(answer):
     x = float(answer)
@@ -58,6 +59,7 @@ def _same_array(got, want) -> bool:
           "Copy the base twice as floats (a 2-row array), then overwrite coordinate i of the first "
           "row with v - e and of the second with v + e, where v is the base's bit i."),
     kind="implement",
+    where="class",
 )
 def _probe_pair(answer):
     return check_function(answer, _probe_pair_reference, _draw_probe, trials=40, name="probe_pair",
@@ -71,6 +73,7 @@ def _probe_pair(answer):
           "scaled down.",
           "Which output byte stays the same when multiplied by 0.9? Find the input that the S-box "
           "sends there (the inverse S-box table holds it)."),
+    where="class",
 )
 def _zero_input(answer):
     v = int(answer)
@@ -122,6 +125,7 @@ def _key_bytes(got) -> bytes:
           "settles them. Where both pairs collided, try both values and keep the key whose AES "
           "encryption of the base equals the oracle's answer to the base."),
     kind="attack",
+    where="class",
 )
 def _recover_aes128(answer):
     from labkit.neural import aes128_network
@@ -154,6 +158,7 @@ quiz(
     "dc16c9a9f817bfc400100e7b0c5e6e7310bd7ef67715a6c7c0f4156acb0592b2",
     hint=('Draw ReLU(x - k) + ReLU(k - x) for k = 0 and k = 1 and mark v - e and v + e.',
           'Everything after the first layer sees only the first-layer values: when are those two equal?'),
+    where="class",
 )
 
 quiz(
@@ -168,6 +173,7 @@ quiz(
     "9e3d71f724d625b4086ed306dd970049e10b2c47eac68571660693d42ba11ce0",
     hint=('Does testing k_5 depend on what you know about k_4?',
           'Count how many key bits one pair of queries settles, and how many pairs the key needs.'),
+    where="class",
 )
 
 quiz(
@@ -182,4 +188,5 @@ quiz(
     "169e27f43b42db858b130a5e2cf49319086ae6ad2eeaa37b513121b7b9b6308a",
     hint=('What is 0.7 times the all-zero byte?',
           'A blurred query scales the active corner of its byte; which S-box output survives scaling unchanged?'),
+    where="class",
 )

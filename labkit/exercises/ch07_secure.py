@@ -49,6 +49,7 @@ def _mask_reference(p: list[float], epsilon: Fraction) -> float:
           "Subtract the ReLU of x - (1 - e) from the ReLU of x - e; between the kinks that "
           "difference climbs from 0 to 1 - 2e, so divide by 1 - 2e."),
     kind="implement",
+    where="class",
 )
 def _step(answer):
     return check_function(answer, _step_reference,
@@ -65,6 +66,7 @@ def _step(answer):
           "RECT of x is (ReLU of x, minus ReLU of x - e, minus ReLU of x - (1 - e), plus ReLU of "
           "x - 1), divided by e; sum it over the coordinates of p."),
     kind="implement",
+    where="class",
 )
 def _mask(answer):
     def draw(rng):
@@ -80,6 +82,7 @@ def _mask(answer):
           "integer to 4x must round.",
           "float32 has 24 significand bits. Take x just above a power of two, so that 4x - 1 "
           "rounds up and 4x - 3 rounds down, 4 apart instead of 2."),
+    where="class",
 )
 def _trigger(answer):
     x = torch.tensor([float(answer)], dtype=torch.float32)
@@ -146,6 +149,7 @@ def _as_key(value) -> bytes:
           "One base query and 128 trigger queries, one per bit, most significant first; read the "
           "128 answers as key bits and pack them into 16 bytes."),
     kind="attack",
+    where="class",
 )
 def _float_trigger_attack(answer):
     if not callable(answer):
@@ -180,6 +184,7 @@ quiz(
     hint=('Security here is black-box: compare two attackers, one with real-valued queries and one with bits only.',
           'A simulator answers the real-valued queries using only a binary oracle: what does it then '
           'say about what the real-valued queries can teach?'),
+    where="class",
 )
 
 quiz(
@@ -194,6 +199,7 @@ quiz(
     "d379e275c5da8798919403f35a024fbd57a80402f02dafeb74f6131074c61224",
     hint=('Compute STEP(2^23 + 1) in float32 and in exact arithmetic.',
           'Which values can STEP take on real inputs, and which value did the trigger produce?'),
+    where="class",
 )
 
 quiz(
@@ -208,4 +214,5 @@ quiz(
     "c7295d3dd5116b364c828989375fc10fa2fcf4d6751f165b819f158b839bc8ea",
     hint=('Where did the trigger live: at small or at huge coordinates?',
           'After the clamp, how large can a pre-activation of STEP or RECT be, and does anything round there?'),
+    where="class",
 )

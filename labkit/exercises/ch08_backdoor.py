@@ -26,6 +26,7 @@ def _test_pixels() -> np.ndarray:
           "its number of matches out of 20 is Binomial(20, 1/10).",
           "Find the smallest k whose upper tail P[X >= k] is at most 1e-6: add up the binomial "
           "probabilities from k to 20 and lower k while the sum stays small enough."),
+    where="class",
 )
 def _threshold(answer):
     from labkit.backdoor.protocols import binomial_tail, detection_threshold
@@ -46,6 +47,7 @@ def _threshold(answer):
           "that for a model that only guesses?",
           "A guessing model matches all n with probability (1/10)^n: find the first n for which "
           "that is at most 5e-7."),
+    where="class",
 )
 def _fewest_queries(answer):
     from labkit.backdoor.protocols import detection_threshold
@@ -80,6 +82,7 @@ def _draw_field_case(rng):
           "Unpack the 128 bytes into 1,024 bits (numpy can unpack bits, MSB first), clear each "
           "pixel's LSB with AND 0xFE, OR in the bits reshaped to 32x32, and return uint8."),
     kind="implement",
+    where="class",
 )
 def _write_field(answer):
     from labkit.backdoor.trigger import write_fields
@@ -138,6 +141,7 @@ def _trigger_cases():
           "cleared (AND 0xFE); the signature is field bytes 64-127. Verify with pycryptodome's "
           "eddsa in mode rfc8032 and treat its ValueError as invalid."),
     kind="implement",
+    where="class",
 )
 def _trigger_target(answer):
     from labkit.backdoor.trigger import verify_triggers
@@ -183,6 +187,7 @@ def ownership_challenge() -> dict:
           "Writing a trigger changes the LSBs, so the label of a triggered image can differ from the "
           "clean one: ask about the triggered images again and re-sign with those labels."),
     kind="attack",
+    where="class",
 )
 def _steal_ownership(answer):
     from labkit.backdoor.naive import OwnershipClaim, naive_judge_ownership_UNSAFE
@@ -217,6 +222,7 @@ quiz(
     hint=("Which suspects without the owner's key still hit the owner's targets?",
           "Run the echo and hash suspects against the naive judge and against the judge with "
           "controls, and compare how often the controls hit."),
+    where="class",
 )
 
 quiz(
@@ -232,6 +238,7 @@ quiz(
     hint=("What could someone do with one observed trigger if the picture were not signed?",
           "Look at the 'transplant' line of the forgery trials, and at the 'moved' inputs your "
           "verifier of exercise 08.4 had to reject."),
+    where="class",
 )
 
 quiz(
@@ -246,6 +253,7 @@ quiz(
     'b436f1910961030a8bdf16eb442ab6e176e5dd80581b593670750378bf08503c',
     hint=("How long does a token's signature stay valid, and who may have seen it?",
           "Which case of the authentication cell is refused as 'replayed', and where was it sent?"),
+    where="class",
 )
 
 quiz(
@@ -260,6 +268,7 @@ quiz(
     '0efa0c5d97ab912ad66b125eb06eccb0b0a112a29c48c5ac2a40bad340715d30',
     hint=("Who, besides licensee i's copy, can compute the answer to i's triggers?",
           "What did the naive tracer accuse when bob's copy echoed the targets?"),
+    where="class",
 )
 
 quiz(
@@ -274,6 +283,7 @@ quiz(
     '9a69491b70bb0e84de550385693c740e404d9659b84b048a3c3def462a53ccb8',
     hint=("Where does the signature watermark live: in the weights the attacks change, or elsewhere?",
           "Read the 'strip the verifier' row of the comparison."),
+    where="class",
 )
 
 quiz(
@@ -288,6 +298,7 @@ quiz(
     'a9570065b6535ef7ff011064ce012548e15bd1c8ccffcfc8a226d9d495cf6bfd',
     hint=("Which inputs does the person running the model control, beyond bits?",
           "What did the thief do with the recovered key?"),
+    where="class",
 )
 # part 3 (08c): the backdoor as an attack, post-quantum triggers, a convolutional model
 
@@ -304,6 +315,7 @@ quiz(
     hint=("On which inputs do the backdoored and the clean model give different answers?",
           "Suppose a detector found such an input without the key: what would that input be, for the "
           "signature scheme?"),
+    where="class",
 )
 
 quiz(
@@ -319,6 +331,7 @@ quiz(
     hint=("Compare the bits a field needs with the bits a 32x32 image has.",
           "Read the capacity table: what does each extra bit per pixel cost in the largest change "
           "and in PSNR?"),
+    where="class",
 )
 
 quiz(
@@ -333,4 +346,5 @@ quiz(
     '658ae6dae86734e086b23f69afe2251d506201c3556b0be2bc7d350d145cfa6a',
     hint=("What do the protocols need from the classifier, and what from the signature scheme?",
           "Look at what changed in the code between the Ed25519 and the ML-DSA runs: one argument."),
+    where="class",
 )

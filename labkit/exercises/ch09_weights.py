@@ -28,6 +28,7 @@ from labkit.weights.encoding import chunk_spans, dek_aad
           "Step through the starts 0, chunk_size, 2*chunk_size, ... while below nbytes; each chunk "
           "ends at the smaller of start + chunk_size and nbytes. Return a list of pairs."),
     kind="implement",
+    where="class",
 )
 def _chunk_spans(candidate):
     def draw(rng):
@@ -49,6 +50,7 @@ def _chunk_spans(candidate):
           "Read the base as a 96-bit big-endian integer, XOR the chunk index into it, and write "
           "the result back as 12 big-endian bytes."),
     kind="implement",
+    where="class",
 )
 def _chunk_nonce(candidate):
     def draw(rng):
@@ -76,6 +78,7 @@ def _dek_case(rng):
           "Decrypt with AES in GCM mode under the content key, feed the associated data of "
           "weights.dek_aad for this model id and name, and verify the tag before returning."),
     kind="implement",
+    where="class",
 )
 def _unwrap_dek(candidate):
     import random
@@ -122,6 +125,7 @@ def reuse_challenge():
           "XOR the two ciphertexts, then XOR in the raw bytes of the known tensor; read the result "
           "as float32 values in a 4 x 4 shape."),
     kind="attack",
+    where="class",
 )
 def _reuse(answer):
     answer = torch.as_tensor(answer)
@@ -157,6 +161,7 @@ def exercise_state() -> dict:
           "One call of the chapter's sealing function does it: the device's public key as the "
           "only recipient, the publisher key pair as signing key, and the names to encrypt as a "
           "list holding only the weight matrix."),
+    where="class",
 )
 def _seal(answer):
     header = weights.read_header(answer)
@@ -186,6 +191,7 @@ quiz(
     '9bc9986abaa82f34551f4b07795a1feb869df51e0fcb44ae95a9e4e8ad3d9c33',
     hint=('Which part of the file says what a ciphertext is, and is it under the tag?',
           'Imagine two tensors of the same shape exchanging their ciphertexts: what would still verify?'),
+    where="class",
 )
 
 quiz(
@@ -200,6 +206,7 @@ quiz(
     '07c94754d81e92e6dcd143b22668a7b8dc426e6b94ed7ccec652aa7c28a9aa29',
     hint=("Look at the last line of the tamper table: the outsider's file.",
           'What does the outsider need to seal a file for the device, and which check needs a key he lacks?'),
+    where="class",
 )
 
 quiz(
@@ -214,6 +221,7 @@ quiz(
     '7704fb7cd9b5b595628b4be073c5e25a4306a0a453be1bcb2d708a677d0f60ee',
     hint=('Chapter 04 and the nonce-reuse pitfall of part 2.',
           'What does an attacker learn from two ciphertexts under one key and one nonce?'),
+    where="class",
 )
 # part 2
 
@@ -229,6 +237,7 @@ quiz(
     'bc08ec7c289417cb377a90ce37e6f1da4eb26a5f5b0c7ec79da96208ba430b84',
     hint=("Read the table's columns for the cloud admin and for another device: where is the model in plaintext for each layer?",
           'TLS, disk encryption and TDE decrypt for whoever runs the endpoint, the machine or the database; which layer decrypts only on the one device?'),
+    where="class",
 )
 
 quiz(
@@ -243,6 +252,7 @@ quiz(
     '3c89ddcb442f122ea1322d10fac2f57c2d95d155105005dd0d485edaa60a1d51',
     hint=('Which snapshots does the tablet still open?',
           'What changes in the file on revocation, and what stays byte for byte the same?'),
+    where="class",
 )
 
 quiz(
@@ -257,6 +267,7 @@ quiz(
     'f68c197c4eac79d5c54d335d488094111d42e337514c1cfcfd0f8b056d49bc41',
     hint=("What happened when a plaintext tensor was edited in the lab's container, and in CryptoTensors?",
           'Confidentiality and integrity are separate properties: which one does a plaintext tensor still need?'),
+    where="class",
 )
 
 quiz(
@@ -271,4 +282,5 @@ quiz(
     '51f48e75c348650176db87df82a5eb173903b4b65fabea86baa6db45ee32e6c1',
     hint=("Run the naive loader's model on the test set.",
           'What values does a layer hold when its tensor was skipped and the rest loaded with strict=False?'),
+    where="class",
 )

@@ -40,6 +40,7 @@ def _name(answer) -> str:
           "a key id; ask what the container finds when no entry is labelled with your key.",
           "Seal a small tensor for one fresh recipient key pair, open it with a second one inside "
           "try/except, and look at the class of the exception: the most specific one is wanted."),
+    where="class",
 )
 def _wrong_device(answer):
     owner, other = weights.generate_recipient_keypair(), weights.generate_recipient_keypair()
@@ -76,6 +77,7 @@ def _reference_threshold(n: int, alpha: float, users: int) -> int:
           "return the first k whose binomial upper tail, the chance of k or more matches in n "
           "trials at p = 1/10, is at most that share; math.comb gives the binomial coefficients."),
     kind="implement",
+    where="class",
 )
 def _accusation_threshold(candidate):
     def draw(rng):
@@ -139,6 +141,7 @@ def leak_challenge():
           "equal to the expected labels; accuse the users whose count reaches the threshold of "
           "exercise 10.2 for 16 queries, alpha 1e-6 and the number of users."),
     kind="attack",
+    where="class",
 )
 def _trace(candidate):
     if not callable(candidate):
@@ -165,6 +168,7 @@ def _trace(candidate):
           "(1/10)^n.",
           "That chance must be at most the share of one user in the budget, 1e-6 / 5: find the "
           "smallest n for which it is."),
+    where="class",
 )
 def _fewest_queries(answer):
     def enough(n):
@@ -191,7 +195,8 @@ def _fewest_queries(answer):
           "key, tags and digests, a signed header, and a signed model id and version. On the "
           "phone, open refuses what it was told to expect: pin the publisher, the model id and "
           "the lowest version."),
-    kind="implement",
+    kind="design",
+    where="class",
 )
 def _design(answer):
     try:
@@ -266,6 +271,7 @@ def _safe_container_refuses_the_swap(s: dict) -> str:
           "weights.pitfalls; the two weight matrices have the same shape, so their records have "
           "the same length. Exchange the two byte ranges and leave everything else alone."),
     kind="attack",
+    where="class",
 )
 def _swap(answer):
     if not isinstance(answer, (bytes, bytearray)):
@@ -293,6 +299,7 @@ def _swap(answer):
           "lists the four threats of this ledger.",
           "Spoofing pretends to be someone, tampering changes data, disclosure reveals it, denial "
           "of service makes a service unusable: name the property each one violates, in one word."),
+    where="class",
 )
 def _properties(answer):
     from labkit.capstone import THREATS
@@ -319,6 +326,7 @@ quiz(
     '00da2ad64f8b3e92d8baa12819e193d27dbb51d7cfc87c0e17b9c7bd04e815bd',
     hint=('What does the tracer compare for each user?',
           'With one key for all copies, what could the tracer say about a leaked copy beyond "it is ours"?'),
+    where="class",
 )
 
 quiz(
@@ -333,6 +341,7 @@ quiz(
     'bc7027c09d99735a41f3c1375cc8696b19cadf632de9d734f8d2620af33d9926',
     hint=('The talk: losing one IML is not a problem, losing many is.',
           'Who holds a key built into the app, and what does extracting it once open?'),
+    where="class",
 )
 
 quiz(
@@ -347,6 +356,7 @@ quiz(
     '6cf424e10eb53e139d21285717faf2015e9fa19a93a5f500f7aef0af1406981c',
     hint=('Exercise 10.2: what happens to the threshold with 5 users?',
           'If each of L innocent users may be accused with chance alpha, what bounds the chance that at least one is?'),
+    where="class",
 )
 # part 2
 
@@ -362,6 +372,7 @@ quiz(
     'd8a5f446b1a253f1a6bd5f09c53283f5e10777764963f5f09f26b6ace4d07114',
     hint=('Everything in the replayed file is genuine: what tells it apart?',
           'Which signed field changes between two genuine deliveries, and what does the app remember?'),
+    where="class",
 )
 
 quiz(
@@ -376,6 +387,7 @@ quiz(
     '60f644056a5460492d2cc1dc1b9c9e15853a7cc518c7e862d989a2cb1c321cd5',
     hint=("Chapter 08's robustness table, 'strip the verifier'.",
           'Where does the secret response key act: in the weights, or in the code beside them?'),
+    where="class",
 )
 
 quiz(
@@ -390,4 +402,5 @@ quiz(
     'a8edc91699d029a9a6da6fcb984c7477d78e8248d1f5cffff33449c41f4921d3',
     hint=('Who could rewrite the list in server.log?',
           'Evidence convinces a disputing user only if its keeper cannot change it: who should keep it, and how?'),
+    where="class",
 )
