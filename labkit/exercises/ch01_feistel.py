@@ -75,7 +75,7 @@ def _round(answer):
           "The old right half is the given left half; the old left half is the given right half "
           "XOR f applied to the given left half."),
     kind="implement",
-    where="class",
+    where="homework",
 )
 def _round_inverse(answer):
     return check_function(answer, _round_inverse_reference, _draw_round, trials=200,
@@ -104,7 +104,7 @@ def _encrypt(answer):
           "Undo the final swap, then undo round 2 and round 1 in that order with the backward "
           "round of 01.2; or run the same forward circuit with the round functions in reverse "
           "order. Encrypting your answer must give 0xbeef."),
-    where="class",
+    where="homework",
 )
 def _decrypt(answer):
     answer = int(answer)
@@ -128,7 +128,7 @@ DISTINGUISHER_TRIALS = 200
           "right halves of the two outputs differ by exactly L XOR L'; a random permutation does "
           "that only with probability 2^-n. Answer True when you see it."),
     kind="attack",
-    where="class",
+    where="homework",
 )
 def _distinguisher(answer):
     if not callable(answer):
@@ -157,7 +157,7 @@ quiz(
     hint=('Write one round backwards: which values do you need, and do you ever need f^{-1}?',
           'Going back, the half that entered f in the forward direction is still there as the '
           'other half: is f then computed forwards or backwards?'),
-    where="class",
+    where="homework",
 )
 
 quiz(
@@ -172,7 +172,7 @@ quiz(
     "aedd3bee64372ad3d4f39ee88cdad40979b406aa9fca2e964b0d9b1d29574dd4",
     hint=('The game flips a coin between two worlds; advantage measures how differently D behaves in them.',
           'A D that always answers 1 is useless: which definition gives it advantage 0?'),
-    where="class",
+    where="homework",
 )
 
 quiz(
@@ -188,5 +188,5 @@ quiz(
     hint=('The bound is about 3 rounds with random round functions: when do such rounds stop looking independent?',
           'q^2/2^n is a birthday-type term: count the pairs among q values of n bits that could '
           'meet, and ask where such a meeting would matter.'),
-    where="class",
+    where="homework",
 )

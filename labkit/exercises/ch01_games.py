@@ -18,7 +18,7 @@ RUNS, THRESHOLD = 100, 0.5
           "1 - exp(-q^2 / 2^(n+1)). Ask enough distinct inputs that a repeat is almost sure for a "
           "function, then answer 1 (the Feistel network) only if no output repeated."),
     kind="game",
-    where="class",
+    where="homework",
 )
 def _prf_game(answer):
     return check_adversary(answer, PRF_GAME, runs=RUNS, threshold=THRESHOLD)

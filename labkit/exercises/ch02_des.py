@@ -47,7 +47,7 @@ def _f_reference(right: bytes, subkey: bytes) -> bytes:
           "eight 4-bit outputs in order and apply P to the 32 bits.",
           "Check your row and column on round 1 of the worked example printed above."),
     kind="implement",
-    where="class",
+    where="homework",
 )
 def _round_function(answer):
     return check_function(answer, _f_reference, lambda rng: (_random_bytes(rng, 4), _random_bytes(rng, 6)),
@@ -81,7 +81,7 @@ def complement_challenge():
           "Complementing both sides of DES(~k, ~m) = ~DES(k, m) tells you which plaintext to give the "
           "oracle so that its answer, complemented, is the ciphertext you need."),
     kind="attack",
-    where="class",
+    where="homework",
 )
 def _complement(answer):
     ok = bytes(answer) == des.encrypt_block(des.complement(_complement_key()), COMPLEMENT_TARGET)
@@ -151,7 +151,7 @@ def linear_challenge(pairs: int = 2) -> list[tuple[bytes, bytes]]:
           "each pair gives B k = C xor A m, 64 equations in 56 unknowns: solve them by Gaussian "
           "elimination over GF(2) and put the 56 bits back through PC-1."),
     kind="attack",
-    where="class",
+    where="homework",
 )
 def _linear(answer):
     key = bytes(answer)
@@ -185,7 +185,7 @@ def search_challenge() -> tuple[bytes, bytes, bytes]:
           "encrypt the plaintext and keep the key whose ciphertext matches; the batch DES path "
           "tests thousands of keys per call."),
     kind="attack",
-    where="class",
+    where="homework",
 )
 def _search(answer):
     plaintext, ciphertext, known = search_challenge()
@@ -251,7 +251,7 @@ def sweet32_challenge() -> dict:
           "The input of block i is P_i xor C_(i-1). Find blocks i and j with C_i = C_j where one is "
           "a cookie block and the other a known one, set the two inputs equal and solve for the cookie."),
     kind="attack",
-    where="class",
+    where="homework",
 )
 def _sweet32(answer):
     ok = int(answer) == _sweet32_secret()["cookie"]
@@ -272,7 +272,7 @@ quiz(
     "597ce6c9659dcdf4b78705dda776f824c6bb3b530a80471898bb466733846474",
     hint=('Look at the round equations: which half goes through E and the S-boxes?',
           'Write L1 and R1 in terms of L0, R0 and K1, and see where L0 appears.'),
-    where="class",
+    where="homework",
 )
 
 quiz(
@@ -287,7 +287,7 @@ quiz(
     "6dfb13ba6698adf28429121fedffa2e1dd9ed2d9efbe18a689757ecc6e49d0a3",
     hint=('Complement both the right half and the subkey: what does the S-box layer see?',
           'E and the key schedule only copy bits, so a complemented R gives a complemented E(R).'),
-    where="class",
+    where="homework",
 )
 
 quiz(

@@ -37,7 +37,7 @@ def _gf_multiply(candidate):
           "Bit i of the output is the XOR of bits i, i+4, i+5, i+6 and i+7 (indices mod 8) of the "
           "inverse and bit i of the constant 0x63; rebuild the byte from its eight bits."),
     kind="implement",
-    where="class",
+    where="homework",
 )
 def _sub_byte(candidate):
     # 0 has no inverse (S(0) = 0x63 by the convention 0 -> 0): draw it often enough to be tested
@@ -58,7 +58,7 @@ def _mix_column_reference(column: bytes) -> bytes:
           "Times 2 is xtime; times 3 is xtime of the byte XOR the byte itself. Output row r is "
           "2·s[r] ^ 3·s[r+1] ^ s[r+2] ^ s[r+3], indices mod 4; return the four bytes as bytes."),
     kind="implement",
-    where="class",
+    where="homework",
 )
 def _mix_single_column(candidate):
     return check_function(candidate, _mix_column_reference, lambda rng: (_random_bytes(rng, 4),),
@@ -78,7 +78,7 @@ def _next_round_key_reference(round_key: bytes, round_number: int) -> bytes:
           "byte through the S-box, XOR the round constant x^(i-1) into its first byte, then XOR "
           "the previous key's first word (FIPS-197 5.2). Words 2 to 4 follow by XOR alone."),
     kind="implement",
-    where="class",
+    where="homework",
 )
 def _next_round_key(candidate):
     return check_function(candidate, _next_round_key_reference,
@@ -102,7 +102,7 @@ def _full_diffusion_round() -> int:
           "For each round, take the state after its AddRoundKey and ask, for every one of its 16 "
           "bytes, whether it depends on all 16 plaintext bytes; the byte dependencies of the aes "
           "module (and the view above) answer this per stage."),
-    where="class",
+    where="homework",
 )
 def _diffusion(answer):
     return int(answer) == _full_diffusion_round()

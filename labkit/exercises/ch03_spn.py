@@ -74,7 +74,7 @@ def _draw_pairs_and_guess(rng):
           "XOR the guess into both, put nibbles 2 and 4 through the inverse S-box, and count the "
           "pair when both nibble differences are 6."),
     kind="implement",
-    where="class",
+    where="homework",
 )
 def _count_right_pairs(candidate):
     return check_function(candidate, _count_reference, _draw_pairs_and_guess, trials=20,
@@ -106,7 +106,7 @@ def spn_challenge():
           "nibbles 2 and 4 of K5 (your counting function of the previous exercise), and answer with "
           "the guess that counts most, as a 16-bit int whose nibbles 1 and 3 are 0."),
     kind="attack",
-    where="class",
+    where="homework",
 )
 def _spn_key_bits(answer):
     value = int(answer)

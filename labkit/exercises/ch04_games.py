@@ -16,7 +16,7 @@ RUNS, THRESHOLD = 100, 0.5
           "and changes the second. If the bit is 0 both answers encrypt the same message with the "
           "same IV; compare them and answer the bit."),
     kind="game",
-    where="class",
+    where="homework",
 )
 def _cpa_game(answer):
     return check_adversary(answer, CPA_GAME, runs=RUNS, threshold=THRESHOLD)

@@ -74,7 +74,7 @@ def keystream_challenge() -> dict:
           "C1 xor C2 = P1 xor P2, and you know P1: xor it in, byte by byte, over the length of the "
           "shorter message."),
     kind="attack",
-    where="class",
+    where="homework",
 )
 def _keystream(answer):
     return bytes(answer) == _secrets()["message"]
@@ -94,7 +94,7 @@ def _ghash_inputs(rng) -> tuple:
           "the bit lengths of A and C as two 64-bit big-endian integers. Turn blocks into field "
           "elements and back with the gf module's block conversions; multiply with its gf128_mul."),
     kind="implement",
-    where="class",
+    where="homework",
 )
 def _ghash(candidate):
     return check_function(candidate, gcm.ghash, _ghash_inputs, trials=30, name="ghash")
@@ -116,7 +116,7 @@ def _reuse_inputs(rng) -> tuple:
           "and there is no constant term. Add (xor) the two coefficient lists, then add T1 xor T2 "
           "as the constant term."),
     kind="implement",
-    where="class",
+    where="homework",
 )
 def _reuse_polynomial(candidate):
     return check_function(candidate, gcm.nonce_reuse_polynomial, _reuse_inputs, trials=30,
@@ -153,7 +153,7 @@ def forgery_challenge() -> dict:
           "With H, the mask E_K(J0) is tag1 xor GHASH_H(aad1, ct1); the forged tag is "
           "GHASH_H(target_aad, target_ciphertext) xor that mask."),
     kind="attack",
-    where="class",
+    where="homework",
 )
 def _forgery(answer):
     ch, s = forgery_challenge(), _secrets()

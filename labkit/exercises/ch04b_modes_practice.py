@@ -41,7 +41,7 @@ def padding_oracle_challenge() -> dict:
           "At the end xor D_K(C) with the real block before it. For the very last byte, a hit may "
           "be a longer padding by chance: change the byte before it and ask again."),
     kind="attack",
-    where="class",
+    where="homework",
 )
 def _padding_oracle(answer):
     return bytes(answer) == modes.pkcs7_pad(_secrets()["message"])[-modes.BLOCK_SIZE:]

@@ -86,7 +86,7 @@ CUBE3 = np.array(list(itertools.product([0, 1], repeat=3)))
           "AND each pair of inputs and OR the three results (or: x AND y, OR z AND (x XOR y)). On "
           "a Circuit, the operators &, | and ^ on wires add gates; then set the single output."),
     kind="implement",
-    where="class",
+    where="homework",
 )
 def _majority(answer):
     from labkit.neural import compile_circuit
@@ -157,7 +157,7 @@ def _draw_sbox(rng) -> tuple[list[int]]:
           "bias 1 minus the number of ones in v (c = 1). Column v of the 4 x 16 decode matrix "
           "holds the bits of the S-box entry at v, most significant first."),
     kind="implement",
-    where="class",
+    where="homework",
 )
 def _sbox_network(answer):
     if not callable(answer):

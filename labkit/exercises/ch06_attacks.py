@@ -125,7 +125,7 @@ def _key_bytes(got) -> bytes:
           "settles them. Where both pairs collided, try both values and keep the key whose AES "
           "encryption of the base equals the oracle's answer to the base."),
     kind="attack",
-    where="class",
+    where="homework",
 )
 def _recover_aes128(answer):
     from labkit.neural import aes128_network

@@ -18,7 +18,7 @@ RUNS, THRESHOLD = 60, 0.5
           "its answer on all zeros; the real first layer sees |2 - k|, which equals |0 - k| exactly "
           "when the key bit is 1. Try several bits; answer 1 when some answer equals the all-zero one."),
     kind="game",
-    where="class",
+    where="homework",
 )
 def _simulation_game(answer):
     return check_adversary(answer, SIMULATION_GAME, runs=RUNS, threshold=THRESHOLD)

@@ -66,7 +66,7 @@ def _step(answer):
           "RECT of x is (ReLU of x, minus ReLU of x - e, minus ReLU of x - (1 - e), plus ReLU of "
           "x - 1), divided by e; sum it over the coordinates of p."),
     kind="implement",
-    where="class",
+    where="homework",
 )
 def _mask(answer):
     def draw(rng):
@@ -149,7 +149,7 @@ def _as_key(value) -> bytes:
           "One base query and 128 trigger queries, one per bit, most significant first; read the "
           "128 answers as key bits and pack them into 16 bytes."),
     kind="attack",
-    where="class",
+    where="homework",
 )
 def _float_trigger_attack(answer):
     if not callable(answer):
@@ -199,7 +199,7 @@ quiz(
     "d379e275c5da8798919403f35a024fbd57a80402f02dafeb74f6131074c61224",
     hint=('Compute STEP(2^23 + 1) in float32 and in exact arithmetic.',
           'Which values can STEP take on real inputs, and which value did the trigger produce?'),
-    where="class",
+    where="homework",
 )
 
 quiz(
@@ -214,5 +214,5 @@ quiz(
     "c7295d3dd5116b364c828989375fc10fa2fcf4d6751f165b819f158b839bc8ea",
     hint=('Where did the trigger live: at small or at huge coordinates?',
           'After the clamp, how large can a pre-activation of STEP or RECT be, and does anything round there?'),
-    where="class",
+    where="homework",
 )

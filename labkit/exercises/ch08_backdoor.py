@@ -141,7 +141,7 @@ def _trigger_cases():
           "cleared (AND 0xFE); the signature is field bytes 64-127. Verify with pycryptodome's "
           "eddsa in mode rfc8032 and treat its ValueError as invalid."),
     kind="implement",
-    where="class",
+    where="homework",
 )
 def _trigger_target(answer):
     from labkit.backdoor.trigger import verify_triggers
@@ -187,7 +187,7 @@ def ownership_challenge() -> dict:
           "Writing a trigger changes the LSBs, so the label of a triggered image can differ from the "
           "clean one: ask about the triggered images again and re-sign with those labels."),
     kind="attack",
-    where="class",
+    where="homework",
 )
 def _steal_ownership(answer):
     from labkit.backdoor.naive import OwnershipClaim, naive_judge_ownership_UNSAFE
@@ -331,7 +331,7 @@ quiz(
     hint=("Compare the bits a field needs with the bits a 32x32 image has.",
           "Read the capacity table: what does each extra bit per pixel cost in the largest change "
           "and in PSNR?"),
-    where="class",
+    where="homework",
 )
 
 quiz(
@@ -346,5 +346,5 @@ quiz(
     '658ae6dae86734e086b23f69afe2251d506201c3556b0be2bc7d350d145cfa6a',
     hint=("What do the protocols need from the classifier, and what from the signature scheme?",
           "Look at what changed in the code between the Ed25519 and the ML-DSA runs: one argument."),
-    where="class",
+    where="homework",
 )

@@ -50,7 +50,7 @@ def _chunk_spans(candidate):
           "Read the base as a 96-bit big-endian integer, XOR the chunk index into it, and write "
           "the result back as 12 big-endian bytes."),
     kind="implement",
-    where="class",
+    where="homework",
 )
 def _chunk_nonce(candidate):
     def draw(rng):
@@ -78,7 +78,7 @@ def _dek_case(rng):
           "Decrypt with AES in GCM mode under the content key, feed the associated data of "
           "weights.dek_aad for this model id and name, and verify the tag before returning."),
     kind="implement",
-    where="class",
+    where="homework",
 )
 def _unwrap_dek(candidate):
     import random
@@ -125,7 +125,7 @@ def reuse_challenge():
           "XOR the two ciphertexts, then XOR in the raw bytes of the known tensor; read the result "
           "as float32 values in a 4 x 4 shape."),
     kind="attack",
-    where="class",
+    where="homework",
 )
 def _reuse(answer):
     answer = torch.as_tensor(answer)

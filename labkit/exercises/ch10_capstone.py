@@ -141,7 +141,7 @@ def leak_challenge():
           "equal to the expected labels; accuse the users whose count reaches the threshold of "
           "exercise 10.2 for 16 queries, alpha 1e-6 and the number of users."),
     kind="attack",
-    where="class",
+    where="homework",
 )
 def _trace(candidate):
     if not callable(candidate):
@@ -196,7 +196,7 @@ def _fewest_queries(answer):
           "phone, open refuses what it was told to expect: pin the publisher, the model id and "
           "the lowest version."),
     kind="design",
-    where="class",
+    where="homework",
 )
 def _design(answer):
     try:
@@ -271,7 +271,7 @@ def _safe_container_refuses_the_swap(s: dict) -> str:
           "weights.pitfalls; the two weight matrices have the same shape, so their records have "
           "the same length. Exchange the two byte ranges and leave everything else alone."),
     kind="attack",
-    where="class",
+    where="homework",
 )
 def _swap(answer):
     if not isinstance(answer, (bytes, bytearray)):

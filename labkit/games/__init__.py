@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import numbers
 import secrets
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
@@ -93,11 +94,19 @@ def finish_once(state: dict) -> None:
     state["finished"] = True
 
 
-def as_bit(guess) -> int:
-    """A distinguishing guess as 0 or 1 (bools and the ints 0/1 only)."""
-    if isinstance(guess, bool) or (isinstance(guess, int) and guess in (0, 1)):
+def _bit(guess) -> int | None:
+    """0 or 1 for a bool or an integer 0/1 (numpy's too), else None."""
+    if isinstance(guess, numbers.Integral) and int(guess) in (0, 1):
         return int(guess)
-    raise GameError(f"the guess of a distinguishing game is 0 or 1 (or a bool), got {guess!r}")
+    return None
+
+
+def as_bit(guess) -> int:
+    """A distinguishing guess as 0 or 1 (bools and the integers 0/1 only)."""
+    bit = _bit(guess)
+    if bit is None:
+        raise GameError(f"the guess of a distinguishing game is 0 or 1 (or a bool), got {guess!r}")
+    return bit
 
 
 class Oracles:
@@ -130,14 +139,15 @@ def hoeffding(runs: int, delta: float) -> float:
 
 @dataclass(frozen=True)
 class Result:
-    """What :func:`play` measured: wins, runs, per-world guesses and the advantage with a CI."""
+    """What :func:`play` measured: wins over all runs and, for a distinguishing game, how often the
+    guess was 1 in each world; the advantage with a Hoeffding interval at confidence ``1 - delta``."""
 
     game: str
     kind: str
     runs: int
     wins: int
-    ones: dict = field(default_factory=dict)  # b -> how often the guess was 1 (distinguishing games)
-    worlds: dict = field(default_factory=dict)  # b -> runs in that world
+    ones: dict = field(default_factory=dict)  # b -> runs in world b whose guess was 1
+    worlds: dict = field(default_factory=dict)  # b -> runs in world b
     delta: float = 0.05
 
     @property
@@ -146,21 +156,35 @@ class Result:
 
     @property
     def advantage(self) -> float:
-        """``2 Pr[win] - 1`` for a distinguishing game (negative: the guess is the wrong way round),
-        ``Pr[win]`` for a forgery."""
-        return 2 * self.win_rate - 1 if self.kind == "distinguish" else self.win_rate
+        """The definition, measured: ``Pr[guess 1 | b = 1] - Pr[guess 1 | b = 0]`` for a
+        distinguishing game (negative: the guess is the wrong way round; nan if a world never came
+        up), ``Pr[win]`` for a forgery."""
+        if self.kind == "forge":
+            return self.win_rate
+        if not (self.worlds.get(0) and self.worlds.get(1)):
+            return math.nan
+        return self.ones[1] / self.worlds[1] - self.ones[0] / self.worlds[0]
+
+    def half_width(self, delta: float) -> float:
+        """The advantage lies within this of its estimate except with probability ``delta``
+        (Hoeffding on each world's acceptance rate, union bound over the two)."""
+        if self.kind == "forge":
+            return hoeffding(self.runs, delta)
+        if not (self.worlds.get(0) and self.worlds.get(1)):
+            return math.inf
+        return hoeffding(self.worlds[0], delta / 2) + hoeffding(self.worlds[1], delta / 2)
 
     @property
     def interval(self) -> tuple[float, float]:
-        """The advantage's two-sided Hoeffding interval at confidence ``1 - delta``."""
-        h = hoeffding(self.runs, self.delta)
-        lo, hi = max(0.0, self.win_rate - h), min(1.0, self.win_rate + h)
-        return (2 * lo - 1, 2 * hi - 1) if self.kind == "distinguish" else (lo, hi)
+        """The advantage's two-sided interval at confidence ``1 - delta``, clipped to its range."""
+        h = self.half_width(self.delta)
+        low = 0.0 if self.kind == "forge" else -1.0
+        return max(low, self.advantage - h), min(1.0, self.advantage + h)
 
     def __str__(self) -> str:
         lo, hi = self.interval
-        return (f"{self.game}: advantage {self.advantage:+.3f} ({self.wins}/{self.runs} runs won; "
-                f"{100 * (1 - self.delta):g}% interval [{lo:+.3f}, {hi:+.3f}])")
+        return (f"{self.game}: advantage {self.advantage:+.3f} ({100 * (1 - self.delta):g}% interval "
+                f"[{lo:+.3f}, {hi:+.3f}]; {self.wins}/{self.runs} runs won)")
 
 
 def play(game: Game, adversary: Callable[[Oracles], Any], runs: int, *,
@@ -188,8 +212,8 @@ def play(game: Game, adversary: Callable[[Oracles], Any], runs: int, *,
             won = False
         wins += won
         worlds[b] += 1
-        if game.kind == "distinguish":
-            ones[b] += (won if b == 1 else not won)
+        if game.kind == "distinguish":  # the guess was 1: right in world 1, wrong (but a bit) in world 0
+            ones[b] += _bit(guess) == 1
     return Result(game.name, game.kind, runs, wins, ones if game.kind == "distinguish" else {},
                   worlds, delta)
 

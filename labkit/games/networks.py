@@ -39,9 +39,8 @@ def _networks(keys: tuple[int, int, int], naive: bool):
     milliseconds, a game asks many queries of the same keys)."""
     from labkit.neural import defence, spn
 
-    protected = defence.protect(spn.toy_spn_network(keys, dtype=DTYPE), epsilon=EPSILON,
-                                unsafe_unclamped=naive, n_in=BITS, n_out=BITS)
     binary = spn.toy_spn_network(keys, dtype=DTYPE)
+    protected = defence.protect(binary, epsilon=EPSILON, unsafe_unclamped=naive, n_in=BITS, n_out=BITS)
     return protected, binary
 
 
