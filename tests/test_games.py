@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import random
 import secrets
+from functools import partial
 
 import numpy as np
 import pytest
@@ -320,3 +321,39 @@ def test_the_advantage_is_measured_per_world_as_defined():
     assert wrong_way.advantage == -1.0 and wrong_way.wins == 0
     numpy_bits = games.play(game, lambda oracles: np.int64(cpa.repeat_adversary(oracles)), 50)
     assert numpy_bits.advantage == 1.0 and numpy_bits.interval[1] == 1.0
+
+
+def _thief(oracles, adaptive=True):
+    """A claimant with a fresh key who never owned the model (chapter 08's adaptive-target attack)."""
+    from labkit import backdoor, digits
+    from labkit.backdoor.trigger import verify_key_bytes
+
+    signing, _ = backdoor.generate_keys()
+    rng = np.random.default_rng()
+    images = backdoor_games.public_images()[rng.choice(200, 32, replace=False)]
+    x = digits.from_pixels(images).unsqueeze(1)
+    labels = np.array([oracles.classify(p) for p in images]) if adaptive else rng.integers(0, 10, 32)
+    for _ in range(3 if adaptive else 0):  # re-sign until the model's label of the final query is the signed one
+        x = backdoor.embed_trigger(x, labels, signing)
+        labels = np.array([oracles.classify(p) for p in digits.to_pixels(x).reshape(-1, 32, 32)])
+    x = backdoor.embed_trigger(x, labels, signing)
+    return digits.to_pixels(x).reshape(-1, 32, 32), labels, verify_key_bytes(signing)
+
+
+def test_the_naive_judge_loses_the_ownership_game():
+    game = backdoor_games.ownership_game()
+    # the adaptive thief misses only if the model's label changes under three re-signings of most queries
+    ok, result, _ = games.passes(game, _thief, runs=20, threshold=0.3)
+    assert ok, result
+    # random targets match about 1 in 10: the judge's threshold (alpha 1e-6) is out of reach
+    assert games.play(game, partial(_thief, adaptive=False), 5).wins == 0
+    state = game.new_game(_seeded(3))
+    from labkit.backdoor.trigger import verify_key_bytes
+
+    owner = verify_key_bytes(backdoor_games._keys(state["signing_seed"])[1])
+    pixels, labels, _ = _thief(games.Oracles(game, state))
+    assert game.finish(state, (pixels, labels, owner)) is False  # the owner's key is no forgery
+    state = game.new_game(_seeded(4))
+    for bad in [(pixels, labels[:3], owner), ([], [], bytes(32)), (pixels, labels, b"short")]:
+        with pytest.raises(games.GameError):
+            game.finish(game.new_game(_seeded(5)), bad)

@@ -13,6 +13,14 @@ backdoored model; it wins with a *new* trigger the model obeys (signed content o
 those seen). Replaying a seen trigger is not a win, exactly as EUF-CMA excludes signed messages;
 winning means forging Ed25519 (RFC 8032).
 
+**Ownership under the naive judge** (:func:`ownership_game`, EUF-CMA for the statement "key K
+owns this model"): the challenger deploys the owner's watermarked model; the adversary, who never
+had the owner's key, wins with a claim that :func:`labkit.backdoor.naive.naive_judge_ownership_UNSAFE`
+accepts under a key that is not the owner's. Replaying the owner's own claim proves the owner's
+ownership and does not count. The naive judge loses this game to a claimant that signs the labels
+the model already gives (chapter 08, exercise 08.5); the sound judge of
+:mod:`labkit.backdoor.protocols` chooses the targets itself.
+
 The classifier is chapter 08's trained MLP (:func:`labkit.backdoor.make_demo`, public); images are
 32x32 uint8 pixels (requests and replies are numpy arrays and ints).
 """
@@ -26,7 +34,7 @@ import torch
 
 from labkit.games import Game, GameError, as_bit, count_query, finish_once, new_state, random_bytes
 
-__all__ = ["detection_game", "replication_game", "replay_detector", "public_images"]
+__all__ = ["detection_game", "replication_game", "ownership_game", "replay_detector", "public_images"]
 
 NUM_CLASSES = 10
 
@@ -114,7 +122,7 @@ def _oracle(state: dict, name: str, request: tuple):
         return np.frombuffer(raw, dtype=np.uint8).reshape(32, 32).copy(), target
     pixels = _pixels(request[0])
     count_query(state, name, p["budget"])
-    backdoored = p["game"] == "replicate" or bool(state["b"])
+    backdoored = p["game"] in ("replicate", "own") or bool(state["b"])
     return _label(_model(state, backdoored), pixels)
 
 
@@ -138,6 +146,33 @@ def _finish_replicate(state: dict, guess) -> bool:
         return False  # a replay of a seen trigger, not a new one
     verify_key = _keys(state["signing_seed"])[1]
     return int(verify_triggers(from_pixels(pixels).reshape(1, 1, 32, 32), verify_key)[0]) == int(target)
+
+
+def _finish_ownership(state: dict, guess) -> bool:
+    from labkit.backdoor.naive import OwnershipClaim, naive_judge_ownership_UNSAFE
+    from labkit.backdoor.protocols import label_oracle
+    from labkit.backdoor.trigger import verify_key_bytes
+    from labkit.digits import from_pixels
+
+    finish_once(state)
+    if not isinstance(guess, (tuple, list)) or len(guess) != 3:
+        raise GameError("a claim is (pixels of the signed queries (n, 32, 32), targets, verify key bytes)")
+    queries, targets, verify_key = guess
+    pixels = np.stack([_pixels(q) for q in queries]) if len(queries) else None
+    labels = np.asarray(targets)
+    if pixels is None or labels.shape != (len(pixels),) or not np.issubdtype(labels.dtype, np.integer):
+        raise GameError("a claim has one integer target per query, and at least one query")
+    if not isinstance(verify_key, (bytes, bytearray)) or len(verify_key) != 32:
+        raise GameError("the claimed verify key is 32 raw Ed25519 bytes")
+    owner = verify_key_bytes(_keys(state["signing_seed"])[1])
+    if bytes(verify_key) == owner:
+        return False  # the owner's key: at best a replay of the owner's true claim
+    claim = OwnershipClaim(from_pixels(pixels).unsqueeze(1), labels.astype(np.int64), bytes(verify_key))
+    try:
+        verdict = naive_judge_ownership_UNSAFE(claim, label_oracle(_model(state, True)))
+    except (TypeError, ValueError):
+        return False  # a claim the judge cannot read proves nothing
+    return bool(verdict.owned)
 
 
 def _check(seen, budget, arch) -> None:
@@ -177,3 +212,15 @@ def replay_detector(oracles) -> int:
         if oracles.classify(pixels) != target:
             return 0
     return 1
+
+
+def ownership_game(*, budget: int = 256, arch: str = "mlp") -> Game:
+    """Prove ownership of the owner's deployed model to the naive judge under a key of your own;
+    ``classify`` gives black-box access to the model."""
+    _check(0, budget, arch)
+    public = {"game": "own", "seen": 0, "budget": budget, "oracles": ("classify",), "arch": arch,
+              "judge": "naive (labkit.backdoor.naive.naive_judge_ownership_UNSAFE)"}
+    return Game("ownership before the naive judge", "forge", ("classify",), public,
+                partial(_new, dict(public)), _oracle, _finish_ownership,
+                "Win with a claim (queries, targets, verify key) the naive judge accepts under a key "
+                "that is not the owner's.")
