@@ -165,8 +165,10 @@ def plan(path: Path, registry: dict | None = None) -> str:
         out += ["| exercise | kind | minutes |", "|---|---|---|",
                 *[f"| {t.id} | {_label(t.kind)} | {t.minutes} |" for t in work],
                 f"| **total homework** | | **{sum(t.minutes for t in work)}** |"]
-    else:
+    elif any(s.tasks for s in secs):
         out.append("None: every exercise of this unit is done in class.")
+    else:
+        out.append("None: this unit has no exercises.")
     return "\n".join(out)
 
 
