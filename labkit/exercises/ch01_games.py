@@ -1,5 +1,5 @@
 """Game exercise of chapter 01: the PRF game against a Feistel network on small blocks
-(Boneh-Shoup Sec. 4.4, the PRP/PRF switching lemma)."""
+(Boneh-Shoup ch. 4, the PRP/PRF switching lemma)."""
 from labkit.exercises import exercise
 from labkit.exercises._games import check_adversary
 from labkit.games import prp

@@ -1,4 +1,4 @@
-"""Game exercise of chapter 04: IND-CPA against CBC with a fixed IV (Boneh-Shoup Sec. 5.3)."""
+"""Game exercise of chapter 04: IND-CPA against CBC with a fixed IV (Boneh-Shoup ch. 5)."""
 from labkit.exercises import exercise
 from labkit.exercises._games import check_adversary
 from labkit.games import cpa

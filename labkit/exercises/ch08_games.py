@@ -1,5 +1,5 @@
 """Game exercise of chapter 08: the backdoor's undetectability holds only against a detector that
-has seen no trigger (Goldwasser, Kim, Vaikuntanathan, Zamir, FOCS 2022, Def. 4.5)."""
+has seen no trigger (Goldwasser, Kim, Vaikuntanathan, Zamir, FOCS 2022)."""
 from labkit.exercises import exercise
 from labkit.exercises._games import check_adversary
 from labkit.games import backdoor

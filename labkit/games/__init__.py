@@ -1,6 +1,6 @@
 """Security games: a challenger holds the secrets, an adversary asks it questions, the game measures
 how often the adversary wins over many fresh runs (Boneh and Shoup, *A Graduate Course in Applied
-Cryptography*, Sec. 2.3 and 3.6: attack games and advantage).
+Cryptography*, ch. 2-6: attack games and advantage).
 
 A challenger is plain data in and out, so that a separate process (the challenge service) can host
 it: ``new_game(token_bytes) -> state`` draws the secret bit and every key from ``token_bytes`` (the

@@ -1,5 +1,5 @@
 """The signature backdoor's two security notions as games (Goldwasser, Kim, Vaikuntanathan, Zamir,
-FOCS 2022, Def. 4.5 "black-box undetectability" and Def. 4.7 "non-replicability").
+FOCS 2022: black-box undetectability and non-replicability).
 
 **Undetectability** (:func:`detection_game`): the challenger deploys the clean classifier (b = 0)
 or the same classifier with the verifier of a fresh Ed25519 key beside it (b = 1), and answers

@@ -1,4 +1,4 @@
-"""The IND-CPA game of a mode of operation of AES-128 (Boneh-Shoup Sec. 5.3, "semantic security
+"""The IND-CPA game of a mode of operation of AES-128 (Boneh-Shoup ch. 5, "semantic security
 against chosen plaintext attack"; Bellare, Desai, Jokipii, Rogaway, FOCS 1997, left-or-right).
 
 The challenger draws a key and a bit b. The ``encrypt`` oracle takes two messages of equal length

@@ -1,8 +1,8 @@
 """PRP and PRF games: the real cipher under a fresh key, or an ideal object drawn at random.
 
-PRP game (Boneh-Shoup Sec. 4.1.2): the adversary queries ``encrypt`` (and, for a strong PRP,
+PRP game (Boneh-Shoup ch. 4): the adversary queries ``encrypt`` (and, for a strong PRP,
 ``decrypt``) of either the cipher under a random key (b = 1) or a uniformly random permutation
-(b = 0), and guesses b. PRF game (Sec. 4.4): the same against a uniformly random *function*. A
+(b = 0), and guesses b. PRF game (ch. 4): the same against a uniformly random *function*. A
 permutation on n-bit blocks loses the PRF game after about 2^(n/2) queries (it never collides,
 a random function does: the PRP/PRF switching lemma, advantage <= q^2 / 2^(n+1)), which is why
 a block cipher on small blocks is a poor PRF.
