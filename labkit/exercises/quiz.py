@@ -54,10 +54,10 @@ def quiz(exercise_id: str, question: str, choices: list[str], digest: str, *,
 
 def markdown(exercise_id: str) -> str:
     """The question and its lettered choices as notebook markdown."""
-    from labkit.exercises import registry
+    from labkit.exercises import _get
 
     question, lettered = QUESTIONS[exercise_id]
-    lines = [f"**{exercise_id}** (concept, {registry()[exercise_id].where}) {question}", ""]
+    lines = [f"**{exercise_id}** (concept, {_get(exercise_id).where}) {question}", ""]
     lines += [f"* **({letter})** {text}" for letter, text in lettered.items()]
     lines += ["", 'Answer with the letter, e.g. `answer = "a"`.']
     return "\n".join(lines)
