@@ -1,10 +1,11 @@
 """What issue 15 asks of the exercises, chapter by chapter.
 
-Every chapter 01-10 has at least two ``implement`` exercises and, where it teaches an attack, at
-least one ``attack`` exercise; ids are consecutive; hints are graded (at least two levels, the idea
-first) and no level hands over a ready-made call; every registered exercise is checked, with its
-solution between the markers, in exactly one notebook; an implement checker rejects a wrong
-function and says what was expected.
+Every chapter 01-10 has at least two ``implement`` (or ``design``) exercises and, where it teaches
+an attack, at least one ``attack`` exercise; 01, 04, 07 and 08 have a ``game``; ids are
+consecutive; hints are graded (at least two levels, the idea first) and no level hands over a
+ready-made call; every registered exercise is checked, with its solution between the markers, in
+exactly one notebook; an implement (or game) checker rejects a wrong function and says what was
+expected.
 """
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 CHAPTERS = [f"{n:02d}" for n in range(0, 11)]
 #: chapters that teach no attack (00 is the tour of the lab, 05 builds circuits)
 NO_ATTACK = {"00", "05"}
+#: chapters that state a security notion and make it a game the student plays (kind "game")
+GAMES = {"01", "04", "07", "08"}
 #: a ready-made call: a code name (dotted, or with an underscore) applied to arguments
 CALL = re.compile(r"\b[A-Za-z_]\w*(\.\w+)+\s*\(|\b[a-z]+_\w*\s*\(")
 
@@ -42,9 +45,11 @@ def test_ids_are_consecutive(chapter):
 @pytest.mark.parametrize("chapter", [c for c in CHAPTERS if c != "00"])
 def test_chapter_has_implement_and_attack_exercises(chapter):
     kinds = Counter(e.kind for e in _by_chapter()[chapter])
-    assert kinds["implement"] >= 2, f"chapter {chapter}: {dict(kinds)}"
+    assert kinds["implement"] + kinds["design"] >= 2, f"chapter {chapter}: {dict(kinds)}"
     if chapter not in NO_ATTACK:
         assert kinds["attack"] >= 1, f"chapter {chapter}: {dict(kinds)}"
+    if chapter in GAMES:
+        assert kinds["game"] >= 1, f"chapter {chapter} has no security game: {dict(kinds)}"
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)
@@ -103,7 +108,7 @@ def test_every_exercise_is_checked_in_exactly_one_notebook_solution_cell():
 @pytest.mark.parametrize("chapter", [c for c in CHAPTERS if c != "00"])
 def test_implement_checkers_reject_a_wrong_function(chapter):
     for e in _by_chapter()[chapter]:
-        if e.kind != "implement":
+        if e.kind not in ("implement", "game"):
             continue
         feedback = ex.check(e.id, lambda *args, **kwargs: 0)
         assert not feedback, e.id

@@ -3,7 +3,7 @@ must form no cycle and never point upward, and no module grows past ~500 lines.
 
 Order, lowest first (a module may import its own layer or any lower one):
   foundation (bits, gf, small utilities) -> ciphers -> circuits -> neural
-  -> attacks, backdoor, weights -> widgets -> exercises, capstone -> grading.
+  -> attacks, backdoor, weights, games -> widgets -> exercises, capstone -> grading.
 """
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ LAYERS = [
                  "labkit.hkdf", "labkit.padding_oracle", "labkit.gcm_pitfalls", "labkit.ed25519"}),
     ("circuits", {"labkit.circuits"}),
     ("neural", {"labkit.neural"}),
-    ("attacks, backdoor, weights", {"labkit.attacks", "labkit.backdoor", "labkit.weights"}),
+    ("attacks, backdoor, weights, games", {"labkit.attacks", "labkit.backdoor", "labkit.weights",
+                                           "labkit.games"}),
     ("widgets", {"labkit.widgets"}),
     ("exercises, capstone, challenges", {"labkit.exercises", "labkit.capstone", "labkit.capstone_design",
                                          "labkit.challenges"}),

@@ -1,20 +1,33 @@
-"""Class-time estimate of a notebook, per section: the basis of the instructor notes' timing plans.
+"""Class time of a unit under the lab's timing model: the in-class part and the homework.
 
-Usage: python tools/unit_timing.py [--plan] [notebooks/NN_name.ipynb ...]   (default: every unit)
+Usage: python tools/unit_timing.py [--plan | --notes | --mark] [notebooks/NN_name.ipynb ...]
+(default: every unit)
 
-``--plan`` prints each notebook's timing-plan table for its instructor notes instead.
+Without options it prints a table: per unit, the minutes in class and as homework. ``--plan``
+prints each unit's timing plan; ``--notes`` writes it into the "## Timing plan" section of the
+unit's instructor notes (``notebooks/instructor/NN_name.md``). ``--mark`` rewrites the tag after
+each exercise's id in the notebooks' markdown (``**06.8** (attack, homework)``) from the registry,
+so the notebook shows what ``labkit.exercises.registry()[id].where`` says. After changing a
+notebook or moving an exercise between class and homework, run ``--mark`` and ``--notes``.
 
-A section starts at each level-2 heading (``## ...``). Its minutes are the words of its markdown
-read and discussed at ``WORDS_PER_MINUTE``, plus ``MINUTES_PER_CODE_CELL`` per code cell run and
-looked at, plus ``MINUTES_PER_EXERCISE`` more per exercise cell (one with a solution region). The
-constants are a teaching rule of thumb, not a measurement; the notes round the result.
+The model. A section starts at each level-2 heading (``## ...``). Its class minutes are the words
+of its markdown read and discussed at ``WORDS_PER_MINUTE``, plus ``MINUTES_PER_CODE_CELL`` per
+code cell run and looked at, plus the cost of each in-class exercise by its kind
+(``KIND_MINUTES``). An exercise's own cells (its statement, a markdown cell that starts with
+``**NN.k**``, and its solution cell) are covered by that cost, not counted again. Homework
+exercises cost the same minutes, outside class. The kind costs are what a median student needs
+(an implement exercise 15 minutes, an attack 30, a design 45; a game, an adversary of a few queries
+against a given challenger, 20: more than an implement exercise because the advantage has to be
+argued, less than an attack because the oracle and the winning condition are given), not the
+time an instructor needs; the notes round each section up. Every unit's in-class part must fit
+``UNIT_BUDGET_MINUTES``.
 """
 from __future__ import annotations
 
 import math
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
@@ -25,23 +38,50 @@ from labkit.course import notebook_paths  # noqa: E402
 
 WORDS_PER_MINUTE = 130
 MINUTES_PER_CODE_CELL = 0.75
-MINUTES_PER_EXERCISE = 1.5
+#: Minutes a median student spends on one exercise of each kind (statement, work, check).
+KIND_MINUTES = {"implement": 15, "attack": 30, "design": 45, "game": 20, "value": 3, "quiz": 2}
 UNIT_BUDGET_MINUTES = 45
+#: How the notebooks name a kind beside an exercise's id (a quiz is a "concept" question).
+KIND_LABELS = {"quiz": "concept"}
+
+_CHECK = re.compile(r"""\bex\.check\(\s*["'](\d\d\.\d+)["']""")
+_STATEMENT = re.compile(r"^\s*\*\*(\d\d\.\d+)\*\*")
+_LABEL = r"\((?:implement|attack|design|game|value|concept|quiz)(?:,\s*(?:class|homework|design))?\)"
+#: an exercise's id in bold and the tag after it; also the older form with the tag inside the bold
+_TAG = re.compile(rf"\*\*(\d\d\.\d+)\*\*(?:\s*{_LABEL})?|\*\*(\d\d\.\d+)\s*{_LABEL}\*\*")
+
+
+@dataclass(frozen=True)
+class Task:
+    """One exercise of a unit as the model sees it: id, kind and where it is done."""
+
+    id: str
+    kind: str
+    where: str
+
+    @property
+    def minutes(self) -> int:
+        return KIND_MINUTES[self.kind]
 
 
 @dataclass
 class Section:
-    """One ``##`` section of a notebook and its estimated class time."""
+    """One ``##`` section of a notebook: its reading, its code cells and its exercises."""
 
     title: str
     words: int = 0
     code_cells: int = 0
-    exercises: int = 0
+    tasks: list[Task] = field(default_factory=list)
 
     @property
     def minutes(self) -> float:
+        """Class minutes: reading, code cells and the in-class exercises."""
         return (self.words / WORDS_PER_MINUTE + self.code_cells * MINUTES_PER_CODE_CELL
-                + self.exercises * MINUTES_PER_EXERCISE)
+                + sum(t.minutes for t in self.tasks if t.where == "class"))
+
+    @property
+    def homework(self) -> list[Task]:
+        return [t for t in self.tasks if t.where == "homework"]
 
 
 def _words(markdown: str) -> int:
@@ -49,8 +89,17 @@ def _words(markdown: str) -> int:
     return len(re.findall(r"[\w'-]+", text))
 
 
-def sections(path: Path) -> list[Section]:
-    """The notebook's sections in order (what precedes the first ``##`` is "Introduction")."""
+def _registry() -> dict:
+    from labkit import exercises
+
+    return exercises.registry()
+
+
+def sections(path: Path, registry: dict | None = None) -> list[Section]:
+    """The notebook's sections in order (what precedes the first ``##`` is "Introduction").
+
+    ``registry`` maps exercise ids to objects with ``.kind`` and ``.where`` (default: labkit's)."""
+    registry = _registry() if registry is None else registry
     nb = nbformat.read(path, as_version=4)
     found = [Section("Introduction")]
     for cell in nb.cells:
@@ -58,37 +107,144 @@ def sections(path: Path) -> list[Section]:
             heading = re.search(r"^## (.+)$", cell.source, flags=re.M)
             if heading:
                 found.append(Section(heading.group(1).strip()))
-            found[-1].words += _words(cell.source)
+            if not (_STATEMENT.match(cell.source) and _STATEMENT.match(cell.source).group(1) in registry):
+                found[-1].words += _words(cell.source)
         elif cell.cell_type == "code":
-            found[-1].code_cells += 1
-            found[-1].exercises += "### BEGIN SOLUTION" in cell.source
-    return [s for s in found if s.words or s.code_cells]
+            ids = _CHECK.findall(cell.source) if "### BEGIN SOLUTION" in cell.source else []
+            if not ids:
+                found[-1].code_cells += 1
+            for exercise_id in ids:
+                if exercise_id not in registry:
+                    raise ValueError(f"{path.name}: ex.check of unknown exercise {exercise_id}")
+                e = registry[exercise_id]
+                found[-1].tasks.append(Task(exercise_id, e.kind, e.where))
+    return [s for s in found if s.words or s.code_cells or s.tasks]
+
+
+def class_minutes(path: Path, registry: dict | None = None) -> int:
+    """The unit's in-class minutes as the plan shows them: each section rounded up, summed."""
+    return sum(math.ceil(s.minutes) for s in sections(path, registry))
+
+
+def homework(path: Path, registry: dict | None = None) -> list[Task]:
+    """The unit's homework exercises in notebook order: its graded assignment."""
+    return [t for s in sections(path, registry) for t in s.homework]
 
 
 def table(paths: list[Path]) -> str:
-    """A plain-text table: per notebook, words, code cells, exercises and estimated minutes."""
-    lines = [f"{'notebook':28} {'cells':>5} {'code':>5} {'words':>6} {'exer.':>5} {'minutes':>7}"]
+    """A plain-text table: per unit, in-class exercises and minutes, homework exercises and minutes."""
+    registry = _registry()
+    lines = [f"{'notebook':28} {'class ex.':>9} {'class min':>9} {'homework ex.':>12} {'hw min':>6}"]
     for path in paths:
-        nb = nbformat.read(path, as_version=4)
-        secs = sections(path)
-        lines.append(f"{path.name:28} {len(nb.cells):5d} {sum(s.code_cells for s in secs):5d} "
-                     f"{sum(s.words for s in secs):6d} {sum(s.exercises for s in secs):5d} "
-                     f"{sum(s.minutes for s in secs):7.1f}")
+        secs = sections(path, registry)
+        tasks = [t for s in secs for t in s.tasks]
+        work = [t for t in tasks if t.where == "homework"]
+        lines.append(f"{path.name:28} {len(tasks) - len(work):9d} {class_minutes(path, registry):9d} "
+                     f"{len(work):12d} {sum(t.minutes for t in work):6d}")
     return "\n".join(lines)
 
 
-def plan(path: Path) -> str:
-    """The timing-plan table of the notebook's instructor notes: minutes per section, rounded up."""
-    secs = sections(path)
-    rows = [f"| 1 | {s.title.replace('|', '/')} | {math.ceil(s.minutes)} |" for s in secs]
-    total = sum(math.ceil(s.minutes) for s in secs)
-    return "\n".join(["| part | section | minutes |", "|---|---|---|", *rows, f"| 1 | **total** | **{total}** |"])
+def _label(kind: str) -> str:
+    return KIND_LABELS.get(kind, kind)
+
+
+def plan(path: Path, registry: dict | None = None) -> str:
+    """The timing plan of the unit's instructor notes: in class, minutes per section rounded up
+    (with the section's in-class exercises), then the homework exercises and their minutes."""
+    registry = _registry() if registry is None else registry
+    secs = sections(path, registry)
+    rows = []
+    for s in secs:
+        here = ", ".join(f"{t.id} {_label(t.kind)}" for t in s.tasks if t.where == "class") or "-"
+        rows.append(f"| {s.title.replace('|', '/')} | {here} | {math.ceil(s.minutes)} |")
+    work = [t for s in secs for t in s.homework]
+    out = ["In class:", "", "| section | exercises in class | minutes |", "|---|---|---|", *rows,
+           f"| **total in class** | | **{class_minutes(path, registry)}** |", "",
+           "Homework (the unit's graded assignment):", ""]
+    if work:
+        out += ["| exercise | kind | minutes |", "|---|---|---|",
+                *[f"| {t.id} | {_label(t.kind)} | {t.minutes} |" for t in work],
+                f"| **total homework** | | **{sum(t.minutes for t in work)}** |"]
+    elif any(s.tasks for s in secs):
+        out.append("None: every exercise of this unit is done in class.")
+    else:
+        out.append("None: this unit has no exercises.")
+    return "\n".join(out)
+
+
+def mark(path: Path, registry: dict | None = None) -> int:
+    """Rewrite the tag after each exercise's id to ``(kind, where)`` from the registry, at the
+    first bold ``**NN.k**`` in the markdown of every exercise the notebook checks; returns the
+    number of cells changed (the notebook is written only then)."""
+    registry = _registry() if registry is None else registry
+    nb = nbformat.read(path, as_version=4)
+    pending = {i for c in nb.cells if c.cell_type == "code" and "### BEGIN SOLUTION" in c.source
+               for i in _CHECK.findall(c.source) if i in registry}
+    changed = 0
+    for cell in nb.cells:
+        if cell.cell_type != "markdown":
+            continue
+
+        def tag(match):
+            exercise_id = match.group(1) or match.group(2)
+            if exercise_id not in pending:
+                return match.group(0)
+            pending.discard(exercise_id)
+            e = registry[exercise_id]
+            return f"**{e.id}** ({_label(e.kind)}, {e.where})"
+
+        source = _TAG.sub(tag, cell.source)
+        if source != cell.source:
+            cell.source, changed = source, changed + 1
+    if changed:
+        nbformat.write(nb, path)
+    return changed
+
+
+NOTES_INTRO = (
+    "Minutes under the lab's timing model (`python tools/unit_timing.py --plan {name}` prints "
+    "this): reading at {wpm} words a minute, {cell} min per code cell, and each exercise by its "
+    "kind ({kinds}), each section rounded up. The class part fits {budget} minutes; the homework "
+    "is the unit's graded nbgrader assignment. Adjust to your class."
+)
+
+
+def notes_section(path: Path, registry: dict | None = None) -> str:
+    """The body of the "## Timing plan" section of the unit's instructor notes."""
+    kinds = ", ".join(f"{_label(k)} {m}" for k, m in KIND_MINUTES.items())
+    intro = NOTES_INTRO.format(name=f"notebooks/{path.name}", wpm=WORDS_PER_MINUTE, cell=MINUTES_PER_CODE_CELL,
+                               kinds=kinds, budget=UNIT_BUDGET_MINUTES)
+    return f"{intro}\n\n{plan(path, registry)}\n"
+
+
+def write_notes(path: Path, registry: dict | None = None) -> bool:
+    """Replace the timing-plan section of the unit's instructor notes; True if it changed."""
+    notes = path.parent / "instructor" / (path.stem + ".md")
+    text = notes.read_text()
+    head, sep, rest = text.partition("## Timing plan\n")
+    if not sep:
+        raise ValueError(f"{notes} has no '## Timing plan' section")
+    _, nxt, tail = rest.partition("\n## ")
+    new = f"{head}## Timing plan\n\n{notes_section(path, registry)}" + (f"\n## {tail}" if nxt else "")
+    if new != text:
+        notes.write_text(new)
+    return new != text
 
 
 def main(argv: list[str]) -> int:
-    show_plan = "--plan" in argv
-    paths = [Path(a) for a in argv if a != "--plan"] or notebook_paths(ROOT / "notebooks")
-    print("\n\n".join(f"{p.name}\n{plan(p)}" for p in paths) if show_plan else table(paths))
+    options = {a for a in argv if a.startswith("--")}
+    paths = [Path(a) for a in argv if not a.startswith("--")] or notebook_paths(ROOT / "notebooks")
+    if "--mark" in options:
+        for p in paths:
+            print(f"{p.name}: {mark(p)} exercise cell(s) retagged")
+    elif "--notes" in options:
+        registry = _registry()
+        for p in paths:
+            print(f"{p.name}: timing plan {'rewritten' if write_notes(p, registry) else 'unchanged'}")
+    elif "--plan" in options:
+        print("\n\n".join(f"{p.name}\n{plan(p)}" for p in paths))
+    else:
+        print(table(paths))
     return 0
 
 

@@ -27,10 +27,15 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 __all__ = ["Exercise", "exercise", "implement", "FunctionSpec", "check", "hint", "solution", "registry",
-           "Feedback", "KINDS", "check_function", "Hint"]
+           "Feedback", "KINDS", "WHERE", "check_function", "Hint"]
 
-#: What an exercise asks for: code to write, an attack to run, a value to compute, a concept question.
-KINDS = ("implement", "attack", "value", "quiz")
+#: What an exercise asks for: code to write, an attack to run, a system to design (and defend),
+#: an adversary to play a security game with, a value to compute, a concept question.
+KINDS = ("implement", "attack", "design", "game", "value", "quiz")
+
+#: Where an exercise is done: in the class session (its unit's at most 45 minutes, see
+#: tools/unit_timing.py) or as homework (the unit's graded nbgrader assignment).
+WHERE = ("class", "homework")
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,7 @@ class Exercise:
     checker: Callable[[Any], bool | tuple[bool, str]]
     hints: tuple[str, ...]
     kind: str = "value"
+    where: str = "class"
     #: An implement exercise's parts as data (:class:`FunctionSpec`): what the self-check here and
     #: the grader's sandbox (labkit.grading) both run.
     spec: Any = None
@@ -109,14 +115,18 @@ _REGISTRY: dict[str, Exercise] = {}
 _LOADED = False
 
 
-def exercise(id: str, title: str, *, hint: str | Sequence[str], kind: str = "value"):
+def exercise(id: str, title: str, *, hint: str | Sequence[str], where: str, kind: str = "value"):
     """Decorator registering ``checker(answer) -> bool | (bool, message)`` as exercise ``id``.
 
     ``hint`` is a sequence of levels, the idea first, then the approach (issue 15: "hints are
-    graded"); no level may give the answer or a ready-made call.
+    graded"); no level may give the answer or a ready-made call. ``where`` (required) is
+    ``"class"`` or ``"homework"``: the notebook shows it beside the exercise, the instructor notes
+    time the class part with it, and the homework is the unit's graded assignment.
     """
     if kind not in KINDS:
         raise ValueError(f"exercise kind must be one of {KINDS}, got {kind!r}")
+    if where not in WHERE:
+        raise ValueError(f"exercise {id!r}: where must be one of {WHERE}, got {where!r}")
     hints = (hint,) if isinstance(hint, str) else tuple(hint)
     if not hints or not all(isinstance(h, str) and h.strip() for h in hints):
         raise ValueError(f"exercise {id!r}: hints must be non-empty strings")
@@ -124,7 +134,7 @@ def exercise(id: str, title: str, *, hint: str | Sequence[str], kind: str = "val
     def register(checker):
         if id in _REGISTRY:
             raise ValueError(f"exercise {id!r} is registered twice")
-        _REGISTRY[id] = Exercise(id, title, checker, hints, kind)
+        _REGISTRY[id] = Exercise(id, title, checker, hints, kind, where)
         return checker
 
     return register
@@ -347,8 +357,12 @@ def _function(target: str) -> Callable:
     return getattr(importlib.import_module(module), name)
 
 
-def implement(id: str, title: str, *, hint: str | Sequence[str], spec: FunctionSpec) -> FunctionSpec:
-    """Register an implement exercise from its :class:`FunctionSpec`; the self-check is ``spec.run``."""
+def implement(id: str, title: str, *, hint: str | Sequence[str], spec: FunctionSpec, where: str,
+              kind: str = "implement") -> FunctionSpec:
+    """Register an implement (or design) exercise from its :class:`FunctionSpec`; the self-check is
+    ``spec.run``, and the grader's sandbox runs the same spec."""
+    if kind not in ("implement", "design"):
+        raise ValueError(f"exercise {id!r}: a FunctionSpec exercise is an implement or design exercise, not {kind!r}")
     if not isinstance(spec, FunctionSpec):
         raise TypeError("an implement exercise needs a FunctionSpec")
     if spec.checker is None and (spec.reference is None or (spec.draw is None and spec.new_draw is None)):
@@ -357,6 +371,6 @@ def implement(id: str, title: str, *, hint: str | Sequence[str], spec: FunctionS
     def self_check(answer):
         return spec.run(spec.exported(answer))
 
-    exercise(id, title, hint=hint, kind="implement")(self_check)
-    _REGISTRY[id] = Exercise(id, title, self_check, _REGISTRY[id].hints, "implement", spec)
+    exercise(id, title, hint=hint, where=where, kind=kind)(self_check)
+    _REGISTRY[id] = Exercise(id, title, self_check, _REGISTRY[id].hints, kind, where, spec)
     return spec

@@ -10,6 +10,7 @@ from labkit.exercises.quiz import quiz
     hint=("Write each hex digit as four bits; the lab reads a byte from its most significant bit.",
           "A is ten and 5 is five: write both as 4-bit binary numbers and put them side by side, "
           "as a list of eight 0s and 1s."),
+    where="class",
 )
 def _bits_of_a5(answer):
     return list(map(int, answer)) == bits.bytes_to_bits(bytes([0xA5])).tolist()
@@ -21,6 +22,7 @@ def _bits_of_a5(answer):
     hint=("The Hamming distance counts the bit positions where two equal-length strings differ.",
           "Only the last characters differ: look up the ASCII codes of 'b' and 'p', XOR them and "
           "count the 1 bits of the result."),
+    where="class",
 )
 def _distance(answer):
     return int(answer) == bits.hamming_distance(b"lab", b"lap")
@@ -33,6 +35,7 @@ def _distance(answer):
           "significant bit of the last byte.",
           "0x0080 is the two bytes 0x00 and 0x80; find which byte holds the set bit, then its "
           "position inside that byte, counting from the left."),
+    where="class",
 )
 def _flip_index(answer):
     i = int(answer)
@@ -59,6 +62,7 @@ quiz(
           "and plaintext bit at that position as the standard's?",
           "A permutation applied to the wrong bits is a different permutation, and the S-boxes "
           "then see different 6-bit inputs."),
+    where="class",
 )
 
 quiz(
@@ -76,6 +80,7 @@ quiz(
           "Convert both numbers of the entry, the output position and the input position, the "
           "same way.",
           "A FIPS position p is labkit index p - 1."),
+    where="class",
 )
 
 quiz(
@@ -93,4 +98,5 @@ quiz(
           "of it?",
           "Follow the unseeded generator: is the key the same on the CI machine as when the "
           "notebook was executed and stored?"),
+    where="class",
 )

@@ -65,6 +65,7 @@ implement(
           "f applied to the old right half. Return the two as a tuple of ints."),
     spec=FunctionSpec("feistel_round", _round_reference, _draw_round, trials=200, equal=_as_halves,
                       hide=("labkit.feistel:Feistel",)),
+    where="class",
 )
 
 implement(
@@ -76,6 +77,7 @@ implement(
           "XOR f applied to the given left half."),
     spec=FunctionSpec("feistel_round_inverse", _round_inverse_reference, _draw_round, trials=200,
                       equal=_as_halves, hide=("labkit.feistel:Feistel",)),
+    where="homework",
 )
 
 
@@ -87,6 +89,7 @@ implement(
           "The left half is the high byte. Each round maps (L, R) to (R, L XOR f of R), with f1 "
           "keeping the low nibble of its input and f2 always giving 0x5a. After both rounds the "
           "output is R2 followed by L2, read as one 16-bit integer."),
+    where="class",
 )
 def _encrypt(answer):
     return int(answer) == exercise_network().encrypt(0xC0DE)
@@ -100,6 +103,7 @@ def _encrypt(answer):
           "Undo the final swap, then undo round 2 and round 1 in that order with the backward "
           "round of 01.2; or run the same forward circuit with the round functions in reverse "
           "order. Encrypting your answer must give 0xbeef."),
+    where="homework",
 )
 def _decrypt(answer):
     answer = int(answer)
@@ -123,6 +127,7 @@ DISTINGUISHER_TRIALS = 200
           "right halves of the two outputs differ by exactly L XOR L'; a random permutation does "
           "that only with probability 2^-n. Answer True when you see it."),
     kind="attack",
+    where="homework",
 )
 def _distinguisher(answer):
     if not callable(answer):
@@ -152,6 +157,7 @@ quiz(
     hint=("Which of L and R can you read off (L', R') directly?",
           "Once you have R, what do you need to remove from R' to get L: f(R), or f^-1 of "
           "something?"),
+    where="homework",
 )
 
 quiz(
@@ -168,6 +174,7 @@ quiz(
     hint=("The notebook defines the advantage as an absolute difference of two probabilities.",
           "Would flipping this distinguisher's answer give a useful one? What does that say about "
           "how much it tells the two worlds apart?"),
+    where="homework",
 )
 
 quiz(
@@ -184,4 +191,5 @@ quiz(
     "e4202e8454f04b89963da60960d3f44520938b096853e0953065de199e461508",
     hint=("The bound is useful only while it is well below 1.",
           "Solve q^2 / 2^32 = 1 for q."),
+    where="homework",
 )

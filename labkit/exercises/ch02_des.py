@@ -33,6 +33,7 @@ implement(
           "the 48 bits into 6 bytes, most significant first."),
     spec=FunctionSpec("round_key", _round_key_reference, lambda rng: (_random_bytes(rng, 8), rng.randint(1, 16)),
                       trials=40, hide=("labkit.des:expand_key",)),
+    where="class",
 )
 
 
@@ -51,6 +52,7 @@ implement(
           "E(R0) xor K1, the S-box outputs, then P."),
     spec=FunctionSpec("f", _f_reference, lambda rng: (_random_bytes(rng, 4), _random_bytes(rng, 6)), trials=40,
                       hide=("labkit.des:round_function",)),
+    where="homework",
 )
 
 
@@ -81,6 +83,7 @@ def complement_challenge():
           "Complementing both sides of DES(~k, ~m) = ~DES(k, m) tells you which plaintext to give the "
           "oracle so that its answer, complemented, is the ciphertext you need."),
     kind="attack",
+    where="homework",
 )
 def _complement(answer):
     ok = bytes(answer) == des.encrypt_block(des.complement(_complement_key()), COMPLEMENT_TARGET)
@@ -106,6 +109,7 @@ implement(
     spec=FunctionSpec("difference_row", lambda table, a: sbox.ddt(table, out_bits=4)[a].tolist(),
                       lambda rng: (_random_sbox_or_des(rng), rng.randrange(64)), trials=40,
                       equal=lambda got, exp: [int(v) for v in got] == exp, hide=("labkit.sbox:ddt",)),
+    where="class",
 )
 
 
@@ -116,6 +120,7 @@ implement(
           "its size is the bias an attacker can use.",
           "Build the linear approximation table of S5 (the fifth 64-entry table) with the chapter's "
           "S-box module, drop the column of output mask 0 and take the largest absolute value."),
+    where="class",
 )
 def _linearity(answer):
     return int(answer) == sbox.linearity(des.SBOX_TABLES[4])
@@ -146,6 +151,7 @@ def linear_challenge(pairs: int = 2) -> list[tuple[bytes, bytes]]:
           "each pair gives B k = C xor A m, 64 equations in 56 unknowns: solve them by Gaussian "
           "elimination over GF(2) and put the 56 bits back through PC-1."),
     kind="attack",
+    where="homework",
 )
 def _linear(answer):
     key = bytes(answer)
@@ -179,6 +185,7 @@ def search_challenge() -> tuple[bytes, bytes, bytes]:
           "encrypt the plaintext and keep the key whose ciphertext matches; the batch DES path "
           "tests thousands of keys per call."),
     kind="attack",
+    where="homework",
 )
 def _search(answer):
     plaintext, ciphertext, known = search_challenge()
@@ -206,6 +213,7 @@ implement(
                       _mitm_draw, trials=3,
                       equal=lambda got, exp: sorted(tuple(int(v) for v in p) for p in got) == exp,
                       hide=("labkit.des_security:meet_in_the_middle",)),
+    where="class",
 )
 
 
@@ -242,6 +250,7 @@ def sweet32_challenge() -> dict:
           "The input of block i is P_i xor C_(i-1). Find blocks i and j with C_i = C_j where one is "
           "a cookie block and the other a known one, set the two inputs equal and solve for the cookie."),
     kind="attack",
+    where="homework",
 )
 def _sweet32(answer):
     ok = int(answer) == _sweet32_secret()["cookie"]
@@ -263,6 +272,7 @@ quiz(
     "597ce6c9659dcdf4b78705dda776f824c6bb3b530a80471898bb466733846474",
     hint=("Which S-box reads which six positions of E's output?",
           "Find every row of E that contains 5: each row of six is one S-box's input."),
+    where="homework",
 )
 
 quiz(
@@ -279,6 +289,7 @@ quiz(
     hint=("DES_t(m) is one trial; what does comparing it with ~c2 tell you about the key ~t?",
           "If DES_~t(~m) = ~DES_t(m), then DES_t(m) = ~c2 means k = ~t: how many keys does one "
           "trial test?"),
+    where="homework",
 )
 
 quiz(
@@ -295,4 +306,5 @@ quiz(
     hint=("The whole cipher is then affine in the plaintext: c = A m xor b(k).",
           "XOR three such equations: what is left of the A m terms, and how many copies of b(k)?",
           "An odd number of copies of b(k) leaves one; what block encrypts to A 0 xor b(k)?"),
+    where="class",
 )

@@ -23,6 +23,7 @@ implement(
           "the result; then multiply a by x. Eight steps give the product."),
     spec=FunctionSpec("gf_multiply", gf.gf256_mul, lambda rng: (rng.randrange(256), rng.randrange(256)),
                       hide=("labkit.gf:gf256_mul",)),
+    where="class",
 )
 
 
@@ -37,6 +38,7 @@ implement(
                       # 0 has no inverse (S(0) = 0x63 by the convention 0 -> 0): drawn often enough to be tested
                       lambda rng: (0 if rng.random() < 0.125 else rng.randrange(256),), trials=64,
                       hide=("labkit.aes:SBOX",)),
+    where="homework",
 )
 
 
@@ -53,6 +55,7 @@ implement(
           "2·s[r] ^ 3·s[r+1] ^ s[r+2] ^ s[r+3], indices mod 4; return the four bytes as bytes."),
     spec=FunctionSpec("mix_single_column", _mix_column_reference, lambda rng: (_random_bytes(rng, 4),),
                       hide=("labkit.aes:mix_columns",)),
+    where="homework",
 )
 
 
@@ -71,6 +74,7 @@ implement(
     spec=FunctionSpec("next_round_key", _next_round_key_reference,
                       lambda rng: (_random_bytes(rng, 16), rng.randrange(1, 11)),
                       hide=("labkit.aes:expand_key",)),
+    where="homework",
 )
 
 
@@ -91,6 +95,7 @@ def _full_diffusion_round() -> int:
           "For each round, take the state after its AddRoundKey and ask, for every one of its 16 "
           "bytes, whether it depends on all 16 plaintext bytes; the byte dependencies of the aes "
           "module (and the view above) answer this per stage."),
+    where="homework",
 )
 def _diffusion(answer):
     return int(answer) == _full_diffusion_round()
@@ -115,6 +120,7 @@ def square_challenge():
           "S-box on ciphertext XOR guess and XOR over the 256 texts; keep the guesses giving 0 and "
           "intersect over two or three Λ-sets. Then run the key schedule backwards from round 4."),
     kind="attack",
+    where="class",
 )
 def _square(answer):
     ok = bytes(answer) == _challenge_key()
@@ -138,6 +144,7 @@ quiz(
     hint=("An invertible affine map after the S-box permutes the rows and columns of its DDT and "
           "LAT.",
           "Does permuting a table's entries change its largest entry?"),
+    where="class",
 )
 
 quiz(
@@ -153,6 +160,7 @@ quiz(
     "6c33f3b5c627cd01d5aaf5f3d5a480aa729d3f6765d3477c99c5198abc2cd3d3",
     hint=("FIPS 197 section 5.2 has two conditions on i mod Nk.",
           "With Nk = 8, which i between 8 and 15 have i mod 8 = 0, and which i mod 8 = 4?"),
+    where="class",
 )
 
 quiz(
@@ -169,4 +177,5 @@ quiz(
     hint=("How many wrong guesses are there, and how often does each pass by chance?",
           "255 wrong guesses at 1/256 each: how many survive on average, and how does a second, "
           "independent set shrink that?"),
+    where="class",
 )

@@ -37,6 +37,7 @@ implement(
           "entry of a list of 16 zeros."),
     spec=FunctionSpec("ddt_row", _ddt_row_reference, _draw_sbox_and_difference, trials=30,
                       equal=lambda got, want: [int(v) for v in got] == want, hide=("labkit.sbox:ddt",)),
+    where="class",
 )
 
 
@@ -72,6 +73,7 @@ implement(
           "pair when both nibble differences are 6."),
     spec=FunctionSpec("count_right_pairs", _count_reference, _draw_pairs_and_guess, trials=20,
                       hide=("labkit.spn:count_right_pairs",)),
+    where="homework",
 )
 
 
@@ -100,6 +102,7 @@ def spn_challenge():
           "nibbles 2 and 4 of K5 (your counting function of the previous exercise), and answer with "
           "the guess that counts most, as a 16-bit int whose nibbles 1 and 3 are 0."),
     kind="attack",
+    where="homework",
 )
 def _spn_key_bits(answer):
     value = int(answer)
@@ -132,4 +135,5 @@ quiz(
     hint=("Under the right guess, which pairs show the target difference for sure?",
           "Count the right pairs you expect among 5,000, then add the few wrong pairs that show "
           "the difference by chance."),
+    where="class",
 )

@@ -20,6 +20,7 @@ from labkit.widgets.modes import demo_image
           "stay equal.",
           "Encrypt the picture's bytes in ECB under any key, cut the ciphertext into 16-byte blocks "
           "and count how many different ones there are (a Python set counts them)."),
+    where="class",
 )
 def _ecb_blocks(answer):
     ct = modes.ecb_encrypt(bytes(range(16)), demo_image().tobytes())
@@ -42,6 +43,7 @@ implement(
           "Cut the ciphertext into 16-byte blocks; keep the previous ciphertext block (start with "
           "the IV); decrypt each block with the AES of chapter 03, xor, and join the results."),
     spec=FunctionSpec("cbc_decrypt", modes.cbc_decrypt, _cbc_inputs, trials=20, hide=("labkit.modes:cbc_decrypt",)),
+    where="class",
 )
 
 
@@ -72,6 +74,7 @@ def keystream_challenge() -> dict:
           "C1 xor C2 = P1 xor P2, and you know P1: xor it in, byte by byte, over the length of the "
           "shorter message."),
     kind="attack",
+    where="homework",
 )
 def _keystream(answer):
     return bytes(answer) == _secrets()["message"]
@@ -91,6 +94,7 @@ implement(
           "the bit lengths of A and C as two 64-bit big-endian integers. Turn blocks into field "
           "elements and back with the gf module's block conversions; multiply with its gf128_mul."),
     spec=FunctionSpec("ghash", gcm.ghash, _ghash_inputs, trials=30, hide=("labkit.gcm:ghash",)),
+    where="homework",
 )
 
 
@@ -112,6 +116,7 @@ implement(
     spec=FunctionSpec("nonce_reuse_polynomial", gcm.nonce_reuse_polynomial, _reuse_inputs, trials=30,
                       equal=lambda got, want: gf.poly_trim(got) == gf.poly_trim(want),
                       hide=("labkit.gcm:nonce_reuse_polynomial",)),
+    where="homework",
 )
 
 
@@ -144,6 +149,7 @@ def forgery_challenge() -> dict:
           "With H, the mask E_K(J0) is tag1 xor GHASH_H(aad1, ct1); the forged tag is "
           "GHASH_H(target_aad, target_ciphertext) xor that mask."),
     kind="attack",
+    where="homework",
 )
 def _forgery(answer):
     ch, s = forgery_challenge(), _secrets()
@@ -172,6 +178,7 @@ quiz(
     hint=("Is AES under a fixed key one-to-one on blocks?",
           "In CBC, what does the block cipher get as its input: the plaintext block alone, or the "
           "plaintext block XOR the previous ciphertext?"),
+    where="class",
 )
 
 quiz(
@@ -188,6 +195,7 @@ quiz(
     hint=("Two costs: one for confidentiality (CTR), one for authenticity (GHASH).",
           "Under one key and nonce, what is C1 xor C2 in terms of the plaintexts, and what does "
           "forging need that you have not computed yet?"),
+    where="class",
 )
 
 quiz(
@@ -204,4 +212,5 @@ quiz(
           "m1.",
           "For each option, ask the oracle for Enc(m0) and compare it with the challenge: does "
           "the scheme give the same ciphertext twice?"),
+    where="class",
 )

@@ -41,6 +41,7 @@ def padding_oracle_challenge() -> dict:
           "At the end xor D_K(C) with the real block before it. For the very last byte, a hit may "
           "be a longer padding by chance: change the byte before it and ask again."),
     kind="attack",
+    where="homework",
 )
 def _padding_oracle(answer):
     return bytes(answer) == modes.pkcs7_pad(_secrets()["message"])[-modes.BLOCK_SIZE:]
@@ -61,6 +62,7 @@ implement(
           "join T(1), T(2), ... and keep the first length bytes (the standard library's hmac and "
           "hashlib do the HMAC)."),
     spec=FunctionSpec("hkdf_expand", hkdf.expand, _expand_inputs, trials=30, hide=("labkit.hkdf:expand",)),
+    where="class",
 )
 
 
@@ -78,6 +80,7 @@ quiz(
     hint=("In CTR, how does one ciphertext bit affect the plaintext after decryption?",
           "Plaintext = ciphertext XOR keystream: what does XORing a value into a ciphertext byte "
           "do to the plaintext byte, and does the attacker need the keystream for it?"),
+    where="class",
 )
 
 
@@ -96,4 +99,5 @@ quiz(
           "the same one.",
           "Think of two seals of one tensor, two seals in the same second and a restart; then of "
           "the collision chance of random 96-bit nonces over 2^32 seals."),
+    where="class",
 )

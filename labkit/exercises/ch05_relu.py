@@ -19,6 +19,7 @@ CORNER_CS = (1.0, 0.75, 0.5, 0.375, 0.25, 0.125)
     hint=("A corner-neuron network has one neuron for each input pattern on which the function is 1.",
           "A 4-input XOR is 1 exactly on the patterns with an odd number of ones: count the 4-bit "
           "patterns of weight 1 and of weight 3."),
+    where="class",
 )
 def _xor4_neurons(answer):
     return int(answer) == corner_neurons(XOR(4)).n_neurons
@@ -56,6 +57,7 @@ implement(
           "constant (the ones from the 1 - x_i parts, then -k + c, all over c) into the bias."),
     spec=FunctionSpec("corner_neuron", _corner_reference, _draw_corner, trials=100, equal=_same_neuron,
                       hide=("labkit.circuits:corner_neurons",)),
+    where="class",
 )
 
 
@@ -66,6 +68,7 @@ implement(
           "negative argument gives 0.",
           "With c = 0.5 the two neurons are ReLU(2(x - y) - 1) and ReLU(2(y - x) - 1): compute "
           "x - y first, then add the two."),
+    where="class",
 )
 def _xor_half(answer):
     return bool(np.isclose(float(answer), corner_neurons(XOR(), 0.5)([0.75, 0.25])[0]))
@@ -101,6 +104,7 @@ implement(
           "a Circuit, the operators &, | and ^ on wires add gates; then set the single output."),
     spec=FunctionSpec("majority", checker=_majority, export="labkit.circuits:circuit_data",
                       rebuild="labkit.circuits:circuit_from_data"),
+    where="homework",
 )
 
 
@@ -167,6 +171,7 @@ implement(
           "holds the bits of the S-box entry at v, most significant first."),
     spec=FunctionSpec("sbox_corner_network", checker=_sbox_network,
                       hide=("labkit.circuits:corner_neurons", "labkit.circuits:lookup_function")),
+    where="homework",
 )
 
 
@@ -186,6 +191,7 @@ quiz(
     hint=("A key bit is a constant: x xor k is either x or 1 - x.",
           "For the others, fit a x + b y + c on three rows of the truth table and test the "
           "fourth."),
+    where="class",
 )
 
 quiz(
@@ -201,6 +207,7 @@ quiz(
     "0be92098897626601a712f1618f969e15c01844c16b46b4c22e7a18383581269",
     hint=("Compute one corner's pre-activation on a pattern that differs from it in one bit.",
           "For the corner of 110 at 111: sum the matching terms, subtract k = 3 and add c = 1."),
+    where="class",
 )
 
 quiz(
@@ -217,4 +224,5 @@ quiz(
     hint=("Correctness on bits pins a network down only at the 2^k corners.",
           "Evaluate the two corners of XOR (patterns 10 and 01) at (0.5, 0) for each c, with the "
           "corner formula of the notebook."),
+    where="class",
 )

@@ -40,6 +40,7 @@ def toy_spn_challenge() -> CountingOracle:
           "Your copy of round 1 can be the lab's compiled first round of the toy cipher for the key "
           "k0 (see the section above); compare outputs exactly, the grid values are dyadic."),
     kind="attack",
+    where="homework",
 )
 def _recover_second_round_key(answer):
     from labkit.neural import spn

@@ -30,6 +30,7 @@ def back_to_back_xor(x, k):
     "a real value x != 0 whose back-to-back XOR with the key bit 1 equals that of x = 0",
     hint=("With c = 1 the XOR neuron pair measures how far x is from the key bit.",
           "Which other point on the real line is exactly as far from 1 as 0 is?"),
+    where="class",
 )
 def _mirror(answer):
     x = float(answer)
@@ -61,6 +62,7 @@ implement(
           "row with v - e and of the second with v + e, where v is the base's bit i."),
     spec=FunctionSpec("probe_pair", _probe_pair_reference, _draw_probe, trials=40, equal=_same_array,
                       hide=("labkit.attacks.strategies:probe_rows",)),
+    where="class",
 )
 
 
@@ -71,6 +73,7 @@ implement(
           "scaled down.",
           "Which output byte stays the same when multiplied by 0.9? Find the input that the S-box "
           "sends there (the inverse S-box table holds it)."),
+    where="class",
 )
 def _zero_input(answer):
     v = int(answer)
@@ -122,6 +125,7 @@ def _key_bytes(got) -> bytes:
           "settles them. Where both pairs collided, try both values and keep the key whose AES "
           "encryption of the base equals the oracle's answer to the base."),
     kind="attack",
+    where="homework",
 )
 def _recover_aes128(answer):
     from labkit.neural import aes128_network
@@ -155,6 +159,7 @@ quiz(
     "c0a2fec9cc449307d974dcbe66a1b11933bbc1fa03caea8eff9bf36b606d7117",
     hint=("The first layer computes ReLU(x - k) + ReLU(k - x) = |x - k| for the key bit k.",
           "Evaluate |x - 1| at both points of each pair: which pair gives equal values?"),
+    where="class",
 )
 
 quiz(
@@ -171,6 +176,7 @@ quiz(
     hint=("Which key bits sit in the first layer's biases of an AES-256 network?",
           "In AES-256 the round keys are w0..w3, then w4..w7: is w4..w7 derived from w0..w3, and "
           "which layer holds it?"),
+    where="class",
 )
 
 quiz(
@@ -187,4 +193,5 @@ quiz(
     hint=("What is 0.7 times the all-zero byte, and 0.7 times any other byte?",
           "A blurred query scales the active corner's S-box output: which input of this S-box has "
           "an output that survives scaling unchanged?"),
+    where="class",
 )

@@ -12,6 +12,7 @@ from labkit.exercises import FunctionSpec, exercise, implement
           "each entry its own one-hot corner neuron.",
           "Count the corners of one byte, then the bytes of a block; or read the layer sizes of the "
           "network you built above (which layer is the first SubBytes?)."),
+    where="class",
 )
 def _subbytes_neurons(answer):
     from labkit.neural import aes128_network
@@ -26,6 +27,7 @@ def _subbytes_neurons(answer):
           "last loses a layer; the input clip costs something in front.",
           "Start from the table of sizes above: find the T-table row and ask what the clip "
           "ReLU(x) - ReLU(x - 1) adds to the depth."),
+    where="class",
 )
 def _ttable_layers(answer):
     from labkit.neural import aes128_network
@@ -54,6 +56,7 @@ implement(
     spec=FunctionSpec("xor_neurons", _xor_neurons_reference, _draw_xor_input, trials=60,
                       equal=lambda got, want: abs(float(got) - want) <= 1e-12,
                       hide=("labkit.circuits:corner_neurons",)),
+    where="class",
 )
 
 
@@ -62,6 +65,7 @@ implement(
     "with c = 1, which key bit k makes the inputs 1 - e and 1 + e give the same first-layer XOR output?",
     hint=("With c = 1 the XOR neuron pair computes the distance between x and k.",
           "Compare the distances of 1 - e and 1 + e to k = 0 and to k = 1."),
+    where="class",
 )
 def _colliding_key_bit(answer):
     e = 0.25

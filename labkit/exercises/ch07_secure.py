@@ -50,6 +50,7 @@ implement(
           "difference climbs from 0 to 1 - 2e, so divide by 1 - 2e."),
     spec=FunctionSpec("step", _step_reference, lambda rng: (_draw_coordinate(rng), rng.choice(EPSILONS)),
                       trials=200, equal=_close, hide=("labkit.neural.defence:step",)),
+    where="class",
 )
 
 
@@ -67,6 +68,7 @@ implement(
           "x - 1), divided by e; sum it over the coordinates of p."),
     spec=FunctionSpec("mask", _mask_reference, _draw_mask_input, trials=200, equal=_close,
                       hide=("labkit.neural.defence:mask", "labkit.neural.defence:rect")),
+    where="homework",
 )
 
 
@@ -77,6 +79,7 @@ implement(
           "integer to 4x must round.",
           "float32 has 24 significand bits. Take x just above a power of two, so that 4x - 1 "
           "rounds up and 4x - 3 rounds down, 4 apart instead of 2."),
+    where="class",
 )
 def _trigger(answer):
     x = torch.tensor([float(answer)], dtype=torch.float32)
@@ -143,6 +146,7 @@ def _as_key(value) -> bytes:
           "One base query and 128 trigger queries, one per bit, most significant first; read the "
           "128 answers as key bits and pack them into 16 bytes."),
     kind="attack",
+    where="homework",
 )
 def _float_trigger_attack(answer):
     if not callable(answer):
@@ -178,6 +182,7 @@ quiz(
           "width 1/3.",
           "D_S = ReLU(STEP(D(STEP(p))) - MASK(p)): STEP rounds the query, D sees bits, and MASK "
           "is the same for every output bit."),
+    where="class",
 )
 
 quiz(
@@ -194,6 +199,7 @@ quiz(
     hint=("Compute ReLU(4x - 1) and ReLU(4x - 3) exactly, then round each to bfloat16.",
           "Between 512 and 1024, bfloat16 holds only multiples of 4: where do 515 and 513 round "
           "to?"),
+    where="homework",
 )
 
 quiz(
@@ -209,4 +215,5 @@ quiz(
     "c7295d3dd5116b364c828989375fc10fa2fcf4d6751f165b819f158b839bc8ea",
     hint=("Evaluate the clamp from the inside out: ReLU(x), then 1 - that, then ReLU again.",
           "ReLU(1 - huge) is exactly 0: what is 1 - 0, and can rounding touch it?"),
+    where="homework",
 )

@@ -26,6 +26,7 @@ def _test_pixels() -> np.ndarray:
           "its number of matches out of 20 is Binomial(20, 1/10).",
           "Find the smallest k whose upper tail P[X >= k] is at most 1e-6: add up the binomial "
           "probabilities from k to 20 and lower k while the sum stays small enough."),
+    where="class",
 )
 def _threshold(answer):
     from labkit.backdoor.protocols import binomial_tail, detection_threshold
@@ -46,6 +47,7 @@ def _threshold(answer):
           "that for a model that only guesses?",
           "A guessing model matches all n with probability (1/10)^n: find the first n for which "
           "that is at most 5e-7."),
+    where="class",
 )
 def _fewest_queries(answer):
     from labkit.backdoor.protocols import detection_threshold
@@ -87,6 +89,7 @@ implement(
           "pixel's LSB with AND 0xFE, OR in the bits reshaped to 32x32, and return uint8."),
     spec=FunctionSpec("write_field", _write_field_reference, _draw_field_case, trials=40, equal=_same_pixels,
                       hide=("labkit.backdoor.trigger:write_fields",)),
+    where="class",
 )
 
 
@@ -149,6 +152,7 @@ implement(
           "eddsa in mode rfc8032 and treat its ValueError as invalid."),
     spec=FunctionSpec("trigger_target", _trigger_target_reference, new_draw=_trigger_cases, trials=42, equal=_same_label,
                       hide=("labkit.backdoor.trigger:verify_triggers",)),
+    where="homework",
 )
 
 
@@ -197,6 +201,7 @@ def ownership_challenge() -> dict:
           "clean one: ask about the triggered images again and re-sign with those labels, two or "
           "three times, until the labels stop changing."),
     kind="attack",
+    where="homework",
 )
 def _steal_ownership(answer):
     from labkit.backdoor.naive import OwnershipClaim, naive_judge_ownership_UNSAFE
@@ -234,6 +239,7 @@ quiz(
     hint=("Does the echo suspect need the owner's key to read a target from a header?",
           "The controls carry targets in the same header format, signed under the judge's fresh "
           "key: what does the echo suspect answer on them?"),
+    where="class",
 )
 
 quiz(
@@ -250,6 +256,7 @@ quiz(
     hint=("What would the signed message then have in common between two different pictures?",
           "If the signature checks only the header, which part of the input can the attacker "
           "replace while keeping it valid?"),
+    where="class",
 )
 
 quiz(
@@ -266,6 +273,7 @@ quiz(
     hint=("How long does a token's signature stay valid, and who may have seen it?",
           "Which replicas know that a nonce was used, and what does each check before the nonce "
           "store?"),
+    where="class",
 )
 
 quiz(
@@ -283,6 +291,7 @@ quiz(
     hint=("Can the innocent copy compute HMAC(k_i, .) without k_i?",
           "Without the key each answer is a guess among ten digits: what is the expected number "
           "of matches in 40?"),
+    where="class",
 )
 
 quiz(
@@ -299,6 +308,7 @@ quiz(
     hint=("Where does the signature watermark live: in the weights the attacks change, or "
           "elsewhere?",
           "Read the 'strip the verifier' row of the comparison, and ask what each attack touches."),
+    where="class",
 )
 
 quiz(
@@ -314,6 +324,7 @@ quiz(
     "43db2dfc239dc0bf87861c96b2b5d94e0e5f80411a8a5cdb8908533edc1545d9",
     hint=("Which inputs does the person running the model control, beyond bits?",
           "Chapter 06's attack needs what kind of access, and how many queries per key bit?"),
+    where="class",
 )
 # part 3 (08c): the backdoor as an attack, post-quantum triggers, a convolutional model
 
@@ -332,6 +343,7 @@ quiz(
           "before.",
           "Is a replayed trigger a new (message, signature) pair? And does seeing one help to "
           "make a trigger for another image?"),
+    where="class",
 )
 
 quiz(
@@ -347,6 +359,7 @@ quiz(
     "5eac1b8e7885757d8c4d06722258d26250cd305bbda8cc4332ab037e5e9b4b4c",
     hint=("Count the pixels of a 64 x 64 image.",
           "Divide the bits needed by the pixels, and round so that every bit has a place."),
+    where="homework",
 )
 
 quiz(
@@ -363,4 +376,5 @@ quiz(
     hint=("What do the protocols need from the scheme: sign and verify, and who runs each?",
           "The verifier ships beside every copy of the model: what would an HMAC verifier have to "
           "ship with it, and what could a holder of the copy then do?"),
+    where="homework",
 )

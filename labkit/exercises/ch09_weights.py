@@ -39,6 +39,7 @@ implement(
           "ends at the smaller of start + chunk_size and nbytes. Return a list of pairs."),
     spec=FunctionSpec("chunk_spans", chunk_spans, _draw_chunking, equal=_same_spans,
                       hide=("labkit.weights.encoding:chunk_spans",)),
+    where="class",
 )
 
 
@@ -56,6 +57,7 @@ implement(
           "the result back as 12 big-endian bytes."),
     spec=FunctionSpec("chunk_nonce", weights.chunk_nonce, _draw_nonce_case,
                       hide=("labkit.weights.encoding:chunk_nonce", "labkit.weights:chunk_nonce")),
+    where="homework",
 )
 
 
@@ -102,6 +104,7 @@ implement(
           "Decrypt with AES in GCM mode under the content key, feed the associated data of "
           "weights.dek_aad for this model id and name, and verify the tag before returning."),
     spec=FunctionSpec("unwrap_dek", checker=_unwrap_dek, hide=("labkit.weights.aead:unwrap_dek",)),
+    where="homework",
 )
 
 
@@ -126,6 +129,7 @@ def reuse_challenge():
           "XOR the two ciphertexts, then XOR in the raw bytes of the known tensor; read the result "
           "as float32 values in a 4 x 4 shape."),
     kind="attack",
+    where="homework",
 )
 def _reuse(answer):
     answer = torch.as_tensor(answer)
@@ -161,6 +165,7 @@ def exercise_state() -> dict:
           "One call of the chapter's sealing function does it: the device's public key as the "
           "only recipient, the publisher key pair as signing key, and the names to encrypt as a "
           "list holding only the weight matrix."),
+    where="class",
 )
 def _seal(answer):
     header = weights.read_header(answer)
@@ -194,6 +199,7 @@ quiz(
           "Each chunk moves with its own nonce and tag: does any check still read where the chunk "
           "sits? Compare the lab's container, whose nonces are base XOR i and whose associated "
           "data holds the chunk index."),
+    where="class",
 )
 
 quiz(
@@ -210,6 +216,7 @@ quiz(
     hint=("What does the outsider need to seal a file for the device: any secret, or only public "
           "keys?",
           "Which key does this loader trust, and who chose it?"),
+    where="class",
 )
 
 quiz(
@@ -225,6 +232,7 @@ quiz(
     "a010b3d7cf8a8e460680169c9e761d19dded56a6ba878b3c2d8d82d80fffaa09",
     hint=("Nonce reuse is about a repeated (key, nonce) pair.",
           "With different keys, are the keystreams related? How is H computed from the key?"),
+    where="class",
 )
 # part 2
 
@@ -242,6 +250,7 @@ quiz(
     hint=("Read the table's columns: where is the model in plaintext for each party?",
           "TLS, disk encryption and TDE decrypt for whoever runs the endpoint, the machine or the "
           "database: which party is one of those?"),
+    where="class",
 )
 
 quiz(
@@ -258,6 +267,7 @@ quiz(
     hint=("What changes in the files the tablet already has?",
           "Revocation changes the publisher's future files: which of the tablet's snapshots still "
           "open?"),
+    where="class",
 )
 
 quiz(
@@ -274,6 +284,7 @@ quiz(
     hint=("Which checks cover a plaintext tensor in this design?",
           "The signature covers the header and the tags cover the ciphertexts: is the edited bias "
           "in either?"),
+    where="class",
 )
 
 quiz(
@@ -289,4 +300,5 @@ quiz(
     "798dd9d23516541449ff7b51b0447ac524bdd252c98aade3b2f7a07dc4ce6c65",
     hint=("Run the naive loader's model on the test set.",
           "What does a layer hold before load_state_dict writes into it?"),
+    where="class",
 )

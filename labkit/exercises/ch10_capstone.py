@@ -40,6 +40,7 @@ def _name(answer) -> str:
           "a key id; ask what the container finds when no entry is labelled with your key.",
           "Seal a small tensor for one fresh recipient key pair, open it with a second one inside "
           "try/except, and look at the class of the exception: the most specific one is wanted."),
+    where="class",
 )
 def _wrong_device(answer):
     owner, other = weights.generate_recipient_keypair(), weights.generate_recipient_keypair()
@@ -81,6 +82,7 @@ implement(
           "trials at p = 1/10, is at most that share; math.comb gives the binomial coefficients."),
     spec=FunctionSpec("accusation_threshold", _reference_threshold, _draw_accusation,
                       hide=("labkit.backdoor.protocols:detection_threshold",)),
+    where="class",
 )
 
 
@@ -139,6 +141,7 @@ def leak_challenge():
           "equal to the expected labels; accuse the users whose count reaches the threshold of "
           "exercise 10.2 for 16 queries, alpha 1e-6 and the number of users."),
     kind="attack",
+    where="homework",
 )
 def _trace(candidate):
     if not callable(candidate):
@@ -165,6 +168,7 @@ def _trace(candidate):
           "(1/10)^n.",
           "That chance must be at most the share of one user in the budget, 1e-6 / 5: find the "
           "smallest n for which it is."),
+    where="class",
 )
 def _fewest_queries(answer):
     def enough(n):
@@ -209,6 +213,7 @@ implement(
           "phone, open refuses what it was told to expect: pin the publisher, the model id and "
           "the lowest version."),
     spec=FunctionSpec("deliver, receive", checker=_design),
+    where="homework", kind="design",
 )
 
 
@@ -271,6 +276,7 @@ def _safe_container_refuses_the_swap(s: dict) -> str:
           "of its dtype times the product of its shape; the first record starts right after the "
           "64-byte signature."),
     kind="attack",
+    where="homework",
 )
 def _swap(answer):
     if not isinstance(answer, (bytes, bytearray)):
@@ -298,6 +304,7 @@ def _swap(answer):
           "lists the four threats of this ledger.",
           "Spoofing pretends to be someone, tampering changes data, disclosure reveals it, denial "
           "of service makes a service unusable: name the property each one violates, in one word."),
+    where="class",
 )
 def _properties(answer):
     from labkit.capstone import THREATS
@@ -326,6 +333,7 @@ quiz(
     hint=("What does the tracer compare for each user?",
           "If all copies answer all triggers alike, which user's expected answers does the leak "
           "match?"),
+    where="class",
 )
 
 quiz(
@@ -342,6 +350,7 @@ quiz(
     hint=("Who holds a key built into the app?",
           "Losing one individual model is not a problem, losing many is: how many files does that "
           "key open?"),
+    where="class",
 )
 
 quiz(
@@ -358,6 +367,7 @@ quiz(
     hint=("Exercise 10.2: what happens to the threshold with 5 users?",
           "If each of L innocent users may be accused with chance a, what bounds the chance that "
           "at least one is? Set that bound to alpha."),
+    where="class",
 )
 # part 2
 
@@ -375,6 +385,7 @@ quiz(
     hint=("Everything in the replayed file is genuine: what tells it apart?",
           "Which signed field changes between two genuine deliveries, and what does the app "
           "remember?"),
+    where="class",
 )
 
 quiz(
@@ -391,6 +402,7 @@ quiz(
     hint=("Chapter 08's robustness table, 'strip the verifier'.",
           "Where does the secret response key act: in the weights, or in the code beside them? "
           "Without it, how often does a 10-class answer match by chance?"),
+    where="class",
 )
 
 quiz(
@@ -406,4 +418,5 @@ quiz(
     hint=("Who could rewrite or produce each piece of evidence alone?",
           "Evidence convinces a third party only if the disputing user made it or a neutral "
           "keeper holds it: which option did the user's side sign?"),
+    where="class",
 )

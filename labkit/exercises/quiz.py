@@ -37,8 +37,9 @@ def answer_digest(exercise_id: str, answer: str) -> str:
 
 
 def quiz(exercise_id: str, question: str, choices: list[str], digest: str, *,
-         hint: str | tuple[str, ...]) -> None:
-    """Register a multiple-choice question whose right letter hashes to ``digest``."""
+         hint: str | tuple[str, ...], where: str) -> None:
+    """Register a multiple-choice question whose right letter hashes to ``digest``; ``where`` is
+    ``"class"`` or ``"homework"`` as for :func:`labkit.exercises.exercise`."""
     if not 2 <= len(choices) <= 6:
         raise ValueError(f"a quiz needs 2 to 6 choices, got {len(choices)}")
     if len(digest) != 64 or set(digest) - set(string.hexdigits.lower()):
@@ -54,13 +55,15 @@ def quiz(exercise_id: str, question: str, choices: list[str], digest: str, *,
             return True, f"({letter}) is right."
         return False, f"({letter}) is not the best answer: reread the section and try again."
 
-    exercise(exercise_id, question, hint=hint, kind="quiz")(check_choice)
+    exercise(exercise_id, question, hint=hint, kind="quiz", where=where)(check_choice)
 
 
 def markdown(exercise_id: str) -> str:
     """The question and its lettered choices as notebook markdown."""
+    from labkit.exercises import _get
+
     question, lettered = QUESTIONS[exercise_id]
-    lines = [f"**{exercise_id}** (concept) {question}", ""]
+    lines = [f"**{exercise_id}** (concept, {_get(exercise_id).where}) {question}", ""]
     lines += [f"* **({letter})** {text}" for letter, text in lettered.items()]
     lines += ["", 'Answer with the letter, e.g. `answer = "a"`.']
     return "\n".join(lines)

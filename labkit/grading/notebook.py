@@ -4,7 +4,7 @@ A submission is a file, not a process: the grader reads it and never executes it
 student's kernel did (patching ``ex.check``, ``Feedback.__bool__``, the registry, the files of
 labkit, swallowing assertions) reaches a grade.
 
-- **Implement exercises** (``kind == "implement"``): the graded cell's source, without its
+- **Implement and design exercises** (those with a FunctionSpec): the graded cell's source, without its
   ``ex.check`` lines and with only the import statements of the notebook's first code cell that it
   uses, runs in a :class:`~labkit.grading.sandbox.Sandbox`; the exercise's
   :class:`~labkit.exercises.FunctionSpec` then checks the sandboxed function from here, on fresh
@@ -197,9 +197,9 @@ def grade_exercise(exercise_id: str, *, cell: str, answer: str, imports: list[tu
                    limits: Limits = Limits()) -> Verdict:
     """One exercise of a submission: in the sandbox if it is an implement exercise, else by receipt."""
     try:
-        kind = exercises.registry()[exercise_id].kind
+        spec = exercises.registry()[exercise_id].spec
     except KeyError:
         return Verdict(exercise_id, False, "unknown exercise", "none")
-    if kind == "implement":
+    if spec is not None:  # implement and design exercises: the student's code, checked in the sandbox
         return grade_implement(exercise_id, cell, answer, imports=imports, limits=limits)
     return grade_receipt(exercise_id, found_receipts, public_key=public_key, student=student)
