@@ -63,8 +63,12 @@ def test_every_unit_converts_with_one_graded_test_per_exercise_cell(path):
     source, points = tool.assignment_notebook(full, name=path.name)
     exercise_cells = tool.make_student.exercise_cells(full)
     graded = _graded(source)
-    assert len(graded) == len(exercise_cells) and points == sum(c.metadata.nbgrader.points for c in graded)
     registry = exercises.registry()
+    homework_cells = [i for i in exercise_cells if any(registry[eid].where == "homework"
+                                                       for eid, _ in tool.check_calls(full.cells[i].source))]
+    assert len(graded) == len(homework_cells) and points == sum(c.metadata.nbgrader.points for c in graded)
+    every, _ = tool.assignment_notebook(full, name=path.name, graded=("class", "homework"))
+    assert len(_graded(every)) == len(exercise_cells), "--grade-class-exercises grades every exercise cell"
     for cell in graded:
         assert cell.metadata.nbgrader.locked and "### BEGIN HIDDEN TESTS" in cell.source
         for exercise_id, _ in tool.check_calls(cell.source.replace(tool.GRADER_CHECK, "ex.check")):
@@ -138,7 +142,8 @@ def test_release_and_autograde_round_trip(tmp_path):
     release = nbformat.read(course_dir / "release" / assignment / path.name, as_version=4)
     full_marks = sum(c.metadata.nbgrader.points for c in _graded(source))
     registry = exercises.registry()
-    checked = [eid for cell in _answers(source).values() for eid, _ in tool.check_calls(cell.source)]
+    checked = [eid for cell in _answers(source).values() for eid, _ in tool.check_calls(cell.source)
+               if registry[eid].where == "homework"]  # the assignment grades the homework
     implement = [eid for eid in checked if registry[eid].kind == "implement"]
     by_receipt = [eid for eid in checked if registry[eid].kind != "implement"]
     assert full_marks == len(checked) and implement and by_receipt

@@ -32,6 +32,7 @@ import nbformat
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tools")]  # run as a script from a clone: its labkit, its tools
 import make_student  # noqa: E402  (the markers and their validation: one definition for both tools)
+from labkit import exercises as lab_exercises  # noqa: E402
 from labkit.course import notebook_paths as course_notebooks, unit_number  # noqa: E402
 
 __all__ = ["COURSE_ID", "GRADER_CHECK", "check_calls", "assignment_notebook", "write_config", "grading_config",
@@ -140,11 +141,19 @@ def _test_source(checks: list[tuple[str, str]]) -> str:
     return "\n".join(lines)
 
 
-def assignment_notebook(nb: nbformat.NotebookNode, *, name: str = "notebook") -> tuple[nbformat.NotebookNode, int]:
+#: The exercises an assignment grades by default: the homework (``where="homework"``); exercises done
+#: in class keep their answer cell and self-check in the release but earn no points.
+GRADED = ("homework",)
+
+
+def assignment_notebook(nb: nbformat.NotebookNode, *, name: str = "notebook",
+                        graded: tuple[str, ...] = GRADED) -> tuple[nbformat.NotebookNode, int]:
     """The nbgrader source version of an instructor notebook and its total points.
 
-    Markers are validated exactly as ``make student`` does (:class:`make_student.MarkerError`).
+    Only exercises whose ``where`` is in ``graded`` get a hidden test (points). Markers are validated
+    exactly as ``make student`` does (:class:`make_student.MarkerError`).
     """
+    registry = lab_exercises.registry()
     make_student.student_notebook(nb, name=name)  # raises MarkerError on any bad marker
     exercises = set(make_student.exercise_cells(nb))
     source = nbformat.from_dict(nb)
@@ -163,6 +172,9 @@ def assignment_notebook(nb: nbformat.NotebookNode, *, name: str = "notebook") ->
         grade_id = tag if tag not in seen else f"{tag}-cell{index}"
         seen.add(grade_id)
         cell.metadata.update(_metadata(f"answer-{grade_id}", solution=True, grade=False, locked=False))
+        checks = [(eid, expr) for eid, expr in checks if eid in registry and registry[eid].where in graded]
+        if not checks:
+            continue  # an exercise done in class: its answer cell, no points
         test = nbformat.v4.new_code_cell(_test_source(checks))
         test.metadata.update(_metadata(f"check-{grade_id}", solution=False, grade=True, locked=True,
                                        points=len(checks)))
@@ -198,15 +210,18 @@ def write_config(course: Path, service_public_key: str = "") -> Path:
     return path
 
 
-def build_course(course: Path, notebooks: list[Path], service_public_key: str = "") -> dict[str, int]:
-    """Write ``source/<unit>/<unit>.ipynb`` for each notebook with exercises; ``{assignment: points}``."""
+def build_course(course: Path, notebooks: list[Path], service_public_key: str = "",
+                 graded: tuple[str, ...] = GRADED) -> dict[str, int]:
+    """Write ``source/<unit>/<unit>.ipynb`` for each notebook with graded exercises; ``{assignment: points}``."""
     write_config(course, service_public_key)
     assignments = {}
     for path in notebooks:
         nb = nbformat.read(path, as_version=4)
         if not make_student.exercise_cells(nb):
             continue  # appendices have no exercises: nothing to grade
-        converted, points = assignment_notebook(nb, name=path.name)
+        converted, points = assignment_notebook(nb, name=path.name, graded=graded)
+        if not points:
+            continue  # every exercise of the unit is done in class: no assignment
         folder = course / "source" / path.stem
         folder.mkdir(parents=True, exist_ok=True)
         nbformat.write(converted, folder / path.name)
@@ -256,11 +271,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--service-public-key", default=os.environ.get("LABKIT_SERVICE_PUBLIC_KEY", ""),
                         help="the challenge service's Ed25519 public key, 64 hex digits (default: "
                              "$LABKIT_SERVICE_PUBLIC_KEY); receipts verify under it")
+    parser.add_argument("--grade-class-exercises", action="store_true",
+                        help="grade the exercises done in class too (default: only the homework)")
     args = parser.parse_args(argv)
     course = Path(args.course).resolve()
+    graded = ("class", "homework") if args.grade_class_exercises else GRADED
     paths = [Path(p).resolve() for p in args.notebooks] or course_notebooks(ROOT / "notebooks")
     try:
-        assignments = build_course(course, [p for p in paths if unit_number(p)], args.service_public_key)
+        assignments = build_course(course, [p for p in paths if unit_number(p)], args.service_public_key, graded)
     except (make_student.MarkerError, ConversionError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

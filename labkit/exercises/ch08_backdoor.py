@@ -89,7 +89,7 @@ implement(
           "pixel's LSB with AND 0xFE, OR in the bits reshaped to 32x32, and return uint8."),
     spec=FunctionSpec("write_field", _write_field_reference, _draw_field_case, trials=40, equal=_same_pixels,
                       hide=("labkit.backdoor.trigger:write_fields",)),
-    where="class",
+    where="homework",
 )
 
 
