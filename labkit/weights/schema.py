@@ -112,7 +112,7 @@ class Manifest:
 # the reader
 # ---------------------------------------------------------------------------------------------
 _INT = re.compile(r"0|[1-9][0-9]{0,18}")
-_HEX = {n: re.compile(f'"([0-9a-fA-F]{{{2 * n}}})"') for n in
+_HEX = {n: re.compile(f'"([0-9a-f]{{{2 * n}}})"') for n in
         (8, 12, 16, 32, KEY_BYTES + TAG_BYTES, WRAPPED_DEK_BYTES)}
 _DTYPE_NAMES = {name: name for name in DTYPES}
 _RECIPIENT_KEYS = {"hpke": ("ct", "enc", "kid", "pk", "type"),
@@ -190,7 +190,7 @@ class _Reader:
                 return value
         fail(f"manifest: {what} must be true or false {self.where()}")
 
-    def hex(self, n: int, what: str) -> bytes:
+    def hex(self, n: int, what: str) -> bytes:  # lowercase, as seal writes it
         m = _HEX[n].match(self.text, self.pos)
         if m is None:
             fail(f"manifest: {what} must be {n} bytes of hex {self.where()}")
