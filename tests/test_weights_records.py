@@ -118,3 +118,27 @@ def test_only_the_canonical_spelling_is_accepted(sealed, parties, edit):
         return
     with pytest.raises(W.FormatError):
         W.open(path, parties["device"].private_key, signer=parties["publisher"].public_key)
+
+
+@pytest.mark.parametrize("madvise", ["missing", "failing", "real"])
+def test_open_without_madvise_populate_gives_the_same_tensors(tmp_path, parties, monkeypatch,
+                                                               madvise):
+    """Faulting pages in ahead (MADV_POPULATE_WRITE, Linux 5.14+) is only a speed-up: where it
+    is missing or fails, the copy faults them in and open returns the same tensors."""
+    from labkit.weights import fileio
+
+    state = {"big": torch.randn(3 << 18), "plain": torch.randn(1 << 18), "odd": torch.randn(7)}
+    path = tmp_path / "big.lkw"
+    W.seal(state, path, [parties["device"].public_key], signing_key=parties["publisher"],
+           encrypt=["big", "odd"], chunk_size=1 << 20)
+    if madvise == "missing":
+        monkeypatch.setattr(fileio, "_madvise", None)
+    elif madvise == "failing":
+        monkeypatch.setattr(fileio, "_madvise", lambda *args: -1)
+    out = W.open(path, parties["device"].private_key, signer=parties["publisher"].public_key,
+                 workers=2)
+    assert all(torch.equal(out[n], t) for n, t in state.items())
+    arena = fileio.alloc(5 << 20)
+    assert len(arena.buf) == (5 << 20) + fileio.SLACK
+    arena.populate(4097, 3 << 20)  # any range, page-aligned or not
+    memoryview(arena.buf)[4097:8000] = bytes(3903)
