@@ -22,7 +22,7 @@ on whether the second core is free (see the profile).
 Profile of open (256 MiB, 64 float32 tensors, /dev/shm; one thread, best of 6, machine loaded
 at load average ~10, so absolute times are ~3x a quiet run's)::
 
-    page faults (MADV_POPULATE_WRITE of each piece)   324 ms   49%
+    page faults (MADV_POPULATE_WRITE)                 324 ms   49%
     preadv (copy out of the page cache)               144 ms   22%
     AES-256-GCM, OpenSSL, in place, cache-hot         140 ms   21%
     header, DEK unwrapping, tensors, touch             50 ms    8%
@@ -38,11 +38,13 @@ call per piece instead of one fault per page during the copy). So the issue's "o
 1.4 GB/s while AES runs 4.35 GB/s" is the page faults: making 256 MiB of fresh private memory
 costs a fault, a zeroed page and a memcg charge per 4 KiB, twice the AES. No format that must
 produce private plaintext avoids it, so the lead over CryptoTensors comes from doing the same
-work on two cores: each worker faults in the pages of the 256 KiB piece it is about to fill
-(one ``madvise`` through ctypes, without the GIL), reads the ciphertext into them (``preadv``,
-without the GIL) and decrypts it there while it is in cache (``update_into``, OpenSSL holds the
-GIL), so one thread's kernel work overlaps the other's AES, and the plaintext is written once,
-into the memory the tensors share. CryptoTensors runs on one thread. With the second core busy
+work on two cores: each worker faults in the pages of the 4 MiB chunk it is about to fill (one
+``madvise(MADV_POPULATE_WRITE)`` through ctypes, without the GIL), reads the ciphertext into
+them (one ``preadv``, without the GIL) and decrypts it there in 256 KiB pieces
+(``update_into``, OpenSSL holds the GIL), so one thread's kernel work overlaps the other's AES,
+and the plaintext is written once, into the memory the tensors share. (Faulting and reading
+each 256 KiB piece just before its AES, to keep it in cache, cost 2% more CPU: 16 times the
+system calls and GIL hand-overs, and AES streams from the last-level cache as fast.) CryptoTensors runs on one thread. With the second core busy
 with other work the ratio falls towards the CPU-time ratio, about 1.1x.
 
 Measured and not kept:

@@ -52,16 +52,12 @@ class PycryptodomeGCM:
         return cipher.digest()
 
     @staticmethod
-    def decrypt_into(key: bytes, nonce: bytes, aad: bytes, src, dst, tag: bytes,
-                     prepare: Callable[[int, int], None] | None = None) -> bool:
-        """Decrypt ``src`` into ``dst`` (may be the same memory); True if the tag verifies.
-        ``prepare(a, b)``, if given, is called just before bytes ``a:b`` are decrypted (to
-        fetch them), so each piece is still in cache when it is decrypted."""
+    def decrypt_into(key: bytes, nonce: bytes, aad: bytes, src, dst, tag: bytes) -> bool:
+        """Decrypt ``src`` into ``dst`` (may be the same memory) piece by piece; True if the tag
+        verifies."""
         cipher = AES.new(key, AES.MODE_GCM, nonce=nonce)
         cipher.update(aad)
         for a, b in pieces(len(src)):
-            if prepare is not None:
-                prepare(a, b)
             cipher.decrypt(src[a:b], output=dst[a:b])
         try:
             cipher.verify(tag)
@@ -91,14 +87,11 @@ class OpenSSLGCM:
         return enc.tag
 
     @staticmethod
-    def decrypt_into(key: bytes, nonce: bytes, aad: bytes, src, dst, tag: bytes,
-                     prepare: Callable[[int, int], None] | None = None) -> bool:
+    def decrypt_into(key: bytes, nonce: bytes, aad: bytes, src, dst, tag: bytes) -> bool:
         """As :meth:`PycryptodomeGCM.decrypt_into`, straight into ``dst`` (no new bytes)."""
         dec = Cipher(algorithms.AES(key), modes.GCM(nonce, tag)).decryptor()
         dec.authenticate_additional_data(aad)
         for a, b in pieces(len(src)):
-            if prepare is not None:
-                prepare(a, b)
             if len(dst) >= b + 15:  # update_into wants 15 spare bytes; GCM writes exactly b - a
                 dec.update_into(src[a:b], dst[a : b + 15])
             else:  # no spare bytes after dst (the file's last piece): go through a copy
