@@ -47,6 +47,12 @@ each 256 KiB piece just before its AES, to keep it in cache, cost 2% more CPU: 1
 system calls and GIL hand-overs, and AES streams from the last-level cache as fast.) CryptoTensors runs on one thread. With the second core busy
 with other work the ratio falls towards the CPU-time ratio, about 1.1x.
 
+Seal encrypts each chunk piece by piece into a 4 MiB buffer per thread and writes it with one
+``pwrite`` (per piece, as before, cost about 5% more CPU: 16 times the system calls and GIL
+hand-overs). With OpenSSL, whose AES holds the GIL, a second thread spent about 20% more CPU
+time than one on this loaded machine, and gained wall-clock time only in some runs: the ratios
+of both rows are printed.
+
 Measured and not kept:
 
 * faulting all pages first (``MAP_POPULATE``, one thread): as much CPU, but serial, before any

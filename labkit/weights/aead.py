@@ -39,16 +39,14 @@ class PycryptodomeGCM:
     @staticmethod
     def encrypt_into(key: bytes, nonce: bytes, aad: bytes, src, dst,
                      emit: Callable[[int, memoryview], None] | None = None) -> bytes:
-        """Encrypt ``src`` and return the tag. Without ``emit`` the ciphertext goes to ``dst``;
-        with it, ``dst`` (at least :data:`PIECE` + 16 bytes) is reused for every piece and
-        ``emit(a, piece)`` receives the ciphertext of bytes ``a:a + len(piece)`` (cache-hot)."""
+        """Encrypt ``src`` piece by piece and return the tag. Without ``emit`` the ciphertext
+        goes to ``dst``; with it, ``dst`` (at least :data:`PIECE` + 16 bytes) is a reused
+        buffer: pieces fill it and ``emit(a, ciphertext)`` receives each full buffer (and the
+        last), the ciphertext of bytes ``a:a + len(ciphertext)`` of ``src``."""
         cipher = AES.new(key, AES.MODE_GCM, nonce=nonce)
         cipher.update(aad)
-        for a, b in pieces(len(src)):
-            out = dst[a:b] if emit is None else dst[: b - a]
-            cipher.encrypt(src[a:b], output=out)
-            if emit is not None:
-                emit(a, out)
+        _encrypt_pieces(lambda piece, out: cipher.encrypt(piece, output=out[: len(piece)]),
+                        src, dst, emit)
         return cipher.digest()
 
     @staticmethod
@@ -77,12 +75,9 @@ class OpenSSLGCM:
         """As :meth:`PycryptodomeGCM.encrypt_into` (``dst`` needs 15 spare bytes)."""
         enc = Cipher(algorithms.AES(key), modes.GCM(nonce)).encryptor()
         enc.authenticate_additional_data(aad)
-        for a, b in pieces(len(src)):  # update_into wants 15 spare bytes; GCM writes b - a
-            if emit is None:
-                enc.update_into(src[a:b], dst[a : b + 15])
-            else:
-                enc.update_into(src[a:b], dst[: b - a + 15])
-                emit(a, dst[: b - a])
+        # update_into wants 15 spare bytes after the output; GCM writes exactly len(piece)
+        _encrypt_pieces(lambda piece, out: enc.update_into(piece, out[: len(piece) + 15]),
+                        src, dst, emit)
         enc.finalize()
         return enc.tag
 
@@ -103,6 +98,26 @@ class OpenSSLGCM:
         except InvalidTag:
             return False
         return True
+
+
+def _encrypt_pieces(update: Callable[[memoryview, memoryview], object], src, dst,
+                    emit: Callable[[int, memoryview], None] | None) -> None:
+    """Run ``update(piece, out)`` over the pieces of ``src``: ``out`` is ``dst`` at the piece's
+    place, or with ``emit`` the free part of the reused buffer ``dst``, handed to ``emit`` when
+    the next piece would not fit (one write per buffer, not per piece) and at the end."""
+    src, dst = memoryview(src).cast("B"), memoryview(dst).cast("B")
+    start = fill = 0
+    for a, b in pieces(len(src)):
+        if emit is None:
+            update(src[a:b], dst[a:])
+            continue
+        if fill and fill + (b - a) + 16 > len(dst):
+            emit(start, dst[:fill])
+            start, fill = a, 0
+        update(src[a:b], dst[fill:])
+        fill += b - a
+    if emit is not None and fill:
+        emit(start, dst[:fill])
 
 
 def aead_backends() -> list[str]:

@@ -190,8 +190,9 @@ def seal(tensors, path, recipients, *, signing_key=None, encrypt=None, model_id:
         def encrypt_chunk(fd, name, index, count, a, b):
             entry = entries[name]
             out = getattr(local, "buf", None)
-            if out is None:  # one cache-sized piece buffer per thread, reused
-                out = local.buf = memoryview(bytearray(aead.PIECE + fileio.SLACK))
+            if out is None:  # one buffer per thread, reused: one pwrite per chunk (<= 4 MiB)
+                size = max(aead.PIECE, min(chunk_size, fileio.WRITE_BUFFER))
+                out = local.buf = memoryview(bytearray(size + fileio.SLACK))
             start = data_start + entry["offsets"][0] + a
             tag = engine.encrypt_into(
                 bytes(deks[name]), chunk_nonce(nonce_bases[name], index),

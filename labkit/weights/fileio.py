@@ -23,6 +23,7 @@ from labkit.weights.errors import IntegrityError
 __all__ = ["zeroise"]
 
 SLACK = 16  # spare bytes after every buffer (OpenSSL's update_into asks for 15)
+WRITE_BUFFER = 4 << 20  # seal encrypts into a buffer of this size per thread, one pwrite each
 
 
 def zeroise(buffer) -> None:
