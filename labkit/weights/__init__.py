@@ -23,8 +23,9 @@ wrong signer; subclasses :class:`FormatError` and :class:`RollbackError`) or
 :class:`NotARecipientError`, whatever the file holds; nothing partial is ever returned.
 
 Modules, one concern each: ``errors``; ``keys`` (key pairs, licences, content-key delivery);
-``encoding`` (constants, associated data, nonces, dtypes); ``schema`` and ``format`` (the
-header: validate, parse, write, authenticate, byte regions); ``aead`` (AES-256-GCM engines, DEK
+``encoding`` (constants, associated data, nonces, dtypes); ``schema`` (the manifest's frozen
+typed records and the one reader that builds them, in bounded memory); ``format`` (the header:
+parse, write, authenticate, byte regions); ``aead`` (AES-256-GCM engines, DEK
 wrapping); ``fileio`` (files, memory, threads); ``container`` (seal, open); ``recipients``
 (add, revoke, rotate); ``selective`` (sensitivity, selective encryption, CoreLocker-style keys);
 ``pitfalls`` (counter-examples). ``weights.open`` is an attribute of the package but not in

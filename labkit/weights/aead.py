@@ -1,7 +1,8 @@
-"""AES-256-GCM for the container: two interchangeable engines for the bulk of the data, which
-process a chunk in cache-sized pieces, and the wrapping of each tensor's DEK under the content
-key. The file format is identical with either engine; only the speed differs
-(``benchmarks/bench_weights.py``).
+"""AES-256-GCM (NIST SP 800-38D) for the container: two interchangeable engines for the bulk
+of the data, which process a chunk in cache-sized pieces, and the wrapping of each tensor's DEK
+under the content key. The file format is identical with either engine; only the speed differs
+(``benchmarks/bench_weights.py``). Both libraries are hard dependencies of the lab, so there is
+no fallback: DEKs are wrapped one way, with ``cryptography``'s ``AESGCM`` (OpenSSL).
 
 Threads: pycryptodome's AES releases the GIL, OpenSSL's (package ``cryptography``) holds it;
 see :func:`backend` for why two threads still pay with OpenSSL.
@@ -13,16 +14,12 @@ from typing import Callable
 from Crypto.Cipher import AES
 from Crypto.Random import get_random_bytes
 
-from labkit.weights.encoding import NONCE_BYTES, TAG_BYTES, dek_aad
+from labkit.weights.encoding import NONCE_BYTES, dek_aad
 from labkit.weights.errors import IntegrityError
 
-try:  # OpenSSL's AES-GCM, used for the bulk of the data when installed (same format)
-    from cryptography.exceptions import InvalidTag
-    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-except ImportError:  # pragma: no cover - the lab installs it; pycryptodome does the same job
-    Cipher = AESGCM = None
-    InvalidTag = ValueError
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 __all__ = ["aead_backends"]
 
@@ -42,29 +39,23 @@ class PycryptodomeGCM:
     @staticmethod
     def encrypt_into(key: bytes, nonce: bytes, aad: bytes, src, dst,
                      emit: Callable[[int, memoryview], None] | None = None) -> bytes:
-        """Encrypt ``src`` and return the tag. Without ``emit`` the ciphertext goes to ``dst``;
-        with it, ``dst`` (at least :data:`PIECE` + 16 bytes) is reused for every piece and
-        ``emit(a, piece)`` receives the ciphertext of bytes ``a:a + len(piece)`` (cache-hot)."""
+        """Encrypt ``src`` piece by piece and return the tag. Without ``emit`` the ciphertext
+        goes to ``dst``; with it, ``dst`` (at least :data:`PIECE` + 16 bytes) is a reused
+        buffer: pieces fill it and ``emit(a, ciphertext)`` receives each full buffer (and the
+        last), the ciphertext of bytes ``a:a + len(ciphertext)`` of ``src``."""
         cipher = AES.new(key, AES.MODE_GCM, nonce=nonce)
         cipher.update(aad)
-        for a, b in pieces(len(src)):
-            out = dst[a:b] if emit is None else dst[: b - a]
-            cipher.encrypt(src[a:b], output=out)
-            if emit is not None:
-                emit(a, out)
+        _encrypt_pieces(lambda piece, out: cipher.encrypt(piece, output=out[: len(piece)]),
+                        src, dst, emit)
         return cipher.digest()
 
     @staticmethod
-    def decrypt_into(key: bytes, nonce: bytes, aad: bytes, src, dst, tag: bytes,
-                     prepare: Callable[[int, int], None] | None = None) -> bool:
-        """Decrypt ``src`` into ``dst`` (may be the same memory); True if the tag verifies.
-        ``prepare(a, b)``, if given, is called just before bytes ``a:b`` are decrypted (to
-        fetch them), so each piece is still in cache when it is decrypted."""
+    def decrypt_into(key: bytes, nonce: bytes, aad: bytes, src, dst, tag: bytes) -> bool:
+        """Decrypt ``src`` into ``dst`` (may be the same memory) piece by piece; True if the tag
+        verifies."""
         cipher = AES.new(key, AES.MODE_GCM, nonce=nonce)
         cipher.update(aad)
         for a, b in pieces(len(src)):
-            if prepare is not None:
-                prepare(a, b)
             cipher.decrypt(src[a:b], output=dst[a:b])
         try:
             cipher.verify(tag)
@@ -84,24 +75,18 @@ class OpenSSLGCM:
         """As :meth:`PycryptodomeGCM.encrypt_into` (``dst`` needs 15 spare bytes)."""
         enc = Cipher(algorithms.AES(key), modes.GCM(nonce)).encryptor()
         enc.authenticate_additional_data(aad)
-        for a, b in pieces(len(src)):  # update_into wants 15 spare bytes; GCM writes b - a
-            if emit is None:
-                enc.update_into(src[a:b], dst[a : b + 15])
-            else:
-                enc.update_into(src[a:b], dst[: b - a + 15])
-                emit(a, dst[: b - a])
+        # update_into wants 15 spare bytes after the output; GCM writes exactly len(piece)
+        _encrypt_pieces(lambda piece, out: enc.update_into(piece, out[: len(piece) + 15]),
+                        src, dst, emit)
         enc.finalize()
         return enc.tag
 
     @staticmethod
-    def decrypt_into(key: bytes, nonce: bytes, aad: bytes, src, dst, tag: bytes,
-                     prepare: Callable[[int, int], None] | None = None) -> bool:
+    def decrypt_into(key: bytes, nonce: bytes, aad: bytes, src, dst, tag: bytes) -> bool:
         """As :meth:`PycryptodomeGCM.decrypt_into`, straight into ``dst`` (no new bytes)."""
         dec = Cipher(algorithms.AES(key), modes.GCM(nonce, tag)).decryptor()
         dec.authenticate_additional_data(aad)
         for a, b in pieces(len(src)):
-            if prepare is not None:
-                prepare(a, b)
             if len(dst) >= b + 15:  # update_into wants 15 spare bytes; GCM writes exactly b - a
                 dec.update_into(src[a:b], dst[a : b + 15])
             else:  # no spare bytes after dst (the file's last piece): go through a copy
@@ -115,13 +100,33 @@ class OpenSSLGCM:
         return True
 
 
+def _encrypt_pieces(update: Callable[[memoryview, memoryview], object], src, dst,
+                    emit: Callable[[int, memoryview], None] | None) -> None:
+    """Run ``update(piece, out)`` over the pieces of ``src``: ``out`` is ``dst`` at the piece's
+    place, or with ``emit`` the free part of the reused buffer ``dst``, handed to ``emit`` when
+    the next piece would not fit (one write per buffer, not per piece) and at the end."""
+    src, dst = memoryview(src).cast("B"), memoryview(dst).cast("B")
+    start = fill = 0
+    for a, b in pieces(len(src)):
+        if emit is None:
+            update(src[a:b], dst[a:])
+            continue
+        if fill and fill + (b - a) + 16 > len(dst):
+            emit(start, dst[:fill])
+            start, fill = a, 0
+        update(src[a:b], dst[fill:])
+        fill += b - a
+    if emit is not None and fill:
+        emit(start, dst[:fill])
+
+
 def aead_backends() -> list[str]:
     """Names of the AES-256-GCM engines available here (the file format is the same for all)."""
-    return ["pycryptodome"] + (["cryptography"] if Cipher is not None else [])
+    return ["pycryptodome", "cryptography"]
 
 
 def backend(name: str | None):
-    """``None`` picks the fastest available: OpenSSL (package ``cryptography``) if installed.
+    """``None`` picks the fastest: OpenSSL (package ``cryptography``).
 
     Measured on the lab's 2-core AVX-512/VAES machine (cryptography 48 with OpenSSL 4.0,
     pycryptodome 4.4), one core, 256 KiB pieces: OpenSSL ~14 GB/s when the input is in cache
@@ -130,39 +135,29 @@ def backend(name: str | None):
     release it; with OpenSSL the second thread earns its keep by running the kernel's share
     meanwhile (page faults, copies into the page cache), which is most of the time of
     :func:`~labkit.weights.seal` and :func:`~labkit.weights.open`."""
-    available = aead_backends()
-    if name is None:
-        name = "cryptography" if "cryptography" in available else "pycryptodome"
-    if name not in ("pycryptodome", "cryptography"):
-        raise ValueError(f"backend must be 'pycryptodome' or 'cryptography', got {name!r}")
-    if name not in available:
-        raise ValueError(f"backend {name!r} is not installed")
-    return OpenSSLGCM if name == "cryptography" else PycryptodomeGCM
+    if name is None or name == "cryptography":
+        return OpenSSLGCM
+    if name == "pycryptodome":
+        return PycryptodomeGCM
+    raise ValueError(f"backend must be 'pycryptodome' or 'cryptography', got {name!r}")
 
 
 # One DEK is wrapped per tensor, so a model with hundreds of tensors makes hundreds of these
-# calls: a fresh pycryptodome GCM object costs ~58 us (it precomputes its GHASH table), OpenSSL's
-# ~2 us: ~7 ms less per 128 tensors, ~4% of sealing or opening 512 MiB. Same bytes either way.
+# calls: OpenSSL's AESGCM object costs ~2 us to set up, a pycryptodome GCM object ~58 us (it
+# precomputes its GHASH table), ~7 ms per 128 tensors, ~4% of sealing or opening 512 MiB.
 def wrap_dek(content_key: bytes, dek: bytes, model_id: str, name: str) -> str:
-    """``nonce || AES-256-GCM(content_key, dek)`` in hex, bound to the model and tensor name."""
+    """``nonce || AES-256-GCM(content_key, dek)`` (60 bytes) in hex, as the manifest spells it,
+    bound to the model and tensor name by the associated data."""
     nonce = get_random_bytes(NONCE_BYTES)
-    if AESGCM is not None:
-        return (nonce + AESGCM(content_key).encrypt(nonce, dek, dek_aad(model_id, name))).hex()
-    cipher = AES.new(content_key, AES.MODE_GCM, nonce=nonce)
-    cipher.update(dek_aad(model_id, name))
-    ct, tag = cipher.encrypt_and_digest(dek)
-    return (nonce + ct + tag).hex()
+    return (nonce + AESGCM(content_key).encrypt(nonce, dek, dek_aad(model_id, name))).hex()
 
 
-def unwrap_dek(content_key: bytes, wrapped_hex: str, model_id: str, name: str) -> bytes:
-    """Inverse of :func:`wrap_dek`; :class:`IntegrityError` if it does not authenticate."""
-    blob = bytes.fromhex(wrapped_hex)
+def unwrap_dek(content_key: bytes, wrapped: bytes | str, model_id: str, name: str) -> bytes:
+    """Inverse of :func:`wrap_dek` (``wrapped`` as bytes, as a parsed manifest holds it, or in
+    hex); :class:`IntegrityError` if it does not authenticate."""
     try:
-        if AESGCM is not None:
-            return AESGCM(content_key).decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:],
-                                               dek_aad(model_id, name))
-        cipher = AES.new(content_key, AES.MODE_GCM, nonce=blob[:NONCE_BYTES])
-        cipher.update(dek_aad(model_id, name))
-        return cipher.decrypt_and_verify(blob[NONCE_BYTES:-TAG_BYTES], blob[-TAG_BYTES:])
+        blob = bytes.fromhex(wrapped) if isinstance(wrapped, str) else bytes(wrapped)
+        return AESGCM(content_key).decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:],
+                                           dek_aad(model_id, name))
     except (ValueError, InvalidTag):
         raise IntegrityError(f"wrapped DEK of {name!r} fails authentication") from None

@@ -161,7 +161,7 @@ def seal(tensors, path, recipients, *, signing_key=None, encrypt=None, model_id:
         kids = [r["kid"] for r in wrapped]
         if len(set(kids)) != len(kids):
             raise ValueError("the same recipient is listed twice")
-        views, entries, offset = {}, {}, 0
+        views, entries, nonce_bases, offset = {}, {}, {}, 0
         for name, tensor in state.items():
             t, mv = _tensor_bytes(name, tensor)
             views[name] = (t, mv)
@@ -171,7 +171,8 @@ def seal(tensors, path, recipients, *, signing_key=None, encrypt=None, model_id:
                 deks[name] = bytearray(get_random_bytes(KEY_BYTES))
                 entry["wrapped_dek"] = aead.wrap_dek(bytes(content_key), bytes(deks[name]),
                                                      model_id, name)
-                entry["nonce_base"] = get_random_bytes(NONCE_BYTES).hex()
+                nonce_bases[name] = get_random_bytes(NONCE_BYTES)
+                entry["nonce_base"] = nonce_bases[name].hex()
                 entry["tags"] = ["00" * TAG_BYTES] * len(chunk_spans(len(mv), chunk_size))
             else:
                 entry["sha256"] = "00" * 32
@@ -181,18 +182,20 @@ def seal(tensors, path, recipients, *, signing_key=None, encrypt=None, model_id:
                     "version": version, "aead": AEAD_NAME, "chunk_size": chunk_size,
                     "signer": sk.public_key().export_key(format="raw").hex(),
                     "recipients": wrapped, "tensors": entries, "metadata": metadata}
-        placeholder = fmt.build_header(manifest, bytes(content_key), sk)
-        data_start = len(placeholder)
+        # every field is fixed-width hex, so the header's size is known before the tags are:
+        # the data goes after it, and the header is built (MAC'd, signed) once, at the end
+        data_start = len(fmt.serialize_header(manifest, mac=bytes(32), signature=bytes(64)))
         local = threading.local()
 
         def encrypt_chunk(fd, name, index, count, a, b):
             entry = entries[name]
             out = getattr(local, "buf", None)
-            if out is None:  # one cache-sized piece buffer per thread, reused
-                out = local.buf = memoryview(bytearray(aead.PIECE + fileio.SLACK))
+            if out is None:  # one buffer per thread, reused: one pwrite per chunk (<= 4 MiB)
+                size = max(aead.PIECE, min(chunk_size, fileio.WRITE_BUFFER))
+                out = local.buf = memoryview(bytearray(size + fileio.SLACK))
             start = data_start + entry["offsets"][0] + a
             tag = engine.encrypt_into(
-                bytes(deks[name]), chunk_nonce(bytes.fromhex(entry["nonce_base"]), index),
+                bytes(deks[name]), chunk_nonce(nonce_bases[name], index),
                 chunk_aad(model_id, name, entry["dtype"], entry["shape"], index, count),
                 views[name][1][a:b], out,
                 lambda p, piece: fileio.pwrite_all(fd, piece, start + p))
@@ -215,7 +218,7 @@ def seal(tensors, path, recipients, *, signing_key=None, encrypt=None, model_id:
             parallel_map(operator.call, tasks, workers)
             header = fmt.build_header(manifest, bytes(content_key), sk)
             if len(header) != data_start:  # every field is fixed-width hex: cannot happen
-                raise RuntimeError("header size changed between placeholder and final header")
+                raise RuntimeError("header size changed between layout and final header")
             fileio.pwrite_all(fd, header, 0)
 
         fileio.atomic_write(path, write)
@@ -304,68 +307,74 @@ def decrypt_tensors(fd: int, header: fmt.Header, content_key, workers: int,
                     engine) -> dict[str, torch.Tensor]:
     """Read the data of an authenticated ``header`` from ``fd`` into one private buffer, verify
     every tag and digest and decrypt in place; all tensors or an IntegrityError (then the
-    buffer is wiped)."""
-    m = header.manifest
-    data_len = max((t["offsets"][1] for t in m["tensors"].values()), default=0)
-    arena = fileio.alloc(data_len)
+    buffer is wiped).
+
+    Each worker faults in the pages of the chunk it is about to fill and reads the ciphertext
+    into them with ``preadv`` (two calls, both without the GIL), then decrypts it there in
+    cache-sized pieces: the plaintext is written once, into the memory the tensors then share,
+    and the kernel's work (page faults, the copy out of the page cache) of one thread overlaps
+    the AES of the other. Per chunk rather than per piece: 16 times fewer system calls and GIL
+    hand-overs, measured 2% less CPU time (``benchmarks/bench_weights.py``).
+    """
+    m = header.parsed
+    arena = fileio.alloc(m.data_len)
     deks: dict[str, bytearray] = {}
     ok = False
     try:
-        for name, entry in m["tensors"].items():
-            if entry["encrypted"]:
-                deks[name] = bytearray(aead.unwrap_dek(bytes(content_key), entry["wrapped_dek"],
-                                                       header.model_id, name))
+        for t in m.tensors:
+            if t.encrypted:
+                deks[t.name] = bytearray(aead.unwrap_dek(bytes(content_key), t.wrapped_dek,
+                                                         m.model_id, t.name))
 
-        def decrypt_chunk(name, index, count, a, b):
-            entry = m["tensors"][name]
-            begin = entry["offsets"][0] + a
-            dst = memoryview(arena)[begin:]
+        def decrypt_chunk(t, index, count, a, b):
+            begin = t.begin + a
+            dst = memoryview(arena.buf)[begin:]
             src = dst[: b - a]
-
-            def fetch(p, q):  # read ciphertext bytes p:q of the chunk (cache-hot for the AES)
-                fileio.preadv_all(fd, src[p:q], header.data_start + begin + p)
-
+            arena.populate(begin, begin + b - a)  # fault in, then read the chunk: two calls
+            fileio.preadv_all(fd, src, header.data_start + begin)  # without the GIL
             if not engine.decrypt_into(
-                bytes(deks[name]), chunk_nonce(bytes.fromhex(entry["nonce_base"]), index),
-                chunk_aad(header.model_id, name, entry["dtype"], entry["shape"], index, count),
-                src, dst, bytes.fromhex(entry["tags"][index]), fetch,
+                bytes(deks[t.name]), chunk_nonce(t.nonce_base, index),
+                chunk_aad(m.model_id, t.name, t.dtype, t.shape, index, count),
+                src, dst, t.tags[index],
             ):
-                raise IntegrityError(f"tensor {name!r} chunk {index} fails authentication "
+                raise IntegrityError(f"tensor {t.name!r} chunk {index} fails authentication "
                                      "(tampered, swapped or truncated)")
 
-        def check_plain(name):
-            a, b = m["tensors"][name]["offsets"]
-            dst = memoryview(arena)[a:b]
-            fileio.preadv_all(fd, dst, header.data_start + a)
-            if not hmac.compare_digest(hashlib.sha256(dst).hexdigest(),
-                                       m["tensors"][name]["sha256"]):
-                raise IntegrityError(f"plaintext tensor {name!r} does not match its digest")
+        def check_plain(t):
+            dst = memoryview(arena.buf)[t.begin : t.end]
+            arena.populate(t.begin, t.end)
+            fileio.preadv_all(fd, dst, header.data_start + t.begin)
+            if not hmac.compare_digest(hashlib.sha256(dst).digest(), t.sha256):
+                raise IntegrityError(f"plaintext tensor {t.name!r} does not match its digest")
 
         tasks = []
-        for name, entry in m["tensors"].items():
-            if entry["encrypted"]:
-                spans = chunk_spans(entry["offsets"][1] - entry["offsets"][0], m["chunk_size"])
-                tasks += [partial(decrypt_chunk, name, i, len(spans), a, b)
+        for t in m.tensors:
+            if t.encrypted:
+                spans = chunk_spans(t.nbytes, m.chunk_size)
+                tasks += [partial(decrypt_chunk, t, i, len(spans), a, b)
                           for i, (a, b) in enumerate(spans)]
             else:
-                tasks.append(partial(check_plain, name))
+                tasks.append(partial(check_plain, t))
         parallel_map(operator.call, tasks, workers)
-        result = {name: as_tensor((arena, entry["offsets"][0]), entry)
-                  for name, entry in m["tensors"].items()}
+        result = {t.name: as_tensor((arena.buf, t.begin), t) for t in m.tensors}
         ok = True
         return result
     finally:
         for dek in deks.values():
             fileio.zeroise(dek)
         if not ok:  # decrypted-but-unverified plaintext must not linger
-            fileio.zeroise(arena)
+            fileio.zeroise(arena.buf)
 
 
-def as_tensor(place: tuple[Any, int], entry: dict) -> torch.Tensor:
-    """The tensor over ``nbytes`` at ``place`` (copied if its start is not aligned for the dtype)."""
+def as_tensor(place: tuple[Any, int], t) -> torch.Tensor:
+    """The tensor of record ``t`` (a :class:`~labkit.weights.schema.TensorRecord`, or its JSON
+    entry) over its bytes at ``place`` (copied if the start is not aligned for the dtype)."""
     buf, base = place
-    dtype, shape = DTYPES[entry["dtype"]], entry["shape"]
-    nbytes = entry["offsets"][1] - entry["offsets"][0]
+    if isinstance(t, dict):
+        dtype_name, shape, nbytes = t["dtype"], t["shape"], t["offsets"][1] - t["offsets"][0]
+    else:
+        dtype_name, shape, nbytes = t.dtype, t.shape, t.nbytes
+    dtype = DTYPES[dtype_name]
     if nbytes == 0:
         return torch.empty(shape, dtype=dtype)
     raw = torch.frombuffer(buf, dtype=torch.uint8, count=nbytes, offset=base)

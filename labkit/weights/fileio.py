@@ -9,6 +9,7 @@ is an :class:`~labkit.weights.IntegrityError` instead.
 """
 from __future__ import annotations
 
+import ctypes
 import mmap
 import os
 import tempfile
@@ -22,6 +23,7 @@ from labkit.weights.errors import IntegrityError
 __all__ = ["zeroise"]
 
 SLACK = 16  # spare bytes after every buffer (OpenSSL's update_into asks for 15)
+WRITE_BUFFER = 4 << 20  # seal encrypts into a buffer of this size per thread, one pwrite each
 
 
 def zeroise(buffer) -> None:
@@ -41,13 +43,48 @@ def zeroise(buffer) -> None:
         raise TypeError(f"cannot zeroise an immutable {type(buffer).__name__}")
 
 
-def alloc(nbytes: int):
-    """A writable buffer of ``nbytes + SLACK`` bytes; large ones pre-faulted in one system call
-    (MAP_POPULATE), which on a busy VM is much faster than one page fault per 4 KiB."""
-    size = nbytes + SLACK
-    if size >= 1 << 20 and hasattr(mmap, "MAP_POPULATE"):
-        return mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | mmap.MAP_POPULATE)
-    return bytearray(size)
+_MADV_POPULATE_WRITE = 23  # Linux 5.14+: fault pages in, writable, in one call
+try:
+    _libc = ctypes.CDLL(None, use_errno=True)  # ctypes calls release the GIL
+    _madvise = _libc.madvise
+    _madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    _madvise.restype = ctypes.c_int
+except (OSError, AttributeError):  # pragma: no cover - not Linux: pages fault in on first write
+    _madvise = None
+_PAGE = mmap.PAGESIZE
+
+
+class Arena:
+    """Private anonymous memory of ``nbytes + SLACK`` bytes (``.buf``) whose pages are faulted in
+    chunk by chunk by :meth:`populate`, so that the threads that decrypt also pay the page
+    faults, off the GIL, while another thread runs AES (faulting all of it first, one thread,
+    ``MAP_POPULATE``, took as long as reading and decrypting everything afterwards; one fault
+    per page during the copy costs 15% more CPU than one call per chunk)."""
+
+    def __init__(self, nbytes: int):
+        size = nbytes + SLACK
+        if size < 1 << 20 or not hasattr(mmap, "MAP_ANONYMOUS"):
+            self.buf, self._address = bytearray(size), None
+            return
+        self.buf = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+        view = ctypes.c_char.from_buffer(self.buf)
+        self._address = ctypes.addressof(view)
+        del view  # the address stays valid as long as self.buf lives (never closed or resized)
+
+    def populate(self, begin: int, end: int) -> None:
+        """Fault in the pages of bytes ``begin:end`` (one system call, without the GIL); a no-op
+        where ``MADV_POPULATE_WRITE`` is missing (then the first write faults them in)."""
+        if self._address is None or _madvise is None or end <= begin:
+            return
+        a = (self._address + begin) // _PAGE * _PAGE
+        b = self._address + end
+        if _madvise(a, b - a, _MADV_POPULATE_WRITE) != 0:
+            self._address = None  # unsupported kernel (EINVAL): stop asking
+
+
+def alloc(nbytes: int) -> Arena:
+    """An :class:`Arena` of ``nbytes`` (+ :data:`SLACK`) bytes."""
+    return Arena(nbytes)
 
 
 def default_workers(workers: int | None) -> int:

@@ -23,6 +23,8 @@ import os
 import re
 import struct
 from dataclasses import dataclass
+from functools import cached_property
+from json.decoder import scanstring
 from pathlib import Path
 
 from Crypto.Hash import SHA256
@@ -33,24 +35,26 @@ from labkit.weights.encoding import (FORMAT, FORMAT_VERSION, MAX_HEADER_BYTES, S
                                      SIG_DOMAIN, canonical_json)
 from labkit.weights.errors import IntegrityError
 from labkit.weights.keys import signing_key as _signing_key
-from labkit.weights.schema import bounded_json, check_manifest, fail
+from labkit.weights.schema import Manifest, TensorRecord, fail, parse_manifest
 
 __all__ = ["Header", "parse_header", "read_header", "encode_manifest", "decode_manifest",
            "frame_header", "serialize_header", "build_header", "header_mac", "header_signature",
            "file_regions"]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Header:
-    """A parsed container header: the safetensors table, the manifest and where data starts.
+    """A parsed container header: the typed manifest, its exact signed bytes, MAC, signature
+    and where the data starts.
 
-    ``manifest_bytes`` are the exact bytes that were signed and MAC'd; ``manifest`` their JSON.
+    ``parsed`` holds the typed records the container reads (hex decoded once, into bytes);
+    ``manifest``, ``tensors``, ``recipients`` and ``table`` are JSON views of them (hex strings,
+    as in the file), built on first use, for display and for the chapter's tamper demos.
     Nothing here is authenticated until :func:`~labkit.weights.open` (or
     :func:`~labkit.weights.unwrap_content_key`) checks it.
     """
 
-    table: dict
-    manifest: dict
+    parsed: Manifest
     manifest_bytes: bytes
     mac: bytes
     signature: bytes
@@ -59,23 +63,31 @@ class Header:
 
     @property
     def model_id(self) -> str:
-        return self.manifest["model_id"]
+        return self.parsed.model_id
 
     @property
     def version(self) -> int:
-        return self.manifest["version"]
+        return self.parsed.version
+
+    @property
+    def signer(self) -> bytes:
+        return self.parsed.signer
+
+    @property
+    def recipients(self) -> list:
+        return [dict(r) for r in self.parsed.recipients]
+
+    @cached_property
+    def manifest(self) -> dict:
+        return self.parsed.as_json()
 
     @property
     def tensors(self) -> dict:
         return self.manifest["tensors"]
 
-    @property
-    def recipients(self) -> list:
-        return self.manifest["recipients"]
-
-    @property
-    def signer(self) -> bytes:
-        return bytes.fromhex(self.manifest["signer"])
+    @cached_property
+    def table(self) -> dict:
+        return {t.name: table_entry(t.as_json()) for t in self.parsed.tensors}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -89,30 +101,28 @@ def encode_manifest(manifest: dict) -> bytes:
 
 
 def decode_manifest(manifest_bytes: bytes | str) -> dict:
-    """Inverse of :func:`encode_manifest` after a schema check (FormatError on any problem;
-    parsing memory bounded, see :func:`~labkit.weights.schema.bounded_json`)."""
+    """Inverse of :func:`encode_manifest` (FormatError if the bytes are not a canonical manifest
+    of the format, see :func:`~labkit.weights.schema.parse_manifest`)."""
     text = manifest_bytes
     if not isinstance(text, str):
         try:
-            text = bytes(manifest_bytes).decode("utf-8")
-        except UnicodeDecodeError as err:
-            fail(f"manifest is not UTF-8: {err}")
-    manifest = bounded_json(text, "manifest")
-    check_manifest(manifest)
-    tensors = {}
-    for t in manifest["tensors"]:
-        entry = dict(t)
-        tensors[entry.pop("name")] = entry
-    return {**manifest, "tensors": tensors}
+            text = bytes(manifest_bytes).decode("ascii")
+        except UnicodeDecodeError:
+            fail("manifest is not ASCII (canonical JSON escapes every other character)")
+    return parse_manifest(text).as_json()
 
 
-def table_entry(t: dict) -> dict:
-    """The safetensors table entry a manifest entry implies (encrypted: opaque ``U8`` bytes)."""
-    nbytes = t["offsets"][1] - t["offsets"][0]
-    code = None if t["encrypted"] else SAFETENSORS_CODES.get(t["dtype"])
+def table_entry(t: dict | TensorRecord) -> dict:
+    """The safetensors table entry a manifest entry (or record) implies (encrypted: opaque
+    ``U8`` bytes)."""
+    if isinstance(t, TensorRecord):
+        offsets, encrypted, dtype, shape = [t.begin, t.end], t.encrypted, t.dtype, t.shape
+    else:
+        offsets, encrypted, dtype, shape = t["offsets"], t["encrypted"], t["dtype"], t["shape"]
+    code = None if encrypted else SAFETENSORS_CODES.get(dtype)
     if code is None:
-        return {"dtype": "U8", "shape": [nbytes], "data_offsets": list(t["offsets"])}
-    return {"dtype": code, "shape": list(t["shape"]), "data_offsets": list(t["offsets"])}
+        return {"dtype": "U8", "shape": [offsets[1] - offsets[0]], "data_offsets": list(offsets)}
+    return {"dtype": code, "shape": list(shape), "data_offsets": list(offsets)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -198,12 +208,14 @@ def parse_header(prefix: bytes, file_size: int | None = None) -> Header:
     """Parse the first bytes of a container (8-byte length + JSON header) without any key.
 
     Every malformed input raises :class:`FormatError` (never another exception): wrong length
-    field, a header over :func:`header_limit` (or :data:`MAX_HEADER_BYTES`), bad JSON, a
-    manifest that breaks the schema, unknown format version, a header that is not exactly the
-    one :func:`serialize_header` writes for its manifest (the safetensors table, key order and
-    padding are all implied by the manifest, so only the manifest string is parsed as JSON:
-    memory stays within a few times the header size). With ``file_size`` the data size must
-    match exactly (no truncation, nothing appended).
+    field, a header over :func:`header_limit` (or :data:`MAX_HEADER_BYTES`), a header that is
+    not exactly the one :func:`serialize_header` writes for its manifest (the safetensors
+    table, key order and padding are all implied by the manifest, and are compared piece by
+    piece), a manifest that is not the format's canonical JSON or breaks its schema, an unknown
+    format version. Only the manifest is parsed, by
+    :func:`~labkit.weights.schema.parse_manifest`, which refuses any other JSON shape before
+    building objects for it: memory stays within a small multiple of the header size. With
+    ``file_size`` the data size must match exactly (no truncation, nothing appended).
     """
     if not isinstance(prefix, (bytes, bytearray, memoryview)):
         raise TypeError(f"prefix must be bytes, got {type(prefix).__name__}")
@@ -215,11 +227,10 @@ def parse_header(prefix: bytes, file_size: int | None = None) -> Header:
         fail(f"header of {n} bytes exceeds the limit of {MAX_HEADER_BYTES}")
     if len(prefix) < 8 + n:
         fail(f"header announces {n} bytes but only {len(prefix) - 8} are present")
-    body = bytes(prefix[8 : 8 + n])
-    if not body.isascii():
+    try:
+        text = str(prefix[8 : 8 + n], "ascii")
+    except UnicodeDecodeError:
         fail("header is not ASCII JSON (seal escapes every other character)")
-    text = body.decode("ascii")
-    del body  # from here on at most the text and what is parsed from the manifest are held
     if not text.startswith(_META_PREFIX):
         if text.startswith(_META_START):
             found = text[len(_META_START) : len(_META_START) + 40].split('"')[0]
@@ -227,34 +238,38 @@ def parse_header(prefix: bytes, file_size: int | None = None) -> Header:
                  f"(labkit.format = {found!r})")
         fail(f"not a {FORMAT} container (the header does not start with its metadata)")
     try:
-        manifest_text, end = json.decoder.scanstring(text, len(_META_PREFIX))
+        manifest_text, end = scanstring(text, len(_META_PREFIX), True)
     except ValueError as err:
         fail(f"labkit.manifest is not a JSON string: {str(err)[:200]}")
+    # json.dumps escapes only '"' and '\\' of an ASCII manifest: any other spelling is longer
+    if not manifest_text.isascii() or end - 1 - len(_META_PREFIX) != (
+            len(manifest_text) + manifest_text.count('"') + manifest_text.count("\\")):
+        fail("labkit.manifest is not in canonical form (ASCII, escaped as json.dumps does)")
+    parsed = parse_manifest(manifest_text)
+    manifest_bytes = manifest_text.encode("ascii")
+    del manifest_text
     rest = _META_REST.match(text, end)
     if rest is None:
         fail("labkit.mac and labkit.signature must follow the manifest (64 and 128 hex digits)")
-    del text
-    manifest = decode_manifest(manifest_text)
-    try:
-        manifest_bytes = manifest_text.encode("utf-8")
-    except UnicodeEncodeError:
-        fail("labkit.manifest is not valid Unicode text")
-    del manifest_text
-    if encode_manifest(manifest) != manifest_bytes:
-        fail("labkit.manifest is not in canonical form (sorted keys, no spaces, ASCII)")
     mac, signature = bytes.fromhex(rest.group(1)), bytes.fromhex(rest.group(2))
-    if serialize_header(manifest, mac=mac, signature=signature) != bytes(prefix[: 8 + n]):
+    pos = rest.end()
+    for t in parsed.tensors:  # the safetensors table the manifest implies, entry by entry
+        entry = "," + json.dumps({t.name: table_entry(t)}, separators=(",", ":"))[1:-1]
+        if not text.startswith(entry, pos):
+            fail(f"the safetensors entry of {t.name[:40]!r} differs from what the manifest "
+                 "implies")
+        pos += len(entry)
+    if not text.startswith("}", pos) or text[pos + 1 :] != " " * (-(pos + 1) % 8):
         fail("the safetensors table, key order or padding differ from what the manifest implies")
-    tensors = manifest["tensors"].values()
-    limit = header_limit(len(tensors), sum(len(t.get("tags", ())) for t in tensors))
+    del text
+    limit = header_limit(len(parsed.tensors), sum(len(t.tags) for t in parsed.tensors))
     if n > limit:
-        fail(f"header of {n} bytes exceeds the limit of {limit} for {len(tensors)} tensors")
-    data_len = max((t["offsets"][1] for t in tensors), default=0)
-    if file_size is not None and file_size != 8 + n + data_len:
-        fail(f"file has {file_size} bytes, the header describes {8 + n + data_len} "
+        fail(f"header of {n} bytes exceeds the limit of {limit} for {len(parsed.tensors)} "
+             "tensors")
+    if file_size is not None and file_size != 8 + n + parsed.data_len:
+        fail(f"file has {file_size} bytes, the header describes {8 + n + parsed.data_len} "
              "(truncated or appended data)")
-    table = {name: table_entry(t) for name, t in manifest["tensors"].items()}
-    return Header(table, manifest, manifest_bytes, mac, signature, 8 + n, n)
+    return Header(parsed, manifest_bytes, mac, signature, 8 + n, n)
 
 
 def read_header(path) -> Header:
@@ -270,11 +285,20 @@ def read_header_fd(fd: int) -> Header:
     """:func:`read_header` from an open file descriptor (the one the data is then read from)."""
     size = os.fstat(fd).st_size
     head = os.pread(fd, 8, 0)
-    if len(head) == 8:
-        (n,) = struct.unpack("<Q", head)
-        if n <= MAX_HEADER_BYTES:
-            head += os.pread(fd, n, 8)
-    return parse_header(head, size)
+    if len(head) < 8:
+        return parse_header(head, size)
+    (n,) = struct.unpack("<Q", head)
+    if n > MAX_HEADER_BYTES or 8 + n > size:  # refused before reading (and allocating) n bytes
+        return parse_header(head, size)
+    buf = bytearray(8 + n)
+    buf[:8] = head
+    got = 8
+    while got < len(buf):
+        k = os.preadv(fd, [memoryview(buf)[got:]], got)
+        if k == 0:
+            break
+        got += k
+    return parse_header(memoryview(buf)[:got], size)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -289,13 +313,13 @@ def file_regions(header: Header, *, split_chunks: bool = True) -> list[tuple[str
     """
     out = [("header length (8 bytes, little-endian)", 0, 8, "length"),
            ("JSON header (manifest, MAC, signature)", 8, header.data_start, "header")]
-    size = header.manifest["chunk_size"]
-    for name, t in header.tensors.items():
-        a, b = (header.data_start + o for o in t["offsets"])
-        if t["encrypted"] and split_chunks:
+    size = header.parsed.chunk_size
+    for t in header.parsed.tensors:
+        name, a, b = t.name, header.data_start + t.begin, header.data_start + t.end
+        if t.encrypted and split_chunks:
             for i, start in enumerate(range(a, b, size)):
                 out.append((f"{name} chunk {i}", start, min(start + size, b), "chunk"))
         elif b > a:
-            out.append((f"{name} (encrypted)" if t["encrypted"] else f"{name} (plaintext)",
-                        a, b, "encrypted" if t["encrypted"] else "plain"))
+            out.append((f"{name} (encrypted)" if t.encrypted else f"{name} (plaintext)",
+                        a, b, "encrypted" if t.encrypted else "plain"))
     return out

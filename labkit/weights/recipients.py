@@ -54,7 +54,7 @@ def _managed(path, private_key, signing_key, signer):
     try:
         header, ck = verified_header(fd, private_key, pinned)
         try:
-            yield path, fd, header, fmt.decode_manifest(header.manifest_bytes), bytes(ck)
+            yield path, fd, header, header.parsed.as_json(), bytes(ck)
         finally:
             fileio.zeroise(ck)
     finally:

@@ -1,32 +1,46 @@
-"""The manifest's schema: every field's type, size and range, checked before anything in a
-header is used (a malformed manifest raises :class:`FormatError` naming the first problem),
-and a JSON reader whose memory is bounded by a small multiple of its input."""
+"""The manifest: its typed records and the one reader that builds them from the signed text.
+
+The manifest is canonical JSON (sorted keys, no spaces, ASCII; RFC 8259 syntax) of one fixed
+shape: an object of ten keys, whose ``metadata`` maps strings to strings, ``recipients`` is a
+list of flat objects and ``tensors`` a list of objects holding integers, strings, one boolean
+and lists of integers or of hex strings. :func:`parse_manifest` reads exactly that shape, in one
+pass, and refuses anything else at the first character that cannot belong to it, before any
+Python object is built for what follows: a deeper nesting, an unknown or misordered key, a float,
+a string where a number belongs. Every value is checked as it is read (types, ranges, sizes,
+offsets, canonical spelling) and hex is decoded once, into the ``bytes`` fields of the frozen
+records :class:`Manifest` and :class:`TensorRecord`.
+
+Memory: the reader keeps only the records, so what a header costs before anything is
+authenticated is bounded per character read: a 16-byte tag costs a 49-byte ``bytes`` and an
+8-byte slot for its 35 characters, a shape entry at most a 32-byte integer and a slot for 5,
+and the only map of caller-chosen keys (``metadata``) is capped at :data:`MAX_METADATA` entries.
+``tests/test_weights_header_memory.py`` measures the bound over generated JSON of every shape.
+"""
 from __future__ import annotations
 
-import json
 import math
+import re
+from dataclasses import dataclass
+from json.decoder import scanstring
+from json.encoder import encode_basestring_ascii
+from types import MappingProxyType
+from typing import Mapping
 
 from labkit.weights.encoding import (AEAD_NAME, DTYPES, FORMAT, FORMAT_VERSION, KEY_BYTES,
                                      NONCE_BYTES, TAG_BYTES)
 from labkit.weights.errors import FormatError
 
+__all__ = ["Manifest", "TensorRecord", "parse_manifest", "MAX_METADATA"]
+
+MAX_METADATA = 256  # metadata entries (free-form strings: each costs ~150 bytes in Python)
+MAX_STRING = 64 << 10  # characters of one string's JSON text (a name, an id, a metadata value)
+MAX_DIMS = 64
+WRAPPED_DEK_BYTES = NONCE_BYTES + KEY_BYTES + TAG_BYTES
+
 
 def fail(msg: str):
     """Raise :class:`FormatError` (a function, so that checks read as one line each)."""
     raise FormatError(msg)
-
-
-def hex_field(value, n: int | None, what: str) -> bytes:
-    """``value`` decoded from hex, which must be ``n`` bytes long."""
-    if not isinstance(value, str) or (n is not None and len(value) != 2 * n):
-        fail(f"{what} must be {n} bytes of hex")
-    try:
-        out = bytes.fromhex(value)
-    except ValueError:
-        fail(f"{what} is not hex")
-    if n is not None and len(out) != n:  # fromhex skips spaces
-        fail(f"{what} must be {n} bytes of hex")
-    return out
 
 
 def int_field(value, what: str, lo: int = 0, hi: int = 2**63 - 1) -> int:
@@ -36,163 +50,337 @@ def int_field(value, what: str, lo: int = 0, hi: int = 2**63 - 1) -> int:
     return value
 
 
-def text_field(value, what: str, *, empty: bool = False) -> str:
-    """``value``, which must be a string that UTF-8 can encode (no lone surrogates)."""
-    if not isinstance(value, str) or (not empty and not value):
-        fail(f"{what} must be a {'' if empty else 'non-empty '}string")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        fail(f"{what} is not valid Unicode text")
-    return value
+@dataclass(frozen=True, slots=True)
+class TensorRecord:
+    """One tensor of a manifest, typed: offsets relative to the data region, and either the
+    encryption fields (wrapped DEK, nonce base, one GCM tag per chunk) or a SHA-256 digest."""
 
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+    begin: int
+    end: int
+    encrypted: bool
+    wrapped_dek: bytes = b""
+    nonce_base: bytes = b""
+    tags: tuple[bytes, ...] = ()
+    sha256: bytes = b""
 
-# What a JSON value costs in Python memory, at most, against the characters it needs: a list
-# or object ("[]", "{}") 56-250 bytes for 2 characters, an integer over 256 36 bytes for 4
-# ("257,"; smaller ones are shared, 8 bytes for 2), a string 50 bytes for 2. Python's json has
-# no hook for lists and strings, so their number is bounded from the text before parsing (a
-# valid manifest has one object per tensor or recipient, each over 100 characters, three lists
-# per tensor and few short strings); integers are counted as they are parsed (a tensor has at
-# most 9 over 256: two offsets and 7 dimensions, as their product is below 2**62) and floats,
-# NaN and integers of over 19 digits refused at once.
-_CHARS_PER_CONTAINER = 32
-_CHARS_PER_QUOTE = 3
-_CHARS_PER_NUMBER = 6
-_CHARS_PER_LARGE_NUMBER = 12
+    @property
+    def nbytes(self) -> int:
+        return self.end - self.begin
 
-
-def bounded_json(text: str, what: str):
-    """``json.loads(text)`` for a header part whose memory stays within a few times
-    ``len(text)``: FormatError (before or early during parsing) for a text with more lists,
-    objects, strings or numbers than a genuine header of its size, for floats, constants,
-    integers over 19 digits and duplicate keys."""
-    n = len(text)
-    containers = text.count("[") + text.count("{")
-    if containers > n // _CHARS_PER_CONTAINER + 8:
-        fail(f"{what}: {containers} JSON lists and objects are too many for {n} characters")
-    if text.count('"') > n // _CHARS_PER_QUOTE + 8:
-        fail(f"{what}: too many JSON strings for {n} characters")
-    numbers = large = 0
-
-    def parse_int(token: str) -> int:
-        nonlocal numbers, large
-        numbers += 1
-        large += len(token) > 2
-        if numbers > n // _CHARS_PER_NUMBER + 8 or large > n // _CHARS_PER_LARGE_NUMBER + 8:
-            fail(f"{what}: too many numbers for {n} characters")
-        if len(token.lstrip("-")) > 19:
-            fail(f"{what}: integer of {len(token)} digits (at most 19)")
-        return int(token)
-
-    def refuse(token: str):
-        fail(f"{what}: {token[:20]!r} is not allowed (integers only)")
-
-    def pairs(items: list) -> dict:
-        out = dict(items)
-        if len(out) != len(items):
-            fail(f"{what}: duplicate key in a JSON object")
+    def as_json(self) -> dict:
+        """The manifest entry as JSON values (hex strings), without the name."""
+        out = {"dtype": self.dtype, "shape": list(self.shape),
+               "offsets": [self.begin, self.end], "encrypted": self.encrypted}
+        if self.encrypted:
+            out.update(wrapped_dek=self.wrapped_dek.hex(), nonce_base=self.nonce_base.hex(),
+                       tags=[t.hex() for t in self.tags])
+        else:
+            out["sha256"] = self.sha256.hex()
         return out
 
-    try:
-        return json.loads(text, parse_int=parse_int, parse_float=refuse, parse_constant=refuse,
-                          object_pairs_hook=pairs)
-    except (json.JSONDecodeError, RecursionError) as err:
-        fail(f"{what} is not valid JSON: {str(err)[:200]}")
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """A validated manifest: ids, chunk size, signer, recipients (as the key-delivery code reads
+    them: read-only mappings of hex strings), tensors in file order, metadata."""
+
+    model_id: str
+    version: int
+    chunk_size: int
+    signer: bytes
+    recipients: tuple[Mapping[str, str], ...]
+    tensors: tuple[TensorRecord, ...]
+    metadata: Mapping[str, str]
+
+    @property
+    def data_len(self) -> int:
+        return self.tensors[-1].end if self.tensors else 0
+
+    def as_json(self) -> dict:
+        """The manifest as JSON values, ``tensors`` a mapping name -> entry (file order)."""
+        return {"format": FORMAT, "format_version": FORMAT_VERSION, "model_id": self.model_id,
+                "version": self.version, "aead": AEAD_NAME, "chunk_size": self.chunk_size,
+                "signer": self.signer.hex(), "recipients": [dict(r) for r in self.recipients],
+                "tensors": {t.name: t.as_json() for t in self.tensors},
+                "metadata": dict(self.metadata)}
 
 
-def check_manifest(m) -> None:
-    """Schema check of a manifest; raises FormatError naming the first problem."""
-    if not isinstance(m, dict):
-        fail("manifest must be a JSON object")
-    keys = {"format", "format_version", "model_id", "version", "aead", "chunk_size", "signer",
-            "recipients", "tensors", "metadata"}
-    if set(m) != keys:
-        fail(f"manifest keys must be {sorted(keys)}, got {sorted(m)}")
-    if m["format"] != FORMAT:
+# ---------------------------------------------------------------------------------------------
+# the reader
+# ---------------------------------------------------------------------------------------------
+_INT = re.compile(r"0|[1-9][0-9]{0,18}")
+_HEX = {n: re.compile(f'"([0-9a-f]{{{2 * n}}})"') for n in
+        (8, 12, 16, 32, KEY_BYTES + TAG_BYTES, WRAPPED_DEK_BYTES)}
+_DTYPE_NAMES = {name: name for name in DTYPES}
+_RECIPIENT_KEYS = {"hpke": ("ct", "enc", "kid", "pk", "type"),
+                   "licence": ("ct", "kid", "nonce", "salt", "type")}
+_RECIPIENT_HEX = {"ct": KEY_BYTES + TAG_BYTES, "enc": 32, "kid": 8, "pk": 32, "nonce": NONCE_BYTES,
+                  "salt": 16}
+
+
+def _escaped(text: str, quote: int) -> bool:
+    """Whether the ``"`` at ``quote`` is escaped (an odd run of backslashes before it)."""
+    k = quote
+    while text[k - 1] == "\\":
+        k -= 1
+    return (quote - k) % 2 == 1
+
+
+class _Reader:
+    """A cursor over the manifest text that reads one expected token at a time."""
+
+    def __init__(self, text: str):
+        self.text, self.pos = text, 0
+
+    def where(self) -> str:
+        return f"at character {self.pos}"
+
+    def expect(self, token: str, what: str) -> None:
+        if not self.text.startswith(token, self.pos):
+            fail(f"manifest: expected {what} {self.where()} (the format's canonical JSON)")
+        self.pos += len(token)
+
+    def peek(self, token: str) -> bool:
+        return self.text.startswith(token, self.pos)
+
+    def key(self, name: str) -> None:
+        self.expect(f'"{name}":', f'the key "{name}"')
+
+    def string(self, what: str) -> str:
+        if not self.peek('"'):
+            fail(f"manifest: {what} must be a string {self.where()}")
+        close = self.text.find('"', self.pos + 1, self.pos + MAX_STRING)
+        while close > 0 and _escaped(self.text, close):
+            close = self.text.find('"', close + 1, self.pos + MAX_STRING)
+        if close < 0:
+            fail(f"manifest: {what} is not a string of at most {MAX_STRING} characters "
+                 f"{self.where()}")
+        try:
+            value, end = scanstring(self.text, self.pos + 1, True)
+        except ValueError as err:
+            fail(f"manifest: {what} is not a JSON string: {str(err)[:120]}")
+        # canonical spelling (what seal writes)
+        spelled = encode_basestring_ascii(value)
+        if len(spelled) != end - self.pos or not self.text.startswith(spelled, self.pos):
+            fail(f"manifest: {what} is not in canonical form (ASCII, json.dumps escapes)")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            fail(f"manifest: {what} is not valid Unicode text")
+        self.pos = end
+        return value
+
+    def integer(self, what: str, lo: int = 0, hi: int = 2**63 - 1) -> int:
+        m = _INT.match(self.text, self.pos)
+        if m is None:
+            fail(f"manifest: {what} must be a non-negative integer (canonical digits, at most "
+                 f"19) {self.where()}")
+        self.pos = m.end()
+        if self.pos < len(self.text) and self.text[self.pos] in "0123456789.eE":
+            fail(f"manifest: {what} must be an integer of at most 19 digits {self.where()}")
+        return int_field(int(m.group()), what, lo, hi)
+
+    def boolean(self, what: str) -> bool:
+        for token, value in (("true", True), ("false", False)):
+            if self.peek(token):
+                self.pos += len(token)
+                return value
+        fail(f"manifest: {what} must be true or false {self.where()}")
+
+    def hex(self, n: int, what: str) -> bytes:  # lowercase, as seal writes it
+        m = _HEX[n].match(self.text, self.pos)
+        if m is None:
+            fail(f"manifest: {what} must be {n} bytes of hex {self.where()}")
+        self.pos = m.end()
+        return bytes.fromhex(m.group(1))
+
+    def items(self, what: str, read_item) -> None:
+        """A JSON list whose items ``read_item()`` reads one by one."""
+        self.expect("[", f"{what} (a list)")
+        if self.peek("]"):
+            self.pos += 1
+            return
+        while True:
+            read_item()
+            if self.peek("]"):
+                self.pos += 1
+                return
+            self.expect(",", f"',' or ']' in {what}")
+
+
+def parse_manifest(text: str) -> Manifest:
+    """The typed :class:`Manifest` of a manifest's text; :class:`FormatError` at the first
+    character that is not the format's canonical JSON or breaks the schema."""
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__}")
+    r = _Reader(text)
+    r.expect("{", "the manifest object '{'")
+    r.key("aead")
+    if r.string("aead") != AEAD_NAME:
+        fail("unsupported AEAD (this code reads AES-256-GCM)")
+    r.expect(",", "','")
+    r.key("chunk_size")
+    chunk_size = r.integer("chunk_size", 16, 1 << 30)
+    r.expect(",", "','")
+    r.key("format")
+    if r.string("format") != FORMAT:
         fail(f"not a {FORMAT} container")
-    if type(m["format_version"]) is not int or m["format_version"] != FORMAT_VERSION:
-        fail(f"unknown format version {m['format_version']!r} (this code reads {FORMAT_VERSION})")
-    text_field(m["model_id"], "model_id")
-    int_field(m["version"], "version")
-    if m["aead"] != AEAD_NAME:
-        fail(f"unsupported AEAD {m['aead']!r}")
-    int_field(m["chunk_size"], "chunk_size", 16, 1 << 30)
-    hex_field(m["signer"], 32, "signer")
-    if not isinstance(m["metadata"], dict):
-        fail("metadata must map strings to strings")
-    for key, value in m["metadata"].items():
-        text_field(key, "a metadata key", empty=True)
-        text_field(value, f"metadata {key!r}", empty=True)
-    _check_recipients(m["recipients"])
-    _check_tensors(m["tensors"], m["chunk_size"])
+    r.expect(",", "','")
+    r.key("format_version")
+    version_start = r.pos
+    if r.integer("format_version") != FORMAT_VERSION:
+        fail(f"unknown format version {text[version_start:r.pos]} (this code reads "
+             f"{FORMAT_VERSION})")
+    r.expect(",", "','")
+    r.key("metadata")
+    metadata = _metadata(r)
+    r.expect(",", "','")
+    r.key("model_id")
+    model_id = r.string("model_id")
+    if not model_id:
+        fail("model_id must be a non-empty string")
+    r.expect(",", "','")
+    r.key("recipients")
+    recipients: list = []
+    kids: set[str] = set()
+    r.items("recipients", lambda: recipients.append(_recipient(r, kids)))
+    r.expect(",", "','")
+    r.key("signer")
+    signer = r.hex(32, "signer")
+    r.expect(",", "','")
+    r.key("tensors")
+    tensors: list[TensorRecord] = []
+    names: set[str] = set()
+    r.items("tensors", lambda: tensors.append(_tensor(r, chunk_size, tensors, names)))
+    r.expect(",", "','")
+    r.key("version")
+    version = r.integer("version")
+    r.expect("}", "the end of the manifest '}'")
+    if r.pos != len(text):
+        fail("manifest: characters after the manifest object")
+    return Manifest(model_id, version, chunk_size, signer, tuple(recipients), tuple(tensors),
+                    MappingProxyType(metadata))
 
 
-def _check_recipients(recipients) -> None:
-    if not isinstance(recipients, list):
-        fail("recipients must be a list")
-    kids = set()
-    for r in recipients:
-        if not isinstance(r, dict) or not isinstance(r.get("type"), str) \
-                or r["type"] not in ("hpke", "licence"):
-            fail("each recipient must be an object with type 'hpke' or 'licence'")
-        want = {"type", "kid", "ct"} | ({"enc", "pk"} if r["type"] == "hpke"
-                                        else {"salt", "nonce"})
-        if set(r) != want:
-            fail(f"{r['type']} recipient keys must be {sorted(want)}")
-        hex_field(r["kid"], 8, "recipient kid")
-        if r["kid"] in kids:
+def _metadata(r: _Reader) -> dict[str, str]:
+    out: dict[str, str] = {}
+    r.expect("{", "metadata (an object of strings)")
+    if r.peek("}"):
+        r.pos += 1
+        return out
+    last = None
+    while True:
+        key = r.string("a metadata key")
+        if last is not None and key <= last:
+            fail("manifest: metadata keys must be unique and sorted (canonical JSON)")
+        if len(out) >= MAX_METADATA:
+            fail(f"manifest: more than {MAX_METADATA} metadata entries")
+        r.expect(":", "':'")
+        out[key] = r.string(f"metadata {key!r}")
+        last = key
+        if r.peek("}"):
+            r.pos += 1
+            return out
+        r.expect(",", "',' or '}' in metadata")
+
+
+def _recipient(r: _Reader, kids: set) -> Mapping[str, str]:
+    r.expect("{", "a recipient object")
+    start = r.pos
+    for kind, keys in _RECIPIENT_KEYS.items():  # both begin with "ct"; the second key decides
+        r.pos = start
+        entry = {}
+        r.key("ct")
+        entry["ct"] = r.hex(_RECIPIENT_HEX["ct"], "wrapped content key").hex()
+        r.expect(",", "','")
+        if not r.peek(f'"{keys[1]}":'):
+            continue
+        for key in keys[1:-1]:
+            r.key(key)
+            entry[key] = r.hex(_RECIPIENT_HEX[key], f"recipient {key}").hex()
+            r.expect(",", "','")
+        r.key("type")
+        if r.string("recipient type") != kind:
+            fail(f"a recipient with the keys of type {kind!r} must have that type")
+        entry["type"] = kind
+        r.expect("}", "the end of the recipient '}'")
+        if entry["kid"] in kids:
             fail("duplicate recipient kid")
-        kids.add(r["kid"])
-        hex_field(r["ct"], KEY_BYTES + TAG_BYTES, "wrapped content key")
-        if r["type"] == "hpke":
-            hex_field(r["enc"], 32, "HPKE enc")
-            hex_field(r["pk"], 32, "recipient public key")
-        else:
-            hex_field(r["salt"], 16, "licence salt")
-            hex_field(r["nonce"], NONCE_BYTES, "licence nonce")
+        kids.add(entry["kid"])
+        return MappingProxyType(entry)
+    fail("each recipient must be an object with type 'hpke' or 'licence' and its keys")
 
 
-def _check_tensors(tensors, chunk_size: int) -> None:
-    if not isinstance(tensors, list):
-        fail("tensors must be a list")
-    end, names = 0, set()
-    for t in tensors:
-        if not isinstance(t, dict):
-            fail("each tensor must be an object")
-        name = text_field(t.get("name"), "a tensor name")
-        if name == "__metadata__" or name in names:
-            fail(f"invalid or duplicate tensor name {name!r}")
-        names.add(name)
-        common = {"name", "dtype", "shape", "offsets", "encrypted"}
-        extra = {"wrapped_dek", "nonce_base", "tags"} if t.get("encrypted") is True else {"sha256"}
-        if type(t.get("encrypted")) is not bool or set(t) != common | extra:
-            fail(f"tensor {name!r} keys must be {sorted(common | extra)}")
-        if not isinstance(t["dtype"], str) or t["dtype"] not in DTYPES:
-            fail(f"tensor {name!r} has unknown dtype {t['dtype']!r}")
-        if not isinstance(t["shape"], list) or len(t["shape"]) > 64:
-            fail(f"tensor {name!r} shape must be a list of at most 64 sizes")
-        for d in t["shape"]:
-            int_field(d, f"tensor {name!r} shape entry", 0, 2**48)
-        itemsize = DTYPES[t["dtype"]].itemsize
-        if math.prod(max(d, 1) for d in t["shape"]) * itemsize >= 2**62:  # torch's strides
-            fail(f"tensor {name!r} shape {t['shape']} is too large for a tensor")
-        nbytes = math.prod(t["shape"]) * itemsize
-        offs = t["offsets"]
-        if not isinstance(offs, list) or len(offs) != 2:
-            fail(f"tensor {name!r} offsets must be [begin, end]")
-        b, e = (int_field(o, f"tensor {name!r} offset") for o in offs)
-        if b != end or e - b != nbytes:
-            fail(f"tensor {name!r} offsets {offs} do not follow the previous tensor or match "
-                 f"its {nbytes} bytes")
-        end = e
-        if t["encrypted"]:
-            hex_field(t["wrapped_dek"], NONCE_BYTES + KEY_BYTES + TAG_BYTES,
-                      f"{name!r} wrapped DEK")
-            hex_field(t["nonce_base"], NONCE_BYTES, f"{name!r} nonce base")
-            n_chunks = max(1, -(-nbytes // chunk_size))
-            if not isinstance(t["tags"], list) or len(t["tags"]) != n_chunks:
-                fail(f"tensor {name!r} needs {n_chunks} tags")
-            for tag in t["tags"]:
-                hex_field(tag, TAG_BYTES, f"{name!r} tag")
-        else:
-            hex_field(t["sha256"], 32, f"{name!r} digest")
+def _tensor(r: _Reader, chunk_size: int, previous: list, names: set) -> TensorRecord:
+    r.expect("{", "a tensor object")
+    r.key("dtype")
+    dtype = _DTYPE_NAMES.get(r.string("a tensor dtype"))  # the shared name object
+    if dtype is None:
+        fail("tensor has an unknown dtype")
+    r.expect(",", "','")
+    r.key("encrypted")
+    encrypted = r.boolean("encrypted")
+    r.expect(",", "','")
+    r.key("name")
+    name = r.string("a tensor name")
+    if not name or name == "__metadata__" or name in names:
+        fail(f"invalid or duplicate tensor name {name[:40]!r}")
+    names.add(name)
+    r.expect(",", "','")
+    if encrypted:
+        r.key("nonce_base")
+        nonce_base = r.hex(NONCE_BYTES, f"{name!r} nonce base")
+        r.expect(",", "','")
+    r.key("offsets")
+    r.expect("[", "offsets [begin, end]")
+    begin = r.integer(f"tensor {name!r} offset")
+    r.expect(",", "offsets [begin, end]")
+    end = r.integer(f"tensor {name!r} offset")
+    r.expect("]", "offsets [begin, end]")
+    r.expect(",", "','")
+    if not encrypted:
+        r.key("sha256")
+        digest = r.hex(32, f"{name!r} digest")
+        r.expect(",", "','")
+    r.key("shape")
+    shape: list[int] = []
+
+    def dim():
+        if len(shape) >= MAX_DIMS:
+            fail(f"tensor {name!r} shape must be a list of at most {MAX_DIMS} sizes")
+        shape.append(r.integer(f"tensor {name!r} shape entry", 0, 2**48))
+
+    r.items("shape", dim)
+    itemsize = DTYPES[dtype].itemsize
+    if math.prod(max(d, 1) for d in shape) * itemsize >= 2**62:  # torch's strides
+        fail(f"tensor {name!r} shape {shape} is too large for a tensor")
+    nbytes = math.prod(shape) * itemsize
+    expected_begin = previous[-1].end if previous else 0
+    if begin != expected_begin or end - begin != nbytes:
+        fail(f"tensor {name!r} offsets [{begin}, {end}] do not follow the previous tensor or "
+             f"match its {nbytes} bytes")
+    if not encrypted:
+        r.expect("}", "the end of the tensor '}'")
+        return TensorRecord(name, dtype, tuple(shape), begin, end, False, sha256=digest)
+    r.expect(",", "','")
+    r.key("tags")
+    n_chunks = max(1, -(-nbytes // chunk_size))
+    tags: list[bytes] = []
+
+    def tag():
+        if len(tags) >= n_chunks:
+            fail(f"tensor {name!r} needs {n_chunks} tags")
+        tags.append(r.hex(TAG_BYTES, f"{name!r} tag"))
+
+    r.items("tags", tag)
+    if len(tags) != n_chunks:
+        fail(f"tensor {name!r} needs {n_chunks} tags")
+    r.expect(",", "','")
+    r.key("wrapped_dek")
+    wrapped = r.hex(WRAPPED_DEK_BYTES, f"{name!r} wrapped DEK")
+    r.expect("}", "the end of the tensor '}'")
+    return TensorRecord(name, dtype, tuple(shape), begin, end, True, wrapped, nonce_base,
+                        tuple(tags))

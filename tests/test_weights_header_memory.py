@@ -1,0 +1,187 @@
+"""Memory before authentication: a header costs at most a small constant times its size, for
+every JSON shape an attacker can put anywhere in it, and only FormatError comes out.
+
+The attacker writes the whole file (no key is needed to write a header; the signature is checked
+after the header is parsed), so each case below is a black-box file: JSON of one shape (many
+unique short keys, lists, strings, numbers, nesting, escapes...) put in one place of an
+otherwise well-formed header, at sizes up to several MiB. Memory is measured with tracemalloc
+(every Python allocation, peak over the call).
+"""
+from __future__ import annotations
+
+import json
+import struct
+import tracemalloc
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from labkit import weights as W
+from labkit.weights import format as fmt
+
+# peak Python memory of parse_header <= BOUND x the header + SLACK (measured: at most ~4x, for
+# a valid manifest dense in tensors; a hostile one is refused at about 2-3.5x)
+BOUND = 5
+SLACK = 64 << 10
+
+
+def peak_of(call) -> int:
+    """Peak bytes allocated during ``call()`` (which must raise FormatError or return)."""
+    tracemalloc.start()
+    try:
+        try:
+            call()
+        except W.FormatError:
+            pass
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return peak
+
+
+# --- JSON of one shape, about n characters ---------------------------------------------------
+def _keys(n, i0=0):
+    return "{" + ",".join(f'"{i:x}":""' for i in range(i0, i0 + n // 8)) + "}"
+
+
+SHAPES = {
+    "unique short keys": _keys,
+    "sorted unique keys": lambda n: "{" + ",".join(f'"{i:08x}":""' for i in range(n // 14)) + "}",
+    "keys to objects": lambda n: "{" + ",".join(f'"{i:x}":{{}}' for i in range(n // 8)) + "}",
+    "keys to small integers": lambda n: "{" + ",".join(f'"{i:x}":1' for i in range(n // 8)) + "}",
+    "keys to large integers": lambda n: "{" + ",".join(f'"{i:x}":{i + 1000}' for i in
+                                                         range(n // 12)) + "}",
+    "empty lists": lambda n: "[" + ",".join(["[]"] * (n // 3)) + "]",
+    "empty objects": lambda n: "[" + ",".join(["{}"] * (n // 3)) + "]",
+    "short strings": lambda n: "[" + ",".join(f'"{i % 100}"' for i in range(n // 5)) + "]",
+    "large integers": lambda n: "[" + ",".join(str(10**6 + i) for i in range(n // 8)) + "]",
+    "small integers": lambda n: "[" + ",".join(["1"] * (n // 2)) + "]",
+    "floats": lambda n: "[" + ",".join(["1.5"] * (n // 4)) + "]",
+    "constants": lambda n: "[" + ",".join(["true", "null"] * (n // 11)) + "]",
+    "nested lists": lambda n: "[" * (n // 2) + "]" * (n // 2),
+    "nested objects": lambda n: '{"a":' * (n // 5) + "1" + "}" * (n // 5),
+    "one long string": lambda n: '"' + "a" * (n - 14) + '\\ud83d\\ude00"',
+    "escapes": lambda n: '"' + "\\u00e9" * (n // 6) + '"',
+    "hex strings": lambda n: "[" + ",".join(f'"{i:032x}"' for i in range(n // 35)) + "]",
+}
+
+BASE = {"aead": "AES-256-GCM", "chunk_size": 16, "format": "labkit.weights",
+        "format_version": 1, "metadata": {"arch": "mlp"}, "model_id": "m", "recipients": [],
+        "signer": "00" * 32, "version": 1,
+        "tensors": [{"dtype": "uint8", "encrypted": True, "name": "t", "nonce_base": "00" * 12,
+                     "offsets": [0, 1 << 24], "shape": [1 << 24], "tags": [],
+                     "wrapped_dek": "00" * 60}]}
+PLACES = ["outer", "table", "manifest", "metadata", "metadata value", "model_id",
+          "recipients", "tensors", "tensor name", "shape", "tags"]
+MARK = '"\x00MARK\x00"'
+
+
+def hostile_header(place: str, fragment: str) -> bytes:
+    """A header with ``fragment`` (JSON text) at ``place``, everything else well-formed."""
+    if place == "outer":
+        body = fragment.encode()
+        return struct.pack("<Q", len(body)) + body
+    m = json.loads(json.dumps(BASE))
+    t = m["tensors"][0]
+    target = {"metadata": (m, "metadata"), "model_id": (m, "model_id"),
+              "recipients": (m, "recipients"), "tensors": (m, "tensors"),
+              "tensor name": (t, "name"), "shape": (t, "shape"), "tags": (t, "tags"),
+              "metadata value": (m["metadata"], "arch")}.get(place)
+    if target is not None:
+        target[0][target[1]] = "\x00MARK\x00"
+    text = json.dumps(m, sort_keys=True, separators=(",", ":"))
+    if place == "manifest":
+        text = fragment
+    elif place != "table":
+        text = text.replace(MARK, fragment, 1)
+    header = fmt.frame_header(text.encode(), {}, mac=bytes(32), signature=bytes(64))
+    if place == "table":  # the fragment as a safetensors table entry after the metadata
+        body = header[8:].rstrip(b" ")[:-1] + b',"x":' + fragment.encode() + b"}"
+        header = struct.pack("<Q", len(body)) + body
+    return header
+
+
+@pytest.mark.parametrize("place", PLACES)
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_every_shape_in_every_place_is_refused_in_bounded_memory(shape, place):
+    blob = hostile_header(place, SHAPES[shape](128 << 10))
+    with pytest.raises(W.FormatError):  # nothing else escapes
+        W.parse_header(blob)
+    peak = peak_of(lambda: W.parse_header(blob))
+    assert peak <= BOUND * len(blob) + SLACK, f"{peak / len(blob):.2f}x the header's size"
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(shapes=st.lists(st.sampled_from(sorted(SHAPES)), min_size=1, max_size=3),
+       place=st.sampled_from(PLACES), size=st.integers(16 << 10, 512 << 10))
+def test_mixed_shapes_cost_a_small_constant_times_their_size(shapes, place, size):
+    """Property over shapes: a list mixing up to three shapes, at any size, in any place."""
+    parts = [SHAPES[shape](size // len(shapes)) for shape in shapes]
+    blob = hostile_header(place, parts[0] if len(parts) == 1 else "[" + ",".join(parts) + "]")
+    with pytest.raises(W.FormatError):  # nothing else escapes
+        W.parse_header(blob)
+    peak = peak_of(lambda: W.parse_header(blob))
+    assert peak <= BOUND * len(blob) + SLACK, f"{peak / len(blob):.2f}x the header's size"
+
+
+def dense_manifest(kind: str, count: int) -> dict:
+    """A valid manifest packed with what costs most per character: tensors with 64-entry
+    shapes, tensors with large dimensions, or one tensor with many chunk tags."""
+    tensors, end = {}, 0
+    if kind == "tags":
+        n = count * 64
+        return {**BASE, "chunk_size": 16, "tensors": {"t": {
+            "dtype": "uint8", "encrypted": True, "nonce_base": "00" * 12, "offsets": [0, 16 * n],
+            "shape": [16 * n], "tags": ["00" * 16] * n, "wrapped_dek": "00" * 60}}}
+    for i in range(count):
+        shape = [1] * 64 if kind == "ones" else [0, 65537, 65537, 65537, 257]
+        nbytes = 1 if kind == "ones" else 0
+        tensors[f"{i:x}"] = {"dtype": "bool", "encrypted": False, "offsets": [end, end + nbytes],
+                             "sha256": "00" * 32, "shape": shape}
+        end += nbytes
+    return {**BASE, "tensors": tensors}
+
+
+@pytest.mark.parametrize("kind", ["ones", "large", "tags"])
+def test_valid_dense_headers_cost_a_small_constant_times_their_size(kind):
+    blob = fmt.serialize_header(dense_manifest(kind, 4000), mac=bytes(32), signature=bytes(64))
+    header = W.parse_header(blob)
+    assert header.parsed.tensors and header.data_start == len(blob)
+    peak = peak_of(lambda: W.parse_header(blob))
+    assert peak <= BOUND * len(blob) + SLACK, f"{peak / len(blob):.2f}x the header's size"
+
+
+@pytest.mark.parametrize("place,shape", [("metadata", "keys to small integers"),
+                                         ("manifest", "keys to small integers"),
+                                         ("metadata", "unique short keys"),
+                                         ("metadata", "sorted unique keys"),
+                                         ("tags", "hex strings"), ("tensors", "empty objects"),
+                                         ("shape", "large integers"),
+                                         ("manifest", "nested objects")])
+def test_pinned_open_of_a_hostile_file_is_bounded_and_raises_format_error(tmp_path, place,
+                                                                          shape):
+    """The attack of the report: a file of ~8 MiB whose header is one hostile JSON shape, opened
+    by a device that pins the real publisher. Memory grows by at most the bound (the read buffer
+    included) before the FormatError."""
+    device, publisher = W.generate_recipient_keypair(), W.generate_signing_keypair()
+    header = hostile_header(place, SHAPES[shape](8 << 20))
+    path = tmp_path / "hostile.lkw"
+    path.write_bytes(header + bytes(1 << 20))
+    with pytest.raises(W.FormatError):
+        W.open(path, device.private_key, signer=publisher.public_key, model_id="m",
+               min_version=1)
+    peak = peak_of(lambda: W.open(path, device.private_key, signer=publisher.public_key,
+                                  model_id="m", min_version=1))
+    assert peak <= (BOUND + 1) * len(header) + SLACK, f"{peak / len(header):.2f}x the header"
+
+
+def test_a_header_longer_than_the_file_is_refused_before_it_is_read(tmp_path):
+    """The length field alone cannot make open allocate: it must fit in the file."""
+    device, publisher = W.generate_recipient_keypair(), W.generate_signing_keypair()
+    path = tmp_path / "short.lkw"
+    path.write_bytes(struct.pack("<Q", W.MAX_HEADER_BYTES) + b"{" * 100)
+    with pytest.raises(W.FormatError, match="announces"):
+        W.open(path, device.private_key, signer=publisher.public_key)
+    assert peak_of(lambda: W.open(path, device.private_key, signer=publisher.public_key)) \
+        < SLACK
