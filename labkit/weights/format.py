@@ -31,6 +31,7 @@ from Crypto.Hash import SHA256
 from Crypto.Protocol.KDF import HKDF
 from Crypto.Signature import eddsa
 
+from labkit import ed25519
 from labkit.weights.encoding import (FORMAT, FORMAT_VERSION, MAX_HEADER_BYTES, SAFETENSORS_CODES,
                                      SIG_DOMAIN, canonical_json)
 from labkit.weights.errors import IntegrityError
@@ -174,12 +175,9 @@ def verify_signature(header: Header, expected_signer: bytes | None) -> None:
     public key; None accepts any signer: see :data:`~labkit.weights.UNVERIFIED`)."""
     if expected_signer is not None and expected_signer != header.signer:
         raise IntegrityError("the header is signed by a different key than the pinned signer")
-    try:
-        key = eddsa.import_public_key(header.signer)
-        eddsa.new(key, "rfc8032").verify(SIG_DOMAIN + header.manifest_bytes + header.mac,
-                                         header.signature)
-    except ValueError:
-        raise IntegrityError("header signature does not verify") from None
+    # strict RFC 8032 verification (labkit.ed25519): no small-order or non-canonical R or key, S < L
+    if not ed25519.verify_strict(header.signer, SIG_DOMAIN + header.manifest_bytes + header.mac, header.signature):
+        raise IntegrityError("header signature does not verify")
 
 
 def check_mac(header: Header, content_key: bytes) -> None:
