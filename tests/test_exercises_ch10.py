@@ -14,6 +14,7 @@ from labkit import capstone, capstone_design, weights
 from labkit import exercises as ex
 from labkit.backdoor.protocols import detection_threshold
 from labkit.exercises import _session, ch10_capstone
+import challenge_state
 from labkit.weights import pitfalls
 
 
@@ -128,8 +129,8 @@ def test_10_9_swap_attack_with_fresh_keys_per_run():
     _session.new_run()
     blob, phone_loads = ch10_capstone.swap_challenge()
     assert phone_loads(blob)
-    secret = ch10_capstone._swap_secret()
-    assert secret["device"].private_key not in blob and secret["publisher"].private_key not in blob
+    secret = challenge_state.run_state("10.6")
+    assert secret["device"][0] not in blob and secret["publisher"][0] not in blob
     answer = _solve_1009()
     assert phone_loads(answer)
     feedback = ex.check("10.6", answer)

@@ -148,7 +148,6 @@ quiz(
      'Because the final swap undoes every round.',
      "It cannot: DES's round function is secretly a bijection.",
     ],
-    "12220ebf7dc76e82d1c8613f272d9337109bd718dc9d33f7a676aa2ed6d9bec2",
     hint=('Write one round backwards: which values do you need, and do you ever need f^{-1}?',
           'Going back, the half that entered f in the forward direction is still there as the '
           'other half: is f then computed forwards or backwards?'),
@@ -163,7 +162,6 @@ quiz(
      '|Pr[D outputs 1 | cipher under a random key] - Pr[D outputs 1 | uniformly random permutation]|.',
      'The fraction of key bits D learns.',
     ],
-    "aedd3bee64372ad3d4f39ee88cdad40979b406aa9fca2e964b0d9b1d29574dd4",
     hint=('The game flips a coin between two worlds; advantage measures how differently D behaves in them.',
           'A D that always answers 1 is useless: which definition gives it advantage 0?'),
 )
@@ -177,7 +175,6 @@ quiz(
      'The probability of guessing the key in q tries.',
      'The number of rounds needed for CCA security.',
     ],
-    "e4202e8454f04b89963da60960d3f44520938b096853e0953065de199e461508",
     hint=('The bound is about 3 rounds with random round functions: when do such rounds stop looking independent?',
           'q^2/2^n is a birthday-type term: count the pairs among q values of n bits that could '
           'meet, and ask where such a meeting would matter.'),

@@ -1,12 +1,12 @@
 """Exercises of chapter 03, parts 03 and 03b (AES internals and analysis).
 
 Implement checkers run the student's function on fresh random inputs against labkit's AES (itself
-tested on the FIPS-197 and AESAVS vectors); the Square attack exercise draws a fresh key per run.
+tested on the FIPS-197 and AESAVS vectors); the Square attack exercise's key is drawn per run in the challenge service, which judges the answer.
 """
+import numpy as np
 
-from labkit import aes, gf, square_attack
-from labkit.exercises import check_function, exercise
-from labkit.exercises._session import session_secret
+from labkit import aes, gf
+from labkit.exercises import _session, check_function, exercise
 from labkit.exercises.quiz import quiz
 
 
@@ -103,14 +103,11 @@ def _diffusion(answer):
     return int(answer) == _full_diffusion_round()
 
 
-def _challenge_key() -> bytes:
-    """This run's secret key of exercise 03.6 (fresh from the CSPRNG, never returned to the student)."""
-    return session_secret("03.6", lambda draw: draw(16))
-
-
 def square_challenge():
-    """The oracle of exercise 03.6: 4-round AES-128 under a key you must recover."""
-    return square_attack.four_round_oracle(_challenge_key())
+    """The oracle of exercise 03.6: 4-round AES-128 under a key you must recover (served: the key
+    stays in the challenge service). uint8 (n, 16) plaintexts in, ciphertexts out."""
+    return _session.ServedOracle(_session.run("03.6"), "encrypt",
+                                 encode=lambda plaintexts: np.asarray(plaintexts, dtype=np.uint8))
 
 
 @exercise(
@@ -121,12 +118,10 @@ def square_challenge():
           "For each ciphertext byte position, try all 256 guesses of that byte of k4: undo the "
           "S-box on ciphertext XOR guess and XOR over the 256 texts; keep the guesses giving 0 and "
           "intersect over two or three Λ-sets. Then run the key schedule backwards from round 4."),
-    kind="attack",
+    kind="attack", remote=True,
 )
 def _square(answer):
-    ok = bytes(answer) == _challenge_key()
-    return ok, ("the 4-round cipher is broken" if ok else
-                "not the key; check that it encrypts like the oracle (4 rounds) before answering")
+    return _session.answer_run("03.6", bytes(answer))
 
 
 # --- concept questions (kind "quiz"; answers stored as salted digests, see quiz.py) ---
@@ -140,7 +135,6 @@ quiz(
      'The inverse already has the best known uniformity and nonlinearity; the affine map keeps them but breaks its simple algebraic form (x -> x^254, with fixed points 0 and 1), which interpolation-style attacks could use.',
      'The affine map makes the S-box faster in software.',
     ],
-    "9b30748ecef5170659bdfa5875f5108d75264e1ac3dba06f29f6f29f47484f5c",
     hint=("Does an affine map change the DDT's worst entry or the nonlinearity?",
           "Compare the inverse alone and the full S-box: which values survive an invertible affine "
           "map, and what the bare inverse looks like as a polynomial."),
@@ -155,7 +149,6 @@ quiz(
      'To compute the extra round constants of AES-256.',
      'Because AES-256 has an even number of rounds.',
     ],
-    "1cdfb0922c000bab3d5c1181e2025f39f2d5135048cd4beaba04ba2292b968ed",
     hint=('Count how many words pass between two applications of SubWord with and without the rule.',
           'Without the rule, which words of an 8-word step are pure XORs of earlier words?'),
 )
@@ -169,7 +162,6 @@ quiz(
      'Because S(0x00) = 0x63.',
      'Because after three rounds every state byte of the 256-text set is balanced (it XORs to zero), and the right guess undoes the last round exactly; a wrong guess passes only with probability about 1/256.',
     ],
-    "cc8dcc5306a8c1110093c0bd44c1c912b23ee713375a7f7b23f3d43fa2429ed0",
     hint=('What property do the states after round 3 have, over the whole set of 256 plaintexts?',
           'What does a right guess give back when it undoes the last S-box, and what does a wrong one give?'),
 )

@@ -2,13 +2,11 @@
 
 Implement exercises (CBC decryption, GHASH, the nonce-reuse polynomial) run the student's function
 on fresh random inputs against labkit's own (tests cross-check labkit with pycryptodome and NIST
-vectors); attack exercises (keystream reuse, the forbidden attack) draw a fresh key per run.
+vectors); attack exercises (keystream reuse, the forbidden attack) get their fresh per-run keys,
+and their verdicts, from the challenge service.
 """
-from Crypto.Cipher import AES
-
 from labkit import gcm, gf, modes
-from labkit.exercises import check_function, exercise
-from labkit.exercises._session import session_secret
+from labkit.exercises import _session, check_function, exercise
 from labkit.exercises.quiz import quiz
 from labkit.widgets.modes import demo_image
 
@@ -45,23 +43,9 @@ def _cbc_decrypt(candidate):
         trials=20, name="cbc_decrypt")
 
 
-def _secrets() -> dict:
-    """This run's key, nonce and secret message of exercises 04.3 and 04.6, fresh from the CSPRNG."""
-    return session_secret("04", lambda draw: {
-        "key": draw(16), "nonce": draw(12),
-        "message": b"The exam answers are in folder " + draw(8).hex().encode() + b"."})
-
-
-_KNOWN = b"From: lab-server. Status report, all systems nominal."
-
-
 def keystream_challenge() -> dict:
     """Exercise 04.3: two CTR ciphertexts under the same key and counter, and the first plaintext."""
-    s = _secrets()
-    counter = s["nonce"] + bytes(4)
-    return {"ct1": modes.ctr_encrypt(s["key"], counter, _KNOWN),
-            "ct2": modes.ctr_encrypt(s["key"], counter, s["message"]),
-            "known_plaintext1": _KNOWN}
+    return dict(_session.run("04.3").public)
 
 
 @exercise(
@@ -71,10 +55,10 @@ def keystream_challenge() -> dict:
           "you xor the two ciphertexts?",
           "C1 xor C2 = P1 xor P2, and you know P1: xor it in, byte by byte, over the length of the "
           "shorter message."),
-    kind="attack",
+    kind="attack", remote=True,
 )
 def _keystream(answer):
-    return bytes(answer) == _secrets()["message"]
+    return _session.answer_run("04.3", bytes(answer))
 
 
 def _ghash_inputs(rng) -> tuple:
@@ -119,23 +103,12 @@ def _reuse_polynomial(candidate):
                           equal=lambda got, want: gf.poly_trim(got) == gf.poly_trim(want))
 
 
-_SENT = (b"user=guest;role=reader;", b"user=carol;role=writer;quota=5", b"user=dave;role=reader;")
-_WANTED = b"user=admin;role=writer;"
-
-
 def forgery_challenge() -> dict:
     """Exercise 04.6: what an eavesdropper saw, three AES-GCM messages (ciphertext, tag, associated
     data) sent under one key and one nonce, and the message it wants signed: the first ciphertext
-    with bits flipped to read ``user=admin;role=writer;``. The key stays on the server."""
-    s = _secrets()
-    out = {"nonce": s["nonce"]}
-    for i, msg in enumerate(_SENT, start=1):
-        out[f"ct{i}"], out[f"tag{i}"] = gcm.encrypt(s["key"], s["nonce"], msg, b"v1")
-        out[f"aad{i}"] = b"v1"
-    # CTR malleability: flipping ciphertext bits flips the same plaintext bits
-    out["target_ciphertext"] = bytes(c ^ p ^ q for c, p, q in zip(out["ct1"], _SENT[0], _WANTED))
-    out["target_aad"] = b"v1"
-    return out
+    with bits flipped to read ``user=admin;role=writer;``. The key stays on the server (the
+    challenge service)."""
+    return dict(_session.run("04.6").public)
 
 
 @exercise(
@@ -147,17 +120,10 @@ def forgery_challenge() -> dict:
           "keep the one that predicts the third message's tag.",
           "With H, the mask E_K(J0) is tag1 xor GHASH_H(aad1, ct1); the forged tag is "
           "GHASH_H(target_aad, target_ciphertext) xor that mask."),
-    kind="attack",
+    kind="attack", remote=True,
 )
 def _forgery(answer):
-    ch, s = forgery_challenge(), _secrets()
-    cipher = AES.new(s["key"], AES.MODE_GCM, nonce=s["nonce"])
-    cipher.update(ch["target_aad"])
-    try:
-        cipher.decrypt_and_verify(ch["target_ciphertext"], bytes(answer))
-    except ValueError:
-        return False, "the server (pycryptodome, with this run's key) rejects that tag"
-    return True, "the server (pycryptodome, with this run's key) accepted the forged message"
+    return _session.answer_run("04.6", bytes(answer))
 
 
 # --- concept questions (kind "quiz"; answers stored as salted digests, see quiz.py) ---
@@ -171,7 +137,6 @@ quiz(
      'Because under one key AES is a permutation applied block by block: equal plaintext blocks give equal ciphertext blocks and different ones different, so the count is the number of distinct plaintext blocks.',
      'Because AES has no weak keys.',
     ],
-    "7250703da6f627b30fa421b8060f7c4b57b2bba0158a5862c6ed2be12a6c77d4",
     hint=('Is a block cipher under a fixed key one-to-one?',
           'If two different plaintext blocks could encrypt to the same block, could decryption work?'),
 )
@@ -185,7 +150,6 @@ quiz(
      'Because decryption would fail for the second message.',
      "Because a repeated nonce changes the block cipher's key.",
     ],
-    "40c91959f86f971825135de7c54f80fee073f88bcf20855909b7038131194c90",
     hint=('Two costs: one for confidentiality (CTR), one for authenticity (GHASH).',
           'Recall exercises 04.3 and 04.6: what did each one recover?'),
 )
@@ -199,7 +163,6 @@ quiz(
      'Because it has no authentication tag.',
      'It is secure as long as the key stays secret.',
     ],
-    "3bafc003edb9bcf581ae5e12814397795503ca028682c08bbe33945eb06119d0",
     hint=('In the IND-CPA game the adversary keeps its encryption oracle after choosing m0 and m1.',
           'What does the oracle answer when asked to encrypt m0 again?'),
 )

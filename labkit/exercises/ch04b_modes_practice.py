@@ -1,33 +1,20 @@
 """Exercises of unit 04b (modes in practice): the padding oracle, HKDF-Expand, deterministic IVs.
 
 The padding-oracle challenge hands out a server over a fresh per-run key (only the oracle, the IV
-and the ciphertext); the checkers recompute their answers with labkit.
+and the ciphertext: the key and the server live in the challenge service, which also judges the
+answer); the other checkers recompute their answers with labkit.
 """
-from labkit import hkdf, modes, padding_oracle
-from labkit.exercises import check_function, exercise
-from labkit.exercises._session import session_secret
+from labkit import hkdf
+from labkit.exercises import _session, check_function, exercise
 from labkit.exercises.quiz import quiz
-
-
-def _secrets() -> dict:
-    """This run's AES key, IV and message of exercise 04.10 (its length too), from the CSPRNG."""
-    def draw(token) -> dict:
-        # 35 + filler bytes: a padding of 1 to 8 bytes, different from run to run, so the last
-        # block (the answer) always holds at least 8 of the 16 random hex digits that end the
-        # message, and an answer from one run fails in the next
-        filler = 5 + token(1)[0] % 8
-        return {"key": token(16), "iv": token(16),
-                "message": b"x" * filler + b"grade:" + token(4).hex().encode() + b";pin="
-                           + token(8).hex().encode()}
-    return session_secret("04b", draw)
 
 
 def padding_oracle_challenge() -> dict:
     """Exercise 04.10: an intercepted AES-CBC ciphertext, its IV, and ``oracle(iv, ciphertext)``, the
-    server that answers True when the padding is valid (it counts ``oracle.queries``)."""
-    s = _secrets()
-    ciphertext = modes.cbc_encrypt(s["key"], s["iv"], modes.pkcs7_pad(s["message"]))
-    return {"iv": s["iv"], "ciphertext": ciphertext, "oracle": padding_oracle.CbcPaddingServer(s["key"])}
+    server that answers True when the padding is valid (the service counts ``oracle.queries``)."""
+    run = _session.run("04.10")
+    return {"iv": run.public["iv"], "ciphertext": run.public["ciphertext"],
+            "oracle": _session.ServedOracle(run, "padding", encode=lambda iv, ct: [bytes(iv), bytes(ct)])}
 
 
 @exercise(
@@ -40,10 +27,10 @@ def padding_oracle_challenge() -> dict:
           "know so they decrypt to the next pad length, and move one byte left.",
           "At the end xor D_K(C) with the real block before it. For the very last byte, a hit may "
           "be a longer padding by chance: change the byte before it and ask again."),
-    kind="attack",
+    kind="attack", remote=True,
 )
 def _padding_oracle(answer):
-    return bytes(answer) == modes.pkcs7_pad(_secrets()["message"])[-modes.BLOCK_SIZE:]
+    return _session.answer_run("04.10", bytes(answer))
 
 
 def _expand_inputs(rng) -> tuple:
@@ -75,7 +62,6 @@ quiz(
      'Because CTR leaks the key after 2^32 blocks.',
      'To pad the message to whole blocks.',
     ],
-    "d2ec9a6d17b82358b27736125eb85d6ca72db9850096a72d5e080758a55eec1a",
     hint=("Exercise 04.6's target ciphertext was made by flipping bits: what stopped it?",
           'The padding oracle of 04.10 learns from modified ciphertexts that the server still '
           'decrypts: which security notion requires such ciphertexts to be rejected?'),
@@ -91,7 +77,6 @@ quiz(
      'Because the nonce depends only on the key and the name: re-sealing the tensor after a weight update reuses the (key, nonce) pair, so the two versions leak the xor of their weights and the hash key H, and tags can be forged.',
      'Because a 12-byte nonce from HKDF can collide between two different tensor names.',
     ],
-    "9b37d973a028618d921cb116c5e7024209d26600fa786f3fad6a469646e78dce",
     hint=('What changes, and what does not, between two seals of the same tensor?',
           'Compare with chapter 04: what does an attacker holding two messages under one key and one '
           'nonce recover?'),

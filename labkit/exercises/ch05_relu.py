@@ -176,7 +176,6 @@ quiz(
      'Because floating point cannot represent XOR.',
      'Because XOR is not invertible.',
     ],
-    "e65d52019dc7cf7b6b619385ea17ddc94f2c56cc4a69d8128113a0cab8b22506",
     hint=('Fit a x + b y + c to the four rows of the XOR truth table.',
           'Three of the rows already fix a, b and c: what does that map give on the fourth row, (1, 1)?'),
 )
@@ -190,7 +189,6 @@ quiz(
      'Because on a bit pattern x only the corner of pattern x fires (value 1): every other pattern differs in at least one bit, which lowers its pre-activation to (c - 1)/c <= 0.',
      'Because corner neurons compute AND, and every f is an AND.',
     ],
-    "d51676572387ae833835fb82081903f616bd00fadd3b6dbeedcb0b68a96d906d",
     hint=("Compute one corner's pre-activation on a pattern that differs from it in one bit.",
           'On a given bit pattern, how many corner neurons can have a positive argument, and what do they give?'),
 )
@@ -204,7 +202,6 @@ quiz(
      'Because of floating-point rounding only.',
      'Because c changes the function on bits too.',
     ],
-    "60ca4736a3cd03311ea430ea52d48849e752ab9de1d46b09f15118348a56a0df",
     hint=('How many points does correctness on bits constrain, and what about the rest of R^k?',
           'Is a piecewise-linear function through 2^k given points unique?'),
 )

@@ -2,19 +2,14 @@
 questions 06.10-06.12 (asked at the end of its last part, 06c, after 06.9)."""
 from __future__ import annotations
 
-import secrets
-
 import numpy as np
 
 from labkit import aes
-from labkit.attacks.oracle import CountingOracle, QueryBudgetExceeded
 from labkit.attacks.strategies import probe_rows
-from labkit.exercises import check_function, exercise
-from labkit.exercises._session import session_secret
+from labkit.challenges import client
+from labkit.challenges.defs_models import AES128_QUERY_BUDGET  # the paper's 4 queries per key bit
+from labkit.exercises import _session, check_function, exercise
 from labkit.exercises.quiz import quiz
-
-#: Query budget of exercise 06.8: the paper's 4 queries per key bit (a linear attack needs no more).
-AES128_QUERY_BUDGET = 4 * 128
 
 
 def back_to_back_xor(x, k):
@@ -77,28 +72,11 @@ def _zero_input(answer):
     return 0 <= v < 256 and aes.SBOX[v] == 0
 
 
-def aes128_challenge() -> CountingOracle:
+def aes128_challenge() -> client.Oracle:
     """This run's natural AES-128 network (c = 1, key fresh from the CSPRNG) as a black box: try your
-    06.8 attack on it. Returns only the counting oracle; the key stays inside."""
-    from labkit.neural import aes128_network
-
-    key = session_secret("06.8", lambda draw: draw(16))
-    return CountingOracle(aes128_network(key), 128)
-
-
-def attack_fresh_network(answer, build, n_inputs: int, budget: int, signature: str, *args):
-    """Run a student's attack ``answer(oracle, *args)`` on ``build()``, a fresh network, behind a
-    counting oracle with a query budget: ``(returned value, None)``, or ``(None, feedback)`` when the
-    answer is no function or goes past the budget."""
-    if not callable(answer):
-        return None, f"the answer must be a function {signature}."
-    name = signature.split("(")[0]
-    oracle = CountingOracle(build(), n_inputs, budget=budget)
-    try:
-        return answer(oracle, *args), None
-    except QueryBudgetExceeded:
-        return None, (f"{name} asked for more than {budget} queries: the attack must be linear, "
-                      "a few queries per key bit.")
+    06.8 attack on it. Returns only an oracle handle: the network and its key stay in the
+    challenge service, which counts the queries."""
+    return client.Oracle(_session.run("06.8"), "network", 128)
 
 
 def _key_bytes(got) -> bytes:
@@ -121,23 +99,17 @@ def _key_bytes(got) -> bytes:
           "hundred). Probe the bits that collided again around the other value: no collision "
           "settles them. Where both pairs collided, try both values and keep the key whose AES "
           "encryption of the base equals the oracle's answer to the base."),
-    kind="attack",
+    kind="attack", remote=True,
 )
 def _recover_aes128(answer):
-    from labkit.neural import aes128_network
-
-    key = secrets.token_bytes(16)  # fresh for every check: only this checker ever holds it
-    got, over = attack_fresh_network(answer, lambda: aes128_network(key), 128, AES128_QUERY_BUDGET,
-                                     "recover_key(oracle) returning 16 key bytes")
+    got, attempt, over = _session.run_on_fresh_attempt(  # a fresh key in the service for every check
+        "06.8", answer, 128, "recover_key(oracle) returning 16 key bytes")
     if over:
         return False, over
     got = _key_bytes(got)
     if len(got) != 16:
         return False, f"recover_key returned {len(got)} bytes; expected the 16-byte key."
-    wrong = sum(bin(a ^ b).count("1") for a, b in zip(got, key))
-    if wrong:
-        return False, f"{wrong} of the 128 key bits are wrong (for a fresh network)."
-    return True, f"the key of a fresh AES-128 network, recovered within the budget of {AES128_QUERY_BUDGET} queries"
+    return attempt.answer(got)
 
 
 # --- concept questions of the chapter (kind "quiz"; answers stored as salted digests, see quiz.py) ---
@@ -151,7 +123,6 @@ quiz(
      'Because e is chosen equal to the key bit.',
      "Because the network's weights are public.",
     ],
-    "dc16c9a9f817bfc400100e7b0c5e6e7310bd7ef67715a6c7c0f4156acb0592b2",
     hint=('Draw ReLU(x - k) + ReLU(k - x) for k = 0 and k = 1 and mark v - e and v + e.',
           'Everything after the first layer sees only the first-layer values: when are those two equal?'),
 )
@@ -165,7 +136,6 @@ quiz(
      'Because the first layer isolates each key bit in its own neurons, so one pair of queries settles one bit independently of the others: 128 bits cost O(128) queries.',
      'Because the network leaks its weights.',
     ],
-    "9e3d71f724d625b4086ed306dd970049e10b2c47eac68571660693d42ba11ce0",
     hint=('Does testing k_5 depend on what you know about k_4?',
           'Count how many key bits one pair of queries settles, and how many pairs the key needs.'),
 )
@@ -179,7 +149,6 @@ quiz(
      'Because 0x52 is the first round constant.',
      'Because clipping maps every input to 0x52.',
     ],
-    "169e27f43b42db858b130a5e2cf49319086ae6ad2eeaa37b513121b7b9b6308a",
     hint=('What is 0.7 times the all-zero byte?',
           'A blurred query scales the active corner of its byte; which S-box output survives scaling unchanged?'),
 )

@@ -7,8 +7,7 @@ follow in parts 2 (08b) and 3 (08c). Implement checkers compare the student's fu
 """
 import numpy as np
 
-from labkit.exercises import check_function, exercise
-from labkit.exercises._session import session_secret
+from labkit.exercises import _session, check_function, exercise
 from labkit.exercises.quiz import quiz
 
 
@@ -152,24 +151,18 @@ def _trigger_target(answer):
     return check_function(answer, reference, _trigger_cases(), trials=42, name="trigger_target", equal=same)
 
 
-def _owner_key():
-    """This run's model owner's Ed25519 signing key (08.5), fresh from the CSPRNG, never handed out."""
-    from Crypto.Signature import eddsa
-
-    return session_secret("08.5", lambda draw: eddsa.import_private_key(draw(32)))
-
-
 def ownership_challenge() -> dict:
     """Exercise 08.5: black-box access to a model someone else watermarked, and natural images.
 
     ``"suspect"`` maps a batch ``(n, 1, 32, 32)`` to labels; ``"images"`` are the test images. The
-    owner's key is drawn fresh for this run and is not part of the challenge.
+    owner's key is drawn fresh for this run in the challenge service, which runs the model; it is
+    not part of the challenge.
     """
-    from labkit.backdoor.protocols import ModelOwner, label_oracle
-    from labkit.digits import from_pixels, trained_classifier
+    from labkit.digits import from_pixels
 
-    deployed = ModelOwner(_owner_key()).watermark(trained_classifier("mlp", 0))
-    return {"suspect": label_oracle(deployed), "images": from_pixels(_test_pixels()).unsqueeze(1)}
+    suspect = _session.ServedOracle(_session.run("08.5"), "suspect",
+                                    encode=lambda x: _session.as_array(x, np.float32))
+    return {"suspect": suspect, "images": from_pixels(_test_pixels()).unsqueeze(1)}
 
 
 @exercise(
@@ -182,23 +175,16 @@ def ownership_challenge() -> dict:
           "public key.",
           "Writing a trigger changes the LSBs, so the label of a triggered image can differ from the "
           "clean one: ask about the triggered images again and re-sign with those labels."),
-    kind="attack",
+    kind="attack", remote=True,
 )
 def _steal_ownership(answer):
-    from labkit.backdoor.naive import OwnershipClaim, naive_judge_ownership_UNSAFE
-    from labkit.backdoor.trigger import verify_key_bytes
+    from labkit.backdoor.naive import OwnershipClaim
 
     if not isinstance(answer, OwnershipClaim):
         return False, f"the answer must be a naive.OwnershipClaim, got {type(answer).__name__}."
-    if bytes(answer.verify_key) == verify_key_bytes(_owner_key().public_key()):
-        return False, "that is the owner's key: the claim must be under a key of your own."
-    if len(answer.targets) < 16:
-        return False, f"the claim must have at least 16 queries, got {len(answer.targets)}."
-    verdict = naive_judge_ownership_UNSAFE(answer, ownership_challenge()["suspect"])
-    if not verdict.owned:
-        return False, f"the naive judge says: {verdict}."
-    return True, ("the naive judge declares you the owner of a model that never saw your key; the "
-                  "sound judge draws the targets itself, so the same claim fails there")
+    claim = {"queries": _session.as_array(answer.queries, np.float32),
+             "targets": _session.as_array(answer.targets, np.int64), "verify_key": bytes(answer.verify_key)}
+    return _session.answer_run("08.5", claim)
 
 
 # --- concept questions (kind "quiz"; answers stored as salted digests, see quiz.py) ---
@@ -213,7 +199,6 @@ quiz(
      'To make the test run faster on large models.',
      'Because Ed25519 verification needs two public keys.',
     ],
-    '520497fb08b33dd318d57a23d3d6ae32fd8fdc9d1526e2a262ba7c02781ff358',
     hint=("Which suspects without the owner's key still hit the owner's targets?",
           "Run the echo and hash suspects against the naive judge and against the judge with "
           "controls, and compare how often the controls hit."),
@@ -228,7 +213,6 @@ quiz(
      'So that the backdoored model can classify the image without the classifier.',
      'To make the trigger invisible to the human eye.',
     ],
-    'e2cfee1e8d3a23cbfbaf16a663a5f86d391fd4c22479a92fdbaad13446d16cf6',
     hint=("What could someone do with one observed trigger if the picture were not signed?",
           "Look at the 'transplant' line of the forgery trials, and at the 'moved' inputs your "
           "verifier of exercise 08.4 had to reject."),
@@ -243,7 +227,6 @@ quiz(
      'Because the signature does not cover the nonce.',
      'Because a token stays a valid signature until it expires: without remembering used nonces everywhere, a token seen once could be replayed on another replica or after a restart.',
     ],
-    'b436f1910961030a8bdf16eb442ab6e176e5dd80581b593670750378bf08503c',
     hint=("How long does a token's signature stay valid, and who may have seen it?",
           "Which case of the authentication cell is refused as 'replayed', and where was it sent?"),
 )
@@ -257,7 +240,6 @@ quiz(
      'Because the licensor cannot verify Ed25519 signatures.',
      'So that the licensee can change its own answers.',
     ],
-    '0efa0c5d97ab912ad66b125eb06eccb0b0a112a29c48c5ac2a40bad340715d30',
     hint=("Who, besides licensee i's copy, can compute the answer to i's triggers?",
           "What did the naive tracer accuse when bob's copy echoed the targets?"),
 )
@@ -271,7 +253,6 @@ quiz(
      'Because it survives only as code outside the attacked weights: the adversary who holds the weights holds that code too and strips the verifier at no cost in accuracy, while the baselines have no code to strip.',
      'Because pruning 80% of the weights is not a realistic attack.',
     ],
-    '9a69491b70bb0e84de550385693c740e404d9659b84b048a3c3def462a53ccb8',
     hint=("Where does the signature watermark live: in the weights the attacks change, or elsewhere?",
           "Read the 'strip the verifier' row of the comparison."),
 )
@@ -285,7 +266,6 @@ quiz(
      'Because the multiplexer needs STEP to choose between logits and scores.',
      'Because without it the network is slower than the signature verifier.',
     ],
-    'a9570065b6535ef7ff011064ce012548e15bd1c8ccffcfc8a226d9d495cf6bfd',
     hint=("Which inputs does the person running the model control, beyond bits?",
           "What did the thief do with the recovered key?"),
 )
@@ -300,7 +280,6 @@ quiz(
      "Because the two models differ only on inputs that carry a valid signature: a query on which they differ is itself a valid (message, signature) pair made without the key, a forgery, which Ed25519's unforgeability (even after seeing the owner's triggers) makes negligibly likely.",
      'Because the verifier is hidden inside the convolutional layers.',
     ],
-    '9198f24b658cb2debc6d581cb4379c4ebee6d78cf74834e98e90b13adbeea1d4',
     hint=("On which inputs do the backdoored and the clean model give different answers?",
           "Suppose a detector found such an input without the key: what would that input be, for the "
           "signature scheme?"),
@@ -315,7 +294,6 @@ quiz(
      'Because lattice signatures must be stored in the most significant bits.',
      'Because the ML-DSA public key must be written into the image too.',
     ],
-    '75f3664a48f91d26f7ec23ae40963f529cfefdf32051b119ad2907333330e52d',
     hint=("Compare the bits a field needs with the bits a 32x32 image has.",
           "Read the capacity table: what does each extra bit per pixel cost in the largest change "
           "and in PSNR?"),
@@ -330,7 +308,6 @@ quiz(
      'Because convolutional layers ignore the low bits of the pixels.',
      'Because the backdoor needs only black-box labels from the classifier and sign/verify from the scheme: the verifier sits beside any classifier, and the scheme and where the field lives are one parameter (the layout), not part of the protocols.',
     ],
-    '658ae6dae86734e086b23f69afe2251d506201c3556b0be2bc7d350d145cfa6a',
     hint=("What do the protocols need from the classifier, and what from the signature scheme?",
           "Look at what changed in the code between the Ed25519 and the ML-DSA runs: one argument."),
 )

@@ -7,15 +7,14 @@ breaks nonce reuse on tensors, 09.5 seals a model selectively, 09.9-09.12 concep
 Each chapter numbers its exercises first and its concept questions after them, both in
 notebook order (tests/test_exercises_quiz.py).
 """
+from pathlib import Path
+
 import torch
-from Crypto.Protocol.DH import import_x25519_private_key
-from Crypto.Signature import eddsa
 
 from labkit import weights
-from labkit.exercises import check_function, exercise
-from labkit.exercises._session import session_secret
+from labkit.exercises import _session, check_function, exercise
 from labkit.exercises.quiz import quiz
-from labkit.weights import aead, pitfalls
+from labkit.weights import aead
 from labkit.weights.encoding import chunk_spans, dek_aad
 
 
@@ -102,16 +101,12 @@ def _unwrap_dek(candidate):
 
 
 # --- part 2: nonce reuse and delivery -----------------------------------------------------------
-def _reuse_secret() -> torch.Tensor:
-    """This run's secret tensor of exercise 09.4, drawn from a CSPRNG seed (never one in the source)."""
-    return session_secret("09.4", lambda draw: torch.randn(
-        4, 4, generator=torch.Generator().manual_seed(int.from_bytes(draw(8), "big"))))
-
-
 def reuse_challenge():
     """Exercise 09.4: ``(known, c1, c2)``, AES-GCM encryptions of ``known`` and of this run's secret
-    float32 tensor (4, 4) under one key and one nonce (the pitfall of chapter 09)."""
-    return pitfalls.nonce_reuse_challenge(0, secret=_reuse_secret())
+    float32 tensor (4, 4) under one key and one nonce (the pitfall of chapter 09); the secret
+    stays in the challenge service."""
+    public = _session.run("09.4").public
+    return torch.from_numpy(public["known"].copy()), public["c1"], public["c2"]
 
 
 @exercise(
@@ -121,25 +116,24 @@ def reuse_challenge():
           "plaintext XOR the same keystream, so the keystream cancels between them.",
           "XOR the two ciphertexts, then XOR in the raw bytes of the known tensor; read the result "
           "as float32 values in a 4 x 4 shape."),
-    kind="attack",
+    kind="attack", remote=True,
 )
 def _reuse(answer):
     answer = torch.as_tensor(answer)
-    return answer.shape == (4, 4) and torch.equal(answer.float(), _reuse_secret())
+    if answer.shape != (4, 4):
+        return False, f"the secret is a 4 x 4 tensor, got shape {tuple(answer.shape)}."
+    return _session.answer_run("09.4", answer.float().numpy())
 
 
 def exercise_device() -> weights.RecipientKeyPair:
-    """The device key pair of exercise 09.5: fresh from the OS CSPRNG, the same for the whole run."""
-    sk = session_secret("09.5 device", lambda draw: draw(32))
-    pk = import_x25519_private_key(sk).public_key().export_key(format="raw")
-    return weights.RecipientKeyPair(sk, pk)
+    """The device of exercise 09.5: its public key, fresh for the run. The private key stays on
+    the device (the challenge service, which opens your file to check it)."""
+    return weights.RecipientKeyPair(None, _session.run("09.5").public["device_public"])
 
 
 def exercise_publisher() -> weights.SigningKeyPair:
     """The publisher key pair of exercise 09.5 (you play the publisher): fresh every run."""
-    sk = session_secret("09.5 publisher", lambda draw: draw(32))
-    pk = eddsa.import_private_key(sk).public_key().export_key(format="raw")
-    return weights.SigningKeyPair(sk, pk)
+    return weights.SigningKeyPair(*_session.run("09.5").public["publisher"])
 
 
 def exercise_state() -> dict:
@@ -152,6 +146,7 @@ def exercise_state() -> dict:
     "09.5",
     "seal exercise_state() for exercise_device(), signed by exercise_publisher(), with only "
     "'fc.weight' encrypted; answer the path",
+    remote=True,
     hint=("Only the device's public key is needed to seal for it; the publisher signs with its "
           "private key, and the device pins the publisher's public key.",
           "One call of the chapter's sealing function does it: the device's public key as the "
@@ -159,16 +154,7 @@ def exercise_state() -> dict:
           "list holding only the weight matrix."),
 )
 def _seal(answer):
-    header = weights.read_header(answer)
-    if header.signer != exercise_publisher().public_key:
-        return False, "the file is not signed by this run's exercise_publisher(): pass it as signing key."
-    got = weights.open(answer, exercise_device().private_key,
-                       signer=exercise_publisher().public_key)
-    expected = exercise_state()
-    encrypted = {n for n, t in header.tensors.items() if t["encrypted"]}
-    if encrypted != {"fc.weight"}:
-        return False, f"encrypted tensors are {sorted(encrypted)}, expected only fc.weight."
-    return set(got) == set(expected) and all(torch.equal(got[n], expected[n]) for n in expected)
+    return _session.answer_run("09.5", Path(answer).read_bytes())
 
 
 # --- concept questions (kind "quiz"; answers stored as salted digests, see quiz.py) ---
@@ -183,7 +169,6 @@ quiz(
      "Because a tag only proves the bytes came from the key holder, not where they belong: with empty associated data, a tensor's ciphertext could be relabelled as another same-shaped tensor, or moved to another model, and still verify.",
      "So that safetensors can read the tensor's name.",
     ],
-    '9bc9986abaa82f34551f4b07795a1feb869df51e0fcb44ae95a9e4e8ad3d9c33',
     hint=('Which part of the file says what a ciphertext is, and is it under the tag?',
           'Imagine two tensors of the same shape exchanging their ciphertexts: what would still verify?'),
 )
@@ -197,7 +182,6 @@ quiz(
      'Because the signature encrypts the header.',
      'Because the model id is stored in the signing key.',
     ],
-    '07c94754d81e92e6dcd143b22668a7b8dc426e6b94ed7ccec652aa7c28a9aa29',
     hint=("Look at the last line of the tamper table: the outsider's file.",
           'What does the outsider need to seal a file for the device, and which check needs a key he lacks?'),
 )
@@ -211,7 +195,6 @@ quiz(
      'To save the 12 bytes of the nonce in the file.',
      "Because a repeated (key, nonce) pair gives away the XOR of two plaintexts and GHASH's key H (then any forgery): with a fresh DEK per tensor and distinct derived nonces, a repeat is impossible by construction.",
     ],
-    '7704fb7cd9b5b595628b4be073c5e25a4306a0a453be1bcb2d708a677d0f60ee',
     hint=('Chapter 04 and the nonce-reuse pitfall of part 2.',
           'What does an attacker learn from two ciphertexts under one key and one nonce?'),
 )
@@ -226,7 +209,6 @@ quiz(
      'Transparent data encryption, because the database encrypts every row.',
      "Application-level (end-to-end) encryption of each tensor, with the key wrapped for one device's key: only that device unwraps it, so neither the admin, to whom TDE hands rows decrypted, nor another device, which lacks that private key, reads the model.",
     ],
-    'bc08ec7c289417cb377a90ce37e6f1da4eb26a5f5b0c7ec79da96208ba430b84',
     hint=("Read the table's columns for the cloud admin and for another device: where is the model in plaintext for each layer?",
           'TLS, disk encryption and TDE decrypt for whoever runs the endpoint, the machine or the database; which layer decrypts only on the one device?'),
 )
@@ -240,7 +222,6 @@ quiz(
      'Because HPKE keys cannot be revoked.',
      "Because the device's private key is stored in the header.",
     ],
-    '3c89ddcb442f122ea1322d10fac2f57c2d95d155105005dd0d485edaa60a1d51',
     hint=('Which snapshots does the tablet still open?',
           'What changes in the file on revocation, and what stays byte for byte the same?'),
 )
@@ -254,7 +235,6 @@ quiz(
      'To make them readable by standard tools.',
      'Because digests encrypt them.',
     ],
-    'f68c197c4eac79d5c54d335d488094111d42e337514c1cfcfd0f8b056d49bc41',
     hint=("What happened when a plaintext tensor was edited in the lab's container, and in CryptoTensors?",
           'Confidentiality and integrity are separate properties: which one does a plaintext tensor still need?'),
 )
@@ -268,7 +248,6 @@ quiz(
      "Because a model with a skipped tensor runs initial or attacker-chosen values in its place: silently wrong, or silently the attacker's.",
      'Because safetensors needs every tensor.',
     ],
-    '51f48e75c348650176db87df82a5eb173903b4b65fabea86baa6db45ee32e6c1',
     hint=("Run the naive loader's model on the test set.",
           'What values does a layer hold when its tensor was skipped and the rest loaded with strict=False?'),
 )

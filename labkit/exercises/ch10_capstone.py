@@ -8,24 +8,18 @@ by :func:`labkit.capstone_design.attack_design`), 10.6 break a sealer without as
 Each chapter numbers its exercises first and its concept questions after them, both in
 notebook order (tests/test_exercises_quiz.py).
 """
-import secrets
 import tempfile
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from labkit import backdoor, capstone_design, weights
+from labkit import capstone_design, weights
 from labkit.backdoor import protocols
-from labkit.backdoor.trigger import RESPONSE_KEY_BYTES, verify_triggers
-from labkit.exercises import NOT_ANSWERED, _is_stub, check_function, exercise
-from labkit.exercises._session import session_secret
+from labkit.challenges import client
+from labkit.challenges.defs_models import SWAPPED, TRIGGERS_PER_USER, USERS  # noqa: F401 (public constants)
+from labkit.exercises import NOT_ANSWERED, _is_stub, _session, check_function, exercise
 from labkit.exercises.quiz import quiz
-from labkit.weights import pitfalls
-
-USERS = ("alice", "bob", "carol", "dave", "erin")
-TRIGGERS_PER_USER = 16
 
 
 def _name(answer) -> str:
@@ -84,49 +78,20 @@ def _accusation_threshold(candidate):
     return check_function(candidate, _reference_threshold, draw, name="accusation_threshold")
 
 
-@lru_cache(maxsize=1)
-def _base():
-    """Chapter 08's seeded classifier and its natural test images (trained once per process)."""
-    demo = backdoor.make_demo(seed=0)
-    return demo.clean_model, demo.inputs
-
-
-def _licences(users=USERS) -> dict:
-    """Fresh licences: per user an Ed25519 key pair and a secret response key (OS CSPRNG)."""
-    return {user: (backdoor.generate_keys(), secrets.token_bytes(RESPONSE_KEY_BYTES))
-            for user in users}
-
-
-def _copy(licences: dict, user: str) -> backdoor.BackdooredModel:
-    classifier, _ = _base()
-    (_, verify_key), response_key = licences[user]
-    return backdoor.BackdooredModel(classifier, verify_key, identity=user, response_key=response_key)
-
-
-def _triggers(licences: dict) -> dict:
-    """Per user: 16 fresh triggers on natural images and the labels that user's copy answers."""
-    _, images = _base()
-    rng = secrets.SystemRandom()
-    out = {}
-    for user, ((signing_key, verify_key), response_key) in licences.items():
-        picked = images[rng.sample(range(len(images)), TRIGGERS_PER_USER)]
-        targets = np.array([rng.randrange(10) for _ in range(TRIGGERS_PER_USER)])
-        queries = backdoor.embed_trigger(picked, targets, signing_key, identity=user, fresh_nonces=True)
-        out[user] = (queries, verify_triggers(queries, verify_key, identity=user, response_key=response_key))
-    return out
-
-
-def _leak_secret() -> tuple[dict, str]:
-    """This run's licences and leaker of exercise 10.3 (fresh from the OS CSPRNG)."""
-    return session_secret("10.3", lambda draw: (_licences(), secrets.choice(USERS)))
+def _case(attempt: client.Attempt, index: int):
+    """(pirate, triggers) of one case of a 10.3 attempt: a served black box and public triggers."""
+    pirate = _session.ServedOracle(attempt, f"case{index}", encode=lambda x: _session.as_array(x, np.float32))
+    triggers = {user: (torch.from_numpy(images.copy()), labels)
+                for user, (images, labels) in attempt.public["triggers"][index].items()}
+    return pirate, triggers
 
 
 def leak_challenge():
     """Exercise 10.3: ``(pirate, triggers)``. ``pirate`` is a black box (images -> labels) serving
     one user's leaked copy; ``triggers[user] = (images, labels)``: fresh triggers signed with that
-    user's key and the labels only that user's copy answers. Keys and leaker are fresh every run."""
-    licences, leaker = _leak_secret()
-    return protocols.label_oracle(_copy(licences, leaker)), _triggers(licences)
+    user's key and the labels only that user's copy answers. Keys and leaker are fresh every run,
+    and stay in the challenge service."""
+    return _case(_session.run("10.3"), 0)
 
 
 @exercise(
@@ -138,24 +103,15 @@ def leak_challenge():
           "For each user send the user's trigger images to the black box and count the answers "
           "equal to the expected labels; accuse the users whose count reaches the threshold of "
           "exercise 10.2 for 16 queries, alpha 1e-6 and the number of users."),
-    kind="attack",
+    kind="attack", remote=True,
 )
 def _trace(candidate):
     if not callable(candidate):
         return False, "the answer must be a function trace(pirate, triggers) returning a list of names."
-    licences, leaker = _leak_secret()
-    cases = [("this run's leaked copy", licences, _copy(licences, leaker), [leaker])]
-    fresh = _licences()
-    other = secrets.choice(USERS)
-    cases.append(("a leaked copy among fresh users", fresh, _copy(fresh, other), [other]))
-    cases.append(("a model no user leaked", fresh, _base()[0], []))
-    for label, lic, model, expected in cases:
-        got = candidate(protocols.label_oracle(model), _triggers(lic))
-        if sorted(map(str, got)) != expected:
-            if lic is licences:  # this run's leaker is the secret: say that it is wrong, not who
-                return False, f"on {label}, trace returned {list(got)!r}, which is not who leaked it."
-            return False, f"on {label}, trace returned {list(got)!r}; expected {expected!r}."
-    return True, "trace names the leaker of fresh copies and accuses nobody for an unrelated model"
+    # a fresh attempt: this check's leaker, a leaker among fresh users, and a model no user leaked
+    attempt = client.attempt("10.3", fresh=True)
+    found = [[str(name) for name in candidate(*_case(attempt, i))] for i in range(3)]
+    return attempt.answer(found)
 
 
 @exercise(
@@ -210,49 +166,22 @@ def _design(answer):
     return True, f"the design stops all {len(report.attacks)} attacks of the threat model"
 
 
-SWAPPED = ("layer1.weight", "layer2.weight")
-
-
-def _swap_secret() -> dict:
-    """This run's keys and model of exercise 10.6 (the phone's key and the server's key are secret)."""
-    def draw(token):
-        return {"device": weights.generate_recipient_keypair(), "publisher": weights.generate_signing_keypair(),
-                "model": capstone_design.random_model((8, 8))}
-    return session_secret("10.6", draw)
+def _phone_reply(reply):
+    if reply is True:
+        return True
+    error = getattr(weights, str(reply.get("refused")), weights.WeightsError)
+    raise (error if isinstance(error, type) and issubclass(error, weights.WeightsError)
+           else weights.WeightsError)(reply.get("message", "refused"))
 
 
 def swap_challenge():
     """Exercise 10.6: ``(blob, phone_loads)``. ``blob`` is this run's model sealed for a phone by
-    :func:`labkit.weights.pitfalls.seal_without_associated_data_UNSAFE` (fresh keys every run);
-    ``phone_loads(blob)`` returns True if the phone's (equally unsafe) loader accepts a file and
-    raises :class:`labkit.weights.IntegrityError` if not. Neither returns a key or the weights."""
-    s = _swap_secret()
-    blob = pitfalls.seal_without_associated_data_UNSAFE(s["model"], s["device"].public_key, s["publisher"],
-                                                        model_id="iml/alice", version=1)
-
-    def phone_loads(candidate: bytes) -> bool:
-        pitfalls.open_without_associated_data_UNSAFE(candidate, s["device"].private_key,
-                                                     s["publisher"].public_key, model_id="iml/alice")
-        return True
-
-    return blob, phone_loads
-
-
-def _safe_container_refuses_the_swap(s: dict) -> str:
-    """Seal the same model with labkit.weights, exchange the same two tensors' bytes, open it."""
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "safe.lkw"
-        weights.seal(s["model"], path, [s["device"].public_key], signing_key=s["publisher"], model_id="iml/alice")
-        header, data = weights.read_header(path), bytearray(path.read_bytes())
-        (a0, a1), (b0, b1) = (header.tensors[n]["offsets"] for n in SWAPPED)
-        base = header.data_start
-        data[base + a0:base + a1], data[base + b0:base + b1] = data[base + b0:base + b1], data[base + a0:base + a1]
-        path.write_bytes(bytes(data))
-        try:
-            weights.open(path, s["device"].private_key, signer=s["publisher"].public_key, model_id="iml/alice")
-        except weights.WeightsError as err:
-            return type(err).__name__
-    return ""
+    :func:`labkit.weights.pitfalls.seal_without_associated_data_UNSAFE` (fresh keys every run, kept
+    in the challenge service); ``phone_loads(blob)`` returns True if the phone's (equally unsafe)
+    loader accepts a file and raises :class:`labkit.weights.IntegrityError` if not. Neither
+    returns a key or the weights."""
+    run = _session.run("10.6")
+    return run.public["blob"], _session.ServedOracle(run, "phone", encode=bytes, decode=_phone_reply)
 
 
 @exercise(
@@ -265,25 +194,12 @@ def _safe_container_refuses_the_swap(s: dict) -> str:
           "Find where each record starts and ends from the header, with the layout helper of "
           "weights.pitfalls; the two weight matrices have the same shape, so their records have "
           "the same length. Exchange the two byte ranges and leave everything else alone."),
-    kind="attack",
+    kind="attack", remote=True,
 )
 def _swap(answer):
     if not isinstance(answer, (bytes, bytearray)):
         return False, f"answer with the modified file as bytes, got {type(answer).__name__}."
-    s = _swap_secret()
-    try:
-        got = pitfalls.open_without_associated_data_UNSAFE(bytes(answer), s["device"].private_key,
-                                                           s["publisher"].public_key, model_id="iml/alice")
-    except weights.WeightsError as err:
-        return False, f"the phone refuses that file ({type(err).__name__}: {err})."
-    first, second = SWAPPED
-    expected = dict(s["model"], **{first: s["model"][second], second: s["model"][first]})
-    if not capstone_design.same_state(got, expected):
-        return False, "the phone opens it, but it is not this run's model with exactly the two weight matrices exchanged."
-    refusal = _safe_container_refuses_the_swap(s)
-    if not refusal:  # pragma: no cover - would mean labkit.weights lost its associated data
-        return False, "labkit.weights accepted the same swap: report this as a bug."
-    return True, f"the unsafe phone runs the swapped model; labkit.weights refuses the same swap ({refusal})"
+    return _session.answer_run("10.6", bytes(answer))
 
 
 @exercise(
@@ -316,7 +232,6 @@ quiz(
      'Because Ed25519 keys can sign only one model.',
      'Because the phone needs the key to run the model.',
     ],
-    '00da2ad64f8b3e92d8baa12819e193d27dbb51d7cfc87c0e17b9c7bd04e815bd',
     hint=('What does the tracer compare for each user?',
           'With one key for all copies, what could the tracer say about a leaked copy beyond "it is ours"?'),
 )
@@ -330,7 +245,6 @@ quiz(
      "Because a key inside the app is in every copy of the app: extracting it once opens every user's file (losing many models), while a per-device key confines a break to one user's model.",
      'Because the app store forbids keys in apps.',
     ],
-    'bc7027c09d99735a41f3c1375cc8696b19cadf632de9d734f8d2620af33d9926',
     hint=('The talk: losing one IML is not a problem, losing many is.',
           'Who holds a key built into the app, and what does extracting it once open?'),
 )
@@ -344,7 +258,6 @@ quiz(
      'Because the response keys are shorter with more users.',
      'Because alpha must be an integer.',
     ],
-    '6cf424e10eb53e139d21285717faf2015e9fa19a93a5f500f7aef0af1406981c',
     hint=('Exercise 10.2: what happens to the threshold with 5 users?',
           'If each of L innocent users may be accused with chance alpha, what bounds the chance that at least one is?'),
 )
@@ -359,7 +272,6 @@ quiz(
      'Because the HPKE key changed.',
      'Because the version number is inside the signed header and the app refuses a version older than the one installed: nothing else distinguishes a replay of a genuine old file.',
     ],
-    'd8a5f446b1a253f1a6bd5f09c53283f5e10777764963f5f09f26b6ace4d07114',
     hint=('Everything in the replayed file is genuine: what tells it apart?',
           'Which signed field changes between two genuine deliveries, and what does the app remember?'),
 )
@@ -373,7 +285,6 @@ quiz(
      "Because the server's signing key leaked.",
      'Because the threshold was set too high by mistake.',
     ],
-    '60f644056a5460492d2cc1dc1b9c9e15853a7cc518c7e862d989a2cb1c321cd5',
     hint=("Chapter 08's robustness table, 'strip the verifier'.",
           'Where does the secret response key act: in the weights, or in the code beside them?'),
 )
@@ -387,7 +298,6 @@ quiz(
      "A signed, append-only log held by a third party: the server's own log is a list it could rewrite, so it proves nothing to a user who disputes it.",
      'Rate limits on the API.',
     ],
-    'a8edc91699d029a9a6da6fcb984c7477d78e8248d1f5cffff33449c41f4921d3',
     hint=('Who could rewrite the list in server.log?',
           'Evidence convinces a disputing user only if its keeper cannot change it: who should keep it, and how?'),
 )
