@@ -22,7 +22,7 @@ from pathlib import Path
 
 from Crypto.PublicKey import ECC
 
-from labkit.challenges import answers, definitions, receipts, wire
+from labkit.challenges import answers, catalog, receipts, wire
 from labkit.challenges.db import Database
 from labkit.challenges.definitions import ChallengeError
 
@@ -78,7 +78,7 @@ class ChallengeService:
     # --- attempts -----------------------------------------------------------------------------
 
     def _challenge(self, exercise: str):
-        challenge = definitions.get(exercise) if isinstance(exercise, str) else None
+        challenge = catalog.get(exercise) if isinstance(exercise, str) else None
         if challenge is None:
             raise ServiceError(f"exercise {exercise!r} has no challenge in this service")
         return challenge
@@ -138,7 +138,7 @@ class ChallengeService:
         """The verdict ``{"correct", "message", "receipt", "attempts"}`` on ``answer`` to ``exercise``."""
         if not isinstance(exercise, str):
             raise ServiceError("exercise must be an id like '06.8'")
-        challenge = definitions.get(exercise)
+        challenge = catalog.get(exercise)
         title = ""
         if challenge is not None:
             if attempt_id is None:

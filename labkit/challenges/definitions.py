@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-__all__ = ["Challenge", "ChallengeError", "REGISTRY", "register", "get", "as_bytes", "as_int"]
+__all__ = ["Challenge", "ChallengeError", "REGISTRY", "register", "as_bytes", "as_int"]
 
 Token = Callable[[int], bytes]
 
@@ -68,17 +68,6 @@ def register(cls: type[Challenge]) -> type[Challenge]:
         raise ValueError(f"{cls.__name__}.answers must be 'run' or 'fresh'")
     REGISTRY[cls.exercise] = cls()
     return cls
-
-
-def _load() -> None:
-    from labkit.challenges import defs_ciphers, defs_models  # noqa: F401  (they register themselves)
-
-
-def get(exercise: str) -> Challenge | None:
-    """The challenge of ``exercise``, or None when that exercise holds no secret."""
-    if not REGISTRY:
-        _load()
-    return REGISTRY.get(exercise)
 
 
 def as_bytes(value: Any, length: int | None = None, what: str = "answer") -> bytes:

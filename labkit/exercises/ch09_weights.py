@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from labkit import weights
+from labkit.challenges.defs_models import exercise_state  # noqa: F401  (public: the model to seal)
 from labkit.exercises import _session, check_function, exercise
 from labkit.exercises.quiz import quiz
 from labkit.weights import aead
@@ -134,12 +135,6 @@ def exercise_device() -> weights.RecipientKeyPair:
 def exercise_publisher() -> weights.SigningKeyPair:
     """The publisher key pair of exercise 09.5 (you play the publisher): fresh every run."""
     return weights.SigningKeyPair(*_session.run("09.5").public["publisher"])
-
-
-def exercise_state() -> dict:
-    """The small model of exercise 09.5 (public: only its delivery is the exercise)."""
-    g = torch.Generator().manual_seed(9)
-    return {"fc.weight": torch.randn(10, 64, generator=g), "fc.bias": torch.randn(10, generator=g)}
 
 
 @exercise(
