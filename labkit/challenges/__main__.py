@@ -47,14 +47,14 @@ def _serve(args) -> int:
     else:
         app = make_app(service, student=args.student or getpass.getuser(), threads=args.threads)
         server = HTTPServer(app, max_body_size=MAX_BODY)
-        if args.socket:
-            folder = Path(args.socket).parent
-            if folder.stat().st_mode & 0o077:
-                print(f"refusing to serve: {folder} is reachable by other users (needs mode 0700)", file=sys.stderr)
-                return 2
-            server.add_socket(bind_unix_socket(args.socket, mode=0o600))
-        else:
-            server.listen(args.port, "127.0.0.1")
+        if not args.socket:  # a loopback port would let every local user in as this student
+            print("self-study mode listens on a private Unix socket: give --socket (or --hub)", file=sys.stderr)
+            return 2
+        folder = Path(args.socket).parent
+        if folder.stat().st_mode & 0o077:
+            print(f"refusing to serve: {folder} is reachable by other users (needs mode 0700)", file=sys.stderr)
+            return 2
+        server.add_socket(bind_unix_socket(args.socket, mode=0o600))
     loop = IOLoop.current()
     if args.parent_pid:
         def watch():
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--db", help="database URL (default: SQLite in the state dir)")
     serve.add_argument("--notebooks", help="instructor notebooks folder (the quiz answer key)")
     serve.add_argument("--socket", help="self-study: the Unix socket to listen on")
-    serve.add_argument("--port", type=int, default=10101, help="TCP port on 127.0.0.1 (hub mode, or no socket)")
+    serve.add_argument("--port", type=int, default=10101, help="hub mode: TCP port on 127.0.0.1 without JUPYTERHUB_SERVICE_URL")
     serve.add_argument("--hub", action="store_true", help="run as a JupyterHub service (hub OAuth)")
     serve.add_argument("--student", help="self-study: the student's name (default: this user)")
     serve.add_argument("--lecturers", help="hub mode: comma-separated users who see every result")
