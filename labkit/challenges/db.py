@@ -100,7 +100,8 @@ class Database:
         """Count ``rows`` query rows against the attempt's budget, atomically: ``(allowed, used, budget)``;
         past the budget nothing is counted and ``allowed`` is False."""
         with self.transaction() as run:
-            used, budget = run("SELECT queries, budget FROM attempts WHERE id = ?", (attempt_id,))[0]
+            lock = " FOR UPDATE" if self._postgres else ""  # SQLite: BEGIN IMMEDIATE locks already
+            used, budget = run("SELECT queries, budget FROM attempts WHERE id = ?" + lock, (attempt_id,))[0]
             if budget is not None and used + rows > budget:
                 return False, used, budget
             run("UPDATE attempts SET queries = queries + ? WHERE id = ?", (rows, attempt_id))
