@@ -32,6 +32,8 @@ def _serve(args) -> int:
     from labkit.challenges.server import MAX_BODY, make_app
 
     os.umask(0o077)  # the database and its journal: this user's only
+    # worker threads each evaluate one batch: one torch thread apiece keeps them from fighting over cores
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     state = Path(args.state_dir)
     key = load_service_key(state)
     db = Database(args.db or f"sqlite:///{state / 'challenges.db'}")

@@ -73,6 +73,9 @@ def check_value(exercise: str, answer) -> tuple[bool, str, str]:
     from labkit import exercises
 
     entry = exercises._get(exercise)
+    if entry.kind == "quiz":
+        raise ValueError(f"the service's answer key has no answer for quiz {exercise}: its instructor "
+                         "notebooks folder lacks that solution cell")
     if entry.kind != "value":
         raise ValueError(f"exercise {exercise} is a {entry.kind} exercise, not a value one")
     try:
