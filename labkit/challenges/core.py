@@ -74,6 +74,19 @@ class ChallengeService:
         self._memo: OrderedDict[str, dict] = OrderedDict()
         self._memo_size = memo_size
         self._lock = threading.Lock()
+        self._warmed: set[str] = set()
+
+    def warm(self, exercise) -> None:
+        """Start preparing the challenges of ``exercise``'s chapter in the background (once): a
+        notebook's first check of chapter 10 lets the service train 10.3's classifier while the
+        student's kernel trains its own, in parallel."""
+        chapter = str(exercise).split(".")[0]
+        with self._lock:
+            todo = [c for c in catalog.all_challenges() if c.exercise.split(".")[0] == chapter
+                    and c.exercise not in self._warmed]
+            self._warmed.update(c.exercise for c in todo)
+        for challenge in todo:
+            threading.Thread(target=_quietly, args=(challenge.prepare,), daemon=True).start()
 
     # --- attempts -----------------------------------------------------------------------------
 
@@ -86,6 +99,7 @@ class ChallengeService:
     def start(self, student: str, exercise: str, fresh: bool = False) -> dict:
         """A new attempt: ``{"attempt", "public", "budget", "queries"}``."""
         challenge = self._challenge(exercise)
+        self.warm(exercise)
         fresh = bool(fresh) and challenge.answers == "fresh"
         state, public = challenge.new_state(secrets.token_bytes, fresh)
         attempt_id = secrets.token_urlsafe(18)
@@ -138,6 +152,7 @@ class ChallengeService:
         """The verdict ``{"correct", "message", "receipt", "attempts"}`` on ``answer`` to ``exercise``."""
         if not isinstance(exercise, str):
             raise ServiceError("exercise must be an id like '06.8'")
+        self.warm(exercise)
         challenge = catalog.get(exercise)
         title = ""
         if challenge is not None:
@@ -186,3 +201,9 @@ class ChallengeService:
         """Who answered what: answers, first answer and first solve times (the lecturer's page)."""
         return self.db.solves(student)
 
+
+def _quietly(task) -> None:
+    try:
+        task()
+    except Exception:  # a failed warm-up only means the first attempt builds it instead
+        pass

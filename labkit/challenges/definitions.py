@@ -45,6 +45,10 @@ class Challenge:
     def new_state(self, token: Token, fresh: bool) -> tuple[dict, Any]:
         raise NotImplementedError
 
+    def prepare(self) -> None:
+        """Build what every attempt shares (a trained model), ahead of the first attempt: the service
+        calls it in the background when a student starts on the exercise's chapter."""
+
     def rows(self, oracle: str, request: Any) -> int:
         import numpy as np
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 import tempfile
+import threading
 from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
@@ -22,6 +23,14 @@ TRIGGER_EPSILON = Fraction(1, 4)  #: 07.4: the authors' margin, float64, without
 USERS = ("alice", "bob", "carol", "dave", "erin")
 TRIGGERS_PER_USER = 16
 SWAPPED = ("layer1.weight", "layer2.weight")
+_TRAINING = threading.Lock()  # one training of chapter 08's classifier per process, not one per thread
+
+
+def _classifier():
+    from labkit.digits import trained_classifier
+
+    with _TRAINING:
+        return trained_classifier("mlp", 0)
 
 
 def _float_rows(request, width: int) -> np.ndarray:
@@ -145,17 +154,20 @@ class NaiveOwnership(Challenge):
     exercise, oracles, run_budget = "08.5", ("suspect",), 1 << 14
     rows = staticmethod(_image_rows)
 
+    def prepare(self):
+        _classifier()
+
     def new_state(self, token, fresh):
         return {"owner": token(32)}, None
 
     def query(self, state, oracle, request, memo):
-        from labkit.backdoor.protocols import ModelOwner, label_oracle
-        from labkit.digits import trained_classifier
         from Crypto.Signature import eddsa
+
+        from labkit.backdoor.protocols import ModelOwner, label_oracle
 
         if "suspect" not in memo:
             owner = ModelOwner(eddsa.import_private_key(state["owner"]))
-            memo["suspect"] = label_oracle(owner.watermark(trained_classifier("mlp", 0)))
+            memo["suspect"] = label_oracle(owner.watermark(_classifier()))
         x = _images(request)
         return np.asarray(memo["suspect"](x), dtype=np.int64)
 
@@ -249,7 +261,8 @@ def _base():
     """Chapter 08's seeded classifier and its natural test images (trained once per process)."""
     from labkit import backdoor
 
-    demo = backdoor.make_demo(seed=0)
+    with _TRAINING:
+        demo = backdoor.make_demo(seed=0)
     return demo.clean_model, demo.inputs
 
 
@@ -297,6 +310,9 @@ class LeakTrace(Challenge):
     exercise, budget, run_budget, answers = "10.3", 1024, 1 << 14, "fresh"
     oracles = ("case0", "case1", "case2")
     rows = staticmethod(_image_rows)
+
+    def prepare(self):
+        _base()
 
     def new_state(self, token, fresh):
         cases = [{"licences": _licences(token), "leaker": USERS[token(1)[0] % len(USERS)]}]
