@@ -335,7 +335,7 @@ class LeakTrace(Challenge):
         return np.asarray(memo[oracle](x), dtype=np.int64)
 
     def check(self, state, answer):
-        labels = ("this run's leaked copy", "a leaked copy among fresh users", "a model no user leaked")
+        labels = ("this check's leaked copy", "a leaked copy among fresh users", "a model no user leaked")
         if not (isinstance(answer, list) and len(answer) == len(state["cases"])
                 and all(isinstance(a, list) and all(isinstance(n, str) for n in a) for a in answer)):
             raise ChallengeError("trace must return a list of user names for every case")
