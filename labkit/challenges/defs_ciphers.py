@@ -88,6 +88,7 @@ class Search(Challenge):
 @register
 class Sweet32(Challenge):
     exercise = "02.9"
+    max_wrong = 10  # a 24-bit cookie: the check must not be a guessing oracle (a new run, a new cookie)
 
     def new_state(self, token, fresh):
         width = SWEET32_BLOCK_BITS // 8

@@ -39,7 +39,7 @@ def _flip_index(answer):
     return 0 <= i < 16 and bits.flip_bit(bytes(2), i) == bytes([0x00, 0x80])
 
 
-# --- concept questions (kind "quiz"; answers stored as salted digests, see quiz.py) ---
+# --- concept questions (kind "quiz"; the answers are the challenge service's, see quiz.py) ---
 
 quiz(
     '00.4',

@@ -137,7 +137,7 @@ def _distinguisher(answer):
                    f"random {adv.p_random:.2f}); expected more than 0.9.")
 
 
-# --- concept questions (kind "quiz"; answers stored as salted digests, see quiz.py) ---
+# --- concept questions (kind "quiz"; the answers are the challenge service's, see quiz.py) ---
 
 quiz(
     '01.6',

@@ -192,7 +192,7 @@ def _sweet32(answer):
     return _session.answer_run("02.9", int(answer))
 
 
-# --- concept questions (kind "quiz"; answers stored as salted digests, see quiz.py) ---
+# --- concept questions (kind "quiz"; the answers are the challenge service's, see quiz.py) ---
 
 quiz(
     '02.10',

@@ -124,7 +124,7 @@ def _square(answer):
     return _session.answer_run("03.6", bytes(answer))
 
 
-# --- concept questions (kind "quiz"; answers stored as salted digests, see quiz.py) ---
+# --- concept questions (kind "quiz"; the answers are the challenge service's, see quiz.py) ---
 
 quiz(
     '03.10',

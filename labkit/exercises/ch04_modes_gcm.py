@@ -126,7 +126,7 @@ def _forgery(answer):
     return _session.answer_run("04.6", bytes(answer))
 
 
-# --- concept questions (kind "quiz"; answers stored as salted digests, see quiz.py) ---
+# --- concept questions (kind "quiz"; the answers are the challenge service's, see quiz.py) ---
 
 quiz(
     '04.7',

@@ -165,7 +165,7 @@ def _sbox_network(answer):
     return ok, message
 
 
-# --- concept questions (kind "quiz"; answers stored as salted digests, see quiz.py) ---
+# --- concept questions (kind "quiz"; the answers are the challenge service's, see quiz.py) ---
 
 quiz(
     '05.6',

@@ -112,7 +112,7 @@ def _recover_aes128(answer):
     return attempt.answer(got)
 
 
-# --- concept questions of the chapter (kind "quiz"; answers stored as salted digests, see quiz.py) ---
+# --- concept questions of the chapter (kind "quiz"; the answers are the challenge service's, see quiz.py) ---
 
 quiz(
     '06.10',

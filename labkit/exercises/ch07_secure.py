@@ -132,7 +132,7 @@ def _float_trigger_attack(answer):
     return attempt.answer({"unclamped": unclamped, "clamped": clamped})
 
 
-# --- concept questions (kind "quiz"; answers stored as salted digests, see quiz.py) ---
+# --- concept questions (kind "quiz"; the answers are the challenge service's, see quiz.py) ---
 
 quiz(
     '07.5',

@@ -187,7 +187,7 @@ def _steal_ownership(answer):
     return _session.answer_run("08.5", claim)
 
 
-# --- concept questions (kind "quiz"; answers stored as salted digests, see quiz.py) ---
+# --- concept questions (kind "quiz"; the answers are the challenge service's, see quiz.py) ---
 # shown in part 2 (08b): first about part 1, then about part 2
 
 quiz(

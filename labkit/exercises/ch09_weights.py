@@ -152,7 +152,7 @@ def _seal(answer):
     return _session.answer_run("09.5", Path(answer).read_bytes())
 
 
-# --- concept questions (kind "quiz"; answers stored as salted digests, see quiz.py) ---
+# --- concept questions (kind "quiz"; the answers are the challenge service's, see quiz.py) ---
 # part 1
 
 quiz(

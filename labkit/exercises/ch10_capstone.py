@@ -220,7 +220,7 @@ def _properties(answer):
     return False, f"check: {', '.join(wrong)}."
 
 
-# --- concept questions (kind "quiz"; answers stored as salted digests, see quiz.py) ---
+# --- concept questions (kind "quiz"; the answers are the challenge service's, see quiz.py) ---
 # part 1
 
 quiz(
