@@ -330,3 +330,18 @@ def test_the_lecturer_sees_everyone_a_student_only_themself(hub_service):
     assert own and all(line.startswith("bob,") for line in own)
     status, page = _http(hub_service, "GET", "", "tok-lena")
     assert status == 200 and b"ada" in page and b"02.3" in page and b"Download CSV" in page
+
+
+@pytest.mark.parametrize("exercise, limit", [("02.9", 10), ("03.9", 3)])
+def test_small_secrets_allow_a_few_wrong_answers_per_attempt(service, exercise, limit):
+    """A 24-bit cookie or 8 key bits must not be guessed through the check: past ``limit`` wrong
+    answers an attempt refuses every answer, the right one included (a new attempt is a new secret)."""
+    from labkit import spn
+
+    start = service.start("ada", exercise)
+    state = wire.loads(service.db.attempt(start["attempt"])["state"])  # white box
+    right = state["cookie"] if exercise == "02.9" else spn.round_keys(state["key"])[4] & 0x0F0F
+    wrong = [v for v in range(0, 0x0F0F + 1, 0x0101) if v != right][:limit]
+    assert not any(service.answer("ada", exercise, v, start["attempt"])["correct"] for v in wrong)
+    refused = service.answer("ada", exercise, right, start["attempt"])
+    assert not refused["correct"] and "wrong answers" in refused["message"] and refused["receipt"] is None
