@@ -47,7 +47,8 @@ def _serve(args) -> int:
         server = HTTPServer(app, max_body_size=MAX_BODY)
         server.listen(url.port or 80, url.hostname or "127.0.0.1")
     else:
-        app = make_app(service, student=args.student or getpass.getuser(), threads=args.threads)
+        student = args.student or os.environ.get("LABKIT_STUDENT") or getpass.getuser()
+        app = make_app(service, student=student, threads=args.threads)
         server = HTTPServer(app, max_body_size=MAX_BODY)
         if not args.socket:  # a loopback port would let every local user in as this student
             print("self-study mode listens on a private Unix socket: give --socket (or --hub)", file=sys.stderr)
@@ -84,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--socket", help="self-study: the Unix socket to listen on")
     serve.add_argument("--port", type=int, default=10101, help="hub mode: TCP port on 127.0.0.1 without JUPYTERHUB_SERVICE_URL")
     serve.add_argument("--hub", action="store_true", help="run as a JupyterHub service (hub OAuth)")
-    serve.add_argument("--student", help="self-study: the student's name (default: this user)")
+    serve.add_argument("--student", help="self-study: the student's name (default: $LABKIT_STUDENT, else this user)")
     serve.add_argument("--lecturers", help="hub mode: comma-separated users who see every result")
     serve.add_argument("--parent-pid", type=int, help="stop when this process is gone")
     serve.add_argument("--name", default="labkit-challenges", help="the service name written into receipts")
