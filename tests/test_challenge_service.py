@@ -107,8 +107,12 @@ def test_quiz_answers_come_from_the_instructor_notebooks(service, tmp_path):
     assert not service.answer("ada", "02.10", "a")["correct"]
     assert service.answer("ada", "02.10", 3)["correct"] is False
     assert answers.answer_key(tmp_path / "missing") == {}
+    from labkit import exercises
+    from labkit.exercises import quiz
+
+    exercises.registry()
     real = answers.answer_key(ROOT / "notebooks")
-    assert len(real) >= 40 and set(real.values()) <= set("abcdef")
+    assert set(real) == set(quiz.QUESTIONS) and set(real.values()) <= set("abcdef")  # every quiz, no other
 
 
 def test_value_answers_are_checked_by_the_exercise_checker_in_the_service(service):
