@@ -13,9 +13,11 @@ cannot drift from the code it teaches. Attack, quiz and value answers are judged
 service (:mod:`labkit.challenges`, a separate process that holds the secrets, budgets and quiz
 answers): it returns the verdict and, for a right answer, a receipt signed with its key, which
 the check prints so that it stays in the answer cell's output for grading. Implement exercises
-are checked here, in the kernel: a quick self-check only (graders run the graded cell elsewhere). Solutions are not stored here (students can read
-labkit): they live only in the instructor notebooks, between ``### BEGIN SOLUTION`` and
-``### END SOLUTION``, which the student copies (``make student``) leave out.
+(and 01.5, whose worlds are fresh on every check) are checked here, in the kernel: a quick
+self-check only, with no receipt (graders run the graded cell elsewhere). Solutions are not
+stored here (students can read labkit): they live only in the instructor notebooks, between
+``### BEGIN SOLUTION`` and ``### END SOLUTION``, which the student copies (``make student``)
+leave out.
 """
 from __future__ import annotations
 
