@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from Crypto.Cipher import AES, DES
 
-from labkit import attacks, des, exercises as ex, spn
+from labkit import attacks, exercises as ex, spn
 from labkit.challenges import client, receipts
 from labkit.exercises import _session, ch02_des, ch03_aes, ch03_spn, ch06_attacks, ch07_secure
 
