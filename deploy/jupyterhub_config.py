@@ -169,3 +169,5 @@ c.JupyterHub.load_roles = [{
     "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
     "services": ["idle-culler"],
 }]
+
+load_subconfig(str(Path(__file__).resolve().parent / "challenge_service_config.py"))  # noqa: F821  (secrets and grades: the challenge service)

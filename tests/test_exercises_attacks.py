@@ -1,3 +1,4 @@
+import challenge_state
 import numpy as np
 import pytest
 
@@ -6,6 +7,7 @@ from labkit import exercises as ex
 from labkit.attacks import rounds
 from labkit.attacks.oracle import CountingOracle, QueryBudgetExceeded
 from labkit.attacks.strategies import probe_rows
+from labkit.challenges import client
 from labkit.exercises import _session, ch06_aes256, ch06_attacks, ch07_secure
 from labkit.neural import spn
 
@@ -55,8 +57,9 @@ def test_aes128_attack_check_runs_on_a_fresh_key_and_counts_queries():
 
 
 def test_challenge_oracles_hand_out_outputs_only():
+    _session.new_run()  # a new attempt: the service counts its queries from 0
     oracle = ch06_attacks.aes128_challenge()
-    assert isinstance(oracle, CountingOracle) and not hasattr(oracle, "__dict__")
+    assert isinstance(oracle, client.Oracle) and not hasattr(oracle, "__dict__")
     out = oracle(np.zeros((2, 128)))
     assert out.shape == (2, 128) and oracle.queries == 2
     key = _recover_key_b2b(ch06_attacks.aes128_challenge())  # same run, same network
@@ -134,8 +137,9 @@ def test_chapter_07_trigger_attack_uses_a_fresh_key_and_only_the_oracle():
     assert not ex.check("07.4", lambda o: bytes(16))
     # the float32 trigger does not fit a float64 network: the key XOR never sees a 2
     assert not ex.check("07.4", lambda o: _float_trigger_attack(lambda q: o(np.where(q > 0, 2.0**23 + 1, q))))
-    # reading the run's secret instead of attacking passes the unclamped oracle and fails the clamped one
-    cheat = ex.check("07.4", lambda o: _session._SECRETS["07.4"])
+    # reading the attempt's secret from the service's own files (what self-study cannot prevent)
+    # passes the unclamped oracle and fails the clamped one
+    cheat = ex.check("07.4", lambda o: challenge_state.attempt_state(o._attempt.id)["key"])
     assert not cheat and "clamped" in str(cheat)
     _session.new_run()  # a fresh kernel: a fresh key, so a key from the last run fails
     assert not ex.check("07.4", lambda o: key)

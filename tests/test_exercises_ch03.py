@@ -8,6 +8,7 @@ import pytest
 
 from labkit import exercises as ex, spn, vectors
 from labkit.exercises import _session, ch03_spn
+import challenge_state
 
 HEYS_SBOX = [0xE, 0x4, 0xD, 0x1, 0x2, 0xF, 0xB, 0x8, 0x3, 0xA, 0x6, 0xC, 0x5, 0x9, 0x0, 0x7]
 
@@ -134,7 +135,7 @@ def test_spn_challenge_hands_out_only_an_oracle():
     oracle = ch03_spn.spn_challenge()
     assert callable(oracle) and not isinstance(oracle, tuple)
     assert not inspect.signature(ch03_spn.spn_challenge).parameters  # no seed to choose the key with
-    secret = _session._SECRETS["03.9"]
+    secret = challenge_state.run_state("03.9")["key"]
     assert secret.hex() not in repr(oracle) and repr(secret) not in repr(oracle)
     first = oracle(np.arange(8, dtype=np.uint16))
     _session.new_run()
@@ -146,7 +147,7 @@ def test_spn_check_is_no_guessing_oracle():
     refuses every answer, the right one included, until a fresh run draws a fresh key."""
     _session.new_run()
     ch03_spn.spn_challenge()  # draws this run's key
-    right = spn.round_keys(_session._SECRETS["03.9"])[4] & ch03_spn.TARGET_MASK
+    right = spn.round_keys(challenge_state.run_state("03.9")["key"])[4] & ch03_spn.TARGET_MASK
     wrong = [g for g in (0x0000, 0x0101, 0x0202, 0x0303, 0x0404) if g != right][: ch03_spn.MAX_WRONG]
     for guess in wrong:
         assert not ex.check("03.9", guess)
@@ -154,4 +155,4 @@ def test_spn_check_is_no_guessing_oracle():
     assert not refused and "restart the kernel" in refused.message
     _session.new_run()
     ch03_spn.spn_challenge()
-    assert ex.check("03.9", spn.round_keys(_session._SECRETS["03.9"])[4] & ch03_spn.TARGET_MASK)
+    assert ex.check("03.9", spn.round_keys(challenge_state.run_state("03.9")["key"])[4] & ch03_spn.TARGET_MASK)

@@ -7,6 +7,7 @@ from labkit import digits
 from labkit.backdoor import attackers, naive, protocols
 from labkit.backdoor import trigger as tg
 from labkit.exercises import _session, ch08_backdoor
+import challenge_state
 
 
 def test_threshold_and_query_count():
@@ -81,10 +82,17 @@ def test_naive_judge_attack_wins_there_and_loses_before_the_sound_judge():
     assert not verdict.owned  # the same strategy before the sound judge
 
 
+def _owner_key():
+    """This run's owner key, read from the service's database (white box)."""
+    from Crypto.Signature import eddsa
+
+    return eddsa.import_private_key(challenge_state.run_state("08.5")["owner"])
+
+
 def test_the_owners_key_is_fresh_per_run_and_not_in_the_challenge():
     _session.new_run()
     challenge = ch08_backdoor.ownership_challenge()
-    owner = ch08_backdoor._owner_key()
+    owner = _owner_key()
     assert owner.seed.hex() not in repr(challenge)
     image = challenge["images"][:1]
     target = (int(challenge["suspect"](image)[0]) + 1) % 10
@@ -94,4 +102,4 @@ def test_the_owners_key_is_fresh_per_run_and_not_in_the_challenge():
     next_suspect = ch08_backdoor.ownership_challenge()["suspect"]
     clean = digits.predict(digits.trained_classifier("mlp", 0), triggered)
     assert np.array_equal(next_suspect(triggered), clean)  # the next run's key: no trigger any more
-    assert tg.verify_key_bytes(ch08_backdoor._owner_key()) != tg.verify_key_bytes(owner)
+    assert tg.verify_key_bytes(_owner_key()) != tg.verify_key_bytes(owner)

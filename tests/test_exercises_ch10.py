@@ -14,6 +14,7 @@ from labkit import capstone, capstone_design, weights
 from labkit import exercises as ex
 from labkit.backdoor.protocols import detection_threshold
 from labkit.exercises import _session, ch10_capstone
+import challenge_state
 from labkit.weights import pitfalls
 
 
@@ -48,8 +49,15 @@ def test_10_3_tracing_a_leak_with_fresh_per_run_keys():
     assert not guess
     most = ex.check("10.3", lambda p, t: [max(t, key=lambda u: int((np.asarray(p(t[u][0])) == t[u][1]).sum()))])
     assert not most and "no user leaked" in str(most)  # the unrelated model must accuse nobody
-    wrong = ex.check("10.3", lambda p, t: [u for u in t if u not in leaker][:1])
-    assert not wrong and "not who leaked it" in str(wrong) and leaker[0] not in str(wrong)
+    seen = []
+
+    def wrong_user(p, t):  # names an innocent user of this check's own (fresh) leak
+        real = _trace(p, t)
+        seen.append(real)
+        return [u for u in t if u not in real][:1]
+
+    wrong = ex.check("10.3", wrong_user)
+    assert not wrong and "not who leaked it" in str(wrong) and seen[0][0] not in str(wrong)
     _session.new_run()
     _, fresh = ch10_capstone.leak_challenge()
     assert not any(np.array_equal(fresh[u][1], triggers[u][1]) and torch.equal(fresh[u][0], triggers[u][0])
@@ -141,8 +149,8 @@ def test_10_9_swap_attack_with_fresh_keys_per_run():
     _session.new_run()
     blob, phone_loads = ch10_capstone.swap_challenge()
     assert phone_loads(blob)
-    secret = ch10_capstone._swap_secret()
-    assert secret["device"].private_key not in blob and secret["publisher"].private_key not in blob
+    secret = challenge_state.run_state("10.6")
+    assert secret["device"][0] not in blob and secret["publisher"][0] not in blob
     answer = _solve_1009()
     assert phone_loads(answer)
     feedback = ex.check("10.6", answer)

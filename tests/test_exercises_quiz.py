@@ -71,14 +71,15 @@ def test_exactly_one_choice_is_right_and_feedback_never_names_it(exercise_id):
     assert right[0] not in string.ascii_lowercase[len(choices):]
 
 
-def test_no_right_letter_stored_in_plain_text():
-    # registration takes only a digest, salted with the id: equal letters give unrelated digests
+def test_labkit_stores_no_answer_not_even_a_digest():
+    # registration takes the question and its choices only: the answer key is the service's
     import inspect
 
-    assert list(inspect.signature(qz.quiz).parameters) == ["exercise_id", "question", "choices", "digest", "hint",
-                                                           "where"]
-    assert qz.answer_digest("00.4", "a") != qz.answer_digest("00.5", "a")
+    assert list(inspect.signature(qz.quiz).parameters) == ["exercise_id", "question", "choices", "hint", "where"]
+    assert not hasattr(qz, "answer_digest")
     assert all(len(entry) == 2 for entry in qz.QUESTIONS.values())  # question and choices only
+    for path in (ROOT / "labkit").rglob("*.py"):  # no sha256 digest anywhere in the package
+        assert not re.search(r"['\"][0-9a-f]{64}['\"]", path.read_text()), path
 
 
 @pytest.mark.parametrize("exercise_id", QUIZZES)

@@ -15,9 +15,15 @@ Each chapter registers its exercises in a module of this package (``ch01_feistel
     ex.solution("01.1")              # where the worked solution is: the instructor notebook
 
 Checkers compute the expected answer with labkit itself (never a stored constant), so a check
-cannot drift from the code it teaches. Solutions are not stored here (students can read
-labkit): they live only in the instructor notebooks, between ``### BEGIN SOLUTION`` and
-``### END SOLUTION``, which the student copies (``make student``) leave out.
+cannot drift from the code it teaches. Attack, quiz and value answers are judged by the challenge
+service (:mod:`labkit.challenges`, a separate process that holds the secrets, budgets and quiz
+answers): it returns the verdict and, for a right answer, a receipt signed with its key, which
+the check prints so that it stays in the answer cell's output for grading. Implement exercises
+(and 01.5, whose worlds are fresh on every check) are checked here, in the kernel: a quick
+self-check only, with no receipt (graders run the graded cell elsewhere). Solutions are not
+stored here (students can read labkit): they live only in the instructor notebooks, between
+``### BEGIN SOLUTION`` and ``### END SOLUTION``, which the student copies (``make student``)
+leave out.
 """
 from __future__ import annotations
 
@@ -48,6 +54,7 @@ class Exercise:
     hints: tuple[str, ...]
     kind: str = "value"
     where: str = "class"
+    remote: bool = False  # the checker itself asks the challenge service (attack, quiz, 09.5)
     #: An implement exercise's parts as data (:class:`FunctionSpec`): what the self-check here and
     #: the grader's sandbox (labkit.grading) both run.
     spec: Any = None
@@ -87,6 +94,7 @@ class Feedback:
     exercise_id: str
     correct: bool
     message: str
+    receipt: str | None = None  # the service's signed receipt for a right answer (graders verify it)
 
     def __bool__(self) -> bool:
         return self.correct
@@ -115,13 +123,16 @@ _REGISTRY: dict[str, Exercise] = {}
 _LOADED = False
 
 
-def exercise(id: str, title: str, *, hint: str | Sequence[str], where: str, kind: str = "value"):
+def exercise(id: str, title: str, *, hint: str | Sequence[str], where: str, kind: str = "value",
+             remote: bool = False):
     """Decorator registering ``checker(answer) -> bool | (bool, message)`` as exercise ``id``.
 
-    ``hint`` is a sequence of levels, the idea first, then the approach (issue 15: "hints are
-    graded"); no level may give the answer or a ready-made call. ``where`` (required) is
-    ``"class"`` or ``"homework"``: the notebook shows it beside the exercise, the instructor notes
-    time the class part with it, and the homework is the unit's graded assignment.
+    ``hint`` is a sequence of levels, the idea first, then the approach; no level may give the
+    answer or a ready-made call. ``where`` (required) is ``"class"`` or ``"homework"``: the notebook
+    shows it beside the exercise, the instructor notes time the class part with it, and the homework
+    is the unit's graded assignment. ``remote=True``: the checker asks the challenge service and
+    returns ``(ok, message, receipt)``. A value exercise without it is sent to the service, which
+    runs this checker in its own process on the plain-data answer.
     """
     if kind not in KINDS:
         raise ValueError(f"exercise kind must be one of {KINDS}, got {kind!r}")
@@ -134,7 +145,7 @@ def exercise(id: str, title: str, *, hint: str | Sequence[str], where: str, kind
     def register(checker):
         if id in _REGISTRY:
             raise ValueError(f"exercise {id!r} is registered twice")
-        _REGISTRY[id] = Exercise(id, title, checker, hints, kind, where)
+        _REGISTRY[id] = Exercise(id, title, checker, hints, kind=kind, where=where, remote=remote)
         return checker
 
     return register
@@ -190,14 +201,33 @@ def check(exercise_id: str, answer: Any) -> Feedback:
         return Feedback(ex.id, False, NOT_ANSWERED)
     ask = f'(ex.hint("{ex.id}") gives a hint)'
     try:
-        result = ex.checker(answer)
+        result = _served_value(ex, answer) if ex.kind == "value" and not ex.remote else ex.checker(answer)
     except Exception as err:  # a student's answer of the wrong shape must give feedback, not a crash
         return Feedback(ex.id, False, f"could not check that answer ({err}) {ask}")
-    ok, message = result if isinstance(result, tuple) else (bool(result), "")
+    result = result if isinstance(result, tuple) else (bool(result), "")
+    ok, message, receipt = (result + (None,))[:3]
     if ok:
         _record_progress(ex.id)
-        return Feedback(ex.id, True, message or ex.title)
+        if receipt:
+            print(f"[{ex.id}] receipt (keep this output: it is what grading counts): {receipt}")
+        return Feedback(ex.id, True, message or ex.title, receipt or None)
     return Feedback(ex.id, False, (message + " " if message else "") + ask)
+
+
+def _served_value(ex: Exercise, answer: Any) -> tuple:
+    """A value answer judged by the challenge service (the exercise's checker, run there on the
+    plain data), with its receipt; an answer that is not plain data (a function, say) gets the
+    in-kernel self-check, without a receipt."""
+    from labkit.challenges import client, wire
+
+    if isinstance(answer, type):  # an exception class answers by its name
+        answer = answer.__name__
+    try:
+        wire.encode(answer)
+    except wire.WireError:
+        ok, message = (lambda r: r if isinstance(r, tuple) else (bool(r), ""))(ex.checker(answer))
+        return ok, (message + " " if message else "") + "(a self-check in this kernel: no receipt)", None
+    return client.answer(ex.id, answer)
 
 
 def _is_stub(answer: Any) -> bool:
@@ -372,5 +402,5 @@ def implement(id: str, title: str, *, hint: str | Sequence[str], spec: FunctionS
         return spec.run(spec.exported(answer))
 
     exercise(id, title, hint=hint, where=where, kind=kind)(self_check)
-    _REGISTRY[id] = Exercise(id, title, self_check, _REGISTRY[id].hints, kind, where, spec)
+    _REGISTRY[id] = Exercise(id, title, self_check, _REGISTRY[id].hints, kind=kind, where=where, spec=spec)
     return spec

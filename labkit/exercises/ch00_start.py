@@ -42,7 +42,7 @@ def _flip_index(answer):
     return 0 <= i < 16 and bits.flip_bit(bytes(2), i) == bytes([0x00, 0x80])
 
 
-# --- concept questions (kind "quiz"; answers stored as salted digests, see quiz.py) ---
+# --- concept questions (kind "quiz"; the answers are the challenge service's, see quiz.py) ---
 
 quiz(
     "00.4",
@@ -55,7 +55,6 @@ quiz(
         "The right ciphertexts, each byte written bit-reversed.",
         "The right ciphertexts for the all-zero key, wrong ones otherwise.",
     ],
-    "46a92a7d46c55430f3ab02531252842a435eb32a57fcd51466ffb99a3a35c241",
     hint=("A table such as IP says 'output bit 1 is input bit 58': which bit is 58 in the "
           "student's storage?",
           "Follow one table entry through both orders: does the student's array hold the same key "
@@ -75,7 +74,6 @@ quiz(
         "out[0] = x[57]",
         "out[63] = x[6], counting from the right",
     ],
-    "d93a1e869c3368d1fe3a63022a59c83031b04c748dfc83075c9462a0db52f022",
     hint=("FIPS 46-3 counts bits 1 to 64 from the left; labkit counts from 0, also from the left.",
           "Convert both numbers of the entry, the output position and the input position, the "
           "same way.",
@@ -93,7 +91,6 @@ quiz(
         "It passes: nbval compares only the source of the cells.",
         "It fails only on a CPU with other floating-point paths.",
     ],
-    "8dcb556dd694c4c59c605185f711c7cc5cef00d8d79206e19a07b77253e44762",
     hint=("What does a marked cell's output get compared with, and what changes between two runs "
           "of it?",
           "Follow the unseeded generator: is the key the same on the CI machine as when the "

@@ -141,7 +141,7 @@ def _distinguisher(answer):
                    f"random {adv.p_random:.2f}); expected more than 0.9.")
 
 
-# --- concept questions (kind "quiz"; answers stored as salted digests, see quiz.py) ---
+# --- concept questions (kind "quiz"; the answers are the challenge service's, see quiz.py) ---
 
 quiz(
     "01.6",
@@ -153,7 +153,6 @@ quiz(
         "None: AND loses bits, so L is lost.",
         "R = R' and L = L' xor f(R').",
     ],
-    "8006c7d80b4b5302fa1d9f9f5702619c615da5883998cba8c08dc73d2ab5f4a6",
     hint=("Which of L and R can you read off (L', R') directly?",
           "Once you have R, what do you need to remove from R' to get L: f(R), or f^-1 of "
           "something?"),
@@ -170,7 +169,6 @@ quiz(
         "0.1",
         "0.8",
     ],
-    "9b61589ec6beff92b7fd09f835377b1d6f8d37ff2e894ac72658930d690b517b",
     hint=("The notebook defines the advantage as an absolute difference of two probabilities.",
           "Would flipping this distinguisher's answer give a useful one? What does that say about "
           "how much it tells the two worlds apart?"),
@@ -188,7 +186,6 @@ quiz(
         "About 2^64, the size of the block space.",
         "Never: 3 rounds are secure for every q.",
     ],
-    "e4202e8454f04b89963da60960d3f44520938b096853e0953065de199e461508",
     hint=("The bound is useful only while it is well below 1.",
           "Solve q^2 / 2^32 = 1 for q."),
     where="homework",

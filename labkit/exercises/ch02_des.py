@@ -1,14 +1,15 @@
 """Exercises of chapter 02 (DES: 02 internals, 02b analysis, 02c breaking DES in practice).
 
 Implement checkers run the student's function on fresh random inputs against labkit's own DES
-(itself checked against NIST's vectors and pycryptodome); attack challenges draw their secrets
-from the OS CSPRNG once per run (``_session``) and hand out oracles or public data only.
+(itself checked against NIST's vectors and pycryptodome); attack challenges live in the challenge
+service (:mod:`labkit.challenges.defs_ciphers`), which draws their secrets from the CSPRNG once per
+run and judges the answers: this module hands out the public data and oracle handles only.
 """
-import secrets
-
 from labkit import bits, des, des_linear, des_security, sbox
-from labkit.exercises import FunctionSpec, exercise, implement
-from labkit.exercises._session import session_secret
+from labkit import bits, des, des_security, sbox
+from labkit.challenges.defs_ciphers import (COMPLEMENT_TARGET, LINEAR_PAIRS_MAX, SEARCH_UNKNOWN_BITS,  # noqa: F401
+                                            SWEET32_BLOCK_BITS, SWEET32_BLOCKS)  # public constants
+from labkit.exercises import exercise, FunctionSpec, implement, _session
 from labkit.exercises.quiz import quiz
 
 # --- 02 · DES internals -----------------------------------------------------------------------------
@@ -56,24 +57,13 @@ implement(
 )
 
 
-#: The public plaintext of exercise 02.3 (only the key is secret).
-COMPLEMENT_TARGET = b"target!!"
-
-
-def _complement_key() -> bytes:
-    """This run's secret key of exercise 02.3."""
-    return session_secret("02.3", lambda draw: draw(8))
-
-
 def complement_challenge():
     """(oracle, target) for exercise 02.3: ``oracle(block)`` is DES under a secret key k drawn for
-    this run, and the exercise asks for DES(~k, target), under a key nobody hands out."""
-    key = _complement_key()
-
-    def oracle(block: bytes) -> bytes:
-        return des.encrypt_block(key, bits.check_bytes(block, 8, what="DES block"))
-
-    return oracle, COMPLEMENT_TARGET
+    this run (in the challenge service), and the exercise asks for DES(~k, target), under a key
+    nobody hands out."""
+    served = _session.ServedOracle(_session.run("02.3"), "encrypt",
+                                   encode=lambda block: bits.check_bytes(block, 8, what="DES block"))
+    return served, _session.run("02.3").public["target"]
 
 
 @exercise(
@@ -82,13 +72,11 @@ def complement_challenge():
     hint=("The complementation property relates encryptions under k and under ~k.",
           "Complementing both sides of DES(~k, ~m) = ~DES(k, m) tells you which plaintext to give the "
           "oracle so that its answer, complemented, is the ciphertext you need."),
-    kind="attack",
+    kind="attack", remote=True,
     where="homework",
 )
 def _complement(answer):
-    ok = bytes(answer) == des.encrypt_block(des.complement(_complement_key()), COMPLEMENT_TARGET)
-    return ok, ("that is the encryption of the target under ~k" if ok
-                else "that is not DES(~k, target); one oracle query is enough.")
+    return _session.answer_run("02.3", bytes(answer))
 
 
 # --- 02b · DES analysis -----------------------------------------------------------------------------
@@ -126,21 +114,12 @@ def _linearity(answer):
     return int(answer) == sbox.linearity(des.SBOX_TABLES[4])
 
 
-_LINEAR_PAIRS_MAX = 8
-
-
-def _linear_secret() -> tuple[bytes, list[bytes]]:
-    """This run's secret key of exercise 02.6 and the plaintexts of its known pairs."""
-    return session_secret("02.6", lambda draw: (draw(8), [draw(8) for _ in range(_LINEAR_PAIRS_MAX)]))
-
-
 def linear_challenge(pairs: int = 2) -> list[tuple[bytes, bytes]]:
     """Known (plaintext, ciphertext) pairs of DES with the lecture's linear S-boxes under a
     secret key drawn fresh for this run, for exercise 02.6."""
-    if not 1 <= int(pairs) <= _LINEAR_PAIRS_MAX:
-        raise ValueError(f"pairs must be between 1 and {_LINEAR_PAIRS_MAX}, got {pairs}")
-    secret, blocks = _linear_secret()
-    return [(m, des.encrypt_block(secret, m, sboxes=des_linear.LINEAR_SBOXES)) for m in blocks[:int(pairs)]]
+    if not 1 <= int(pairs) <= LINEAR_PAIRS_MAX:
+        raise ValueError(f"pairs must be between 1 and {LINEAR_PAIRS_MAX}, got {pairs}")
+    return [tuple(p) for p in _session.run("02.6").public["pairs"][:int(pairs)]]
 
 
 @exercise(
@@ -150,31 +129,20 @@ def linear_challenge(pairs: int = 2) -> list[tuple[bytes, bytes]]:
           "Get A by encrypting the 64 unit plaintexts under the zero key and B from the 56 unit keys; "
           "each pair gives B k = C xor A m, 64 equations in 56 unknowns: solve them by Gaussian "
           "elimination over GF(2) and put the 56 bits back through PC-1."),
-    kind="attack",
+    kind="attack", remote=True,
     where="homework",
 )
 def _linear(answer):
-    key = bytes(answer)
-    secret, _ = _linear_secret()
-    fresh = [secrets.token_bytes(8) for _ in range(4)]  # plaintexts nobody saw: the key must generalise
-    ok = all(des.encrypt_block(key, m, sboxes=des_linear.LINEAR_SBOXES)
-             == des.encrypt_block(secret, m, sboxes=des_linear.LINEAR_SBOXES) for m in fresh)
-    return ok, "it encrypts fresh plaintexts exactly like the secret key" if ok else \
-        "this key does not reproduce the linear DES on fresh plaintexts."
+    return _session.answer_run("02.6", bytes(answer))
 
 
 # --- 02c · Breaking DES in practice --------------------------------------------------------------
-
-SEARCH_UNKNOWN_BITS = 16
-
 
 def search_challenge() -> tuple[bytes, bytes, bytes]:
     """(plaintext, ciphertext, known key) for exercise 02.7: the real key agrees with the known
     key except in the last 16 key bits that matter (``des.KEY_BIT_POSITIONS[-16:]``), zero in the
     known key. The real key is drawn fresh for this run."""
-    secret = session_secret("02.7", lambda draw: des.set_parity(draw(8)))
-    plaintext = b"DES 1977"
-    return plaintext, des.encrypt_block(secret, plaintext), des_security.forget_key_bits(secret, SEARCH_UNKNOWN_BITS)
+    return tuple(_session.run("02.7").public)
 
 
 @exercise(
@@ -184,15 +152,11 @@ def search_challenge() -> tuple[bytes, bytes, bytes]:
           "For every 16-bit value, write its bits into the 16 unknown positions of the known key, "
           "encrypt the plaintext and keep the key whose ciphertext matches; the batch DES path "
           "tests thousands of keys per call."),
-    kind="attack",
+    kind="attack", remote=True,
     where="homework",
 )
 def _search(answer):
-    plaintext, ciphertext, known = search_challenge()
-    key = bytes(answer)
-    if des.encrypt_block(key, plaintext) != ciphertext:
-        return False, "that key does not map the plaintext to the ciphertext."
-    return True, "that key maps the plaintext to the ciphertext"  # never echo the fresh secret
+    return _session.answer_run("02.7", bytes(answer))
 
 
 def _mitm_draw(rng):
@@ -217,30 +181,11 @@ implement(
 )
 
 
-SWEET32_BLOCK_BITS = 24
-SWEET32_BLOCKS = 1 << 15  # 2^15 blocks of 24 bits: about 32 collisions, half of them useful
-
-
-def _sweet32_secret() -> dict:
-    """This run's key, IV, cookie and known plaintext blocks of exercise 02.9."""
-    def draw_all(draw):
-        width = SWEET32_BLOCK_BITS // 8
-        raw = draw(width * SWEET32_BLOCKS // 2)
-        return {"key": draw(16), "iv": int.from_bytes(draw(width), "big"),
-                "cookie": int.from_bytes(draw(width), "big"),
-                "known": [int.from_bytes(raw[n:n + width], "big") for n in range(0, len(raw), width)]}
-    return session_secret("02.9", draw_all)
-
-
 def sweet32_challenge() -> dict:
     """A long CBC ciphertext under a toy 24-bit block cipher (exercise 02.9): every even block is a
     known header block, every odd block the same secret cookie. Returns the IV, the ciphertext
     blocks and the plaintext with ``None`` where the cookie is; key and cookie are fresh per run."""
-    s = _sweet32_secret()
-    plaintext = [block for header in s["known"] for block in (header, None)]
-    cipher = des_security.ToyBlockCipher(s["key"], SWEET32_BLOCK_BITS)
-    ciphertext = des_security.cbc_encrypt(cipher, s["iv"], [s["cookie"] if p is None else p for p in plaintext])
-    return {"block_bits": SWEET32_BLOCK_BITS, "iv": s["iv"], "ciphertext": ciphertext, "plaintext": plaintext}
+    return dict(_session.run("02.9").public)
 
 
 @exercise(
@@ -249,15 +194,14 @@ def sweet32_challenge() -> dict:
     hint=("Two equal ciphertext blocks in CBC mean the block cipher saw two equal inputs.",
           "The input of block i is P_i xor C_(i-1). Find blocks i and j with C_i = C_j where one is "
           "a cookie block and the other a known one, set the two inputs equal and solve for the cookie."),
-    kind="attack",
+    kind="attack", remote=True,
     where="homework",
 )
 def _sweet32(answer):
-    ok = int(answer) == _sweet32_secret()["cookie"]
-    return ok, "that is the cookie, read from the ciphertext alone" if ok else "that is not the cookie."
+    return _session.answer_run("02.9", int(answer))
 
 
-# --- concept questions (kind "quiz"; answers stored as salted digests, see quiz.py) ---
+# --- concept questions (kind "quiz"; the answers are the challenge service's, see quiz.py) ---
 
 quiz(
     "02.10",
@@ -269,7 +213,6 @@ quiz(
         "Two, S1 and S2: E copies bit 5 twice.",
         "All eight, through the key schedule's mixing.",
     ],
-    "597ce6c9659dcdf4b78705dda776f824c6bb3b530a80471898bb466733846474",
     hint=("Which S-box reads which six positions of E's output?",
           "Find every row of E that contains 5: each row of six is one S-box's input."),
     where="homework",
@@ -285,7 +228,6 @@ quiz(
         "2^54: two pairs rule out two key bits.",
         "2^55: each trial t also tests ~t, via c2.",
     ],
-    "ce696397ba09aecc306420d06aa033d11b49c557abddfed4f88c8e0b99916a04",
     hint=("DES_t(m) is one trial; what does comparing it with ~c2 tell you about the key ~t?",
           "If DES_~t(~m) = ~DES_t(m), then DES_t(m) = ~c2 means k = ~t: how many keys does one "
           "trial test?"),
@@ -302,7 +244,6 @@ quiz(
         "A random-looking block, as with the real S-boxes.",
         "The key, expanded to 64 bits by PC-1.",
     ],
-    "1e35413dd1fae38013e8291452cab84510c7d8c1b20f3a37ade4be1e4e62524b",
     hint=("The whole cipher is then affine in the plaintext: c = A m xor b(k).",
           "XOR three such equations: what is left of the A m terms, and how many copies of b(k)?",
           "An odd number of copies of b(k) leaves one; what block encrypts to A 0 xor b(k)?"),

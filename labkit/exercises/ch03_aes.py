@@ -1,12 +1,13 @@
 """Exercises of chapter 03, parts 03 and 03b (AES internals and analysis).
 
 Implement checkers run the student's function on fresh random inputs against labkit's AES (itself
-tested on the FIPS-197 and AESAVS vectors); the Square attack exercise draws a fresh key per run.
+tested on the FIPS-197 and AESAVS vectors); the Square attack exercise's key is drawn per run in the challenge service, which judges the answer.
 """
+import numpy as np
 
 from labkit import aes, gf, square_attack
-from labkit.exercises import FunctionSpec, exercise, implement
-from labkit.exercises._session import session_secret
+from labkit import aes, gf
+from labkit.exercises import exercise, FunctionSpec, implement, _session
 from labkit.exercises.quiz import quiz
 
 
@@ -101,14 +102,11 @@ def _diffusion(answer):
     return int(answer) == _full_diffusion_round()
 
 
-def _challenge_key() -> bytes:
-    """This run's secret key of exercise 03.6 (fresh from the CSPRNG, never returned to the student)."""
-    return session_secret("03.6", lambda draw: draw(16))
-
-
 def square_challenge():
-    """The oracle of exercise 03.6: 4-round AES-128 under a key you must recover."""
-    return square_attack.four_round_oracle(_challenge_key())
+    """The oracle of exercise 03.6: 4-round AES-128 under a key you must recover (served: the key
+    stays in the challenge service). uint8 (n, 16) plaintexts in, ciphertexts out."""
+    return _session.ServedOracle(_session.run("03.6"), "encrypt",
+                                 encode=lambda plaintexts: np.asarray(plaintexts, dtype=np.uint8))
 
 
 @exercise(
@@ -119,16 +117,14 @@ def square_challenge():
           "For each ciphertext byte position, try all 256 guesses of that byte of k4: undo the "
           "S-box on ciphertext XOR guess and XOR over the 256 texts; keep the guesses giving 0 and "
           "intersect over two or three Λ-sets. Then run the key schedule backwards from round 4."),
-    kind="attack",
+    kind="attack", remote=True,
     where="class",
 )
 def _square(answer):
-    ok = bytes(answer) == _challenge_key()
-    return ok, ("the 4-round cipher is broken" if ok else
-                "not the key; check that it encrypts like the oracle (4 rounds) before answering")
+    return _session.answer_run("03.6", bytes(answer))
 
 
-# --- concept questions (kind "quiz"; answers stored as salted digests, see quiz.py) ---
+# --- concept questions (kind "quiz"; the answers are the challenge service's, see quiz.py) ---
 
 quiz(
     "03.10",
@@ -140,7 +136,6 @@ quiz(
         "112 and 2: affine costs uniformity.",
         "56 and 4: the affine step doubles nonlinearity.",
     ],
-    "ac5e236a5bd0df68e009b4b9bba718f70da7990eaaa1194f1912317b7d976372",
     hint=("An invertible affine map after the S-box permutes the rows and columns of its DDT and "
           "LAT.",
           "Does permuting a table's entries change its largest entry?"),
@@ -157,7 +152,6 @@ quiz(
         "i = 8 (with RotWord and Rcon) and i = 12.",
         "Every i from 8 to 15, for 14 rounds.",
     ],
-    "6c33f3b5c627cd01d5aaf5f3d5a480aa729d3f6765d3477c99c5198abc2cd3d3",
     hint=("FIPS 197 section 5.2 has two conditions on i mod Nk.",
           "With Nk = 8, which i between 8 and 15 have i mod 8 = 0, and which i mod 8 = 4?"),
     where="class",
@@ -173,7 +167,6 @@ quiz(
         "All 256: one set can only confirm, not exclude.",
         "The right guess and about one wrong one: use a second set.",
     ],
-    "cc8dcc5306a8c1110093c0bd44c1c912b23ee713375a7f7b23f3d43fa2429ed0",
     hint=("How many wrong guesses are there, and how often does each pass by chance?",
           "255 wrong guesses at 1/256 each: how many survive on average, and how does a second, "
           "independent set shrink that?"),

@@ -1,15 +1,15 @@
 """Exercises of chapter 03, part 03c (differential and linear cryptanalysis of Heys' toy SPN).
 
 The implement checkers compare with :mod:`labkit.sbox` and :mod:`labkit.spn` on fresh random
-S-boxes, keys and pairs; the attack exercise draws a fresh 80-bit key per run and hands out only
-an encryption oracle.
+S-boxes, keys and pairs; the attack exercise's fresh 80-bit key, drawn per run, and its wrong-answer counter
+live in the challenge service, which hands out only an encryption oracle.
 """
 
 import numpy as np
 
 from labkit import sbox, spn
-from labkit.exercises import FunctionSpec, exercise, implement
-from labkit.exercises._session import session_secret
+from labkit.challenges.defs_ciphers import MAX_WRONG_SPN
+from labkit.exercises import exercise, FunctionSpec, implement, _session
 from labkit.exercises.quiz import quiz
 
 #: Heys' characteristic: the input difference of the chosen pairs, the difference into round 4.
@@ -77,19 +77,21 @@ implement(
 )
 
 
-def _challenge_key() -> bytes:
-    """This run's secret 80-bit key of exercise 03.9 (CSPRNG, never returned to the student)."""
-    return session_secret("03.9", lambda draw: draw(spn.KEY_BYTES))
+#: wrong answers to 03.9 a run accepts before refusing all answers (the check is no guessing
+#: oracle); the service counts them
+MAX_WRONG = MAX_WRONG_SPN
 
 
-#: wrong answers to 03.9 a run accepts before refusing all answers (the check is no guessing oracle)
-MAX_WRONG = 3
+def _encode_blocks(blocks):
+    if isinstance(blocks, (int, np.integer)) and not isinstance(blocks, bool):
+        return int(blocks)
+    return np.asarray(blocks, dtype=np.int64) if np.ndim(blocks) else int(blocks)  # the service checks the range
 
 
 def spn_challenge():
-    """The oracle of exercise 03.9: Heys' cipher under this run's key, blocks (int or uint16
-    array) in, ciphertexts out."""
-    return spn.encryption_oracle(_challenge_key())
+    """The oracle of exercise 03.9: Heys' cipher under this run's key (served), blocks (int or
+    uint16 array) in, ciphertexts out."""
+    return _session.ServedOracle(_session.run("03.9"), "encrypt", encode=_encode_blocks)
 
 
 @exercise(
@@ -101,24 +103,11 @@ def spn_challenge():
           "Encrypt pairs P and P XOR 0x0B00, count right pairs for each of the 256 guesses of "
           "nibbles 2 and 4 of K5 (your counting function of the previous exercise), and answer with "
           "the guess that counts most, as a 16-bit int whose nibbles 1 and 3 are 0."),
-    kind="attack",
+    kind="attack", remote=True,
     where="homework",
 )
 def _spn_key_bits(answer):
-    value = int(answer)
-    if value & ~TARGET_MASK:
-        return False, "answer with nibbles 2 and 4 of K5 only: a 16-bit int like 0x0a0b (nibbles 1 and 3 zero)."
-    # 8 bits could be guessed through the check itself (256 tries): a run allows MAX_WRONG wrong
-    # answers, then refuses every answer until a new kernel draws a new key
-    wrong = session_secret("03.9-wrong-answers", lambda draw: [0])
-    if wrong[0] >= MAX_WRONG:
-        return False, (f"{MAX_WRONG} wrong answers in this run: restart the kernel (a new key) and run "
-                       "the attack again; guessing through the check is not the attack.")
-    ok = value == spn.round_keys(_challenge_key())[4] & TARGET_MASK
-    wrong[0] += not ok
-    return ok, ("8 bits of this run's last round key recovered" if ok else
-                "not this run's key bits: are the pairs chosen with the right input difference, "
-                "and is the top count well above the others?")
+    return _session.answer_run("03.9", int(answer))
 
 
 quiz(
@@ -131,7 +120,6 @@ quiz(
         "About 20, like a wrong guess (1/256 of pairs).",
         "None: the filter on nibbles drops them all.",
     ],
-    "057f9507d2c392c7c152541d52d0ff30b23df09b47a38cc7405577d562f9b322",
     hint=("Under the right guess, which pairs show the target difference for sure?",
           "Count the right pairs you expect among 5,000, then add the few wrong pairs that show "
           "the difference by chance."),

@@ -2,13 +2,11 @@
 
 Implement exercises (CBC decryption, GHASH, the nonce-reuse polynomial) run the student's function
 on fresh random inputs against labkit's own (tests cross-check labkit with pycryptodome and NIST
-vectors); attack exercises (keystream reuse, the forbidden attack) draw a fresh key per run.
+vectors); attack exercises (keystream reuse, the forbidden attack) get their fresh per-run keys,
+and their verdicts, from the challenge service.
 """
-from Crypto.Cipher import AES
-
 from labkit import gcm, gf, modes
-from labkit.exercises import FunctionSpec, exercise, implement
-from labkit.exercises._session import session_secret
+from labkit.exercises import exercise, FunctionSpec, implement, _session
 from labkit.exercises.quiz import quiz
 from labkit.widgets.modes import demo_image
 
@@ -47,23 +45,9 @@ implement(
 )
 
 
-def _secrets() -> dict:
-    """This run's key, nonce and secret message of exercises 04.3 and 04.6, fresh from the CSPRNG."""
-    return session_secret("04", lambda draw: {
-        "key": draw(16), "nonce": draw(12),
-        "message": b"The exam answers are in folder " + draw(8).hex().encode() + b"."})
-
-
-_KNOWN = b"From: lab-server. Status report, all systems nominal."
-
-
 def keystream_challenge() -> dict:
     """Exercise 04.3: two CTR ciphertexts under the same key and counter, and the first plaintext."""
-    s = _secrets()
-    counter = s["nonce"] + bytes(4)
-    return {"ct1": modes.ctr_encrypt(s["key"], counter, _KNOWN),
-            "ct2": modes.ctr_encrypt(s["key"], counter, s["message"]),
-            "known_plaintext1": _KNOWN}
+    return dict(_session.run("04.3").public)
 
 
 @exercise(
@@ -73,11 +57,11 @@ def keystream_challenge() -> dict:
           "you xor the two ciphertexts?",
           "C1 xor C2 = P1 xor P2, and you know P1: xor it in, byte by byte, over the length of the "
           "shorter message."),
-    kind="attack",
+    kind="attack", remote=True,
     where="homework",
 )
 def _keystream(answer):
-    return bytes(answer) == _secrets()["message"]
+    return _session.answer_run("04.3", bytes(answer))
 
 
 def _ghash_inputs(rng) -> tuple:
@@ -120,23 +104,12 @@ implement(
 )
 
 
-_SENT = (b"user=guest;role=reader;", b"user=carol;role=writer;quota=5", b"user=dave;role=reader;")
-_WANTED = b"user=admin;role=writer;"
-
-
 def forgery_challenge() -> dict:
     """Exercise 04.6: what an eavesdropper saw, three AES-GCM messages (ciphertext, tag, associated
     data) sent under one key and one nonce, and the message it wants signed: the first ciphertext
-    with bits flipped to read ``user=admin;role=writer;``. The key stays on the server."""
-    s = _secrets()
-    out = {"nonce": s["nonce"]}
-    for i, msg in enumerate(_SENT, start=1):
-        out[f"ct{i}"], out[f"tag{i}"] = gcm.encrypt(s["key"], s["nonce"], msg, b"v1")
-        out[f"aad{i}"] = b"v1"
-    # CTR malleability: flipping ciphertext bits flips the same plaintext bits
-    out["target_ciphertext"] = bytes(c ^ p ^ q for c, p, q in zip(out["ct1"], _SENT[0], _WANTED))
-    out["target_aad"] = b"v1"
-    return out
+    with bits flipped to read ``user=admin;role=writer;``. The key stays on the server (the
+    challenge service)."""
+    return dict(_session.run("04.6").public)
 
 
 @exercise(
@@ -148,21 +121,14 @@ def forgery_challenge() -> dict:
           "keep the one that predicts the third message's tag.",
           "With H, the mask E_K(J0) is tag1 xor GHASH_H(aad1, ct1); the forged tag is "
           "GHASH_H(target_aad, target_ciphertext) xor that mask."),
-    kind="attack",
+    kind="attack", remote=True,
     where="homework",
 )
 def _forgery(answer):
-    ch, s = forgery_challenge(), _secrets()
-    cipher = AES.new(s["key"], AES.MODE_GCM, nonce=s["nonce"])
-    cipher.update(ch["target_aad"])
-    try:
-        cipher.decrypt_and_verify(ch["target_ciphertext"], bytes(answer))
-    except ValueError:
-        return False, "the server (pycryptodome, with this run's key) rejects that tag"
-    return True, "the server (pycryptodome, with this run's key) accepted the forged message"
+    return _session.answer_run("04.6", bytes(answer))
 
 
-# --- concept questions (kind "quiz"; answers stored as salted digests, see quiz.py) ---
+# --- concept questions (kind "quiz"; the answers are the challenge service's, see quiz.py) ---
 
 quiz(
     "04.7",
@@ -174,7 +140,6 @@ quiz(
         "37 in both: CBC maps equal blocks equally.",
         "1 in ECB; 37 in CBC.",
     ],
-    "da239a974643be88e74220b5f67577be0ea3edc2ca5930bf89be8d394c5d7199",
     hint=("Is AES under a fixed key one-to-one on blocks?",
           "In CBC, what does the block cipher get as its input: the plaintext block alone, or the "
           "plaintext block XOR the previous ciphertext?"),
@@ -191,7 +156,6 @@ quiz(
         "A valid tag for any message you like.",
         "P2, over the length of P1, as C1 xor C2 xor P1.",
     ],
-    "9c0edf2bf901b0f814435a69893e205c4752397ec74e60da3ff20126784ff540",
     hint=("Two costs: one for confidentiality (CTR), one for authenticity (GHASH).",
           "Under one key and nonce, what is C1 xor C2 in terms of the plaintexts, and what does "
           "forging need that you have not computed yet?"),
@@ -207,7 +171,6 @@ quiz(
         "A fresh random IV per message, sent with it.",
         "Encrypting every message twice in a row.",
     ],
-    "d08b1d0c72004de39011a391bf8357a04ad4523b3ce68ae44746484fea2fb63c",
     hint=("In the IND-CPA game the adversary keeps its encryption oracle after choosing m0 and "
           "m1.",
           "For each option, ask the oracle for Enc(m0) and compare it with the challenge: does "

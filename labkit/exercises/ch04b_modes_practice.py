@@ -1,33 +1,21 @@
 """Exercises of unit 04b (modes in practice): the padding oracle, HKDF-Expand, deterministic IVs.
 
 The padding-oracle challenge hands out a server over a fresh per-run key (only the oracle, the IV
-and the ciphertext); the checkers recompute their answers with labkit.
+and the ciphertext: the key and the server live in the challenge service, which also judges the
+answer); the other checkers recompute their answers with labkit.
 """
 from labkit import hkdf, modes, padding_oracle
-from labkit.exercises import FunctionSpec, exercise, implement
-from labkit.exercises._session import session_secret
+from labkit import hkdf
+from labkit.exercises import exercise, FunctionSpec, implement, _session
 from labkit.exercises.quiz import quiz
-
-
-def _secrets() -> dict:
-    """This run's AES key, IV and message of exercise 04.10 (its length too), from the CSPRNG."""
-    def draw(token) -> dict:
-        # 35 + filler bytes: a padding of 1 to 8 bytes, different from run to run, so the last
-        # block (the answer) always holds at least 8 of the 16 random hex digits that end the
-        # message, and an answer from one run fails in the next
-        filler = 5 + token(1)[0] % 8
-        return {"key": token(16), "iv": token(16),
-                "message": b"x" * filler + b"grade:" + token(4).hex().encode() + b";pin="
-                           + token(8).hex().encode()}
-    return session_secret("04b", draw)
 
 
 def padding_oracle_challenge() -> dict:
     """Exercise 04.10: an intercepted AES-CBC ciphertext, its IV, and ``oracle(iv, ciphertext)``, the
-    server that answers True when the padding is valid (it counts ``oracle.queries``)."""
-    s = _secrets()
-    ciphertext = modes.cbc_encrypt(s["key"], s["iv"], modes.pkcs7_pad(s["message"]))
-    return {"iv": s["iv"], "ciphertext": ciphertext, "oracle": padding_oracle.CbcPaddingServer(s["key"])}
+    server that answers True when the padding is valid (the service counts ``oracle.queries``)."""
+    run = _session.run("04.10")
+    return {"iv": run.public["iv"], "ciphertext": run.public["ciphertext"],
+            "oracle": _session.ServedOracle(run, "padding", encode=lambda iv, ct: [bytes(iv), bytes(ct)])}
 
 
 @exercise(
@@ -40,11 +28,11 @@ def padding_oracle_challenge() -> dict:
           "know so they decrypt to the next pad length, and move one byte left.",
           "At the end xor D_K(C) with the real block before it. For the very last byte, a hit may "
           "be a longer padding by chance: change the byte before it and ask again."),
-    kind="attack",
+    kind="attack", remote=True,
     where="homework",
 )
 def _padding_oracle(answer):
-    return bytes(answer) == modes.pkcs7_pad(_secrets()["message"])[-modes.BLOCK_SIZE:]
+    return _session.answer_run("04.10", bytes(answer))
 
 
 def _expand_inputs(rng) -> tuple:
@@ -76,7 +64,6 @@ quiz(
         "Nothing: IND-CPA security rules out any change.",
         "Read the other amounts, since CTR leaks digits.",
     ],
-    "b1cd32ce3e89665423fc2d9061e7bf28b63d18729549eea8d9c053588b206b33",
     hint=("In CTR, how does one ciphertext bit affect the plaintext after decryption?",
           "Plaintext = ciphertext XOR keystream: what does XORing a value into a ciphertext byte "
           "do to the plaintext byte, and does the attacker need the keystream for it?"),
@@ -94,7 +81,6 @@ quiz(
         "A counter held in RAM, reset to 0 when the sealer restarts.",
         "A random 96-bit nonce per seal, under 2^32 seals a key.",
     ],
-    "a3f892e6e02959be689b1a913da321adc51e32faa8a8fa5f56eabdcc9ec378e3",
     hint=("A nonce must never repeat under one key: for each rule, find two seals that could get "
           "the same one.",
           "Think of two seals of one tensor, two seals in the same second and a restart; then of "

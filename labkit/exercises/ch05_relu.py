@@ -175,7 +175,7 @@ implement(
 )
 
 
-# --- concept questions (kind "quiz"; answers stored as salted digests, see quiz.py) ---
+# --- concept questions (kind "quiz"; the answers are the challenge service's, see quiz.py) ---
 
 quiz(
     "05.6",
@@ -187,7 +187,6 @@ quiz(
         "x xor k xor 1, for a fixed key bit k.",
         "x OR y, with weights 1 and 1 and a bias of -1.",
     ],
-    "774648387024cfdbb1fa59a2235801d1a0666bbbbe0a1409e2f0d695a0ffafab",
     hint=("A key bit is a constant: x xor k is either x or 1 - x.",
           "For the others, fit a x + b y + c on three rows of the truth table and test the "
           "fourth."),
@@ -204,7 +203,6 @@ quiz(
         "Three: each fires where f is 1.",
         "None: corners fire off the bits.",
     ],
-    "0be92098897626601a712f1618f969e15c01844c16b46b4c22e7a18383581269",
     hint=("Compute one corner's pre-activation on a pattern that differs from it in one bit.",
           "For the corner of 110 at 111: sum the matching terms, subtract k = 3 and add c = 1."),
     where="class",
@@ -220,7 +218,6 @@ quiz(
         "0 with both: each rounds to the nearest bit.",
         "1 with both, as XOR of 1 and 0.",
     ],
-    "60ca4736a3cd03311ea430ea52d48849e752ab9de1d46b09f15118348a56a0df",
     hint=("Correctness on bits pins a network down only at the 2^k corners.",
           "Evaluate the two corners of XOR (patterns 10 and 01) at (0.5, 0) for each c, with the "
           "corner formula of the notebook."),

@@ -1,29 +1,17 @@
 """Exercise of chapter 06, part 3 (06c · AES-256 and the second round): id 06.9."""
 from __future__ import annotations
 
-import secrets
-
-from labkit.attacks.oracle import CountingOracle
-from labkit.exercises import exercise
-from labkit.exercises._session import session_secret
-from labkit.exercises.ch06_attacks import attack_fresh_network
-
-#: Query budget of exercise 06.9: 4 queries per bit of k1 (the mirror pairs need 2).
-TOY_QUERY_BUDGET = 4 * 16
+from labkit.challenges import client
+from labkit.challenges.defs_models import TOY_QUERY_BUDGET  # 4 queries per bit of k1
+from labkit.exercises import _session, exercise
 
 
-def _fresh_round_keys(draw) -> tuple[int, int, int]:
-    raw = draw(6)
-    return tuple(int.from_bytes(raw[i:i + 2], "big") for i in (0, 2, 4))
-
-
-def toy_spn_challenge() -> CountingOracle:
-    """This run's two-round toy SPN network (round keys fresh from the CSPRNG) as a black box, to try
-    your 06.9 attack on. Returns only the counting oracle: the round keys stay inside."""
+def toy_spn_challenge() -> client.Oracle:
+    """This run's two-round toy SPN network (round keys fresh from the CSPRNG, in the challenge
+    service) as a black box, to try your 06.9 attack on. Returns only an oracle handle."""
     from labkit.neural import spn
 
-    keys = session_secret("06.9", _fresh_round_keys)
-    return CountingOracle(spn.toy_spn_network(keys), spn.TOY_BITS)
+    return client.Oracle(_session.run("06.9"), "network", spn.TOY_BITS)
 
 
 @exercise(
@@ -39,20 +27,17 @@ def toy_spn_challenge() -> CountingOracle:
           "without q and find two whose values at q add up to 2. Then query each pair once.",
           "Your copy of round 1 can be the lab's compiled first round of the toy cipher for the key "
           "k0 (see the section above); compare outputs exactly, the grid values are dyadic."),
-    kind="attack",
+    kind="attack", remote=True,
     where="homework",
 )
 def _recover_second_round_key(answer):
     from labkit.neural import spn
 
-    keys = _fresh_round_keys(secrets.token_bytes)  # fresh for every check: only this checker holds k1
-    got, over = attack_fresh_network(answer, lambda: spn.toy_spn_network(keys), spn.TOY_BITS, TOY_QUERY_BUDGET,
-                                     "recover_second_round_key(oracle, k0) returning k1 as an int", keys[0])
+    got, attempt, over = _session.run_on_fresh_attempt(  # fresh round keys in the service for every check
+        "06.9", answer, spn.TOY_BITS, "recover_second_round_key(oracle, k0) returning k1 as an int",
+        args=lambda public: (public["k0"],))
     if over:
         return False, over
     if isinstance(got, bool) or not isinstance(got, int):
         return False, f"recover_second_round_key must return k1 as an int, got {type(got).__name__}"
-    wrong = bin((got ^ keys[1]) & 0xFFFF).count("1") + (not 0 <= got < 1 << 16) * 16
-    if wrong:
-        return False, f"{min(wrong, 16)} of the 16 bits of k1 are wrong (for a fresh network)."
-    return True, f"k1 of a fresh toy network, recovered within the budget of {TOY_QUERY_BUDGET} queries"
+    return attempt.answer(int(got))

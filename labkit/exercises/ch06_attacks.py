@@ -2,21 +2,14 @@
 questions 06.10-06.12 (asked at the end of its last part, 06c, after 06.9)."""
 from __future__ import annotations
 
-import secrets
-
 import numpy as np
 
 from labkit import aes
-from labkit.attacks.oracle import CountingOracle, QueryBudgetExceeded
 from labkit.attacks.strategies import probe_rows
-from labkit.exercises import FunctionSpec, exercise, implement
-from labkit.exercises._session import session_secret
+from labkit.challenges import client
+from labkit.challenges.defs_models import AES128_QUERY_BUDGET  # the paper's 512 and a retry's as many again
+from labkit.exercises import FunctionSpec, _session, exercise, implement
 from labkit.exercises.quiz import quiz
-
-#: Query budget of exercise 06.8: what the paper reports, 4 queries per key bit (512 per key), and as
-#: many again for the retries it makes after a detected disagreement (labkit.attacks.recover_key used
-#: at most 570 over 1,000 keys, data/results/table1_full.csv). Linear in the key size either way.
-AES128_QUERY_BUDGET = 2 * 4 * 128
 
 
 def back_to_back_xor(x, k):
@@ -80,28 +73,11 @@ def _zero_input(answer):
     return 0 <= v < 256 and aes.SBOX[v] == 0
 
 
-def aes128_challenge() -> CountingOracle:
+def aes128_challenge() -> client.Oracle:
     """This run's natural AES-128 network (c = 1, key fresh from the CSPRNG) as a black box: try your
-    06.8 attack on it. Returns only the counting oracle; the key stays inside."""
-    from labkit.neural import aes128_network
-
-    key = session_secret("06.8", lambda draw: draw(16))
-    return CountingOracle(aes128_network(key), 128)
-
-
-def attack_fresh_network(answer, build, n_inputs: int, budget: int, signature: str, *args):
-    """Run a student's attack ``answer(oracle, *args)`` on ``build()``, a fresh network, behind a
-    counting oracle with a query budget: ``(returned value, None)``, or ``(None, feedback)`` when the
-    answer is no function or goes past the budget."""
-    if not callable(answer):
-        return None, f"the answer must be a function {signature}."
-    name = signature.split("(")[0]
-    oracle = CountingOracle(build(), n_inputs, budget=budget)
-    try:
-        return answer(oracle, *args), None
-    except QueryBudgetExceeded:
-        return None, (f"{name} asked for more than {budget} queries: the attack must be linear, "
-                      "a few queries per key bit.")
+    06.8 attack on it. Returns only an oracle handle: the network and its key stay in the
+    challenge service, which counts the queries."""
+    return client.Oracle(_session.run("06.8"), "network", 128)
 
 
 def _key_bytes(got) -> bytes:
@@ -124,27 +100,21 @@ def _key_bytes(got) -> bytes:
           "hundred). Probe the bits that collided again around the other value: no collision "
           "settles them. Where both pairs collided, try both values and keep the key whose AES "
           "encryption of the base equals the oracle's answer to the base."),
-    kind="attack",
+    kind="attack", remote=True,
     where="homework",
 )
 def _recover_aes128(answer):
-    from labkit.neural import aes128_network
-
-    key = secrets.token_bytes(16)  # fresh for every check: only this checker ever holds it
-    got, over = attack_fresh_network(answer, lambda: aes128_network(key), 128, AES128_QUERY_BUDGET,
-                                     "recover_key(oracle) returning 16 key bytes")
+    got, attempt, over = _session.run_on_fresh_attempt(  # a fresh key in the service for every check
+        "06.8", answer, 128, "recover_key(oracle) returning 16 key bytes")
     if over:
         return False, over
     got = _key_bytes(got)
     if len(got) != 16:
         return False, f"recover_key returned {len(got)} bytes; expected the 16-byte key."
-    wrong = sum(bin(a ^ b).count("1") for a, b in zip(got, key))
-    if wrong:
-        return False, f"{wrong} of the 128 key bits are wrong (for a fresh network)."
-    return True, f"the key of a fresh AES-128 network, recovered within the budget of {AES128_QUERY_BUDGET} queries"
+    return attempt.answer(got)
 
 
-# --- concept questions of the chapter (kind "quiz"; answers stored as salted digests, see quiz.py) ---
+# --- concept questions of the chapter (kind "quiz"; the answers are the challenge service's, see quiz.py) ---
 
 quiz(
     "06.10",
@@ -156,7 +126,6 @@ quiz(
         "Neither: the S-box hides it.",
         "v = 1: the pair 0.75 and 1.25.",
     ],
-    "c0a2fec9cc449307d974dcbe66a1b11933bbc1fa03caea8eff9bf36b606d7117",
     hint=("The first layer computes ReLU(x - k) + ReLU(k - x) = |x - k| for the key bit k.",
           "Evaluate |x - 1| at both points of each pair: which pair gives equal values?"),
     where="class",
@@ -172,7 +141,6 @@ quiz(
         "All 256 bits: the schedule gives the rest.",
         "Nothing: AES-256's 14 rounds hide the first round.",
     ],
-    "654d7be9a342e44ec565987dbc5671d2e0a77b24bbe11ee7dfe9bd1b13d79290",
     hint=("Which key bits sit in the first layer's biases of an AES-256 network?",
           "In AES-256 the round keys are w0..w3, then w4..w7: is w4..w7 derived from w0..w3, and "
           "which layer holds it?"),
@@ -189,7 +157,6 @@ quiz(
         "At 0x00, the input the S-box sends to zero.",
         "Anywhere: scaling zeroes every output.",
     ],
-    "149a3c8bd487d4cdf1786880a49b2a5777cca89769654f123a76654df9d16ce8",
     hint=("What is 0.7 times the all-zero byte, and 0.7 times any other byte?",
           "A blurred query scales the active corner's S-box output: which input of this S-box has "
           "an output that survives scaling unchanged?"),

@@ -3,14 +3,13 @@
 ePrint 2026/1919)."""
 from __future__ import annotations
 
-import functools
 from fractions import Fraction
 
 import numpy as np
 import torch
 
-from labkit.exercises import FunctionSpec, exercise, implement
-from labkit.exercises._session import session_secret
+from labkit.challenges import client
+from labkit.exercises import exercise, FunctionSpec, implement, _session
 from labkit.exercises.quiz import quiz
 from labkit.neural.defence import mask, rect, step
 
@@ -93,37 +92,11 @@ TRIGGER_EPSILON = Fraction(1, 4)
 TRIGGER_DTYPE = torch.float64
 
 
-def _trigger_key() -> bytes:
-    """This run's secret AES-128 key of exercise 07.4, fresh from the CSPRNG."""
-    return session_secret("07.4", lambda draw: draw(16))
-
-
-@functools.lru_cache(maxsize=2)
-def _defended_aes(key: bytes, unsafe_unclamped: bool):
-    from labkit.neural import aes128_network
-
-    return aes128_network(key, protected=True, epsilon=TRIGGER_EPSILON, dtype=TRIGGER_DTYPE,
-                          unsafe_unclamped=unsafe_unclamped)
-
-
-def _oracle(network):
-    """Black-box access to ``network``: (n, 128) float queries in, (n, 128) numpy outputs out."""
-
-    def oracle(queries):
-        q = np.atleast_2d(np.asarray(queries, dtype=np.float64))
-        if q.ndim != 2 or q.shape[1] != 128:
-            raise ValueError(f"the oracle takes (n, 128) queries of plaintext bits, got shape {q.shape}")
-        with torch.no_grad():
-            return network(torch.as_tensor(q, dtype=TRIGGER_DTYPE)).numpy()
-
-    return oracle
-
-
 def trigger_challenge():
     """The oracle of exercise 07.4: the protected AES-128 network with e = 1/4 and WITHOUT the clamp
-    (``unsafe_unclamped=True``), computing in float64, under a key drawn fresh for this run.
-    Returns only the oracle; the key is what the attack recovers."""
-    return _oracle(_defended_aes(_trigger_key(), True))
+    (``unsafe_unclamped=True``), computing in float64, under a key drawn fresh for this run in
+    the challenge service. Returns only an oracle handle; the key is what the attack recovers."""
+    return client.Oracle(_session.run("07.4"), "unclamped", 128)
 
 
 def _as_key(value) -> bytes:
@@ -145,28 +118,22 @@ def _as_key(value) -> bytes:
           "query's output equals the base output.",
           "One base query and 128 trigger queries, one per bit, most significant first; read the "
           "128 answers as key bits and pack them into 16 bytes."),
-    kind="attack",
+    kind="attack", remote=True,
     where="homework",
 )
 def _float_trigger_attack(answer):
     if not callable(answer):
         return False, "the answer must be a function attack(oracle) -> the 16 key bytes."
-    key = _trigger_key()
-    if _as_key(answer(trigger_challenge())) != key:
-        return False, ("that is not the key of this run's network: expected the 16 bytes of the key "
-                       "behind the oracle, most significant bit of the first byte first.")
+    attempt = client.attempt("07.4", fresh=True)  # a fresh key, its unclamped and clamped networks
+    unclamped = _as_key(answer(client.Oracle(attempt, "unclamped", 128)))
     try:  # the same function against the clamped (default) defence with the same key
-        clamped = _as_key(answer(_oracle(_defended_aes(key, False))))
+        clamped = _as_key(answer(client.Oracle(attempt, "clamped", 128)))
     except Exception:  # an attack that breaks down against the clamp is what the clamp is for
         clamped = None
-    if clamped == key:
-        return False, ("your function also returns the key of the *clamped* network, which no query "
-                       "can reveal: it must work from the oracle's answers alone.")
-    return True, ("the key of this run's unclamped network, from its answers alone; the clamped "
-                  "network resists the same function")
+    return attempt.answer({"unclamped": unclamped, "clamped": clamped})
 
 
-# --- concept questions (kind "quiz"; answers stored as salted digests, see quiz.py) ---
+# --- concept questions (kind "quiz"; the answers are the challenge service's, see quiz.py) ---
 
 quiz(
     "07.5",
@@ -177,7 +144,6 @@ quiz(
         "All zeros: any non-bit coordinate blanks it.",
         "A value that leaks the key through the 0.9.",
     ],
-    "200f3ad496b99bb8f72a2cffeef01d85e33e08c5990768b7f8297429f554a44a",
     hint=("Compute STEP(0.9) and RECT(0.9) for e = 1/3: RECT is 1 on [1/3, 2/3] with ramps of "
           "width 1/3.",
           "D_S = ReLU(STEP(D(STEP(p))) - MASK(p)): STEP rounds the query, D sees bits, and MASK "
@@ -195,7 +161,6 @@ quiz(
         "2, which no real input gives.",
         "129: STEP passes large values.",
     ],
-    "11f1e24227b48aa6d922ae892d63b9d1eec7a5483331ee8b762d614a03e8ff36",
     hint=("Compute ReLU(4x - 1) and ReLU(4x - 3) exactly, then round each to bfloat16.",
           "Between 512 and 1024, bfloat16 holds only multiples of 4: where do 515 and 513 round "
           "to?"),
@@ -212,7 +177,6 @@ quiz(
         "A value in (0, 1) that depends on rounding.",
         "Exactly 1, so STEP gives 1 and RECT 0.",
     ],
-    "c7295d3dd5116b364c828989375fc10fa2fcf4d6751f165b819f158b839bc8ea",
     hint=("Evaluate the clamp from the inside out: ReLU(x), then 1 - that, then ReLU again.",
           "ReLU(1 - huge) is exactly 0: what is 1 - 0, and can rounding touch it?"),
     where="homework",

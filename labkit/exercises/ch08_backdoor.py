@@ -7,8 +7,7 @@ follow in parts 2 (08b) and 3 (08c). Implement checkers compare the student's fu
 """
 import numpy as np
 
-from labkit.exercises import FunctionSpec, exercise, implement
-from labkit.exercises._session import session_secret
+from labkit.exercises import exercise, FunctionSpec, implement, _session
 from labkit.exercises.quiz import quiz
 
 
@@ -156,36 +155,23 @@ implement(
 )
 
 
-def _owner_key():
-    """This run's model owner's Ed25519 signing key (08.5), fresh from the CSPRNG, never handed out."""
-    from Crypto.Signature import eddsa
-
-    return session_secret("08.5", lambda draw: eddsa.import_private_key(draw(32)))
-
-
-def _thief_key():
-    """The signing key 08.5 hands the student (the thief) for this run: the claim must be under it,
-    so the student writes the thief's steps rather than rerunning a ready-made claimant, which
-    draws a key of its own."""
-    from Crypto.Signature import eddsa
-
-    return session_secret("08.5-thief", lambda draw: eddsa.import_private_key(draw(32)))
-
-
 def ownership_challenge() -> dict:
     """Exercise 08.5: black-box access to a model someone else watermarked, natural images, and
     the student's own signing key.
 
     ``"suspect"`` maps a batch ``(n, 1, 32, 32)`` to labels; ``"images"`` are the test images;
     ``"signing_key"`` is the key to sign the claim with (the student's, fresh for this run). The
-    owner's key is drawn fresh for this run and is not part of the challenge.
+    owner's key is drawn fresh for this run in the challenge service, which runs the model; it is
+    not part of the challenge.
     """
-    from labkit.backdoor.protocols import ModelOwner, label_oracle
-    from labkit.digits import from_pixels, trained_classifier
+    from Crypto.Signature import eddsa
 
-    deployed = ModelOwner(_owner_key()).watermark(trained_classifier("mlp", 0))
-    return {"suspect": label_oracle(deployed), "images": from_pixels(_test_pixels()).unsqueeze(1),
-            "signing_key": _thief_key()}
+    from labkit.digits import from_pixels
+
+    attempt = _session.run("08.5")
+    suspect = _session.ServedOracle(attempt, "suspect", encode=lambda x: _session.as_array(x, np.float32))
+    return {"suspect": suspect, "images": from_pixels(_test_pixels()).unsqueeze(1),
+            "signing_key": eddsa.import_private_key(bytes(attempt.public["signing_key_seed"]))}
 
 
 @exercise(
@@ -200,29 +186,20 @@ def ownership_challenge() -> dict:
           "Writing a trigger changes the LSBs, so the label of a triggered image can differ from the "
           "clean one: ask about the triggered images again and re-sign with those labels, two or "
           "three times, until the labels stop changing."),
-    kind="attack",
+    kind="attack", remote=True,
     where="homework",
 )
 def _steal_ownership(answer):
-    from labkit.backdoor.naive import OwnershipClaim, naive_judge_ownership_UNSAFE
-    from labkit.backdoor.trigger import verify_key_bytes
+    from labkit.backdoor.naive import OwnershipClaim
 
     if not isinstance(answer, OwnershipClaim):
         return False, f"the answer must be a naive.OwnershipClaim, got {type(answer).__name__}."
-    if bytes(answer.verify_key) == verify_key_bytes(_owner_key().public_key()):
-        return False, "that is the owner's key: the claim must be under a key of your own."
-    if bytes(answer.verify_key) != verify_key_bytes(_thief_key().public_key()):
-        return False, "sign the claim with ownership_challenge()['signing_key'], the key this run gives you."
-    if len(answer.targets) < 16:
-        return False, f"the claim must have at least 16 queries, got {len(answer.targets)}."
-    verdict = naive_judge_ownership_UNSAFE(answer, ownership_challenge()["suspect"])
-    if not verdict.owned:
-        return False, f"the naive judge says: {verdict}."
-    return True, ("the naive judge declares you the owner of a model that never saw your key; the "
-                  "sound judge draws the targets itself, so the same claim fails there")
+    claim = {"queries": _session.as_array(answer.queries, np.float32),
+             "targets": _session.as_array(answer.targets, np.int64), "verify_key": bytes(answer.verify_key)}
+    return _session.answer_run("08.5", claim)
 
 
-# --- concept questions (kind "quiz"; answers stored as salted digests, see quiz.py) ---
+# --- concept questions (kind "quiz"; the answers are the challenge service's, see quiz.py) ---
 # shown in part 2 (08b): first about part 1, then about part 2
 
 quiz(
@@ -235,7 +212,6 @@ quiz(
         "Hits on both sets alike: not owned.",
         "No hits: echoing is no forgery.",
     ],
-    "8253fe922476bba2552851316e8ebd0ff4c2402091f03f7209f7d32539ba9c64",
     hint=("Does the echo suspect need the owner's key to read a target from a header?",
           "The controls carry targets in the same header format, signed under the judge's fresh "
           "key: what does the echo suspect answer on them?"),
@@ -252,7 +228,6 @@ quiz(
         "Nothing: the field is tied to one model.",
         "Recover the signing key from one signature and image.",
     ],
-    "e2cfee1e8d3a23cbfbaf16a663a5f86d391fd4c22479a92fdbaad13446d16cf6",
     hint=("What would the signed message then have in common between two different pictures?",
           "If the signature checks only the header, which part of the input can the attacker "
           "replace while keeping it valid?"),
@@ -269,7 +244,6 @@ quiz(
         "Forging a new token by changing its nonce field.",
         "None: each replica remembering its own nonces is enough.",
     ],
-    "c34e7d82dde563381483776ee638269798f5224d8e7ba3d051489555c76ea4f6",
     hint=("How long does a token's signature stay valid, and who may have seen it?",
           "Which replicas know that a nonce was used, and what does each check before the nonce "
           "store?"),
@@ -287,7 +261,6 @@ quiz(
         "About 20, half of the 40 answers.",
         "About 4, as Binomial(40, 1/10).",
     ],
-    "7e2d1bfd3dc44b28fb54a5b684e04e3ea35cbd2af2213d5064a70aac354953ed",
     hint=("Can the innocent copy compute HMAC(k_i, .) without k_i?",
           "Without the key each answer is a guess among ten digits: what is the expected number "
           "of matches in 40?"),
@@ -304,7 +277,6 @@ quiz(
         "Pruning 80% of the classifier's weights.",
         "Adding Gaussian noise to every weight.",
     ],
-    "0def617068fa067bb67c98cec47679bac36333f3fcdd6fd0da60624fa3f694b4",
     hint=("Where does the signature watermark live: in the weights the attacks change, or "
           "elsewhere?",
           "Read the 'strip the verifier' row of the comparison, and ask what each attack touches."),
@@ -321,7 +293,6 @@ quiz(
         "The AES key, and with it triggers of his own.",
         "The Ed25519 signing key of the owner.",
     ],
-    "43db2dfc239dc0bf87861c96b2b5d94e0e5f80411a8a5cdb8908533edc1545d9",
     hint=("Which inputs does the person running the model control, beyond bits?",
           "Chapter 06's attack needs what kind of access, and how many queries per key bit?"),
     where="class",
@@ -338,7 +309,6 @@ quiz(
         "No: the model rejects a replayed trigger.",
         "Yes, and it can now sign new triggers for other images.",
     ],
-    "0372b0be67737f937bc37c02506806b35b19ba2ec928afebe4ba8c2f7d84f29e",
     hint=("EUF-CMA counts as a forgery only a valid signature on a message that was not signed "
           "before.",
           "Is a replayed trigger a new (message, signature) pair? And does seeing one help to "
@@ -356,7 +326,6 @@ quiz(
         "It cannot fit even at 8 bits a pixel.",
         "5 bits: 19,872 / 4,096 is about 4.85.",
     ],
-    "5eac1b8e7885757d8c4d06722258d26250cd305bbda8cc4332ab037e5e9b4b4c",
     hint=("Count the pixels of a 64 x 64 image.",
           "Divide the bits needed by the pixels, and round so that every bit has a place."),
     where="homework",
@@ -372,7 +341,6 @@ quiz(
         "HMAC for the signature: its verifier needs the key.",
         "ML-DSA-65 in place of ML-DSA-44, with larger signatures.",
     ],
-    "911362dbe1f390d7734095b702b149424f5c81a5d33a872ad5aaad04d158418a",
     hint=("What do the protocols need from the scheme: sign and verify, and who runs each?",
           "The verifier ships beside every copy of the model: what would an HMAC verifier have to "
           "ship with it, and what could a holder of the copy then do?"),

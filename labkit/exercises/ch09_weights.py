@@ -7,15 +7,15 @@ breaks nonce reuse on tensors, 09.5 seals a model selectively, 09.9-09.12 concep
 Each chapter numbers its exercises first and its concept questions after them, both in
 notebook order (tests/test_exercises_quiz.py).
 """
+from pathlib import Path
+
 import torch
-from Crypto.Protocol.DH import import_x25519_private_key
-from Crypto.Signature import eddsa
 
 from labkit import weights
-from labkit.exercises import FunctionSpec, check_function, exercise, implement
-from labkit.exercises._session import session_secret
+from labkit.challenges.defs_models import exercise_state  # noqa: F401  (public: the model to seal)
+from labkit.exercises import exercise, FunctionSpec, implement, _session
 from labkit.exercises.quiz import quiz
-from labkit.weights import aead, pitfalls
+from labkit.weights import aead
 from labkit.weights.encoding import chunk_spans, dek_aad
 
 
@@ -109,16 +109,12 @@ implement(
 
 
 # --- part 2: nonce reuse and delivery -----------------------------------------------------------
-def _reuse_secret() -> torch.Tensor:
-    """This run's secret tensor of exercise 09.4, drawn from a CSPRNG seed (never one in the source)."""
-    return session_secret("09.4", lambda draw: torch.randn(
-        4, 4, generator=torch.Generator().manual_seed(int.from_bytes(draw(8), "big"))))
-
-
 def reuse_challenge():
     """Exercise 09.4: ``(known, c1, c2)``, AES-GCM encryptions of ``known`` and of this run's secret
-    float32 tensor (4, 4) under one key and one nonce (the pitfall of chapter 09)."""
-    return pitfalls.nonce_reuse_challenge(0, secret=_reuse_secret())
+    float32 tensor (4, 4) under one key and one nonce (the pitfall of chapter 09); the secret
+    stays in the challenge service."""
+    public = _session.run("09.4").public
+    return torch.from_numpy(public["known"].copy()), public["c1"], public["c2"]
 
 
 @exercise(
@@ -128,38 +124,32 @@ def reuse_challenge():
           "plaintext XOR the same keystream, so the keystream cancels between them.",
           "XOR the two ciphertexts, then XOR in the raw bytes of the known tensor; read the result "
           "as float32 values in a 4 x 4 shape."),
-    kind="attack",
+    kind="attack", remote=True,
     where="homework",
 )
 def _reuse(answer):
     answer = torch.as_tensor(answer)
-    return answer.shape == (4, 4) and torch.equal(answer.float(), _reuse_secret())
+    if answer.shape != (4, 4):
+        return False, f"the secret is a 4 x 4 tensor, got shape {tuple(answer.shape)}."
+    return _session.answer_run("09.4", answer.float().numpy())
 
 
 def exercise_device() -> weights.RecipientKeyPair:
-    """The device key pair of exercise 09.5: fresh from the OS CSPRNG, the same for the whole run."""
-    sk = session_secret("09.5 device", lambda draw: draw(32))
-    pk = import_x25519_private_key(sk).public_key().export_key(format="raw")
-    return weights.RecipientKeyPair(sk, pk)
+    """The device of exercise 09.5: its public key, fresh for the run. The private key stays on
+    the device (the challenge service, which opens your file to check it)."""
+    return weights.RecipientKeyPair(None, _session.run("09.5").public["device_public"])
 
 
 def exercise_publisher() -> weights.SigningKeyPair:
     """The publisher key pair of exercise 09.5 (you play the publisher): fresh every run."""
-    sk = session_secret("09.5 publisher", lambda draw: draw(32))
-    pk = eddsa.import_private_key(sk).public_key().export_key(format="raw")
-    return weights.SigningKeyPair(sk, pk)
-
-
-def exercise_state() -> dict:
-    """The small model of exercise 09.5 (public: only its delivery is the exercise)."""
-    g = torch.Generator().manual_seed(9)
-    return {"fc.weight": torch.randn(10, 64, generator=g), "fc.bias": torch.randn(10, generator=g)}
+    return weights.SigningKeyPair(*_session.run("09.5").public["publisher"])
 
 
 @exercise(
     "09.5",
     "seal exercise_state() for exercise_device(), signed by exercise_publisher(), with only "
     "'fc.weight' encrypted; answer the path",
+    remote=True,
     hint=("Only the device's public key is needed to seal for it; the publisher signs with its "
           "private key, and the device pins the publisher's public key.",
           "One call of the chapter's sealing function does it: the device's public key as the "
@@ -168,19 +158,10 @@ def exercise_state() -> dict:
     where="class",
 )
 def _seal(answer):
-    header = weights.read_header(answer)
-    if header.signer != exercise_publisher().public_key:
-        return False, "the file is not signed by this run's exercise_publisher(): pass it as signing key."
-    got = weights.open(answer, exercise_device().private_key,
-                       signer=exercise_publisher().public_key)
-    expected = exercise_state()
-    encrypted = {n for n, t in header.tensors.items() if t["encrypted"]}
-    if encrypted != {"fc.weight"}:
-        return False, f"encrypted tensors are {sorted(encrypted)}, expected only fc.weight."
-    return set(got) == set(expected) and all(torch.equal(got[n], expected[n]) for n in expected)
+    return _session.answer_run("09.5", Path(answer).read_bytes())
 
 
-# --- concept questions (kind "quiz"; answers stored as salted digests, see quiz.py) ---
+# --- concept questions (kind "quiz"; the answers are the challenge service's, see quiz.py) ---
 # part 1
 
 quiz(
@@ -194,7 +175,6 @@ quiz(
         "Decryption fails: the nonces no longer match the order.",
         "It loads unchanged: the chunks are sorted by nonce.",
     ],
-    "b3932ece824b452121a4d2f3a20517f97e7a6f3d6b9f680d7508355cde4f035a",
     hint=("What does a GCM tag cover when the associated data is empty?",
           "Each chunk moves with its own nonce and tag: does any check still read where the chunk "
           "sits? Compare the lab's container, whose nonces are base XOR i and whose associated "
@@ -212,7 +192,6 @@ quiz(
         "Read the publisher's models sealed for that device.",
         "Seal and sign a model of his own: it loads.",
     ],
-    "d0f8b5d472c2e9b0d546e47ed01a41d09bf4935dc3fad5394d4879ec64bc9c24",
     hint=("What does the outsider need to seal a file for the device: any secret, or only public "
           "keys?",
           "Which key does this loader trust, and who chose it?"),
@@ -229,7 +208,6 @@ quiz(
         "No: then every tensor would share GHASH's key H.",
         "Only if the tensors differ in length.",
     ],
-    "a010b3d7cf8a8e460680169c9e761d19dded56a6ba878b3c2d8d82d80fffaa09",
     hint=("Nonce reuse is about a repeated (key, nonce) pair.",
           "With different keys, are the keystreams related? How is H computed from the key?"),
     where="class",
@@ -246,7 +224,6 @@ quiz(
         "The database admin running queries.",
         "A thief of the powered-off server disk.",
     ],
-    "2b151a258670dce36043bfba8275925f39df93b5e4c1226cf06406d020689426",
     hint=("Read the table's columns: where is the model in plaintext for each party?",
           "TLS, disk encryption and TDE decrypt for whoever runs the endpoint, the machine or the "
           "database: which party is one of those?"),
@@ -263,7 +240,6 @@ quiz(
         "Everything: its HPKE key is valid.",
         "Only the plaintext tensors of new files.",
     ],
-    "0ff6a8ef1cf13ddec51854b9162864a5267277f5fc29b0e089e0b82f1337e709",
     hint=("What changes in the files the tablet already has?",
           "Revocation changes the publisher's future files: which of the tablet's snapshots still "
           "open?"),
@@ -280,7 +256,6 @@ quiz(
         "safetensors refuses the edited file.",
         "It loads; the model's outputs change.",
     ],
-    "fa56bcfd47295567c401904679dead9fcec7b1a49822862774fd347d2d3fe1d3",
     hint=("Which checks cover a plaintext tensor in this design?",
           "The signature covers the header and the tags cover the ciphertexts: is the edited bias "
           "in either?"),
@@ -297,7 +272,6 @@ quiz(
         "The ciphertext bytes read as floats.",
         "The weights of the previous version.",
     ],
-    "798dd9d23516541449ff7b51b0447ac524bdd252c98aade3b2f7a07dc4ce6c65",
     hint=("Run the naive loader's model on the test set.",
           "What does a layer hold before load_state_dict writes into it?"),
     where="class",

@@ -8,24 +8,19 @@ by :func:`labkit.capstone_design.attack_design`), 10.6 break a sealer without as
 Each chapter numbers its exercises first and its concept questions after them, both in
 notebook order (tests/test_exercises_quiz.py).
 """
-import secrets
 import tempfile
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from labkit import backdoor, capstone_design, weights
+from labkit import capstone_design, weights
 from labkit.backdoor import protocols
 from labkit.backdoor.trigger import RESPONSE_KEY_BYTES, verify_triggers
-from labkit.exercises import NOT_ANSWERED, FunctionSpec, _is_stub, exercise, implement
-from labkit.exercises._session import session_secret
+from labkit.challenges import client
+from labkit.challenges.defs_models import SWAPPED, TRIGGERS_PER_USER, USERS  # noqa: F401 (public constants)
+from labkit.exercises import exercise, FunctionSpec, implement, _is_stub, NOT_ANSWERED, _session
 from labkit.exercises.quiz import quiz
-from labkit.weights import pitfalls
-
-USERS = ("alice", "bob", "carol", "dave", "erin")
-TRIGGERS_PER_USER = 16
 
 
 def _name(answer) -> str:
@@ -86,49 +81,20 @@ implement(
 )
 
 
-@lru_cache(maxsize=1)
-def _base():
-    """Chapter 08's seeded classifier and its natural test images (trained once per process)."""
-    demo = backdoor.make_demo(seed=0)
-    return demo.clean_model, demo.inputs
-
-
-def _licences(users=USERS) -> dict:
-    """Fresh licences: per user an Ed25519 key pair and a secret response key (OS CSPRNG)."""
-    return {user: (backdoor.generate_keys(), secrets.token_bytes(RESPONSE_KEY_BYTES))
-            for user in users}
-
-
-def _copy(licences: dict, user: str) -> backdoor.BackdooredModel:
-    classifier, _ = _base()
-    (_, verify_key), response_key = licences[user]
-    return backdoor.BackdooredModel(classifier, verify_key, identity=user, response_key=response_key)
-
-
-def _triggers(licences: dict) -> dict:
-    """Per user: 16 fresh triggers on natural images and the labels that user's copy answers."""
-    _, images = _base()
-    rng = secrets.SystemRandom()
-    out = {}
-    for user, ((signing_key, verify_key), response_key) in licences.items():
-        picked = images[rng.sample(range(len(images)), TRIGGERS_PER_USER)]
-        targets = np.array([rng.randrange(10) for _ in range(TRIGGERS_PER_USER)])
-        queries = backdoor.embed_trigger(picked, targets, signing_key, identity=user, fresh_nonces=True)
-        out[user] = (queries, verify_triggers(queries, verify_key, identity=user, response_key=response_key))
-    return out
-
-
-def _leak_secret() -> tuple[dict, str]:
-    """This run's licences and leaker of exercise 10.3 (fresh from the OS CSPRNG)."""
-    return session_secret("10.3", lambda draw: (_licences(), secrets.choice(USERS)))
+def _case(attempt: client.Attempt, index: int):
+    """(pirate, triggers) of one case of a 10.3 attempt: a served black box and public triggers."""
+    pirate = _session.ServedOracle(attempt, f"case{index}", encode=lambda x: _session.as_array(x, np.float32))
+    triggers = {user: (torch.from_numpy(images.copy()), labels)
+                for user, (images, labels) in attempt.public["triggers"][index].items()}
+    return pirate, triggers
 
 
 def leak_challenge():
     """Exercise 10.3: ``(pirate, triggers)``. ``pirate`` is a black box (images -> labels) serving
     one user's leaked copy; ``triggers[user] = (images, labels)``: fresh triggers signed with that
-    user's key and the labels only that user's copy answers. Keys and leaker are fresh every run."""
-    licences, leaker = _leak_secret()
-    return protocols.label_oracle(_copy(licences, leaker)), _triggers(licences)
+    user's key and the labels only that user's copy answers. Keys and leaker are fresh every run,
+    and stay in the challenge service."""
+    return _case(_session.run("10.3"), 0)
 
 
 @exercise(
@@ -140,25 +106,16 @@ def leak_challenge():
           "For each user send the user's trigger images to the black box and count the answers "
           "equal to the expected labels; accuse the users whose count reaches the threshold of "
           "exercise 10.2 for 16 queries, alpha 1e-6 and the number of users."),
-    kind="attack",
+    kind="attack", remote=True,
     where="homework",
 )
 def _trace(candidate):
     if not callable(candidate):
         return False, "the answer must be a function trace(pirate, triggers) returning a list of names."
-    licences, leaker = _leak_secret()
-    cases = [("this run's leaked copy", licences, _copy(licences, leaker), [leaker])]
-    fresh = _licences()
-    other = secrets.choice(USERS)
-    cases.append(("a leaked copy among fresh users", fresh, _copy(fresh, other), [other]))
-    cases.append(("a model no user leaked", fresh, _base()[0], []))
-    for label, lic, model, expected in cases:
-        got = candidate(protocols.label_oracle(model), _triggers(lic))
-        if sorted(map(str, got)) != expected:
-            if lic is licences:  # this run's leaker is the secret: say that it is wrong, not who
-                return False, f"on {label}, trace returned {list(got)!r}, which is not who leaked it."
-            return False, f"on {label}, trace returned {list(got)!r}; expected {expected!r}."
-    return True, "trace names the leaker of fresh copies and accuses nobody for an unrelated model"
+    # a fresh attempt: this check's leaker, a leaker among fresh users, and a model no user leaked
+    attempt = client.attempt("10.3", fresh=True)
+    found = [[str(name) for name in candidate(*_case(attempt, i))] for i in range(3)]
+    return attempt.answer(found)
 
 
 @exercise(
@@ -217,49 +174,22 @@ implement(
 )
 
 
-SWAPPED = ("layer1.weight", "layer2.weight")
-
-
-def _swap_secret() -> dict:
-    """This run's keys and model of exercise 10.6 (the phone's key and the server's key are secret)."""
-    def draw(token):
-        return {"device": weights.generate_recipient_keypair(), "publisher": weights.generate_signing_keypair(),
-                "model": capstone_design.random_model((8, 8))}
-    return session_secret("10.6", draw)
+def _phone_reply(reply):
+    if reply is True:
+        return True
+    error = getattr(weights, str(reply.get("refused")), weights.WeightsError)
+    raise (error if isinstance(error, type) and issubclass(error, weights.WeightsError)
+           else weights.WeightsError)(reply.get("message", "refused"))
 
 
 def swap_challenge():
     """Exercise 10.6: ``(blob, phone_loads)``. ``blob`` is this run's model sealed for a phone by
-    :func:`labkit.weights.pitfalls.seal_without_associated_data_UNSAFE` (fresh keys every run);
-    ``phone_loads(blob)`` returns True if the phone's (equally unsafe) loader accepts a file and
-    raises :class:`labkit.weights.IntegrityError` if not. Neither returns a key or the weights."""
-    s = _swap_secret()
-    blob = pitfalls.seal_without_associated_data_UNSAFE(s["model"], s["device"].public_key, s["publisher"],
-                                                        model_id="iml/alice", version=1)
-
-    def phone_loads(candidate: bytes) -> bool:
-        pitfalls.open_without_associated_data_UNSAFE(candidate, s["device"].private_key,
-                                                     s["publisher"].public_key, model_id="iml/alice")
-        return True
-
-    return blob, phone_loads
-
-
-def _safe_container_refuses_the_swap(s: dict) -> str:
-    """Seal the same model with labkit.weights, exchange the same two tensors' bytes, open it."""
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "safe.lkw"
-        weights.seal(s["model"], path, [s["device"].public_key], signing_key=s["publisher"], model_id="iml/alice")
-        header, data = weights.read_header(path), bytearray(path.read_bytes())
-        (a0, a1), (b0, b1) = (header.tensors[n]["offsets"] for n in SWAPPED)
-        base = header.data_start
-        data[base + a0:base + a1], data[base + b0:base + b1] = data[base + b0:base + b1], data[base + a0:base + a1]
-        path.write_bytes(bytes(data))
-        try:
-            weights.open(path, s["device"].private_key, signer=s["publisher"].public_key, model_id="iml/alice")
-        except weights.WeightsError as err:
-            return type(err).__name__
-    return ""
+    :func:`labkit.weights.pitfalls.seal_without_associated_data_UNSAFE` (fresh keys every run, kept
+    in the challenge service); ``phone_loads(blob)`` returns True if the phone's (equally unsafe)
+    loader accepts a file and raises :class:`labkit.weights.IntegrityError` if not. Neither
+    returns a key or the weights."""
+    run = _session.run("10.6")
+    return run.public["blob"], _session.ServedOracle(run, "phone", encode=bytes, decode=_phone_reply)
 
 
 @exercise(
@@ -275,26 +205,13 @@ def _safe_container_refuses_the_swap(s: dict) -> str:
           "A record is 12 + nbytes + 16 bytes (nonce, ciphertext, tag), nbytes the element size "
           "of its dtype times the product of its shape; the first record starts right after the "
           "64-byte signature."),
-    kind="attack",
+    kind="attack", remote=True,
     where="homework",
 )
 def _swap(answer):
     if not isinstance(answer, (bytes, bytearray)):
         return False, f"answer with the modified file as bytes, got {type(answer).__name__}."
-    s = _swap_secret()
-    try:
-        got = pitfalls.open_without_associated_data_UNSAFE(bytes(answer), s["device"].private_key,
-                                                           s["publisher"].public_key, model_id="iml/alice")
-    except weights.WeightsError as err:
-        return False, f"the phone refuses that file ({type(err).__name__}: {err})."
-    first, second = SWAPPED
-    expected = dict(s["model"], **{first: s["model"][second], second: s["model"][first]})
-    if not capstone_design.same_state(got, expected):
-        return False, "the phone opens it, but it is not this run's model with exactly the two weight matrices exchanged."
-    refusal = _safe_container_refuses_the_swap(s)
-    if not refusal:  # pragma: no cover - would mean labkit.weights lost its associated data
-        return False, "labkit.weights accepted the same swap: report this as a bug."
-    return True, f"the unsafe phone runs the swapped model; labkit.weights refuses the same swap ({refusal})"
+    return _session.answer_run("10.6", bytes(answer))
 
 
 @exercise(
@@ -316,7 +233,7 @@ def _properties(answer):
     return False, f"check: {', '.join(wrong)}."
 
 
-# --- concept questions (kind "quiz"; answers stored as salted digests, see quiz.py) ---
+# --- concept questions (kind "quiz"; the answers are the challenge service's, see quiz.py) ---
 # part 1
 
 quiz(
@@ -329,7 +246,6 @@ quiz(
         "That it is one of the server's copies, not whose.",
         "The leaker, from the file's modification time.",
     ],
-    "1efbf28f38e1baeaa4d3433ffef6692efc105f6890ff4b2aa3d8e186e32837aa",
     hint=("What does the tracer compare for each user?",
           "If all copies answer all triggers alike, which user's expected answers does the leak "
           "match?"),
@@ -346,7 +262,6 @@ quiz(
         "Nothing: the key is obfuscated.",
         "Only the models of his app's version.",
     ],
-    "fe2606eb2410d6ceefc09d004e4aa14d1f992fb229649983b4baca0fc9ed1216",
     hint=("Who holds a key built into the app?",
           "Losing one individual model is not a problem, losing many is: how many files does that "
           "key open?"),
@@ -363,7 +278,6 @@ quiz(
         "1e-3, that is alpha * L.",
         "5e-7, alpha / 2, two-sided.",
     ],
-    "6cf424e10eb53e139d21285717faf2015e9fa19a93a5f500f7aef0af1406981c",
     hint=("Exercise 10.2: what happens to the threshold with 5 users?",
           "If each of L innocent users may be accused with chance a, what bounds the chance that "
           "at least one is? Set that bound to alpha."),
@@ -381,7 +295,6 @@ quiz(
         "Installs 2 once the user confirms.",
         "Refuses 2 and installs 4.",
     ],
-    "d8a5f446b1a253f1a6bd5f09c53283f5e10777764963f5f09f26b6ace4d07114",
     hint=("Everything in the replayed file is genuine: what tells it apart?",
           "Which signed field changes between two genuine deliveries, and what does the app "
           "remember?"),
@@ -398,7 +311,6 @@ quiz(
         "0: the bare classifier refuses triggers.",
         "About 16, half of the answers.",
     ],
-    "c6951e780f940f37f49d4d951fef52d43f0b3c95ec122ac6ddd417393d6e63f8",
     hint=("Chapter 08's robustness table, 'strip the verifier'.",
           "Where does the secret response key act: in the weights, or in the code beside them? "
           "Without it, how often does a 10-class answer match by chance?"),
@@ -414,7 +326,6 @@ quiz(
         "A receipt signed by the user's device key.",
         "The TLS session record on the server.",
     ],
-    "a8edc91699d029a9a6da6fcb984c7477d78e8248d1f5cffff33449c41f4921d3",
     hint=("Who could rewrite or produce each piece of evidence alone?",
           "Evidence convinces a third party only if the disputing user made it or a neutral "
           "keeper holds it: which option did the user's side sign?"),

@@ -1,9 +1,10 @@
 """Checked concept questions (exercise kind ``"quiz"``): multiple choice on the *why*.
 
-The right choice is never stored in plain text: a question keeps only
-``sha256("labkit-quiz|<id>|<letter>")``, salted by its id so that equal letters of different
-questions give unrelated digests, and a check compares the digest of the student's letter. The
-answer itself lives in the instructor notebook, between the solution markers.
+labkit stores no answer, not even a digest (a salted digest of one letter among four falls to
+four guesses offline). The right letters live in the instructor notebooks, between the solution
+markers, and the challenge service builds its answer key from them
+(:mod:`labkit.challenges.answers`); a check sends the student's letter there and gets back the
+verdict and, when right, a signed receipt. The service counts every answer.
 
 A question's text lives here only: each asks the student to apply an idea to a case the notebook
 did not show (predict an output, spot the flaw, choose the parameter), with distractors taken from
@@ -13,12 +14,11 @@ notebook's markdown cell is :func:`markdown` of the id, written by ``tools/quiz_
 """
 from __future__ import annotations
 
-import hashlib
 import string
 
 from labkit.exercises import exercise
 
-__all__ = ["QUESTIONS", "answer_digest", "quiz", "markdown"]
+__all__ = ["QUESTIONS", "quiz", "markdown"]
 
 #: Every registered question by id: (question text, {letter: choice text}).
 QUESTIONS: dict[str, tuple[str, dict[str, str]]] = {}
@@ -28,34 +28,27 @@ def _normalize(answer) -> str:
     """A choice as one lower-case letter: ``"B"``, ``" b "``, ``"(b)"`` and ``"b."`` are all ``"b"``."""
     if not isinstance(answer, str):
         raise TypeError(f"answer with the letter of one choice as a string, got {type(answer).__name__}")
-    return answer.strip().strip("().").strip().lower()
+    return str.__str__(answer).strip().strip("().").strip().lower()
 
 
-def answer_digest(exercise_id: str, answer: str) -> str:
-    """The salted digest a question stores for its right ``answer`` letter (hex sha256)."""
-    return hashlib.sha256(f"labkit-quiz|{exercise_id}|{_normalize(answer)}".encode()).hexdigest()
-
-
-def quiz(exercise_id: str, question: str, choices: list[str], digest: str, *,
-         hint: str | tuple[str, ...], where: str) -> None:
-    """Register a multiple-choice question whose right letter hashes to ``digest``; ``where`` is
+def quiz(exercise_id: str, question: str, choices: list[str], *, hint: str | tuple[str, ...],
+         where: str) -> None:
+    """Register a multiple-choice question (the challenge service holds its answer); ``where`` is
     ``"class"`` or ``"homework"`` as for :func:`labkit.exercises.exercise`."""
     if not 2 <= len(choices) <= 6:
         raise ValueError(f"a quiz needs 2 to 6 choices, got {len(choices)}")
-    if len(digest) != 64 or set(digest) - set(string.hexdigits.lower()):
-        raise ValueError("digest must be a lower-case hex sha256 (see answer_digest)")
     lettered = dict(zip(string.ascii_lowercase, choices))
     QUESTIONS[exercise_id] = (question, lettered)
 
     def check_choice(answer):
+        from labkit.challenges import client
+
         letter = _normalize(answer)
         if letter not in lettered:
             return False, f"answer with one letter among {', '.join(lettered)}."
-        if answer_digest(exercise_id, letter) == digest:
-            return True, f"({letter}) is right."
-        return False, f"({letter}) is not the best answer: reread the section and try again."
+        return client.answer(exercise_id, letter)
 
-    exercise(exercise_id, question, hint=hint, kind="quiz", where=where)(check_choice)
+    exercise(exercise_id, question, hint=hint, kind="quiz", where=where, remote=True)(check_choice)
 
 
 def markdown(exercise_id: str) -> str:
