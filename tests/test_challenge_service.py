@@ -22,7 +22,8 @@ import pytest
 from Crypto.PublicKey import ECC
 
 from labkit.challenges import answers, catalog, client, receipts, wire
-from labkit.challenges.core import BudgetExceeded, ChallengeService, ServiceError, load_service_key
+from labkit.challenges.defs_models import AES128_QUERY_BUDGET
+from labkit.challenges.core import BudgetExceeded, ChallengeService, RequestRefused, load_service_key
 from labkit.challenges.db import Database
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,11 +46,12 @@ def test_every_attack_exercise_with_a_secret_has_a_challenge():
 
 def test_budget_is_enforced_in_the_service_before_answering(service):
     start = service.start("ada", "06.8", fresh=True)
-    assert start["budget"] == 512 and start["public"] is None
-    service.query("ada", start["attempt"], "network", np.zeros((500, 128)))
+    budget = AES128_QUERY_BUDGET
+    assert start["budget"] == budget == 1024 and start["public"] is None
+    service.query("ada", start["attempt"], "network", np.zeros((budget - 12, 128)))
     with pytest.raises(BudgetExceeded):
         service.query("ada", start["attempt"], "network", np.zeros((13, 128)))
-    assert service.status("ada", start["attempt"])["queries"] == 500  # the refused batch counted nothing
+    assert service.status("ada", start["attempt"])["queries"] == budget - 12  # the refused batch counted nothing
     service.query("ada", start["attempt"], "network", np.zeros((12, 128)))
     with pytest.raises(BudgetExceeded):
         service.query("ada", start["attempt"], "network", np.zeros((1, 128)))
@@ -60,7 +62,7 @@ def test_an_attempt_belongs_to_its_student(service):
     for call in (lambda: service.query("bob", start["attempt"], "encrypt", bytes(8)),
                  lambda: service.status("bob", start["attempt"]),
                  lambda: service.answer("bob", "02.3", bytes(8), start["attempt"])):
-        with pytest.raises(ServiceError, match="no such attempt"):
+        with pytest.raises(RequestRefused, match="no such attempt"):
             call()
 
 
@@ -70,18 +72,18 @@ def test_malformed_requests_are_refused(service):
                             ("network", np.full((1, 128), np.inf))]:
         with pytest.raises(ValueError):
             service.query("ada", start["attempt"], oracle, request)
-    with pytest.raises(ServiceError):
+    with pytest.raises(RequestRefused):
         service.start("ada", "99.9")
-    with pytest.raises(ServiceError):
+    with pytest.raises(RequestRefused):
         service.answer("ada", "02.3", bytes(8))  # an attack answer names its attempt
-    with pytest.raises(ServiceError):
+    with pytest.raises(RequestRefused):
         service.answer("ada", "06.8", bytes(16), service.start("ada", "06.8")["attempt"])  # not a fresh one
 
 
 def test_a_fresh_attempt_takes_one_answer(service):
     start = service.start("ada", "06.9", fresh=True)
     assert not service.answer("ada", "06.9", 0, start["attempt"])["correct"]
-    with pytest.raises(ServiceError, match="one answer"):
+    with pytest.raises(RequestRefused, match="one answer"):
         service.answer("ada", "06.9", 1, start["attempt"])
 
 
@@ -121,7 +123,7 @@ def test_value_answers_are_checked_by_the_exercise_checker_in_the_service(servic
     right = sbox.linearity(des.SBOX_TABLES[4])
     assert service.answer("ada", "02.5", right)["correct"]
     assert not service.answer("ada", "02.5", right + 1)["correct"]
-    with pytest.raises(ServiceError, match="implement"):
+    with pytest.raises(RequestRefused, match="implement"):
         service.answer("ada", "02.1", 1)  # implement exercises are graded elsewhere
 
 

@@ -31,7 +31,7 @@ def test_chapter_04_kinds():
     assert kinds == {"04.1": "value", "04.2": "implement", "04.3": "attack", "04.4": "implement",
                      "04.5": "implement", "04.6": "attack", "04.7": "quiz", "04.8": "quiz",
                      "04.9": "quiz", "04.10": "attack", "04.11": "implement", "04.12": "quiz",
-                     "04.13": "quiz"}
+                     "04.13": "quiz", "04.14": "game"}
 
 
 def test_chapter_04_value_and_keystream_attack():

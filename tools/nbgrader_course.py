@@ -146,6 +146,13 @@ def _test_source(checks: list[tuple[str, str]]) -> str:
 GRADED = ("homework",)
 
 
+def gradable(exercise) -> bool:
+    """Can the grader judge this exercise outside the student's kernel? Yes for a FunctionSpec (the
+    sandbox) and for what the challenge service checks and signs (attack and quiz exercises it hosts,
+    value exercises); not yet for the security games and 01.5, whose checks run in the kernel only."""
+    return exercise.spec is not None or exercise.remote or exercise.kind == "value"
+
+
 def assignment_notebook(nb: nbformat.NotebookNode, *, name: str = "notebook",
                         graded: tuple[str, ...] = GRADED) -> tuple[nbformat.NotebookNode, int]:
     """The nbgrader source version of an instructor notebook and its total points.
@@ -172,7 +179,8 @@ def assignment_notebook(nb: nbformat.NotebookNode, *, name: str = "notebook",
         grade_id = tag if tag not in seen else f"{tag}-cell{index}"
         seen.add(grade_id)
         cell.metadata.update(_metadata(f"answer-{grade_id}", solution=True, grade=False, locked=False))
-        checks = [(eid, expr) for eid, expr in checks if eid in registry and registry[eid].where in graded]
+        checks = [(eid, expr) for eid, expr in checks
+                  if eid in registry and registry[eid].where in graded and gradable(registry[eid])]
         if not checks:
             continue  # an exercise done in class: its answer cell, no points
         test = nbformat.v4.new_code_cell(_test_source(checks))
@@ -195,7 +203,9 @@ def grading_config(service_public_key: str = "") -> str:
 # Grades come from labkit.grading, never from the student's kernel: autograde does not execute the
 # submission; implement exercises run in a sandbox, the others count by the challenge service's receipts.
 from labkit.grading import autograde as labkit_autograde  # noqa: E402
-c.Autograde.sanitize_preprocessors = labkit_autograde.SANITIZE
+# (with the course's own OverwriteCells above, which keeps untouched test cells quiet and drops widget state)
+c.Autograde.sanitize_preprocessors = [RestoreUntouchedHiddenTests if step is OverwriteCells else step
+                                      for step in labkit_autograde.SANITIZE]
 c.Autograde.autograde_preprocessors = labkit_autograde.AUTOGRADE
 # The challenge service's Ed25519 public key: a receipt verifies under it, for its student, or earns nothing.
 c.GradeOutsideKernel.service_public_key = "{key.hex() if key else ""}"

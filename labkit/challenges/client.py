@@ -31,7 +31,7 @@ import numpy as np
 
 from labkit.challenges import wire
 
-__all__ = ["ServiceError", "Attempt", "Oracle", "state_dir", "call", "attempt",
+__all__ = ["ChallengeServiceError", "Attempt", "Oracle", "state_dir", "call", "attempt",
            "run_attempt", "answer", "new_run", "public_key", "stop_local_service", "STATE_ENV", "URL_ENV"]
 
 STATE_ENV = "LABKIT_CHALLENGES_STATE"
@@ -39,7 +39,7 @@ URL_ENV = "LABKIT_CHALLENGES_URL"
 START_TIMEOUT_S = 60.0
 
 
-class ServiceError(RuntimeError):
+class ChallengeServiceError(RuntimeError):
     """The challenge service refused a request or could not be reached (its text says why)."""
 
 
@@ -90,7 +90,7 @@ class _Local:
             if self.process.poll() is not None or time.monotonic() > deadline:
                 text = Path(self.folder, "service.log").read_text(errors="replace")[-2000:]
                 self.stop()
-                raise ServiceError(f"the challenge service did not start:\n{text}")
+                raise ChallengeServiceError(f"the challenge service did not start:\n{text}")
             time.sleep(0.02)
 
     def _listening(self) -> bool:
@@ -128,7 +128,7 @@ class _Remote:
     def __init__(self, url: str):
         parsed = urlparse(url if url.endswith("/") else url + "/")
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
-            raise ServiceError(f"{URL_ENV} must be an http(s) URL, got {url!r}")
+            raise ChallengeServiceError(f"{URL_ENV} must be an http(s) URL, got {url!r}")
         self.parsed = parsed
         self.token = os.environ.get("JUPYTERHUB_API_TOKEN", "")
 
@@ -170,7 +170,7 @@ def stop_local_service() -> None:
 
 
 def call(method: str, path: str, body: dict | None = None) -> dict:
-    """One request to the service: the decoded JSON reply, :class:`ServiceError` on a refusal."""
+    """One request to the service: the decoded JSON reply, :class:`ChallengeServiceError` on a refusal."""
     end = _endpoint()
     prefix = end.parsed.path if isinstance(end, _Remote) else "/"
     data = wire.dumps(body) if body is not None else None
@@ -189,15 +189,15 @@ def call(method: str, path: str, body: dict | None = None) -> dict:
             conn.close()
             _CONNECTIONS.conn = None
             if not retry:
-                raise ServiceError(f"the challenge service is unreachable ({err})") from None
+                raise ChallengeServiceError(f"the challenge service is unreachable ({err})") from None
     try:
         reply = wire.loads(raw)
     except wire.WireError:
-        raise ServiceError(f"the challenge service answered HTTP {response.status}: {raw[:200]!r}") from None
+        raise ChallengeServiceError(f"the challenge service answered HTTP {response.status}: {raw[:200]!r}") from None
     if response.status == 429:
         raise _budget_error(reply.get("error", "query budget exceeded"))
     if response.status != 200:
-        raise ServiceError(reply.get("error") if isinstance(reply, dict) else f"HTTP {response.status}")
+        raise ChallengeServiceError(reply.get("error") if isinstance(reply, dict) else f"HTTP {response.status}")
     return reply
 
 

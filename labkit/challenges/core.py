@@ -26,17 +26,17 @@ from labkit.challenges import answers, catalog, receipts, wire
 from labkit.challenges.db import Database
 from labkit.challenges.definitions import ChallengeError
 
-__all__ = ["ChallengeService", "ServiceError", "BudgetExceeded", "load_service_key"]
+__all__ = ["ChallengeService", "RequestRefused", "BudgetExceeded", "load_service_key"]
 
 KEY_FILE = "service_key.pem"
 PUBLIC_FILE = "service_key.pub"
 
 
-class ServiceError(ValueError):
+class RequestRefused(ValueError):
     """A request the service refuses (unknown exercise or attempt, another student's attempt...)."""
 
 
-class BudgetExceeded(ServiceError):
+class BudgetExceeded(RequestRefused):
     """A query batch that would take an attempt past its budget: nothing was answered or counted."""
 
 
@@ -93,7 +93,7 @@ class ChallengeService:
     def _challenge(self, exercise: str):
         challenge = catalog.get(exercise) if isinstance(exercise, str) else None
         if challenge is None:
-            raise ServiceError(f"exercise {exercise!r} has no challenge in this service")
+            raise RequestRefused(f"exercise {exercise!r} has no challenge in this service")
         return challenge
 
     def start(self, student: str, exercise: str, fresh: bool = False) -> dict:
@@ -112,7 +112,7 @@ class ChallengeService:
     def _attempt(self, student: str, attempt_id: str) -> dict:
         row = self.db.attempt(attempt_id) if isinstance(attempt_id, str) else None
         if row is None or not secrets.compare_digest(row["student"], student):
-            raise ServiceError("no such attempt for this student")
+            raise RequestRefused("no such attempt for this student")
         return row
 
     def status(self, student: str, attempt_id: str) -> dict:
@@ -133,13 +133,13 @@ class ChallengeService:
         row = self._attempt(student, attempt_id)
         challenge = self._challenge(row["exercise"])
         if oracle not in challenge.oracles:
-            raise ServiceError(f"exercise {row['exercise']} has no oracle {oracle!r}")
+            raise RequestRefused(f"exercise {row['exercise']} has no oracle {oracle!r}")
         if row["solved"] is not None and row["kind"] == "fresh":
-            raise ServiceError("this attempt is answered: a check starts a fresh one")
+            raise RequestRefused("this attempt is answered: a check starts a fresh one")
         state = wire.loads(row["state"])
         rows = challenge.rows(oracle, request)
         if rows < 1:
-            raise ServiceError("a query batch holds at least one query")
+            raise RequestRefused("a query batch holds at least one query")
         allowed, used, budget = self.db.spend(attempt_id, rows)
         if not allowed:
             raise BudgetExceeded(f"{used + rows} query rows asked; the budget is {budget}")
@@ -151,20 +151,20 @@ class ChallengeService:
     def answer(self, student: str, exercise: str, answer, attempt_id: str | None = None) -> dict:
         """The verdict ``{"correct", "message", "receipt", "attempts"}`` on ``answer`` to ``exercise``."""
         if not isinstance(exercise, str):
-            raise ServiceError("exercise must be an id like '06.8'")
+            raise RequestRefused("exercise must be an id like '06.8'")
         self.warm(exercise)
         challenge = catalog.get(exercise)
         title = ""
         if challenge is not None:
             if attempt_id is None:
-                raise ServiceError(f"an answer to {exercise} names the attempt it answers")
+                raise RequestRefused(f"an answer to {exercise} names the attempt it answers")
             row = self._attempt(student, attempt_id)
             if row["exercise"] != exercise:
-                raise ServiceError("that attempt belongs to another exercise")
+                raise RequestRefused("that attempt belongs to another exercise")
             if challenge.answers == "fresh" and row["kind"] != "fresh":
-                raise ServiceError(f"{exercise} is checked on a fresh attempt that the check starts")
+                raise RequestRefused(f"{exercise} is checked on a fresh attempt that the check starts")
             if row["kind"] == "fresh" and row["answers"]:
-                raise ServiceError("a fresh attempt takes one answer: check again for a new one")
+                raise RequestRefused("a fresh attempt takes one answer: check again for a new one")
             if challenge.max_wrong is not None and row["wrong"] >= challenge.max_wrong:
                 return {"correct": False, "receipt": None, "attempts": None, "message": (
                     f"{challenge.max_wrong} wrong answers in this run: restart the kernel (a new key) and "
@@ -187,7 +187,7 @@ class ChallengeService:
             try:
                 ok, message, title = answers.check_value(exercise, answer)
             except ValueError as err:
-                raise ServiceError(str(err)) from None
+                raise RequestRefused(str(err)) from None
         count = self.db.record_answer(attempt_id, student, exercise, bool(ok))
         receipt = None
         if ok:

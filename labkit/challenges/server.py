@@ -27,7 +27,7 @@ from tornado import web
 from tornado.ioloop import IOLoop
 
 from labkit.challenges import wire
-from labkit.challenges.core import BudgetExceeded, ChallengeService, ServiceError
+from labkit.challenges.core import BudgetExceeded, ChallengeService, RequestRefused
 from labkit.challenges.definitions import ChallengeError
 
 __all__ = ["make_app", "MAX_BODY"]
@@ -77,7 +77,7 @@ class _Handler(web.RequestHandler):
             return await IOLoop.current().run_in_executor(self.settings["labkit_pool"], fn, *args)
         except BudgetExceeded as err:
             self.reply({"error": str(err), "kind": "budget"}, 429)
-        except (ServiceError, ChallengeError, wire.WireError) as err:
+        except (RequestRefused, ChallengeError, wire.WireError) as err:
             self.reply({"error": str(err), "kind": "refused"}, 400)
         return None
 

@@ -194,7 +194,7 @@ def check(exercise_id: str, answer: Any) -> Feedback:
 
     ``...`` (Ellipsis, the placeholder of the student copies) or ``None`` is "not answered yet"
     and gets no hint. A check never shows the hint or the solution: hints come only when asked
-    for with :func:`hint` (issue 15: "hints only when asked; check never prints a solution").
+    for with :func:`hint`.
     """
     ex = _get(exercise_id)
     if answer is Ellipsis or answer is None or _is_stub(answer):

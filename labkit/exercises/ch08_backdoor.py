@@ -25,7 +25,7 @@ def _test_pixels() -> np.ndarray:
           "its number of matches out of 20 is Binomial(20, 1/10).",
           "Find the smallest k whose upper tail P[X >= k] is at most 1e-6: add up the binomial "
           "probabilities from k to 20 and lower k while the sum stays small enough."),
-    where="class",
+    where="homework",
 )
 def _threshold(answer):
     from labkit.backdoor.protocols import binomial_tail, detection_threshold
@@ -46,7 +46,7 @@ def _threshold(answer):
           "that for a model that only guesses?",
           "A guessing model matches all n with probability (1/10)^n: find the first n for which "
           "that is at most 5e-7."),
-    where="class",
+    where="homework",
 )
 def _fewest_queries(answer):
     from labkit.backdoor.protocols import detection_threshold
@@ -88,7 +88,7 @@ implement(
           "pixel's LSB with AND 0xFE, OR in the bits reshaped to 32x32, and return uint8."),
     spec=FunctionSpec("write_field", _write_field_reference, _draw_field_case, trials=40, equal=_same_pixels,
                       hide=("labkit.backdoor.trigger:write_fields",)),
-    where="homework",
+    where="class",
 )
 
 

@@ -3,7 +3,7 @@
 Part 1 (``09_weight_encryption``): 09.1-09.3 write the container's pieces (chunk spans, chunk
 nonces, unwrapping a DEK), 09.6-09.8 concept questions. Part 2 (``09b_weight_delivery``): 09.4
 breaks nonce reuse on tensors, 09.5 seals a model selectively, 09.9-09.12 concept questions
-(09.9: where encryption sits, issue 17).
+(09.9: where encryption sits).
 Each chapter numbers its exercises first and its concept questions after them, both in
 notebook order (tests/test_exercises_quiz.py).
 """
@@ -13,7 +13,7 @@ import torch
 
 from labkit import weights
 from labkit.challenges.defs_models import exercise_state  # noqa: F401  (public: the model to seal)
-from labkit.exercises import exercise, FunctionSpec, implement, _session
+from labkit.exercises import FunctionSpec, _session, check_function, exercise, implement
 from labkit.exercises.quiz import quiz
 from labkit.weights import aead
 from labkit.weights.encoding import chunk_spans, dek_aad
