@@ -13,11 +13,14 @@
  */
 #include <stdint.h>
 #include <stdlib.h>
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
 
 #ifndef REAL
 #define REAL double
 #endif
-#define LANES 8
+#define LANES (64 / (int)sizeof(REAL)) /* one 512-bit vector: 8 doubles or 16 floats */
 #define MAX_K 16    /* inputs per gate */
 #define MAX_M 64    /* outputs per gate */
 #define MAX_HALF 256 /* (2^hi + 2^lo) partial corner sums of a split lookup */
@@ -63,6 +66,58 @@ static inline vec relu(vec v) { /* max(v, 0), keeping NaN as torch.relu does */
     return (vec)((mask)v & ~(mask)(v <= zero));
 }
 
+/* True unless every lane is <= 0 (a NaN lane counts as positive): ReLU(s) is not +0 in every lane.
+ * One vector compare and a mask test on x86 (AVX-512, AVX or SSE2), a plain reduction elsewhere. */
+#if defined(__AVX512F__)
+static inline int any_positive(vec s) {
+#ifdef REAL_IS_FLOAT
+    return _mm512_cmp_ps_mask((__m512)s, _mm512_setzero_ps(), _CMP_NLE_UQ) != 0;
+#else
+    return _mm512_cmp_pd_mask((__m512d)s, _mm512_setzero_pd(), _CMP_NLE_UQ) != 0;
+#endif
+}
+#elif defined(__AVX__) || defined(__SSE2__)
+#if defined(__AVX__)
+#define PARTS 2
+#ifdef REAL_IS_FLOAT
+typedef __m256 part_t;
+#define PART_POSITIVE(p) _mm256_movemask_ps(_mm256_cmp_ps((p), _mm256_setzero_ps(), _CMP_NLE_UQ))
+#else
+typedef __m256d part_t;
+#define PART_POSITIVE(p) _mm256_movemask_pd(_mm256_cmp_pd((p), _mm256_setzero_pd(), _CMP_NLE_UQ))
+#endif
+#else
+#define PARTS 4
+#ifdef REAL_IS_FLOAT
+typedef __m128 part_t;
+#define PART_POSITIVE(p) _mm_movemask_ps(_mm_cmpnle_ps((p), _mm_setzero_ps()))
+#else
+typedef __m128d part_t;
+#define PART_POSITIVE(p) _mm_movemask_pd(_mm_cmpnle_pd((p), _mm_setzero_pd()))
+#endif
+#endif
+static inline int any_positive(vec s) {
+    union { vec v; part_t p[PARTS]; } u = {s};
+    int any = 0;
+    for (int i = 0; i < PARTS; i++) any |= PART_POSITIVE(u.p[i]);
+    return any != 0;
+}
+#else
+static inline int any_positive(vec s) {
+    const vec zero = {0};
+    const mask le = s <= zero;
+    int64_t all = -1;
+    for (int l = 0; l < LANES; l++) all &= le[l];
+    return all == 0;
+}
+#endif
+
+/* Lane-wise maximum of m and x; a NaN in either stays NaN (so a bound built from it skips nothing). */
+static inline vec max_nan(vec m, vec x) {
+    const mask take = ~(m != m) & ((x > m) | (x != x));
+    return (vec)(((mask)x & take) | ((mask)m & ~take));
+}
+
 static inline void gather(const group_t *gr, int64_t g, const vec *wires, vec *x) {
     const REAL *sign = gr->in_sign, *offset = gr->in_offset;
     for (int64_t i = 0; i < gr->k; i++) {
@@ -73,14 +128,27 @@ static inline void gather(const group_t *gr, int64_t g, const vec *wires, vec *x
 
 /* Decode of a one-hot lookup: neuron (a, b) = ReLU(half[a] + half[nh + b]); output t collects
  * neuron j = a * nl + b with weight dec[j * m + t]. Inlined with a constant m, the m
- * accumulators live in registers. */
+ * accumulators live in registers.
+ *
+ * Sparsity: a neuron whose pre-activation is <= 0 in every lane is +0 after ReLU and adds exactly
+ * nothing (acc + 0 * d == acc for the finite decode weights), so its m multiply-adds are skipped;
+ * the result is bit for bit the one of the full sum. On bits a one-hot lookup has one active
+ * neuron per row, so a tile touches at most LANES of the 2^k neurons. Whole rows a are skipped
+ * first: fl(half[a] + half[nh + b]) <= fl(half[a] + hi_lo) for hi_lo = max_b half[nh + b],
+ * because rounded addition is monotone; a NaN or an infinity of opposite sign makes the bound
+ * NaN (max_nan keeps NaNs), and a NaN bound counts as positive. */
 static inline __attribute__((always_inline)) void lookup_decode(const vec *half, int64_t nh, int64_t nl,
                                                                 const REAL *dec, int64_t m, vec *acc) {
     for (int64_t t = 0; t < m; t++) acc[t] = splat(0);
+    vec lo_max = half[nh];
+    for (int64_t b = 1; b < nl; b++) lo_max = max_nan(lo_max, half[nh + b]);
     for (int64_t a = 0; a < nh; a++) {
         const vec ha = half[a];
+        if (!any_positive(ha + lo_max)) continue; /* every neuron of row a is +0 in every lane */
         for (int64_t b = 0; b < nl; b++) {
-            const vec h = relu(ha + half[nh + b]);
+            const vec s = ha + half[nh + b];
+            if (!any_positive(s)) continue;
+            const vec h = relu(s);
             const REAL *d = dec + (a * nl + b) * m;
 #pragma GCC unroll 64
             for (int64_t t = 0; t < m; t++) acc[t] += h * d[t];
@@ -155,8 +223,9 @@ int relu_network_forward(const network_t *net, const REAL *x, REAL *y, int64_t n
     for (int64_t r0 = 0; r0 < n; r0 += LANES) {
         const int64_t lanes = n - r0 < LANES ? n - r0 : LANES;
         for (int64_t i = 0; i < net->n_inputs; i++) {
-            vec v = splat(0);
-            for (int64_t l = 0; l < lanes; l++) v[l] = x[(r0 + l) * net->n_inputs + i];
+            vec v;
+            for (int64_t l = 0; l < LANES; l++) /* a short tile repeats its last row: no extra active neurons */
+                v[l] = x[(r0 + (l < lanes ? l : lanes - 1)) * net->n_inputs + i];
             a[i] = v;
         }
         for (int64_t L = 0; L < net->n_layers; L++) {
