@@ -1,8 +1,9 @@
 """A fused C forward pass for :class:`~labkit.neural.layers.ReluNetwork`: the C ABI (build, load,
 the network laid out as C structures). When and how it runs is :mod:`labkit.neural.engine`'s job.
 
-``relu_kernel.c`` walks a tile of 8 inputs through every layer with the wire values in the L1
-cache, reading the network's own weight buffers: the same affine maps and ReLUs as
+``relu_kernel.c`` walks a tile of inputs (one 512-bit vector: 8 in float64, 16 in float32) through
+every layer with the wire values in the L1 cache, skipping the ReLU neurons that are 0 for the whole
+tile (most of a one-hot lookup's), reading the network's own weight buffers: the same affine maps and ReLUs as
 :meth:`ReluNetwork.evaluate_chunk` (which :func:`check_affine_relu` proves), without the round
 trips through memory that separate torch operations make for every layer. It is compiled once
 per machine and dtype with the system C compiler (``cc``/``gcc``) into ``~/.cache/labkit`` and called through ctypes, which releases the GIL, so
@@ -148,7 +149,7 @@ def _build(compiler: str, flags: list[str], target: Path) -> bool:
     fd, partial = tempfile.mkstemp(suffix=".so", dir=target.parent)
     os.close(fd)
     try:
-        subprocess.run([compiler, *flags, str(SOURCE), "-o", partial], check=True, capture_output=True, timeout=120)
+        subprocess.run([compiler, *flags, str(SOURCE), "-o", partial], check=True, capture_output=True, timeout=600)
         os.replace(partial, target)
         return True
     except (OSError, subprocess.SubprocessError):
