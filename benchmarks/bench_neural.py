@@ -6,7 +6,9 @@ Prints blocks/second at batch 1, 256 and 10,000 in float32 and float64 for the n
 - **the authors' code** (Gerault, Hambitzer, Ronen, Shamir, *Deep Neural Cryptography*,
   ePrint 2025/288; https://github.com/DavidGerault/deep_neural_cryptography, GPL-3.0, so it is
   never part of the lab): ``NeuralAESBase``, the natural network, with the same key and the same
-  plaintexts, in inference mode, at the same batch sizes and torch's default threads. It is
+  plaintexts, in inference mode, at the same batch sizes, with torch's default threads and with
+  one torch thread (the reference is the faster of the two: on a loaded machine torch's
+  OpenMP threads wait for each other at every operation, and theirs are ~500 per call). It is
   loaded from a local copy given by ``--authors-code DIR`` or ``LABKIT_AUTHORS_CODE`` (the
   repository or its ``deep_neural_cryptography/`` folder; its ``utils.py`` imports pandas);
   without one these rows are skipped with a message. Their module sets its dtype in a global
@@ -79,20 +81,27 @@ def peak_rss_mib() -> float:
 
 def measure(fn, blocks: int, *, min_time: float = 1.0, repeats: int = 3) -> tuple[float, float]:
     """Best wall-clock and CPU-time rates (blocks/s) over ``repeats`` runs of >= ``min_time`` s."""
-    fn()  # warm-up
-    best_wall = best_cpu = 0.0
+    return side_by_side({"": fn}, blocks, min_time=min_time, repeats=repeats)[""]
+
+
+def side_by_side(fns: dict, blocks: int, *, min_time: float = 1.0, repeats: int = 3) -> dict:
+    """``measure`` for several functions in alternation (A, B, C, A, B, C, ...), so that a load
+    that comes and goes on a shared machine hits each of them alike: name -> (wall, CPU) rates."""
+    for fn in fns.values():
+        fn()  # warm-up
+    best = {name: (0.0, 0.0) for name in fns}
     for _ in range(repeats):
-        runs, wall0, cpu0 = 0, time.perf_counter(), time.process_time()
-        while True:
-            fn()
-            runs += 1
-            wall = time.perf_counter() - wall0
-            if wall >= min_time:
-                break
-        cpu = time.process_time() - cpu0
-        best_wall = max(best_wall, runs * blocks / wall)
-        best_cpu = max(best_cpu, runs * blocks / max(cpu, 1e-9))
-    return best_wall, best_cpu
+        for name, fn in fns.items():
+            runs, wall0, cpu0 = 0, time.perf_counter(), time.process_time()
+            while True:
+                fn()
+                runs += 1
+                wall = time.perf_counter() - wall0
+                if wall >= min_time:
+                    break
+            cpu = time.process_time() - cpu0
+            best[name] = (max(best[name][0], runs * blocks / wall), max(best[name][1], runs * blocks / max(cpu, 1e-9)))
+    return best
 
 
 def load_authors_code(path: str | None):
@@ -119,6 +128,12 @@ def authors_network(nn_aes, key: bytes, dtype: torch.dtype):
     """``NeuralAESBase`` (natural network, encryption) under ``key``, built in ``dtype`` on the CPU."""
     nn_aes.DTYPE, nn_aes.DEVICE = dtype, torch.device("cpu")  # module globals read while building
     return nn_aes.NeuralAESBase(int.from_bytes(key, "big")).eval()
+
+
+def evaluate_as(net, mode: str, x: torch.Tensor) -> torch.Tensor:
+    """``net(x)`` with the fused kernel (``kernel``) or as torch operations (``eager``)."""
+    net.kernel = mode == "kernel"
+    return net(x)
 
 
 def matches_aes(out: torch.Tensor, reference: np.ndarray) -> bool:
@@ -172,21 +187,24 @@ def main() -> None:
                     raise SystemExit(f"the authors' {dtype} network disagrees with AES (same key, same plaintexts)")
         for batch in BATCHES:
             x = x_all[:batch].clone()
+            fns = {}
             if theirs is not None:
-                def run_theirs():
-                    with torch.inference_mode():
+                def run_theirs(threads=None):
+                    with torch.inference_mode(), torch_threads(threads or torch.get_num_threads()):
                         theirs(x)
-                # one call at batch 10,000 takes seconds (float64: ~15 s here): best of 2 there
-                wall, cpu = measure(run_theirs, batch, min_time=min_time,
-                                    repeats=min(repeats, 2) if batch == 10_000 else repeats)
-                results[("authors", dtype, batch)] = wall
-                row("authors' NeuralAESBase", dtype, batch, wall, cpu)
-            for mode, settings in modes.items():
-                for name, value in settings.items():
-                    setattr(net, name, value)
-                wall, cpu = measure(lambda: net(x), batch, min_time=min_time, repeats=repeats)
-                results[("natural", dtype, batch, mode)] = wall
-                row("AES-128 natural " + mode, dtype, batch, wall, cpu)
+                fns["authors' NeuralAESBase"] = run_theirs
+                fns["authors', 1 torch thread"] = lambda: run_theirs(1)
+            for mode in modes:
+                fns["AES-128 natural " + mode] = lambda mode=mode: evaluate_as(net, mode, x)
+            # one authors' call at batch 10,000 takes seconds (float64: ~15 s on a quiet machine): best of 2
+            rates = side_by_side(fns, batch, min_time=min_time,
+                                 repeats=min(repeats, 2) if batch == 10_000 and theirs is not None else repeats)
+            for name, (wall, cpu) in rates.items():
+                if name.startswith("authors"):  # the reference: their faster thread setting
+                    results[("authors", dtype, batch)] = max(wall, results.get(("authors", dtype, batch), 0.0))
+                else:
+                    results[("natural", dtype, batch, name.split()[-1])] = wall
+                row(name, dtype, batch, wall, cpu)
         del theirs
         net.kernel, net.threads = True, 1
         wall, cpu = measure(lambda: net(x_all), 10_000, min_time=min_time, repeats=repeats)
