@@ -24,31 +24,35 @@ The machine is shared, so the script also prints the load average and the rate p
 (blocks / process CPU time), which is less sensitive to other processes than wall-clock time.
 ``--profile`` prints where a call spends its time (below).
 
-Where the time goes (``--profile``, 2-core AMD EPYC with AVX-512, float64, load average 6-9, so
-CPU-time figures; the kernel on one thread):
+Where the time goes (``--profile``; 2-core AMD EPYC with AVX-512, load average 11-15 from other
+jobs, so CPU time of one thread; measured 2026-12-05):
 
-- *Per call* (batch 1): validating the input ~2 us, the plan check ~6 us, the kernel ~90 us.
-  The plan check used to walk all ~160 weight buffers on every call (180-450 us, more than the
-  evaluation itself at batch 1); it now compares a global generation counter that moves only when
-  some module registers a buffer or submodule, plus the versions of the few buffers the plan
-  copies (everything else the kernel reads in place). Slices of a batch run on threads that are
-  started once (a thread pool per call cost 0.1-0.2 ms).
-- *Per layer*: before the sparse decode, the one-hot lookups (SubBytes: 256 neurons x 8 outputs,
-  MixColumns: 256 x 24, per byte) were ~90% of the kernel's time, all in the decode's
-  multiply-adds of neurons that are 0. On bits exactly one of a lookup's 256 corner neurons is
-  non-zero per block, so a tile of 8 (float64) or 16 (float32) blocks touches at most 8 or 16 of
-  them: the kernel now skips every neuron that is +0 in all lanes (bit-identical: adding 0 * d
-  leaves a sum unchanged), ruling out whole rows of the 16 x 16 corner grid by a monotone bound
-  first and collecting the tests into bit masks (one mispredicted branch per active row instead of
-  one per test). After it, per tile: lookups ~70% (the 32 half-sums and the tests, no longer the
-  decode), XOR4 and AddRoundKey ~30%; ``--profile`` prints the per-layer split measured now.
-- *Batch 1* costs one tile: a short tile repeats its last row (not zeros, which would add active
-  neurons of their own), so batch 1 costs about as much as batch 8.
+- *Per call.* float64, batch 1: ``net(x)`` 111 us = the kernel 79 us + input check 2.4 us + plan
+  check 6 us + ~24 us of the rest (output allocation, slicing, the ctypes call). Before: 710 us =
+  kernel 490 us + plan check 180-450 us: the check walked all ~160 weight buffers on every call,
+  more than the evaluation itself. It now compares a global counter that moves only when some
+  module registers a buffer or submodule, plus the versions of the few buffers the plan copies
+  (the kernel reads every other buffer in place); slices run on threads started once (a thread
+  pool per call cost 0.1-0.2 ms). Batch 256: 4.87 ms = kernel 4.61 ms + ~10 us per call.
+- *Per layer* (batch 256, each layer run alone on the wires the network feeds it): float64
+  MixColumns lookups (256 corner neurons x 24 outputs per byte) 47%, SubBytes lookups (256 x 8)
+  30%, XOR4 17%, AddRoundKey XOR 7%; float32 48/27/17/8%. Before the sparse decode the lookups'
+  decode multiply-adds were nearly all of it, almost all of them multiplying a 0: on bits exactly
+  one of a lookup's 256 corner neurons is non-zero per block, so a tile of 8 (float64) or 16
+  (float32) blocks touches at most 8 or 16 of them. The kernel now skips every neuron that is +0
+  in all lanes (bit-identical: adding 0 * d leaves a sum unchanged; NaN counts as non-zero),
+  ruling out whole rows of the 16 x 16 corner grid first by a monotone bound and collecting the
+  tests into bit masks (one mispredicted branch per active row rather than one per test). What
+  is left in a lookup is its 32 half-sums (8 inputs each) and the tests. Kernel alone, one
+  thread, float64: batch 256 16.0 -> 4.6 ms, batch 1 490 -> 79 us; float32 9.3 -> 3.0 ms.
+- *Batch 1* costs one tile: a short tile repeats its last row (zeros would add active neurons of
+  their own), so batch 1 costs as much as batch 8 and 1/32 of batch 256.
 
-float32 against float64 at batch 10,000: float32 runs 16 lanes per 512-bit vector against
-float64's 8, but the sparse decode made the work per tile mostly mask tests and branches, which do
-not halve with the lane width, and a tile of 16 distinct blocks has up to twice as many active
-corner neurons as a tile of 8; ``--profile`` prints both per-block costs.
+float32 against float64: float32 runs 16 lanes per 512-bit vector against float64's 8, yet
+measures 1.4-1.7x in CPU time (batch 256 to 10,000), not 2x: with the decode skipped, the work per tile is mostly the half-sums
+(which do halve per block) and mask tests and branches (which do not: one test covers a tile
+either way, and a tile of 16 distinct blocks has up to twice as many active corner neurons,
+hence twice the decode work and mispredicted branches, as a tile of 8). ``--profile`` prints both.
 
 Usage: PYTHONPATH=. python benchmarks/bench_neural.py [--quick] [--profile] [--authors-code DIR]
 """
