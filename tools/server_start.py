@@ -7,7 +7,11 @@ Starts ``jupyter server`` (or ``jupyterhub-singleuser``'s server app without a h
 temporary home, polls ``/api/status`` until it answers, and prints the seconds to that point, the
 server's RSS and USS then, and the time each server extension took to load (from the server's
 own log). ``--disable NAME`` turns an extension off for the run (``ServerApp.jpserver_extensions``
-in the run's user config), to measure what it costs. Every server is
+in the run's user config), and ``--block MODULE`` makes a module unimportable (a stand-in that
+raises ImportError, first on the path), to measure what they cost. Measured here: jsonschema's
+optional ``rfc3987_syntax`` (installed by ``jsonschema[format-nongpl]``, which jupyter-events asks
+for) builds three Earley parsers from its grammar when imported, 6.3 s on this loaded machine,
+and every server imports it through jupyter_events' schema validation. Every server is
 stopped at the end. The load test (``deploy/loadtest.py``) measures the same under a hub, with
 twenty students starting at once.
 """
@@ -38,7 +42,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_once(disabled: list[str], timeout: float = 300.0) -> dict:
+def start_once(disabled: list[str], blocked: list[str] = (), timeout: float = 300.0) -> dict:
     """One server start: seconds to ready, RSS/USS when ready, per-extension load times."""
     home = Path(tempfile.mkdtemp(prefix="labkit-server-"))
     port, token = free_port(), secrets.token_hex(16)
@@ -51,6 +55,12 @@ def start_once(disabled: list[str], timeout: float = 300.0) -> dict:
     config.mkdir()
     (config / "jupyter_server_config.json").write_text(json.dumps({"ServerApp": {"jpserver_extensions": extensions}}))
     env = dict(os.environ, HOME=str(home), JUPYTER_RUNTIME_DIR=str(home / "runtime"), JUPYTER_CONFIG_DIR=str(config))
+    if blocked:  # stand-ins that raise ImportError, first on the path: as if the package were not installed
+        stubs = home / "blocked"
+        stubs.mkdir()
+        for name in blocked:
+            (stubs / f"{name}.py").write_text(f"raise ImportError('{name} blocked by tools/server_start.py')\n")
+        env["PYTHONPATH"] = os.pathsep.join([str(stubs), *filter(None, [env.get("PYTHONPATH")])])
     log = home / "server.log"
     started = time.perf_counter()
     with open(log, "w") as out:
@@ -86,9 +96,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--disable", action="append", default=[], help="a server extension to turn off")
+    parser.add_argument("--block", action="append", default=[],
+                        help="a top-level module the server must not import (as if not installed)")
     args = parser.parse_args()
-    runs = [start_once(args.disable) for _ in range(args.repeat)]
-    print(f"load average {os.getloadavg()[0]:.1f}; disabled: {', '.join(args.disable) or 'none'}")
+    runs = [start_once(args.disable, args.block) for _ in range(args.repeat)]
+    print(f"load average {os.getloadavg()[0]:.1f}; disabled: {', '.join(args.disable) or 'none'}; "
+          f"blocked: {', '.join(args.block) or 'none'}")
     for r in runs:
         slow = sorted(r["imports_s"].items(), key=lambda kv: -kv[1])[:4]
         print(f"  ready after {r['ready_s']:6.2f} s, RSS {r['rss_mib']:6.1f} MiB, USS {r['uss_mib']:6.1f} MiB; "
