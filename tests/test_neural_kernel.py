@@ -78,6 +78,29 @@ def test_kernel_result_does_not_depend_on_batch_or_threads():
 
 
 @pytest.mark.skipif(not kernel.available(), reason="no C compiler")
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_skipped_neurons_are_only_exact_zeros(dtype):
+    """The kernel skips the neurons that are +0 in every row of a tile. A NaN, an infinity or a
+    coordinate nudged off a bit in one row must still reach that row's outputs as in torch, and
+    must not change the other rows of its tile: each row equals itself evaluated alone."""
+    net = aes128_network(KEY, dtype=dtype)
+    x = torch.randint(0, 2, (40, 128), generator=torch.Generator().manual_seed(11)).to(dtype)
+    specials = {3: float("nan"), 9: float("inf"), 17: float("-inf"), 20: 1.25, 21: -0.25, 33: 0.5}
+    for row, value in specials.items():
+        x[row, (7 * row) % 128] = value
+    got = net(x)
+    want = _eager(net, x)
+    assert torch.equal(torch.isnan(got), torch.isnan(want)) and torch.equal(torch.isinf(got), torch.isinf(want))
+    assert torch.isnan(got[3]).all() and torch.isnan(got[9]).any()  # non-finite inputs are not skipped away
+    clean = [r for r in range(len(x)) if r not in specials]
+    assert torch.equal(got[clean], want[clean])  # bits: exact
+    _assert_same_function(got[[20, 21, 33]], want[[20, 21, 33]], dtype)
+    for row in range(len(x)):
+        alone = net(x[row : row + 1])
+        assert torch.allclose(alone, got[row : row + 1], rtol=0, atol=0, equal_nan=True), row
+
+
+@pytest.mark.skipif(not kernel.available(), reason="no C compiler")
 def test_kernel_follows_weight_changes_and_can_be_switched_off(monkeypatch):
     net = aes128_network(KEY)
     x = torch.randint(0, 2, (64, 128), generator=torch.Generator().manual_seed(1)).double()

@@ -6,8 +6,10 @@
 
 - the fused C kernel (:mod:`labkit.neural.kernel`, about 3-5x faster than torch operations) when it
   is built and the network fits its limits, in slices of rows over the threads (each ctypes call
-  releases the GIL). Plans are cached per network and rebuilt when a weight buffer is replaced or
-  changed in place (:func:`buffer_versions`);
+  releases the GIL; the threads are started once). Plans are cached per network and rebuilt when
+  a weight buffer is replaced, or a buffer the plan had to copy is changed in place (the kernel
+  reads every other buffer in place). Checking that costs a few microseconds a call, not a walk
+  over the network's ~160 buffers, which at batch 1 cost as much as the evaluation;
 - otherwise (``net.kernel = False``, ``LABKIT_KERNEL=0``, no C compiler) torch operations, whole
   chunks side by side on the threads, each with single-threaded products.
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 import copy
 import threading
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -36,14 +39,33 @@ _lock = threading.Lock()
 
 def buffer_versions(module: torch.nn.Module) -> tuple:
     """Identity and in-place modification counter of every buffer (-1 for inference tensors,
-    which have none): a plan built from the weights is stale once this changes."""
-    def version(t: torch.Tensor) -> int:
-        try:
-            return t._version
-        except RuntimeError:
-            return -1
+    which have none)."""
+    return tuple((id(t), _version(t)) for t in module.buffers())
 
-    return tuple((id(t), version(t)) for t in module.buffers())
+
+def _version(t: torch.Tensor) -> int:
+    try:
+        return t._version
+    except RuntimeError:  # an inference tensor has no version counter
+        return -1
+
+
+# Every buffer or submodule assigned to any module anywhere (register_buffer, ``m.bias = t``,
+# ``net.layers[3] = layer``) advances this generation; a cached plan compares the identities of
+# its network's buffers again only after it moved, so a call costs no walk over ~160 buffers.
+_generation = [0]
+
+
+def _moved(*_args) -> None:  # returns None: the registration itself goes on unchanged
+    _generation[0] += 1
+
+
+torch.nn.modules.module.register_module_buffer_registration_hook(_moved)
+torch.nn.modules.module.register_module_module_registration_hook(_moved)
+
+
+def _buffer_ids(module: torch.nn.Module) -> tuple:
+    return tuple(id(t) for t in module.buffers())
 
 
 def attach(net):
@@ -62,6 +84,22 @@ def _threads(requested: int | None) -> int:
     return max(1, requested or torch.get_num_threads())
 
 
+def _plan_is_current(net, cached: dict) -> bool:
+    """A cached plan still describes ``net``: same dtype, the same buffer objects (checked again
+    only when some module registered a buffer or submodule since), and the buffers it had to
+    copy (a transposed decode table) unchanged in place. Buffers it reads in place need no check:
+    the kernel sees their current values."""
+    plan = cached["plan"]
+    if plan.dtype != net.dtype:  # net.float() / net.double() replace every buffer
+        return False
+    if cached["generation"] != _generation[0]:
+        generation = _generation[0]
+        if _buffer_ids(net) != cached["ids"]:
+            return False
+        cached["generation"] = generation
+    return all(_version(t) == v for t, v in plan.copied)
+
+
 def kernel_plan(net):
     """``(compiled C function, plan of net's current weights)``, or None when the network is to be
     evaluated with torch operations (``net.kernel`` False, no kernel here, or outside its limits)."""
@@ -70,18 +108,67 @@ def kernel_plan(net):
     fn = kernel.load(net.dtype)
     if fn is None:
         return None
-    versions = buffer_versions(net)
     with _lock:
         cached = _PLANS.get(net)
-        if cached is not None and cached["versions"] == versions:
+        if cached is not None and "plan" in cached and _plan_is_current(net, cached):
             return fn, cached["plan"]
+    generation = _generation[0]
     try:
         plan = kernel.KernelPlan(net)
     except ValueError:  # a gate outside the kernel's limits: torch operations
         return None
     with _lock:
-        _PLANS[net] = {"versions": versions, "plan": plan}
+        _PLANS[net] = {"generation": generation, "ids": _buffer_ids(net), "plan": plan}
     return fn, plan
+
+
+# Worker threads for kernel slices, started once: a pool per call costs ~0.1-0.2 ms, as much as
+# a whole batch-1 evaluation. Each ctypes call releases the GIL, so slices run in parallel.
+_pool: ThreadPoolExecutor | None = None
+_pool_size = 0
+_pool_lock = threading.Lock()
+
+
+def _workers(n: int) -> ThreadPoolExecutor:
+    global _pool, _pool_size
+    with _pool_lock:
+        if _pool is None or _pool_size < n:
+            if _pool is not None:
+                _pool.shutdown(wait=False)
+            _pool, _pool_size = ThreadPoolExecutor(max_workers=n, thread_name_prefix="labkit-kernel"), n
+        return _pool
+
+
+def _run_slices(run, starts: list, threads: int) -> None:
+    """``run(start)`` for every start, the calling thread and ``threads - 1`` pool threads taking
+    the next slice in turn; the first exception propagates once every taken slice has finished,
+    and no slice starts after it."""
+    if threads <= 1 or len(starts) <= 1:
+        for start in starts:
+            run(start)
+        return
+    queue = iter(starts)
+    take = threading.Lock()
+    failure: list = []
+
+    def worker() -> None:
+        while True:
+            with take:
+                start = None if failure else next(queue, None)
+            if start is None:
+                return
+            try:
+                run(start)
+            except BaseException as err:  # noqa: BLE001 - handed to the caller below
+                with take:
+                    failure.append(err)
+
+    helpers = [_workers(threads - 1).submit(worker) for _ in range(min(threads, len(starts)) - 1)]
+    worker()
+    for h in helpers:
+        h.result()
+    if failure:
+        raise failure[0]
 
 
 def evaluate(net, x: torch.Tensor) -> torch.Tensor:
@@ -92,8 +179,9 @@ def evaluate(net, x: torch.Tensor) -> torch.Tensor:
     fused = kernel_plan(net) if n else None
     if fused is not None:
         fn, plan = fused
-        step = max(8, min(1024, -(-n // (4 * threads)) + 7 & ~7))  # whole tiles of 8, ~4 slices a thread
-        parallel_map(lambda a: plan(fn, x[a : a + step], out[a : a + step]), range(0, n, step), threads)
+        tile = kernel.TILE  # rows per tile of the kernel (16: a multiple of every dtype's lanes)
+        step = max(tile, min(1024, -(-n // (4 * threads)) + tile - 1) // tile * tile)  # ~4 slices a thread
+        _run_slices(lambda a: plan(fn, x[a : a + step], out[a : a + step]), list(range(0, n, step)), threads)
         return out
     chunk = net.chunk_size or net.default_chunk_size()
 

@@ -1,8 +1,9 @@
 """A fused C forward pass for :class:`~labkit.neural.layers.ReluNetwork`: the C ABI (build, load,
 the network laid out as C structures). When and how it runs is :mod:`labkit.neural.engine`'s job.
 
-``relu_kernel.c`` walks a tile of 8 inputs through every layer with the wire values in the L1
-cache, reading the network's own weight buffers: the same affine maps and ReLUs as
+``relu_kernel.c`` walks a tile of inputs (one 512-bit vector: 8 in float64, 16 in float32) through
+every layer with the wire values in the L1 cache, skipping the ReLU neurons that are 0 for the whole
+tile (most of a one-hot lookup's), reading the network's own weight buffers: the same affine maps and ReLUs as
 :meth:`ReluNetwork.evaluate_chunk` (which :func:`check_affine_relu` proves), without the round
 trips through memory that separate torch operations make for every layer. It is compiled once
 per machine and dtype with the system C compiler (``cc``/``gcc``) into ``~/.cache/labkit`` (a
@@ -46,6 +47,9 @@ def _limits(source: str) -> dict[str, int]:
 
 _LIMITS = _limits(SOURCE.read_text())
 MAX_K, MAX_M, MAX_HALF = _LIMITS["MAX_K"], _LIMITS["MAX_M"], _LIMITS["MAX_HALF"]
+#: rows of a tile: one 512-bit vector holds 8 float64 or 16 float32 lanes; slices of a batch are
+#: whole multiples of 16 so no slice ends in a part-filled tile but the batch's last
+TILE = 16
 
 _DTYPES = {torch.float64: ("double", ""), torch.float32: ("float", "-DREAL_IS_FLOAT")}
 _loaded: dict = {}
@@ -150,7 +154,7 @@ def _build(compiler: str, flags: list[str], target: Path) -> bool:
     fd, partial = tempfile.mkstemp(suffix=".so", dir=target.parent)
     os.close(fd)
     try:
-        subprocess.run([compiler, *flags, str(SOURCE), "-o", partial], check=True, capture_output=True, timeout=120)
+        subprocess.run([compiler, *flags, str(SOURCE), "-o", partial], check=True, capture_output=True, timeout=600)
         os.replace(partial, target)
         return True
     except (OSError, subprocess.SubprocessError):
@@ -204,6 +208,13 @@ def available(dtype: torch.dtype = torch.float64) -> bool:
     return load(dtype) is not None
 
 
+def _version(t: torch.Tensor) -> int:
+    try:
+        return t._version
+    except RuntimeError:  # an inference tensor has no version counter
+        return -1
+
+
 def _ptr(t: torch.Tensor | None) -> int | None:
     return None if t is None else t.data_ptr()
 
@@ -216,6 +227,9 @@ class KernelPlan:
     def __init__(self, net):
         self.dtype = net.dtype
         self._keep: list = []
+        #: (buffer, version) of each buffer the plan holds a converted copy of (a transposed decode
+        #: table): the plan is stale once one changes in place. Every other buffer is read in place.
+        self.copied: list = []
         layers = []
         width = wires = net.n_inputs
         self._layer_groups: list = []  # per layer, its ctypes array of groups
@@ -246,7 +260,7 @@ class KernelPlan:
         ``{(layer index, group index): tensor}``, each with that group's bias layout and number of
         elements. Everything else is shared with this plan (no weights are copied)."""
         plan = object.__new__(KernelPlan)
-        plan.dtype, plan._bias_numel = self.dtype, self._bias_numel
+        plan.dtype, plan._bias_numel, plan.copied = self.dtype, self._bias_numel, self.copied
         plan._keep = [self]  # the shared weights live in this plan
         arrays = list(self._layer_groups)
         for slot, tensor in biases.items():
@@ -270,9 +284,12 @@ class KernelPlan:
     def _hold(self, t: torch.Tensor | None, dtype=None) -> torch.Tensor | None:
         if t is None:
             return None
-        t = t.detach().to(dtype or self.dtype).contiguous()  # the buffer itself when it already fits
-        self._keep.append(t)
-        return t
+        held = t.detach().to(dtype or self.dtype).contiguous()  # the buffer itself when it already fits
+        if held.data_ptr() != t.data_ptr() or held.dtype != t.dtype:
+            base = t._base if t._base is not None else t  # a view's version is its base's
+            self.copied.append((base, _version(base)))
+        self._keep.append(held)
+        return held
 
     def _group(self, g, out_base: int) -> _Group:
         if g.k > MAX_K or g.m > MAX_M:

@@ -1,0 +1,114 @@
+"""Peak memory of each unit: run notebooks top to bottom in a fresh kernel and read its memory.
+
+Usage: python tools/notebook_memory.py [notebooks/NN_name.ipynb ...] [--json FILE]
+
+Each notebook runs with nbclient in its own new kernel (as a student pressing "Run all"), from
+the notebooks folder. While it runs, a sampler reads the kernel process every 50 ms (psutil:
+RSS, and USS/PSS, the memory that is the kernel's alone and its proportional share of pages
+shared with other processes such as the other students' kernels); after the last cell the kernel
+reports its own high-water mark (``ru_maxrss``, exact, as the load test's RSS) and whether it
+imported torch. The table lists per unit: peak RSS, peak USS, the cell at which RSS peaked, run
+time, and torch; the last line names the unit that peaks. Without arguments: every unit in course
+order (``labkit.course.notebook_paths``). The load test (``deploy/loadtest.py``) measures the
+same kernels under a class's load, with the server beside them.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+
+import nbformat
+import psutil
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parent.parent
+PROBE = ("import resource as _r, sys as _s\n"
+         "print('MEMORY-PROBE', _r.getrusage(_r.RUSAGE_SELF).ru_maxrss, 'torch' in _s.modules)")
+
+
+class Sampler(threading.Thread):
+    """Reads a process's RSS, USS and PSS every ``interval`` seconds and keeps the maxima."""
+
+    def __init__(self, pid: int, interval: float = 0.05):
+        super().__init__(daemon=True)
+        self.process, self.interval = psutil.Process(pid), interval
+        self.peak = {"rss": 0, "uss": 0, "pss": 0}
+        self.current_rss = 0
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                info = self.process.memory_full_info()
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                return
+            self.current_rss = info.rss
+            for name in self.peak:
+                self.peak[name] = max(self.peak[name], getattr(info, name))
+            self.stop.wait(self.interval)
+
+
+def measure(path: Path, timeout: int = 600) -> dict:
+    """Run ``path`` top to bottom in a new kernel; its peak memory, peak cell and run time."""
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})
+    start = time.perf_counter()
+    peak_cell, peak_cell_rss = None, 0
+    with client.setup_kernel():
+        sampler = Sampler(client.km.provisioner.process.pid)
+        sampler.start()
+        try:
+            for index, cell in enumerate(nb.cells):
+                if cell.cell_type != "code":
+                    continue
+                client.execute_cell(cell, index)
+                if sampler.current_rss > peak_cell_rss:
+                    peak_cell, peak_cell_rss = index, sampler.current_rss
+            probe = nbformat.v4.new_code_cell(PROBE)
+            nb.cells.append(probe)  # (the notebook is read here and never written back)
+            client.execute_cell(probe, len(nb.cells) - 1)
+        finally:
+            sampler.stop.set()
+            sampler.join()
+    text = "".join(o.get("text", "") for o in probe.outputs if o.get("output_type") == "stream")
+    maxrss_kib, torch_loaded = text.split("MEMORY-PROBE", 1)[1].split()
+    return {"notebook": path.name, "seconds": round(time.perf_counter() - start, 1),
+            "peak_rss_mib": round(int(maxrss_kib) / 1024, 1),
+            "peak_uss_mib": round(sampler.peak["uss"] / 2**20, 1),
+            "peak_pss_mib": round(sampler.peak["pss"] / 2**20, 1),
+            "peak_cell": peak_cell, "torch": torch_loaded == "True"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("notebooks", nargs="*", type=Path)
+    parser.add_argument("--json", type=Path, help="also write the rows as JSON to this file")
+    args = parser.parse_args()
+    if args.notebooks:
+        paths = args.notebooks
+    else:
+        sys.path.insert(0, str(ROOT))
+        from labkit.course import notebook_paths
+
+        paths = list(notebook_paths(ROOT / "notebooks"))
+    print(f"{'unit':34} {'peak RSS':>9} {'peak USS':>9} {'peak PSS':>9} {'peak cell':>9} {'time':>7}  torch",
+          flush=True)
+    rows = []
+    for path in paths:
+        r = measure(Path(path).resolve())
+        rows.append(r)
+        print(f"{r['notebook']:34} {r['peak_rss_mib']:6.1f} MiB {r['peak_uss_mib']:5.1f} MiB {r['peak_pss_mib']:5.1f} MiB "
+              f"{str(r['peak_cell']):>9} {r['seconds']:6.1f}s  {'yes' if r['torch'] else 'no'}", flush=True)
+    top = max(rows, key=lambda r: r["peak_rss_mib"])
+    print(f"peak unit: {top['notebook']} ({top['peak_rss_mib']:.1f} MiB RSS, {top['peak_uss_mib']:.1f} MiB USS)")
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
