@@ -26,7 +26,6 @@ __all__ = [
     "hamming_distance",
     "flip_bit",
     "as_bit_array",
-    "check_bytes",
 ]
 
 _HEX_RE = re.compile(r"[0-9a-fA-F]*")
@@ -56,19 +55,6 @@ def parse_hex(text: str, *, length: int | None = None, what: str = "value") -> b
             f"{what} must be {length} bytes ({2 * length} hex digits), got {len(data)} bytes"
         )
     return data
-
-
-def check_bytes(value, length: int | None = None, *, what: str = "value") -> bytes:
-    """Validate a bytes-like argument (and its length) and return it as ``bytes``.
-
-    The one input check every cipher uses, so all of them say "DES key must be 8 bytes, got 7".
-    """
-    if not isinstance(value, (bytes, bytearray, memoryview)):
-        raise TypeError(f"{what} must be bytes, got {type(value).__name__}")
-    value = bytes(value)
-    if length is not None and len(value) != length:
-        raise ValueError(f"{what} must be {length} bytes, got {len(value)}")
-    return value
 
 
 def to_hex(data: bytes, *, group: int = 0) -> str:

@@ -13,7 +13,7 @@ import functools
 from dataclasses import dataclass, field
 from typing import Callable
 
-from labkit import aes, bits, gcm, modes
+from labkit import aes, bits, checks, gcm, modes
 
 __all__ = ["CbcPaddingServer", "GcmServer", "OracleSilent", "PaddingOracleResult", "decrypt",
            "decrypt_block"]
@@ -33,7 +33,7 @@ class CbcPaddingServer:
     """
 
     def __init__(self, key: bytes) -> None:
-        key = bits.check_bytes(key, what="AES key")
+        key = checks.check_bytes(key, what="AES key")
         if len(key) not in aes.KEY_SIZES:
             raise ValueError(f"AES key must be 16, 24 or 32 bytes, got {len(key)}")
         # the attack resends one block thousands of times: remember D_K of the blocks seen
@@ -45,8 +45,8 @@ class CbcPaddingServer:
 
     def __call__(self, iv: bytes, ciphertext: bytes) -> bool:
         self.queries += 1
-        iv = bits.check_bytes(iv, BLOCK, what="iv")
-        blocks = modes.split_blocks(bits.check_bytes(ciphertext, what="ciphertext"))
+        iv = checks.check_bytes(iv, BLOCK, what="iv")
+        blocks = modes.split_blocks(checks.check_bytes(ciphertext, what="ciphertext"))
         # CBC decryption (SP 800-38A 6.2): P_i = D_K(C_i) xor C_(i-1), C_0 = IV
         plaintext = b"".join(bits.xor_bytes(self._decrypt_block(c), p) for p, c in zip([iv] + blocks, blocks))
         try:
@@ -70,7 +70,7 @@ class GcmServer:
     TAG_BYTES = 16
 
     def __init__(self, key: bytes) -> None:
-        self._key = bits.check_bytes(key, what="AES key")
+        self._key = checks.check_bytes(key, what="AES key")
         if len(self._key) not in aes.KEY_SIZES:
             raise ValueError(f"AES key must be 16, 24 or 32 bytes, got {len(self._key)}")
         self.queries = 0
@@ -80,7 +80,7 @@ class GcmServer:
 
     def __call__(self, nonce: bytes, ciphertext_and_tag: bytes) -> bool:
         self.queries += 1
-        data = bits.check_bytes(ciphertext_and_tag, what="ciphertext and tag")
+        data = checks.check_bytes(ciphertext_and_tag, what="ciphertext and tag")
         if len(data) < self.TAG_BYTES:
             return False  # no full tag: the same answer as a wrong one
         try:
@@ -115,8 +115,8 @@ def decrypt_block(oracle: Callable[[bytes, bytes], bool], previous: bytes, block
     (a plaintext ending in 02 02 could also pass); at most one such false hit exists, so the count
     stays <= 256 queries per byte. Raises :class:`OracleSilent` if no guess is accepted.
     """
-    previous = bits.check_bytes(previous, BLOCK, what="previous block")
-    block = bits.check_bytes(block, BLOCK, what="ciphertext block")
+    previous = checks.check_bytes(previous, BLOCK, what="previous block")
+    block = checks.check_bytes(block, BLOCK, what="ciphertext block")
     intermediate = bytearray(BLOCK)
     spent = [0] * BLOCK
     for j in range(BLOCK - 1, -1, -1):
@@ -153,8 +153,8 @@ def decrypt_block(oracle: Callable[[bytes, bytes], bool], previous: bytes, block
 def decrypt(oracle: Callable[[bytes, bytes], bool], iv: bytes, ciphertext: bytes) -> PaddingOracleResult:
     """Decrypt a whole CBC ciphertext from a padding oracle alone (no key): each block C_i is sent
     with a forged predecessor, and the result is xored with the real C_(i-1) (IV for the first)."""
-    iv = bits.check_bytes(iv, BLOCK, what="iv")
-    blocks = modes.split_blocks(bits.check_bytes(ciphertext, what="ciphertext"))
+    iv = checks.check_bytes(iv, BLOCK, what="iv")
+    blocks = modes.split_blocks(checks.check_bytes(ciphertext, what="ciphertext"))
     if not blocks:
         raise ValueError("ciphertext must hold at least one block")
     plaintext, per_byte, order = [], [], []

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from labkit import bits
+from labkit import bits, checks
 
 
 def test_msb_first_order():
@@ -78,11 +78,11 @@ def test_flip_bit_range_and_xor_lengths():
 
 
 def test_check_bytes_names_what_was_expected():
-    assert bits.check_bytes(bytearray(b"ab"), 2, what="tag") == b"ab"
+    assert checks.check_bytes(bytearray(b"ab"), 2, what="tag") == b"ab"
     with pytest.raises(ValueError, match="DES key must be 8 bytes, got 7"):
-        bits.check_bytes(bytes(7), 8, what="DES key")
+        checks.check_bytes(bytes(7), 8, what="DES key")
     with pytest.raises(TypeError, match="block must be bytes, got str"):
-        bits.check_bytes("00" * 8, 8, what="block")
+        checks.check_bytes("00" * 8, 8, what="block")
 
 
 @given(st.lists(st.binary(min_size=3, max_size=3), min_size=0, max_size=8))

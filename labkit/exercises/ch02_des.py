@@ -5,11 +5,10 @@ Implement checkers run the student's function on fresh random inputs against lab
 service (:mod:`labkit.challenges.defs_ciphers`), which draws their secrets from the CSPRNG once per
 run and judges the answers: this module hands out the public data and oracle handles only.
 """
-from labkit import bits, des, des_linear, des_security, sbox
-from labkit import bits, des, des_security, sbox
+from labkit import bits, checks, des, des_linear, des_security, sbox
 from labkit.challenges.defs_ciphers import (COMPLEMENT_TARGET, LINEAR_PAIRS_MAX, SEARCH_UNKNOWN_BITS,  # noqa: F401
                                             SWEET32_BLOCK_BITS, SWEET32_BLOCKS)  # public constants
-from labkit.exercises import exercise, FunctionSpec, implement, _session
+from labkit.exercises import FunctionSpec, _session, exercise, implement
 from labkit.exercises.quiz import quiz
 
 # --- 02 · DES internals -----------------------------------------------------------------------------
@@ -62,7 +61,7 @@ def complement_challenge():
     this run (in the challenge service), and the exercise asks for DES(~k, target), under a key
     nobody hands out."""
     served = _session.ServedOracle(_session.run("02.3"), "encrypt",
-                                   encode=lambda block: bits.check_bytes(block, 8, what="DES block"))
+                                   encode=lambda block: checks.check_bytes(block, 8, what="DES block"))
     return served, _session.run("02.3").public["target"]
 
 

@@ -17,11 +17,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from labkit import aes
-from labkit import bits
+from labkit import aes, bits, checks
 from labkit.circuits import Circuit, lookup_function
 from labkit.gf import gf256_mul
-from labkit.neural.cipher import CipherNetwork, check_key
+from labkit.neural.cipher import CipherNetwork
 from labkit.neural.compiler import compile_circuit
 
 __all__ = ["aes128_circuit", "aes128_network", "aes256_circuit", "aes256_network", "round_key_biases", "PAPER_SIZES", "VARIANTS"]
@@ -96,12 +95,12 @@ def _aes_circuit(key: bytes, name: str, variant: str, clip_inputs: bool) -> Circ
 
 def aes128_circuit(key: bytes, *, variant: str = "natural", clip_inputs: bool = False) -> Circuit:
     """AES-128 encryption under ``key`` as a Boolean circuit (key bits are constant wires)."""
-    return _aes_circuit(check_key(key, 16, "AES-128 key"), "AES-128", variant, clip_inputs)
+    return _aes_circuit(checks.check_bytes(key, 16, what="AES-128 key"), "AES-128", variant, clip_inputs)
 
 
 def aes256_circuit(key: bytes, *, variant: str = "natural", clip_inputs: bool = False) -> Circuit:
     """AES-256 encryption under a 32-byte ``key`` as a Boolean circuit: 14 rounds, 15 round keys."""
-    return _aes_circuit(check_key(key, 32, "AES-256 key"), "AES-256", variant, clip_inputs)
+    return _aes_circuit(checks.check_bytes(key, 32, what="AES-256 key"), "AES-256", variant, clip_inputs)
 
 
 def _compile_aes(circ: Circuit, cipher: str, *, protected: bool, c: float, clip_inputs: bool,
@@ -157,8 +156,8 @@ def round_key_biases(net, key: bytes, keys) -> dict[tuple[int, int], torch.Tenso
     each AddRoundKey group's bias buffer as it would be under each of ``keys`` (how
     :class:`labkit.neural.stack.NetworkStack` runs one network per key).
     """
-    key = check_key(key, 16, "AES-128 key")
-    keys = [check_key(k, 16, "AES-128 key") for k in keys]
+    key = checks.check_bytes(key, 16, what="AES-128 key")
+    keys = [checks.check_bytes(k, 16, what="AES-128 key") for k in keys]
     if not keys:
         raise ValueError("keys must not be empty")
     names = net.layer_names()

@@ -4,15 +4,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from labkit.bits import check_bytes
+from labkit import checks
 from labkit.neural.layers import ReluNetwork
 
-__all__ = ["CipherNetwork", "check_key"]
-
-
-def check_key(key, size: int, what: str) -> bytes:
-    """A key or block of exactly ``size`` bytes (see :func:`labkit.bits.check_bytes`)."""
-    return check_bytes(key, size, what=what)
+__all__ = ["CipherNetwork"]
 
 
 class CipherNetwork(ReluNetwork):
@@ -44,7 +39,7 @@ class CipherNetwork(ReluNetwork):
 
     def encrypt(self, block: bytes) -> bytes:
         """One block, bytes in and bytes out (through the network)."""
-        block = check_key(block, self.block_bits // 8, f"{self.cipher} block")
+        block = checks.check_bytes(block, self.block_bits // 8, what=f"{self.cipher} block")
         return self.encrypt_blocks(np.frombuffer(block, dtype=np.uint8)[None]).tobytes()
 
     def extra_repr(self) -> str:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import torch
 
-from labkit import des
+from labkit import checks, des
 from labkit.circuits import Circuit, lookup_function
-from labkit.neural.cipher import CipherNetwork, check_key
+from labkit.neural.cipher import CipherNetwork
 from labkit.neural.compiler import compile_circuit
 
 __all__ = ["des_circuit", "des_network"]
@@ -22,7 +22,7 @@ _SBOXES = tuple(lookup_function(table, 6, 4, f"S{i + 1}") for i, table in enumer
 
 def des_circuit(key: bytes, *, rounds: int = des.ROUNDS, clip_inputs: bool = False) -> Circuit:
     """DES encryption under ``key`` (8 bytes, parity ignored) as a Boolean circuit."""
-    key = check_key(key, 8, "DES key")
+    key = checks.check_bytes(key, 8, what="DES key")
     subkeys = des.expand_key(key, rounds)
     circ = Circuit("DES" if rounds == des.ROUNDS else f"DES ({rounds} rounds)")
     block = circ.add_inputs(64)
