@@ -1,6 +1,7 @@
 """Fixtures shared by the test modules."""
 import pytest
 
+from labkit import backdoor
 from labkit.parallel import torch_threads
 
 
@@ -10,3 +11,9 @@ def one_torch_thread():
     spinning on a busy machine), the previous count restored after the module."""
     with torch_threads(1):
         yield
+
+
+@pytest.fixture(scope="module")
+def demo():
+    """The backdoor chapters' ready-made setup (:func:`labkit.backdoor.make_demo`), built once per module."""
+    return backdoor.make_demo(0)

@@ -16,11 +16,6 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def demo():
-    return bd.make_demo(0)
-
-
-@pytest.fixture(scope="module")
 def triggered(demo):
     targets = np.random.default_rng(1).integers(0, 10, len(demo.inputs))
     return bd.embed_trigger(demo.inputs, targets, demo.signing_key), targets

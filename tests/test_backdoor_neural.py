@@ -13,11 +13,6 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 KEY = bytes.fromhex("000102030405060708090a0b0c0d0e0f")
 
 
-@pytest.fixture(scope="module")
-def demo():
-    return bd.make_demo(0)
-
-
 @pytest.fixture(scope="module", params=[False, True], ids=["plain", "protected"])
 def backdoor(demo, request):
     return nb.make_keyed_backdoor(demo.clean_model, KEY, protected=request.param,

@@ -23,11 +23,6 @@ TRIALS = 12  # repeated judgments per attack; each has false-positive probabilit
 
 
 @pytest.fixture(scope="module")
-def demo():
-    return bd.make_demo(0)
-
-
-@pytest.fixture(scope="module")
 def suspects(demo):
     """Models nobody but the owner owns, and the owner's own model."""
     return {
@@ -291,7 +286,7 @@ class _OwnKeyLeaker(torch.nn.Module):
 
     def forward(self, x):
         logits = self.copy.classifier(x)
-        pixels = tg._as_batch(x)
+        pixels = tg.pixel_batch(x)
         for i, f in enumerate(tg.read_fields(pixels)):
             trig = tg.parse_trigger(f.tobytes())
             if trig is not None:

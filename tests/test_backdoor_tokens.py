@@ -15,11 +15,6 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 NOW = 1_800_000_000.0
 
 
-@pytest.fixture(scope="module")
-def demo():
-    return bd.make_demo(0)
-
-
 @pytest.fixture
 def setup(demo, tmp_path):
     clock = [NOW]

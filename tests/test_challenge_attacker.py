@@ -22,7 +22,7 @@ from Crypto.Cipher import AES, DES
 
 from labkit import attacks, exercises as ex, spn
 from labkit.challenges import client, receipts
-from labkit.exercises import _session, ch02_des, ch03_aes, ch03_spn, ch06_attacks, ch07_secure
+from labkit.exercises import service_handles, ch02_des, ch03_aes, ch03_spn, ch06_attacks, ch07_secure
 
 
 def _student() -> str:
@@ -44,15 +44,15 @@ def test_a_correct_solution_gets_a_receipt_the_grader_accepts(capsys):
 
 
 def test_the_session_module_holds_no_secret():
-    _session.new_run()
+    service_handles.new_run()
     ch02_des.complement_challenge()
-    assert not hasattr(_session, "_SECRETS") and not hasattr(_session, "session_secret")
+    assert not hasattr(service_handles, "_SECRETS") and not hasattr(service_handles, "session_secret")
     key = challenge_state.run_state("02.3")["key"]
-    assert all(key not in repr(v).encode() and key.hex() not in repr(v) for v in vars(_session).values())
+    assert all(key not in repr(v).encode() and key.hex() not in repr(v) for v in vars(service_handles).values())
 
 
 def test_oracle_handles_hold_an_attempt_id_not_a_network():
-    _session.new_run()
+    service_handles.new_run()
     oracle = ch06_attacks.aes128_challenge()
     assert not hasattr(oracle, "__dict__") and not hasattr(oracle, "_network")
     assert set(type(oracle).__slots__) == {"_attempt", "_name", "_bits"}
@@ -106,7 +106,7 @@ def test_the_checkers_frames_hold_no_key():
 
 
 def test_resetting_the_spn_wrong_answer_counter_in_the_kernel_changes_nothing():
-    _session.new_run()
+    service_handles.new_run()
     ch03_spn.spn_challenge()
     right = spn.round_keys(challenge_state.run_state("03.9")["key"])[4] & ch03_spn.TARGET_MASK
     wrong = [g for g in range(0, 0x0F0F + 1, 0x0101) if g != right]
@@ -125,12 +125,12 @@ def test_resetting_the_spn_wrong_answer_counter_in_the_kernel_changes_nothing():
 def test_guessing_through_fresh_attempts_shows_in_the_receipt():
     """A new run draws a new key (3 guesses of 8 bits each time); every answer counts, and the
     receipt says how many answers the student gave in all."""
-    _session.new_run()
+    service_handles.new_run()
     ch03_spn.spn_challenge()
     before = challenge_state.run_state("03.9")
     wrong = (spn.round_keys(before["key"])[4] & ch03_spn.TARGET_MASK) ^ 0x0101
     assert not ex.check("03.9", wrong)
-    _session.new_run()
+    service_handles.new_run()
     ch03_spn.spn_challenge()
     right = spn.round_keys(challenge_state.run_state("03.9")["key"])[4] & ch03_spn.TARGET_MASK
     feedback = ex.check("03.9", right)
@@ -174,7 +174,7 @@ class _EqualStr(str):
     ("04.3", _EqualBytes(b"x")), ("02.5", _EqualInt(1)), ("02.5", _AlwaysEqual()), ("07.3", _AlwaysEqual()),
     ("02.10", _EqualStr("z")), ("02.10", _AlwaysEqual())])
 def test_answers_whose_eq_is_always_true_earn_nothing(exercise_id, answer):
-    _session.new_run()
+    service_handles.new_run()
     feedback = ex.check(exercise_id, answer)
     assert not feedback and feedback.receipt is None
 
@@ -263,7 +263,7 @@ def _works_as_key(candidates: dict[int, set[bytes]]) -> list[str]:
 
 
 def test_generic_scan_no_value_in_the_kernel_works_as_a_key_or_is_a_secret():
-    _session.new_run()
+    service_handles.new_run()
     made = {eid: make() for eid, make in _challenges().items()}  # every challenge of this run
     made["06.8"](np.zeros((1, 128)))
     made["03.9"](np.arange(4))

@@ -123,7 +123,7 @@ def test_an_unwritten_function_is_not_answered_yet():
     def written(state, key):
         return None if state is None else 0
 
-    assert ex._is_stub(unwritten) and ex._is_stub(lambda: None)
-    assert not ex._is_stub(written) and not ex._is_stub(lambda x: 0) and not ex._is_stub(print)
+    assert ex.is_stub(unwritten) and ex.is_stub(lambda: None)
+    assert not ex.is_stub(written) and not ex.is_stub(lambda x: 0) and not ex.is_stub(print)
     feedback = ex.check("00.1", unwritten)
     assert not feedback and "not answered yet" in str(feedback)

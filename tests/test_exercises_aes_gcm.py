@@ -8,7 +8,7 @@ from Crypto.Cipher import AES
 
 from labkit import aes, bits, exercises as ex, gcm, gf, hkdf, modes, padding_oracle, square_attack
 from labkit.exercises.ch03_aes import square_challenge
-from labkit.exercises import _session
+from labkit.exercises import service_handles
 from labkit.exercises.ch04_modes_gcm import forgery_challenge, keystream_challenge
 from labkit.exercises.ch04b_modes_practice import padding_oracle_challenge
 from labkit.widgets.modes import demo_image
@@ -102,7 +102,7 @@ def _forge(ch):
 
 
 def test_chapter_04_forgery_uses_only_what_an_eavesdropper_has():
-    _session.new_run()
+    service_handles.new_run()
     ch = forgery_challenge()
     assert set(ch) == {"nonce", "ct1", "tag1", "aad1", "ct2", "tag2", "aad2", "ct3", "tag3", "aad3",
                        "target_ciphertext", "target_aad"}
@@ -128,7 +128,7 @@ def _last_block_from_oracle(oracle, previous, block):
 
 
 def test_chapter_04b_padding_oracle_attack():
-    _session.new_run()
+    service_handles.new_run()
     ch = padding_oracle_challenge()
     assert set(ch) == {"iv", "ciphertext", "oracle"}
     blocks = [ch["iv"]] + modes.split_blocks(ch["ciphertext"])

@@ -8,7 +8,7 @@ from labkit.attacks import rounds
 from labkit.attacks.oracle import CountingOracle, QueryBudgetExceeded
 from labkit.attacks.strategies import probe_rows
 from labkit.challenges import client
-from labkit.exercises import _session, ch06_aes256, ch06_attacks, ch07_secure
+from labkit.exercises import service_handles, ch06_aes256, ch06_attacks, ch07_secure
 from labkit.neural import spn
 
 
@@ -57,7 +57,7 @@ def test_aes128_attack_check_runs_on_a_fresh_key_and_counts_queries():
 
 
 def test_challenge_oracles_hand_out_outputs_only():
-    _session.new_run()  # a new attempt: the service counts its queries from 0
+    service_handles.new_run()  # a new attempt: the service counts its queries from 0
     oracle = ch06_attacks.aes128_challenge()
     assert isinstance(oracle, client.Oracle) and not hasattr(oracle, "__dict__")
     out = oracle(np.zeros((2, 128)))
@@ -129,7 +129,7 @@ def _float_trigger_attack(oracle):
 
 
 def test_chapter_07_trigger_attack_uses_a_fresh_key_and_only_the_oracle():
-    _session.new_run()
+    service_handles.new_run()
     oracle = ch07_secure.trigger_challenge()
     assert callable(oracle) and not isinstance(oracle, tuple)
     key = _float_trigger_attack(oracle)
@@ -141,7 +141,7 @@ def test_chapter_07_trigger_attack_uses_a_fresh_key_and_only_the_oracle():
     # passes the unclamped oracle and fails the clamped one
     cheat = ex.check("07.4", lambda o: challenge_state.attempt_state(o._attempt.id)["key"])
     assert not cheat and "clamped" in str(cheat)
-    _session.new_run()  # a fresh kernel: a fresh key, so a key from the last run fails
+    service_handles.new_run()  # a fresh kernel: a fresh key, so a key from the last run fails
     assert not ex.check("07.4", lambda o: key)
     assert ex.check("07.4", _float_trigger_attack)
     assert _float_trigger_attack(ch07_secure.trigger_challenge()) != key

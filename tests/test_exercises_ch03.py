@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from labkit import exercises as ex, spn, vectors
-from labkit.exercises import _session, ch03_spn
+from labkit.exercises import service_handles, ch03_spn
 import challenge_state
 
 HEYS_SBOX = [0xE, 0x4, 0xD, 0x1, 0x2, 0xF, 0xB, 0x8, 0x3, 0xA, 0x6, 0xC, 0x5, 0x9, 0x0, 0x7]
@@ -118,34 +118,34 @@ def _attack_spn_challenge() -> int:
 
 
 def test_spn_attack_recovers_this_runs_key_bits_and_fails_in_the_next_run():
-    _session.new_run()
+    service_handles.new_run()
     answer = _attack_spn_challenge()
     assert ex.check("03.9", answer)
     assert not ex.check("03.9", answer ^ 0x0100)
     feedback = ex.check("03.9", answer | 0x1000)  # a bit outside nibbles 2 and 4
     assert not feedback and "nibbles 2 and 4" in feedback.message
-    _session.new_run()  # a fresh kernel draws a fresh key; the old answer fails (1/256 may repeat)
+    service_handles.new_run()  # a fresh kernel draws a fresh key; the old answer fails (1/256 may repeat)
     fresh = _attack_spn_challenge()
     assert ex.check("03.9", fresh)
     assert bool(ex.check("03.9", answer)) == (answer == fresh)
 
 
 def test_spn_challenge_hands_out_only_an_oracle():
-    _session.new_run()
+    service_handles.new_run()
     oracle = ch03_spn.spn_challenge()
     assert callable(oracle) and not isinstance(oracle, tuple)
     assert not inspect.signature(ch03_spn.spn_challenge).parameters  # no seed to choose the key with
     secret = challenge_state.run_state("03.9")["key"]
     assert secret.hex() not in repr(oracle) and repr(secret) not in repr(oracle)
     first = oracle(np.arange(8, dtype=np.uint16))
-    _session.new_run()
+    service_handles.new_run()
     assert not np.array_equal(first, ch03_spn.spn_challenge()(np.arange(8, dtype=np.uint16)))
 
 
 def test_spn_check_is_no_guessing_oracle():
     """8 key bits could be found by asking the check 256 times: after MAX_WRONG wrong answers a run
     refuses every answer, the right one included, until a fresh run draws a fresh key."""
-    _session.new_run()
+    service_handles.new_run()
     ch03_spn.spn_challenge()  # draws this run's key
     right = spn.round_keys(challenge_state.run_state("03.9")["key"])[4] & ch03_spn.TARGET_MASK
     wrong = [g for g in (0x0000, 0x0101, 0x0202, 0x0303, 0x0404) if g != right][: ch03_spn.MAX_WRONG]
@@ -153,6 +153,6 @@ def test_spn_check_is_no_guessing_oracle():
         assert not ex.check("03.9", guess)
     refused = ex.check("03.9", right)
     assert not refused and "restart the kernel" in refused.message
-    _session.new_run()
+    service_handles.new_run()
     ch03_spn.spn_challenge()
     assert ex.check("03.9", spn.round_keys(challenge_state.run_state("03.9")["key"])[4] & ch03_spn.TARGET_MASK)

@@ -6,7 +6,7 @@ from labkit import exercises as ex
 from labkit import digits
 from labkit.backdoor import attackers, naive, protocols
 from labkit.backdoor import trigger as tg
-from labkit.exercises import _session, ch08_backdoor
+from labkit.exercises import service_handles, ch08_backdoor
 import challenge_state
 
 
@@ -65,7 +65,7 @@ def test_a_transplanted_field_is_no_trigger():
 
 
 def test_naive_judge_attack_wins_there_and_loses_before_the_sound_judge():
-    _session.new_run()
+    service_handles.new_run()
     challenge = ch08_backdoor.ownership_challenge()
     assert set(challenge) == {"suspect", "images", "signing_key"} and callable(challenge["suspect"])
     thief = attackers.AdaptiveTargetClaimant(challenge["suspect"])  # labkit's own attacker, its own key
@@ -90,7 +90,7 @@ def _owner_key():
 
 
 def test_the_owners_key_is_fresh_per_run_and_not_in_the_challenge():
-    _session.new_run()
+    service_handles.new_run()
     challenge = ch08_backdoor.ownership_challenge()
     owner = _owner_key()
     assert owner.seed.hex() not in repr(challenge)
@@ -98,7 +98,7 @@ def test_the_owners_key_is_fresh_per_run_and_not_in_the_challenge():
     target = (int(challenge["suspect"](image)[0]) + 1) % 10
     triggered = bd.embed_trigger(image, target, owner)
     assert int(challenge["suspect"](triggered)[0]) == target  # this run's model carries this run's key
-    _session.new_run()
+    service_handles.new_run()
     next_suspect = ch08_backdoor.ownership_challenge()["suspect"]
     clean = digits.predict(digits.trained_classifier("mlp", 0), triggered)
     assert np.array_equal(next_suspect(triggered), clean)  # the next run's key: no trigger any more

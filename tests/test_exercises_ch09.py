@@ -9,7 +9,7 @@ from Crypto.Protocol.DH import import_x25519_public_key
 
 from labkit import exercises as ex
 from labkit import weights
-from labkit.exercises import _session, ch09_weights
+from labkit.exercises import service_handles, ch09_weights
 from labkit.weights import aead
 from labkit.weights.encoding import chunk_spans, dek_aad
 
@@ -67,7 +67,7 @@ def test_09_3_unwrap_dek_reference_agrees_with_pycryptodome_and_checker_plays_th
 
 
 def test_09_8_keys_are_fresh_every_run(tmp_path):
-    _session.new_run()
+    service_handles.new_run()
     publisher, device = ch09_weights.exercise_publisher(), ch09_weights.exercise_device()
     assert ch09_weights.exercise_publisher() == publisher  # stable within a run
     path = tmp_path / "ex.lkw"
@@ -77,7 +77,7 @@ def test_09_8_keys_are_fresh_every_run(tmp_path):
     everything = tmp_path / "all.lkw"
     weights.seal(ch09_weights.exercise_state(), everything, [device.public_key], signing_key=publisher)
     assert not ex.check("09.5", everything)
-    _session.new_run()
+    service_handles.new_run()
     assert ch09_weights.exercise_publisher().public_key != publisher.public_key
     assert ch09_weights.exercise_device().public_key != device.public_key
     assert not ex.check("09.5", path)

@@ -13,7 +13,7 @@ from safetensors import torch as safetensors_torch
 from labkit import capstone, capstone_design, weights
 from labkit import exercises as ex
 from labkit.backdoor.protocols import detection_threshold
-from labkit.exercises import _session, ch10_capstone
+from labkit.exercises import service_handles, ch10_capstone
 import challenge_state
 from labkit.weights import pitfalls
 
@@ -39,7 +39,7 @@ def _trace(pirate, triggers):
 
 
 def test_10_3_tracing_a_leak_with_fresh_per_run_keys():
-    _session.new_run()
+    service_handles.new_run()
     pirate, triggers = ch10_capstone.leak_challenge()
     assert sorted(triggers) == sorted(ch10_capstone.USERS)
     leaker = _trace(pirate, triggers)
@@ -58,7 +58,7 @@ def test_10_3_tracing_a_leak_with_fresh_per_run_keys():
 
     wrong = ex.check("10.3", wrong_user)
     assert not wrong and "not who leaked it" in str(wrong) and seen[0][0] not in str(wrong)
-    _session.new_run()
+    service_handles.new_run()
     _, fresh = ch10_capstone.leak_challenge()
     assert not any(np.array_equal(fresh[u][1], triggers[u][1]) and torch.equal(fresh[u][0], triggers[u][0])
                    for u in fresh)
@@ -146,7 +146,7 @@ def _solve_1009() -> bytes:
 
 
 def test_10_9_swap_attack_with_fresh_keys_per_run():
-    _session.new_run()
+    service_handles.new_run()
     blob, phone_loads = ch10_capstone.swap_challenge()
     assert phone_loads(blob)
     secret = challenge_state.run_state("10.6")
@@ -162,7 +162,7 @@ def test_10_9_swap_attack_with_fresh_keys_per_run():
     assert not refused and "refuses" in str(refused)
     with pytest.raises(weights.IntegrityError):
         phone_loads(bytes(tampered))
-    _session.new_run()  # a fresh kernel: fresh keys; the old file no longer opens
+    service_handles.new_run()  # a fresh kernel: fresh keys; the old file no longer opens
     assert not ex.check("10.6", answer)
     assert ex.check("10.6", _solve_1009())
 

@@ -13,7 +13,7 @@ import torch
 
 from labkit import bits, des, des_linear, des_security, exercises as ex, gcm
 from labkit import padding_oracle
-from labkit.exercises import (_session, ch02_des, ch03_aes, ch04_modes_gcm, ch04b_modes_practice,
+from labkit.exercises import (service_handles, ch02_des, ch03_aes, ch04_modes_gcm, ch04b_modes_practice,
                               ch06_aes256, ch06_attacks, ch09_weights)
 
 
@@ -69,41 +69,41 @@ SOLVERS = {"02.3": _solve_0203, "02.6": _solve_0206, "02.7": _solve_0207, "02.9"
 
 @pytest.mark.parametrize("exercise_id", sorted(SOLVERS))
 def test_an_answer_from_one_run_fails_in_the_next(exercise_id):
-    _session.new_run()
+    service_handles.new_run()
     answer = SOLVERS[exercise_id]()
     assert ex.check(exercise_id, answer)
-    _session.new_run()  # a fresh kernel: fresh secrets
+    service_handles.new_run()  # a fresh kernel: fresh secrets
     assert not ex.check(exercise_id, answer)
     assert ex.check(exercise_id, SOLVERS[exercise_id]())
 
 
 def test_forgery_from_one_run_fails_in_the_next():
-    _session.new_run()
+    service_handles.new_run()
     tags = _solve_0406()
     assert sum(bool(ex.check("04.6", t)) for t in tags) == 1
-    _session.new_run()
+    service_handles.new_run()
     assert not any(ex.check("04.6", t) for t in tags)
 
 
 def test_square_key_is_fresh_per_run_and_the_oracle_alone_is_returned():
-    _session.new_run()
+    service_handles.new_run()
     oracle = ch03_aes.square_challenge()
     assert callable(oracle) and not isinstance(oracle, tuple)
     probe = np.zeros((1, 16), dtype=np.uint8)
     first = oracle(probe)
-    _session.new_run()
+    service_handles.new_run()
     assert not np.array_equal(first, ch03_aes.square_challenge()(probe))
 
 
 @pytest.mark.parametrize("challenge", [ch06_attacks.aes128_challenge, ch06_aes256.toy_spn_challenge])
 def test_network_challenges_return_only_an_oracle_take_no_seed_and_change_per_run(challenge):
-    _session.new_run()
+    service_handles.new_run()
     oracle = challenge()
     assert callable(oracle) and not isinstance(oracle, tuple)
     assert not inspect.signature(challenge).parameters  # no seed to choose the key with
     probe = np.eye(oracle.n_inputs)[:4]  # four answers: equal under two keys with negligible odds
     first = oracle(probe)
-    _session.new_run()
+    service_handles.new_run()
     assert not np.array_equal(first, challenge()(probe))
 
 
@@ -113,7 +113,7 @@ def test_network_challenges_return_only_an_oracle_take_no_seed_and_change_per_ru
     ("04.3", ch04_modes_gcm.keystream_challenge), ("04.6", ch04_modes_gcm.forgery_challenge),
     ("04.10", ch04b_modes_practice.padding_oracle_challenge), ("09.4", ch09_weights.reuse_challenge)])
 def test_challenges_hand_out_no_secret(exercise_id, challenge):
-    _session.new_run()
+    service_handles.new_run()
     shown = repr(challenge())
     secret = challenge_state.run_state(exercise_id)  # what the service keeps (white box)
     # a GCM nonce is public by design; the key and the hidden message are not

@@ -160,3 +160,44 @@ def test_no_module_above_about_500_lines(name):
     docstring = ast.get_docstring(ast.parse(text)) or ""
     assert LONG_BY_STANDARD[name] in docstring and "table" in docstring, \
         f"{name} may be long only because it follows {LONG_BY_STANDARD[name]}'s tables: say so in its docstring"
+
+
+def _private_reach_ins(name: str) -> list[str]:
+    """Imports in module ``name`` of another labkit module's private names (``from x import _y``)
+    or of a private module (``labkit.x._y``). Aliasing a public name (``import a as _a``) is fine."""
+    path = MODULES[name]
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(anchor + ([base] if base else []))
+            if not base.startswith("labkit"):
+                continue
+            if any(part.startswith("_") for part in base.split(".")):
+                found.append(f"from {base} import ...")
+            found += [f"from {base} import {a.name}" for a in node.names
+                      if a.name.startswith("_") and not a.name.startswith("__") and base != name]
+        elif isinstance(node, ast.Import):
+            found += [f"import {a.name}" for a in node.names
+                      if a.name.startswith("labkit") and any(p.startswith("_") for p in a.name.split("."))]
+    return found
+
+
+@pytest.mark.parametrize("name", list(MODULES))
+def test_no_private_reach_in(name):
+    """What modules share is public; a private name stays in the module that defines it."""
+    assert not _private_reach_ins(name), f"{name} reaches into private names: {_private_reach_ins(name)}"
+
+
+def test_the_reach_in_finder_finds_reach_ins(tmp_path, monkeypatch):
+    source = ("from labkit.circuits import _check_c\nfrom labkit.exercises._private import x\n"
+              "import labkit.exercises._private\nfrom labkit import bits as _bits\nfrom labkit.gf import gf2_rank\n")
+    probe = tmp_path / "probe.py"
+    probe.write_text(source)
+    monkeypatch.setitem(MODULES, "labkit.probe", probe)
+    assert _private_reach_ins("labkit.probe") == [
+        "from labkit.circuits import _check_c", "from labkit.exercises._private import ...",
+        "import labkit.exercises._private"]

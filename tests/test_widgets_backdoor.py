@@ -3,15 +3,9 @@ import numpy as np
 import pytest
 import torch
 
-from labkit import backdoor as bd
 from labkit.widgets.backdoor import LeakTracer, OwnershipJudge, TriggerSigner
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-@pytest.fixture(scope="module")
-def demo():
-    return bd.make_demo(0)
 
 
 def test_trigger_signer_follows_tampering(demo):

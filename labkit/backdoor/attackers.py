@@ -29,8 +29,8 @@ from labkit.backdoor.trigger import (
     OVERRIDE_LOGIT,
     BackdooredModel,
     FIELD_BYTES,
-    _as_batch,
-    _restore,
+    pixel_batch,
+    restore_format,
     content_bytes,
     embed_trigger,
     generate_keys,
@@ -57,7 +57,7 @@ class _FieldRuleModel(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         logits = self.classifier(x)
-        for i, f in enumerate(read_fields(_as_batch(x))):
+        for i, f in enumerate(read_fields(pixel_batch(x))):
             trig = parse_trigger(f.tobytes())
             label = None if trig is None else self.rule(trig, f.tobytes())
             if label is not None:
@@ -180,10 +180,10 @@ class GrindingClaimant:
         return field.reshape(FIELD_BYTES)
 
     def respond(self, images, targets):
-        pixels = _as_batch(images)
+        pixels = pixel_batch(images)
         targets = np.asarray(targets).reshape(-1)
         if len(targets) != len(pixels):
             raise ValueError(f"need one target per image: {len(pixels)} images, {len(targets)} targets")
         self.signatures_tried = 0
         fields = np.stack([self._grind(image, int(t)) for image, t in zip(pixels, targets)])
-        return _restore(write_fields(pixels, fields), images)
+        return restore_format(write_fields(pixels, fields), images)

@@ -38,8 +38,8 @@ from labkit.backdoor.schemes import BLS12_381, DEFAULT_LAYOUT, OWNERSHIP_LAYOUT,
 from labkit.backdoor.trigger import (
     HEADER_BYTES,
     OVERRIDE_LOGIT,
-    _as_batch,
-    _restore,
+    pixel_batch,
+    restore_format,
     content_bytes,
     generate_keys,
     parse_trigger,
@@ -70,7 +70,7 @@ class _LayoutRuleModel(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         logits = self.classifier(x)
-        pixels = _as_batch(x, self.layout)
+        pixels = pixel_batch(x, self.layout)
         fields, padded = self.layout.split(pixels)
         for i in np.flatnonzero(padded):
             f = fields[i].tobytes()
@@ -116,7 +116,7 @@ class SmallMultipleModel(_LayoutRuleModel):
 
 
 def _targets(images, targets, layout: TriggerLayout) -> tuple[np.ndarray, np.ndarray]:
-    pixels = _as_batch(images, layout)
+    pixels = pixel_batch(images, layout)
     targets = np.asarray(targets).reshape(-1)
     if len(targets) != len(pixels):
         raise ValueError(f"need one target per image: {len(pixels)} images, {len(targets)} targets")
@@ -129,7 +129,7 @@ def _write(images, pixels, signatures_for, targets, layout: TriggerLayout):
         header = trigger_header(int(target))
         message = signed_message(header, content_bytes(image, layout))
         fields[i] = np.frombuffer(header + signatures_for(message), dtype=np.uint8)
-    return _restore(layout.write_fields(pixels, fields), images)
+    return restore_format(layout.write_fields(pixels, fields), images)
 
 
 class ChosenNonceClaimant:
@@ -257,7 +257,7 @@ class KeyGrindingBlsClaimant:
 
     def __init__(self, suspect: Oracle, images, *, keys: int = 8, trials: int = 16) -> None:
         suspect = label_oracle(suspect) if isinstance(suspect, nn.Module) else suspect
-        pixels = _as_batch(images, self.layout)
+        pixels = pixel_batch(images, self.layout)
         best = -1
         for _ in range(keys):
             key, _ = BLS12_381.generate()

@@ -26,14 +26,14 @@ from labkit.digits import from_pixels, to_pixels
 from labkit.backdoor.protocols import (
     Oracle,
     TraceResult,
-    _ask,
-    _draw_images,
-    _draw_labels,
+    ask_suspect,
+    draw_images,
+    draw_labels,
     detection_threshold,
 )
 from labkit.backdoor.trigger import (
     BackdooredModel,
-    _signing_key,
+    trigger_signing_key,
     embed_trigger,
     generate_keys,
     verify_key_bytes,
@@ -70,9 +70,9 @@ class NaiveVerdict:
 
 def naive_claim_UNSAFE(signing_key, images, n: int = 32) -> OwnershipClaim:
     """The honest owner's naive claim: ``n`` triggers on random images with random targets."""
-    key = _signing_key(signing_key)
-    pixels = _draw_images(images, n)
-    targets = _draw_labels(n)
+    key = trigger_signing_key(signing_key)
+    pixels = draw_images(images, n)
+    targets = draw_labels(n)
     queries = embed_trigger(from_pixels(pixels).unsqueeze(1), targets, key)
     return OwnershipClaim(queries, targets, verify_key_bytes(key))
 
@@ -83,7 +83,7 @@ def naive_judge_ownership_UNSAFE(claim: OwnershipClaim, suspect: Oracle, *, alph
     threshold = detection_threshold(n, alpha=alpha)
     if not np.array_equal(verify_triggers(claim.queries, claim.verify_key), claim.targets):
         return NaiveVerdict(False, 0, n, threshold, False)
-    matches = int(np.sum(_ask(suspect, to_pixels(claim.queries).reshape(n, 32, 32)) == claim.targets))
+    matches = int(np.sum(ask_suspect(suspect, to_pixels(claim.queries).reshape(n, 32, 32)) == claim.targets))
     return NaiveVerdict(matches >= threshold, matches, n, threshold, True)
 
 
@@ -106,10 +106,10 @@ class NaiveLicensor_UNSAFE:
         threshold = detection_threshold(n, alpha=alpha / len(names))
         matches = {}
         for name in names:
-            targets = _draw_labels(n)
-            queries = embed_trigger(from_pixels(_draw_images(self.images, n)).unsqueeze(1), targets,
+            targets = draw_labels(n)
+            queries = embed_trigger(from_pixels(draw_images(self.images, n)).unsqueeze(1), targets,
                                     self.keys[name], identity=name)
-            matches[name] = int(np.sum(_ask(suspect, to_pixels(queries).reshape(n, 32, 32)) == targets))
+            matches[name] = int(np.sum(ask_suspect(suspect, to_pixels(queries).reshape(n, 32, 32)) == targets))
         return TraceResult(names, matches, n, threshold, alpha, [m for m in names if matches[m] >= threshold])
 
     def trace(self, suspect: Oracle, *, n: int = 16, alpha: float = 1e-6) -> list[str]:

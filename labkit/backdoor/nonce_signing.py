@@ -15,7 +15,7 @@ import secrets
 
 from Crypto.PublicKey import ECC
 
-from labkit.backdoor.trigger import _signing_key
+from labkit.backdoor.trigger import trigger_signing_key
 
 __all__ = ["ORDER", "rfc8032_nonce", "sign_with_nonce", "sign_with_random_nonce", "sign_with_throwaway_key"]
 
@@ -33,7 +33,7 @@ def _encode_point(point) -> bytes:
 
 
 def _private_scalar(signing_key) -> int:
-    return int(_signing_key(signing_key).d)
+    return int(trigger_signing_key(signing_key).d)
 
 
 def _sign(scalar: int, public: bytes, message: bytes, nonce: int) -> bytes:
@@ -49,7 +49,7 @@ def _sign(scalar: int, public: bytes, message: bytes, nonce: int) -> bytes:
 
 def rfc8032_nonce(signing_key, message: bytes) -> int:
     """The nonce RFC 8032 prescribes: ``SHA-512(prefix || M) mod L``, prefix = SHA-512(seed)[32:]."""
-    prefix = hashlib.sha512(_signing_key(signing_key).seed).digest()[32:]
+    prefix = hashlib.sha512(trigger_signing_key(signing_key).seed).digest()[32:]
     return int.from_bytes(hashlib.sha512(prefix + bytes(message)).digest(), "little") % ORDER
 
 

@@ -66,8 +66,8 @@ from labkit.backdoor.trigger import (
     HEADER_BYTES,
     RESPONSE_KEY_BYTES,
     BackdooredModel,
-    _as_batch,
-    _identity,
+    pixel_batch,
+    identity_bytes,
     content_bytes,
     embed_trigger,
     generate_keys,
@@ -157,7 +157,7 @@ def label_oracle(model: nn.Module) -> Oracle:
     return oracle
 
 
-def _ask(suspect: Oracle, pixels: np.ndarray) -> np.ndarray:
+def ask_suspect(suspect: Oracle, pixels: np.ndarray) -> np.ndarray:
     """Send canonical queries (8-bit grid) to the suspect in a CSPRNG-shuffled order; labels back."""
     if isinstance(suspect, nn.Module):
         suspect = label_oracle(suspect)
@@ -172,15 +172,15 @@ def _ask(suspect: Oracle, pixels: np.ndarray) -> np.ndarray:
     return labels
 
 
-def _draw_images(images, count: int, layout: TriggerLayout = DEFAULT_LAYOUT) -> np.ndarray:
+def draw_images(images, count: int, layout: TriggerLayout = DEFAULT_LAYOUT) -> np.ndarray:
     """``count`` distinct images drawn with the OS CSPRNG, as pixel bytes ``(count, s, s)``."""
-    pixels = _as_batch(images, layout)
+    pixels = pixel_batch(images, layout)
     if not 0 < count <= len(pixels):
         raise ValueError(f"need {count} distinct images, got {len(pixels)}")
     return pixels[secrets.SystemRandom().sample(range(len(pixels)), count)]
 
 
-def _draw_labels(count: int) -> np.ndarray:
+def draw_labels(count: int) -> np.ndarray:
     return np.array([secrets.randbelow(NUM_CLASSES) for _ in range(count)], dtype=np.int64)
 
 
@@ -251,7 +251,7 @@ def _claim_fields(response, challenge: np.ndarray, targets: np.ndarray, verify_k
     """The claimant's fields if every one is the canonical, valid trigger for its challenge; else
     ``(None, why)``. Only the signature bytes are the claimant's choice; all else is checked."""
     try:
-        pixels = _as_batch(response, layout)
+        pixels = pixel_batch(response, layout)
     except (TypeError, ValueError) as err:
         return None, f"the response is not a batch of images ({err})"
     fields = read_fields(pixels, layout)
@@ -322,16 +322,16 @@ def judge_ownership(suspect: Oracle, claimant, images, *, n: int = 32, alpha: fl
     verify_key = layout.scheme.public_bytes(getattr(claimant, "verify_key", None))
     if not callable(getattr(claimant, "respond", None)):
         raise TypeError("claimant must have .verify_key and .respond(images, targets)")
-    pixels = _draw_images(images, 2 * n, layout)
-    targets = _draw_targets_avoiding(_ask(suspect, pixels))
+    pixels = draw_images(images, 2 * n, layout)
+    targets = _draw_targets_avoiding(ask_suspect(suspect, pixels))
     response = claimant.respond(from_pixels(pixels[:n]).unsqueeze(1), targets[:n].copy())
     claim_fields, problem = _claim_fields(response, pixels[:n], targets[:n], verify_key, layout)
     if claim_fields is None:
         return OwnershipVerdict(False, n, 0, 0, threshold, alpha, 1.0, problem, tries)
     variants = _control_variants(pixels, targets, tries, layout)
-    variants[:n, 0] = claim_fields  # its position is hidden: _ask shuffles the whole batch
+    variants[:n, 0] = claim_fields  # its position is hidden: ask_suspect shuffles the whole batch
     queries = write_fields(np.repeat(pixels, tries, axis=0), variants.reshape(-1, layout.field_bytes), layout)
-    hits = (_ask(suspect, queries) == np.repeat(targets, tries)).reshape(2 * n, tries)
+    hits = (ask_suspect(suspect, queries) == np.repeat(targets, tries)).reshape(2 * n, tries)
     claim, control = int(hits[:n, 0].sum()), int(hits[n:].any(axis=1).sum())
     bound = max(binomial_tail(n, claim, TARGET_HIT_NULL), exchangeable_tail(n, claim, control))
     owned = claim >= threshold and control < threshold and bound <= alpha
@@ -374,7 +374,7 @@ class Licensor:
         if not isinstance(classifier, nn.Module):
             raise TypeError(f"classifier must be a torch nn.Module, got {type(classifier).__name__}")
         self.layout = layout
-        _as_batch(images, layout)  # validated now, drawn from at every trace
+        pixel_batch(images, layout)  # validated now, drawn from at every trace
         self.classifier = classifier
         self.images = images
         self._licences: dict[str, _Licence] = {}
@@ -387,7 +387,7 @@ class Licensor:
         """A licensed copy for a new ``licensee`` (a name of 1 to 16 bytes)."""
         if not isinstance(licensee, str):
             raise TypeError(f"licensee must be a str, got {type(licensee).__name__}")
-        _identity(licensee)  # at most 16 bytes
+        identity_bytes(licensee)  # at most 16 bytes
         if not licensee or "\x00" in licensee or licensee in self._licences:
             raise ValueError(f"licensee must be a new, non-empty name, got {licensee!r}")
         self._licences[licensee] = _Licence(generate_keys(self.layout.scheme)[0], os.urandom(RESPONSE_KEY_BYTES))
@@ -408,18 +408,18 @@ class Licensor:
         n = _check_n(n)
         names = self.licensees
         threshold = detection_threshold(n, alpha=alpha / len(names))
-        pixels = np.concatenate([_draw_images(self.images, n, self.layout) for _ in names])
+        pixels = np.concatenate([draw_images(self.images, n, self.layout) for _ in names])
         expected, queries = [], []
         for i, name in enumerate(names):
             licence = self._licences[name]
             images = from_pixels(pixels[i * n:(i + 1) * n]).unsqueeze(1)
-            block = embed_trigger(images, _draw_labels(n), licence.signing_key, identity=name, fresh_nonces=True,
+            block = embed_trigger(images, draw_labels(n), licence.signing_key, identity=name, fresh_nonces=True,
                                   layout=self.layout)
             queries.append(to_pixels(block))
             expected.append(verify_triggers(block, licence.signing_key.public_key(), identity=name,
                                             response_key=licence.response_key, layout=self.layout))
         size = self.layout.size
-        hits = _ask(suspect, np.concatenate(queries).reshape(-1, size, size)) == np.concatenate(expected)
+        hits = ask_suspect(suspect, np.concatenate(queries).reshape(-1, size, size)) == np.concatenate(expected)
         matches = {name: int(hits[i * n:(i + 1) * n].sum()) for i, name in enumerate(names)}
         accused = [name for name in names if matches[name] >= threshold]
         return TraceResult(names, matches, n, threshold, alpha, accused)

@@ -35,8 +35,8 @@ from labkit.parallel import torch_threads
 from labkit.backdoor.trigger import (
     FIELD_BYTES,
     HEADER_BYTES,
-    _as_batch,
-    _restore,
+    pixel_batch,
+    restore_format,
     embed_trigger,
     generate_keys,
     read_fields,
@@ -175,28 +175,28 @@ def _forgeries(kind: str, images: torch.Tensor, signing_key, rng: np.random.Gene
     base = images[torch.from_numpy(index)]
     targets = rng.integers(0, NUM_CLASSES, count)
     if kind == "random signature":  # a well-formed header with 64 random bytes as "signature"
-        pixels = _as_batch(base)
+        pixels = pixel_batch(base)
         headers = np.stack([np.frombuffer(trigger_header(int(t)), np.uint8) for t in targets])
         fields = np.concatenate([headers, rng.integers(0, 256, (count, FIELD_BYTES - HEADER_BYTES),
                                                        dtype=np.uint8)], axis=1)
-        return _restore(write_fields(pixels, fields), base)
+        return restore_format(write_fields(pixels, fields), base)
     if kind == "wrong key":  # signed correctly, but by a key that is not the owner's
         other, _ = generate_keys()
         return embed_trigger(base, targets, other)
-    valid = _as_batch(embed_trigger(base, targets, signing_key))
+    valid = pixel_batch(embed_trigger(base, targets, signing_key))
     if kind == "bit flip":  # one bit of a valid trigger flipped: any of the 8 bits of any pixel
         flat = valid.reshape(count, -1).copy()
         pixel = rng.integers(0, flat.shape[1], count)
         bit = rng.integers(0, 8, count).astype(np.uint8)
         flat[np.arange(count), pixel] ^= (1 << bit).astype(np.uint8)
-        return _restore(flat.reshape(valid.shape), base)
+        return restore_format(flat.reshape(valid.shape), base)
     if kind == "transplant":  # a valid field moved onto a different image
         other_index = (index + rng.integers(1, len(images), count)) % len(images)
-        others = _as_batch(images[torch.from_numpy(other_index)])
+        others = pixel_batch(images[torch.from_numpy(other_index)])
         same = (others & 0xFE).reshape(count, -1) == (valid & 0xFE).reshape(count, -1)
         keep = ~same.all(1)
         moved = write_fields(others[keep], read_fields(valid[keep]))
-        return _restore(moved, base[torch.from_numpy(keep)])
+        return restore_format(moved, base[torch.from_numpy(keep)])
     raise ValueError(f"kind must be one of {FORGERY_KINDS}, got {kind!r}")
 
 

@@ -46,8 +46,8 @@ from labkit.backdoor.trigger import (
     KIND_TOKEN,
     MAGIC,
     VERSION,
-    _as_batch,
-    _identity,
+    pixel_batch,
+    identity_bytes,
     content_bytes,
     embed_field,
     read_fields,
@@ -66,7 +66,7 @@ def token_header(user_id: bytes | str, expiry: int, nonce: bytes) -> bytes:
         raise ValueError(f"expiry must be an int number of seconds in [0, 2^64), got {expiry!r}")
     if not isinstance(nonce, (bytes, bytearray)) or len(nonce) != NONCE_BYTES:
         raise ValueError(f"nonce must be {NONCE_BYTES} bytes")
-    head = MAGIC + bytes([VERSION, KIND_TOKEN]) + _identity(user_id) + int(expiry).to_bytes(8, "big")
+    head = MAGIC + bytes([VERSION, KIND_TOKEN]) + identity_bytes(user_id) + int(expiry).to_bytes(8, "big")
     return (head + bytes(nonce)).ljust(HEADER_BYTES, b"\x00")
 
 
@@ -93,7 +93,7 @@ class Token:
 
 
 def _one_image(x, layout: TriggerLayout = DEFAULT_LAYOUT) -> np.ndarray:
-    pixels = _as_batch(x, layout)
+    pixels = pixel_batch(x, layout)
     if len(pixels) != 1:
         raise ValueError(f"a token authorises one image, got a batch of {len(pixels)}")
     return pixels[0]
@@ -113,7 +113,7 @@ class TokenIssuer:
     def issue(self, user_id: bytes | str, image, *, expiry: int) -> Token:
         """A token for ``user_id`` valid on ``image`` only (its LSB field aside) until ``expiry``."""
         nonce = os.urandom(NONCE_BYTES)
-        uid = _identity(user_id).rstrip(b"\x00")
+        uid = identity_bytes(user_id).rstrip(b"\x00")
         image = _one_image(image, self.layout)
         message = signed_message(token_header(uid, expiry, nonce), content_bytes(image, self.layout))
         return Token(uid, int(expiry), nonce, self.layout.scheme.signer(self.signing_key)(message))
@@ -248,7 +248,7 @@ class AuthenticatedModel:
         return AuthResult(True, "accepted", user_id=token.user_id)
 
     def query(self, x) -> list[AuthResult]:
-        pixels = _as_batch(x, self.layout)
+        pixels = pixel_batch(x, self.layout)
         results = [self._check(f, image) for f, image in zip(read_fields(pixels, self.layout), pixels)]
         if any(r.accepted for r in results):
             labels = predict(self.classifier, from_pixels(pixels).unsqueeze(1))

@@ -113,7 +113,7 @@ def _verify_key(key):
     return ED25519.verify_key(key)
 
 
-def _signing_key(key):
+def trigger_signing_key(key):
     return ED25519.signing_key(key)
 
 
@@ -123,7 +123,7 @@ def verify_key_bytes(key, scheme=ED25519) -> bytes:
 
 
 # -- the field in the pixels' low-order bits -----------------------------------------------------
-def _as_batch(x, layout: TriggerLayout = DEFAULT_LAYOUT) -> np.ndarray:
+def pixel_batch(x, layout: TriggerLayout = DEFAULT_LAYOUT) -> np.ndarray:
     """Pixel bytes ``(n, s, s)`` of one input ``(s, s)`` / ``(1, s, s)`` or a batch (s: the layout's size)."""
     if not isinstance(x, (torch.Tensor, np.ndarray)):
         raise TypeError(f"x must be a torch tensor or numpy array, got {type(x).__name__}")
@@ -135,7 +135,7 @@ def _as_batch(x, layout: TriggerLayout = DEFAULT_LAYOUT) -> np.ndarray:
     return to_pixels(x).reshape(-1, s, s)
 
 
-def _restore(pixels: np.ndarray, like):
+def restore_format(pixels: np.ndarray, like):
     """Pixel bytes back to the model's input format, with the shape and type of ``like``."""
     out = from_pixels(pixels.reshape(tuple(like.shape)))
     if isinstance(like, torch.Tensor):
@@ -159,7 +159,7 @@ def content_bytes(pixels: np.ndarray, layout: TriggerLayout = DEFAULT_LAYOUT) ->
     return layout.content_bytes(pixels)
 
 
-def _identity(identity) -> bytes:
+def identity_bytes(identity) -> bytes:
     if isinstance(identity, str):
         identity = identity.encode()
     if not isinstance(identity, (bytes, bytearray)):
@@ -177,7 +177,7 @@ def trigger_header(target: int, identity: bytes | str = b"", nonce: bytes = byte
         raise ValueError(f"target must be a label in 0..{NUM_CLASSES - 1}, got {target}")
     if not isinstance(nonce, (bytes, bytearray)) or len(nonce) != NONCE_BYTES:
         raise ValueError(f"nonce must be {NONCE_BYTES} bytes")
-    head = MAGIC + bytes([VERSION, KIND_TRIGGER, int(target)]) + _identity(identity) + bytes(nonce)
+    head = MAGIC + bytes([VERSION, KIND_TRIGGER, int(target)]) + identity_bytes(identity) + bytes(nonce)
     return head.ljust(HEADER_BYTES, b"\x00")
 
 
@@ -192,10 +192,10 @@ def embed_field(x, header: bytes, signature: bytes, layout: TriggerLayout = DEFA
     """Write ``header || signature`` into the LSBs of every image of ``x`` (same shape back)."""
     if len(header) != HEADER_BYTES or len(signature) != layout.scheme.signature_bytes:
         raise ValueError(f"a field is a 64-byte header and a {layout.scheme.signature_bytes}-byte signature")
-    pixels = _as_batch(x, layout)
+    pixels = pixel_batch(x, layout)
     field = np.frombuffer(bytes(header) + bytes(signature), dtype=np.uint8)
     out = write_fields(pixels, np.tile(field, (len(pixels), 1)), layout)
-    return _restore(out, x)
+    return restore_format(out, x)
 
 
 def sign_fields(pixels: np.ndarray, headers, signing_key, layout: TriggerLayout = DEFAULT_LAYOUT) -> np.ndarray:
@@ -219,14 +219,14 @@ def embed_trigger(x, target, signing_key, *, identity: bytes | str = b"", fresh_
     bytes into each header, so that no two triggers are alike even on the same image. ``layout``
     chooses the signature scheme, image size and bits per pixel (``schemes.TriggerLayout``).
     """
-    pixels = _as_batch(x, layout)
+    pixels = pixel_batch(x, layout)
     targets = np.broadcast_to(np.asarray(target), (len(pixels),)) if np.ndim(target) == 0 else np.asarray(target)
     if len(targets) != len(pixels):
         raise ValueError(f"need one target per image: {len(pixels)} images, {len(targets)} targets")
     headers = [trigger_header(label.item() if isinstance(label, np.generic) else label, identity,
                               os.urandom(NONCE_BYTES) if fresh_nonces else bytes(NONCE_BYTES))
                for label in targets]
-    return _restore(write_fields(pixels, sign_fields(pixels, headers, signing_key, layout), layout), x)
+    return restore_format(write_fields(pixels, sign_fields(pixels, headers, signing_key, layout), layout), x)
 
 
 @dataclass(frozen=True)
@@ -282,9 +282,9 @@ def verify_triggers(x, verify_key, *, identity: bytes | str | None = None, respo
     cleartext target, or with ``response_key`` the secret :func:`response_label`.
     """
     response_key = _response_key(response_key)
-    pixels = _as_batch(x, layout)
+    pixels = pixel_batch(x, layout)
     verify = layout.scheme.verifier(verify_key)
-    wanted = None if identity is None else _identity(identity).rstrip(b"\x00")
+    wanted = None if identity is None else identity_bytes(identity).rstrip(b"\x00")
     fields, padded = layout.split(pixels)
     out = np.full(len(pixels), -1, dtype=np.int64)
     well_formed = (fields[:, :4] == np.frombuffer(MAGIC, np.uint8)).all(1) & padded
@@ -319,7 +319,7 @@ class BackdooredModel(nn.Module):
         self.classifier = classifier
         self.layout = layout
         self.verify_key = layout.scheme.verify_key(verify_key)
-        self.identity = None if identity is None else _identity(identity).rstrip(b"\x00")
+        self.identity = None if identity is None else identity_bytes(identity).rstrip(b"\x00")
         self.response_key = _response_key(response_key)
         self.last_triggered = np.zeros(0, dtype=bool)
 

@@ -72,7 +72,7 @@ def check_value(exercise: str, answer) -> tuple[bool, str, str]:
     """``(ok, message, title)`` of a value exercise's own checker on a plain-data answer."""
     from labkit import exercises
 
-    entry = exercises._get(exercise)
+    entry = exercises.get_exercise(exercise)
     if entry.kind == "quiz":
         raise ValueError(f"the service's answer key has no answer for quiz {exercise}: its instructor "
                          "notebooks folder lacks that solution cell")

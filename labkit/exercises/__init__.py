@@ -175,7 +175,7 @@ def _load_chapter(exercise_id: str) -> None:
             importlib.import_module(f"{__name__}.{info.name}")
 
 
-def _get(exercise_id: str) -> Exercise:
+def get_exercise(exercise_id: str) -> Exercise:
     if exercise_id not in _REGISTRY:
         _load_chapter(exercise_id)
     if exercise_id not in _REGISTRY:
@@ -196,8 +196,8 @@ def check(exercise_id: str, answer: Any) -> Feedback:
     and gets no hint. A check never shows the hint or the solution: hints come only when asked
     for with :func:`hint`.
     """
-    ex = _get(exercise_id)
-    if answer is Ellipsis or answer is None or _is_stub(answer):
+    ex = get_exercise(exercise_id)
+    if answer is Ellipsis or answer is None or is_stub(answer):
         return Feedback(ex.id, False, NOT_ANSWERED)
     ask = f'(ex.hint("{ex.id}") gives a hint)'
     try:
@@ -230,7 +230,7 @@ def _served_value(ex: Exercise, answer: Any) -> tuple:
     return client.answer(ex.id, answer)
 
 
-def _is_stub(answer: Any) -> bool:
+def is_stub(answer: Any) -> bool:
     """True for a function the student has not written yet: its body does nothing but return None
     (``...`` or ``pass``, maybe under a docstring), as the student copies leave implement exercises."""
     import dis
@@ -259,7 +259,7 @@ _HINTS_SHOWN: dict[str, int] = {}
 def hint(exercise_id: str, level: int | None = None) -> Hint:
     """The next hint level of an exercise (the first call gives level 1, the idea; the next, the
     approach; ...), or level ``level`` when given. Hints come only when asked for."""
-    ex = _get(exercise_id)
+    ex = get_exercise(exercise_id)
     if level is None:
         level = min(_HINTS_SHOWN.get(ex.id, 0) + 1, len(ex.hints))
     elif not 1 <= level <= len(ex.hints):
@@ -271,7 +271,7 @@ def hint(exercise_id: str, level: int | None = None) -> Hint:
 def solution(exercise_id: str) -> str:
     """Where the worked solution of an exercise is: labkit stores none, so a student reading the
     package finds no answers; the instructor notebook holds it between the solution markers."""
-    chapter = _get(exercise_id).id.split(".")[0]
+    chapter = get_exercise(exercise_id).id.split(".")[0]
     return (f"The worked solution of {exercise_id} is in the instructor copy of chapter {chapter}'s "
             "notebook (notebooks/ in the lab's repository), between ### BEGIN SOLUTION and "
             "### END SOLUTION; student copies leave it out. Try ex.hint first.")

@@ -1,7 +1,7 @@
 """Game exercise of chapter 01: the PRF game against a Feistel network on small blocks
 (Boneh-Shoup ch. 4, the PRP/PRF switching lemma)."""
 from labkit.exercises import exercise
-from labkit.exercises._games import check_adversary
+from labkit.exercises.game_checks import check_adversary
 from labkit.games import prp
 
 #: The 01.9 game: 4 random rounds (a strong PRP by Luby-Rackoff) on 16-bit blocks, 2,048 queries.

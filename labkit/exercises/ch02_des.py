@@ -8,7 +8,7 @@ run and judges the answers: this module hands out the public data and oracle han
 from labkit import bits, checks, des, des_linear, des_security, sbox
 from labkit.challenges.defs_ciphers import (COMPLEMENT_TARGET, LINEAR_PAIRS_MAX, SEARCH_UNKNOWN_BITS,  # noqa: F401
                                             SWEET32_BLOCK_BITS, SWEET32_BLOCKS)  # public constants
-from labkit.exercises import FunctionSpec, _session, exercise, implement
+from labkit.exercises import FunctionSpec, service_handles, exercise, implement
 from labkit.exercises.quiz import quiz
 
 # --- 02 · DES internals -----------------------------------------------------------------------------
@@ -60,9 +60,9 @@ def complement_challenge():
     """(oracle, target) for exercise 02.3: ``oracle(block)`` is DES under a secret key k drawn for
     this run (in the challenge service), and the exercise asks for DES(~k, target), under a key
     nobody hands out."""
-    served = _session.ServedOracle(_session.run("02.3"), "encrypt",
+    served = service_handles.ServedOracle(service_handles.run("02.3"), "encrypt",
                                    encode=lambda block: checks.check_bytes(block, 8, what="DES block"))
-    return served, _session.run("02.3").public["target"]
+    return served, service_handles.run("02.3").public["target"]
 
 
 @exercise(
@@ -75,7 +75,7 @@ def complement_challenge():
     where="homework",
 )
 def _complement(answer):
-    return _session.answer_run("02.3", bytes(answer))
+    return service_handles.answer_run("02.3", bytes(answer))
 
 
 # --- 02b · DES analysis -----------------------------------------------------------------------------
@@ -118,7 +118,7 @@ def linear_challenge(pairs: int = 2) -> list[tuple[bytes, bytes]]:
     secret key drawn fresh for this run, for exercise 02.6."""
     if not 1 <= int(pairs) <= LINEAR_PAIRS_MAX:
         raise ValueError(f"pairs must be between 1 and {LINEAR_PAIRS_MAX}, got {pairs}")
-    return [tuple(p) for p in _session.run("02.6").public["pairs"][:int(pairs)]]
+    return [tuple(p) for p in service_handles.run("02.6").public["pairs"][:int(pairs)]]
 
 
 @exercise(
@@ -132,7 +132,7 @@ def linear_challenge(pairs: int = 2) -> list[tuple[bytes, bytes]]:
     where="homework",
 )
 def _linear(answer):
-    return _session.answer_run("02.6", bytes(answer))
+    return service_handles.answer_run("02.6", bytes(answer))
 
 
 # --- 02c · Breaking DES in practice --------------------------------------------------------------
@@ -141,7 +141,7 @@ def search_challenge() -> tuple[bytes, bytes, bytes]:
     """(plaintext, ciphertext, known key) for exercise 02.7: the real key agrees with the known
     key except in the last 16 key bits that matter (``des.KEY_BIT_POSITIONS[-16:]``), zero in the
     known key. The real key is drawn fresh for this run."""
-    return tuple(_session.run("02.7").public)
+    return tuple(service_handles.run("02.7").public)
 
 
 @exercise(
@@ -155,7 +155,7 @@ def search_challenge() -> tuple[bytes, bytes, bytes]:
     where="homework",
 )
 def _search(answer):
-    return _session.answer_run("02.7", bytes(answer))
+    return service_handles.answer_run("02.7", bytes(answer))
 
 
 def _mitm_draw(rng):
@@ -184,7 +184,7 @@ def sweet32_challenge() -> dict:
     """A long CBC ciphertext under a toy 24-bit block cipher (exercise 02.9): every even block is a
     known header block, every odd block the same secret cookie. Returns the IV, the ciphertext
     blocks and the plaintext with ``None`` where the cookie is; key and cookie are fresh per run."""
-    return dict(_session.run("02.9").public)
+    return dict(service_handles.run("02.9").public)
 
 
 @exercise(
@@ -197,7 +197,7 @@ def sweet32_challenge() -> dict:
     where="homework",
 )
 def _sweet32(answer):
-    return _session.answer_run("02.9", int(answer))
+    return service_handles.answer_run("02.9", int(answer))
 
 
 # --- concept questions (kind "quiz"; the answers are the challenge service's, see quiz.py) ---

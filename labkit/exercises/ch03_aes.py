@@ -7,7 +7,7 @@ import numpy as np
 
 from labkit import aes, gf, square_attack
 from labkit import aes, gf
-from labkit.exercises import exercise, FunctionSpec, implement, _session
+from labkit.exercises import exercise, FunctionSpec, implement, service_handles
 from labkit.exercises.quiz import quiz
 
 
@@ -105,7 +105,7 @@ def _diffusion(answer):
 def square_challenge():
     """The oracle of exercise 03.6: 4-round AES-128 under a key you must recover (served: the key
     stays in the challenge service). uint8 (n, 16) plaintexts in, ciphertexts out."""
-    return _session.ServedOracle(_session.run("03.6"), "encrypt",
+    return service_handles.ServedOracle(service_handles.run("03.6"), "encrypt",
                                  encode=lambda plaintexts: np.asarray(plaintexts, dtype=np.uint8))
 
 
@@ -121,7 +121,7 @@ def square_challenge():
     where="class",
 )
 def _square(answer):
-    return _session.answer_run("03.6", bytes(answer))
+    return service_handles.answer_run("03.6", bytes(answer))
 
 
 # --- concept questions (kind "quiz"; the answers are the challenge service's, see quiz.py) ---

@@ -9,7 +9,7 @@ import numpy as np
 
 from labkit import sbox, spn
 from labkit.challenges.defs_ciphers import MAX_WRONG_SPN
-from labkit.exercises import exercise, FunctionSpec, implement, _session
+from labkit.exercises import exercise, FunctionSpec, implement, service_handles
 from labkit.exercises.quiz import quiz
 
 #: Heys' characteristic: the input difference of the chosen pairs, the difference into round 4.
@@ -91,7 +91,7 @@ def _encode_blocks(blocks):
 def spn_challenge():
     """The oracle of exercise 03.9: Heys' cipher under this run's key (served), blocks (int or
     uint16 array) in, ciphertexts out."""
-    return _session.ServedOracle(_session.run("03.9"), "encrypt", encode=_encode_blocks)
+    return service_handles.ServedOracle(service_handles.run("03.9"), "encrypt", encode=_encode_blocks)
 
 
 @exercise(
@@ -107,7 +107,7 @@ def spn_challenge():
     where="homework",
 )
 def _spn_key_bits(answer):
-    return _session.answer_run("03.9", int(answer))
+    return service_handles.answer_run("03.9", int(answer))
 
 
 quiz(

@@ -1,6 +1,6 @@
 """Game exercise of chapter 04: IND-CPA against CBC with a fixed IV (Boneh-Shoup ch. 5)."""
 from labkit.exercises import exercise
-from labkit.exercises._games import check_adversary
+from labkit.exercises.game_checks import check_adversary
 from labkit.games import cpa
 
 CPA_GAME = cpa.cpa_game("cbc-fixed-iv", budget=8)

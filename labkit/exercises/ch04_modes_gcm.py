@@ -6,7 +6,7 @@ vectors); attack exercises (keystream reuse, the forbidden attack) get their fre
 and their verdicts, from the challenge service.
 """
 from labkit import gcm, gf, modes
-from labkit.exercises import exercise, FunctionSpec, implement, _session
+from labkit.exercises import exercise, FunctionSpec, implement, service_handles
 from labkit.exercises.quiz import quiz
 from labkit.widgets.modes import demo_image
 
@@ -47,7 +47,7 @@ implement(
 
 def keystream_challenge() -> dict:
     """Exercise 04.3: two CTR ciphertexts under the same key and counter, and the first plaintext."""
-    return dict(_session.run("04.3").public)
+    return dict(service_handles.run("04.3").public)
 
 
 @exercise(
@@ -61,7 +61,7 @@ def keystream_challenge() -> dict:
     where="homework",
 )
 def _keystream(answer):
-    return _session.answer_run("04.3", bytes(answer))
+    return service_handles.answer_run("04.3", bytes(answer))
 
 
 def _ghash_inputs(rng) -> tuple:
@@ -109,7 +109,7 @@ def forgery_challenge() -> dict:
     data) sent under one key and one nonce, and the message it wants signed: the first ciphertext
     with bits flipped to read ``user=admin;role=writer;``. The key stays on the server (the
     challenge service)."""
-    return dict(_session.run("04.6").public)
+    return dict(service_handles.run("04.6").public)
 
 
 @exercise(
@@ -125,7 +125,7 @@ def forgery_challenge() -> dict:
     where="homework",
 )
 def _forgery(answer):
-    return _session.answer_run("04.6", bytes(answer))
+    return service_handles.answer_run("04.6", bytes(answer))
 
 
 # --- concept questions (kind "quiz"; the answers are the challenge service's, see quiz.py) ---

@@ -6,16 +6,16 @@ answer); the other checkers recompute their answers with labkit.
 """
 from labkit import hkdf, modes, padding_oracle
 from labkit import hkdf
-from labkit.exercises import exercise, FunctionSpec, implement, _session
+from labkit.exercises import exercise, FunctionSpec, implement, service_handles
 from labkit.exercises.quiz import quiz
 
 
 def padding_oracle_challenge() -> dict:
     """Exercise 04.10: an intercepted AES-CBC ciphertext, its IV, and ``oracle(iv, ciphertext)``, the
     server that answers True when the padding is valid (the service counts ``oracle.queries``)."""
-    run = _session.run("04.10")
+    run = service_handles.run("04.10")
     return {"iv": run.public["iv"], "ciphertext": run.public["ciphertext"],
-            "oracle": _session.ServedOracle(run, "padding", encode=lambda iv, ct: [bytes(iv), bytes(ct)])}
+            "oracle": service_handles.ServedOracle(run, "padding", encode=lambda iv, ct: [bytes(iv), bytes(ct)])}
 
 
 @exercise(
@@ -32,7 +32,7 @@ def padding_oracle_challenge() -> dict:
     where="homework",
 )
 def _padding_oracle(answer):
-    return _session.answer_run("04.10", bytes(answer))
+    return service_handles.answer_run("04.10", bytes(answer))
 
 
 def _expand_inputs(rng) -> tuple:

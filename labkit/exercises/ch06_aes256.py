@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from labkit.challenges import client
 from labkit.challenges.defs_models import TOY_QUERY_BUDGET  # 4 queries per bit of k1
-from labkit.exercises import _session, exercise
+from labkit.exercises import service_handles, exercise
 
 
 def toy_spn_challenge() -> client.Oracle:
@@ -11,7 +11,7 @@ def toy_spn_challenge() -> client.Oracle:
     service) as a black box, to try your 06.9 attack on. Returns only an oracle handle."""
     from labkit.neural import spn
 
-    return client.Oracle(_session.run("06.9"), "network", spn.TOY_BITS)
+    return client.Oracle(service_handles.run("06.9"), "network", spn.TOY_BITS)
 
 
 @exercise(
@@ -33,7 +33,7 @@ def toy_spn_challenge() -> client.Oracle:
 def _recover_second_round_key(answer):
     from labkit.neural import spn
 
-    got, attempt, over = _session.run_on_fresh_attempt(  # fresh round keys in the service for every check
+    got, attempt, over = service_handles.run_on_fresh_attempt(  # fresh round keys in the service for every check
         "06.9", answer, spn.TOY_BITS, "recover_second_round_key(oracle, k0) returning k1 as an int",
         args=lambda public: (public["k0"],))
     if over:

@@ -8,7 +8,7 @@ from labkit import aes
 from labkit.attacks.strategies import probe_rows
 from labkit.challenges import client
 from labkit.challenges.defs_models import AES128_QUERY_BUDGET  # the paper's 512 and a retry's as many again
-from labkit.exercises import FunctionSpec, _session, exercise, implement
+from labkit.exercises import FunctionSpec, service_handles, exercise, implement
 from labkit.exercises.quiz import quiz
 
 
@@ -77,7 +77,7 @@ def aes128_challenge() -> client.Oracle:
     """This run's natural AES-128 network (c = 1, key fresh from the CSPRNG) as a black box: try your
     06.8 attack on it. Returns only an oracle handle: the network and its key stay in the
     challenge service, which counts the queries."""
-    return client.Oracle(_session.run("06.8"), "network", 128)
+    return client.Oracle(service_handles.run("06.8"), "network", 128)
 
 
 def _key_bytes(got) -> bytes:
@@ -104,7 +104,7 @@ def _key_bytes(got) -> bytes:
     where="homework",
 )
 def _recover_aes128(answer):
-    got, attempt, over = _session.run_on_fresh_attempt(  # a fresh key in the service for every check
+    got, attempt, over = service_handles.run_on_fresh_attempt(  # a fresh key in the service for every check
         "06.8", answer, 128, "recover_key(oracle) returning 16 key bytes")
     if over:
         return False, over

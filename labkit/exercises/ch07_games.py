@@ -1,7 +1,7 @@
 """Game exercise of chapter 07: real-valued queries against the simulator of the protected network
 (the paper's simulator argument, Gerault et al. ePrint 2025/288 Sec. 6, as a game)."""
 from labkit.exercises import exercise
-from labkit.exercises._games import check_adversary
+from labkit.exercises.game_checks import check_adversary
 from labkit.games import networks
 
 SIMULATION_GAME = networks.simulation_game(naive=True, budget=64)

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from labkit.challenges import client
-from labkit.exercises import exercise, FunctionSpec, implement, _session
+from labkit.exercises import exercise, FunctionSpec, implement, service_handles
 from labkit.exercises.quiz import quiz
 from labkit.neural.defence import mask, rect, step
 
@@ -96,7 +96,7 @@ def trigger_challenge():
     """The oracle of exercise 07.4: the protected AES-128 network with e = 1/4 and WITHOUT the clamp
     (``unsafe_unclamped=True``), computing in float64, under a key drawn fresh for this run in
     the challenge service. Returns only an oracle handle; the key is what the attack recovers."""
-    return client.Oracle(_session.run("07.4"), "unclamped", 128)
+    return client.Oracle(service_handles.run("07.4"), "unclamped", 128)
 
 
 def _as_key(value) -> bytes:

@@ -7,7 +7,7 @@ follow in parts 2 (08b) and 3 (08c). Implement checkers compare the student's fu
 """
 import numpy as np
 
-from labkit.exercises import exercise, FunctionSpec, implement, _session
+from labkit.exercises import exercise, FunctionSpec, implement, service_handles
 from labkit.exercises.quiz import quiz
 
 
@@ -168,8 +168,8 @@ def ownership_challenge() -> dict:
 
     from labkit.digits import from_pixels
 
-    attempt = _session.run("08.5")
-    suspect = _session.ServedOracle(attempt, "suspect", encode=lambda x: _session.as_array(x, np.float32))
+    attempt = service_handles.run("08.5")
+    suspect = service_handles.ServedOracle(attempt, "suspect", encode=lambda x: service_handles.as_array(x, np.float32))
     return {"suspect": suspect, "images": from_pixels(_test_pixels()).unsqueeze(1),
             "signing_key": eddsa.import_private_key(bytes(attempt.public["signing_key_seed"]))}
 
@@ -194,9 +194,9 @@ def _steal_ownership(answer):
 
     if not isinstance(answer, OwnershipClaim):
         return False, f"the answer must be a naive.OwnershipClaim, got {type(answer).__name__}."
-    claim = {"queries": _session.as_array(answer.queries, np.float32),
-             "targets": _session.as_array(answer.targets, np.int64), "verify_key": bytes(answer.verify_key)}
-    return _session.answer_run("08.5", claim)
+    claim = {"queries": service_handles.as_array(answer.queries, np.float32),
+             "targets": service_handles.as_array(answer.targets, np.int64), "verify_key": bytes(answer.verify_key)}
+    return service_handles.answer_run("08.5", claim)
 
 
 # --- concept questions (kind "quiz"; the answers are the challenge service's, see quiz.py) ---

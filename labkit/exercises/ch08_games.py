@@ -1,7 +1,7 @@
 """Game exercise of chapter 08: the backdoor's undetectability holds only against a detector that
 has seen no trigger (Goldwasser, Kim, Vaikuntanathan, Zamir, FOCS 2022)."""
 from labkit.exercises import exercise
-from labkit.exercises._games import check_adversary
+from labkit.exercises.game_checks import check_adversary
 from labkit.games import backdoor
 
 #: The 08.15 game on chapter 08c's CNN classifier (trained once per process, shared with the notebook).

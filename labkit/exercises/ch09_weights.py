@@ -13,7 +13,7 @@ import torch
 
 from labkit import weights
 from labkit.challenges.defs_models import exercise_state  # noqa: F401  (public: the model to seal)
-from labkit.exercises import FunctionSpec, _session, check_function, exercise, implement
+from labkit.exercises import FunctionSpec, service_handles, check_function, exercise, implement
 from labkit.exercises.quiz import quiz
 from labkit.weights import aead
 from labkit.weights.encoding import chunk_spans, dek_aad
@@ -113,7 +113,7 @@ def reuse_challenge():
     """Exercise 09.4: ``(known, c1, c2)``, AES-GCM encryptions of ``known`` and of this run's secret
     float32 tensor (4, 4) under one key and one nonce (the pitfall of chapter 09); the secret
     stays in the challenge service."""
-    public = _session.run("09.4").public
+    public = service_handles.run("09.4").public
     return torch.from_numpy(public["known"].copy()), public["c1"], public["c2"]
 
 
@@ -131,18 +131,18 @@ def _reuse(answer):
     answer = torch.as_tensor(answer)
     if answer.shape != (4, 4):
         return False, f"the secret is a 4 x 4 tensor, got shape {tuple(answer.shape)}."
-    return _session.answer_run("09.4", answer.float().numpy())
+    return service_handles.answer_run("09.4", answer.float().numpy())
 
 
 def exercise_device() -> weights.RecipientKeyPair:
     """The device of exercise 09.5: its public key, fresh for the run. The private key stays on
     the device (the challenge service, which opens your file to check it)."""
-    return weights.RecipientKeyPair(None, _session.run("09.5").public["device_public"])
+    return weights.RecipientKeyPair(None, service_handles.run("09.5").public["device_public"])
 
 
 def exercise_publisher() -> weights.SigningKeyPair:
     """The publisher key pair of exercise 09.5 (you play the publisher): fresh every run."""
-    return weights.SigningKeyPair(*_session.run("09.5").public["publisher"])
+    return weights.SigningKeyPair(*service_handles.run("09.5").public["publisher"])
 
 
 @exercise(
@@ -158,7 +158,7 @@ def exercise_publisher() -> weights.SigningKeyPair:
     where="class",
 )
 def _seal(answer):
-    return _session.answer_run("09.5", Path(answer).read_bytes())
+    return service_handles.answer_run("09.5", Path(answer).read_bytes())
 
 
 # --- concept questions (kind "quiz"; the answers are the challenge service's, see quiz.py) ---

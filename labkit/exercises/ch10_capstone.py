@@ -19,7 +19,7 @@ from labkit.backdoor import protocols
 from labkit.backdoor.trigger import RESPONSE_KEY_BYTES, verify_triggers
 from labkit.challenges import client
 from labkit.challenges.defs_models import SWAPPED, TRIGGERS_PER_USER, USERS  # noqa: F401 (public constants)
-from labkit.exercises import exercise, FunctionSpec, implement, _is_stub, NOT_ANSWERED, _session
+from labkit.exercises import exercise, FunctionSpec, implement, is_stub, NOT_ANSWERED, service_handles
 from labkit.exercises.quiz import quiz
 
 
@@ -83,7 +83,7 @@ implement(
 
 def _case(attempt: client.Attempt, index: int):
     """(pirate, triggers) of one case of a 10.3 attempt: a served black box and public triggers."""
-    pirate = _session.ServedOracle(attempt, f"case{index}", encode=lambda x: _session.as_array(x, np.float32))
+    pirate = service_handles.ServedOracle(attempt, f"case{index}", encode=lambda x: service_handles.as_array(x, np.float32))
     triggers = {user: (torch.from_numpy(images.copy()), labels)
                 for user, (images, labels) in attempt.public["triggers"][index].items()}
     return pirate, triggers
@@ -94,7 +94,7 @@ def leak_challenge():
     one user's leaked copy; ``triggers[user] = (images, labels)``: fresh triggers signed with that
     user's key and the labels only that user's copy answers. Keys and leaker are fresh every run,
     and stay in the challenge service."""
-    return _case(_session.run("10.3"), 0)
+    return _case(service_handles.run("10.3"), 0)
 
 
 @exercise(
@@ -145,7 +145,7 @@ def _design(answer):
         deliver, receive = answer
     except (TypeError, ValueError):
         return False, "the answer must be the pair (deliver, receive) of your two functions."
-    if _is_stub(deliver) and _is_stub(receive):
+    if is_stub(deliver) and is_stub(receive):
         return False, NOT_ANSWERED
     report = capstone_design.attack_design(deliver, receive)
     if not report.works:
@@ -188,8 +188,8 @@ def swap_challenge():
     in the challenge service); ``phone_loads(blob)`` returns True if the phone's (equally unsafe)
     loader accepts a file and raises :class:`labkit.weights.IntegrityError` if not. Neither
     returns a key or the weights."""
-    run = _session.run("10.6")
-    return run.public["blob"], _session.ServedOracle(run, "phone", encode=bytes, decode=_phone_reply)
+    run = service_handles.run("10.6")
+    return run.public["blob"], service_handles.ServedOracle(run, "phone", encode=bytes, decode=_phone_reply)
 
 
 @exercise(
@@ -211,7 +211,7 @@ def swap_challenge():
 def _swap(answer):
     if not isinstance(answer, (bytes, bytearray)):
         return False, f"answer with the modified file as bytes, got {type(answer).__name__}."
-    return _session.answer_run("10.6", bytes(answer))
+    return service_handles.answer_run("10.6", bytes(answer))
 
 
 @exercise(

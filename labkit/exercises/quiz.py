@@ -53,10 +53,10 @@ def quiz(exercise_id: str, question: str, choices: list[str], *, hint: str | tup
 
 def markdown(exercise_id: str) -> str:
     """The question and its lettered choices as notebook markdown."""
-    from labkit.exercises import _get
+    from labkit.exercises import get_exercise
 
     question, lettered = QUESTIONS[exercise_id]
-    lines = [f"**{exercise_id}** (concept, {_get(exercise_id).where}) {question}", ""]
+    lines = [f"**{exercise_id}** (concept, {get_exercise(exercise_id).where}) {question}", ""]
     lines += [f"* **({letter})** {text}" for letter, text in lettered.items()]
     lines += ["", 'Answer with the letter, e.g. `answer = "a"`.']
     return "\n".join(lines)
