@@ -4,7 +4,8 @@ import torch
 
 from labkit import weights as W
 from labkit.weights import selective as S
-from labkit.widgets.weights import ContainerInspector, WithholdingView, file_regions
+from labkit.weights import file_regions
+from labkit.widgets.weights import ContainerInspector, WithholdingView
 
 
 @pytest.fixture()

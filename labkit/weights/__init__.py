@@ -44,7 +44,7 @@ from labkit.weights.errors import (FormatError, IntegrityError, NotARecipientErr
                                    WeightsError)
 from labkit.weights.fileio import zeroise  # noqa: F401
 from labkit.weights.format import Header, read_header
-from labkit.weights.format import file_regions, parse_header  # noqa: F401
+from labkit.weights.format import file_regions, parse_header
 from labkit.weights.keys import (UNVERIFIED, DeviceLicence, RecipientKeyPair, SigningKeyPair,
                                  generate_recipient_keypair, generate_signing_keypair,
                                  recipient_id)
@@ -56,6 +56,6 @@ __all__ = [
     "SignerRequiredError", "UnverifiedSignerWarning", "UNVERIFIED",
     "RecipientKeyPair", "SigningKeyPair", "DeviceLicence", "SealedModel", "Header",
     "generate_recipient_keypair", "generate_signing_keypair", "recipient_id",
-    "seal", "load_into", "read_header", "unwrap_content_key",
+    "seal", "load_into", "read_header", "file_regions", "parse_header", "unwrap_content_key",
     "add_recipients", "revoke_recipients", "rotate_content_key", "aead_backends",
 ]

@@ -15,7 +15,7 @@ from labkit.weights import selective
 from labkit.weights.format import file_regions
 from labkit.widgets import COLORS, LabWidget
 
-__all__ = ["ContainerInspector", "WithholdingView", "file_regions"]
+__all__ = ["ContainerInspector", "WithholdingView"]
 
 
 _KIND_COLOURS = {"length": "#868e96", "header": COLORS["accent"], "chunk": "#2b8a3e",
