@@ -10,6 +10,7 @@ untouched copy after it), copied, edited and forged receipts.
 """
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -147,7 +148,7 @@ def test_release_and_autograde_round_trip(tmp_path):
     full_marks = sum(c.metadata.nbgrader.points for c in _graded(source))
     registry = exercises.registry()
     checked = [eid for cell in _graded(source)
-               for eid, _ in tool.check_calls(cell.source.replace(tool.GRADER_CHECK, "ex.check"))]
+               for eid in re.findall(rf'{tool.GRADER_CHECK}\("([0-9]+\.[0-9]+)"', cell.source)]
     implement = [eid for eid in checked if registry[eid].kind == "implement"]
     by_receipt = [eid for eid in checked if registry[eid].kind != "implement"]
     assert full_marks == len(checked) and implement and by_receipt
