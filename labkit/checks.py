@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import numbers
 
-__all__ = ["check_bytes", "check_int"]
+import numpy as np
+
+__all__ = ["check_bytes", "check_int", "check_queries"]
 
 
 def check_bytes(value, length: int | None = None, *, what: str = "value") -> bytes:
@@ -33,3 +35,18 @@ def check_int(value, what: str, *, low: int | None = None, high: int | None = No
             expected = f">= {low}" if low is not None else f"<= {high}"
         raise ValueError(f"{what} must be an int {expected}, got {value}")
     return value
+
+
+def check_queries(queries, n_bits: int) -> np.ndarray:
+    """Oracle queries as a float64 array ``(n, n_bits)`` (one query ``(n_bits,)`` becomes one row;
+    a torch tensor is read as numpy), every value finite: the one check every oracle handle makes."""
+    if hasattr(queries, "detach"):
+        queries = queries.detach().cpu().numpy()
+    q = np.asarray(queries, dtype=np.float64)
+    if q.ndim == 1:
+        q = q[None, :]
+    if q.ndim != 2 or q.shape[1] != n_bits:
+        raise ValueError(f"queries must be an (n, {n_bits}) array of floats, got shape {q.shape}")
+    if not np.all(np.isfinite(q)):
+        raise ValueError("queries must be finite numbers")
+    return q

@@ -42,3 +42,15 @@ def test_check_bytes_returns_bytes_of_the_right_length(value):
 def test_check_bytes_refuses_non_bytes(value):
     with pytest.raises(TypeError, match="key must be bytes"):
         checks.check_bytes(value, what="key")
+
+
+def test_check_queries_gives_float_rows_and_refuses_bad_shapes_and_values():
+    import torch
+
+    assert checks.check_queries([0, 1, 0.5], 3).shape == (1, 3)
+    assert checks.check_queries(torch.ones(4, 3), 3).dtype == np.float64
+    with pytest.raises(ValueError, match=r"\(n, 3\)"):
+        checks.check_queries(np.zeros((2, 4)), 3)
+    for bad in (np.nan, np.inf, -np.inf):
+        with pytest.raises(ValueError, match="finite"):
+            checks.check_queries([0.0, bad, 1.0], 3)

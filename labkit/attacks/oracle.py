@@ -6,6 +6,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from labkit import checks
+
 __all__ = ["query_oracle", "CountingOracle", "QueryBudgetExceeded", "as_multi_oracle", "reference_cipher", "module_dtype", "rows_to_words", "words_to_rows"]
 
 
@@ -59,13 +61,7 @@ class CountingOracle:
         self._network, self._bits, self.queries, self.budget = network, int(n_inputs), 0, budget
 
     def __call__(self, queries) -> np.ndarray:
-        q = np.asarray(queries, dtype=np.float64)
-        if q.ndim == 1:
-            q = q[None, :]
-        if q.ndim != 2 or q.shape[1] != self._bits:
-            raise ValueError(f"queries must be an (n, {self._bits}) array of floats, got shape {q.shape}")
-        if not np.all(np.isfinite(q)):
-            raise ValueError("queries must be finite numbers")
+        q = checks.check_queries(queries, self._bits)
         if self.budget is not None and self.queries + len(q) > self.budget:
             raise QueryBudgetExceeded(f"{self.queries + len(q)} query rows asked; the budget is {self.budget}")
         self.queries += len(q)

@@ -29,6 +29,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from labkit import checks
 from labkit.challenges import wire
 
 __all__ = ["ChallengeServiceError", "Attempt", "Oracle", "state_dir", "call", "attempt",
@@ -243,16 +244,7 @@ class Oracle:
         self._attempt, self._name, self._bits = attempt, name, int(n_inputs)
 
     def __call__(self, queries) -> np.ndarray:
-        if hasattr(queries, "detach"):
-            queries = queries.detach().cpu().numpy()
-        q = np.asarray(queries, dtype=np.float64)
-        if q.ndim == 1:
-            q = q[None, :]
-        if q.ndim != 2 or q.shape[1] != self._bits:
-            raise ValueError(f"queries must be an (n, {self._bits}) array of floats, got shape {q.shape}")
-        if not np.all(np.isfinite(q)):
-            raise ValueError("queries must be finite numbers")
-        return np.asarray(self._attempt.query(self._name, q))
+        return np.asarray(self._attempt.query(self._name, checks.check_queries(queries, self._bits)))
 
     @property
     def n_inputs(self) -> int:
