@@ -174,6 +174,21 @@ print(swaps)
 '''
 
 
+def _remove_lab(lab: Path) -> None:
+    """The race test's reset between two logins: remove ~/lab, whatever the watcher has just swapped
+    it for (a link is unlinked, never followed; a folder goes with fd-based rmtree, which refuses a
+    folder swapped for a link under it), looking again when a swap lands between check and removal."""
+    for _ in range(100):
+        try:
+            if lab.is_symlink():
+                lab.unlink()
+            elif lab.exists():
+                shutil.rmtree(lab)
+            return
+        except OSError:  # swapped between the check and the removal
+            continue
+
+
 @needs_root
 def test_pre_spawn_hook_never_acts_as_root_in_a_students_home(accounts, monkeypatch):
     """The attack of the issue: while the hub prepares ~/lab, the student swaps it for a symlink to a
@@ -212,11 +227,7 @@ def test_pre_spawn_hook_never_acts_as_root_in_a_students_home(accounts, monkeypa
     try:
         for _ in range(40):
             asyncio.run(hook(_spawner(student.pw_name)))
-            lab = home / "lab"
-            if lab.is_symlink():
-                lab.unlink()  # (the test's reset; unlink never follows the link)
-            elif lab.exists():
-                shutil.rmtree(lab)  # fd-based, never follows symlinks
+            _remove_lab(home / "lab")
     finally:
         stop.touch()
         swaps = int(watcher.communicate(timeout=60)[0] or 0)

@@ -41,7 +41,11 @@ def test_aes256_network_is_affine_and_relu_and_checks_its_key():
 def test_first_round_attack_gives_w0_to_w3_of_aes256_and_nothing_more():
     key = secrets.token_bytes(32)
     result = rounds.recover_first_round_key(aes256_network(key), 128, seed=1)
-    assert result.key == key[:16] and result.queries == 4 * 128 and result.detected_errors == 0
+    assert result.key == key[:16]
+    # 4 queries per key bit; a disagreement detected on some bits (an unlucky random base, seen once in
+    # several hundred runs) re-probes those bits on a new base: still linear, within 06.8's 1,024
+    assert result.queries % 4 == 0 and result.queries <= 2 * 4 * 128
+    assert (result.queries == 4 * 128) == (result.retries == 0) and result.detected_errors >= result.retries
     # half a key does not encrypt: w4..w7 are the key's second half, not derived from w0..w3
     guess = result.key + bytes(16)
     assert AES.new(guess, AES.MODE_ECB).encrypt(bytes(16)) != AES.new(key, AES.MODE_ECB).encrypt(bytes(16))
