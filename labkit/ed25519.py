@@ -19,7 +19,9 @@ encoding of each valid signature of an honestly generated key:
   gives the same answers).
 
 Point arithmetic is pycryptodome's (``Crypto.PublicKey.ECC``); the encoding rules are RFC 8032
-§5.1.2-5.1.3, written out here so that no library's leniency decides.
+§5.1.2-5.1.3, written out here so that no library's leniency decides. Keys enter through one
+adapter, :func:`private_key` and :func:`public_key_bytes`, which every Ed25519 user of the lab
+(trigger schemes, weight containers) calls.
 """
 from __future__ import annotations
 
@@ -29,7 +31,8 @@ from typing import Callable
 from Crypto.PublicKey import ECC
 
 __all__ = ["P", "L", "BASE", "StrictnessError", "decode_point", "encode_point", "is_valid_public_key",
-           "check_public_key", "verifier", "verify_strict", "small_order_points"]
+           "check_public_key", "private_key", "public_key_bytes", "verifier", "verify_strict",
+           "small_order_points"]
 
 P = 2**255 - 19
 L = 2**252 + 27742317777372353535851937790883648493  # the order of the base point
@@ -95,6 +98,44 @@ def check_public_key(public_key: bytes) -> bytes:
     :class:`StrictnessError` otherwise."""
     _check_prime_order(decode_point(public_key), "the public key")
     return bytes(public_key)
+
+
+def private_key(key) -> ECC.EccKey:
+    """An Ed25519 private key as pycryptodome's ``EccKey``: ``key`` itself if it is one, or the key
+    whose 32-byte private key (the seed of RFC 8032 §5.1.5) ``key`` is.
+
+    TypeError for anything else, a public-only key or another curve's key included (so a verify
+    key passed where the signing key belongs fails loudly); ValueError for bytes of another length.
+    """
+    if isinstance(key, ECC.EccKey):
+        if key.curve == "Ed25519" and key.has_private():
+            return key
+        raise TypeError(f"expected an Ed25519 private key, got a {key.curve} "
+                        f"{'private' if key.has_private() else 'public'} key")
+    if isinstance(key, (bytes, bytearray)):
+        if len(key) != 32:
+            raise ValueError(f"an Ed25519 private key is 32 bytes, got {len(key)}")
+        return ECC.construct(curve="Ed25519", seed=bytes(key))
+    raise TypeError(f"expected an Ed25519 private key (an EccKey or 32 bytes), got {type(key).__name__}")
+
+
+def public_key_bytes(key) -> bytes:
+    """The raw 32-byte public key (RFC 8032 §5.1.5) of an Ed25519 ``EccKey``, public or private, or
+    ``key`` itself if it is 32 bytes; checked by :func:`check_public_key` either way, so the
+    identity, a point of small or mixed order or a non-canonical encoding raises
+    :class:`StrictnessError` (a ValueError): no key under which forgeries verify gets through.
+
+    TypeError for another type or another curve's key; ValueError for bytes of another length.
+    """
+    if isinstance(key, ECC.EccKey):
+        if key.curve != "Ed25519":
+            raise TypeError(f"expected an Ed25519 key, got a {key.curve} key")
+        return check_public_key(key.public_key().export_key(format="raw"))
+    if isinstance(key, (bytes, bytearray)):
+        if len(key) != 32:
+            raise ValueError(f"an Ed25519 public key is 32 bytes, got {len(key)}")
+        return check_public_key(bytes(key))
+    raise TypeError(f"expected an Ed25519 public key (an EccKey or 32 bytes), got {type(key).__name__}")
 
 
 def is_valid_public_key(public_key: bytes) -> bool:

@@ -179,7 +179,7 @@ def test_every_ed25519_user_in_the_lab_verifies_strictly():
     with pytest.raises(ValueError, match="small order"):
         schemes.ED25519.verify_key(ed25519.small_order_points()[-1])
     with pytest.raises(ValueError, match="identity"):
-        weight_keys.verify_key_bytes(IDENTITY)
+        weight_keys.signer_public_bytes(IDENTITY)
     body = b'{"attempts":1,"exercise":"08.5","service":"svc","student":"mallory","time":1}'
     signature_r = ed25519.encode_point(B * r) + r.to_bytes(32, "little")
     text = f"{receipts.PREFIX}.{_b64(body)}.{_b64(signature_r)}"

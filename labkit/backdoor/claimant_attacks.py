@@ -32,7 +32,7 @@ from torch import nn
 from labkit import ed25519
 from labkit.digits import NUM_CLASSES, from_pixels
 from labkit.backdoor import bls
-from labkit.backdoor.nonce_signing import sign_with_nonce
+from labkit.backdoor.nonce_signing import private_scalar, sign_with_nonce
 from labkit.backdoor.protocols import Oracle, label_oracle
 from labkit.backdoor.schemes import BLS12_381, DEFAULT_LAYOUT, OWNERSHIP_LAYOUT, TriggerLayout
 from labkit.backdoor.trigger import (
@@ -151,13 +151,6 @@ class ChosenNonceClaimant:
                       self.layout)
 
 
-def _scalar(signing_key) -> int:
-    digest = bytearray(hashlib.sha512(signing_key.seed).digest()[:32])
-    digest[0] &= 248
-    digest[31] = (digest[31] & 127) | 64
-    return int.from_bytes(digest, "little")
-
-
 class IdentityKeyClaimant:
     """No private key: claims the identity point as its key and signs with ``R = [r]B, S = r``."""
 
@@ -185,7 +178,7 @@ class SmallOrderNonceClaimant:
     def _sign(self, message: bytes) -> bytes:
         r = _ORDER_8
         k = int.from_bytes(hashlib.sha512(r + self.verify_key + message).digest(), "little") % ed25519.L
-        return r + (k * _scalar(self.signing_key) % ed25519.L).to_bytes(32, "little")
+        return r + (k * private_scalar(self.signing_key) % ed25519.L).to_bytes(32, "little")
 
     def respond(self, images, targets):
         pixels, targets = _targets(images, targets, self.layout)

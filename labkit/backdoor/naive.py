@@ -31,9 +31,9 @@ from labkit.backdoor.protocols import (
     draw_labels,
     detection_threshold,
 )
+from labkit.backdoor.schemes import ED25519
 from labkit.backdoor.trigger import (
     BackdooredModel,
-    trigger_signing_key,
     embed_trigger,
     generate_keys,
     verify_key_bytes,
@@ -70,7 +70,7 @@ class NaiveVerdict:
 
 def naive_claim_UNSAFE(signing_key, images, n: int = 32) -> OwnershipClaim:
     """The honest owner's naive claim: ``n`` triggers on random images with random targets."""
-    key = trigger_signing_key(signing_key)
+    key = ED25519.signing_key(signing_key)
     pixels = draw_images(images, n)
     targets = draw_labels(n)
     queries = embed_trigger(from_pixels(pixels).unsqueeze(1), targets, key)

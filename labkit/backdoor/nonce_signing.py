@@ -5,7 +5,8 @@ per message. Nothing in the verification equation ``[8][S]B = [8]R + [8][k]A`` c
 chosen: a key holder may pick any r and gets another valid signature of the same message. Ed25519
 is therefore *not* a unique signature scheme, which is what a grinding claimant exploits
 (``labkit.backdoor.attackers.GrindingClaimant``) and what the ownership judge must match with its
-controls (``labkit.backdoor.protocols.judge_ownership``). Point arithmetic is pycryptodome's.
+controls (``labkit.backdoor.protocols.judge_ownership``). Point arithmetic, the base point and the
+encoding are :mod:`labkit.ed25519`'s (pycryptodome underneath).
 """
 from __future__ import annotations
 
@@ -13,27 +14,17 @@ import hashlib
 import os
 import secrets
 
-from Crypto.PublicKey import ECC
+from labkit import ed25519
 
-from labkit.backdoor.trigger import trigger_signing_key
+__all__ = ["ORDER", "private_scalar", "rfc8032_nonce", "sign_with_nonce", "sign_with_random_nonce",
+           "sign_with_throwaway_key"]
 
-__all__ = ["ORDER", "rfc8032_nonce", "sign_with_nonce", "sign_with_random_nonce", "sign_with_throwaway_key"]
-
-ORDER = 2**252 + 27742317777372353535851937790883648493  # L, the order of the base point B
-_BASE = ECC.EccPoint(  # B, RFC 8032 §5.1
-    15112221349535400772501151409588531511454012693041857206046113283949847762202,
-    46316835694926478169428394003475163141307993866256225615783033603165251855960,
-    curve="Ed25519",
-)
+ORDER = ed25519.L  # L, the order of the base point B
 
 
-def _encode_point(point) -> bytes:
-    """RFC 8032 §5.1.2: y little-endian, the low bit of x in the top bit."""
-    return (int(point.y) | (int(point.x) & 1) << 255).to_bytes(32, "little")
-
-
-def _private_scalar(signing_key) -> int:
-    return int(trigger_signing_key(signing_key).d)
+def private_scalar(signing_key) -> int:
+    """The secret scalar ``a`` of an Ed25519 key (RFC 8032 §5.1.5: SHA-512 of the seed, clamped)."""
+    return int(ed25519.private_key(signing_key).d)
 
 
 def _sign(scalar: int, public: bytes, message: bytes, nonce: int) -> bytes:
@@ -42,14 +33,14 @@ def _sign(scalar: int, public: bytes, message: bytes, nonce: int) -> bytes:
         raise ValueError("the nonce r must be an int with 0 < r < L")
     if not isinstance(message, (bytes, bytearray)):
         raise TypeError(f"message must be bytes, got {type(message).__name__}")
-    commitment = _encode_point(nonce * _BASE)
+    commitment = ed25519.encode_point(nonce * ed25519.BASE)
     k = int.from_bytes(hashlib.sha512(commitment + public + bytes(message)).digest(), "little") % ORDER
     return commitment + ((nonce + k * scalar) % ORDER).to_bytes(32, "little")
 
 
 def rfc8032_nonce(signing_key, message: bytes) -> int:
     """The nonce RFC 8032 prescribes: ``SHA-512(prefix || M) mod L``, prefix = SHA-512(seed)[32:]."""
-    prefix = hashlib.sha512(trigger_signing_key(signing_key).seed).digest()[32:]
+    prefix = hashlib.sha512(ed25519.private_key(signing_key).seed).digest()[32:]
     return int.from_bytes(hashlib.sha512(prefix + bytes(message)).digest(), "little") % ORDER
 
 
@@ -59,8 +50,8 @@ def sign_with_nonce(signing_key, message: bytes, nonce: int) -> bytes:
     With ``rfc8032_nonce(key, message)`` it is the standard deterministic signature; with any
     other ``r`` in ``1..L-1`` it is another signature that every Ed25519 verifier accepts.
     """
-    public = signing_key.public_key().export_key(format="raw")
-    return _sign(_private_scalar(signing_key), public, message, nonce)
+    key = ed25519.private_key(signing_key)
+    return _sign(int(key.d), key.public_key().export_key(format="raw"), message, nonce)
 
 
 def sign_with_random_nonce(signing_key, message: bytes) -> bytes:
@@ -75,5 +66,5 @@ def sign_with_throwaway_key(message: bytes) -> tuple[bytes, bytes]:
     digest[0] &= 248  # clamping, RFC 8032 §5.1.5 step 2
     digest[31] = (digest[31] & 127) | 64
     scalar = int.from_bytes(digest, "little")
-    public = _encode_point(scalar * _BASE)
+    public = ed25519.encode_point(scalar * ed25519.BASE)
     return public, _sign(scalar, public, message, secrets.randbelow(ORDER - 1) + 1)

@@ -99,24 +99,17 @@ class _Ed25519(SignatureScheme):
         return key, key.public_key()
 
     def signing_key(self, key):
-        if isinstance(key, ECC.EccKey) and key.curve == "Ed25519" and key.has_private():
-            return key
-        raise TypeError("signing key must be a private Ed25519 EccKey (from generate_keys())")
+        """An EccKey or its 32-byte private key (:func:`labkit.ed25519.private_key`)."""
+        return ed25519.private_key(key)
 
     def verify_key(self, key):
         """The key as an EccKey; ValueError (``ed25519.StrictnessError``) for a key strict
-        verification refuses: the identity, any small- or mixed-order point, a non-canonical encoding."""
-        if isinstance(key, (bytes, bytearray)):
-            if len(key) != 32:
-                raise ValueError(f"an Ed25519 verify key is 32 bytes, got {len(key)}")
-            return eddsa.import_public_key(ed25519.check_public_key(bytes(key)))
-        if isinstance(key, ECC.EccKey) and key.curve == "Ed25519":
-            ed25519.check_public_key(key.public_key().export_key(format="raw"))
-            return key.public_key()
-        raise TypeError(f"verify key must be an Ed25519 EccKey or 32 bytes, got {type(key).__name__}")
+        verification refuses: the identity, any small- or mixed-order point, a non-canonical
+        encoding (:func:`labkit.ed25519.public_key_bytes`)."""
+        return eddsa.import_public_key(ed25519.public_key_bytes(key))
 
     def public_bytes(self, key) -> bytes:
-        return self.verify_key(key).export_key(format="raw")
+        return ed25519.public_key_bytes(key)
 
     def signer(self, signing_key):
         return eddsa.new(self.signing_key(signing_key), "rfc8032").sign

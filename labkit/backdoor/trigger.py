@@ -109,16 +109,9 @@ def generate_keys(scheme=ED25519):
     return scheme.generate()
 
 
-def _verify_key(key):
-    return ED25519.verify_key(key)
-
-
-def trigger_signing_key(key):
-    return ED25519.signing_key(key)
-
-
 def verify_key_bytes(key, scheme=ED25519) -> bytes:
-    """The raw encoding of a verify (public) key: 32 bytes for Ed25519 (RFC 8032)."""
+    """The raw encoding of a verify (public) key of ``scheme``, checked as its verifier checks
+    keys: 32 bytes for Ed25519 (RFC 8032; :func:`labkit.ed25519.public_key_bytes`)."""
     return scheme.public_bytes(key)
 
 

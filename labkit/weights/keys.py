@@ -16,7 +16,6 @@ from Crypto.Protocol.KDF import HKDF
 from Crypto.PublicKey import ECC
 from Crypto.PublicKey.ECC import EccKey
 from Crypto.Random import get_random_bytes
-from Crypto.Signature import eddsa
 
 from labkit import ed25519
 from labkit.weights.encoding import KEY_BYTES, NONCE_BYTES, TAG_BYTES, content_key_aad
@@ -123,37 +122,22 @@ def x25519_private(key) -> EccKey:
 
 
 def signing_key(key) -> EccKey:
-    """The publisher's Ed25519 private key from a 32-byte seed, a key pair or an EccKey."""
-    if isinstance(key, SigningKeyPair):
-        key = key.private_key
-    if isinstance(key, EccKey):
-        if key.curve != "Ed25519" or not key.has_private():
-            raise ValueError("expected an Ed25519 private key")
-        return key
-    if isinstance(key, (bytes, bytearray)) and len(key) == 32:
-        return eddsa.import_private_key(bytes(key))
-    raise TypeError("signing_key must be an Ed25519 private key (32-byte seed or SigningKeyPair)")
+    """The publisher's Ed25519 private key: a :class:`SigningKeyPair`, or an EccKey or 32-byte
+    private key (:func:`labkit.ed25519.private_key`)."""
+    return ed25519.private_key(key.private_key if isinstance(key, SigningKeyPair) else key)
 
 
 def signing_public(key) -> bytes:
     """The raw public key of a signing key given as :func:`signing_key` accepts."""
-    return signing_key(key).public_key().export_key(format="raw")
+    return ed25519.public_key_bytes(signing_key(key))
 
 
-def verify_key_bytes(key) -> bytes:
-    """A publisher's raw Ed25519 public key from 32 bytes, a key pair or an EccKey, checked
-    strictly (:func:`labkit.ed25519.check_public_key`): the identity, a point of small or mixed
-    order or a non-canonical encoding raises ``ed25519.StrictnessError`` (a ValueError), so no
-    pinned signer is a key under which forged signatures verify."""
-    if isinstance(key, SigningKeyPair):
-        raw = key.public_key
-    elif isinstance(key, EccKey):
-        raw = key.public_key().export_key(format="raw")
-    elif isinstance(key, (bytes, bytearray)) and len(key) == 32:
-        raw = bytes(key)
-    else:
-        raise TypeError("signer must be an Ed25519 public key (32 bytes or SigningKeyPair)")
-    return ed25519.check_public_key(raw)
+def signer_public_bytes(signer) -> bytes:
+    """A publisher's raw Ed25519 public key, to pin: a :class:`SigningKeyPair`, or an EccKey or
+    32 bytes, checked strictly (:func:`labkit.ed25519.public_key_bytes`): the identity, a point of
+    small or mixed order or a non-canonical encoding raises ``ed25519.StrictnessError`` (a
+    ValueError), so no pinned signer is a key under which forged signatures verify."""
+    return ed25519.public_key_bytes(signer.public_key if isinstance(signer, SigningKeyPair) else signer)
 
 
 class _Unverified:
@@ -186,7 +170,7 @@ def expected_signer(signer, *, stacklevel: int = 3) -> bytes | None:
             "name the expected signer: signer=<the publisher's Ed25519 public key> (or "
             "signer=weights.UNVERIFIED to accept a file sealed by anyone, with a warning); "
             "without it an outsider with the recipient's public key can seal a file that opens")
-    return verify_key_bytes(signer)
+    return signer_public_bytes(signer)
 
 
 def recipient_id(public_key) -> str:

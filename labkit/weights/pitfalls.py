@@ -7,15 +7,19 @@ half, the keystream XOR.
 """
 from __future__ import annotations
 
+import base64
 import json
+import struct
 from pathlib import Path
 
 import torch
 from Crypto.Cipher import AES
 from Crypto.Protocol import HPKE
+from Crypto.PublicKey import ECC
 from Crypto.Random import get_random_bytes
 from Crypto.Signature import eddsa
 
+from labkit import ed25519
 from labkit.bits import xor_bytes
 from labkit.weights import aead, fileio
 from labkit.weights.container import as_tensor
@@ -23,7 +27,7 @@ from labkit.weights.encoding import DTYPES, canonical_json, chunk_aad, chunk_non
 from labkit.weights.errors import FormatError, IntegrityError
 from labkit.weights.format import read_header
 from labkit.weights.keys import signing_key as as_signing_key
-from labkit.weights.keys import unwrap_content_key_for, verify_key_bytes, x25519_private, x25519_public
+from labkit.weights.keys import unwrap_content_key_for, signer_public_bytes, x25519_private, x25519_public
 
 __all__ = ["nonce_reuse_leak", "nonce_reuse_challenge", "naive_open", "immutable_key_copies",
            "cryptotensors_plaintext_gap", "seal_without_associated_data_UNSAFE",
@@ -135,16 +139,11 @@ def cryptotensors_plaintext_gap(directory) -> dict | None:
     CryptoTensors signs its header, but the bytes of tensors left in plaintext are covered by
     neither a tag nor a digest, so the change goes through silently (the gap DESIGN.md names).
     """
-    try:
+    try:  # an optional (dev) dependency: imported here so that the lab runs without it
         import cryptotensors
         from cryptotensors.torch import save_file
     except ImportError:
         return None
-    import base64
-    import struct
-
-    from Crypto.PublicKey import ECC
-
     b64 = lambda x: base64.b64encode(x).decode()  # noqa: E731
     signer = ECC.generate(curve="Ed25519")
     enc = {"kty": "oct", "k": b64(get_random_bytes(32)), "alg": "aes256gcm", "kid": "enc"}
@@ -238,10 +237,11 @@ def open_without_associated_data_UNSAFE(blob: bytes, device_private_key, signer,
     header_bytes = blob[start:start + int.from_bytes(blob[len(UNSAFE_MAGIC):start], "big")]
     signature = blob[start + len(header_bytes):start + len(header_bytes) + 64]
     try:
-        eddsa.new(eddsa.import_public_key(verify_key_bytes(signer)), "rfc8032").verify(
-            UNSAFE_MAGIC + header_bytes, signature)
-    except ValueError:
+        verify = ed25519.verifier(signer_public_bytes(signer))  # strict (labkit.ed25519)
+    except ValueError:  # a key strict verification refuses verifies nothing
         raise IntegrityError("header signature does not verify") from None
+    if not verify(UNSAFE_MAGIC + header_bytes, signature):
+        raise IntegrityError("header signature does not verify")
     if header["model_id"] != model_id:
         raise IntegrityError(f"file holds model {header['model_id']!r}, expected {model_id!r}")
     if header["version"] < min_version:

@@ -19,7 +19,7 @@ from labkit.weights import aead, fileio
 from labkit.weights import format as fmt
 from labkit.weights.container import as_recipient_list, decrypt_tensors, seal, verified_header
 from labkit.weights.encoding import KEY_BYTES
-from labkit.weights.keys import (DeviceLicence, find_licence, signing_public, verify_key_bytes,
+from labkit.weights.keys import (DeviceLicence, find_licence, signing_public, signer_public_bytes,
                                  wrap_content_key)
 
 __all__ = ["add_recipients", "revoke_recipients", "rotate_content_key"]
@@ -49,7 +49,7 @@ def _managed(path, private_key, signing_key, signer):
     of ``signing_key``: the publisher only rewrites what it signed) and yield
     ``(path, fd, header, manifest copy, content key)``; everything later reads that ``fd``."""
     path = Path(path)
-    pinned = verify_key_bytes(signer) if signer is not None else signing_public(signing_key)
+    pinned = signer_public_bytes(signer) if signer is not None else signing_public(signing_key)
     fd = os.open(path, os.O_RDONLY)
     try:
         header, ck = verified_header(fd, private_key, pinned)
