@@ -189,3 +189,46 @@ def test_every_ed25519_user_in_the_lab_verifies_strictly():
     service = ECC.generate(curve="Ed25519")  # and a genuine receipt still verifies
     genuine = receipts.sign_receipt(service, student="ann", exercise="08.5", attempts=2, service="svc")
     assert receipts.verify_receipt(genuine, receipts.public_key_bytes(service), student="ann").attempts == 2
+
+
+def _adapters_agree(call_a, call_b, key):
+    """Both adapters give the same result for ``key``, or the same exception type."""
+    results = []
+    for call in (call_a, call_b):
+        try:
+            results.append(("ok", call(key)))
+        except (TypeError, ValueError) as err:
+            results.append((type(err), None))
+    return results[0] == results[1], results[0]
+
+
+def test_one_key_adapter_for_the_trigger_scheme_and_the_weights_signer():
+    """The backdoor's Ed25519 scheme and the weights' signer pin take Ed25519 keys through the same
+    adapter (labkit.ed25519): the same inputs accepted, the same refused, with the same error."""
+    signing = ECC.generate(curve="Ed25519")
+    seed, public = signing.seed, signing.public_key().export_key(format="raw")
+    x25519 = ECC.generate(curve="X25519")
+    cases = {"private EccKey": signing, "public EccKey": signing.public_key(), "raw public": public,
+             "bytearray": bytearray(public), "31 bytes": public[:31], "identity": IDENTITY,
+             "small order": ed25519.small_order_points()[-1], "X25519 key": x25519,
+             "str": public.hex(), "None": None}
+    for name, key in cases.items():
+        agree, (outcome, value) = _adapters_agree(schemes.ED25519.public_bytes,
+                                                  weight_keys.signer_public_bytes, key)
+        assert agree, name
+        expected = {"private EccKey": "ok", "public EccKey": "ok", "raw public": "ok",
+                    "bytearray": "ok", "31 bytes": ValueError, "identity": ed25519.StrictnessError,
+                    "small order": ed25519.StrictnessError}.get(name, TypeError)
+        assert outcome == expected, name
+        assert value in (None, public)
+    # signing keys: an EccKey with its private part or its 32-byte private key (RFC 8032 seed)
+    for key in (signing, seed, bytearray(seed)):
+        for adapter in (schemes.ED25519.signing_key, weight_keys.signing_key):
+            assert adapter(key).public_key().export_key(format="raw") == public
+    for key, error in ((signing.public_key(), TypeError), (x25519, TypeError), (seed[:31], ValueError),
+                       (seed.hex(), TypeError), (None, TypeError)):
+        for adapter in (schemes.ED25519.signing_key, weight_keys.signing_key):
+            with pytest.raises(error):
+                adapter(key)
+    pair = weight_keys.SigningKeyPair(seed, public)  # the weights' own pair type, unwrapped first
+    assert weight_keys.signer_public_bytes(pair) == weight_keys.signing_public(pair) == public
