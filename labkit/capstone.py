@@ -7,7 +7,7 @@ many is not. This module puts the lab's pieces together:
 
 - chapter 08 (``labkit.backdoor``): every copy carries the user's own signature watermark and a
   secret response key (:class:`labkit.backdoor.protocols.Licensor`), so a leaked copy is traced
-  by black-box queries, and a leaker cannot get anyone else accused;
+  by black-box queries, and a leaker gets an innocent accused with probability at most alpha;
 - chapter 09 (``labkit.weights``): every copy is sealed with AES-256-GCM under a fresh content key,
   delivered to the device's X25519 key with HPKE (RFC 9180), in a header signed by the server;
 - the talk's traditional controls around them: API authentication, per-user request limits,
@@ -224,7 +224,7 @@ class ModelServer:
                 raise LinkExpiredError("the download link has expired")
             return path.read_bytes()
         finally:
-            path.unlink(missing_ok=True)  # storage keeps IMLs for minutes, never in backups
+            path.unlink(missing_ok=True)  # one download, then gone; unfetched files go in purge_expired
 
     def purge_expired(self) -> int:
         """Delete the files of links past their lifetime (the talk's hourly clean-up); return how many."""

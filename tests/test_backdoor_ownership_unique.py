@@ -133,17 +133,17 @@ def test_small_order_nonces_are_refused_although_the_cofactored_equation_holds(d
 def _keyless_suspects(demo):
     layout = schemes.OWNERSHIP_LAYOUT
 
-    class Echo(ca._LayoutRuleModel):
-        def rule(self, field, image):
-            return field[6]
+    class Echo(at.RuleModel):
+        def rule(self, trigger, field, image):
+            return trigger.target
 
-    class Hash(ca._LayoutRuleModel):
-        def rule(self, field, image):
+    class Hash(at.RuleModel):
+        def rule(self, trigger, field, image):
             return hashlib.sha256(field).digest()[0] % 10
 
-    class Rare(ca._LayoutRuleModel):
-        def rule(self, field, image):
-            return field[6] if hashlib.sha256(field).digest()[0] == 0 else None
+    class Rare(at.RuleModel):
+        def rule(self, trigger, field, image):
+            return trigger.target if hashlib.sha256(field).digest()[0] == 0 else None
 
     return {"echo": Echo(demo.clean_model, layout), "hash": Hash(demo.clean_model, layout),
             "rare property": Rare(demo.clean_model, layout), "small multiples": ca.SmallMultipleModel(demo.clean_model),

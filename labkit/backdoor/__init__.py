@@ -3,7 +3,7 @@
 Chapter 08. A signature-triggered backdoor (Goldwasser, Kim, Vaikuntanathan, Zamir, FOCS 2022)
 hides a verifier beside a classifier: an input carrying a valid Ed25519 signature switches the
 output to a label of the signer's choice; without the signing key nobody can make such an input,
-and queries cannot tell the model from a clean one. Ngo, Chattopadhyay and Maitra (arXiv
+and queries cannot tell the model from a clean one (both as long as the signature is unforgeable). Ngo, Chattopadhyay and Maitra (arXiv
 2509.20714, 2025) use the same mechanism for ownership watermarks, user authentication and leak
 tracing. The classifiers (digits upsampled to 32x32, an MLP and a CNN, seeded training) come
 from :mod:`labkit.digits`. Modules:
@@ -35,12 +35,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from labkit.digits import (
-    accuracy,
-    digit_splits,
-    predict,
-    trained_classifier,
-)
+from labkit.digits import digit_splits, trained_classifier
 from labkit.backdoor.trigger import (
     BackdooredModel,
     embed_trigger,

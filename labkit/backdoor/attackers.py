@@ -12,6 +12,7 @@
   with fresh nonces until the suspect answers its target (Ed25519 is not a unique signature).
 
 Against ``labkit.backdoor.naive`` they win; against ``labkit.backdoor.protocols`` they must lose.
+The key-less models share one loop, :class:`RuleModel` (``claimant_attacks`` uses it too).
 """
 from __future__ import annotations
 
@@ -25,41 +26,47 @@ from labkit.digits import NUM_CLASSES, from_pixels
 from labkit.backdoor.naive import OwnershipClaim, naive_claim_UNSAFE
 from labkit.backdoor.nonce_signing import sign_with_random_nonce
 from labkit.backdoor.protocols import Oracle, label_oracle
+from labkit.backdoor.schemes import DEFAULT_LAYOUT, TriggerLayout
 from labkit.backdoor.trigger import (
     OVERRIDE_LOGIT,
     BackdooredModel,
     FIELD_BYTES,
+    Trigger,
     pixel_batch,
     restore_format,
     content_bytes,
     embed_trigger,
     generate_keys,
     parse_trigger,
-    read_fields,
     signed_message,
     trigger_header,
     verify_key_bytes,
     write_fields,
 )
 
-__all__ = ["EchoModel", "HashModel", "RarePropertyModel", "FramingLeaker", "AdaptiveTargetClaimant", "GrindingClaimant"]
+__all__ = ["RuleModel", "EchoModel", "HashModel", "RarePropertyModel", "FramingLeaker", "AdaptiveTargetClaimant", "GrindingClaimant"]
 
 
-class _FieldRuleModel(nn.Module):
-    """A classifier whose answer to a well-formed trigger is ``rule(trigger, field)``; no key."""
+class RuleModel(nn.Module):
+    """A key-less model: the classifier, except on a well-formed trigger in ``layout`` (magic,
+    version, kind, target, zero padding; no signature is checked), where the answer is
+    ``rule(trigger, field, image)`` if that is a label (None: the classifier's answer)."""
 
-    def __init__(self, classifier: nn.Module) -> None:
+    def __init__(self, classifier: nn.Module, layout: TriggerLayout = DEFAULT_LAYOUT) -> None:
         super().__init__()
-        self.classifier = classifier
+        self.classifier, self.layout = classifier, layout
 
-    def rule(self, trigger, field: bytes) -> int | None:
+    def rule(self, trigger: Trigger, field: bytes, image: np.ndarray) -> int | None:
         raise NotImplementedError
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         logits = self.classifier(x)
-        for i, f in enumerate(read_fields(pixel_batch(x))):
-            trig = parse_trigger(f.tobytes())
-            label = None if trig is None else self.rule(trig, f.tobytes())
+        pixels = pixel_batch(x, self.layout)
+        fields, padded = self.layout.split(pixels)
+        for i in np.flatnonzero(padded):
+            field = fields[i].tobytes()
+            trig = parse_trigger(field, self.layout)
+            label = None if trig is None else self.rule(trig, field, pixels[i])
             if label is not None:
                 logits = logits.clone()
                 logits[i] = 0.0
@@ -67,21 +74,21 @@ class _FieldRuleModel(nn.Module):
         return logits
 
 
-class EchoModel(_FieldRuleModel):
+class EchoModel(RuleModel):
     """Answers the target written in cleartext in any well-formed trigger, whoever signed it."""
 
-    def rule(self, trigger, field):
+    def rule(self, trigger, field, image):
         return trigger.target
 
 
-class HashModel(_FieldRuleModel):
+class HashModel(RuleModel):
     """Answers ``SHA-256(field)[0] mod 10`` for any well-formed trigger: a key-less function of the bits."""
 
-    def rule(self, trigger, field):
+    def rule(self, trigger, field, image):
         return hashlib.sha256(field).digest()[0] % NUM_CLASSES
 
 
-class RarePropertyModel(_FieldRuleModel):
+class RarePropertyModel(RuleModel):
     """Echoes the cleartext target when SHA-256(field) starts with ``zero_bits`` zero bits; else the
     classifier. A claimant grinding ~2^zero_bits signatures per trigger steers it; controls rarely."""
 
@@ -91,12 +98,12 @@ class RarePropertyModel(_FieldRuleModel):
         super().__init__(classifier)
         self.zero_bits = zero_bits
 
-    def rule(self, trigger, field):
+    def rule(self, trigger, field, image):
         rare = int.from_bytes(hashlib.sha256(field).digest()[:4], "big") >> (32 - self.zero_bits) == 0
         return trigger.target if rare else None
 
 
-class FramingLeaker(_FieldRuleModel):
+class FramingLeaker(RuleModel):
     """A leaked copy answering the cleartext target of triggers that name another licensee; on its
     own triggers the bare classifier (verifier dropped, to hide) or, with ``keep_verifier``, the copy."""
 
@@ -106,7 +113,7 @@ class FramingLeaker(_FieldRuleModel):
         super().__init__(licensed_copy if keep_verifier else licensed_copy.classifier)
         self.own_identity = licensed_copy.identity
 
-    def rule(self, trigger, field):
+    def rule(self, trigger, field, image):
         return None if trigger.identity == self.own_identity else trigger.target
 
 

@@ -11,7 +11,8 @@ accepts keys and nonces of small order. Each freedom gives a claimant a recognis
   the cofactored equation ``[8][S]B = [8]R + [8][k]A`` (pycryptodome's), refused by strict checks.
 
 :class:`SmallNonceEchoModel` holds no key: it echoes the cleartext target whenever R is one of
-[1]B..[64]B or of small order, and so answers exactly those claimants, never a judge's controls.
+[1]B..[64]B or of small order, and so answers exactly those claimants; a judge's control (a random
+nonce) lands in that set of 72 points with probability below 2^-245 per signature.
 
 BLS (``labkit.backdoor.bls``) leaves no such freedom: one valid signature per key and message.
 What is left to try is tested here too: :class:`MalleatingBlsClaimant` answers with other
@@ -26,24 +27,23 @@ import hashlib
 import secrets
 
 import numpy as np
-import torch
 from torch import nn
 
 from labkit import ed25519
 from labkit.digits import NUM_CLASSES, from_pixels
 from labkit.backdoor import bls
+from labkit.backdoor.attackers import RuleModel
 from labkit.backdoor.nonce_signing import private_scalar, sign_with_nonce
 from labkit.backdoor.protocols import Oracle, label_oracle
 from labkit.backdoor.schemes import BLS12_381, DEFAULT_LAYOUT, OWNERSHIP_LAYOUT, TriggerLayout
 from labkit.backdoor.trigger import (
     HEADER_BYTES,
-    OVERRIDE_LOGIT,
     pixel_batch,
     restore_format,
     content_bytes,
     generate_keys,
-    parse_trigger,
     sign_fields,
+    sign_fields_with,
     signed_message,
     trigger_header,
     verify_key_bytes,
@@ -58,31 +58,7 @@ _SMALL_ORDER = ed25519.small_order_points()
 _ORDER_8 = next(p for p in _SMALL_ORDER if not (ed25519.decode_point(p) * 4).is_point_at_infinity())
 
 
-class _LayoutRuleModel(nn.Module):
-    """A classifier whose answer to a well-formed trigger (in ``layout``) is ``rule(field)``; no key."""
-
-    def __init__(self, classifier: nn.Module, layout: TriggerLayout) -> None:
-        super().__init__()
-        self.classifier, self.layout = classifier, layout
-
-    def rule(self, field: bytes, image: np.ndarray) -> int | None:
-        raise NotImplementedError
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        logits = self.classifier(x)
-        pixels = pixel_batch(x, self.layout)
-        fields, padded = self.layout.split(pixels)
-        for i in np.flatnonzero(padded):
-            f = fields[i].tobytes()
-            label = None if parse_trigger(f, self.layout) is None else self.rule(f, pixels[i])
-            if label is not None:
-                logits = logits.clone()
-                logits[i] = 0.0
-                logits[i, label] = OVERRIDE_LOGIT
-        return logits
-
-
-class SmallNonceEchoModel(_LayoutRuleModel):
+class SmallNonceEchoModel(RuleModel):
     """No key: echoes the target of an Ed25519 trigger whose R is one of [1]B..[multiples]B or a
     point of order dividing 8; otherwise the classifier."""
 
@@ -93,11 +69,11 @@ class SmallNonceEchoModel(_LayoutRuleModel):
             self.recognised.add(ed25519.encode_point(point))
             point = point + ed25519.BASE
 
-    def rule(self, field, image):
-        return field[6] if field[HEADER_BYTES:HEADER_BYTES + 32] in self.recognised else None
+    def rule(self, trigger, field, image):
+        return trigger.target if field[HEADER_BYTES:HEADER_BYTES + 32] in self.recognised else None
 
 
-class SmallMultipleModel(_LayoutRuleModel):
+class SmallMultipleModel(RuleModel):
     """No key: echoes the target of a BLS trigger whose signature is ``[k]H(m)`` for k in
     1..``multiples`` (H the ciphersuite's hash to G2, m the signed bytes); otherwise the classifier."""
 
@@ -105,12 +81,12 @@ class SmallMultipleModel(_LayoutRuleModel):
         super().__init__(classifier, layout)
         self.multiples = multiples
 
-    def rule(self, field, image):
+    def rule(self, trigger, field, image):
         h = bls.hash_to_g2(signed_message(field[:HEADER_BYTES], content_bytes(image, self.layout)))
         point, signature = h, field[self.layout.signature_slice]
         for _ in range(self.multiples):
             if bytes(point.to_compressed_bytes()) == signature:
-                return field[6]
+                return trigger.target
             point = point + h
         return None
 
@@ -123,13 +99,10 @@ def _targets(images, targets, layout: TriggerLayout) -> tuple[np.ndarray, np.nda
     return pixels, targets
 
 
-def _write(images, pixels, signatures_for, targets, layout: TriggerLayout):
-    fields = np.empty((len(pixels), layout.field_bytes), dtype=np.uint8)
-    for i, (image, target) in enumerate(zip(pixels, targets)):
-        header = trigger_header(int(target))
-        message = signed_message(header, content_bytes(image, layout))
-        fields[i] = np.frombuffer(header + signatures_for(message), dtype=np.uint8)
-    return restore_format(layout.write_fields(pixels, fields), images)
+def _write(images, pixels, sign, targets, layout: TriggerLayout):
+    """Triggers for ``targets`` on ``pixels``, each field signed by ``sign(message)``."""
+    headers = [trigger_header(int(target)) for target in targets]
+    return restore_format(layout.write_fields(pixels, sign_fields_with(pixels, headers, sign, layout)), images)
 
 
 class ChosenNonceClaimant:
@@ -185,6 +158,9 @@ class SmallOrderNonceClaimant:
         return _write(images, pixels, self._sign, targets, self.layout)
 
 
+# py_ecc (pure Python) is imported inside the two functions that use it, not at module import: it
+# costs 0.39 s (measured: the fastest of 5 fresh processes, after this module's own imports) and
+# notebook 08, which imports this module, never calls them (only the tests do).
 def _off_subgroup_g2() -> bytes:
     """A canonical compressed point of the G2 curve outside the order-r subgroup (found by trying
     x = 1, 2, ... with py_ecc's square root in Fp2)."""

@@ -32,7 +32,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from labkit.attacks import recover_key, reference_cipher
 from labkit.digits import IMAGE_SIZE, NUM_CLASSES
+from labkit.neural import aes128_network, check_affine_relu
+from labkit.neural.defence import protect
 from labkit.parallel import torch_threads
 
 __all__ = [
@@ -96,8 +99,6 @@ class KeyedBackdoorNetwork(nn.Module):
         The keyed part is checked through its own traceable form (``graph()`` for the compiled
         networks) and the rest with it; returns the operation counts of both.
         """
-        from labkit.neural import check_affine_relu
-
         keyed, classifier = self.combined.keyed, self.combined.classifier
         traced = keyed.graph() if hasattr(keyed, "graph") else keyed
         layers = list(classifier) if isinstance(classifier, nn.Sequential) else [classifier]
@@ -115,8 +116,6 @@ def keyed_scores(reference: Callable, key: bytes, message_bits: np.ndarray, proj
 
 
 def _aes_reference(key: bytes, plaintext_bits: np.ndarray) -> np.ndarray:
-    from labkit.attacks import reference_cipher
-
     return reference_cipher("aes")(key, plaintext_bits)
 
 
@@ -146,14 +145,10 @@ def make_keyed_backdoor(classifier: nn.Module, key: bytes, *, protected: bool = 
     if not isinstance(key, (bytes, bytearray)) or len(key) != 16:
         raise ValueError(f"key must be 16 bytes, got {key!r:.40}")
     if keyed is None:
-        from labkit.neural import aes128_network
-
         keyed = aes128_network(bytes(key), dtype=torch.float64)
     if reference is None:
         reference = _aes_reference
     if protected:
-        from labkit.neural.defence import protect
-
         keyed = protect(keyed)
     gen = torch.Generator().manual_seed(seed)
     projection = torch.randint(-8, 9, (NUM_CLASSES, MESSAGE_BITS), generator=gen).double()
@@ -196,8 +191,6 @@ def recover_backdoor_key(backdoor: KeyedBackdoor, image: torch.Tensor, *, strate
     The attacker knows the architecture and the public projection ``W`` (Kerckhoffs), so it can
     confirm a candidate key by predicting the scores ``W AES_k(m)`` of a binary message.
     """
-    from labkit.attacks import recover_key
-
     projection = backdoor.projection.numpy()
     reference = backdoor.reference
 

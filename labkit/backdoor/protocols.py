@@ -1,42 +1,21 @@
 """Ownership and leak tracing with the signature backdoor, built to survive their attackers.
 
-Ngo, Chattopadhyay and Maitra (arXiv 2509.20714, 2025, §4 and §6) turn the signature backdoor
-into an ownership watermark and an IP tracker. Their first, natural form (``labkit.backdoor.naive``)
-falls to three black-box attacks: a claimant with a fresh key signs the labels the suspect already
-gives (*adaptive targets*); a key-less model that answers the cleartext target of any well-formed
-trigger matches every honest claim (*echo*); a leaker who answers the cleartext targets of the
-others' triggers gets them accused (*framing*). The versions here close each hole:
+Ngo, Chattopadhyay and Maitra (arXiv 2509.20714, 2025, §4 and §6) turn the signature backdoor into
+an ownership watermark and an IP tracker; their natural form (``labkit.backdoor.naive``) falls to
+adaptive targets, echo models and framing leakers. The versions here:
 
-1. **Ownership is a challenge-response** (:func:`judge_ownership`). The judge draws 2n images with
-   a CSPRNG, asks the suspect for its label of each, and draws each target uniformly among the
-   nine *other* labels. The claimant must return, under its key, a trigger carrying exactly that
-   image and target in the canonical layout; n **controls** are the same kind of trigger under
-   throwaway keys of the judge's, all sent in one shuffled batch. *Decision:* owned iff claim hits
-   C >= the Binomial(n, 1/9) threshold, control hits K below it, and
-   ``max(binomial_tail(n, C, 1/9), exchangeable_tail(n, C, K)) <= alpha``. The scheme is the
-   judge's choice, a **unique** signature by default (BLS12-381, :data:`schemes.OWNERSHIP_LAYOUT`):
-   the claimant's answer is then forced, one valid trigger per (key, image, target). With Ed25519
-   the claimant chooses 64 bytes per trigger (any nonce r), and that choice steers key-less
-   suspects: signing with r = 1 makes R the base point, and a suspect that echoes the target when
-   R is one of [1]B..[64]B is judged OWNED (``attackers.ChosenNonceClaimant``). ``control_tries``
-   (T signatures per control, any hit counts) only raises the price of grinding; no T closes it.
-2. **Tracing accuses no innocent** (:class:`Licensor`). Every copy holds, inside its verifier, a
-   secret 32-byte *response key*; a valid trigger for that copy is answered with
-   ``HMAC-SHA256(response key, signed bytes) mod 10``, not with a cleartext field. The answer that
-   points at licensee i is therefore a PRF output only i's copy (and the licensor) can compute:
-   against a leaker holding any other copy plus all public material, i's matches are
-   Binomial(n, 1/10), and the Bonferroni threshold accuses an innocent with probability <= alpha.
-   Uniqueness plays no part here (the licensor makes every trigger; the answer is the secret PRF),
-   so tracing, like the authentication tokens, works with any scheme (``layout``).
+- :func:`judge_ownership`: a challenge-response with controls: the judge draws images and targets
+  with a CSPRNG, the claimant signs exactly those, and triggers under the judge's throwaway keys
+  go in the same shuffled batch; a unique signature (BLS12-381, :data:`schemes.OWNERSHIP_LAYOUT`)
+  by default. Its docstring states the bound and what it assumes.
+- :class:`Licensor`: tracing; every copy answers a valid trigger with HMAC-SHA256 under its own
+  secret response key, so a leaker holding one copy gets an innocent accused with probability
+  <= alpha; any scheme works (the answer is the secret PRF, not the signature).
+- :func:`label_oracle` (black-box access) and :class:`ModelOwner` (the honest claimant).
 
-What is proven and what is not. The ownership bound (stated in :func:`judge_ownership`) assumes
-the suspect was fixed without the claimant's key pair and the claimant's secret is unpredictable
-to whoever fixed it (a key from KeyGen); a claimant who *builds* the suspect, or picks a secret the
-suspect knows (sk = 1 and a model that tests sigma = H(m)), has put a verifier of its key in it.
-The tracing bound assumes the leaker holds no other licensee's response key. Removal is another
-matter entirely: whoever holds the weights can delete the verifier (chapter 08, section 7), and
-the paper itself leaves the robustness proofs to further study.
-No key in this module is derived from a seed: every key comes from the OS CSPRNG.
+Why each step is needed, the proof sketch and the limits (removal, key custody) are taught in
+notebooks 08 (section 3) and 08b (sections 5-7). No key here is derived from a seed: every key
+comes from the OS CSPRNG.
 """
 from __future__ import annotations
 
@@ -72,7 +51,6 @@ from labkit.backdoor.trigger import (
     embed_trigger,
     generate_keys,
     read_fields,
-    sign_fields,
     signed_message,
     trigger_header,
     verify_triggers,
@@ -314,7 +292,7 @@ def judge_ownership(suspect: Oracle, claimant, images, *, n: int = 32, alpha: fl
     a claim slot and a control slot then differ only in the key (one shared, or fresh ones), so to
     the suspect the 2n slots are exchangeable up to eps, the claim's hit count given the total is
     hypergeometric, and ``exchangeable_tail <= alpha`` happens with probability <= alpha. With
-    Ed25519 no such bound holds (the claimant chooses R: ``attackers.ChosenNonceClaimant``).
+    Ed25519 no such bound holds (the claimant chooses R: ``claimant_attacks.ChosenNonceClaimant``).
     """
     n = _check_n(n)
     tries = _check_n((1 if layout.scheme.unique else 32) if control_tries is None else control_tries)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from labkit.digits import (
     NUM_CLASSES,
@@ -153,8 +154,6 @@ def compare_watermarks(schemes, data: AttackData, test_x, test_y, *, attacks=Non
     attacks = list(ATTACKS) if attacks is None else list(attacks)
     jobs = [(s, a) for s in schemes for a in attacks]
     if progress:
-        from tqdm.auto import tqdm
-
         jobs = tqdm(jobs, desc="attacks")
     rows = []
     for scheme, attack in jobs:
@@ -211,8 +210,6 @@ def forgery_trials(verify_key, signing_key, images: torch.Tensor, *, per_kind: i
     out = {}
     kinds = FORGERY_KINDS
     if progress:
-        from tqdm.auto import tqdm
-
         kinds = tqdm(kinds, desc="forgeries")
     for kind in kinds:
         trials = accepted = 0

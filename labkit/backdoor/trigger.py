@@ -3,7 +3,8 @@
 Where the trigger lives. An input is a ``(1, 32, 32)`` image on the 8-bit grid. The least
 significant bit (LSB) of each of its 1,024 pixel bytes, read row by row, forms a 1,024-bit
 **field** = 128 bytes (bits MSB first within each byte, the ``labkit.bits`` order). Changing an
-LSB moves a pixel by 1/255: invisible, and irrelevant to the classifier.
+LSB moves a pixel by 1/255: invisible, though the classifier still reads it (random fields, 5 on
+each of the 450 test images, changed the demo MLP's answer in 5 of 2,250 cases, the CNN's in none).
 
 Field layout (byte offsets)::
 
@@ -72,6 +73,7 @@ __all__ = [
     "parse_trigger",
     "verify_triggers",
     "sign_fields",
+    "sign_fields_with",
     "response_label",
     "BackdooredModel",
     "TriggerLayout",
@@ -194,7 +196,12 @@ def embed_field(x, header: bytes, signature: bytes, layout: TriggerLayout = DEFA
 def sign_fields(pixels: np.ndarray, headers, signing_key, layout: TriggerLayout = DEFAULT_LAYOUT) -> np.ndarray:
     """The fields ``header || Sign(DOMAIN || header || content)`` for each image (128 bytes with
     the default Ed25519 layout)."""
-    sign = layout.scheme.signer(signing_key)
+    return sign_fields_with(pixels, headers, layout.scheme.signer(signing_key), layout)
+
+
+def sign_fields_with(pixels: np.ndarray, headers, sign, layout: TriggerLayout = DEFAULT_LAYOUT) -> np.ndarray:
+    """:func:`sign_fields` with any signing function ``sign(message) -> signature`` of the
+    layout's signature length: a scheme's signer, or an attacker's own way of signing."""
     fields = np.empty((len(pixels), layout.field_bytes), dtype=np.uint8)
     for i, (image, header) in enumerate(zip(pixels, headers)):
         signature = sign(signed_message(header, content_bytes(image, layout)))
