@@ -55,7 +55,8 @@ class SignatureScheme:
         raise NotImplementedError
 
     def signing_key(self, key):
-        """``key`` if it is a private key of this scheme, else TypeError."""
+        """The private key object of ``key`` (a private key of this scheme; Ed25519 also takes its
+        32-byte private key), else TypeError."""
         raise NotImplementedError
 
     def verify_key(self, key):
