@@ -19,6 +19,7 @@ same sandboxes is tests/test_grading_solutions.py.
 """
 from __future__ import annotations
 
+import ast
 import random
 from pathlib import Path
 
@@ -291,7 +292,13 @@ class _Box:
         return run
 
 
-@pytest.mark.parametrize("exercise_id", sorted(SPECS))
+#: 10.5 is a design whose material is chapter 09's container (labkit.weights, all of it): its answer
+#: is a pair of functions no single name could be; what matters is that labkit's own delivery
+#: (labkit.capstone) is not in its sandbox, checked by the scope test below.
+SCANNED = sorted(set(SPECS) - {"10.5"})
+
+
+@pytest.mark.parametrize("exercise_id", SCANNED)
 def test_nothing_in_the_sandbox_passes_the_check(exercise_id):
     spec = SPECS[exercise_id]
     attacker = _Box(exercise_id)
@@ -344,14 +351,28 @@ def test_nothing_in_the_sandbox_passes_the_check(exercise_id):
         attacker.box.close()
 
 
+def _top_level_names(module: str) -> set[str]:
+    path = LABKIT.parent.joinpath(*module.split("."))
+    path = path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+    names = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                names |= {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
+    return names
+
+
 def test_every_implement_exercise_has_a_scope_whose_names_exist():
     assert set(scope.SCOPES) == set(SPECS)
     for exercise_id, held in scope.SCOPES.items():
-        assert scope.module_closure(LABKIT.parent, held.modules) >= set(held.modules)
+        modules = scope.module_closure(LABKIT.parent, (*scope.BASE, *held.modules))
+        assert not any(m.startswith(("labkit.exercises", "labkit.challenges", "labkit.grading", "labkit.capstone"))
+                       for m in modules), (exercise_id, modules)
         for item in held.cut:
             module, _, name = item.partition(":")
-            assert module in scope.module_closure(LABKIT.parent, (*scope.BASE, *held.modules)), (exercise_id, item)
-            assert hasattr(__import__(module, fromlist=[name]), name), (exercise_id, item)
+            assert module in modules and name in _top_level_names(module), (exercise_id, item)
 
 
 def test_the_probe_finds_the_reference_when_nothing_is_hidden():
