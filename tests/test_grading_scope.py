@@ -384,3 +384,17 @@ def test_the_probe_finds_the_reference_when_nothing_is_hidden():
         with Sandbox(_probe_cell(exercise_id), "probe", limits=LIMITS, keep=("labkit.aes",)) as box:
             call = box.answer()[0]
             assert SPECS[exercise_id].run(lambda *args: call(expected, *args))[0]
+
+
+def test_a_module_outside_the_scope_is_named_in_the_verdict():
+    """03.3 (MixColumns on one column) gets labkit.gf, not labkit.aes, whose mix_columns is the
+    answer: the obvious shortcut earns nothing, and the verdict says which import is not offered."""
+    imports = graded.notebook_imports([{"cell_type": "code", "source": "from labkit import aes, gf"}])
+    cell = "def mix_single_column(column):\n    return aes.mix_columns(bytes(column) * 4)[:4]\n"
+    verdict = graded.grade_implement("03.3", cell, "mix_single_column", imports=imports, limits=LIMITS)
+    assert not verdict.correct and "not available to this exercise's graded cell: from labkit import aes" \
+        in verdict.message, verdict
+    honest = "def mix_single_column(column):\n    s = list(column)\n    return bytes(gf.gf256_mul(2, s[r]) ^ " \
+             "gf.gf256_mul(3, s[(r + 1) % 4]) ^ s[(r + 2) % 4] ^ s[(r + 3) % 4] for r in range(4))\n"
+    verdict = graded.grade_implement("03.3", honest, "mix_single_column", imports=imports, limits=LIMITS)
+    assert verdict.correct, verdict

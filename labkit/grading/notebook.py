@@ -208,7 +208,8 @@ def grade_implement(exercise_id: str, cell: str, answer: str, *, imports: list[t
         return _sandbox_verdict(exercise_id, False, f"could not check the answer ({type(err).__name__}: {err})",
                                 box)
     ok, message = result if isinstance(result, tuple) else (bool(result), "")
-    return _sandbox_verdict(exercise_id, bool(ok), message or ("correct" if ok else "not correct"), box)
+    message = message or ("correct" if ok else "not correct")
+    return _sandbox_verdict(exercise_id, bool(ok), message if ok else message + _missing(box), box)
 
 
 def _missing(box: Sandbox) -> str:
