@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from labkit.grading import Limits, Sandbox, grade_implement
+from labkit.grading import Limits, Sandbox, SandboxError, grade_implement
 from labkit.grading import seccomp
 from labkit.grading.sandbox import ConfinementError
 
@@ -208,3 +208,24 @@ def test_without_seccomp_the_sandbox_refuses_or_marks_the_grade(monkeypatch):
     verdict = grade_implement("03.1", GF_MULTIPLY, "gf_multiply", limits=marked)
     assert verdict.correct and "WITHOUT kernel confinement" in verdict.message, verdict
     assert "no seccomp" in verdict.confinement
+
+
+@pytest.mark.parametrize("report, missing", [
+    ({"landlock": False, "seccomp": True, "audit_hook": True, "problems": ["Landlock: landlock_restrict_self"]},
+     "no Landlock"),
+    ({"landlock": 7, "seccomp": False, "audit_hook": True, "problems": []}, "no seccomp"),
+    ({"landlock": True, "seccomp": "yes", "audit_hook": True}, "no Landlock"),  # only an ABI number counts
+    ("confined", "did not report"),
+])
+def test_the_confinement_report_decides_before_the_cell_runs(report, missing):
+    """The grader's reading of the child's first message (sent before any student code): anything
+    short of a Landlock ABI and an installed filter refuses; a report that is not one kills the run."""
+    box = Sandbox(GF_MULTIPLY, "gf_multiply", limits=FAST)
+    box._folder = None
+    with pytest.raises((ConfinementError, SandboxError), match=missing):
+        box._confinement({"confinement": report}, "x86_64")
+    lenient = Sandbox(GF_MULTIPLY, "gf_multiply", limits=Limits(allow_unconfined=True))
+    lenient._folder = None
+    if isinstance(report, dict):
+        lenient._confinement({"confinement": report}, "x86_64")
+        assert not lenient.confined and missing in lenient.describe_confinement()
