@@ -126,7 +126,8 @@ def landlock(read: list, listable: list, write: str) -> bool:
     """Confine this process with Landlock (Linux 5.13+, unprivileged): read and execute only under
     ``read``, list (not read) the folders ``listable``, write only under ``write``, no TCP, no
     signals or abstract sockets outside the sandbox. Returns the Landlock ABI version enforced, or
-    False where the kernel has no Landlock."""
+    False where the kernel has no Landlock. The three system calls are numbered 444-446 on every
+    architecture (they came after the tables were unified), so this runs on x86-64 and AArch64 alike."""
     import ctypes
 
     libc = ctypes.CDLL(None, use_errno=True)
