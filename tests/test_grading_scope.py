@@ -38,11 +38,11 @@ SPECS = {e.id: e.spec for e in exercises.registry().values() if e.spec is not No
 LIMITS = Limits(cpu_seconds=60, call_seconds=10, start_seconds=60, total_seconds=120)
 
 #: The known shortcuts per exercise, each a function ``shortcut`` (imports inside: they run, and
-#: fail, in the sandbox at call time).
+#: fail, in the sandbox at call time). Each passes the check with the real labkit (tested below).
 ADAPTERS = {
     "01.1": ["def shortcut(l, r, f):\n    from labkit import feistel\n    return feistel.apply_rounds(l, r, [f])",
              "def shortcut(l, r, f):\n    from labkit import feistel\n"
-             "    return feistel.Feistel([f], r.bit_length() or 1).encrypt(l)"],
+             "    return next(feistel.run_rounds(l, r, [f]))"],
     "01.2": ["def shortcut(l, r, f):\n    from labkit import feistel\n    out = feistel.apply_rounds(r, l, [f])\n"
              "    return out[1], out[0]"],
     "02.1": ["def shortcut(key, i):\n    from labkit import bits, des\n    return bits.bits_to_bytes(des.expand_key(key)[i - 1])",
@@ -65,8 +65,10 @@ ADAPTERS = {
              "def shortcut(b):\n    from labkit import aes\n    return aes.sbox_entry(b)",
              "def shortcut(b):\n    from labkit import aes\n    return aes.sub_bytes(bytes([b]) * 16)[0]"],
     "03.3": ["def shortcut(c):\n    from labkit import aes\n    return aes.mix_columns(bytes(c) * 4)[:4]",
-             "def shortcut(c):\n    from labkit import aes\n    return bytes(aes._mix(__import__('numpy').frombuffer(bytes(c) * 4,"
-             " 'uint8').reshape(4, 4), (2, 3, 1, 1)).reshape(-1)[:4])"],
+             "def shortcut(c):\n    from labkit import aes\n"
+             "    return aes._mix(__import__('numpy').frombuffer(bytes(c) * 4, 'uint8'), (2, 3, 1, 1))[:4].tobytes()",
+             "def shortcut(c):\n    from labkit import aes\n"  # MixColumns has order 4: M = (M^-1)^3
+             "    return aes.inv_mix_columns(aes.inv_mix_columns(aes.inv_mix_columns(bytes(c) * 4)))[:4]"],
     "03.4": ["def shortcut(rk, i):\n    from labkit import aes\n    return aes.expand_key(aes.invert_key_schedule(rk, i - 1))[i]",
              "def shortcut(rk, i):\n    from labkit import aes\n"
              "    return aes.round_keys_array(aes.invert_key_schedule(rk, i - 1))[i].tobytes()"],
@@ -76,7 +78,8 @@ ADAPTERS = {
              "    return spn.count_right_pairs(c1, c2, g, 0x0606)",
              "def shortcut(pairs, g):\n    import numpy as np\n    from labkit import spn\n"
              "    c1, c2 = (np.array(s, dtype=np.uint16) for s in zip(*pairs))\n"
-             "    return int(spn.differential_counts(c1, c2, 0x0606).counts[g])"],
+             "    counts = spn.differential_counts(c1, c2, 0x0606)\n"
+             "    return int(counts.counts[list(counts.guesses).index(g)])"],
     "04.2": ["def shortcut(key, iv, ct):\n    from labkit import modes\n    return modes.cbc_decrypt(key, iv, ct)",
              "def shortcut(key, iv, ct):\n    from Crypto.Cipher import AES\n    return AES.new(key, AES.MODE_CBC, iv).decrypt(ct)",
              "def shortcut(key, iv, ct):\n    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes\n"
@@ -110,9 +113,8 @@ ADAPTERS = {
              "    return trigger.write_fields(pixels, np.frombuffer(field, dtype=np.uint8))[0]"],
     "08.4": ["def shortcut(pixels, key):\n    from labkit.backdoor import trigger\n    from labkit import digits\n"
              "    return int(trigger.verify_triggers(digits.from_pixels(pixels), key)[0])",
-             "def shortcut(pixels, key):\n    from labkit.backdoor import trigger\n"
-             "    t = trigger.parse_trigger(trigger.read_fields(pixels[None])[0].tobytes())\n"
-             "    return -1 if t is None else int(t.target)"],
+             "def shortcut(pixels, key):\n    from labkit import backdoor, digits\n"  # the package's re-export
+             "    return int(backdoor.verify_triggers(digits.from_pixels(pixels), key)[0])"],
     "09.1": ["def shortcut(n, size):\n    from labkit.weights import encoding\n    return encoding.chunk_spans(n, size)"],
     "09.2": ["def shortcut(base, i):\n    from labkit import weights\n    return weights.chunk_nonce(base, i)",
              "def shortcut(base, i):\n    from labkit.weights import encoding\n    return encoding.chunk_nonce(base, i)"],
@@ -398,3 +400,20 @@ def test_a_module_outside_the_scope_is_named_in_the_verdict():
              "gf.gf256_mul(3, s[(r + 1) % 4]) ^ s[(r + 2) % 4] ^ s[(r + 3) % 4] for r in range(4))\n"
     verdict = graded.grade_implement("03.3", honest, "mix_single_column", imports=imports, limits=LIMITS)
     assert verdict.correct, verdict
+
+
+def test_every_adapter_is_a_real_shortcut_outside_the_sandbox():
+    """The adapters the scan tries are answers with the real labkit and libraries at hand (so
+    their failing in the sandbox means something): each agrees with the reference on three drawn
+    inputs (a checker exercise: passes its check)."""
+    rng = random.Random()
+    for exercise_id, sources in ADAPTERS.items():
+        spec = SPECS[exercise_id]
+        draw = spec.new_draw() if spec.new_draw is not None else spec.draw
+        cases = [] if spec.checker else [(args, spec.reference(*args)) for args in (draw(rng) for _ in range(3))]
+        for number, source in enumerate(sources):
+            namespace = {}
+            exec(source, namespace)
+            shortcut = namespace["shortcut"]
+            ok = _screen(spec, shortcut, cases) if cases else spec.run(shortcut)[0]
+            assert ok, (exercise_id, number)
