@@ -1,4 +1,4 @@
-"""Every instructor solution of an implement exercise earns its point in the grading sandbox.
+"""Every instructor solution of an implement (or design) exercise earns its point in the grading sandbox.
 
 The grader runs an answer cell on its own (its source, plus the imports of the notebook's first
 cell that it uses) with the exercise's reference cut out of labkit: this proves each graded cell
@@ -32,7 +32,7 @@ def _implement_cells():
         for cell in source.cells:
             if cell.metadata.get("nbgrader", {}).get("solution"):
                 for exercise_id, answer in tool.check_calls(cell.source):
-                    if registry[exercise_id].kind == "implement":
+                    if registry[exercise_id].spec is not None:  # implement and design exercises
                         yield pytest.param(exercise_id, cell.source, answer, imports, id=exercise_id)
 
 
@@ -41,7 +41,7 @@ CASES = list(_implement_cells())
 
 def test_every_implement_exercise_is_graded_somewhere():
     assert sorted(c.values[0] for c in CASES) == sorted(
-        e.id for e in exercises.registry().values() if e.kind == "implement")
+        e.id for e in exercises.registry().values() if e.spec is not None)
 
 
 @pytest.mark.parametrize("exercise_id, cell, answer, imports", CASES)

@@ -4,7 +4,9 @@ Started by :mod:`labkit.grading.sandbox` as ``python -I -S _child.py FD_IN FD_OU
 working folder, with resource limits already set. It reads the job (one JSON line) from FD_IN,
 puts the grader's read-only copy of labkit first on ``sys.path``, confines itself with Landlock
 (the kernel's unprivileged sandbox: read only Python, the system libraries and labkit's copy, write
-only its folder, no TCP, no signals outside) where the kernel has it, installs an audit hook
+only its folder, no TCP, no signals outside) where the kernel has it, installs the grader's seccomp
+filter (no new processes, no ptrace), tells the grader which confinement is active before any
+student code runs, installs an audit hook
 (PEP 578) that refuses the same in Python with a clear message (and processes, sockets, loading
 foreign C libraries), runs the import statements the cell needs and the cell, and then
 answers requests ``{"path": [...], "args": plain data}`` with ``{"ok": plain data}`` or
@@ -123,8 +125,9 @@ class Guard:
 def landlock(read: list, listable: list, write: str) -> bool:
     """Confine this process with Landlock (Linux 5.13+, unprivileged): read and execute only under
     ``read``, list (not read) the folders ``listable``, write only under ``write``, no TCP, no
-    signals or abstract sockets outside the sandbox. False where the kernel has no Landlock (the
-    audit hook then stands alone)."""
+    signals or abstract sockets outside the sandbox. Returns the Landlock ABI version enforced, or
+    False where the kernel has no Landlock. The three system calls are numbered 444-446 on every
+    architecture (they came after the tables were unified), so this runs on x86-64 and AArch64 alike."""
     import ctypes
 
     libc = ctypes.CDLL(None, use_errno=True)
@@ -175,30 +178,17 @@ def landlock(read: list, listable: list, write: str) -> bool:
             raise OSError(ctypes.get_errno(), "landlock_restrict_self")
     finally:
         os.close(ruleset)
-    return True
+    return int(abi)
 
 
-def no_new_processes() -> bool:
-    """A seccomp filter (x86-64): fork, vfork, execve, clone without CLONE_THREAD, ptrace and
-    process_vm_* fail with EPERM (clone3 with ENOSYS, so threads fall back to clone). Resource
-    limits cannot say this for root, for whom RLIMIT_NPROC does not count. False elsewhere."""
+def install_seccomp(program) -> bool:
+    """Install the grader's seccomp filter (labkit.grading.seccomp: built for this machine's
+    architecture, it kills any other; new processes and ptrace fail with EPERM). ``program`` is a
+    list of ``(code, jt, jf, k)``; False when there is none or the kernel refuses it."""
     import ctypes
-    import platform
 
-    if platform.machine() != "x86_64" or not sys.platform.startswith("linux"):
+    if not program or not sys.platform.startswith("linux"):
         return False
-    ld, jeq, jset, ret = 0x20, 0x15, 0x45, 0x06
-    allow, eperm, enosys, kill = 0x7FFF0000, 0x00050000 | 1, 0x00050000 | 38, 0x80000000
-    denied = (57, 58, 59, 322, 101, 310, 311)  # fork vfork execve execveat ptrace process_vm_readv/writev
-    # jumps are relative to the next instruction; the three returns close the program
-    n = len(denied)
-    program = [(ld, 0, 0, 4), (jeq, 1, 0, 0xC000003E), (ret, 0, 0, kill), (ld, 0, 0, 0)]
-    program += [(jeq, n + 5 - i, 0, number) for i, number in enumerate(denied)]  # -> EPERM
-    program += [(jeq, 3, 0, 435),  # clone3 -> ENOSYS
-                (jeq, 0, 3, 56),  # clone -> look at its flags; anything else -> ALLOW
-                (ld, 0, 0, 16), (jset, 1, 2, 0x00010000),  # CLONE_THREAD -> ALLOW, a new process -> EPERM
-                (ret, 0, 0, enosys), (ret, 0, 0, allow), (ret, 0, 0, eperm)]
-    assert len(program) == n + 11
 
     class Filter(ctypes.Structure):
         _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8), ("k", ctypes.c_uint32)]
@@ -206,7 +196,7 @@ def no_new_processes() -> bool:
     class Program(ctypes.Structure):
         _fields_ = [("len", ctypes.c_uint16), ("filter", ctypes.POINTER(Filter))]
 
-    filters = (Filter * len(program))(*[Filter(*step) for step in program])
+    filters = (Filter * len(program))(*[Filter(*[int(v) for v in step]) for step in program])
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
         return False
@@ -233,12 +223,17 @@ def main() -> int:
 
     for module in job.get("preload", []):
         __import__(module)
+    confinement = {"landlock": False, "seccomp": False, "audit_hook": True, "problems": []}
     try:
-        confined = landlock(job["read"] + job["system"], job["list"], job["workdir"]) and no_new_processes()
-    except OSError as err:  # the kernel refused (an old one, a container's seccomp): the hook stands alone
-        print(f"grading sandbox: no kernel confinement ({err})", file=sys.stderr)
-        confined = False
+        confinement["landlock"] = landlock(job["read"] + job["system"], job["list"], job["workdir"])
+    except OSError as err:  # the kernel refused (an old one, a container's seccomp)
+        confinement["problems"].append(f"Landlock: {err}")
+    try:
+        confinement["seccomp"] = install_seccomp(job.get("seccomp"))
+    except OSError as err:
+        confinement["problems"].append(f"seccomp: {err}")
     sys.addaudithook(Guard(job["read"], job["list"], job["workdir"], job["libraries"]))
+    write({"confinement": confinement})  # before any student code runs: the cell cannot change it
     namespace = {"__name__": "__graded__", "__builtins__": __builtins__}
     failed_imports = []
     for statement in job["imports"]:
@@ -252,9 +247,9 @@ def main() -> int:
         if job.get("export"):
             module, _, name = job["export"].partition(":")
             data = plain.encode(getattr(__import__(module, fromlist=[name]), name)(answer))
-            write({"ready": "data", "data": data, "imports": failed_imports, "landlock": confined})
+            write({"ready": "data", "data": data, "imports": failed_imports})
         else:
-            write({"ready": _describe(answer, plain), "imports": failed_imports, "landlock": confined})
+            write({"ready": _describe(answer, plain), "imports": failed_imports})
     except BaseException as err:
         write({"failed": [type(err).__name__, str(err)[:1000]], "imports": failed_imports})
         return 0

@@ -26,7 +26,7 @@ from nbconvert.preprocessors import ClearMetadataPreprocessor
 from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearOutput, DeduplicateIds,
                                     IgnorePattern, LimitOutput, NbGraderPreprocessor, OverwriteCells,
                                     OverwriteKernelspec, SaveAutoGrades)
-from traitlets import Float, Int, Unicode
+from traitlets import Bool, Float, Int, Unicode
 
 from labkit.grading.notebook import checks_of_test_cell, find_receipts, grade_exercise, notebook_imports
 from labkit.grading.sandbox import Limits
@@ -72,6 +72,9 @@ class GradeOutsideKernel(NbGraderPreprocessor):
     memory_bytes = Int(Limits.memory_bytes, help="Address space of one graded cell's sandbox.").tag(config=True)
     call_seconds = Float(Limits.call_seconds, help="Wall-clock seconds per call into the sandbox.").tag(config=True)
     total_seconds = Float(Limits.total_seconds, help="Wall-clock seconds of one graded cell in all.").tag(config=True)
+    allow_unconfined = Bool(False, help="Grade where the kernel offers no Landlock or seccomp (only the audit hook "
+                                        "and the limits then confine the graded cell; each verdict says so). "
+                                        "Off: autograde stops with ConfinementError there.").tag(config=True)
 
     def preprocess(self, nb, resources):
         student = resources["nbgrader"]["student"]
@@ -80,7 +83,7 @@ class GradeOutsideKernel(NbGraderPreprocessor):
             self.log.warning("c.GradeOutsideKernel.service_public_key is not set: receipts earn nothing")
         found = nb.metadata.pop(METADATA_KEY, {}).get("receipts", [])
         limits = Limits(cpu_seconds=self.cpu_seconds, memory_bytes=self.memory_bytes, call_seconds=self.call_seconds,
-                        total_seconds=self.total_seconds)
+                        total_seconds=self.total_seconds, allow_unconfined=self.allow_unconfined)
         imports = notebook_imports(nb.cells)
         answers = {c.metadata["nbgrader"].get("grade_id"): c for c in nb.cells
                    if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")}

@@ -25,10 +25,11 @@ from typing import Any, Iterable
 
 from labkit import exercises
 from labkit.challenges import receipts
-from labkit.grading.sandbox import LEFT_OUT, Limits, Sandbox, SandboxError, StudentError
+from labkit.grading import scope
+from labkit.grading.sandbox import LEFT_OUT, ConfinementError, Limits, Sandbox, SandboxError, StudentError
 
 __all__ = ["Verdict", "RECEIPT_PATTERN", "graded_source", "notebook_imports", "needed_imports", "find_receipts",
-           "grade_implement", "grade_receipt", "grade_exercise", "checks_of_test_cell"]
+           "sandbox_for", "grade_implement", "grade_receipt", "grade_exercise", "checks_of_test_cell"]
 
 #: A receipt as it appears in a cell's output or source (labkit.challenges.receipts.PREFIX).
 RECEIPT_PATTERN = re.compile(re.escape(receipts.PREFIX) + r"\.[A-Za-z0-9_-]{1,1500}\.[A-Za-z0-9_-]{1,200}")
@@ -42,6 +43,7 @@ class Verdict:
     correct: bool
     message: str
     how: str  # "sandbox" or "receipt"
+    confinement: str = ""  # for a sandbox verdict: what confined the graded cell
 
     def __str__(self) -> str:
         return f"[{self.exercise}] {'Correct' if self.correct else 'Not yet'} ({self.how}): {self.message}"
@@ -161,9 +163,23 @@ def grade_receipt(exercise_id: str, found: Iterable[str], *, public_key: bytes |
                    "receipt")
 
 
+def sandbox_for(exercise_id: str, cell: str, answer: str, *, imports: tuple[str, ...] = (),
+                limits: Limits = Limits()) -> Sandbox:
+    """The (unstarted) sandbox that grades ``exercise_id``: its labkit holds only the exercise's
+    scope (labkit.grading.scope) without the reference and its equivalents, and the cryptographic
+    libraries only where the exercise builds on them."""
+    spec = exercises.registry()[exercise_id].spec
+    held = scope.scope_of(exercise_id)
+    return Sandbox(cell, answer, imports=imports, hide=tuple(spec.hide) + held.cut, export=spec.export,
+                   limits=limits, keep=held.modules, deny=() if held.crypto else scope.CRYPTO_LIBRARIES)
+
+
 def grade_implement(exercise_id: str, cell: str, answer: str, *, imports: list[tuple[str, set[str]]] = (),
                     limits: Limits = Limits()) -> Verdict:
-    """Run the graded cell in a sandbox and check its function with the exercise's spec."""
+    """Run the graded cell in a sandbox and check its function with the exercise's spec.
+
+    Raises :class:`~labkit.grading.sandbox.ConfinementError` (no verdict) where the kernel offers
+    no Landlock or seccomp and ``limits.allow_unconfined`` is off: a machine fault is not a grade."""
     spec = exercises.registry()[exercise_id].spec
     try:
         source = graded_source(cell)
@@ -171,25 +187,43 @@ def grade_implement(exercise_id: str, cell: str, answer: str, *, imports: list[t
     except SyntaxError as err:
         return Verdict(exercise_id, False, f"the graded cell is not valid Python ({err.msg}, line {err.lineno})",
                        "sandbox")
+    box = sandbox_for(exercise_id, source, answer, imports=tuple(needed), limits=limits)
     try:
-        with Sandbox(source, answer, imports=needed, hide=spec.hide, export=spec.export, limits=limits) as box:
+        with box:
+            confinement = box.describe_confinement()
             if not box.confined:
-                logging.getLogger("labkit.grading").warning(
-                    "grading %s without Landlock/seccomp (this kernel has none): only the audit hook and the "
-                    "resource limits confine the graded cell", exercise_id)
+                logging.getLogger("labkit.grading").warning("grading %s UNCONFINED: %s", exercise_id, confinement)
             candidate = box.answer()
             if spec.rebuild is not None:
                 candidate = exercises._function(spec.rebuild)(candidate)
             result = spec.run(candidate)
+    except ConfinementError:
+        raise
     except StudentError as err:
-        return Verdict(exercise_id, False, f"the graded cell raised {err.kind}: {err} (run on its own, with "
-                                           "the first cell's imports)", "sandbox")
+        return _sandbox_verdict(exercise_id, False, f"the graded cell raised {err.kind}: {err} (run on its own, "
+                                "with the first cell's imports)" + _missing(box), box)
     except SandboxError as err:
-        return Verdict(exercise_id, False, str(err), "sandbox")
+        return _sandbox_verdict(exercise_id, False, str(err), box)
     except Exception as err:  # a malformed answer (e.g. a circuit description that is not one)
-        return Verdict(exercise_id, False, f"could not check the answer ({type(err).__name__}: {err})", "sandbox")
+        return _sandbox_verdict(exercise_id, False, f"could not check the answer ({type(err).__name__}: {err})",
+                                box)
     ok, message = result if isinstance(result, tuple) else (bool(result), "")
-    return Verdict(exercise_id, bool(ok), message or ("correct" if ok else "not correct"), "sandbox")
+    message = message or ("correct" if ok else "not correct")
+    return _sandbox_verdict(exercise_id, bool(ok), message if ok else message + _missing(box), box)
+
+
+def _missing(box: Sandbox) -> str:
+    """Which of the notebook's imports the sandbox does not offer this exercise (they hold its answer)."""
+    if not box.import_problems:
+        return ""
+    return "; not available to this exercise's graded cell: " + "; ".join(box.import_problems)[:600]
+
+
+def _sandbox_verdict(exercise_id: str, correct: bool, message: str, box: Sandbox) -> Verdict:
+    """A sandbox verdict; one graded without kernel confinement says so in its message."""
+    if box.confinement and not box.confined:
+        message += f" [graded WITHOUT kernel confinement: {box.describe_confinement()}]"
+    return Verdict(exercise_id, correct, message, "sandbox", box.describe_confinement() if box.confinement else "")
 
 
 def grade_exercise(exercise_id: str, *, cell: str, answer: str, imports: list[tuple[str, set[str]]] = (),

@@ -5,8 +5,12 @@ PYTHONPATH, no user site, no ``.pth`` hooks) on :mod:`labkit.grading._child` wit
 
 - an empty temporary working folder, stdin closed, an environment of a handful of fixed variables;
 - resource limits (``setrlimit``): CPU seconds, address space, file size, no new processes;
-- a fresh read-only copy of labkit (:func:`labkit_copy`) from which the exercise's reference is cut
-  out by AST, and without the exercises, the challenge handles and the grader themselves;
+- a fresh read-only copy of labkit (:func:`labkit_copy`) holding only the modules the exercise's
+  graded cell needs (:mod:`labkit.grading.scope`), from which the exercise's reference and its
+  equivalents are cut out by AST, and never the exercises, the challenge handles or the grader;
+- Landlock and a seccomp filter for this machine's architecture (:mod:`labkit.grading.seccomp`):
+  the child reports which are active before any student code runs, and the sandbox refuses to
+  run the cell without both (:class:`ConfinementError`) unless ``Limits.allow_unconfined``;
 - an audit hook (PEP 578) refusing writes outside the folder, reads outside Python's installation,
   the copy and the folder, processes, signals, sockets and ctypes calls;
 - a wall-clock deadline per call, after which the whole process group is killed.
@@ -38,8 +42,10 @@ from pathlib import Path
 from typing import Any
 
 from labkit import plain
+from labkit.grading import scope, seccomp
 
-__all__ = ["Limits", "Sandbox", "SandboxError", "StudentError", "Remote", "labkit_copy", "LEFT_OUT"]
+__all__ = ["Limits", "Sandbox", "SandboxError", "ConfinementError", "StudentError", "Remote", "labkit_copy",
+           "LEFT_OUT"]
 
 #: Parts of labkit a graded cell never gets: the checks and references, the challenge handles, the grader.
 LEFT_OUT = ("exercises", "challenges", "grading")
@@ -49,6 +55,11 @@ _MAX_LINE = 64 << 20
 
 class SandboxError(RuntimeError):
     """The sandboxed process failed as a whole: it timed out, ran out of memory or CPU, or died."""
+
+
+class ConfinementError(SandboxError):
+    """The kernel confinement (Landlock, seccomp) is missing, and the limits do not allow grading
+    without it: the machine needs fixing, the submission is not at fault."""
 
 
 class StudentError(Exception):
@@ -62,7 +73,8 @@ class StudentError(Exception):
 @dataclass(frozen=True)
 class Limits:
     """What one graded cell may use: CPU seconds, address space, wall-clock seconds per call, for
-    starting up and in all, file size written."""
+    starting up and in all, file size written; and whether it may run where the kernel offers no
+    Landlock or seccomp (only the audit hook and these limits then confine it: verdicts say so)."""
 
     cpu_seconds: int = 60
     memory_bytes: int = 3 << 30
@@ -70,6 +82,7 @@ class Limits:
     start_seconds: float = 60.0
     file_bytes: int = 16 << 20
     total_seconds: float = 240.0  # a function that sleeps uses no CPU: the whole run has a deadline too
+    allow_unconfined: bool = False
 
 
 def _python_roots() -> list[str]:
@@ -85,14 +98,16 @@ def _site_packages() -> list[str]:
     return sorted({os.path.realpath(paths["purelib"]), os.path.realpath(paths["platlib"])})
 
 
-def _readable() -> tuple[list[str], list[str]]:
+def _readable(deny: tuple[str, ...] = ()) -> tuple[list[str], list[str]]:
     """(folders and files the child may read, folders it may only list): the standard library and
     every installed package, but not an installed labkit (the real one, with its references), nor
-    the editable-install hooks that point at it."""
+    the editable-install hooks that point at it, nor the packages named in ``deny``."""
     read = [os.path.realpath(p) for p in _standard_path() if os.path.exists(p)]
     for folder in _site_packages():
         for name in sorted(os.listdir(folder)):
             if name.startswith(("labkit", "__editable__", "_labkit", "__pycache__")) or name.endswith(".pth"):
+                continue
+            if name.split(".")[0].split("-")[0] in deny:
                 continue
             read.append(os.path.join(folder, name))
     return read, _site_packages()
@@ -179,20 +194,30 @@ class _Cut(ast.NodeTransformer):
         return ast.Pass()
 
 
-def labkit_copy(destination: Path, hide: tuple[str, ...] = ()) -> Path:
+def labkit_copy(destination: Path, hide: tuple[str, ...] = (), keep: tuple[str, ...] | None = None) -> Path:
     """A read-only copy of the installed labkit under ``destination`` (returned: the folder to put
     on ``sys.path``), without :data:`LEFT_OUT`, and with each ``"labkit.module:name"`` of ``hide``
     cut out of its module and out of every ``from ... import`` of it, so the name cannot be imported
-    from anywhere in the copy."""
+    from anywhere in the copy. With ``keep`` (module names), the copy holds only
+    :data:`labkit.grading.scope.BASE`, those modules and what they import at module level."""
     import labkit
 
     source = Path(labkit.__file__).resolve().parent
     target = destination / "labkit"
+    modules = None if keep is None else scope.module_closure(source.parent, (*scope.BASE, *keep))
+
+    def wanted(path: Path) -> bool:
+        name = ".".join(path.relative_to(source.parent).with_suffix("").parts)
+        if path.is_dir():
+            return any(m == name or m.startswith(name + ".") for m in modules)
+        return not path.name.endswith(".py") or name.removesuffix(".__init__") in modules
 
     def ignore(folder, names):
         skip = {n for n in names if n == "__pycache__" or n.endswith((".pyc", ".so.lock"))}
         if Path(folder).resolve() == source:
             skip |= {n for n in names if n in LEFT_OUT}
+        if modules is not None:
+            skip |= {n for n in names if not wanted(Path(folder).resolve() / n)}
         return skip
 
     shutil.copytree(source, target, ignore=ignore)
@@ -201,7 +226,7 @@ def labkit_copy(destination: Path, hide: tuple[str, ...] = ()) -> Path:
         module, _, name = item.partition(":")
         if not module.startswith("labkit.") or not name.isidentifier():
             raise ValueError(f"hide entries are 'labkit.module:name', got {item!r}")
-        if not _module_file(destination, module).is_file():
+        if not _module_file(source.parent, module).is_file():
             raise ValueError(f"hide names a module labkit does not have: {module}")
         hidden.setdefault(module, set()).add(name)
     if hidden:
@@ -270,13 +295,19 @@ class Sandbox:
 
     ``cell`` is the graded cell's source (without its ``ex.check`` lines), ``imports`` the import
     statements it may need from the notebook's first cell, ``answer`` the expression naming the
-    answer (``"feistel_round"``), ``hide`` the references to cut out of labkit's copy.
+    answer (``"feistel_round"``), ``hide`` the references to cut out of labkit's copy, ``keep`` the
+    labkit modules the copy holds (None: all), ``deny`` installed packages the cell may not read.
+    ``confinement`` says, once started, what confines the process (Landlock ABI, seccomp, audit hook).
     """
 
     def __init__(self, cell: str, answer: str, *, imports: tuple[str, ...] = (), hide: tuple[str, ...] = (),
-                 export: str | None = None, limits: Limits = Limits()) -> None:
+                 export: str | None = None, limits: Limits = Limits(), keep: tuple[str, ...] | None = None,
+                 deny: tuple[str, ...] = ()) -> None:
         self.cell, self.answer_source, self.imports = cell, answer, tuple(imports)
         self.hide, self.export, self.limits = tuple(hide), export, limits
+        self.keep, self.deny = (None if keep is None else tuple(keep)), tuple(deny)
+        self.confinement: dict = {}
+        self.confined = False
         self.process: subprocess.Popen | None = None
         self.failure: str | None = None
         self.import_problems: list[str] = []
@@ -294,7 +325,7 @@ class Sandbox:
     def start(self) -> dict:
         self._deadline = time.monotonic() + self.limits.total_seconds
         self._folder = Path(tempfile.mkdtemp(prefix="labkit-grading-"))
-        root = labkit_copy(self._folder / "lib", self.hide)
+        root = labkit_copy(self._folder / "lib", self.hide, self.keep)
         work = self._folder / "work"
         work.mkdir()
         log = open(self._folder / "log.txt", "wb")
@@ -313,28 +344,58 @@ class Sandbox:
             os.close(from_child_w)
             log.close()
         libraries = _python_roots()
-        readable, listable = _readable()
+        readable, listable = _readable(self.deny)
+        arch = seccomp.native_arch()
         job = {"path": _search_path(root / ""), "workdir": str(work), "read": [str(root)] + readable
                + ["/dev/null", "/dev/urandom", "/proc/self", "/proc/cpuinfo", "/proc/meminfo", "/sys/devices/system/cpu",
                   "/sys/fs/cgroup", "/etc/localtime", "/usr/share/zoneinfo"], "list": listable,
                "system": ["/usr/lib", "/usr/lib64", "/lib", "/lib64", "/etc/ld.so.cache", "/etc/ld.so.conf",
                           "/etc/ld.so.conf.d"],
                "libraries": libraries, "imports": list(self.imports), "cell": self.cell,
-               "answer": self.answer_source, "export": self.export, "preload": []}
+               "answer": self.answer_source, "export": self.export, "preload": [],
+               "seccomp": seccomp.filter_program(arch) if arch else None}
         try:
             self._send(job)
+            self._confinement(self._receive(self.limits.start_seconds), arch)
             ready = self._receive(self.limits.start_seconds)
         except BaseException:
             self.close()
             raise
         self.import_problems = list(ready.get("imports", []))
-        self.confined = ready.get("landlock") is True
         if "failed" in ready:
             kind, message = (str(v)[:1000] for v in ready["failed"])
             self.close()
             raise StudentError(kind, message)
         self.ready = ready
         return ready
+
+    def _confinement(self, message: dict, arch: str | None) -> None:
+        """Read the child's first message (sent before any student code ran) and refuse to go on
+        without Landlock and seccomp unless the limits allow it."""
+        report = message.get("confinement")
+        if not isinstance(report, dict):
+            raise self._fail("did not report its confinement")
+        landlock = report.get("landlock")
+        self.confinement = {"landlock": int(landlock) if type(landlock) is int and landlock > 0 else 0,
+                            "seccomp": arch if report.get("seccomp") is True else None,
+                            "audit_hook": report.get("audit_hook") is True,
+                            "problems": [str(p)[:300] for p in report.get("problems", [])][:4]}
+        self.confined = bool(self.confinement["landlock"] and self.confinement["seccomp"])
+        if not self.confined and not self.limits.allow_unconfined:
+            self.close()
+            raise ConfinementError(f"refusing to run a graded cell without kernel confinement: "
+                                   f"{self.describe_confinement()} (Landlock needs Linux 5.13+, the seccomp "
+                                   f"filter x86-64 or AArch64; Limits(allow_unconfined=True) grades anyway, "
+                                   f"marked as unconfined)")
+
+    def describe_confinement(self) -> str:
+        """What confines the process, in words (for logs and verdicts)."""
+        c = self.confinement
+        parts = [f"Landlock ABI {c['landlock']}" if c.get("landlock") else "no Landlock",
+                 f"seccomp ({c['seccomp']})" if c.get("seccomp") else "no seccomp",
+                 "audit hook" if c.get("audit_hook") else "no audit hook", "resource limits"]
+        problems = "; ".join(c.get("problems", []))
+        return ", ".join(parts) + (f" [{problems}]" if problems else "")
 
     def __del__(self) -> None:
         self.close()
