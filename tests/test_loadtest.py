@@ -65,7 +65,7 @@ def test_service_report_pools_every_students_batches():
     peaks = loadtest.Peaks(service_cpu_s=4.0, service_rss=300.0, service_percent=80.0)
     got = loadtest.service_report(runs, peaks, wall=20.0)
     assert got["students_06_8"] == 4 and got["batches"] == 12
-    assert got["rows_per_student"] == {"p50": 378.0, "p95": 381.0, "max": 381.0}
+    assert got["rows_per_student"] == {"p50": 379.0, "p95": 381.0, "max": 381.0}  # 378..381, nearest rank
     assert got["batch_latency_ms"] == {"p50": 200.0, "p95": 400.0, "max": 400.0}
     assert (got["cpu_s"], got["mean_percent"], got["peak_rss_mb"]) == (4.0, 20.0, 300.0)
 
@@ -136,6 +136,16 @@ def test_capacity_rounds_memory_up_and_names_the_binding_bound():
     assert capacity.peak_chapter(_report(700.0, 60.0)) == ("b.ipynb", "a.ipynb")
     text = capacity.table(_report(700.0, 60.0))
     assert "| 8 cores | 32 GiB | 37 | 40 | **37** | memory |" in text and "A class of 300" in text
+
+
+def test_capacity_sizes_the_challenge_service_from_its_measured_cpu():
+    report = dict(_report(700.0, 60.0), students=20, challenge_service={
+        "batches": 60, "rows_per_student": {"p50": 385.0}, "cpu_s": 10.0, "peak_rss_mb": 400.0,
+        "batch_latency_ms": {"p50": 150.0, "p95": 900.0, "max": 1200.0}})
+    text = capacity.table(report)
+    assert "| latency, 20 students at once | 150 ms | 900 ms | 1200 ms |" in text
+    assert "0.50 each" in text and "150 CPU-seconds for 300, 0.50 core within 300 s" in text
+    assert capacity.service_lines(_report(700.0, 60.0)) == [], "reports from before the service ran as a hub service"
 
 
 def test_the_kubernetes_values_carry_the_measured_guarantees():
