@@ -425,7 +425,9 @@ async def run_student(hub: Hub, name: str, notebooks: dict[str, list[str]], star
             messages = Session(username=name)
             url = f"ws://{LOOPBACK}:{hub.port}/user/{name}/api/kernels/{kernel}/channels?session_id={messages.session}"
             try:
-                ws = await websocket_connect(HTTPRequest(url, headers={"Authorization": f"token {token}"}),
+                # the same 60 s as every REST call (tornado's default of 20 s failed a student at load 26)
+                ws = await websocket_connect(HTTPRequest(url, headers={"Authorization": f"token {token}"},
+                                                         connect_timeout=60, request_timeout=60),
                                              max_message_size=256 * 2**20)
             except Exception as err:
                 raise RequestFailed(f"websocket /user/{name}/api/kernels/{kernel}/channels: "
