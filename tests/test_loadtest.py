@@ -89,7 +89,7 @@ def test_three_students_through_a_real_hub(tmp_path):
     before = _ours()
     notebook = tmp_path / "two_cells.ipynb"  # the cells are the kernels' path; the notebooks' own costs are make loadtest's
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("from labkit import bits"),
-                                                   nbformat.v4.new_code_cell("print(bits.bytes_to_hex(b'lab'))")]),
+                                                   nbformat.v4.new_code_cell("print(bits.to_hex(b'lab'))")]),
                    notebook)
     out = tmp_path / "out"
     assert loadtest.main(["--students", "3", "--notebook", str(notebook), "--timeout", "240",
