@@ -26,7 +26,9 @@ Environment of the hub (all optional):
 - ``LAB_CHALLENGES_SERVICE_URL``: where the proxy and the students' kernels reach the service,
   default ``http://127.0.0.1:$LAB_CHALLENGES_PORT`` (port 10101); ``LAB_CHALLENGES_BIND``: the
   address it listens on, default that URL's host (Kubernetes: the URL names the hub's Service and
-  the service listens on ``0.0.0.0`` in the hub's pod).
+  the service listens on ``0.0.0.0`` in the hub's pod). ``LAB_CHALLENGES_HUB_API_URL``: how the
+  service reaches the hub's API, default JupyterHub's ``JUPYTERHUB_API_URL`` (Kubernetes: the hub
+  in its own pod, ``http://127.0.0.1:8081/hub/api``, as the chart's idle culler does).
 - ``LAB_CHALLENGES_URL``: the URL the students' kernels use, default the service URL with the
   service's prefix (kernels call the service directly; the hub still checks every token).
 - ``LAB_CHALLENGES_PYTHON``: the Python that runs the service (default: the hub's), e.g. a virtual
@@ -57,6 +59,8 @@ def service(environ=os.environ) -> tuple[dict, list[dict], dict]:
                "--lecturers", environ.get("LAB_CHALLENGES_LECTURERS", environ.get("LAB_ADMIN", "lecturer"))]
     if environ.get("LAB_CHALLENGES_BIND"):
         command += ["--ip", environ["LAB_CHALLENGES_BIND"]]
+    if environ.get("LAB_CHALLENGES_HUB_API_URL"):
+        command += ["--hub-api-url", environ["LAB_CHALLENGES_HUB_API_URL"]]
     env = {"PYTHONPATH": str(_LAB)}
     for source, target in (("LAB_CHALLENGES_DB", "LABKIT_CHALLENGES_DB"), ("LABKIT_KERNEL_CACHE",) * 2):
         if environ.get(source):

@@ -518,6 +518,7 @@ def test_kubernetes_values_start_the_challenge_service():
     command = service["command"]
     assert command[:6] == ["/srv/lab/.venv/bin/python", "-m", "labkit.challenges", "serve", "--hub", "--state-dir"]
     assert command[6].startswith("/srv/jupyterhub/"), "the state (signing key, SQLite) lives on the hub's volume"
+    assert command[command.index("--hub-api-url") + 1] == "http://127.0.0.1:8081/hub/api", "not back through the Service"
     assert command[command.index("--ip") + 1] == "0.0.0.0" and command[command.index("--notebooks") + 1] == str(
         ROOT / "notebooks"), "the instructor notebooks of the hub's image hold the quiz answer key"
     assert database not in " ".join(command) and "--db" not in command

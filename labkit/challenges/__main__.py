@@ -10,7 +10,9 @@ and, unless ``--db`` or ``$LABKIT_CHALLENGES_DB`` names another database, the SQ
 process's owner can read, not on the command line, which every local user sees (``ps``). In hub
 mode the address and prefix come from JupyterHub's environment (``JUPYTERHUB_SERVICE_URL``,
 ``JUPYTERHUB_SERVICE_PREFIX``); ``--ip`` binds another address than the URL's host (in a
-Kubernetes pod the URL names the pod's Service, and the service listens on the pod's interfaces).
+Kubernetes pod the URL names the pod's Service, and the service listens on the pod's interfaces),
+and ``--hub-api-url`` reaches the hub's API by another address than ``JUPYTERHUB_API_URL`` (in the
+hub's own pod: ``http://127.0.0.1:8081/hub/api`` rather than back through the hub's Service).
 """
 from __future__ import annotations
 
@@ -48,6 +50,10 @@ def _serve(args) -> int:
         url = urlparse(os.environ.get("JUPYTERHUB_SERVICE_URL", f"http://127.0.0.1:{args.port}"))
         prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/")
         lecturers = tuple(n for n in (args.lecturers or "").split(",") if n)
+        if args.hub_api_url:  # the one HubOAuth every handler shares, made before any request
+            from jupyterhub.services.auth import HubOAuth
+
+            HubOAuth.instance(api_url=args.hub_api_url)
         app = make_app(service, prefix=prefix, hub=True, lecturers=lecturers, threads=args.threads)
         server = HTTPServer(app, max_body_size=MAX_BODY)
         server.listen(url.port or 80, args.ip or url.hostname or "127.0.0.1")
@@ -90,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--socket", help="self-study: the Unix socket to listen on")
     serve.add_argument("--port", type=int, default=10101, help="hub mode: TCP port on 127.0.0.1 without JUPYTERHUB_SERVICE_URL")
     serve.add_argument("--ip", help="hub mode: the address to listen on (default: the service URL's host)")
+    serve.add_argument("--hub-api-url", help="hub mode: the hub's API (default: $JUPYTERHUB_API_URL)")
     serve.add_argument("--hub", action="store_true", help="run as a JupyterHub service (hub OAuth)")
     serve.add_argument("--student", help="self-study: the student's name (default: $LABKIT_STUDENT, else this user)")
     serve.add_argument("--lecturers", help="hub mode: comma-separated users who see every result")
