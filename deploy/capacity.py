@@ -12,6 +12,9 @@ Model (every assumption is a constant below, and stated in the table's notes):
   finish, which must stay within RUN_ALL_BUDGET_S. The CPU guarantee per student is
   CPU-seconds / RUN_ALL_BUDGET_S cores.
 Students per node is the smaller of the two bounds; the table says which one binds.
+- the challenge service (one process beside the hub, serving the whole class): its CPU-seconds per
+  student scale linearly to the class (every check and 06.8 query batch of the measured chapters);
+  its latency per 06.8 query batch is what a student waits for, measured with the class at once.
 """
 from __future__ import annotations
 
@@ -81,7 +84,25 @@ def table(report: dict) -> str:
               f"{SYSTEM_RESERVE_FRACTION:.0%} of a node kept by the system; at the peak the whole class runs the "
               f"measured chapters at once and all must finish within {RUN_ALL_BUDGET_S} s; the load test's "
               f"machine was shared (see its load averages), so its times are pessimistic."]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + service_lines(report)) + "\n"
+
+
+def service_lines(report: dict) -> list[str]:
+    """The challenge service's row of the capacity section (reports from before it ran as a hub service: none)."""
+    service = report.get("challenge_service")
+    if not service or not service.get("batches"):
+        return []
+    per_student = service["cpu_s"] / report["students"]
+    lat = service["batch_latency_ms"]
+    return ["", "| challenge service (hub service), per 06.8 query batch | p50 | p95 | max |", "|---|---|---|---|",
+            f"| latency, {report['students']} students at once | {lat['p50']:.0f} ms | {lat['p95']:.0f} ms | "
+            f"{lat['max']:.0f} ms |", "",
+            f"Challenge service: {service['batches']} batches of 06.8 ({service['rows_per_student']['p50']:g} rows per "
+            f"student at the median), {service['cpu_s']:g} CPU-seconds for {report['students']} students over the run "
+            f"({per_student:.2f} each, every check of the measured chapters included: "
+            f"{CLASS_SIZE * per_student:.0f} CPU-seconds for {CLASS_SIZE}, "
+            f"{CLASS_SIZE * per_student / RUN_ALL_BUDGET_S:.2f} core within {RUN_ALL_BUDGET_S} s), "
+            f"peak RSS {service['peak_rss_mb']:.0f} MiB."]
 
 
 def main(argv: list[str] | None = None) -> int:

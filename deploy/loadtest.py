@@ -4,17 +4,22 @@ Usage: python deploy/loadtest.py [--students 20] [--notebook notebooks/02_des.ip
        python deploy/loadtest.py --no-kernels --students 150 [--duration 120]   (the hub alone)
 
 It starts JupyterHub (configurable-http-proxy from npm, ``SimpleLocalProcessSpawner``, the dummy
-authenticator) bound to 127.0.0.1 on free ports, then for every student at the same moment: logs
-in (a user and a token through the REST API, as a login form would), starts the student's server,
-opens each notebook as a session and runs its code cells through the kernel's websocket (the
-Jupyter messaging protocol, as JupyterLab does). A sampler reads every process the hub started
-(psutil) for the peak memory of each kernel and server and the CPU of the hub and the proxy.
+authenticator) bound to 127.0.0.1 on free ports, with the lab's challenge service as a hub service
+(``challenge_service_config.py``, as a class runs it), then for every student at the same moment:
+logs in (a user and a token through the REST API, as a login form would), starts the student's
+server, opens each notebook as a session and runs its code cells through the kernel's websocket
+(the Jupyter messaging protocol, messages made by ``jupyter_client``'s ``Session``, as JupyterLab
+does); every check of those notebooks goes to the service. Last, in the last notebook's kernel,
+each student runs exercise 06.8 through the service (the worked attack of notebook 06b, taken from
+it, through ``labkit.exercises``' handles), each query batch timed as the kernel sees it. A sampler
+reads every process the hub started (psutil) for the peak memory of each kernel and server and the
+CPU and memory of the hub, the proxy and the challenge service.
 
 The report (printed, and written as ``loadtest-<time>.json`` and ``.md`` in ``--out``, earlier runs
 kept; a run where every student finished also becomes ``loadtest.json``/``.md``, which the capacity
 table reads) gives how many students finished, time to a ready server and to the last cell (p50,
-p95, max), peak memory per student in MiB, and the hub's CPU; a failure names the request or cell
-that failed. ``--no-kernels`` measures the hub alone: every student logs in, starts a stand-in
+p95, max), peak memory per student in MiB, the hub's CPU, and the challenge service's latency per
+06.8 query batch (p50, p95, max), CPU and memory; a failure names the request or cell that failed. ``--no-kernels`` measures the hub alone: every student logs in, starts a stand-in
 server (``fake_singleuser.py``, no kernel) and keeps using it through the proxy for ``--duration``
 seconds, so the hub's CPU and memory can be read at class sizes one machine could not run kernels for. Bounded: at most MAX_STUDENTS students, a deadline for the whole
 run and for each cell; traffic stays on loopback; every process and temporary file it made is
@@ -23,6 +28,7 @@ stopped and removed at the end, whatever happens.
 from __future__ import annotations
 
 import argparse
+import ast
 import asyncio
 import json
 import math
@@ -43,17 +49,24 @@ from pathlib import Path
 
 import nbformat
 import psutil
+from jupyter_client.jsonutil import json_default
+from jupyter_client.session import Session
+from jupyter_server.services.kernels.connection.base import deserialize_binary_message
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from tornado.websocket import websocket_connect
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 PROXY = ROOT / ".node" / "node_modules" / ".bin" / "configurable-http-proxy"
-DEFAULT_NOTEBOOKS = ("notebooks/02_des.ipynb", "notebooks/06b_key_recovery.ipynb")
+DEFAULT_NOTEBOOKS = ("notebooks/02_des.ipynb", "notebooks/06b_key_recovery.ipynb",
+                     "notebooks/08c_backdoor_attacks_pq.ipynb")
+ATTACK_NOTEBOOK = ROOT / "notebooks" / "06b_key_recovery.ipynb"  # where the worked 06.8 attack is
+SERVICE_CONFIG = ROOT / "deploy" / "challenge_service_config.py"
+MARK_06_8 = "LOADTEST-06.8 "
 PROXY_PACKAGE = "configurable-http-proxy@5.3.0"
 MAX_STUDENTS = 60  # this runs on one machine: more would only measure swapping
 MAX_STAND_INS = 400  # --no-kernels: stand-in servers of about 15 MiB each
-STUDENT_MB = 600  # MiB: a student's server + one kernel (measured: deploy/results/loadtest.json)
+STUDENT_MB = 740  # MiB per student at one instant (20 students with 02, 06b, 08c: 14,473 MiB for everything)
 STAND_IN_MB = 40  # MiB: a stand-in server, with margin
 RESERVE_MB = 1024  # the run stops its students when the machine's available memory falls below this
 LOOPBACK = "127.0.0.1"
@@ -127,7 +140,16 @@ def hub_config(workdir: Path, *, port: int, hub_port: int, api_port: int, token:
     if not kernels:
         settings["Spawner.cmd"] = [sys.executable, str(Path(__file__).with_name("fake_singleuser.py"))]
         settings["Spawner.args"] = []
-    return "c = get_config()  # noqa: F821\n" + "".join(f"c.{key} = {value!r}\n" for key, value in settings.items())
+    text = "c = get_config()  # noqa: F821\n" + "".join(f"c.{key} = {value!r}\n" for key, value in settings.items())
+    if kernels:  # the challenge service, configured as a class's hub does (LAB_CHALLENGES_* in the hub's environment)
+        text += f"load_subconfig({str(SERVICE_CONFIG)!r})  # noqa: F821\n"
+    return text
+
+
+def service_environment(workdir: Path, cache: Path) -> dict[str, str]:
+    """The hub's LAB_CHALLENGES_* settings for challenge_service_config.py: a fresh state and port."""
+    return {"LAB_CHALLENGES_STATE": str(workdir / "challenges"), "LAB_CHALLENGES_PORT": str(free_port()),
+            "LAB_CHALLENGES_LECTURERS": "lecturer", "LABKIT_KERNEL_CACHE": str(cache / "labkit")}
 
 
 class RequestFailed(RuntimeError):
@@ -149,7 +171,8 @@ class Hub:
         self.process = subprocess.Popen(
             [str(BIN / "jupyterhub"), "-f", "jupyterhub_config.py"], cwd=workdir, stdout=self.log,
             stderr=subprocess.STDOUT, start_new_session=True,
-            env=dict(os.environ, PATH=os.pathsep.join([str(BIN), os.environ.get("PATH", "")])))
+            env=dict(os.environ, PATH=os.pathsep.join([str(BIN), os.environ.get("PATH", "")]),
+                     **(service_environment(workdir, cache) if kernels else {})))
         self.seen: dict[int, psutil.Process] = {}  # every descendant ever sampled, for stop()
         self.latency: list[float] = []  # seconds of every request that succeeded
 
@@ -228,6 +251,9 @@ class Peaks:
     hub_rss: float = 0.0  # peak MiB of the hub process
     proxy_rss: float = 0.0  # peak MiB of the proxy
     proxy_percent: float = 0.0
+    service_rss: float = 0.0  # peak MiB of the challenge service
+    service_percent: float = 0.0  # peak CPU % of the challenge service (100 = one core)
+    service_cpu_s: float = 0.0  # CPU seconds the challenge service used (user + system)
     aborted: str = ""  # why the sampler stopped the students early (the machine ran short of memory)
     cpu_s: dict[int, tuple[str, float]] = field(default_factory=dict)  # pid -> (student, CPU seconds so far)
 
@@ -251,7 +277,7 @@ class Sampler(threading.Thread):
 
     def run(self) -> None:
         self.hub_process.cpu_percent()
-        proxies: dict[int, psutil.Process] = {}
+        proxies: dict[int, psutil.Process] = {}  # proxy and service: cpu_percent needs the same object
         while not self.halt.wait(self.interval):
             try:
                 self.sample(proxies)
@@ -290,6 +316,14 @@ class Sampler(threading.Thread):
                 student = self.owner.get(proc.ppid(), "?")
                 per_student[student] = per_student.get(student, 0.0) + rss
                 peaks.cpu_s[proc.pid] = (student, cpu + times.children_user + times.children_system)
+            elif "labkit.challenges serve --hub" in text:
+                peaks.service_rss = max(peaks.service_rss, rss)
+                peaks.service_cpu_s = max(peaks.service_cpu_s, cpu)
+                if proc.pid not in proxies:
+                    proxies[proc.pid] = proc
+                    proc.cpu_percent()
+                else:
+                    peaks.service_percent = max(peaks.service_percent, proxies[proc.pid].cpu_percent())
             elif "configurable-http-proxy" in text:
                 peaks.proxy_rss = max(peaks.proxy_rss, rss)
                 if proc.pid not in proxies:  # cpu_percent measures from the same object's previous call
@@ -312,31 +346,44 @@ class StudentRun:
     kernels: dict[str, str] = field(default_factory=dict)  # notebook -> kernel id
     cells: int = 0
     error: str = ""
+    batches: list[tuple[int, float]] = field(default_factory=list)  # 06.8 through the service: (rows, seconds)
 
     @property
     def finished(self) -> bool:
         return not self.error and not math.isnan(self.last_cell_s)
 
 
-def _message_json(raw: str | bytes) -> str | bytes:
-    """The JSON part of a websocket frame: a binary frame (a message with buffers, e.g. a widget's)
-    is ``nbufs``, ``nbufs`` offsets (uint32, big-endian), the JSON, then the buffers (jupyter_server)."""
-    if isinstance(raw, str):
-        return raw
-    count = int.from_bytes(raw[:4], "big")
-    offsets = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(count)] + [len(raw)]
-    return raw[offsets[0]: offsets[1]]
+def attack_06_8_cell(notebook: Path = ATTACK_NOTEBOOK) -> str:
+    """The cell each student runs last: exercise 06.8 through the challenge service with the worked
+    attack of ``notebook`` (its ``recover_key``, read from the notebook), each batch timed in the kernel."""
+    cell = next(c for c in code_cells(notebook) if "def recover_key(" in c and 'ex.check("06.8"' in c)
+    tree = ast.parse(cell)
+    function = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "recover_key")
+    return "\n".join([
+        "import json as _lt_json", "import time as _lt_time", "import numpy as np",
+        "from labkit import aes, bits", "from labkit import exercises as _lt_ex",
+        ast.get_source_segment(cell, function), "_lt_batches = []",
+        "def _lt_timed(oracle):",
+        "    def query(rows):",
+        "        begun = _lt_time.perf_counter()",
+        "        out = oracle(rows)",
+        "        _lt_batches.append((len(rows), _lt_time.perf_counter() - begun))",
+        "        return out",
+        "    return query",
+        '_lt_verdict = _lt_ex.check("06.8", lambda oracle: recover_key(_lt_timed(oracle)))',
+        "if not _lt_verdict:",
+        "    raise RuntimeError(str(_lt_verdict))",
+        f"print({MARK_06_8!r} + _lt_json.dumps(_lt_batches))"])
 
 
-async def execute(ws, session: str, code: str, timeout: float) -> str:
-    """Run one cell through the kernel's websocket; return the error text ('' when it ran cleanly)."""
-    msg_id = uuid.uuid4().hex
-    ws.write_message(json.dumps({
-        "header": {"msg_id": msg_id, "session": session, "username": "student", "msg_type": "execute_request",
-                   "version": "5.3", "date": ""},
-        "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
-        "content": {"code": code, "silent": False, "store_history": True, "user_expressions": {},
-                    "allow_stdin": False, "stop_on_error": True}}))
+async def execute(ws, session: Session, code: str, timeout: float, stdout: list[str] | None = None) -> str:
+    """Run one cell through the kernel's websocket; return the error text ('' when it ran cleanly).
+    What the cell prints goes to ``stdout``. Messages are ``jupyter_client``'s; a binary frame (a
+    message with buffers, e.g. a widget's) is unpacked by ``jupyter_server``'s own function."""
+    request = session.msg("execute_request", {"code": code, "silent": False, "store_history": True,
+                                              "user_expressions": {}, "allow_stdin": False, "stop_on_error": True})
+    ws.write_message(json.dumps(dict(request, channel="shell", buffers=[]), default=json_default))
+    msg_id = request["header"]["msg_id"]
     error = ""
     deadline = time.monotonic() + timeout
     while True:
@@ -346,18 +393,20 @@ async def execute(ws, session: str, code: str, timeout: float) -> str:
         raw = await asyncio.wait_for(ws.read_message(), remaining)
         if raw is None:
             return "kernel websocket closed"
-        msg = json.loads(_message_json(raw))
+        msg = json.loads(raw) if isinstance(raw, str) else deserialize_binary_message(raw)
         if msg.get("parent_header", {}).get("msg_id") != msg_id:
             continue
         kind = msg["header"]["msg_type"]
-        if kind == "error":
+        if kind == "stream" and stdout is not None and msg["content"].get("name") == "stdout":
+            stdout.append(msg["content"]["text"])
+        elif kind == "error":
             error = f"{msg['content']['ename']}: {msg['content']['evalue']}"
         elif kind == "execute_reply":
             return error or ("" if msg["content"]["status"] == "ok" else msg["content"].get("ename", "error"))
 
 
 async def run_student(hub: Hub, name: str, notebooks: dict[str, list[str]], started: float,
-                      cell_timeout: float) -> StudentRun:
+                      cell_timeout: float, attack: str = "") -> StudentRun:
     run = StudentRun(name)
     try:
         await hub.request("POST", f"/hub/api/users/{name}")
@@ -373,19 +422,29 @@ async def run_student(hub: Hub, name: str, notebooks: dict[str, list[str]], star
                 "kernel": {"name": "python3"}})
             kernel = session["kernel"]["id"]
             run.kernels[notebook] = kernel
-            url = f"ws://{LOOPBACK}:{hub.port}/user/{name}/api/kernels/{kernel}/channels?session_id={session['id']}"
+            messages = Session(username=name)
+            url = f"ws://{LOOPBACK}:{hub.port}/user/{name}/api/kernels/{kernel}/channels?session_id={messages.session}"
             try:
-                ws = await websocket_connect(HTTPRequest(url, headers={"Authorization": f"token {token}"}),
+                # the same 60 s as every REST call (tornado's default of 20 s failed a student at load 26)
+                ws = await websocket_connect(HTTPRequest(url, headers={"Authorization": f"token {token}"},
+                                                         connect_timeout=60, request_timeout=60),
                                              max_message_size=256 * 2**20)
             except Exception as err:
                 raise RequestFailed(f"websocket /user/{name}/api/kernels/{kernel}/channels: "
                                     f"{type(err).__name__}: {err}") from err
             try:
                 for index, code in enumerate(cells):
-                    failure = await execute(ws, session["id"], code, cell_timeout)
+                    failure = await execute(ws, messages, code, cell_timeout)
                     if failure:
                         raise RuntimeError(f"{notebook} cell {index}: {failure}")
                     run.cells += 1
+                if attack and notebook == list(notebooks)[-1]:  # 06.8 through the service, in this kernel
+                    printed: list[str] = []
+                    failure = await execute(ws, messages, attack, cell_timeout, printed)
+                    if failure:
+                        raise RuntimeError(f"06.8 through the challenge service: {failure}")
+                    line = next(t for t in "".join(printed).splitlines() if t.startswith(MARK_06_8))
+                    run.batches = [(int(rows), float(seconds)) for rows, seconds in json.loads(line[len(MARK_06_8):])]
             finally:
                 ws.close()
             run.notebook_s[notebook] = time.monotonic() - begun
@@ -444,12 +503,14 @@ async def use_stand_in(hub: Hub, name: str, started: float, duration: float, eve
 
 
 async def _run_all(hub: Hub, students: list[str], notebooks: dict[str, list[str]], deadline: float,
-                   cell_timeout: float, duration: float | None = None, ramp: float = 0.0) -> list[StudentRun]:
+                   cell_timeout: float, duration: float | None = None, ramp: float = 0.0,
+                   attack: str = "") -> list[StudentRun]:
     AsyncHTTPClient.configure(None, max_clients=4 * len(students) + 10)
     await hub.wait_ready(time.monotonic() + 120)
     started = time.monotonic()
     if duration is None:
-        tasks = [asyncio.ensure_future(run_student(hub, name, notebooks, started, cell_timeout)) for name in students]
+        tasks = [asyncio.ensure_future(run_student(hub, name, notebooks, started, cell_timeout, attack))
+                 for name in students]
     else:
         tasks = [asyncio.ensure_future(use_stand_in(hub, name, started, duration, delay=ramp * i / len(students)))
                  for i, name in enumerate(students)]
@@ -489,7 +550,7 @@ def run(students: int, notebook_paths: list[Path], *, timeout: float = 1200, cel
         sampler.start()
         cpu_before = psutil.Process(hub.process.pid).cpu_times()
         runs = asyncio.run(_run_all(hub, names, notebooks, time.monotonic() + timeout, cell_timeout,
-                                    None if kernels else duration, ramp))
+                                    None if kernels else duration, ramp, attack_06_8_cell() if kernels else ""))
         cpu_after = psutil.Process(hub.process.pid).cpu_times()
         wall = time.monotonic() - wall
         sampler.halt.set()
@@ -537,7 +598,20 @@ def report(runs: list[StudentRun], peaks: Peaks, notebooks: dict[str, list[str]]
         "memory_unit": "MiB (2**20 bytes; the keys ending in _mb hold MiB)",
         "proxy_peak_percent": round(peaks.proxy_percent, 1),
         "wall_s": round(wall, 1),
+        "challenge_service": service_report(finished, peaks, wall),
     }
+
+
+def service_report(finished: list[StudentRun], peaks: Peaks, wall: float) -> dict:
+    """The challenge service under the class: 06.8's query batches as the kernels saw them, and the
+    service process's CPU (over the whole run: every check of the notebooks goes there too) and memory."""
+    batches = [b for r in finished for b in r.batches]
+    return {"students_06_8": sum(1 for r in finished if r.batches), "batches": len(batches),
+            "rows_per_student": percentiles([float(sum(rows for rows, _ in r.batches)) for r in finished if r.batches]),
+            "batch_rows": percentiles([float(rows) for rows, _ in batches]),
+            "batch_latency_ms": percentiles([1000 * seconds for _, seconds in batches]),
+            "cpu_s": round(peaks.service_cpu_s, 2), "mean_percent": round(100 * peaks.service_cpu_s / wall, 1),
+            "peak_percent": round(peaks.service_percent, 1), "peak_rss_mb": round(peaks.service_rss, 1)}
 
 
 def markdown(rep: dict) -> str:
@@ -562,6 +636,14 @@ def markdown(rep: dict) -> str:
               f"core on average, peak {rep['hub']['peak_percent']} %), peak RSS {rep['hub'].get('peak_rss_mb', '?')} MiB; "
               f"proxy peak {rep['proxy_peak_percent']} % CPU, {rep.get('proxy_peak_rss_mb', '?')} MiB. "
               f"All processes at once: {rep['all_processes_peak_rss_mb']} MiB peak RSS."]
+    service = rep.get("challenge_service")
+    if service and service["batches"]:
+        lat, rows = service["batch_latency_ms"], service["rows_per_student"]
+        lines += ["", f"Challenge service (a hub service): {service['students_06_8']} students ran 06.8 through it, "
+                      f"{service['batches']} query batches ({rows['p50']:g} rows per student at the median); "
+                      f"latency per batch p50 {lat['p50']:.0f} ms, p95 {lat['p95']:.0f} ms, max {lat['max']:.0f} ms. "
+                      f"Its CPU: {service['cpu_s']} s over the run ({service['mean_percent']} % of one core on "
+                      f"average, peak {service['peak_percent']} %); peak RSS {service['peak_rss_mb']} MiB."]
     if rep.get("request_latency_s"):
         lat = rep["request_latency_s"]
         lines += ["", f"Requests through the proxy (hub API and servers): {lat['count']} answered, latency p50 "

@@ -271,18 +271,26 @@ def hub_service(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("hub")
     hub_port, port = _free_port(), _free_port()
     hub = _fake_hub(hub_port)
-    env = dict(os.environ, PYTHONPATH=str(ROOT), JUPYTERHUB_API_URL=f"http://127.0.0.1:{hub_port}/hub/api",
+    # JupyterHub's own JUPYTERHUB_API_URL leads nowhere here: --hub-api-url names the hub (as in its pod)
+    env = dict(os.environ, PYTHONPATH=str(ROOT), JUPYTERHUB_API_URL=f"http://127.0.0.1:{_free_port()}/hub/api",
                JUPYTERHUB_API_TOKEN=secrets.token_hex(16), JUPYTERHUB_SERVICE_NAME=SERVICE,
-               JUPYTERHUB_SERVICE_PREFIX=f"/services/{SERVICE}/", JUPYTERHUB_SERVICE_URL=f"http://127.0.0.1:{port}",
+               JUPYTERHUB_SERVICE_PREFIX=f"/services/{SERVICE}/",
+               # as in a Kubernetes pod: the URL names a Service (unresolvable here), --ip the interface
+               JUPYTERHUB_SERVICE_URL=f"http://hub.invalid:{port}",
+               # the database URL comes in the environment (a password never on the command line)
+               LABKIT_CHALLENGES_DB=f"sqlite:///{tmp / 'from-the-environment.db'}",
                JUPYTERHUB_CLIENT_ID=f"service-{SERVICE}", JUPYTERHUB_HOST="",
                JUPYTERHUB_OAUTH_CALLBACK_URL=f"/services/{SERVICE}/oauth_callback",
                JUPYTERHUB_BASE_URL="/")
     proc = subprocess.Popen([sys.executable, "-m", "labkit.challenges", "serve", "--hub", "--state-dir", str(tmp),
-                             "--lecturers", "lena"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                             "--lecturers", "lena", "--ip", "127.0.0.1",
+                             "--hub-api-url", f"http://127.0.0.1:{hub_port}/hub/api"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
     while not (_port_open(port) and _http(port, "GET", "api/public-key", None)[0] == 200):
         assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read() if proc.poll() else "timeout"
         time.sleep(0.1)
+    assert (tmp / "from-the-environment.db").exists() and not (tmp / "challenges.db").exists()
     yield port
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=15)

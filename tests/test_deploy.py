@@ -6,6 +6,7 @@ the C kernel, and still gives a student copy of every unit."""
 from __future__ import annotations
 
 import json
+import re
 import os
 import shutil
 import stat
@@ -463,6 +464,106 @@ def test_kubernetes_values_hold_the_boundaries():
     hook = " ".join(single["lifecycleHooks"]["postStart"]["exec"]["command"])
     assert hook.startswith("/srv/lab/deploy/z2jh/start-as-student") and '"$HOME/lab"' in hook
     assert single["defaultUrl"].startswith("/lab/tree/lab/"), "nbgitpuller's folder is the one students open"
+
+
+def _z2jh_hub_config(values: dict, hub_env: dict[str, str]):
+    """The hub's traitlets config as the chart's jupyterhub_config.py (chart 4.4.0) builds it from
+    ``values``: singleuser.extraEnv, hub.services (each with the API token the chart keeps in its
+    Secret), hub.loadRoles, then every hub.extraConfig entry in key order, exec'd with ``c``; the
+    image's /srv/lab is this repository."""
+    import copy
+
+    from traitlets.config import Config
+
+    values = copy.deepcopy(values)
+    c = Config()
+    c.KubeSpawner.environment = values["singleuser"]["extraEnv"]
+    c.JupyterHub.services = []
+    c.JupyterHub.load_roles = []
+    for key, service in values["hub"].get("services", {}).items():
+        service.setdefault("name", key)
+        service.pop("apiToken", None)
+        service["api_token"] = f"token-of-{key}-from-the-chart-secret"
+        c.JupyterHub.services.append(service)
+    for key, role in values["hub"].get("loadRoles", {}).items():
+        c.JupyterHub.load_roles.append(dict(role, name=key))
+    saved_path, saved_env = list(sys.path), dict(os.environ)
+    os.environ.update(hub_env)
+    try:
+        for _, code in sorted(values["hub"]["extraConfig"].items()):
+            exec(code.replace("/srv/lab/", f"{ROOT}/"), {"c": c})
+    finally:
+        sys.path[:] = saved_path
+        os.environ.clear()
+        os.environ.update(saved_env)
+        sys.modules.pop("challenge_service_config", None)
+    return c
+
+
+def test_kubernetes_values_start_the_challenge_service():
+    """Zero to JupyterHub runs the challenge service with deploy/challenge_service_config.py, as the
+    single-machine hub does: hub.services' entry (and its token) completed, not duplicated; the
+    lab's Python in the hub's image; the database URL from a Secret and never on the command line;
+    the students' tokens allowed in, their servers told where it is, and the network open to it."""
+    values = _z2jh_values()
+    hub = values["hub"]
+    env = {k: v for k, v in hub["extraEnv"].items() if isinstance(v, str)}
+    secret = hub["extraEnv"]["LAB_CHALLENGES_DB"]["valueFrom"]["secretKeyRef"]
+    assert (secret["name"], secret["key"]) == ("lab-challenges-db", "url")
+    database = "postgresql://lab:pw-from-the-secret@db.example.org/challenges"
+    c = _z2jh_hub_config(values, dict(env, LAB_CHALLENGES_DB=database))
+    (service,) = [s for s in c.JupyterHub.services if s["name"] == "labkit-challenges"]
+    assert service["api_token"] == "token-of-labkit-challenges-from-the-chart-secret"
+    assert service["url"] == env["LAB_CHALLENGES_SERVICE_URL"] == "http://hub:10101"
+    command = service["command"]
+    assert command[:6] == ["/srv/lab/.venv/bin/python", "-m", "labkit.challenges", "serve", "--hub", "--state-dir"]
+    assert command[6].startswith("/srv/jupyterhub/"), "the state (signing key, SQLite) lives on the hub's volume"
+    assert command[command.index("--hub-api-url") + 1] == "http://127.0.0.1:8081/hub/api", "not back through the Service"
+    assert command[command.index("--ip") + 1] == "0.0.0.0" and command[command.index("--notebooks") + 1] == str(
+        ROOT / "notebooks"), "the instructor notebooks of the hub's image hold the quiz answer key"
+    assert database not in " ".join(command) and "--db" not in command
+    assert service["environment"]["LABKIT_CHALLENGES_DB"] == database
+    assert service["environment"]["LABKIT_KERNEL_CACHE"] == "/srv/lab/.kernel-cache"
+    assert service["oauth_no_confirm"] is True
+    scope = "access:services!service=labkit-challenges"
+    roles = {r["name"]: r["scopes"] for r in c.JupyterHub.load_roles}
+    assert scope in roles["user"] and scope in roles["server"], "browsers and kernels may use the service"
+    students = c.KubeSpawner.environment
+    assert students["LABKIT_CHALLENGES_URL"] == "http://hub:10101/services/labkit-challenges/"
+    assert callable(students["LAB_UID"]) and students["LABKIT_KERNEL_CACHE"], "the other extraConfig and extraEnv stay"
+    assert {"name": "labkit-challenges", "port": 10101, "targetPort": 10101} in hub["service"]["extraPorts"]
+    (ingress,) = hub["networkPolicy"]["ingress"]
+    assert ingress["ports"] == [{"port": 10101}]
+    assert ingress["from"] == [{"podSelector": {"matchLabels": {"hub.jupyter.org/network-access-hub": "true"}}}]
+    (egress,) = values["singleuser"]["networkPolicy"]["egress"]
+    assert egress["ports"] == [{"port": 10101}] and egress["to"][0]["podSelector"]["matchLabels"] == {"component": "hub"}
+    dockerfile = (ROOT / "deploy" / "z2jh" / "hub.Dockerfile").read_text()
+    chart = re.search(r"--version (\d+\.\d+\.\d+)", (ROOT / "deploy" / "z2jh" / "config.yaml").read_text()).group(1)
+    assert f"FROM quay.io/jupyterhub/k8s-hub:{chart}\n" in dockerfile and "python -m venv /srv/lab/.venv" in dockerfile
+    for copied in re.findall(r"^COPY (.+) /srv/lab/", dockerfile, re.M):
+        assert all((ROOT / name).exists() for name in copied.split()), copied
+
+
+def test_both_hubs_run_the_challenge_service_from_one_configuration(monkeypatch, tmp_path):
+    """The single-machine hub loads the same file: one entry beside the culler, the database URL in
+    the service's environment only, and students sent to the service's own address."""
+    (tmp_path / "students.txt").write_text("alice\n")
+    monkeypatch.setenv("LAB_STUDENTS", str(tmp_path / "students.txt"))
+    monkeypatch.setenv("LAB_CHALLENGES_DB", "postgresql://lab:pw@localhost/challenges")
+    config = _load_hub_config(monkeypatch)
+    names = [s["name"] for s in config.JupyterHub.services]
+    assert names == ["idle-culler", "labkit-challenges"]
+    service = config.JupyterHub.services[1]
+    assert service["url"] == "http://127.0.0.1:10101" and "--ip" not in service["command"]
+    assert "pw" not in " ".join(service["command"]), "every local user can read a command line"
+    assert service["environment"]["LABKIT_CHALLENGES_DB"] == "postgresql://lab:pw@localhost/challenges"
+    assert config.Spawner.environment["LABKIT_CHALLENGES_URL"] == "http://127.0.0.1:10101/services/labkit-challenges/"
+    assert config.Spawner.environment["TRAITLETS_APPLICATION_RAISE_CONFIG_FILE_ERROR"] == "1"
+    sys.path.insert(0, str(ROOT / "deploy"))
+    import challenge_service_config
+
+    with pytest.raises(ValueError, match="LAB_CHALLENGES_SERVICE_URL"):
+        challenge_service_config.service({"LAB_CHALLENGES_SERVICE_URL": "hub:10101"})
 
 
 def test_start_as_student_refuses_a_missing_or_low_uid(tmp_path):

@@ -1,8 +1,9 @@
-"""The load test of deploy/ (issue 18) at CI size: a real JupyterHub on loopback, three students.
+"""The load test of deploy/ at CI size: a real JupyterHub on loopback, three students.
 
 ``make loadtest N=20`` is the measurement (its figures are in deploy/README.md); here three
-students run notebook 02 through the hub at once, every one must finish, the report must be
-well formed, and nothing the run started may be left behind.
+students run a two-cell notebook and then exercise 06.8 through the hub's challenge service at
+once, every one must finish, the report must be well formed, and nothing the run started may be
+left behind.
 """
 from __future__ import annotations
 
@@ -38,11 +39,40 @@ def test_hub_config_binds_loopback_only(tmp_path):
     text = loadtest.hub_config(tmp_path, port=1, hub_port=2, api_port=3, token="t", students=3, cache=tmp_path)
     urls = [line.split("=", 1)[1] for line in text.splitlines() if "url =" in line.lower() and "db_url" not in line]
     assert len(urls) == 3 and all("//127.0.0.1:" in url for url in urls)
+    # the challenge service joins as a class's hub runs it, from the deploy configuration itself
+    assert f"load_subconfig({str(loadtest.SERVICE_CONFIG)!r})" in text
+    stand_ins = loadtest.hub_config(tmp_path, port=1, hub_port=2, api_port=3, token="t", students=3, cache=tmp_path,
+                                    kernels=False)
+    assert "load_subconfig" not in stand_ins
+    env = loadtest.service_environment(tmp_path, tmp_path)
+    assert env["LAB_CHALLENGES_STATE"].startswith(str(tmp_path)) and int(env["LAB_CHALLENGES_PORT"]) > 0
+
+
+def test_the_06_8_step_runs_the_notebooks_own_attack():
+    cell = loadtest.attack_06_8_cell()
+    compile(cell, "06.8", "exec")
+    notebook = "".join(loadtest.code_cells(loadtest.ATTACK_NOTEBOOK))
+    start = cell.index("def recover_key(")
+    body = cell[start:cell.index("_lt_batches = []")].rstrip()
+    assert body in notebook, "the worked attack, as notebook 06b has it"
+    assert '_lt_ex.check("06.8", lambda oracle: recover_key(_lt_timed(oracle)))' in cell
+    assert cell.rstrip().endswith(f"print({loadtest.MARK_06_8!r} + _lt_json.dumps(_lt_batches))")
+
+
+def test_service_report_pools_every_students_batches():
+    runs = [loadtest.StudentRun(f"s{i}", ready_s=1.0, last_cell_s=9.0, batches=[(1, 0.1 * i), (256, 0.2), (120 + i, 0.3)])
+            for i in range(1, 5)] + [loadtest.StudentRun("none", ready_s=1.0, last_cell_s=9.0)]
+    peaks = loadtest.Peaks(service_cpu_s=4.0, service_rss=300.0, service_percent=80.0)
+    got = loadtest.service_report(runs, peaks, wall=20.0)
+    assert got["students_06_8"] == 4 and got["batches"] == 12
+    assert got["rows_per_student"] == {"p50": 379.0, "p95": 381.0, "max": 381.0}  # 378..381, nearest rank
+    assert got["batch_latency_ms"] == {"p50": 200.0, "p95": 400.0, "max": 400.0}
+    assert (got["cpu_s"], got["mean_percent"], got["peak_rss_mb"]) == (4.0, 20.0, 300.0)
 
 
 def _ours() -> set[int]:
     """Hub, proxy, server and kernel processes of this lab's load tests now running."""
-    marks = ("jupyterhub_config.py", "jupyterhub-singleuser", "configurable-http-proxy")
+    marks = ("jupyterhub_config.py", "jupyterhub-singleuser", "configurable-http-proxy", "labkit.challenges")
     found = set()
     for proc in psutil.process_iter(["pid", "cmdline", "cwd"]):
         cmd = " ".join(proc.info["cmdline"] or [])
@@ -54,23 +84,35 @@ def _ours() -> set[int]:
 @pytest.mark.skipif(shutil.which("npm") is None and not loadtest.PROXY.exists(),
                     reason="configurable-http-proxy needs npm (Node.js) to install")
 def test_three_students_through_a_real_hub(tmp_path):
+    import nbformat
+
     before = _ours()
-    assert loadtest.main(["--students", "3", "--notebook", "notebooks/02_des.ipynb", "--timeout", "240",
-                          "--out", str(tmp_path)]) == 0
-    report = json.loads((tmp_path / "loadtest.json").read_text())
+    notebook = tmp_path / "two_cells.ipynb"  # the cells are the kernels' path; the notebooks' own costs are make loadtest's
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("from labkit import bits"),
+                                                   nbformat.v4.new_code_cell("print(bits.to_hex(b'lab'))")]),
+                   notebook)
+    out = tmp_path / "out"
+    assert loadtest.main(["--students", "3", "--notebook", str(notebook), "--timeout", "240",
+                          "--out", str(out)]) == 0
+    report = json.loads((out / "loadtest.json").read_text())
     assert report["students"] == report["finished"] == 3 and not report["failures"] and not report["aborted"]
     for key in ("time_to_ready_s", "time_to_last_cell_s", "server_peak_rss_mb", "student_peak_rss_mb",
                 "student_cpu_s"):
         stats = report[key]
         assert 0 < stats["p50"] <= stats["p95"] <= stats["max"], (key, stats)
-    figures = report["notebooks"]["02_des.ipynb"]
-    assert figures["cells"] > 10 and 0 < figures["kernel_peak_rss_mb"]["p50"]
+    figures = report["notebooks"]["two_cells.ipynb"]
+    assert figures["cells"] == 2 and 0 < figures["kernel_peak_rss_mb"]["p50"]
+    service = report["challenge_service"]  # every student ran 06.8 through the hub's service, and solved it
+    assert service["students_06_8"] == 3 and service["batches"] >= 9
+    assert 257 <= service["rows_per_student"]["p50"] <= service["rows_per_student"]["max"] <= 512
+    assert 0 < service["batch_latency_ms"]["p50"] <= service["batch_latency_ms"]["p95"]
+    assert service["cpu_s"] > 0 and service["peak_rss_mb"] > 50
     assert report["time_to_ready_s"]["max"] < report["time_to_last_cell_s"]["max"]
     assert report["hub"]["cpu_s"] > 0 and report["machine"]["cpus"] >= 1
-    assert "3 of 3 students finished" in (tmp_path / "loadtest.md").read_text()
-    kept = list(tmp_path.glob("loadtest-*.json"))
+    assert "3 of 3 students finished" in (out / "loadtest.md").read_text()
+    kept = list(out.glob("loadtest-*.json"))
     assert len(kept) == 1 and json.loads(kept[0].read_text()) == report, "every run is kept under its time"
-    text = (tmp_path / "loadtest.md").read_text()
+    text = (out / "loadtest.md").read_text()
     assert "MiB" in text and " MB" not in text
     assert _ours() <= before, "the load test left processes running"
     assert not list(Path(loadtest.tempfile.gettempdir()).glob("labkit-loadtest-*")), "temporary folders left"
@@ -94,6 +136,16 @@ def test_capacity_rounds_memory_up_and_names_the_binding_bound():
     assert capacity.peak_chapter(_report(700.0, 60.0)) == ("b.ipynb", "a.ipynb")
     text = capacity.table(_report(700.0, 60.0))
     assert "| 8 cores | 32 GiB | 37 | 40 | **37** | memory |" in text and "A class of 300" in text
+
+
+def test_capacity_sizes_the_challenge_service_from_its_measured_cpu():
+    report = dict(_report(700.0, 60.0), students=20, challenge_service={
+        "batches": 60, "rows_per_student": {"p50": 385.0}, "cpu_s": 10.0, "peak_rss_mb": 400.0,
+        "batch_latency_ms": {"p50": 150.0, "p95": 900.0, "max": 1200.0}})
+    text = capacity.table(report)
+    assert "| latency, 20 students at once | 150 ms | 900 ms | 1200 ms |" in text
+    assert "0.50 each" in text and "150 CPU-seconds for 300, 0.50 core within 300 s" in text
+    assert capacity.service_lines(_report(700.0, 60.0)) == [], "reports from before the service ran as a hub service"
 
 
 def test_the_kubernetes_values_carry_the_measured_guarantees():

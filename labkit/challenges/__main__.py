@@ -5,9 +5,14 @@
     python -m labkit.challenges public-key [--state-dir DIR]
 
 ``--state-dir`` holds the service's signing key (mode 0600), its public key (``service_key.pub``)
-and, unless ``--db`` names another database, the SQLite file ``challenges.db``. In hub mode the
-address and prefix come from JupyterHub's environment (``JUPYTERHUB_SERVICE_URL``,
-``JUPYTERHUB_SERVICE_PREFIX``).
+and, unless ``--db`` or ``$LABKIT_CHALLENGES_DB`` names another database, the SQLite file
+``challenges.db``. A PostgreSQL URL carries a password: give it in the environment, which only this
+process's owner can read, not on the command line, which every local user sees (``ps``). In hub
+mode the address and prefix come from JupyterHub's environment (``JUPYTERHUB_SERVICE_URL``,
+``JUPYTERHUB_SERVICE_PREFIX``); ``--ip`` binds another address than the URL's host (in a
+Kubernetes pod the URL names the pod's Service, and the service listens on the pod's interfaces),
+and ``--hub-api-url`` reaches the hub's API by another address than ``JUPYTERHUB_API_URL`` (in the
+hub's own pod: ``http://127.0.0.1:8081/hub/api`` rather than back through the hub's Service).
 """
 from __future__ import annotations
 
@@ -19,6 +24,8 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from labkit.challenges import client
+
+DB_ENV = "LABKIT_CHALLENGES_DB"
 
 
 def _serve(args) -> int:
@@ -36,16 +43,20 @@ def _serve(args) -> int:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     state = Path(args.state_dir)
     key = load_service_key(state)
-    db = Database(args.db or f"sqlite:///{state / 'challenges.db'}")
+    db = Database(args.db or os.environ.get(DB_ENV) or f"sqlite:///{state / 'challenges.db'}")
     service = ChallengeService(db, key, name=args.name, notebooks=args.notebooks or default_notebooks(),
                                memo_size=args.memo)
     if args.hub:
         url = urlparse(os.environ.get("JUPYTERHUB_SERVICE_URL", f"http://127.0.0.1:{args.port}"))
         prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/")
         lecturers = tuple(n for n in (args.lecturers or "").split(",") if n)
+        if args.hub_api_url:  # the one HubOAuth every handler shares, made before any request
+            from jupyterhub.services.auth import HubOAuth
+
+            HubOAuth.instance(api_url=args.hub_api_url)
         app = make_app(service, prefix=prefix, hub=True, lecturers=lecturers, threads=args.threads)
         server = HTTPServer(app, max_body_size=MAX_BODY)
-        server.listen(url.port or 80, url.hostname or "127.0.0.1")
+        server.listen(url.port or 80, args.ip or url.hostname or "127.0.0.1")
     else:
         student = args.student or os.environ.get("LABKIT_STUDENT") or getpass.getuser()
         app = make_app(service, student=student, threads=args.threads)
@@ -80,10 +91,12 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the challenge service")
     serve.add_argument("--state-dir", default=str(client.state_dir()))
-    serve.add_argument("--db", help="database URL (default: SQLite in the state dir)")
+    serve.add_argument("--db", help=f"database URL (default: ${DB_ENV}, else SQLite in the state dir)")
     serve.add_argument("--notebooks", help="instructor notebooks folder (the quiz answer key)")
     serve.add_argument("--socket", help="self-study: the Unix socket to listen on")
     serve.add_argument("--port", type=int, default=10101, help="hub mode: TCP port on 127.0.0.1 without JUPYTERHUB_SERVICE_URL")
+    serve.add_argument("--ip", help="hub mode: the address to listen on (default: the service URL's host)")
+    serve.add_argument("--hub-api-url", help="hub mode: the hub's API (default: $JUPYTERHUB_API_URL)")
     serve.add_argument("--hub", action="store_true", help="run as a JupyterHub service (hub OAuth)")
     serve.add_argument("--student", help="self-study: the student's name (default: $LABKIT_STUDENT, else this user)")
     serve.add_argument("--lecturers", help="hub mode: comma-separated users who see every result")
