@@ -8,7 +8,7 @@ import numpy as np
 
 from labkit import checks
 
-__all__ = ["query_oracle", "CountingOracle", "QueryBudgetExceeded", "as_multi_oracle", "reference_cipher", "module_dtype", "rows_to_words", "words_to_rows"]
+__all__ = ["query_oracle", "CountingOracle", "as_multi_oracle", "reference_cipher", "module_dtype", "rows_to_words", "words_to_rows"]
 
 
 def module_dtype(oracle):
@@ -41,16 +41,12 @@ def query_oracle(oracle: Callable, queries: np.ndarray) -> np.ndarray:
     return out
 
 
-class QueryBudgetExceeded(RuntimeError):
-    """An attack asked a :class:`CountingOracle` for more queries than its budget allows."""
-
-
 class CountingOracle:
     """Black-box access to a network: ``oracle(queries)`` answers an ``(n, bits)`` float array with
     the ``(n, outputs)`` outputs as numpy, and counts every query row (``.queries``).
 
     What an attack exercise hands out: the network (and so its key) stays inside; past ``budget``
-    query rows it raises :class:`QueryBudgetExceeded` and answers nothing.
+    query rows it raises :class:`labkit.checks.QueryBudgetExceeded` and answers nothing.
     """
 
     __slots__ = ("_network", "_bits", "queries", "budget")
@@ -63,7 +59,7 @@ class CountingOracle:
     def __call__(self, queries) -> np.ndarray:
         q = checks.check_queries(queries, self._bits)
         if self.budget is not None and self.queries + len(q) > self.budget:
-            raise QueryBudgetExceeded(f"{self.queries + len(q)} query rows asked; the budget is {self.budget}")
+            raise checks.QueryBudgetExceeded(f"{self.queries + len(q)} query rows asked; the budget is {self.budget}")
         self.queries += len(q)
         return query_oracle(self._network, q)
 

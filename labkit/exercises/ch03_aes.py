@@ -6,7 +6,6 @@ tested on the FIPS-197 and AESAVS vectors); the Square attack exercise's key is 
 import numpy as np
 
 from labkit import aes, gf, square_attack
-from labkit import aes, gf
 from labkit.exercises import exercise, FunctionSpec, implement, service_handles
 from labkit.exercises.quiz import quiz
 

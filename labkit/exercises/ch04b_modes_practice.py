@@ -5,7 +5,6 @@ and the ciphertext: the key and the server live in the challenge service, which 
 answer); the other checkers recompute their answers with labkit.
 """
 from labkit import hkdf, modes, padding_oracle
-from labkit import hkdf
 from labkit.exercises import exercise, FunctionSpec, implement, service_handles
 from labkit.exercises.quiz import quiz
 
