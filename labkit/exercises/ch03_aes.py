@@ -10,10 +10,6 @@ from labkit.exercises import exercise, FunctionSpec, implement, service_handles
 from labkit.exercises.quiz import quiz
 
 
-def _random_bytes(rng, n: int) -> bytes:
-    return bytes(rng.randrange(256) for _ in range(n))
-
-
 implement(
     "03.1",
     "multiplication in GF(2^8), written with xtime and XOR",
@@ -53,7 +49,7 @@ implement(
           "shifted one place to the right for each row (FIPS-197 5.1.3).",
           "Times 2 is xtime; times 3 is xtime of the byte XOR the byte itself. Output row r is "
           "2·s[r] ^ 3·s[r+1] ^ s[r+2] ^ s[r+3], indices mod 4; return the four bytes as bytes."),
-    spec=FunctionSpec("mix_single_column", _mix_column_reference, lambda rng: (_random_bytes(rng, 4),),
+    spec=FunctionSpec("mix_single_column", _mix_column_reference, lambda rng: (rng.randbytes(4),),
                       hide=("labkit.aes:mix_columns",)),
     where="homework",
 )
@@ -72,7 +68,7 @@ implement(
           "byte through the S-box, XOR the round constant x^(i-1) into its first byte, then XOR "
           "the previous key's first word (FIPS-197 5.2). Words 2 to 4 follow by XOR alone."),
     spec=FunctionSpec("next_round_key", _next_round_key_reference,
-                      lambda rng: (_random_bytes(rng, 16), rng.randrange(1, 11)),
+                      lambda rng: (rng.randbytes(16), rng.randrange(1, 11)),
                       hide=("labkit.aes:expand_key",)),
     where="homework",
 )

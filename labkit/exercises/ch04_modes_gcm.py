@@ -25,12 +25,8 @@ def _ecb_blocks(answer):
     return int(answer) == len(set(modes.split_blocks(ct)))
 
 
-def _random_bytes(rng, n: int) -> bytes:
-    return bytes(rng.getrandbits(8) for _ in range(n))
-
-
 def _cbc_inputs(rng) -> tuple:
-    return _random_bytes(rng, 16), _random_bytes(rng, 16), _random_bytes(rng, 16 * rng.randint(1, 4))
+    return rng.randbytes(16), rng.randbytes(16), rng.randbytes(16 * rng.randint(1, 4))
 
 
 implement(
@@ -65,8 +61,8 @@ def _keystream(answer):
 
 
 def _ghash_inputs(rng) -> tuple:
-    return (_random_bytes(rng, 16), _random_bytes(rng, rng.randint(0, 40)),
-            _random_bytes(rng, rng.randint(0, 60)))
+    return (rng.randbytes(16), rng.randbytes(rng.randint(0, 40)),
+            rng.randbytes(rng.randint(0, 60)))
 
 
 implement(
@@ -85,7 +81,7 @@ implement(
 def _reuse_inputs(rng) -> tuple:
     _, aad1, ct1 = _ghash_inputs(rng)
     _, aad2, ct2 = _ghash_inputs(rng)
-    return ct1, _random_bytes(rng, 16), ct2, _random_bytes(rng, 16), aad1, aad2
+    return ct1, rng.randbytes(16), ct2, rng.randbytes(16), aad1, aad2
 
 
 implement(

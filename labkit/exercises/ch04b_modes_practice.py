@@ -35,8 +35,8 @@ def _padding_oracle(answer):
 
 
 def _expand_inputs(rng) -> tuple:
-    prk = bytes(rng.getrandbits(8) for _ in range(hkdf.HASH_LENGTH))
-    info = bytes(rng.getrandbits(8) for _ in range(rng.randint(0, 24)))
+    prk = rng.randbytes(hkdf.HASH_LENGTH)
+    info = rng.randbytes(rng.randint(0, 24))
     return prk, info, rng.randint(0, 8 * hkdf.HASH_LENGTH)
 
 
