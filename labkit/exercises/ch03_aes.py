@@ -5,7 +5,7 @@ tested on the FIPS-197 and AESAVS vectors); the Square attack exercise's key is 
 """
 import numpy as np
 
-from labkit import aes, gf, square_attack
+from labkit import aes, gf256, square_attack
 from labkit.exercises import exercise, FunctionSpec, implement, service_handles
 from labkit.exercises.quiz import quiz
 
@@ -17,8 +17,8 @@ implement(
           "0x1B; every other product is an XOR of such shifted copies (FIPS-197 4.2).",
           "Walk through the bits of b from the lowest: when the bit is set, XOR the current a into "
           "the result; then multiply a by x. Eight steps give the product."),
-    spec=FunctionSpec("gf_multiply", gf.gf256_mul, lambda rng: (rng.randrange(256), rng.randrange(256)),
-                      hide=("labkit.gf:gf256_mul",)),
+    spec=FunctionSpec("gf_multiply", gf256.mul, lambda rng: (rng.randrange(256), rng.randrange(256)),
+                      hide=("labkit.gf256:mul",)),
     where="class",
 )
 
