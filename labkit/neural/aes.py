@@ -22,6 +22,7 @@ from labkit.circuits import Circuit, lookup_function
 from labkit import gf256
 from labkit.neural.cipher import CipherNetwork
 from labkit.neural.compiler import compile_circuit
+from labkit.neural.defence import protect
 
 __all__ = ["aes128_circuit", "aes128_network", "aes256_circuit", "aes256_network", "round_key_biases", "PAPER_SIZES", "VARIANTS"]
 
@@ -110,8 +111,6 @@ def _compile_aes(circ: Circuit, cipher: str, *, protected: bool, c: float, clip_
     net = compile_circuit(circ, c=c, dtype=dtype, name=cipher, network_class=CipherNetwork,
                           cipher=cipher, variant=variant, clip_inputs=clip_inputs, chunk_size=chunk_size)
     if protected:
-        from labkit.neural.defence import protect
-
         return protect(net, **protect_options)
     if protect_options:
         raise TypeError(f"unexpected options {sorted(protect_options)} (they are for protected=True)")
