@@ -44,8 +44,8 @@ from typing import Any, Callable, Sequence
 from labkit import plain, progress
 from labkit.challenges import client, wire
 
-__all__ = ["Exercise", "exercise", "implement", "FunctionSpec", "check", "hint", "solution", "registry", "Registry",
-           "Feedback", "KINDS", "WHERE", "check_function", "Hint"]
+__all__ = ["Exercise", "exercise", "implement", "FunctionSpec", "check", "hint", "solution", "registry",
+           "Registry", "get_exercise", "Feedback", "KINDS", "WHERE", "check_function", "Hint"]
 
 #: What an exercise asks for: code to write, an attack to run, a system to design (and defend),
 #: an adversary to play a security game with, a value to compute, a concept question.
@@ -128,7 +128,6 @@ class Feedback:
 NOT_ANSWERED = "not answered yet: replace the ... with your answer (or write the body of the function)."
 
 _REGISTRY: dict[str, Exercise] = {}
-_LOADED = False
 
 
 def exercise(id: str, title: str, *, hint: str | Sequence[str], where: str, kind: str = "value",
