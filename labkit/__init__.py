@@ -2,7 +2,7 @@
 
 Every notebook imports it; each chapter has its module(s), built on shared foundations:
 
-- ``bits``, ``gf``: bit conversions (MSB first, FIPS order) and finite-field arithmetic;
+- ``bits``, ``gf2``, ``gf256``, ``gf128``: bit conversions (MSB first, FIPS order) and the finite fields;
 - ``feistel``, ``des``, ``aes``, ``sbox``, ``modes``, ``gcm``: ciphers written to be read;
 - ``circuits``, ``neural``, ``attacks``: ciphers as ReLU networks, their break and their defence;
 - ``backdoor``: signature-triggered backdoors and watermark protocols;

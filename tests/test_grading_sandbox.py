@@ -75,7 +75,7 @@ def test_a_correct_cell_passes_and_the_sandbox_is_confined():
     ("return os.kill(os.getppid(), signal.SIGKILL)", "os.kill"),
     ("return socket.create_connection(('127.0.0.1', 22))", "socket"),
     (f"return open({str(LABKIT / 'exercises' / '__init__.py')!r}, 'a').write('#')", "sandbox: writing"),
-    (f"return os.remove({str(LABKIT / 'gf.py')!r})", "os.remove"),
+    (f"return os.remove({str(LABKIT / 'gf256.py')!r})", "os.remove"),
 ], ids=["etc-passwd", "exercise-source", "list-labkit", "fork", "subprocess", "kill-grader", "socket",
         "rewrite-checks", "delete-labkit"])
 def test_a_cell_that_leaves_its_folder_earns_nothing(body, message, before):
@@ -138,13 +138,13 @@ def test_a_cell_that_allocates_10_gb_gets_a_memory_error():
 
 
 @pytest.mark.parametrize("cell", [
-    "from labkit.gf import gf256_mul as gf_multiply",
-    "from labkit import gf\ngf_multiply = gf.gf256_mul",
-    "import labkit.gf\ndef gf_multiply(a, b):\n    return labkit.gf.gf256_mul(a, b)",
-    "from labkit.aes import gf256_mul as gf_multiply",
+    "from labkit.gf256 import mul as gf_multiply",
+    "from labkit import gf256\ngf_multiply = gf256.mul",
+    "import labkit.gf256\ndef gf_multiply(a, b):\n    return labkit.gf256.mul(a, b)",
+    "from labkit.aes import gf256\ngf_multiply = gf256.mul",
     "from labkit import exercises\ngf_multiply = exercises.registry()['03.1'].spec.reference",
     "import sys\nsys.path.insert(0, " + repr(str(LABKIT.parent)) + ")\nfor m in [m for m in sys.modules if m.startswith('labkit')]:\n"
-    "    del sys.modules[m]\nfrom labkit.gf import gf256_mul as gf_multiply",
+    "    del sys.modules[m]\nfrom labkit.gf256 import mul as gf_multiply",
 ], ids=["from-import", "attribute", "dotted", "re-export", "the-checks", "the-real-labkit"])
 def test_a_cell_that_imports_the_reference_earns_nothing(cell):
     verdict, _ = _grade(cell)
@@ -154,13 +154,12 @@ def test_a_cell_that_imports_the_reference_earns_nothing(cell):
 
 
 def test_the_reference_is_cut_from_every_import_of_it(tmp_path):
-    root = labkit_copy(tmp_path, ("labkit.gf:gf256_mul", "labkit.weights.encoding:chunk_spans"))
-    gf_source = (root / "labkit" / "gf.py").read_text()
-    assert "def gf256_mul(" not in gf_source and "'gf256_mul'" not in gf_source
-    assert "gf256_mul" not in (root / "labkit" / "aes.py").read_text().split("\n\n")[0]
+    root = labkit_copy(tmp_path, ("labkit.gf256:mul", "labkit.weights.encoding:chunk_spans"))
+    gf_source = (root / "labkit" / "gf256.py").read_text()
+    assert "def mul(" not in gf_source and "'mul'" not in gf_source
     assert not (root / "labkit" / "exercises").exists() and not (root / "labkit" / "grading").exists()
-    assert not os.access(root / "labkit" / "gf.py", os.W_OK) or os.geteuid() == 0
-    assert (root / "labkit" / "gf.py").stat().st_mode & 0o222 == 0
+    assert not os.access(root / "labkit" / "gf256.py", os.W_OK) or os.geteuid() == 0
+    assert (root / "labkit" / "gf256.py").stat().st_mode & 0o222 == 0
     with pytest.raises(ValueError, match="labkit.module:name"):
         labkit_copy(tmp_path / "bad", ("gf256_mul",))
     from labkit.grading.sandbox import _remove
@@ -201,11 +200,11 @@ def test_an_exception_of_the_student_counts_as_a_refusal():
 def test_the_cell_runs_without_its_checks_and_with_only_the_imports_it_uses():
     source = graded_source('%timeit 1\nimport math\nx = math.pi\nex.check("03.1", f)\nprint(ex.hint("03.1"))\n')
     assert "ex." not in source and "timeit" not in source and "math.pi" in source
-    first = {"cell_type": "code", "source": "import numpy as np\nfrom labkit import aes, gf\n"
+    first = {"cell_type": "code", "source": "import numpy as np\nfrom labkit import aes, gf256\n"
                                             "from labkit import exercises as ex\nimport labkit.grading\n"}
     imports = notebook_imports([first])
-    assert [s for s, _ in imports] == ["import numpy as np", "from labkit import aes", "from labkit import gf"]
-    assert needed_imports(imports, "def f(a):\n    return gf.xtime(a)") == ["from labkit import gf"]
+    assert [s for s, _ in imports] == ["import numpy as np", "from labkit import aes", "from labkit import gf256"]
+    assert needed_imports(imports, "def f(a):\n    return gf256.xtime(a)") == ["from labkit import gf256"]
 
 
 def test_a_dead_sandbox_fails_every_later_call():

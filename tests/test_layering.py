@@ -2,7 +2,7 @@
 must form no cycle and never point upward, and no module grows past ~500 lines.
 
 Order, lowest first (a module may import its own layer or any lower one):
-  foundation (bits, gf, small utilities) -> ciphers -> circuits -> neural
+  foundation (bits, the fields gf2, gf256 and gf128, small utilities) -> ciphers -> circuits -> neural
   -> attacks, backdoor, weights, games -> widgets -> exercises, capstone -> grading.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent / "labkit"
 
 LAYERS = [
-    ("foundation", {"labkit", "labkit.bits", "labkit.checks", "labkit.gf", "labkit.timing", "labkit.parallel",
+    ("foundation", {"labkit", "labkit.bits", "labkit.checks", "labkit.gf2", "labkit.gf256", "labkit.gf128", "labkit.timing", "labkit.parallel",
                     "labkit.paths", "labkit.progress", "labkit.course", "labkit.digits", "labkit.plain"}),
     ("ciphers", {"labkit.feistel", "labkit.des", "labkit.des_linear", "labkit.des_security", "labkit.aes", "labkit.sbox",
                  "labkit.modes", "labkit.gcm", "labkit.square_attack", "labkit.spn", "labkit.vectors",
@@ -194,7 +194,7 @@ def test_no_private_reach_in(name):
 
 def test_the_reach_in_finder_finds_reach_ins(tmp_path, monkeypatch):
     source = ("from labkit.circuits import _check_c\nfrom labkit.exercises._private import x\n"
-              "import labkit.exercises._private\nfrom labkit import bits as _bits\nfrom labkit.gf import gf2_rank\n")
+              "import labkit.exercises._private\nfrom labkit import bits as _bits\nfrom labkit.gf2 import rank\n")
     probe = tmp_path / "probe.py"
     probe.write_text(source)
     monkeypatch.setitem(MODULES, "labkit.probe", probe)

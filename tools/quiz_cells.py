@@ -32,7 +32,7 @@ _HEAD = re.compile(r"^\*\*(\d\d\.\d+)\*\* \(concept\)")
 
 def sync(path: Path, *, write: bool = True) -> list[str]:
     """The ids of the quiz cells of ``path`` whose text differs from labkit's (rewritten if ``write``)."""
-    ex.registry()  # registers every question
+    dict(ex.registry())  # imports every chapter module: registers every question
     nb = nbformat.read(path, as_version=4)
     stale = []
     for cell in nb.cells:

@@ -33,7 +33,7 @@ Modules: :mod:`~labkit.attacks.oracle` (queries and reference ciphers),
 :mod:`~labkit.attacks.recover` (the entry points), :mod:`~labkit.attacks.table1`.
 """
 from labkit.attacks.oracle import (
-    CountingOracle, QueryBudgetExceeded, as_multi_oracle, query_oracle, reference_cipher,
+    CountingOracle, as_multi_oracle, query_oracle, reference_cipher,
 )
 from labkit.attacks.recover import AttackResult, recover_key, recover_keys
 from labkit.attacks.strategies import DEFAULT_EPSILON, STRATEGIES
@@ -47,7 +47,6 @@ __all__ = [
     "recover_keys",
     "query_oracle",
     "CountingOracle",
-    "QueryBudgetExceeded",
     "as_multi_oracle",
     "reference_cipher",
     "TABLE1_SETTINGS",

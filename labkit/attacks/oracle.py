@@ -5,15 +5,14 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 import numpy as np
+import torch
 
-from labkit import checks
+from labkit import aes, checks, des
 
-__all__ = ["query_oracle", "CountingOracle", "QueryBudgetExceeded", "as_multi_oracle", "reference_cipher", "module_dtype", "rows_to_words", "words_to_rows"]
+__all__ = ["query_oracle", "CountingOracle", "as_multi_oracle", "reference_cipher", "module_dtype", "rows_to_words", "words_to_rows"]
 
 
 def module_dtype(oracle):
-    import torch
-
     for tensor in list(oracle.parameters()) + list(oracle.buffers()):
         if tensor.is_floating_point():
             return tensor.dtype
@@ -24,11 +23,7 @@ def query_oracle(oracle: Callable, queries: np.ndarray) -> np.ndarray:
     """Send an ``(n, bits)`` float array to ``oracle`` (a callable or a torch module) and return
     its outputs as a numpy array (a module receives a tensor of its own dtype)."""
     queries = np.asarray(queries, dtype=np.float64)
-    try:
-        import torch
-    except ImportError:  # pragma: no cover - torch is a dependency
-        torch = None
-    if torch is not None and isinstance(oracle, torch.nn.Module):
+    if isinstance(oracle, torch.nn.Module):
         with torch.no_grad():
             out = oracle(torch.as_tensor(queries, dtype=module_dtype(oracle)))
     else:
@@ -41,16 +36,12 @@ def query_oracle(oracle: Callable, queries: np.ndarray) -> np.ndarray:
     return out
 
 
-class QueryBudgetExceeded(RuntimeError):
-    """An attack asked a :class:`CountingOracle` for more queries than its budget allows."""
-
-
 class CountingOracle:
     """Black-box access to a network: ``oracle(queries)`` answers an ``(n, bits)`` float array with
     the ``(n, outputs)`` outputs as numpy, and counts every query row (``.queries``).
 
     What an attack exercise hands out: the network (and so its key) stays inside; past ``budget``
-    query rows it raises :class:`QueryBudgetExceeded` and answers nothing.
+    query rows it raises :class:`labkit.checks.QueryBudgetExceeded` and answers nothing.
     """
 
     __slots__ = ("_network", "_bits", "queries", "budget")
@@ -63,7 +54,7 @@ class CountingOracle:
     def __call__(self, queries) -> np.ndarray:
         q = checks.check_queries(queries, self._bits)
         if self.budget is not None and self.queries + len(q) > self.budget:
-            raise QueryBudgetExceeded(f"{self.queries + len(q)} query rows asked; the budget is {self.budget}")
+            raise checks.QueryBudgetExceeded(f"{self.queries + len(q)} query rows asked; the budget is {self.budget}")
         self.queries += len(q)
         return query_oracle(self._network, q)
 
@@ -103,16 +94,12 @@ def reference_cipher(cipher) -> Callable[[bytes, np.ndarray], np.ndarray]:
     if callable(cipher):
         return cipher
     if cipher == "aes":
-        from labkit import aes
-
         def encrypt(key: bytes, plaintexts: np.ndarray) -> np.ndarray:
             blocks = np.packbits(np.asarray(plaintexts, dtype=np.uint8), axis=1)
             return np.unpackbits(aes.encrypt_blocks(key, blocks), axis=1)
 
         return encrypt
     if cipher == "des":
-        from labkit import des
-
         def encrypt(key: bytes, plaintexts: np.ndarray) -> np.ndarray:
             words = rows_to_words(plaintexts)
             out = des.encrypt_many(np.uint64(int.from_bytes(key, "big")), words)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from labkit import bits as _bits
 from labkit.attacks.des import des_attack
@@ -93,8 +94,6 @@ def recover_keys(multi_oracle: Callable, n_keys: int, *, strategy: str = "back_t
     pending: dict[int, np.ndarray] = {}
     for i, proc in enumerate(procedures):
         pending[i] = next(proc)
-
-    from tqdm.auto import tqdm
 
     with tqdm(total=n_keys, desc=f"{strategy} keys", disable=not progress) as bar:
         while pending:

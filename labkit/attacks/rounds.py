@@ -25,6 +25,7 @@ from labkit import bits as _bits
 from labkit.attacks.oracle import query_oracle
 from labkit.attacks.recover import AttackResult
 from labkit.attacks.strategies import pair_collisions, same_rows
+from labkit.neural import spn
 
 __all__ = ["recover_first_round_key", "mirror_pairs", "second_round_key_bits", "recover_toy_spn_key",
            "MIRROR_GRID"]
@@ -119,8 +120,6 @@ def recover_toy_spn_key(oracle: Callable, *, seed: int | None = None) -> AttackR
     """All three round keys (k0, k1, k2, as 6 bytes) of the two-round toy SPN network behind
     ``oracle``: k0 by the first-round attack, k1 through the absorbed first round, k2 from one
     binary query; a second binary query confirms them (else the result carries no key)."""
-    from labkit.neural import spn
-
     first = recover_first_round_key(oracle, spn.TOY_BITS, seed=seed)
     if first.key is None:
         return first

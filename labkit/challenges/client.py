@@ -45,11 +45,8 @@ class ChallengeServiceError(RuntimeError):
 
 
 def _budget_error(message: str) -> Exception:
-    """The one exception type of every over-budget oracle, local or served (imported late: it
-    lives beside the attacks, which import torch, and the service's process need not)."""
-    from labkit.attacks.oracle import QueryBudgetExceeded
-
-    return QueryBudgetExceeded(message)
+    """The one exception type of every over-budget oracle, local or served."""
+    return checks.QueryBudgetExceeded(message)
 
 
 def state_dir() -> Path:

@@ -27,13 +27,25 @@ leave out.
 """
 from __future__ import annotations
 
+import ast
+import dis
+import functools
+import html
 import importlib
+import os
 import pkgutil
+import random
+import sysconfig
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from labkit import plain, progress
+from labkit.challenges import client, wire
+
 __all__ = ["Exercise", "exercise", "implement", "FunctionSpec", "check", "hint", "solution", "registry",
-           "Feedback", "KINDS", "WHERE", "check_function", "Hint"]
+           "Registry", "get_exercise", "Feedback", "KINDS", "WHERE", "check_function", "Hint"]
 
 #: What an exercise asks for: code to write, an attack to run, a system to design (and defend),
 #: an adversary to play a security game with, a value to compute, a concept question.
@@ -82,8 +94,6 @@ class Hint:
     __repr__ = __str__
 
     def _repr_html_(self) -> str:
-        import html
-
         return f'<div style="color:#0b5cad">💡 {html.escape(str(self))}</div>'
 
 
@@ -106,8 +116,6 @@ class Feedback:
     __repr__ = __str__
 
     def _repr_html_(self) -> str:
-        import html
-
         colour = "#1a7f37" if self.correct else "#b35900"
         icon = "✔" if self.correct else "✘"
         return (
@@ -120,7 +128,6 @@ class Feedback:
 NOT_ANSWERED = "not answered yet: replace the ... with your answer (or write the body of the function)."
 
 _REGISTRY: dict[str, Exercise] = {}
-_LOADED = False
 
 
 def exercise(id: str, title: str, *, hint: str | Sequence[str], where: str, kind: str = "value",
@@ -151,46 +158,122 @@ def exercise(id: str, title: str, *, hint: str | Sequence[str], where: str, kind
     return register
 
 
-def _load_all() -> None:
-    global _LOADED
-    if _LOADED:
-        return
+#: The calls that register an exercise in a chapter module, with the id as first argument.
+_REGISTERING_CALLS = frozenset({"exercise", "implement", "quiz"})
+
+
+@functools.cache
+def _chapter_modules() -> dict[str, str]:
+    """Exercise id -> the chapter module that registers it, read from the chapter modules' source.
+
+    The ids are written once, in the registering calls (``exercise("02.3", ...)``,
+    ``implement(...)``, ``quiz(...)``); reading them with :mod:`ast` lets the registry list every
+    exercise without importing a chapter module, so a unit imports only the chapters it checks.
+    """
+    found: dict[str, str] = {}
     for info in pkgutil.iter_modules(__path__):
-        importlib.import_module(f"{__name__}.{info.name}")
-    _LOADED = True
-
-
-def registry() -> dict[str, Exercise]:
-    """All registered exercises by id."""
-    _load_all()
-    return dict(_REGISTRY)
-
-
-def _load_chapter(exercise_id: str) -> None:
-    """Import only the modules of the exercise's chapter (``chNN_*.py``): a check in chapter 02
-    need not import the torch-based chapters (about 4 s)."""
-    chapter = str(exercise_id).split(".")[0]
-    for info in pkgutil.iter_modules(__path__):
-        if info.name.startswith(f"ch{chapter}_"):
-            importlib.import_module(f"{__name__}.{info.name}")
+        module = f"{__name__}.{info.name}"
+        path = Path(__path__[0]) / f"{info.name}.py"
+        if not path.is_file():
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            if not (isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant)
+                    and isinstance(node.args[0].value, str)):
+                continue
+            name = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", None)
+            if name in _REGISTERING_CALLS:
+                exercise_id = node.args[0].value
+                if found.setdefault(exercise_id, module) != module:
+                    raise RuntimeError(f"exercise {exercise_id!r} is registered in {found[exercise_id]} "
+                                       f"and in {module}")
+    return found
 
 
 def get_exercise(exercise_id: str) -> Exercise:
+    """The exercise ``exercise_id``, importing its chapter module on first use."""
     if exercise_id not in _REGISTRY:
-        _load_chapter(exercise_id)
-    if exercise_id not in _REGISTRY:
-        _load_all()
-    try:
-        return _REGISTRY[exercise_id]
-    except KeyError:
-        known = ", ".join(sorted(_REGISTRY)) or "none"
-        raise ValueError(f"unknown exercise {exercise_id!r}; known: {known}") from None
+        module = _chapter_modules().get(exercise_id)
+        if module is None:
+            known = ", ".join(sorted(_chapter_modules())) or "none"
+            raise ValueError(f"unknown exercise {exercise_id!r}; known: {known}")
+        importlib.import_module(module)
+        if exercise_id not in _REGISTRY:
+            raise RuntimeError(f"{module} names exercise {exercise_id!r} but did not register it")
+    return _REGISTRY[exercise_id]
+
+
+class Registry(Mapping):
+    """Every exercise by id, as a read-only mapping whose entries load on demand.
+
+    The ids come from the chapter modules' source (:func:`_chapter_modules`); looking up an entry
+    imports only that exercise's chapter module. So listing the ids (the progress view of unit 00)
+    imports no chapter, and ``dict(registry())`` imports them all.
+    """
+
+    def __getitem__(self, exercise_id: str) -> Exercise:
+        if exercise_id not in _chapter_modules():
+            raise KeyError(exercise_id)
+        return get_exercise(exercise_id)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_chapter_modules())
+
+    def __len__(self) -> int:
+        return len(_chapter_modules())
+
+    def __contains__(self, exercise_id: object) -> bool:
+        return exercise_id in _chapter_modules()
+
+    def __repr__(self) -> str:
+        return f"<exercise registry: {len(self)} exercises, {len(_REGISTRY)} loaded>"
+
+
+def registry() -> Registry:
+    """All exercises by id (a read-only mapping; a lookup loads that exercise's chapter)."""
+    return Registry()
+
+
+#: Where labkit and the installed libraries live: code elsewhere (a notebook cell, a test) is the
+#: student's, for telling a student's error from a checker's bug.
+_LIBRARY_DIRS = tuple(sorted({os.path.realpath(d) + os.sep for d in (
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))),  # labkit/
+    *(sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")),
+)}))
+
+
+def _is_library_code(filename: str) -> bool:
+    return filename.startswith("<frozen") or os.path.realpath(filename).startswith(_LIBRARY_DIRS)
+
+
+def _students_error(err: Exception, checker: Callable) -> bool:
+    """True when ``err`` is the answer's fault, not a bug of the checker.
+
+    The answer's fault: a refusal on purpose, that is a ``TypeError`` or ``ValueError`` (how labkit
+    and Python refuse an input of the wrong type or value, an answer of the wrong shape included)
+    or one of labkit's own exceptions (a query budget exceeded, an integrity failure, the
+    challenge service's answer); or any error raised in the student's own code (the innermost
+    frame is neither labkit's, an installed library's nor the checker's). Anything else raised
+    in labkit or a library (``NameError``, ``AttributeError``, ``KeyError``, ``IndexError``, ...)
+    is a bug in the check, and must be seen as one.
+    """
+    if isinstance(err, (TypeError, ValueError)) or type(err).__module__.split(".")[0] == "labkit":
+        return True
+    tb = err.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None:
+        return False
+    code = tb.tb_frame.f_code
+    return code is not getattr(checker, "__code__", None) and not _is_library_code(code.co_filename)
 
 
 def check(exercise_id: str, answer: Any) -> Feedback:
-    """Check ``answer`` for an exercise: a clear "Correct" or "Not yet", never a traceback.
+    """Check ``answer`` for an exercise: a clear "Correct" or "Not yet".
 
-    A quick self-check in the student's kernel, not a grade (see the module's docstring).
+    A quick self-check in the student's kernel, not a grade (see the module's docstring). An
+    answer that raises (the student's function failing, an answer of the wrong shape refused)
+    gets a "Not yet" naming the error; a bug in the checker itself is raised as it is, with its
+    traceback, so that it is seen and fixed rather than taken for the student's mistake.
 
     ``...`` (Ellipsis, the placeholder of the student copies) or ``None`` is "not answered yet"
     and gets no hint. A check never shows the hint or the solution: hints come only when asked
@@ -202,8 +285,10 @@ def check(exercise_id: str, answer: Any) -> Feedback:
     ask = f'(ex.hint("{ex.id}") gives a hint)'
     try:
         result = _served_value(ex, answer) if ex.kind == "value" and not ex.remote else ex.checker(answer)
-    except Exception as err:  # a student's answer of the wrong shape must give feedback, not a crash
-        return Feedback(ex.id, False, f"could not check that answer ({err}) {ask}")
+    except Exception as err:
+        if not _students_error(err, ex.checker):
+            raise
+        return Feedback(ex.id, False, f"could not check that answer ({type(err).__name__}: {err}) {ask}")
     result = result if isinstance(result, tuple) else (bool(result), "")
     ok, message, receipt = (result + (None,))[:3]
     if ok:
@@ -218,8 +303,6 @@ def _served_value(ex: Exercise, answer: Any) -> tuple:
     """A value answer judged by the challenge service (the exercise's checker, run there on the
     plain data), with its receipt; an answer that is not plain data (a function, say) gets the
     in-kernel self-check, without a receipt."""
-    from labkit.challenges import client, wire
-
     if isinstance(answer, type):  # an exception class answers by its name
         answer = answer.__name__
     try:
@@ -233,8 +316,6 @@ def _served_value(ex: Exercise, answer: Any) -> tuple:
 def is_stub(answer: Any) -> bool:
     """True for a function the student has not written yet: its body does nothing but return None
     (``...`` or ``pass``, maybe under a docstring), as the student copies leave implement exercises."""
-    import dis
-
     code = getattr(answer, "__code__", None)
     if code is None:
         return False
@@ -245,8 +326,6 @@ def is_stub(answer: Any) -> bool:
 
 def _record_progress(exercise_id: str) -> None:
     """Remember a passed exercise for the landing notebook's progress view (labkit.progress)."""
-    from labkit import progress
-
     try:
         progress.record(exercise_id)
     except Exception:  # progress is a convenience: it must never break a check
@@ -303,10 +382,6 @@ def check_function(candidate: Any, reference: Callable[..., Any], draw: Callable
     expected, never the reference's code. ``candidate`` may be the student's function or the
     grader's handle on it in a sandbox (labkit.grading): the same check runs in both.
     """
-    import random
-
-    from labkit import plain
-
     if not callable(candidate):
         return False, f"the answer must be a function (def ...), got {type(candidate).__name__}."
     rng = random.Random()  # seeded from os.urandom: fresh inputs on every check
@@ -377,8 +452,6 @@ class FunctionSpec:
         rebuilt by labkit (so no method of the student's object is ever called by the check)."""
         if self.export is None:
             return answer
-        from labkit import plain
-
         return _function(self.rebuild)(plain.to_plain(_function(self.export)(answer)))
 
 

@@ -14,10 +14,6 @@ from labkit.exercises.quiz import quiz
 # --- 02 · DES internals -----------------------------------------------------------------------------
 
 
-def _random_bytes(rng, n: int) -> bytes:
-    return bytes(rng.randrange(256) for _ in range(n))
-
-
 def _round_key_reference(key: bytes, round_number: int) -> bytes:
     return bits.bits_to_bytes(des.expand_key(key)[round_number - 1])
 
@@ -31,7 +27,7 @@ implement(
           "Rotate C and D left by the shifts of rounds 1 to i added up (not only round i's). The "
           "tables are 1-based: output bit t takes input bit TABLE[t] - 1 of a 0-based array. Pack "
           "the 48 bits into 6 bytes, most significant first."),
-    spec=FunctionSpec("round_key", _round_key_reference, lambda rng: (_random_bytes(rng, 8), rng.randint(1, 16)),
+    spec=FunctionSpec("round_key", _round_key_reference, lambda rng: (rng.randbytes(8), rng.randint(1, 16)),
                       trials=40, hide=("labkit.des:expand_key",)),
     where="class",
 )
@@ -50,7 +46,7 @@ implement(
           "In S-box i, the row is bits 1 and 6 of its group (a number 0-3) and the column bits 2 "
           "to 5 (0-15). Compare each step with round 1 of the worked example printed above: E(R0), "
           "E(R0) xor K1, the S-box outputs, then P."),
-    spec=FunctionSpec("f", _f_reference, lambda rng: (_random_bytes(rng, 4), _random_bytes(rng, 6)), trials=40,
+    spec=FunctionSpec("f", _f_reference, lambda rng: (rng.randbytes(4), rng.randbytes(6)), trials=40,
                       hide=("labkit.des:round_function",)),
     where="homework",
 )
@@ -161,7 +157,7 @@ def _search(answer):
 def _mitm_draw(rng):
     key_bits = rng.randint(3, 5)
     i, j = rng.randrange(1 << key_bits), rng.randrange(1 << key_bits)
-    plaintexts = [_random_bytes(rng, 8) for _ in range(2)]
+    plaintexts = [rng.randbytes(8) for _ in range(2)]
     return [(m, des_security.toy_double_encrypt(i, j, m, key_bits)) for m in plaintexts], key_bits
 
 

@@ -5,14 +5,9 @@ tested on the FIPS-197 and AESAVS vectors); the Square attack exercise's key is 
 """
 import numpy as np
 
-from labkit import aes, gf, square_attack
-from labkit import aes, gf
+from labkit import aes, gf256, square_attack
 from labkit.exercises import exercise, FunctionSpec, implement, service_handles
 from labkit.exercises.quiz import quiz
-
-
-def _random_bytes(rng, n: int) -> bytes:
-    return bytes(rng.randrange(256) for _ in range(n))
 
 
 implement(
@@ -22,8 +17,8 @@ implement(
           "0x1B; every other product is an XOR of such shifted copies (FIPS-197 4.2).",
           "Walk through the bits of b from the lowest: when the bit is set, XOR the current a into "
           "the result; then multiply a by x. Eight steps give the product."),
-    spec=FunctionSpec("gf_multiply", gf.gf256_mul, lambda rng: (rng.randrange(256), rng.randrange(256)),
-                      hide=("labkit.gf:gf256_mul",)),
+    spec=FunctionSpec("gf_multiply", gf256.mul, lambda rng: (rng.randrange(256), rng.randrange(256)),
+                      hide=("labkit.gf256:mul",)),
     where="class",
 )
 
@@ -54,7 +49,7 @@ implement(
           "shifted one place to the right for each row (FIPS-197 5.1.3).",
           "Times 2 is xtime; times 3 is xtime of the byte XOR the byte itself. Output row r is "
           "2·s[r] ^ 3·s[r+1] ^ s[r+2] ^ s[r+3], indices mod 4; return the four bytes as bytes."),
-    spec=FunctionSpec("mix_single_column", _mix_column_reference, lambda rng: (_random_bytes(rng, 4),),
+    spec=FunctionSpec("mix_single_column", _mix_column_reference, lambda rng: (rng.randbytes(4),),
                       hide=("labkit.aes:mix_columns",)),
     where="homework",
 )
@@ -73,7 +68,7 @@ implement(
           "byte through the S-box, XOR the round constant x^(i-1) into its first byte, then XOR "
           "the previous key's first word (FIPS-197 5.2). Words 2 to 4 follow by XOR alone."),
     spec=FunctionSpec("next_round_key", _next_round_key_reference,
-                      lambda rng: (_random_bytes(rng, 16), rng.randrange(1, 11)),
+                      lambda rng: (rng.randbytes(16), rng.randrange(1, 11)),
                       hide=("labkit.aes:expand_key",)),
     where="homework",
 )

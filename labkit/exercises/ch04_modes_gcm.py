@@ -5,7 +5,7 @@ on fresh random inputs against labkit's own (tests cross-check labkit with pycry
 vectors); attack exercises (keystream reuse, the forbidden attack) get their fresh per-run keys,
 and their verdicts, from the challenge service.
 """
-from labkit import gcm, gf, modes
+from labkit import gcm, gf128, modes
 from labkit.exercises import exercise, FunctionSpec, implement, service_handles
 from labkit.exercises.quiz import quiz
 from labkit.widgets.modes import demo_image
@@ -25,12 +25,8 @@ def _ecb_blocks(answer):
     return int(answer) == len(set(modes.split_blocks(ct)))
 
 
-def _random_bytes(rng, n: int) -> bytes:
-    return bytes(rng.getrandbits(8) for _ in range(n))
-
-
 def _cbc_inputs(rng) -> tuple:
-    return _random_bytes(rng, 16), _random_bytes(rng, 16), _random_bytes(rng, 16 * rng.randint(1, 4))
+    return rng.randbytes(16), rng.randbytes(16), rng.randbytes(16 * rng.randint(1, 4))
 
 
 implement(
@@ -65,8 +61,8 @@ def _keystream(answer):
 
 
 def _ghash_inputs(rng) -> tuple:
-    return (_random_bytes(rng, 16), _random_bytes(rng, rng.randint(0, 40)),
-            _random_bytes(rng, rng.randint(0, 60)))
+    return (rng.randbytes(16), rng.randbytes(rng.randint(0, 40)),
+            rng.randbytes(rng.randint(0, 60)))
 
 
 implement(
@@ -76,7 +72,7 @@ implement(
           "in and multiply by H.",
           "The input blocks are A zero-padded to 16 bytes, then C zero-padded, then one block with "
           "the bit lengths of A and C as two 64-bit big-endian integers. Turn blocks into field "
-          "elements and back with the gf module's block conversions; multiply with its gf128_mul."),
+          "elements and back with gf128's block conversions; multiply with its mul."),
     spec=FunctionSpec("ghash", gcm.ghash, _ghash_inputs, trials=30, hide=("labkit.gcm:ghash",)),
     where="homework",
 )
@@ -85,7 +81,7 @@ implement(
 def _reuse_inputs(rng) -> tuple:
     _, aad1, ct1 = _ghash_inputs(rng)
     _, aad2, ct2 = _ghash_inputs(rng)
-    return ct1, _random_bytes(rng, 16), ct2, _random_bytes(rng, 16), aad1, aad2
+    return ct1, rng.randbytes(16), ct2, rng.randbytes(16), aad1, aad2
 
 
 implement(
@@ -98,7 +94,7 @@ implement(
           "and there is no constant term. Add (xor) the two coefficient lists, then add T1 xor T2 "
           "as the constant term."),
     spec=FunctionSpec("nonce_reuse_polynomial", gcm.nonce_reuse_polynomial, _reuse_inputs, trials=30,
-                      equal=lambda got, want: gf.poly_trim(got) == gf.poly_trim(want),
+                      equal=lambda got, want: gf128.poly_trim(got) == gf128.poly_trim(want),
                       hide=("labkit.gcm:nonce_reuse_polynomial",)),
     where="homework",
 )

@@ -5,7 +5,6 @@ and the ciphertext: the key and the server live in the challenge service, which 
 answer); the other checkers recompute their answers with labkit.
 """
 from labkit import hkdf, modes, padding_oracle
-from labkit import hkdf
 from labkit.exercises import exercise, FunctionSpec, implement, service_handles
 from labkit.exercises.quiz import quiz
 
@@ -36,8 +35,8 @@ def _padding_oracle(answer):
 
 
 def _expand_inputs(rng) -> tuple:
-    prk = bytes(rng.getrandbits(8) for _ in range(hkdf.HASH_LENGTH))
-    info = bytes(rng.getrandbits(8) for _ in range(rng.randint(0, 24)))
+    prk = rng.randbytes(hkdf.HASH_LENGTH)
+    info = rng.randbytes(rng.randint(0, 24))
     return prk, info, rng.randint(0, 8 * hkdf.HASH_LENGTH)
 
 

@@ -8,6 +8,7 @@ from labkit.circuits import XOR, BooleanFunction, Circuit, corner_neurons, looku
 from labkit import plain
 from labkit.exercises import FunctionSpec, check_function, exercise, implement
 from labkit.exercises.quiz import quiz
+from labkit.neural import compile_circuit
 
 #: The corner parameters the 05.2 check draws: dyadic, so weights and biases are exact.
 CORNER_CS = (1.0, 0.75, 0.5, 0.375, 0.25, 0.125)
@@ -78,8 +79,6 @@ CUBE3 = np.array(list(itertools.product([0, 1], repeat=3)))
 
 
 def _majority(answer):
-    from labkit.neural import compile_circuit
-
     if not isinstance(answer, Circuit):
         return False, f"the answer must be a labkit.circuits.Circuit, got {type(answer).__name__}."
     if len(answer.inputs) != 3 or len(answer.outputs) != 1:
@@ -114,8 +113,6 @@ CUBE4 = np.array(list(itertools.product([0, 1], repeat=4)), dtype=np.float64)
 
 def _sbox_reference(sbox: list[int]) -> list[int]:
     """S(0..15) read back from labkit's compiled network of the lookup table (one-hot corners)."""
-    from labkit.neural import compile_circuit
-
     circuit = Circuit("4-bit S-box")
     circuit.set_outputs(circuit.lookup(lookup_function(sbox, 4, 4, "S"), circuit.add_inputs(4)))
     out = compile_circuit(circuit).forward(CUBE4).numpy()

@@ -4,13 +4,12 @@ from __future__ import annotations
 from labkit.challenges import client
 from labkit.challenges.defs_models import TOY_QUERY_BUDGET  # 4 queries per bit of k1
 from labkit.exercises import service_handles, exercise
+from labkit.neural import spn
 
 
 def toy_spn_challenge() -> client.Oracle:
     """This run's two-round toy SPN network (round keys fresh from the CSPRNG, in the challenge
     service) as a black box, to try your 06.9 attack on. Returns only an oracle handle."""
-    from labkit.neural import spn
-
     return client.Oracle(service_handles.run("06.9"), "network", spn.TOY_BITS)
 
 
@@ -31,8 +30,6 @@ def toy_spn_challenge() -> client.Oracle:
     where="homework",
 )
 def _recover_second_round_key(answer):
-    from labkit.neural import spn
-
     got, attempt, over = service_handles.run_on_fresh_attempt(  # fresh round keys in the service for every check
         "06.9", answer, spn.TOY_BITS, "recover_second_round_key(oracle, k0) returning k1 as an int",
         args=lambda public: (public["k0"],))

@@ -3,6 +3,7 @@ import numpy as np
 
 from labkit.circuits import XOR, corner_neurons
 from labkit.exercises import FunctionSpec, exercise, implement
+from labkit.neural import aes128_network
 
 
 @exercise(
@@ -15,8 +16,6 @@ from labkit.exercises import FunctionSpec, exercise, implement
     where="class",
 )
 def _subbytes_neurons(answer):
-    from labkit.neural import aes128_network
-
     return int(answer) == aes128_network(bytes(16)).layer_sizes()[1]
 
 
@@ -30,8 +29,6 @@ def _subbytes_neurons(answer):
     where="class",
 )
 def _ttable_layers(answer):
-    from labkit.neural import aes128_network
-
     return int(answer) == aes128_network(bytes(16), variant="ttable", clip_inputs=True).n_relu_layers
 
 

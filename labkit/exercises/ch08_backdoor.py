@@ -6,15 +6,20 @@ follow in parts 2 (08b) and 3 (08c). Implement checkers compare the student's fu
 :mod:`labkit.backdoor.trigger` on fresh random inputs (``check_function``).
 """
 import numpy as np
+from Crypto.Signature import eddsa
 
 from labkit.exercises import exercise, FunctionSpec, implement, service_handles
 from labkit.exercises.quiz import quiz
+from labkit.backdoor.naive import OwnershipClaim
+from labkit.backdoor.protocols import binomial_tail, detection_threshold
+from labkit.backdoor.trigger import (
+    MAGIC, generate_keys, read_fields, sign_fields, trigger_header, verify_key_bytes, verify_triggers, write_fields,
+)
+from labkit.digits import digit_splits, from_pixels, to_pixels
 
 
 def _test_pixels() -> np.ndarray:
     """The test images of ``make_demo(0)`` as pixel bytes ``(n, 32, 32)``, without making a key."""
-    from labkit.digits import digit_splits, to_pixels
-
     return to_pixels(digit_splits(0).test_x).reshape(-1, 32, 32)
 
 
@@ -28,8 +33,6 @@ def _test_pixels() -> np.ndarray:
     where="homework",
 )
 def _threshold(answer):
-    from labkit.backdoor.protocols import binomial_tail, detection_threshold
-
     k = int(answer)
     expected = detection_threshold(20, alpha=1e-6)
     if k == expected:
@@ -49,8 +52,6 @@ def _threshold(answer):
     where="homework",
 )
 def _fewest_queries(answer):
-    from labkit.backdoor.protocols import detection_threshold
-
     def possible(n):
         try:
             detection_threshold(n, alpha=5e-7)
@@ -74,8 +75,6 @@ def _draw_field_case(rng):
 
 
 def _write_field_reference(pixels, field):
-    from labkit.backdoor.trigger import write_fields
-
     return write_fields(pixels, np.frombuffer(field, dtype=np.uint8))[0]
 
 
@@ -99,10 +98,6 @@ def _trigger_cases():
     wrong: a flipped signature or picture bit, a field moved to another image, a stranger's key,
     and a correctly signed header whose target is not a label.
     """
-    from labkit.backdoor.trigger import (
-        MAGIC, generate_keys, read_fields, sign_fields, trigger_header, verify_key_bytes, write_fields,
-    )
-
     images = _test_pixels()
     owner, stranger = generate_keys()[0], generate_keys()[0]
     verify_key = verify_key_bytes(owner)
@@ -130,9 +125,6 @@ def _trigger_cases():
 
 
 def _trigger_target_reference(pixels, verify_key):
-    from labkit.backdoor.trigger import verify_triggers
-    from labkit.digits import from_pixels
-
     return int(verify_triggers(from_pixels(pixels), verify_key)[0])
 
 
@@ -164,10 +156,6 @@ def ownership_challenge() -> dict:
     owner's key is drawn fresh for this run in the challenge service, which runs the model; it is
     not part of the challenge.
     """
-    from Crypto.Signature import eddsa
-
-    from labkit.digits import from_pixels
-
     attempt = service_handles.run("08.5")
     suspect = service_handles.ServedOracle(attempt, "suspect", encode=lambda x: service_handles.as_array(x, np.float32))
     return {"suspect": suspect, "images": from_pixels(_test_pixels()).unsqueeze(1),
@@ -190,8 +178,6 @@ def ownership_challenge() -> dict:
     where="homework",
 )
 def _steal_ownership(answer):
-    from labkit.backdoor.naive import OwnershipClaim
-
     if not isinstance(answer, OwnershipClaim):
         return False, f"the answer must be a naive.OwnershipClaim, got {type(answer).__name__}."
     claim = {"queries": service_handles.as_array(answer.queries, np.float32),

@@ -7,6 +7,7 @@ breaks nonce reuse on tensors, 09.5 seals a model selectively, 09.9-09.12 concep
 Each chapter numbers its exercises first and its concept questions after them, both in
 notebook order (tests/test_exercises_quiz.py).
 """
+import random
 from pathlib import Path
 
 import torch
@@ -71,8 +72,6 @@ def _dek_case(rng):
 
 def _unwrap_dek(candidate):
     """The 09.3 check: the trials, then three wrapped DEKs that must be refused."""
-    import random
-
     ok, message = check_function(candidate, aead.unwrap_dek, _dek_case, name="unwrap_dek")
     if not ok:
         return ok, message
@@ -128,7 +127,10 @@ def reuse_challenge():
     where="homework",
 )
 def _reuse(answer):
-    answer = torch.as_tensor(answer)
+    try:
+        answer = torch.as_tensor(answer)
+    except (RuntimeError, TypeError):  # torch refuses what it cannot read as numbers this way
+        return False, f"the secret is a 4 x 4 tensor of numbers, got {type(answer).__name__}."
     if answer.shape != (4, 4):
         return False, f"the secret is a 4 x 4 tensor, got shape {tuple(answer.shape)}."
     return service_handles.answer_run("09.4", answer.float().numpy())
@@ -158,7 +160,10 @@ def exercise_publisher() -> weights.SigningKeyPair:
     where="class",
 )
 def _seal(answer):
-    return service_handles.answer_run("09.5", Path(answer).read_bytes())
+    path = Path(answer)
+    if not path.is_file():
+        return False, f"answer the path of the sealed file; there is no file {str(path)!r}."
+    return service_handles.answer_run("09.5", path.read_bytes())
 
 
 # --- concept questions (kind "quiz"; the answers are the challenge service's, see quiz.py) ---

@@ -21,6 +21,7 @@ from labkit.challenges import client
 from labkit.challenges.defs_models import SWAPPED, TRIGGERS_PER_USER, USERS  # noqa: F401 (public constants)
 from labkit.exercises import exercise, FunctionSpec, implement, is_stub, NOT_ANSWERED, service_handles
 from labkit.exercises.quiz import quiz
+from labkit.capstone import THREATS
 
 
 def _name(answer) -> str:
@@ -224,8 +225,6 @@ def _swap(answer):
     where="class",
 )
 def _properties(answer):
-    from labkit.capstone import THREATS
-
     given = {str(k).strip().lower(): str(v).strip().lower() for k, v in dict(answer).items()}
     wrong = [t for t in THREATS if given.get(t) != THREATS[t]]
     if not wrong:

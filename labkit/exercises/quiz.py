@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import string
 
-from labkit.exercises import exercise
+from labkit.challenges import client
+from labkit.exercises import exercise, get_exercise
 
 __all__ = ["QUESTIONS", "quiz", "markdown"]
 
@@ -41,8 +42,6 @@ def quiz(exercise_id: str, question: str, choices: list[str], *, hint: str | tup
     QUESTIONS[exercise_id] = (question, lettered)
 
     def check_choice(answer):
-        from labkit.challenges import client
-
         letter = _normalize(answer)
         if letter not in lettered:
             return False, f"answer with one letter among {', '.join(lettered)}."
@@ -53,10 +52,9 @@ def quiz(exercise_id: str, question: str, choices: list[str], *, hint: str | tup
 
 def markdown(exercise_id: str) -> str:
     """The question and its lettered choices as notebook markdown."""
-    from labkit.exercises import get_exercise
-
+    where = get_exercise(exercise_id).where  # registers the question (its chapter module loads)
     question, lettered = QUESTIONS[exercise_id]
-    lines = [f"**{exercise_id}** (concept, {get_exercise(exercise_id).where}) {question}", ""]
+    lines = [f"**{exercise_id}** (concept, {where}) {question}", ""]
     lines += [f"* **({letter})** {text}" for letter, text in lettered.items()]
     lines += ["", 'Answer with the letter, e.g. `answer = "a"`.']
     return "\n".join(lines)

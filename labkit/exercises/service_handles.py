@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from labkit import checks
 from labkit.challenges import client
 
 __all__ = ["new_run", "run", "answer_run", "ServedOracle", "run_on_fresh_attempt"]
@@ -64,15 +65,13 @@ def run_on_fresh_attempt(exercise: str, answer: Any, n_inputs: int, signature: s
     """Run a student's attack ``answer(oracle, *args)`` against a fresh attempt of ``exercise`` (a
     fresh secret in the service, behind its budget): ``(returned value, attempt, None)``, or
     ``(None, None, feedback)`` when the answer is no function or asks past the budget."""
-    from labkit.attacks.oracle import QueryBudgetExceeded
-
     if not callable(answer):
         return None, None, f"the answer must be a function {signature}."
     attempt = client.attempt(exercise, fresh=True)
     handle = client.Oracle(attempt, oracle, n_inputs)
     try:
         return answer(handle, *args(attempt.public)), attempt, None
-    except QueryBudgetExceeded:
+    except checks.QueryBudgetExceeded:
         budget = attempt.budget
         return None, None, (f"{signature.split('(')[0]} asked for more than {budget} queries: the attack "
                             "must be linear, a few queries per key bit.")

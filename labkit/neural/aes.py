@@ -8,7 +8,7 @@ layers and 89,856 neurons; the T-table variant looks up (S(x), 2S(x), 3S(x)) at 
 30 layers, 52,992 neurons.
 
 The network is compiled from an ordinary Boolean circuit (:func:`aes128_circuit`), so every
-number above is counted, not hard-coded. Tables come from :mod:`labkit.aes` and :mod:`labkit.gf`.
+number above is counted, not hard-coded. Tables come from :mod:`labkit.aes` and :mod:`labkit.gf256`.
 :func:`aes256_network` compiles the same rounds for a 32-byte key (14 rounds, FIPS-197 5.2): only
 its first round key w0..w3 meets the plaintext in the first layer.
 """
@@ -19,9 +19,10 @@ import torch
 
 from labkit import aes, bits, checks
 from labkit.circuits import Circuit, lookup_function
-from labkit.gf import gf256_mul
+from labkit import gf256
 from labkit.neural.cipher import CipherNetwork
 from labkit.neural.compiler import compile_circuit
+from labkit.neural.defence import protect
 
 __all__ = ["aes128_circuit", "aes128_network", "aes256_circuit", "aes256_network", "round_key_biases", "PAPER_SIZES", "VARIANTS"]
 
@@ -30,10 +31,10 @@ PAPER_SIZES = {"natural": (39, 89_856), "ttable": (30, 52_992)}
 VARIANTS = tuple(PAPER_SIZES)
 
 # (x, 2x, 3x) and (S(x), 2S(x), 3S(x)) as 24-bit lookup tables: output bits 0-7 are x, 8-15 2x, 16-23 3x
-_MUL123 = lookup_function([(v << 16) | (gf256_mul(2, v) << 8) | gf256_mul(3, v) for v in range(256)],
+_MUL123 = lookup_function([(v << 16) | (gf256.mul(2, v) << 8) | gf256.mul(3, v) for v in range(256)],
                           8, 24, "MUL(x,2x,3x)")
 _SBOX = lookup_function(aes.SBOX, 8, 8, "S-box")
-_TTABLE = lookup_function([(s << 16) | (gf256_mul(2, s) << 8) | gf256_mul(3, s) for s in aes.SBOX],
+_TTABLE = lookup_function([(s << 16) | (gf256.mul(2, s) << 8) | gf256.mul(3, s) for s in aes.SBOX],
                           8, 24, "T-table S(x),2S(x),3S(x)")
 _ROUND_KEY_LAYER = "AddRoundKey {}"  # the section (hence layer) name of round r's key XOR
 _SHIFT_ROWS = aes.shift_rows(np.arange(16, dtype=np.uint8)).tolist()  # new byte j = old byte _SHIFT_ROWS[j]
@@ -110,8 +111,6 @@ def _compile_aes(circ: Circuit, cipher: str, *, protected: bool, c: float, clip_
     net = compile_circuit(circ, c=c, dtype=dtype, name=cipher, network_class=CipherNetwork,
                           cipher=cipher, variant=variant, clip_inputs=clip_inputs, chunk_size=chunk_size)
     if protected:
-        from labkit.neural.defence import protect
-
         return protect(net, **protect_options)
     if protect_options:
         raise TypeError(f"unexpected options {sorted(protect_options)} (they are for protected=True)")

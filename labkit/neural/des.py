@@ -14,6 +14,7 @@ from labkit import checks, des
 from labkit.circuits import Circuit, lookup_function
 from labkit.neural.cipher import CipherNetwork
 from labkit.neural.compiler import compile_circuit
+from labkit.neural.defence import protect
 
 __all__ = ["des_circuit", "des_network"]
 
@@ -57,8 +58,6 @@ def des_network(key: bytes, *, protected: bool = False, c: float = 1.0, clip_inp
     net = compile_circuit(circ, c=c, dtype=dtype, name=circ.name, network_class=CipherNetwork,
                           cipher=circ.name, variant="natural", clip_inputs=clip_inputs, chunk_size=chunk_size)
     if protected:
-        from labkit.neural.defence import protect
-
         return protect(net, **protect_options)
     if protect_options:
         raise TypeError(f"unexpected options {sorted(protect_options)} (they are for protected=True)")

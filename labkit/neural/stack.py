@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from labkit.neural import engine
+from labkit.neural.aes import aes128_network, round_key_biases
 
 __all__ = ["NetworkStack"]
 
@@ -65,8 +66,6 @@ class NetworkStack:
                dtype=None, variant: str = "natural", **options) -> "NetworkStack":
         """Natural AES-128 networks for all ``keys`` from one compiled network
         (:func:`labkit.neural.aes.round_key_biases`)."""
-        from labkit.neural.aes import aes128_network, round_key_biases
-
         keys = [bytes(k) for k in keys]
         if not keys:
             raise ValueError("keys must not be empty")

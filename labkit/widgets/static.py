@@ -16,6 +16,9 @@ import itertools
 from collections.abc import Mapping
 
 import ipywidgets as w
+import plotly.io as pio
+from IPython import get_ipython
+from plotly.basewidget import BaseFigureWidget
 
 __all__ = ["snapshot_html", "enable_static_display"]
 
@@ -40,8 +43,6 @@ def _label(widget) -> str:
 
 
 def _figure_html(figure) -> str:
-    import plotly.io as pio
-
     return pio.to_html(figure, full_html=False, include_plotlyjs=False,
                        div_id=f"lab-figure-{next(_ids)}", config={"displaylogo": False})
 
@@ -62,10 +63,6 @@ def _output_html(widget: w.Output) -> str:
 
 def snapshot_html(widget) -> str:
     """HTML showing ``widget`` (and its children) as it is now, without a kernel."""
-    try:
-        from plotly.basewidget import BaseFigureWidget
-    except ImportError:  # plotly is a dependency; this only guards odd environments
-        BaseFigureWidget = ()
     if isinstance(widget, BaseFigureWidget):
         return f'<div class="lab-static-figure">{_figure_html(widget)}</div>'
     if isinstance(widget, (w.Tab, w.Accordion, w.Stack)):
@@ -112,8 +109,6 @@ def snapshot_html(widget) -> str:
 
 def enable_static_display() -> None:
     """Make every widget displayed from now on carry a static ``text/html`` snapshot."""
-    from IPython import get_ipython
-
     shell = get_ipython()
     if shell is None:
         raise RuntimeError("enable_static_display() needs a running IPython kernel")
