@@ -56,11 +56,11 @@ ADAPTERS = {
     "02.4": ["def shortcut(t, a):\n    from labkit import sbox\n    return sbox.ddt(t, out_bits=4)[a].tolist()"],
     "02.8": ["def shortcut(pairs, k):\n    from labkit import des_security\n"
              "    return des_security.meet_in_the_middle(pairs, k).candidates"],
-    "03.1": ["def shortcut(a, b):\n    from labkit import gf\n    return gf.gf256_mul(a, b)",
-             "def shortcut(a, b):\n    from labkit import gf\n    return gf._gf256_mul_slow(a, b)",
-             "def shortcut(a, b):\n    from labkit import gf\n"
-             "    return gf.GF256_EXP[gf.GF256_LOG[a] + gf.GF256_LOG[b]] if a and b else 0",
-             "def shortcut(a, b):\n    from labkit import aes\n    return int(aes._MUL[2][a]) if b == 2 else aes.gf256_mul(a, b)"],
+    "03.1": ["def shortcut(a, b):\n    from labkit import gf256\n    return gf256.mul(a, b)",
+             "def shortcut(a, b):\n    from labkit import gf256\n    return gf256._mul_slow(a, b)",
+             "def shortcut(a, b):\n    from labkit import gf256\n"
+             "    return gf256.EXP[gf256.LOG[a] + gf256.LOG[b]] if a and b else 0",
+             "def shortcut(a, b):\n    from labkit import aes\n    return int(aes._MUL[2][a]) if b == 2 else aes.gf256.mul(a, b)"],
     "03.2": ["def shortcut(b):\n    from labkit import aes\n    return aes.SBOX[b]",
              "def shortcut(b):\n    from labkit import aes\n    return aes.sbox_entry(b)",
              "def shortcut(b):\n    from labkit import aes\n    return aes.sub_bytes(bytes([b]) * 16)[0]"],
@@ -382,22 +382,22 @@ def test_the_probe_finds_the_reference_when_nothing_is_hidden():
     03.3's answer through aes.mix_columns, and 03.1's under its own name."""
     from labkit.grading import Sandbox
 
-    for exercise_id, expected in (("03.3", "adapter:0"), ("03.1", "labkit.gf:gf256_mul")):
+    for exercise_id, expected in (("03.3", "adapter:0"), ("03.1", "labkit.gf256:mul")):
         with Sandbox(_probe_cell(exercise_id), "probe", limits=LIMITS, keep=("labkit.aes",)) as box:
             call = box.answer()[0]
             assert SPECS[exercise_id].run(lambda *args: call(expected, *args))[0]
 
 
 def test_a_module_outside_the_scope_is_named_in_the_verdict():
-    """03.3 (MixColumns on one column) gets labkit.gf, not labkit.aes, whose mix_columns is the
+    """03.3 (MixColumns on one column) gets labkit.gf256, not labkit.aes, whose mix_columns is the
     answer: the obvious shortcut earns nothing, and the verdict says which import is not offered."""
-    imports = graded.notebook_imports([{"cell_type": "code", "source": "from labkit import aes, gf"}])
+    imports = graded.notebook_imports([{"cell_type": "code", "source": "from labkit import aes, gf256"}])
     cell = "def mix_single_column(column):\n    return aes.mix_columns(bytes(column) * 4)[:4]\n"
     verdict = graded.grade_implement("03.3", cell, "mix_single_column", imports=imports, limits=LIMITS)
     assert not verdict.correct and "not available to this exercise's graded cell: from labkit import aes" \
         in verdict.message, verdict
-    honest = "def mix_single_column(column):\n    s = list(column)\n    return bytes(gf.gf256_mul(2, s[r]) ^ " \
-             "gf.gf256_mul(3, s[(r + 1) % 4]) ^ s[(r + 2) % 4] ^ s[(r + 3) % 4] for r in range(4))\n"
+    honest = "def mix_single_column(column):\n    s = list(column)\n    return bytes(gf256.mul(2, s[r]) ^ " \
+             "gf256.mul(3, s[(r + 1) % 4]) ^ s[(r + 2) % 4] ^ s[(r + 3) % 4] for r in range(4))\n"
     verdict = graded.grade_implement("03.3", honest, "mix_single_column", imports=imports, limits=LIMITS)
     assert verdict.correct, verdict
 
