@@ -47,6 +47,65 @@ def test_stratified_split_is_a_seeded_stratified_partition():
         digits.stratified_split(y, 1.2, seed=0)
 
 
+@pytest.mark.parametrize("test_size", [0.5, 0.3, 0.25, 0.77])
+@pytest.mark.parametrize("seed", [0, 1, 7, 2**31 - 1])
+def test_stratified_split_gives_scikit_learns_indices(seed, test_size):
+    """The reimplementation against scikit-learn itself: the digits' labels, and small label sets
+    whose remainders tie (so the random tie-breaking is exercised)."""
+    from sklearn.model_selection import train_test_split
+
+    rng = np.random.default_rng(seed % 1000)
+    label_sets = [digits.load_digits_images(8)[1].numpy(), rng.integers(0, 3, 40), np.repeat([5, 2, 9], [7, 7, 7]),
+                  rng.choice(np.array(["a", "b", "c", "d"]), 31)]
+    for labels in label_sets:
+        ours = digits.stratified_split(labels, test_size, seed)
+        theirs = train_test_split(np.arange(len(labels)), test_size=test_size, stratify=labels, random_state=seed)
+        assert all(np.array_equal(a, b) for a, b in zip(ours, theirs))
+
+
+def test_stratified_split_refuses_what_cannot_be_stratified():
+    for labels in ([0, 0, 0, 1], [], [0, 1] * 3):  # a class of one; nothing; 3 classes cannot fit a 1-item side
+        with pytest.raises(ValueError):
+            digits.stratified_split(np.array(labels), 0.1, 0)
+
+
+def test_training_imports_neither_scikit_learn_nor_dynamo():
+    """Memory: a unit that trains pays for neither scikit-learn with SciPy (~80 MiB) nor
+    torch._dynamo (~60 MiB, imported by every torch.optim step)."""
+    import subprocess
+    import sys
+
+    probe = ("import sys; from labkit import digits; x, y = digits.load_digits_images(8); "
+             "first, _ = digits.stratified_split(y.numpy(), 0.5, 0); "
+             "digits.train_classifier(digits.make_classifier('mlp', size=8), x[first[:32]], y[first[:32]], epochs=1); "
+             "print(sorted(m for m in ('sklearn', 'scipy', 'torch._dynamo') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[-2] == "[]"
+
+
+def test_minibatch_cnn_training_matches_torch_adam_bit_for_bit():
+    """Mini-batches, a convolutional model, and a subset of parameters (as the watermark
+    regulariser trains): the same bits as torch.optim.Adam."""
+    x, y = _data(64)
+    model = digits.make_classifier("cnn", seed=2, size=8)
+    trained = digits.train_classifier(model, x, y, epochs=2, lr=0.01, batch_size=16, seed=5,
+                                      parameters=list(model.parameters())[2:])
+    reference = digits.make_classifier("cnn", seed=2, size=8)
+    opt = torch.optim.Adam(list(reference.parameters())[2:], lr=0.01)
+    generator = torch.Generator().manual_seed(5)
+    with torch_threads(1):
+        reference.train()
+        for _ in range(2):
+            order = torch.randperm(len(x), generator=generator)
+            for start in range(0, len(x), 16):
+                batch = order[start : start + 16]
+                opt.zero_grad()
+                torch.nn.functional.cross_entropy(reference(x[batch]), y[batch]).backward()
+                opt.step()
+    assert all(torch.equal(trained.state_dict()[k], reference.state_dict()[k]) for k in reference.state_dict())
+
+
 def test_digit_splits_are_disjoint_sorted_and_complete():
     s = digits.digit_splits(0)
     assert (len(s.train_y), len(s.attacker_y), len(s.test_y)) == (898, 449, 450)
