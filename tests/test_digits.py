@@ -26,6 +26,19 @@ def test_upsampled_images_are_on_the_8_bit_grid():
     assert float(digits.load_digits_images(32)[0][0].max()) > 0
 
 
+def test_to_pixels_is_round_255x_clipped_across_blocks():
+    """Block by block (to bound memory) gives what the whole-array formula gives: halves round
+    to even, out-of-range values clip, shapes and non-contiguous inputs are kept."""
+    rng = np.random.default_rng(3)
+    halves = (np.arange(512) + 0.5) / 255.0  # exact ties: rint rounds them to even
+    big = rng.uniform(-0.2, 1.2, digits._PIXEL_BLOCK + 1000).astype(np.float32)  # crosses a block boundary
+    for x in (halves, big, torch.rand(2, 3, 5).transpose(0, 2), [0.0, 1.0, 2.0, -1.0], np.float64(0.7)):
+        arr = np.asarray(x.numpy() if isinstance(x, torch.Tensor) else x, dtype=np.float64)
+        expected = np.clip(np.rint(arr * 255.0), 0, 255).astype(np.uint8)
+        got = digits.to_pixels(x)
+        assert got.dtype == np.uint8 and got.shape == expected.shape and np.array_equal(got, expected)
+
+
 @pytest.mark.parametrize("bad", [7, 8.0, "32", None])
 def test_load_rejects_bad_sizes(bad):
     with pytest.raises(ValueError, match="size"):
