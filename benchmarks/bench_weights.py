@@ -49,9 +49,62 @@ with other work the ratio falls towards the CPU-time ratio, about 1.1x.
 
 Seal encrypts each chunk piece by piece into a 4 MiB buffer per thread and writes it with one
 ``pwrite`` (per piece, as before, cost about 5% more CPU: 16 times the system calls and GIL
-hand-overs). With OpenSSL, whose AES holds the GIL, a second thread spent about 20% more CPU
-time than one on this loaded machine, and gained wall-clock time only in some runs: the ratios
-of both rows are printed.
+hand-overs). Profile of seal (256 MiB, one thread, cProfile, load average ~4): ``pwrite`` 144 ms
+(57%: tmpfs allocates and charges a page per 4 KiB, then copies), AES 40 ms (16%), the final
+``rename`` 30 ms (the kernel frees the replaced file's pages; CryptoTensors pays the same when
+it truncates), header, HPKE, DEK wrapping and signing the rest. Writes to one file take its
+inode lock in turn, and OpenSSL's AES takes the GIL, so a second thread can only overlap one
+thread's AES with the other's ``pwrite`` and pays hand-overs of both locks: it cost 20-30% more
+CPU time (CPU-time ratio to CryptoTensors 3.0-3.5x on one thread, 2.3-2.8x on two). Eight runs
+of ``--mib 256`` on 2026-12-05, 11:38-12:19, load average 1.5-33 (each pair from one process)::
+
+    load average            1.5    8     33    14    11    10    20    13
+    seal, 1 thread / CT    3.30  2.43  3.17  3.36  3.07  4.37  2.50  2.45
+    seal, 2 threads / CT   2.84  2.32  6.22  2.06  2.06  2.34  1.58  3.26
+    open, 1 thread / CT    0.75  0.95  1.02  0.90  0.96  0.99  1.25  0.80
+    open, 2 threads / CT   1.17  1.03  1.22  0.96  0.97  0.69  0.78  1.29
+
+One thread sealed faster in 6 of 8 runs (median 3.1x against 2.3x) and reached 3x in 5 of 8;
+seal's default is therefore one thread with OpenSSL (two with pycryptodome, whose AES releases
+the GIL), and the goal line reads it. Open keeps two threads (faster in 5 of 8, and 1.17x
+against 0.75x on the quietest run); with both cores taken by other work a second thread that
+waits for a core holds up the GIL's hand-overs, which is how open fell to 0.69-0.78x in two
+runs. Neither goal holds in every run on this shared machine, and the floor shows why.
+
+The floor, measured in every run (``floor_parts``: each part alone, one thread, between the
+formats' loads, best of the run). Three of the runs above (11:58-12:05, load average 33, 14
+and 11) (ms; CryptoTensors' load took 1,156, 678 and 618 ms in the same runs)::
+
+    fresh pages, 4 KiB (MADV_POPULATE_WRITE)          587    506    296
+    preadv into them (copy out of the page cache)     283    305    167
+    AES-256-GCM in place, OpenSSL                     131    170     95
+    one-core floor, CryptoTensors' load / floor      1.16x  0.69x  1.11x
+    two free cores (kernel work halved, AES serial)  2.32x  1.38x  2.21x
+    labkit's open (2 threads), CryptoTensors' load / open   1.22x  0.96x  0.97x
+    fresh pages, 2 MiB transparent huge pages        1216   2339   1303
+
+So on one core "read + decrypt into final storage" is only 0.7-1.2x CryptoTensors' whole load:
+CryptoTensors pays the same three costs (its ``read`` into fresh memory faults page by page,
+then ring's AES), and labkit uses 2-16% less CPU time per open (the CPU-time column). Reaching
+1.5x needs the second core for two thirds of the kernel work; the 2-vCPU VM shared with seven
+other jobs (load average 10-35 during these runs) rarely has one, so open measured 0.96-1.22x
+here, and 1.17x at load average 1.5 (11:38, the same day), where CPU time says 1.14x. What
+would cut the floor itself, and why it is not used:
+
+* 2 MiB transparent huge pages for the arena (one fault and one memcg charge per 512 pages):
+  47 ms against 186 ms for 256 MiB when the memory was freed moments before, but 1.2-2.3 s in
+  the three runs above and 326-2,115 ms against 261-356 ms for 4 KiB pages in a fresh process
+  after 4 s idle (the first open of a student's kernel). The VM's balloon reports free 2 MiB
+  blocks to the host (virtio-balloon feature ``VIRTIO_BALLOON_F_REPORTING``), which discards
+  them; a huge page is made of such a block, and the host faults it back in. 4 KiB pages come
+  from recently freed memory first.
+* AES that releases the GIL: the system's libcrypto (OpenSSL 3.0.19, called through ctypes,
+  which drops the GIL) has no VAES code: 2.65 GB/s on one thread and 3.16 GB/s on two, against
+  6.0 GB/s for the OpenSSL that ``cryptography`` bundles on one thread (5.8 GB/s on two: it
+  holds the GIL). pycryptodome releases it but runs at 1.4 GB/s.
+* Decrypting from the page cache without the ``preadv`` copy needs the file mapped (SIGBUS on
+  truncation, below) or the kernel's AES (AF_ALG with ``splice``; not tried: its socket buffer
+  limits and container seccomp profiles make it a deployment risk).
 
 Measured and not kept:
 

@@ -133,9 +133,9 @@ def seal(tensors, path, recipients, *, signing_key=None, encrypt=None, model_id:
     ``version`` is signed and lets readers refuse replays (``open(..., min_version=...)``).
     ``workers`` threads and the AEAD ``backend`` (see :func:`aead_backends`) change speed only;
     by default one thread with OpenSSL's AES, which holds the GIL: writes to one file take its
-    lock in turn, so a second thread added hand-overs rather than overlap (3.1-3.4x
-    CryptoTensors' save on one thread against 2.1-2.8x on two, in the same runs of
-    ``benchmarks/bench_weights.py``), and up to two with pycryptodome's.
+    lock in turn, so a second thread added hand-overs rather than overlap (one thread was faster
+    in 6 of 8 runs of ``benchmarks/bench_weights.py``: median 3.1x CryptoTensors' save against
+    2.3x), and up to two with pycryptodome's.
     The file appears atomically: a crash leaves the old file (or none), never half of a new one.
     """
     state = _as_state_dict(tensors)
