@@ -69,7 +69,9 @@ seal's default is therefore one thread with OpenSSL (two with pycryptodome, whos
 the GIL), and the goal line reads it. Open keeps two threads (faster in 5 of 8, and 1.17x
 against 0.75x on the quietest run); with both cores taken by other work a second thread that
 waits for a core holds up the GIL's hand-overs, which is how open fell to 0.69-0.78x in two
-runs. Neither goal holds in every run on this shared machine, and the floor shows why.
+runs. The default 512 MiB, once, at load average 14 (12:19): open 1.65x (one thread 1.11x),
+seal 3.22x (two threads 2.33x), both goals met. Neither goal holds in every run on this shared
+machine, and the floor shows why.
 
 The floor, measured in every run (``floor_parts``: each part alone, one thread, between the
 formats' loads, best of the run). Three of the runs above (11:58-12:05, load average 33, 14
