@@ -8,6 +8,12 @@ sizes are upsampled (bilinear) and stored on the 8-bit grid, ``byte / 255``, so 
 least significant bits can carry a signed trigger (chapter 08 uses 32x32: a 64-byte Ed25519
 signature does not fit in 64 pixels).
 
+The images are read from the data file scikit-learn ships and split with scikit-learn's algorithm
+reimplemented here (``tests/test_digits.py`` checks both against scikit-learn), and training uses
+its own Adam (:class:`Adam`, torch's update op for op): importing scikit-learn (with SciPy) and
+running ``torch.optim`` (whose ``step`` imports ``torch._dynamo``) would cost every training
+unit's kernel about 80 and 60 MiB, for the same numbers.
+
 Models: an MLP and a CNN (chapters 08 and 10) and an MLP with BatchNorm after each hidden layer
 (chapter 09: CoreLocker, Wang et al., IEEE S&P 2024, ranks channels by BatchNorm |gamma|). Each
 ends in a ``Linear`` layer, the *head*. Training and prediction run on one torch thread from a
@@ -16,8 +22,12 @@ fixed seed, so the same call gives the same weights on every run.
 from __future__ import annotations
 
 import copy
+import gzip
+import importlib.util
+import math
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -41,6 +51,7 @@ __all__ = [
     "BatchNormMLP",
     "make_classifier",
     "head_layer",
+    "Adam",
     "train_classifier",
     "trained_classifier",
     "predict",
@@ -53,12 +64,26 @@ NUM_CLASSES = 10
 ARCHITECTURES = ("mlp", "cnn", "bn_mlp")
 
 
+_PIXEL_BLOCK = 1 << 18  # values converted at a time: 2 MiB of float64 scratch, not 4 copies of x
+
+
 def to_pixels(x) -> np.ndarray:
-    """Model inputs (floats in [0, 1]) to uint8 pixel bytes: ``round(255 x)``, clipped."""
+    """Model inputs (floats in [0, 1]) to uint8 pixel bytes: ``round(255 x)`` in float64, clipped.
+
+    Block by block, in place: a batch of 450 images of 96x96 as whole float64 arrays (one per
+    step) peaked at 130 MiB more than the result."""
     if isinstance(x, torch.Tensor):
         x = x.detach().cpu().numpy()
-    arr = np.asarray(x, dtype=np.float64)
-    return np.clip(np.rint(arr * 255.0), 0, 255).astype(np.uint8)
+    arr = np.asarray(x)
+    out = np.empty(arr.shape, dtype=np.uint8)
+    flat, pixels = arr.reshape(-1), out.reshape(-1)
+    for a in range(0, flat.size, _PIXEL_BLOCK):
+        part = flat[a : a + _PIXEL_BLOCK].astype(np.float64)  # a copy, also for float64 input
+        np.multiply(part, 255.0, out=part)
+        np.rint(part, out=part)
+        np.clip(part, 0, 255, out=part)
+        pixels[a : a + _PIXEL_BLOCK] = part
+    return out
 
 
 def from_pixels(pixels) -> torch.Tensor:
@@ -66,17 +91,26 @@ def from_pixels(pixels) -> torch.Tensor:
     return torch.from_numpy(np.asarray(pixels, dtype=np.float32) / np.float32(255.0))
 
 
+def _sklearn_digits() -> tuple[np.ndarray, np.ndarray]:
+    """``(images, target)`` as scikit-learn's ``load_digits()`` gives them (float64 ``(1797, 8,
+    8)``, int), read from its data file ``datasets/data/digits.csv.gz`` without importing
+    scikit-learn (the UCI data: 64 pixels and the label per line)."""
+    spec = importlib.util.find_spec("sklearn")  # finds the package, does not import it
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("scikit-learn (which ships the digits) is not installed")
+    path = Path(spec.submodule_search_locations[0], "datasets", "data", "digits.csv.gz")
+    with gzip.open(path, mode="rt", encoding="utf-8") as f:
+        data = np.loadtxt(f, delimiter=",")
+    return data[:, :-1].reshape(-1, NATIVE_SIZE, NATIVE_SIZE), data[:, -1].astype(int)
+
+
 @lru_cache(maxsize=4)
 def _digits(size: int) -> tuple[torch.Tensor, np.ndarray]:
-    # Here, not on top: scikit-learn costs 0.8 s of CPU and 91 MiB to import (measured); only the
-    # units that load the images pay it.
-    from sklearn.datasets import load_digits
-
-    data = load_digits()
-    labels = data.target.astype(np.int64)
+    images, target = _sklearn_digits()
+    labels = target.astype(np.int64)
     if size == NATIVE_SIZE:
-        return torch.from_numpy(data.images.astype(np.float32) / np.float32(16)).unsqueeze(1), labels
-    small = torch.tensor(data.images, dtype=torch.float64).unsqueeze(1) / 16.0
+        return torch.from_numpy(images.astype(np.float32) / np.float32(16)).unsqueeze(1), labels
+    small = torch.tensor(images, dtype=torch.float64).unsqueeze(1) / 16.0
     big = nn.functional.interpolate(small, size=(size, size), mode="bilinear", align_corners=False)
     return from_pixels(to_pixels(big.clamp(0, 1))), labels
 
@@ -92,17 +126,49 @@ def load_digits_images(size: int = IMAGE_SIZE) -> tuple[torch.Tensor, torch.Tens
     return images.clone(), torch.from_numpy(labels.copy())
 
 
-def stratified_split(labels, test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices ``(first, second)`` of a stratified random split (scikit-learn's
-    ``train_test_split``): ``second`` holds ``ceil(test_size * n)`` items, in the drawn order."""
-    from sklearn.model_selection import train_test_split  # here, not on top: as in _digits
+def _approximate_mode(class_counts: np.ndarray, n_draws: int, rng) -> np.ndarray:
+    """How many of ``n_draws`` to take from each class: the proportional share rounded down, the
+    rest one each to the largest remainders (ties broken by ``rng``), as scikit-learn's
+    ``utils.extmath._approximate_mode``."""
+    continuous = class_counts / class_counts.sum() * n_draws
+    floored = np.floor(continuous)
+    need_to_add = int(n_draws - floored.sum())
+    if need_to_add > 0:
+        remainder = continuous - floored
+        for value in np.sort(np.unique(remainder))[::-1]:
+            (inds,) = np.where(remainder == value)
+            add_now = min(len(inds), need_to_add)
+            floored[rng.choice(inds, size=add_now, replace=False)] += 1
+            need_to_add -= add_now
+            if need_to_add == 0:
+                break
+    return floored.astype(int)
 
+
+def stratified_split(labels, test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices ``(first, second)`` of a stratified random split: ``second`` holds
+    ``ceil(test_size * n)`` items, in the drawn order. The same indices as scikit-learn's
+    ``train_test_split(arange(n), test_size=test_size, stratify=labels, random_state=seed)``
+    (its ``StratifiedShuffleSplit`` algorithm, one split, with NumPy's ``RandomState(seed)``)."""
     labels = np.asarray(labels)
     if not 0 < test_size < 1:
         raise ValueError(f"test_size must be a fraction in (0, 1), got {test_size!r}")
-    first, second = train_test_split(np.arange(len(labels)), test_size=test_size, stratify=labels,
-                                     random_state=seed)
-    return first, second
+    n_test = math.ceil(test_size * len(labels))
+    n_train = len(labels) - n_test
+    classes, y_indices, class_counts = np.unique(labels, return_inverse=True, return_counts=True)
+    if len(labels) == 0 or class_counts.min() < 2 or min(n_train, n_test) < len(classes):
+        raise ValueError("a stratified split needs 2 items of every class and at least one item "
+                         "per class on each side")
+    class_indices = np.split(np.argsort(y_indices, kind="stable"), np.cumsum(class_counts)[:-1])
+    rng = np.random.RandomState(seed)
+    n_i = _approximate_mode(class_counts, n_train, rng)
+    t_i = _approximate_mode(class_counts - n_i, n_test, rng)
+    first, second = [], []
+    for i in range(len(classes)):
+        drawn = class_indices[i].take(rng.permutation(class_counts[i]), mode="clip")
+        first.extend(drawn[: n_i[i]])
+        second.extend(drawn[n_i[i] : n_i[i] + t_i[i]])
+    return rng.permutation(first), rng.permutation(second)
 
 
 @dataclass(frozen=True)
@@ -197,6 +263,37 @@ def head_layer(model: nn.Module) -> nn.Linear:
     return linears[-1]
 
 
+class Adam:
+    """Adam (Kingma and Ba, ICLR 2015) over ``params``: ``torch.optim.Adam``'s update on CPU
+    (its single-tensor path, no weight decay, no AMSGrad) operation for operation, so training
+    gives the same bits; without ``torch.optim``, whose ``step`` imports ``torch._dynamo`` (about
+    800 modules, 60 MiB in every kernel that trains)."""
+
+    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8):
+        self.params, self.lr, self.betas, self.eps = list(params), lr, betas, eps
+        self.state: dict[int, list] = {}
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        beta1, beta2 = self.betas
+        for p in self.params:
+            if p.grad is None:
+                continue
+            state = self.state.setdefault(id(p), [0, torch.zeros_like(p), torch.zeros_like(p)])
+            state[0] += 1
+            step, exp_avg, exp_avg_sq = float(state[0]), state[1], state[2]
+            exp_avg.lerp_(p.grad, 1 - beta1)
+            exp_avg_sq.mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
+            step_size = self.lr / (1 - beta1**step)
+            denom = (exp_avg_sq.sqrt() / (1 - beta2**step) ** 0.5).add_(self.eps)
+            p.addcdiv_(exp_avg, denom, value=-step_size)
+
+
 def train_classifier(
     model: nn.Module,
     x: torch.Tensor,
@@ -224,7 +321,7 @@ def train_classifier(
         raise ValueError(f"batch_size must be a positive int or None, got {batch_size!r}")
     generator = torch.Generator().manual_seed(seed)
     params = list(parameters) if parameters is not None else list(model.parameters())
-    optimiser = torch.optim.Adam(params, lr=lr)
+    optimiser = Adam(params, lr=lr)
     with torch_threads(1):
         model.train()
         for _ in range(epochs):

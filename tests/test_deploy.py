@@ -33,6 +33,8 @@ def test_post_build_leaves_no_solution_in_the_image(tmp_path):
     stub.mkdir()
     (stub / "jupyter").write_text("#!/bin/sh\necho jupyter \"$@\" >> \"$STUB_LOG\"\n")
     (stub / "jupyter").chmod(0o755)
+    (stub / "pip").write_text("#!/bin/sh\necho pip \"$@\" >> \"$STUB_LOG\"\n")  # not this environment's pip
+    (stub / "pip").chmod(0o755)
     env = dict(os.environ, PATH=os.pathsep.join([str(stub), str(Path(sys.executable).parent), os.environ["PATH"]]),
                XDG_CACHE_HOME=str(tmp_path / "cache"), STUB_LOG=str(tmp_path / "jupyter.log"))
     assert os.stat(ROOT / "postBuild").st_mode & stat.S_IXUSR, "repo2docker runs postBuild only if executable"
@@ -59,6 +61,8 @@ def test_post_build_leaves_no_solution_in_the_image(tmp_path):
     assert done.returncode == 0, done.stderr
     assert sorted(Path(p).name for p in done.stdout.split()) == built and not home_cache.exists()
     assert "nbgrader.server_extensions.formgrader" in (tmp_path / "jupyter.log").read_text()
+    # the image drops the parser jsonschema would build at every server start (postBuild step 4)
+    assert "pip uninstall --yes --quiet rfc3987-syntax lark" in (tmp_path / "jupyter.log").read_text()
 
 
 def test_single_machine_config_loads_with_culler_and_limits(monkeypatch, tmp_path):

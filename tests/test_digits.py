@@ -26,6 +26,19 @@ def test_upsampled_images_are_on_the_8_bit_grid():
     assert float(digits.load_digits_images(32)[0][0].max()) > 0
 
 
+def test_to_pixels_is_round_255x_clipped_across_blocks():
+    """Block by block (to bound memory) gives what the whole-array formula gives: halves round
+    to even, out-of-range values clip, shapes and non-contiguous inputs are kept."""
+    rng = np.random.default_rng(3)
+    halves = (np.arange(512) + 0.5) / 255.0  # exact ties: rint rounds them to even
+    big = rng.uniform(-0.2, 1.2, digits._PIXEL_BLOCK + 1000).astype(np.float32)  # crosses a block boundary
+    for x in (halves, big, torch.rand(2, 3, 5).transpose(0, 2), [0.0, 1.0, 2.0, -1.0], np.float64(0.7)):
+        arr = np.asarray(x.numpy() if isinstance(x, torch.Tensor) else x, dtype=np.float64)
+        expected = np.clip(np.rint(arr * 255.0), 0, 255).astype(np.uint8)
+        got = digits.to_pixels(x)
+        assert got.dtype == np.uint8 and got.shape == expected.shape and np.array_equal(got, expected)
+
+
 @pytest.mark.parametrize("bad", [7, 8.0, "32", None])
 def test_load_rejects_bad_sizes(bad):
     with pytest.raises(ValueError, match="size"):
@@ -45,6 +58,65 @@ def test_stratified_split_is_a_seeded_stratified_partition():
     assert not np.array_equal(digits.stratified_split(y, 0.3, seed=1)[1], second)
     with pytest.raises(ValueError, match="test_size"):
         digits.stratified_split(y, 1.2, seed=0)
+
+
+@pytest.mark.parametrize("test_size", [0.5, 0.3, 0.25, 0.77])
+@pytest.mark.parametrize("seed", [0, 1, 7, 2**31 - 1])
+def test_stratified_split_gives_scikit_learns_indices(seed, test_size):
+    """The reimplementation against scikit-learn itself: the digits' labels, and small label sets
+    whose remainders tie (so the random tie-breaking is exercised)."""
+    from sklearn.model_selection import train_test_split
+
+    rng = np.random.default_rng(seed % 1000)
+    label_sets = [digits.load_digits_images(8)[1].numpy(), rng.integers(0, 3, 40), np.repeat([5, 2, 9], [7, 7, 7]),
+                  rng.choice(np.array(["a", "b", "c", "d"]), 31)]
+    for labels in label_sets:
+        ours = digits.stratified_split(labels, test_size, seed)
+        theirs = train_test_split(np.arange(len(labels)), test_size=test_size, stratify=labels, random_state=seed)
+        assert all(np.array_equal(a, b) for a, b in zip(ours, theirs))
+
+
+def test_stratified_split_refuses_what_cannot_be_stratified():
+    for labels in ([0, 0, 0, 1], [], [0, 1] * 3):  # a class of one; nothing; 3 classes cannot fit a 1-item side
+        with pytest.raises(ValueError):
+            digits.stratified_split(np.array(labels), 0.1, 0)
+
+
+def test_training_imports_neither_scikit_learn_nor_dynamo():
+    """Memory: a unit that trains pays for neither scikit-learn with SciPy (~80 MiB) nor
+    torch._dynamo (~60 MiB, imported by every torch.optim step)."""
+    import subprocess
+    import sys
+
+    probe = ("import sys; from labkit import digits; x, y = digits.load_digits_images(8); "
+             "first, _ = digits.stratified_split(y.numpy(), 0.5, 0); "
+             "digits.train_classifier(digits.make_classifier('mlp', size=8), x[first[:32]], y[first[:32]], epochs=1); "
+             "print(sorted(m for m in ('sklearn', 'scipy', 'torch._dynamo') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[-2] == "[]"
+
+
+def test_minibatch_cnn_training_matches_torch_adam_bit_for_bit():
+    """Mini-batches, a convolutional model, and a subset of parameters (as the watermark
+    regulariser trains): the same bits as torch.optim.Adam."""
+    x, y = _data(64)
+    model = digits.make_classifier("cnn", seed=2, size=8)
+    trained = digits.train_classifier(model, x, y, epochs=2, lr=0.01, batch_size=16, seed=5,
+                                      parameters=list(model.parameters())[2:])
+    reference = digits.make_classifier("cnn", seed=2, size=8)
+    opt = torch.optim.Adam(list(reference.parameters())[2:], lr=0.01)
+    generator = torch.Generator().manual_seed(5)
+    with torch_threads(1):
+        reference.train()
+        for _ in range(2):
+            order = torch.randperm(len(x), generator=generator)
+            for start in range(0, len(x), 16):
+                batch = order[start : start + 16]
+                opt.zero_grad()
+                torch.nn.functional.cross_entropy(reference(x[batch]), y[batch]).backward()
+                opt.step()
+    assert all(torch.equal(trained.state_dict()[k], reference.state_dict()[k]) for k in reference.state_dict())
 
 
 def test_digit_splits_are_disjoint_sorted_and_complete():

@@ -13,8 +13,9 @@ optional ``rfc3987_syntax`` (installed by ``jsonschema[format-nongpl]``, which j
 for) builds three Earley parsers from its grammar when imported, 6.3 s on this loaded machine,
 and every server imports it through jupyter_events' schema validation. Three starts each, in
 alternation, load average ~8 (2026-12-05): ready after 12.0, 12.4, 19.3 s with it blocked against
-17.9, 20.5, 27.0 s with it, and 104 MiB RSS (85 MiB USS) against 120 MiB (101 MiB USS). Every server is
-stopped at the end. The load test (``deploy/loadtest.py``) measures the same under a hub, with
+17.9, 20.5, 27.0 s with it, and 104 MiB RSS (85 MiB USS) against 120 MiB (101 MiB USS); again at
+load average ~11: 7.06 and 7.14 s blocked against 25.66 and 19.06 s. So the image (``postBuild``)
+and ``make``'s environment uninstall it. Every server is stopped at the end. The load test (``deploy/loadtest.py``) measures the same under a hub, with
 twenty students starting at once.
 """
 from __future__ import annotations

@@ -35,6 +35,7 @@ class PycryptodomeGCM:
     """AES-256-GCM through pycryptodome (the lab's reference library)."""
 
     name = "pycryptodome"
+    holds_gil = False  # its AES calls release the GIL: threads run AES side by side
 
     @staticmethod
     def encrypt_into(key: bytes, nonce: bytes, aad: bytes, src, dst,
@@ -68,6 +69,7 @@ class OpenSSLGCM:
     """The same AES-256-GCM through ``cryptography`` (OpenSSL, AES-NI/VAES assembly)."""
 
     name = "cryptography"
+    holds_gil = True  # one thread at a time runs AES; a second can only overlap system calls
 
     @staticmethod
     def encrypt_into(key: bytes, nonce: bytes, aad: bytes, src, dst,
