@@ -140,9 +140,12 @@ class ChallengeService:
         rows = challenge.rows(oracle, request)
         if rows < 1:
             raise RequestRefused("a query batch holds at least one query")
-        allowed, used, budget = self.db.spend(attempt_id, rows)
-        if not allowed:
-            raise BudgetExceeded(f"{used + rows} query rows asked; the budget is {budget}")
+        if challenge.counted:
+            allowed, used, budget = self.db.spend(attempt_id, rows)
+            if not allowed:
+                raise BudgetExceeded(f"{used + rows} query rows asked; the budget is {budget}")
+        else:  # the challenge counts (a game: per game, in the service's memory), not a database row
+            used, budget = row["queries"], row["budget"]
         reply = challenge.query(state, oracle, request, self._memo_for(attempt_id))
         return {"reply": reply, "queries": used, "budget": budget}
 
