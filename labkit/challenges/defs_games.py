@@ -108,6 +108,8 @@ class _Session:
 
 _SESSIONS: OrderedDict[str, _Session] = OrderedDict()
 _SESSIONS_LOCK = threading.Lock()
+_READY: set[str] = set()
+_READY_LOCK = threading.Lock()
 
 
 def _keep(session_id: str, session: _Session) -> None:
@@ -172,9 +174,15 @@ class GameChallenge(Challenge):
         return games.required_wins(self.game, self.runs, self.threshold)
 
     def prepare(self) -> None:
-        self.game.new_game(lambda n: bytes(n))  # builds what every game shares (08.15's classifier)
+        """Build what every game shares (08.15's classifier) once, before the first game: the warm-up
+        thread and a first attempt must not both train it."""
+        with _READY_LOCK:
+            if self.exercise not in _READY:
+                self.game.new_game(lambda n: bytes(n))  # a throwaway game: only its shared setup stays
+                _READY.add(self.exercise)
 
     def new_state(self, token, fresh):
+        self.prepare()
         game = self.game
         states = [game.new_game(token) for _ in range(self.runs)]
         session_id = token(18).hex()
