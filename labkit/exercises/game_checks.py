@@ -3,18 +3,20 @@ challenge service hosts (:mod:`labkit.challenges.defs_games`), and the service g
 
 The adversary runs here, in the kernel (it is the student's work); the secret bits, keys, query
 counts and the verdict stay in the service. The check starts one attempt (the service draws all
-the games), runs one adversary per game in its own thread with :class:`RemoteOracles` (one
-callable per oracle of the game, and ``public``), gathers one step of every game still playing
-into one request, and hands in each game's guess the same way. The service counts the wins: an
+the games), runs one adversary per game in its own greenlet (the ``greenlet`` package: the
+adversaries take turns in this thread, so a check costs one round trip per round of queries, not
+one per query, with no thread switches) with :class:`RemoteOracles` (one callable per oracle of
+the game, and ``public``), gathers one step of every game still playing into one request, and
+hands in each game's guess the same way. The service counts the wins: an
 adversary whose advantage is at most the exercise's threshold passes with probability at most
 1e-6 (:func:`labkit.games.required_wins`); a passing check returns the service's signed receipt.
 """
 from __future__ import annotations
 
-import threading
 from typing import Any, Callable
 
 import numpy as np
+from greenlet import greenlet
 
 from labkit import games
 from labkit.challenges import client, wire
@@ -22,11 +24,6 @@ from labkit.challenges import client, wire
 __all__ = ["RemoteOracles", "check_adversary", "distinguisher_adversary"]
 
 GUESS = "guess"  # labkit.challenges.defs_games.GUESS (the service's side, not imported here)
-
-
-class _Stop(BaseException):
-    """Ends the adversaries still playing once one of them failed (not an Exception: an adversary's
-    ``except Exception`` does not swallow it)."""
 
 
 def _arg(value: Any) -> Any:
@@ -46,84 +43,24 @@ def _reply(value: Any) -> Any:
     return tuple(_reply(v) for v in value) if isinstance(value, list) else value
 
 
-class _Batcher:
-    """Gathers one pending step per live adversary and sends them together."""
-
-    def __init__(self, attempt: client.Attempt, runs: int):
-        self.attempt, self.live = attempt, runs
-        self.cond = threading.Condition()
-        self.pending: dict[int, list] = {}
-        self.events = [threading.Event() for _ in range(runs)]
-        self.replies: list = [None] * runs
-        self.error: BaseException | None = None
-
-    def step(self, index: int, op: str, args: list):
-        """Called from adversary ``index``'s thread: blocks until the service answered."""
-        try:
-            item = [index, op, wire.decode(wire.encode(_arg(args)))]
-        except wire.WireError as err:
-            raise games.GameError(f"a query must be plain data ({err})") from None
-        with self.cond:
-            if self.error is not None:
-                raise _Stop()
-            self.events[index].clear()
-            self.pending[index] = item
-            self.cond.notify()
-        self.events[index].wait()
-        ok, value = self.replies[index]
-        if ok is None:
-            raise _Stop()
-        if not ok:
-            raise games.GameError(value)
-        return value
-
-    def done(self, index: int, error: BaseException | None = None) -> None:
-        with self.cond:
-            self.live -= 1
-            if error is not None and self.error is None:
-                self.error = error
-            self.cond.notify()
-
-    def run(self) -> None:
-        """The main thread's loop: one request per round, until every adversary has finished."""
-        while True:
-            with self.cond:
-                while self.live and len(self.pending) < self.live and self.error is None:
-                    self.cond.wait()
-                if self.error is not None or not self.live:
-                    for index in self.pending:
-                        self.replies[index] = (None, None)
-                        self.events[index].set()
-                    self.pending.clear()
-                    if self.error is not None or not self.live:
-                        return
-                batch = [self.pending[i] for i in sorted(self.pending)]
-                self.pending = {}
-            try:
-                answers = self.attempt.query("play", batch)
-            except BaseException as err:  # the service refused the batch: stop every adversary
-                with self.cond:
-                    self.error = self.error or err
-                answers = [[None, None]] * len(batch)
-            for item, (ok, value) in zip(batch, answers):
-                self.replies[item[0]] = (ok, _reply(value) if ok else value)
-                self.events[item[0]].set()
-
-
 class RemoteOracles:
     """What an adversary is handed for one game: ``public`` (the game's public parameters) and one
     callable per oracle, whose answers come from the challenge service. It holds the game's index
     in the check and nothing of the challenger."""
 
-    def __init__(self, batcher: _Batcher, index: int, oracles: list[str], public: dict):
+    def __init__(self, index: int, oracles: list[str], public: dict):
         self.public = dict(public)
         for name in oracles:
-            setattr(self, name, self._make(batcher, index, name))
+            setattr(self, name, self._make(index, name))
 
     @staticmethod
-    def _make(batcher: _Batcher, index: int, name: str):
+    def _make(index: int, name: str):
         def call(*request):
-            return batcher.step(index, name, list(request))
+            try:
+                args = wire.decode(wire.encode(_arg(list(request))))
+            except wire.WireError as err:
+                raise games.GameError(f"a query must be plain data ({err})") from None
+            return _step([index, name, args])
 
         call.__name__ = name
         return call
@@ -133,20 +70,57 @@ class RemoteOracles:
         return f"<oracles: {names}; public {self.public}>"
 
 
-def _play(batcher: _Batcher, index: int, adversary: Callable, oracles: RemoteOracles) -> None:
+def _step(item: list):
+    """From inside an adversary's greenlet: hand one step to the check's loop, get the reply."""
+    parent = greenlet.getcurrent().parent
+    if parent is None:
+        raise RuntimeError("game oracles answer only while their check runs")
+    ok, value = parent.switch(item)
+    if not ok:
+        raise games.GameError(value)
+    return value
+
+
+def _play(index: int, adversary: Callable, oracles: RemoteOracles):
+    guess = adversary(oracles)
     try:
-        guess = adversary(oracles)
+        wire.encode(guess)
+    except wire.WireError:
+        guess = None  # not plain data: a malformed guess, a lost game (as in labkit.games.play)
+    _step([index, GUESS, [guess]])
+    return None
+
+
+def _run(attempt: client.Attempt, adversary: Callable) -> BaseException | None:
+    """Play every game of ``attempt``: one greenlet per game (the adversary's own code, in this
+    thread), one request per round holding the pending step of every game still playing. The first
+    exception an adversary raises ends the check (the others are dropped)."""
+    public = attempt.public
+    players = [greenlet(_play) for _ in range(public["runs"])]
+    pending = {}
+    for index, player in enumerate(players):
         try:
-            wire.encode(guess)
-        except wire.WireError:
-            guess = None  # not plain data: a malformed guess, a lost game (as in labkit.games.play)
-        batcher.step(index, GUESS, [guess])
-    except _Stop:
-        batcher.done(index)
-    except BaseException as err:
-        batcher.done(index, err)
-    else:
-        batcher.done(index)
+            item = player.switch(index, adversary, RemoteOracles(index, public["oracles"], public["public"]))
+        except BaseException as err:  # raised before its first step
+            return err
+        if not player.dead:
+            pending[index] = item
+    while pending:
+        batch = [pending[i] for i in sorted(pending)]
+        try:
+            answers = attempt.query("play", batch)
+        except client.ChallengeServiceError as err:
+            return err
+        pending = {}
+        for item, (ok, value) in zip(batch, answers):
+            player = players[item[0]]
+            try:
+                nxt = player.switch((ok, _reply(value) if ok else value))
+            except BaseException as err:
+                return err
+            if not player.dead:
+                pending[item[0]] = nxt
+    return None
 
 
 def check_adversary(answer, exercise: str) -> tuple[bool, str, str | None]:
@@ -155,21 +129,11 @@ def check_adversary(answer, exercise: str) -> tuple[bool, str, str | None]:
     if not callable(answer):
         return False, "the answer must be a function adversary(oracles) -> guess.", None
     attempt = client.attempt(exercise, fresh=True)
-    public = attempt.public
-    batcher = _Batcher(attempt, public["runs"])
-    threads = [threading.Thread(target=_play, daemon=True, name=f"labkit-game-{i}",
-                                args=(batcher, i, answer, RemoteOracles(batcher, i, public["oracles"], public["public"])))
-               for i in range(public["runs"])]
-    for thread in threads:
-        thread.start()
-    batcher.run()
-    for thread in threads:
-        thread.join()
-    if batcher.error is not None:
-        err = batcher.error
-        if isinstance(err, client.ChallengeServiceError):
-            return False, f"the challenge service refused the games: {err}", None
-        return False, f"your adversary raised {type(err).__name__}: {err}", None
+    error = _run(attempt, answer)
+    if isinstance(error, client.ChallengeServiceError):
+        return False, f"the challenge service refused the games: {error}", None
+    if error is not None:
+        return False, f"your adversary raised {type(error).__name__}: {error}", None
     return attempt.answer("done")
 
 
