@@ -212,3 +212,11 @@ def test_an_adversary_in_the_kernel_sees_the_games_replies_as_the_local_game_giv
     assert shapes["reply"] is bytes and shapes["public"]["scheme"] == "cbc-fixed-iv"
     crashed = ex.check("04.14", lambda oracles: 1 / 0)
     assert not crashed and "ZeroDivisionError" in crashed.message
+
+
+def test_chapter_08c_warms_its_game_up_and_notebook_08_does_not():
+    from labkit.challenges import catalog
+
+    detection, cpa_game = catalog.get("08.15"), catalog.get("04.14")
+    assert detection.warms_with("08.12") and not detection.warms_with("08.5")  # the CNN trains for 08c only
+    assert cpa_game.warms_with("04.3") and not cpa_game.warms_with("03.6")

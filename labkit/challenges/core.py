@@ -80,9 +80,8 @@ class ChallengeService:
         """Start preparing the challenges of ``exercise``'s chapter in the background (once): a
         notebook's first check of chapter 10 lets the service train 10.3's classifier while the
         student's kernel trains its own, in parallel."""
-        chapter = str(exercise).split(".")[0]
         with self._lock:
-            todo = [c for c in catalog.all_challenges() if c.exercise.split(".")[0] == chapter
+            todo = [c for c in catalog.all_challenges() if c.warms_with(str(exercise))
                     and c.exercise not in self._warmed]
             self._warmed.update(c.exercise for c in todo)
         for challenge in todo:

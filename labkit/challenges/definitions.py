@@ -52,6 +52,11 @@ class Challenge:
         """Build what every attempt shares (a trained model), ahead of the first attempt: the service
         calls it in the background when a student starts on the exercise's chapter."""
 
+    def warms_with(self, exercise: str) -> bool:
+        """Whether a student starting on ``exercise`` is about to reach this one (then the service
+        :meth:`prepare` s it in the background): by default, any exercise of the same chapter."""
+        return exercise.split(".")[0] == self.exercise.split(".")[0]
+
     def rows(self, oracle: str, request: Any) -> int:
         import numpy as np
 

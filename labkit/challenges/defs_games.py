@@ -36,9 +36,13 @@ __all__ = ["GameChallenge", "GAMES", "game_of", "GUESS", "MAX_SESSIONS", "SESSIO
 
 #: The op of a batch item that hands in a game's guess (no oracle has this name).
 GUESS = "guess"
-#: Live sessions the service keeps (the oldest is dropped first) and how long one may last.
-MAX_SESSIONS = 512
-SESSION_SECONDS = 3600.0
+#: Live sessions the service keeps (the oldest is dropped first) and how long one may last: a check
+#: takes seconds, and a dropped session only means checking again.
+MAX_SESSIONS = 128
+SESSION_SECONDS = 600.0
+#: Exercises whose start warms a game up (default: its chapter's). 08.15's CNN trains for seconds:
+#: only notebook 08c's exercises (08.12 to 08.14 come before it) start it, not notebook 08's.
+WARM_WITH = {"08.15": ("08.12", "08.13", "08.14", "08.15")}
 
 
 def _prf_0109():
@@ -174,6 +178,11 @@ class GameChallenge(Challenge):
         from labkit import games
 
         return games.required_wins(self.game, self.runs, self.threshold)
+
+    def warms_with(self, exercise: str) -> bool:
+        if self.exercise in WARM_WITH:
+            return exercise in WARM_WITH[self.exercise]
+        return super().warms_with(exercise)
 
     def prepare(self) -> None:
         """Build what every game shares (08.15's classifier) once, before the first game: the warm-up
