@@ -115,7 +115,7 @@ class _Session:
 _SESSIONS: OrderedDict[str, _Session] = OrderedDict()
 _SESSIONS_LOCK = threading.Lock()
 _READY: set[str] = set()
-_READY_LOCK = threading.Lock()
+_READY_LOCKS = {exercise: threading.Lock() for exercise in GAMES}  # one per game: 08.15's training blocks no other
 
 
 def _keep(session_id: str, session: _Session) -> None:
@@ -187,7 +187,7 @@ class GameChallenge(Challenge):
     def prepare(self) -> None:
         """Build what every game shares (08.15's classifier) once, before the first game: the warm-up
         thread and a first attempt must not both train it."""
-        with _READY_LOCK:
+        with _READY_LOCKS[self.exercise]:
             if self.exercise not in _READY:
                 self.game.new_game(lambda n: bytes(n))  # a throwaway game: only its shared setup stays
                 _READY.add(self.exercise)
