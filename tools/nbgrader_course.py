@@ -12,7 +12,7 @@ the student release with the solutions replaced by ``...`` and the hidden tests 
 (nbgrader docs, "Developing assignments"). Grades never come from the student's kernel: the
 course's config (:func:`grading_config`) makes ``nbgrader autograde`` grade each submission
 without executing it, through :mod:`labkit.grading.autograde`: implement exercises in a sandbox,
-attack, value and quiz exercises by the challenge service's receipts, verified under the service
+attack, game, value and quiz exercises by the challenge service's receipts, verified under the service
 public key given here (``--service-public-key`` or ``LABKIT_SERVICE_PUBLIC_KEY``).
 
 The course folder (default ``build/course``, never committed) gets ``nbgrader_config.py``,
@@ -148,8 +148,8 @@ GRADED = ("homework",)
 
 def gradable(exercise) -> bool:
     """Can the grader judge this exercise outside the student's kernel? Yes for a FunctionSpec (the
-    sandbox) and for what the challenge service checks and signs (attack and quiz exercises it hosts,
-    value exercises); not yet for the security games and 01.5, whose checks run in the kernel only."""
+    sandbox) and for what the challenge service checks and signs: attack and quiz exercises and the
+    security games (01.5 among them) it hosts, and value exercises."""
     return exercise.spec is not None or exercise.remote or exercise.kind == "value"
 
 

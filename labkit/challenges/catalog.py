@@ -1,7 +1,7 @@
 """Every challenge the service serves, by exercise id (the definitions register themselves)."""
 from __future__ import annotations
 
-from labkit.challenges import defs_ciphers, defs_models  # noqa: F401  (importing registers them)
+from labkit.challenges import defs_ciphers, defs_games, defs_models  # noqa: F401  (importing registers them)
 from labkit.challenges.definitions import REGISTRY, Challenge
 
 __all__ = ["get", "exercises", "all_challenges"]

@@ -80,9 +80,8 @@ class ChallengeService:
         """Start preparing the challenges of ``exercise``'s chapter in the background (once): a
         notebook's first check of chapter 10 lets the service train 10.3's classifier while the
         student's kernel trains its own, in parallel."""
-        chapter = str(exercise).split(".")[0]
         with self._lock:
-            todo = [c for c in catalog.all_challenges() if c.exercise.split(".")[0] == chapter
+            todo = [c for c in catalog.all_challenges() if c.warms_with(str(exercise))
                     and c.exercise not in self._warmed]
             self._warmed.update(c.exercise for c in todo)
         for challenge in todo:
@@ -140,9 +139,12 @@ class ChallengeService:
         rows = challenge.rows(oracle, request)
         if rows < 1:
             raise RequestRefused("a query batch holds at least one query")
-        allowed, used, budget = self.db.spend(attempt_id, rows)
-        if not allowed:
-            raise BudgetExceeded(f"{used + rows} query rows asked; the budget is {budget}")
+        if challenge.counted:
+            allowed, used, budget = self.db.spend(attempt_id, rows)
+            if not allowed:
+                raise BudgetExceeded(f"{used + rows} query rows asked; the budget is {budget}")
+        else:  # the challenge counts (a game: per game, in the service's memory), not a database row
+            used, budget = row["queries"], row["budget"]
         reply = challenge.query(state, oracle, request, self._memo_for(attempt_id))
         return {"reply": reply, "queries": used, "budget": budget}
 

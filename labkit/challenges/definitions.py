@@ -15,9 +15,11 @@ class with plain-data methods:
 - ``check(state, answer) -> (ok, message)``: the verdict on a plain-data answer.
 
 Class attributes give the budgets (``budget`` for a fresh attempt, ``run_budget`` for the handed-out
-one), ``max_wrong`` (answers an attempt accepts before refusing all) and ``answers`` (``"run"``:
+one), ``max_wrong`` (answers an attempt accepts before refusing all), ``answers`` (``"run"``:
 the handed-out attempt is answered, e.g. a recovered cookie; ``"fresh"``: a check runs the
-student's function on a fresh attempt and answers that one).
+student's function on a fresh attempt and answers that one) and ``counted`` (False: the challenge
+counts its queries itself, as a game counts each of its games' queries, and the service's database
+does not count rows).
 """
 from __future__ import annotations
 
@@ -41,6 +43,7 @@ class Challenge:
     run_budget: int | None = None
     max_wrong: int | None = None
     answers: str = "run"
+    counted: bool = True
 
     def new_state(self, token: Token, fresh: bool) -> tuple[dict, Any]:
         raise NotImplementedError
@@ -48,6 +51,11 @@ class Challenge:
     def prepare(self) -> None:
         """Build what every attempt shares (a trained model), ahead of the first attempt: the service
         calls it in the background when a student starts on the exercise's chapter."""
+
+    def warms_with(self, exercise: str) -> bool:
+        """Whether a student starting on ``exercise`` is about to reach this one (then the service
+        :meth:`prepare` s it in the background): by default, any exercise of the same chapter."""
+        return exercise.split(".")[0] == self.exercise.split(".")[0]
 
     def rows(self, oracle: str, request: Any) -> int:
         import numpy as np

@@ -18,8 +18,9 @@ Checkers compute the expected answer with labkit itself (never a stored constant
 cannot drift from the code it teaches. Attack, quiz and value answers are judged by the challenge
 service (:mod:`labkit.challenges`, a separate process that holds the secrets, budgets and quiz
 answers): it returns the verdict and, for a right answer, a receipt signed with its key, which
-the check prints so that it stays in the answer cell's output for grading. Implement exercises
-(and 01.5, whose worlds are fresh on every check) are checked here, in the kernel: a quick
+the check prints so that it stays in the answer cell's output for grading; so are the security
+games, whose challengers the service hosts while the adversary runs here
+(:mod:`labkit.exercises.game_checks`). Implement exercises are checked here, in the kernel: a quick
 self-check only, with no receipt (graders run the graded cell elsewhere). Solutions are not
 stored here (students can read labkit): they live only in the instructor notebooks, between
 ``### BEGIN SOLUTION`` and ``### END SOLUTION``, which the student copies (``make student``)

@@ -1,11 +1,10 @@
 """Game exercise of chapter 07: real-valued queries against the simulator of the protected network
-(the paper's simulator argument, Gerault et al. ePrint 2025/288 Sec. 6, as a game)."""
+(the paper's simulator argument, Gerault et al. ePrint 2025/288 Sec. 6, as a game).
+
+The game, its runs and its threshold are the challenge service's (labkit.challenges.defs_games),
+which hosts the challengers; the adversary runs in the kernel."""
 from labkit.exercises import exercise
 from labkit.exercises.game_checks import check_adversary
-from labkit.games import networks
-
-SIMULATION_GAME = networks.simulation_game(naive=True, budget=64)
-RUNS, THRESHOLD = 60, 0.5
 
 
 @exercise(
@@ -18,7 +17,8 @@ RUNS, THRESHOLD = 60, 0.5
           "its answer on all zeros; the real first layer sees |2 - k|, which equals |0 - k| exactly "
           "when the key bit is 1. Try several bits; answer 1 when some answer equals the all-zero one."),
     kind="game",
+    remote=True,
     where="homework",
 )
 def _simulation_game(answer):
-    return check_adversary(answer, SIMULATION_GAME, runs=RUNS, threshold=THRESHOLD)
+    return check_adversary(answer, "07.8")

@@ -1,12 +1,10 @@
 """Game exercise of chapter 08: the backdoor's undetectability holds only against a detector that
-has seen no trigger (Goldwasser, Kim, Vaikuntanathan, Zamir, FOCS 2022)."""
+has seen no trigger (Goldwasser, Kim, Vaikuntanathan, Zamir, FOCS 2022).
+
+The game, its runs and its threshold are the challenge service's (labkit.challenges.defs_games),
+which hosts the challengers; the adversary runs in the kernel."""
 from labkit.exercises import exercise
 from labkit.exercises.game_checks import check_adversary
-from labkit.games import backdoor
-
-#: The 08.15 game on chapter 08c's CNN classifier (trained once per process, shared with the notebook).
-DETECTION_GAME = backdoor.detection_game(seen=4, budget=16, arch="cnn")
-RUNS, THRESHOLD = 48, 0.3
 
 
 @exercise(
@@ -18,7 +16,8 @@ RUNS, THRESHOLD = 48, 0.3
           "the bare classifier does not give. Ask the deployed model about the seen images and "
           "answer 1 when it obeys their targets."),
     kind="game",
+    remote=True,
     where="class",
 )
 def _detection_game(answer):
-    return check_adversary(answer, DETECTION_GAME, runs=RUNS, threshold=THRESHOLD)
+    return check_adversary(answer, "08.15")

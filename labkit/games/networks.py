@@ -33,10 +33,11 @@ BITS = 16
 DTYPE = torch.float64
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=256)
 def _networks(keys: tuple[int, int, int], naive: bool):
     """(protected network, binary cipher) of the toy SPN under ``keys`` (cached: building one takes
-    milliseconds, a game asks many queries of the same keys)."""
+    milliseconds, a game asks many queries of the same keys, and a check plays its games side by
+    side)."""
     from labkit.neural import defence, spn
 
     binary = spn.toy_spn_network(keys, dtype=DTYPE)
@@ -70,7 +71,7 @@ def _oracle(state: dict, name: str, request: tuple):
         raise GameError(f"this game has the oracle 'query', not {name!r}")
     x = _point(request)
     count_query(state, name, p["budget"])
-    protected, binary = _networks(state["keys"], p["naive"])
+    protected, binary = _networks(tuple(state["keys"]), p["naive"])
     with torch.no_grad():
         if state["b"]:
             out = protected(x)
