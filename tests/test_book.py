@@ -59,7 +59,7 @@ def test_book_builds_offline_with_index_and_static_widgets(tmp_path):
     log.unlink()
 
     notebook = ROOT / "notebooks" / "00_start_here.ipynb"
-    run = subprocess.run([sys.executable, str(ROOT / "tools" / "build_book.py"), "--out", str(out), "--edition",
+    run = subprocess.run([sys.executable, "-m", "labkit_tools.build_book", "--out", str(out), "--edition",
                           "instructor", str(notebook)], env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     assert not log.exists(), f"the build tried the network: {log.read_text()}"
@@ -87,12 +87,9 @@ def test_book_builds_offline_with_index_and_static_widgets(tmp_path):
 
 
 def _load_build_book():
-    import importlib.util
+    from labkit_tools import build_book
 
-    spec = importlib.util.spec_from_file_location("build_book", ROOT / "tools" / "build_book.py")
-    module = sys.modules.setdefault("build_book", importlib.util.module_from_spec(spec))  # dataclasses need it
-    spec.loader.exec_module(module)
-    return module
+    return build_book
 
 
 def test_book_lists_parts_and_appendices_and_links_their_notes(tmp_path):
@@ -144,4 +141,4 @@ def test_student_edition_has_no_solution_and_no_instructor_notes(tmp_path):
 def test_make_book_builds_both_editions():
     out = subprocess.run(["make", "-n", "-o", ".venv/.installed", "book"], cwd=ROOT, capture_output=True, text=True,
                          check=True).stdout
-    assert "tools/build_book.py --edition both" in out
+    assert "labkit-build-book --edition both" in out

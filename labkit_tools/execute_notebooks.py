@@ -1,6 +1,6 @@
 """Execute notebooks in place and keep only the outputs nbval compares.
 
-Usage: python tools/execute_notebooks.py [notebooks/NN_name.ipynb ...]   (default: every unit)
+Usage: labkit-execute-notebooks [notebooks/NN_name.ipynb ...]   (default: every unit)
 
 The lab runs nbval in lax mode: a cell's stored output is compared only when the cell's source
 contains the marker ``# NBVAL_CHECK_OUTPUT``. This tool runs each notebook top to bottom in its
@@ -10,6 +10,7 @@ reports how long each notebook took against the 60 s budget.
 """
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from pathlib import Path
@@ -17,9 +18,9 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
+from labkit.course import notebook_paths
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # run as a script from a clone: use its labkit
-from labkit.course import notebook_paths  # noqa: E402
 
 MARK = "NBVAL_CHECK_OUTPUT"
 BUDGET_S = 60.0
@@ -56,8 +57,11 @@ def execute(path: Path) -> float:
     return elapsed
 
 
-def main(argv: list[str]) -> int:
-    paths = [Path(a) for a in argv] or notebook_paths(ROOT / "notebooks")
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="labkit-execute-notebooks", description=__doc__.splitlines()[0])
+    parser.add_argument("notebooks", nargs="*", type=Path, help="notebooks to execute (default: every unit)")
+    args = parser.parse_args(argv)
+    paths = args.notebooks or notebook_paths(ROOT / "notebooks")
     worst = 0.0
     for path in paths:
         elapsed = execute(path.resolve())
@@ -68,4 +72,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())

@@ -1,10 +1,10 @@
 """Build the lab's static, readable rendering: one HTML page per notebook plus an index.
 
-Usage: python tools/build_book.py [--out _book] [--edition student|instructor|both] [notebooks/NN_name.ipynb ...]
+Usage: labkit-build-book [--out _book] [--edition student|instructor|both] [notebooks/NN_name.ipynb ...]
 
 Two editions (``make book`` builds both, into ``_book/student`` and ``_book/instructor``):
 
-- **student** (the one to publish): every notebook as a student gets it (``tools/make_student.py``:
+- **student** (the one to publish): every notebook as a student gets it (``labkit-make-student``:
   solutions removed, checks kept, so an exercise shows "not answered yet"), no instructor notes;
 - **instructor**: the notebooks with their worked solutions, and each unit's instructor notes.
 
@@ -32,10 +32,10 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
+from labkit.course import notebook_paths, notebook_title, unit_number
+from labkit_tools import make_student
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tools")]  # run as a script from a clone: its labkit, its tools
-import make_student  # noqa: E402
-from labkit.course import notebook_paths, notebook_title, unit_number  # noqa: E402
 
 EDITIONS = ("student", "instructor")
 
@@ -243,7 +243,7 @@ def build(paths: list[Path], out: Path, edition: str = "instructor") -> list[Pag
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="labkit-build-book", description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="*", help="notebooks to render (default: every unit)")
     parser.add_argument("--out", default=str(ROOT / "_book"), help="output folder (default: _book/)")
     parser.add_argument("--edition", choices=[*EDITIONS, "both"], default="both",
