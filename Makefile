@@ -99,7 +99,7 @@ loadtest: $(STAMP)
 loadtest-hub: $(STAMP)
 	$(BIN)/python deploy/loadtest.py --no-kernels --students $(N) --duration 60 --ramp 60
 
-# The static, readable rendering: every notebook executed to HTML plus an index (offline), in two
+# The static, readable rendering: every notebook executed, rendered by Sphinx + MyST-NB with an index (offline), in two
 # editions: _book/student (public: solutions removed, no instructor notes) and _book/instructor.
 book: $(STAMP)
 	$(BIN)/labkit-build-book --edition both
