@@ -73,3 +73,22 @@ def test_labkit_never_imports_the_tools():
             names = ([a.name for a in node.names] if isinstance(node, ast.Import)
                      else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             assert not any(n.split(".")[0] == "labkit_tools" for n in names), path
+
+
+def test_stored_outputs_do_not_depend_on_how_the_kernel_flushed():
+    from nbformat.v4 import new_output
+
+    from labkit_tools.execute_notebooks import coalesce_streams
+
+    split = [new_output("stream", name="stdout", text="a\n"), new_output("stream", name="stdout", text=["b\n", "c"]),
+             new_output("stream", name="stderr", text="warn\n"), new_output("stream", name="stdout", text="d\n"),
+             new_output("execute_result", data={"text/plain": "1"}, execution_count=1),
+             new_output("stream", name="stdout", text="e\n")]
+    split[0]["metadata"] = {"flushed": 1}
+    merged = coalesce_streams(split)
+    assert [(o.output_type, o.get("name"), o.get("text")) for o in merged] == [
+        ("stream", "stdout", "a\nb\nc"), ("stream", "stderr", "warn\n"), ("stream", "stdout", "d\n"),
+        ("execute_result", None, None), ("stream", "stdout", "e\n")]
+    assert "metadata" not in merged[0]
+    once = [new_output("stream", name="stdout", text="a\nb\nc")]
+    assert coalesce_streams(once)[0].text == merged[0].text
