@@ -48,7 +48,7 @@ lab: $(STAMP)
 	  $(if $(NOBROWSER),--no-browser --ServerApp.open_browser=False) $(LAB_ARGS)
 
 lab-student: $(STAMP)
-	test -f student/00_start_here.ipynb || $(BIN)/python tools/make_student.py
+	test -f student/00_start_here.ipynb || $(BIN)/labkit-make-student
 	@$(if $(AS_ROOT),echo "make lab: running as root: adding --allow-root for JupyterLab")
 	$(BIN)/jupyter lab student/00_start_here.ipynb --ServerApp.root_dir=. --port=$(PORT) $(AS_ROOT) \
 	  $(if $(NOBROWSER),--no-browser --ServerApp.open_browser=False) $(LAB_ARGS)
@@ -69,7 +69,7 @@ notebooks: $(STAMP)
 
 # Re-execute notebooks and keep only the outputs nbval compares (see README, Contributing).
 execute: $(STAMP)
-	$(BIN)/python tools/execute_notebooks.py $(NB)
+	$(BIN)/labkit-execute-notebooks $(NB)
 
 bench: $(STAMP)
 	for script in benchmarks/bench_*.py; do $(BIN)/python $$script || exit 1; done
@@ -77,15 +77,15 @@ bench: $(STAMP)
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis .node
 
-# Student copies (solutions removed, checks kept) into student/; see tools/make_student.py.
+# Student copies (solutions removed, checks kept) into student/; see labkit_tools/make_student.py.
 student: $(STAMP)
-	$(BIN)/python tools/make_student.py
+	$(BIN)/labkit-make-student
 
 # The nbgrader course (deploy/README.md): one assignment per unit in $(COURSE)/source, and with
 # `nbgrader generate_assignment` the student releases in $(COURSE)/release (hidden tests kept back).
 COURSE ?= build/course
 release: $(STAMP)
-	$(BIN)/python tools/nbgrader_course.py --course $(COURSE) $(NB)
+	$(BIN)/labkit-nbgrader-course --course $(COURSE) $(NB)
 
 # The load test of deploy/README.md: a real JupyterHub on loopback, N students running notebooks 02
 # and 06b at once (installs configurable-http-proxy from npm into .node/ if missing); its report and
@@ -100,10 +100,10 @@ loadtest: $(STAMP)
 loadtest-hub: $(STAMP)
 	$(BIN)/python deploy/loadtest.py --no-kernels --students $(N) --duration 60 --ramp 60
 
-# The static, readable rendering: every notebook executed to HTML plus an index (offline), in two
+# The static, readable rendering: every notebook executed, rendered by Sphinx + MyST-NB with an index (offline), in two
 # editions: _book/student (public: solutions removed, no instructor notes) and _book/instructor.
 book: $(STAMP)
-	$(BIN)/python tools/build_book.py --edition both
+	$(BIN)/labkit-build-book --edition both
 
 # Every notebook run in JupyterLab in headless Chromium (installs chromium/playwright if missing);
 # part of `make test`, this runs it alone. Screenshots land in artifacts/browser/.

@@ -132,7 +132,7 @@ def populate_command(copies: str = STUDENT_COPIES) -> list[str]:
     """What the student's process runs in ~ when ~/lab is missing: copy the ready copies, or make them."""
     if copies:
         return ["cp", "-R", "--", str(Path(copies).resolve()), "lab"]
-    return [str(BIN / "python"), str(LAB / "tools" / "make_student.py"), "--out", "lab"]
+    return [str(BIN / "labkit-make-student"), "--out", "lab"]
 
 
 async def populate_home(spawner) -> None:

@@ -1,5 +1,6 @@
-"""The two thread helpers every evaluator uses: a torch thread count for a block of code, and a
-map over worker threads (work that releases the GIL: ctypes calls, torch operations)."""
+"""The thread helpers: a torch thread count for a block of code (every evaluator uses it) or for a
+whole notebook session, and a map over worker threads (work that releases the GIL: ctypes calls,
+torch operations)."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
@@ -8,7 +9,7 @@ from typing import Callable, Iterable, Iterator, TypeVar
 
 from labkit import checks
 
-__all__ = ["torch_threads", "parallel_map"]
+__all__ = ["torch_threads", "session_torch_threads", "parallel_map"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -32,6 +33,23 @@ def torch_threads(n: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+def session_torch_threads(n: int) -> int:
+    """Set torch's thread count for the rest of the session (a notebook's first cell); the previous count.
+
+    The evaluators pin their own blocks with :func:`torch_threads`, but the chapters' small models
+    also run outside them (in the notebooks' own cells and in library code not pinned block by
+    block), where torch's default of one thread per core only spins on a shared machine. Measured
+    here, notebook 08c top to bottom on a loaded 2-core machine (load ~5): 21 s and 28 s with one
+    thread for the session, 73 s and 49 s with the evaluators' pins alone.
+    """
+    import torch  # here, not on top: as in torch_threads
+
+    n = checks.check_int(n, "the thread count", low=1)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    return previous
 
 
 def parallel_map(fn: Callable[[T], R], items: Iterable[T], workers: int) -> list[R]:

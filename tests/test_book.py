@@ -8,6 +8,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import nbformat
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # Loaded by every Python process of the build (the tool and its kernel) through PYTHONPATH:
@@ -59,40 +61,46 @@ def test_book_builds_offline_with_index_and_static_widgets(tmp_path):
     log.unlink()
 
     notebook = ROOT / "notebooks" / "00_start_here.ipynb"
-    run = subprocess.run([sys.executable, str(ROOT / "tools" / "build_book.py"), "--out", str(out), "--edition",
-                          "instructor", str(notebook)], env=env, capture_output=True, text=True, timeout=600)
+    maths = tmp_path / "99_maths.ipynb"  # notebook 00 has no formula: a unit that has one
+    nbformat.write(nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("# 99 · Maths\n\nThe corner neuron $\\mathrm{ReLU}(x - y)$."),
+        nbformat.v4.new_code_cell("print(6 * 7)")]), maths)
+    run = subprocess.run([sys.executable, "-m", "labkit_tools.build_book", "--out", str(out), "--edition",
+                          "instructor", str(notebook), str(maths)], env=env, capture_output=True, text=True,
+                         timeout=900)
     assert run.returncode == 0, run.stderr[-3000:]
     assert not log.exists(), f"the build tried the network: {log.read_text()}"
 
     index = (out / "index.html").read_text()
     assert 'href="00_start_here.html"' in index and "Start here" in index
     assert re.search(r'href="00_start_here.html#[^"]+">Your progress<', index), "sections listed in the contents"
-    assert (out / "plotly.min.js").stat().st_size > 1_000_000, "plotly.js ships with the book"
+    assert index.index("Start here") < index.index("Maths"), "units in the order given"
+    assert (out / "_static" / "plotly.min.js").stat().st_size > 1_000_000, "plotly.js ships with the book"
 
     page = (out / "00_start_here.html").read_text()
-    assert page.index('src="plotly.min.js"') < page.index("</head>")
-    assert 'src="mathjax/MathJax.js?config=' in page, "maths renders offline"
+    assert page.index('src="_static/plotly.min.js') < page.index("</head>")
     assert not re.search(r'(src|href)="https?://', page), "every script and stylesheet is local"
-    assert (out / "mathjax" / "MathJax.js").is_file()
-    assert (out / "mathjax" / "config" / "TeX-AMS-MML_HTMLorMML-full.js").is_file()
     assert page.count('class="plotly-graph-div"') >= 2, "both figures of notebook 00 are drawn as plotly charts"
-    assert "Widgets work" in page and 'type="range"' in page, "the widget check is shown with its state"
+    assert "Widgets work" in page and re.search(r"type=[\"']range[\"']", page), "the widget check is shown with its state"
     assert "application/vnd.jupyter.widget-view+json" not in page and "IntSlider(value=" not in page
     assert "Correct" in page and "Traceback" not in page
     assert 'href="index.html"' in page
+    formula = (out / "99_maths.html").read_text()
+    assert 'src="_static/mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full,Safe' in formula, "maths renders offline"
+    assert r"\(\mathrm{ReLU}(x - y)\)" in formula and "42" in formula
+    assert not re.search(r'(src|href)="https?://', formula)
+    assert (out / "_static" / "mathjax" / "MathJax.js").is_file()
+    assert (out / "_static" / "mathjax" / "config" / "TeX-AMS-MML_HTMLorMML-full.js").is_file()
     notes = (out / "00_start_here.notes.html").read_text()
-    assert 'href="00_start_here.notes.html">instructor notes<' in index, "the index links the notes"
-    assert "Timing plan" in notes and "<table>" in notes and 'href="00_start_here.html"' in notes
+    assert 'href="00_start_here.notes.html">00 · instructor notes<' in index, "the index links the notes"
+    assert "Timing plan" in notes and "<table" in notes and 'href="00_start_here.html"' in notes
     assert not re.search(r'(src|href)="https?://', notes)
 
 
 def _load_build_book():
-    import importlib.util
+    from labkit_tools import build_book
 
-    spec = importlib.util.spec_from_file_location("build_book", ROOT / "tools" / "build_book.py")
-    module = sys.modules.setdefault("build_book", importlib.util.module_from_spec(spec))  # dataclasses need it
-    spec.loader.exec_module(module)
-    return module
+    return build_book
 
 
 def test_book_lists_parts_and_appendices_and_links_their_notes(tmp_path):
@@ -106,15 +114,19 @@ def test_book_lists_parts_and_appendices_and_links_their_notes(tmp_path):
     notes = tmp_path / "06b_key_recovery.md"
     notes.write_text("# Notes\n\n[part 2](../06b_key_recovery.ipynb), [appendix](../A1_performance.ipynb), "
                      "[part 1](../06_cipher_networks.ipynb)\n")
-    page = build_book.render_notes(notes, built={"06b_key_recovery.ipynb", "A1_performance.ipynb"})
-    assert 'href="06b_key_recovery.html"' in page and 'href="A1_performance.html"' in page
-    assert 'href="../06_cipher_networks.ipynb"' in page, "a unit not built keeps its link"
-    pages = [build_book.Page("06b_key_recovery.ipynb", "06b_key_recovery.html", "06b", "Key recovery",
-                             notes_html="06b_key_recovery.notes.html"),
-             build_book.Page("A1_performance.ipynb", "A1_performance.html", "A1", "Performance")]
-    index = build_book.index_html(pages)
-    assert index.index("06b · Key recovery") < index.index("A1 · Performance")
-    assert 'href="06b_key_recovery.notes.html">instructor notes<' in index
+    text = build_book.notes_markdown(notes, built={"06b_key_recovery.ipynb", "A1_performance.ipynb"})
+    assert "[part 2](06b_key_recovery.ipynb)" in text and "[appendix](A1_performance.ipynb)" in text
+    assert "[part 1](../06_cipher_networks.ipynb)" in text, "a unit not built keeps its link"
+    pages = [build_book.Page("06b_key_recovery.ipynb", "06b", "Key recovery", exercises=3,
+                             notes="06b_key_recovery.notes"),
+             build_book.Page("A1_performance.ipynb", "A1", "Performance")]
+    index = build_book.index_markdown(pages)
+    toc = index.split("```{toctree}", 1)[1].split("```", 1)[0]
+    assert toc.index("06b_key_recovery") < toc.index("A1_performance"), "course order"
+    assert "| 06b · Key recovery | 3 |" in index and "| A1 · Performance | 0 |" in index
+    assert "06b · instructor notes <06b_key_recovery.notes>" in index
+    student = build_book.index_markdown([pages[1]], "student")
+    assert "instructor notes" not in student and "student edition" in student
 
 
 def test_student_edition_has_no_solution_and_no_instructor_notes(tmp_path):
@@ -122,8 +134,6 @@ def test_student_edition_has_no_solution_and_no_instructor_notes(tmp_path):
     worked solution, no instructor notes; the instructor edition keeps both (the test above)."""
     build_book = _load_build_book()
     path = ROOT / "notebooks" / "00_start_here.ipynb"
-    import nbformat
-
     nb = nbformat.read(path, as_version=4)
     solution_lines = {line.strip() for cell in nb.cells if "### BEGIN SOLUTION" in cell.source
                       for region in cell.source.split("### BEGIN SOLUTION")[1:]
@@ -144,4 +154,4 @@ def test_student_edition_has_no_solution_and_no_instructor_notes(tmp_path):
 def test_make_book_builds_both_editions():
     out = subprocess.run(["make", "-n", "-o", ".venv/.installed", "book"], cwd=ROOT, capture_output=True, text=True,
                          check=True).stdout
-    assert "tools/build_book.py --edition both" in out
+    assert "labkit-build-book --edition both" in out

@@ -33,7 +33,7 @@ def test_every_data_file_is_described_in_the_data_readme():
 
 
 def test_full_table1_results_are_complete_and_honest():
-    """The 1000-key run (tools/table1_full.py): every key recovered, no wrong key ever confirmed."""
+    """The 1000-key run (labkit-table1-full): every key recovered, no wrong key ever confirmed."""
     rows = load_table1(labkit.data_path("results", "table1_full.csv"))
     assert [r["setting"] for r in rows] == list(TABLE1_SETTINGS)
     for row in rows:
@@ -41,7 +41,7 @@ def test_full_table1_results_are_complete_and_honest():
         assert row["keys"] == 1000 and row["recovered"] == 1000 and row["success_rate"] == 1.0
         assert row["undetected_errors"] == 0
         assert 0 < row["mean_queries"] <= row["max_queries"]
-    assert "tools/table1_full.py" in (ROOT / "data" / "README.md").read_text()
+    assert "labkit-table1-full" in (ROOT / "data" / "README.md").read_text()
 
 
 def test_table1_rows_survive_a_save_and_load(tmp_path):

@@ -594,13 +594,12 @@ def test_hub_chart_and_single_user_server_share_a_major_version():
 
 
 def test_graded_copies_carry_no_widget_state_and_untouched_tests_raise_no_checksum_warning(tmp_path):
-    """nbgrader's round trip on unit 00 (tools/nbgrader_course.py's course config): an untouched
+    """nbgrader's round trip on unit 00 (labkit-nbgrader-course's course config): an untouched
     release autogrades without a single "checksum has changed" warning and without saved widget
     state, even when the submission brought some along; a test cell a student edited is still reported."""
     import nbformat
 
-    sys.path.insert(0, str(ROOT / "tools"))
-    import nbgrader_course as tool
+    from labkit_tools import nbgrader_course as tool
 
     path = ROOT / "notebooks" / "00_start_here.ipynb"
     course_dir = tmp_path / "course"

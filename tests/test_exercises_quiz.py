@@ -161,14 +161,9 @@ def test_the_chance_bound_rejects_a_lab_where_the_longest_option_wins():
 
 
 def test_quiz_cells_tool_rewrites_a_stale_cell_from_labkit(tmp_path):
-    import importlib.util
-    import sys
-
     from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-    spec = importlib.util.spec_from_file_location("quiz_cells", ROOT / "tools" / "quiz_cells.py")
-    tool = sys.modules["quiz_cells"] = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    from labkit_tools import quiz_cells as tool
     exercise_id = QUIZZES[0]
     path = tmp_path / "99_t.ipynb"
     nbformat.write(new_notebook(cells=[new_markdown_cell(f"**{exercise_id}** (concept) an old text"),

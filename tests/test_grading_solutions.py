@@ -7,7 +7,6 @@ unanswered cell (the ``...`` stub) earns nothing.
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import nbformat
@@ -17,8 +16,7 @@ from labkit import course, exercises
 from labkit.grading import notebook as graded
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tools"))
-import nbgrader_course as tool  # noqa: E402
+from labkit_tools import nbgrader_course as tool  # noqa: E402
 
 
 def _implement_cells():

@@ -1,13 +1,11 @@
 """Instructor notes: one per unit (chapter, part or appendix), with every required part, and a timing
-plan from the lab's timing model (tools/unit_timing.py): the in-class sections with their
+plan from the lab's timing model (labkit-unit-timing): the in-class sections with their
 exercises and minutes, at most 45 in all, and the homework exercises (the graded assignment).
 The model itself and the 45-minute cap of every unit are tested in tests/test_timing.py."""
 from __future__ import annotations
 
-import importlib.util
 import math
 import re
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,9 +18,7 @@ NUMBERS = [course.unit_number(p) for p in NOTEBOOKS]
 REQUIRED = ["## Objectives", "## Prerequisites", "## Timing plan", "## Discussion questions",
             "## Common mistakes", "## If short of time, skip"]
 
-_spec = importlib.util.spec_from_file_location("unit_timing", ROOT / "tools" / "unit_timing.py")
-unit_timing = sys.modules["unit_timing"] = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(unit_timing)
+from labkit_tools import unit_timing  # noqa: E402
 
 
 def _tables(notes: str) -> tuple[list[tuple[str, str, int]], int, list[str]]:
@@ -43,7 +39,7 @@ def test_notes_have_every_part_and_the_models_plan(path):
         assert body.strip(), f"{path.stem}: {heading} missing or empty"
     rows, total, work = _tables(notes)
     sections = unit_timing.sections(path)
-    hint = "rerun: python tools/unit_timing.py --notes"
+    hint = "rerun: labkit-unit-timing --notes"
     assert [r[0] for r in rows] == [s.title.replace("|", "/") for s in sections], f"plan follows the notebook; {hint}"
     for (title, listed, minutes), s in zip(rows, sections):
         assert abs(minutes - math.ceil(s.minutes)) <= 1, f"{path.stem} / {title}: {minutes} min; {hint}"

@@ -131,7 +131,7 @@ def test_make_test_also_runs_the_second_cpu_path():
 def test_make_lab_student_opens_the_student_copies():
     out = subprocess.run(["make", "-n", "-o", ".venv/.installed", "lab-student", "NOBROWSER=1"], cwd=ROOT,
                          capture_output=True, text=True, check=True).stdout
-    assert "tools/make_student.py" in out and "jupyter lab student/00_start_here.ipynb --ServerApp.root_dir=." in out
+    assert "labkit-make-student" in out and "jupyter lab student/00_start_here.ipynb --ServerApp.root_dir=." in out
 
 
 # -- torch: the CPU build unless CUDA is asked for; an index that does not answer never stalls ---------

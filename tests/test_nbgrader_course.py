@@ -1,7 +1,7 @@
 """The nbgrader course: every unit converts, and the round trip grades real files from outside.
 
-``tools/nbgrader_course.py`` turns the instructor notebooks into nbgrader assignments. The round
-trip runs nbgrader itself on unit 01 (two implement exercises, six graded by receipts):
+``labkit-nbgrader-course`` turns the instructor notebooks into nbgrader assignments. The round trip
+runs nbgrader itself on unit 01 (two implement exercises, six graded by receipts):
 ``generate_assignment`` writes the student release, ``autograde`` scores submissions through
 labkit.grading without executing them, and the gradebook must say: the solved copy with the
 service's receipts gets full marks, a partly solved one exactly its points, and nothing else a
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import sys
 from pathlib import Path
 
 import nbformat
@@ -23,8 +22,7 @@ from labkit import course, exercises
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = course.notebook_paths(ROOT / "notebooks")
 
-sys.path.insert(0, str(ROOT / "tools"))
-import nbgrader_course as tool  # noqa: E402
+from labkit_tools import nbgrader_course as tool  # noqa: E402
 
 
 def _graded(nb) -> list:

@@ -4,7 +4,7 @@ import threading
 import pytest
 import torch
 
-from labkit.parallel import parallel_map, torch_threads
+from labkit.parallel import parallel_map, session_torch_threads, torch_threads
 
 
 def test_torch_threads_sets_and_restores_even_on_error():
@@ -20,6 +20,19 @@ def test_torch_threads_sets_and_restores_even_on_error():
         with pytest.raises(error):
             with torch_threads(bad):
                 pass
+
+
+def test_session_torch_threads_sets_the_count_and_returns_the_previous_one():
+    before = torch.get_num_threads()
+    try:
+        assert session_torch_threads(1) == before and torch.get_num_threads() == 1
+        assert session_torch_threads(2) == 1 and torch.get_num_threads() == 2
+        for bad, error in ((0, ValueError), (1.5, TypeError), (True, TypeError)):
+            with pytest.raises(error):
+                session_torch_threads(bad)
+        assert torch.get_num_threads() == 2, "a refused count changes nothing"
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_parallel_map_keeps_order_uses_threads_and_propagates_errors():

@@ -8,7 +8,6 @@ all say "Correct".
 """
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import nbformat
@@ -22,14 +21,7 @@ NOTEBOOKS = course.notebook_paths(ROOT / "notebooks")  # every unit: chapters, t
 EXERCISED = [p for p in NOTEBOOKS if not course.unit_number(p).startswith("A")]
 
 
-def _load_tool(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-make_student = _load_tool("make_student")
+from labkit_tools import make_student  # noqa: E402
 MarkerError = make_student.MarkerError
 
 

@@ -1,9 +1,7 @@
-"""Timing: labkit.timing's wall-clock helper, and the class-time model of tools/unit_timing.py (per-kind
+"""Timing: labkit.timing's wall-clock helper, and the class-time model of labkit-unit-timing (per-kind
 exercise costs, every unit's in-class part within 45 minutes, the in-class/homework tag beside every
 exercise in the notebooks)."""
-import importlib.util
 import shutil
-import sys
 from pathlib import Path
 
 import nbformat
@@ -28,13 +26,11 @@ def test_best_time_rejects_bad_repeats(repeats):
         timing.best_time(lambda: None, repeats)
 
 
-# --- the class-time model of tools/unit_timing.py -------------------------------------------------
+# --- the class-time model of labkit-unit-timing -------------------------------------------------
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = course.notebook_paths(ROOT / "notebooks")
-_spec = importlib.util.spec_from_file_location("unit_timing", ROOT / "tools" / "unit_timing.py")
-unit_timing = sys.modules["unit_timing"] = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(unit_timing)
+from labkit_tools import unit_timing  # noqa: E402
 HANDS_ON = ("implement", "attack", "design", "game")
 
 
@@ -53,7 +49,7 @@ def test_every_units_class_part_fits_45_minutes(path):
     minutes = unit_timing.class_minutes(path)
     assert minutes <= unit_timing.UNIT_BUDGET_MINUTES, (
         f"{path.name}: {minutes} min in class; move an exercise to homework (where=) and rerun "
-        "tools/unit_timing.py --mark --notes")
+        "labkit-unit-timing --mark --notes")
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

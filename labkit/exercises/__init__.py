@@ -53,7 +53,7 @@ __all__ = ["Exercise", "exercise", "implement", "FunctionSpec", "check", "hint",
 KINDS = ("implement", "attack", "design", "game", "value", "quiz")
 
 #: Where an exercise is done: in the class session (its unit's at most 45 minutes, see
-#: tools/unit_timing.py) or as homework (the unit's graded nbgrader assignment).
+#: labkit-unit-timing) or as homework (the unit's graded nbgrader assignment).
 WHERE = ("class", "homework")
 
 

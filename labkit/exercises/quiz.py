@@ -10,7 +10,7 @@ A question's text lives here only: each asks the student to apply an idea to a c
 did not show (predict an output, spot the flaw, choose the parameter), with distractors taken from
 real misconceptions and options of similar length, so that neither the longest nor the shortest
 option gives the answer away (``tests/test_exercises_quiz.py`` bounds both by chance). The
-notebook's markdown cell is :func:`markdown` of the id, written by ``tools/quiz_cells.py``.
+notebook's markdown cell is :func:`markdown` of the id, written by ``labkit-quiz-cells``.
 """
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 ``nbgrader autograde`` normally executes the submitted notebook and scores each locked test cell by
 whether it raised: everything then happens in a kernel the student's code controls. With the
-course's ``nbgrader_config.py`` (written by tools/nbgrader_course.py)::
+course's ``nbgrader_config.py`` (written by ``labkit-nbgrader-course``)::
 
     from labkit.grading import autograde as labkit_autograde
     c.Autograde.sanitize_preprocessors = labkit_autograde.SANITIZE

@@ -110,7 +110,7 @@ def needed_imports(imports: list[tuple[str, set[str]]], cell: str) -> list[str]:
 
 def checks_of_test_cell(source: str) -> list[tuple[str, str]]:
     """``(exercise id, answer expression)`` of each ``assert _grader_check("NN.k", expr)`` line of
-    a locked autograder test cell (tools/nbgrader_course.py writes them)."""
+    a locked autograder test cell (``labkit-nbgrader-course`` writes them)."""
     found = []
     for statement in ast.parse(source).body:
         test = statement.test if isinstance(statement, ast.Assert) else None

@@ -7,7 +7,7 @@ ipywidgets state instead would need the widget manager from a CDN, would repeat 
 anywidget bundle for every figure, and would miss the in-place updates figures receive.)
 
 :func:`enable_static_display` registers :func:`snapshot_html` as the ``text/html`` formatter of
-every ipywidgets widget in the running IPython kernel; ``tools/build_book.py`` calls it.
+every ipywidgets widget in the running IPython kernel; the book (``labkit-build-book``) calls it.
 """
 from __future__ import annotations
 

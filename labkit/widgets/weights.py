@@ -1,21 +1,25 @@
-"""Chapter 09 views: a container inspector (flip a byte, watch the load fail) and a
-CoreLocker slider (withhold more weights, watch the locked model's accuracy fall)."""
+"""Chapter 09 views: a container inspector (flip a byte, watch the load fail), the envelope of
+keys of a sealed file, the tamper trials a device must survive, and a CoreLocker slider (withhold
+more weights, watch the locked model's accuracy fall)."""
 from __future__ import annotations
 
 import html
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import ipywidgets as w
 import numpy as np
 import plotly.graph_objects as go
+import torch
 
 from labkit import digits, weights
 from labkit.weights import selective
 from labkit.weights.format import file_regions
 from labkit.widgets import COLORS, LabWidget
 
-__all__ = ["ContainerInspector", "WithholdingView"]
+__all__ = ["ContainerInspector", "WithholdingView", "envelope_figure", "TamperTrial", "tamper_trials",
+           "format_trials"]
 
 
 _KIND_COLOURS = {"length": "#868e96", "header": COLORS["accent"], "chunk": "#2b8a3e",
@@ -158,6 +162,102 @@ class ContainerInspector(LabWidget):
         return w.VBox([self.table, self.jump, self.offset, self.cursor,
                        w.HBox([self.flip_button, self.reset_button]), self.result,
                        self.figure, self.message])
+
+
+def envelope_figure(header, *, root: str = "device key", height: int = 420) -> go.FigureWidget:
+    """The envelope of a sealed file as a sunburst: the device key opens the content key, which
+    unwraps one DEK per encrypted tensor, which opens that tensor's GCM chunks (sized in bytes).
+
+    Built from the header alone (:func:`labkit.weights.file_regions`), so it shows the structure an
+    attacker sees too; plaintext tensors hang under no key and are left out.
+    """
+    labels, parents, values = [root, "content key"], ["", root], [0, 0]
+    for label, start, end, kind in file_regions(header):
+        if kind != "chunk":
+            continue
+        tensor = label.rpartition(" chunk ")[0]
+        if f"DEK {tensor}" not in labels:
+            labels.append(f"DEK {tensor}"); parents.append("content key"); values.append(0)
+        labels.append(label); parents.append(f"DEK {tensor}"); values.append(end - start)
+    fig = go.FigureWidget(go.Sunburst(labels=labels, parents=parents, values=values, branchvalues="remainder"))
+    fig.update_layout(height=height, margin=dict(l=0, r=0, t=30, b=0), title="envelope: one key opens the next")
+    return fig
+
+
+@dataclass(frozen=True)
+class TamperTrial:
+    """One change an attacker makes to a sealed file, and the device's answer: ``outcome`` is
+    ``"opened"`` or the refusal's class name (a :class:`labkit.weights.WeightsError`)."""
+
+    label: str
+    outcome: str
+    detail: str
+
+
+def tamper_trials(path, device, *, signer, model_id: str | None = None,
+                  min_version: int | None = None) -> list[TamperTrial]:
+    """Attack a sealed file every way chapter 09 names, opening each result as the device would.
+
+    ``device`` is the recipient's key pair (:func:`labkit.weights.generate_recipient_keypair`);
+    the device pins ``signer`` and expects ``model_id`` and at least ``min_version`` (default: the
+    genuine file's own). The trials, in order: the file as sealed (the control: it must open);
+    one flipped byte at the start of every region of the file (length, header, each chunk, each
+    plaintext tensor); the file truncated by one byte; one byte appended; the first two chunks of a
+    tensor swapped; another device's key; a device that already runs a later version (the file
+    replayed); and a file sealed by an outsider who knows only the device's public key, claiming
+    version 10^9. Authenticated encryption with a signed, MAC'd header refuses all but the control
+    (the AEAD and envelope design of the CryptoTensors format, arXiv 2512.04580, with the gaps
+    it leaves closed).
+    """
+    path = Path(path)
+    original = path.read_bytes()
+    header = weights.read_header(path)
+    model_id = header.model_id if model_id is None else model_id
+    min_version = header.version if min_version is None else min_version
+    regions = file_regions(header)
+    with tempfile.TemporaryDirectory(prefix="labkit-tamper-") as tmp:
+        target = Path(tmp) / path.name
+
+        def attempt(label, data=original, key=device.private_key, version=min_version):
+            target.write_bytes(data)
+            try:
+                weights.open(target, key, signer=signer, model_id=model_id, min_version=version)
+            except weights.WeightsError as err:
+                return TamperTrial(label, type(err).__name__, str(err))
+            return TamperTrial(label, "opened", "the device accepted the file")
+
+        def flipped(offset):
+            data = bytearray(original)
+            data[offset] ^= 0x01
+            return bytes(data)
+
+        trials = [attempt("the file as sealed (control)")]
+        trials += [attempt(f"flip first byte of {label}", flipped(start)) for label, start, _, _ in regions]
+        trials.append(attempt("truncate inside the last tensor", original[:-1]))
+        trials.append(attempt("append one byte", original + b"0"))
+        chunks = [(label.rpartition(" chunk ")[0], int(label.rpartition(" chunk ")[2]), start, end)
+                  for label, start, end, kind in regions if kind == "chunk"]
+        pair = next(((a, b) for a, b in zip(chunks, chunks[1:])  # two neighbours of one tensor, one size
+                     if a[0] == b[0] and a[3] - a[2] == b[3] - b[2]), None)
+        if pair is not None:
+            (tensor, i, a, mid), (_, j, _, b) = pair
+            swapped = original[:a] + original[mid:b] + original[a:mid] + original[b:]
+            trials.append(attempt(f"swap chunks {i} and {j} of {tensor}", swapped))
+        trials.append(attempt("a different device key", key=weights.generate_recipient_keypair().private_key))
+        trials.append(attempt(f"device expects version >= {min_version + 1} (replayed old file)",
+                              version=min_version + 1))
+        outsider = Path(tmp) / "outsider.lkw"
+        weights.seal({t.name: torch.zeros(t.shape, dtype=weights.DTYPES[t.dtype]) for t in header.parsed.tensors},
+                     outsider, [device.public_key], signing_key=weights.generate_signing_keypair(),
+                     model_id=model_id, version=10**9)
+        trials.append(attempt("whole file sealed by an outsider (version 10^9)", outsider.read_bytes()))
+    return trials
+
+
+def format_trials(trials: list[TamperTrial]) -> str:
+    """One aligned line per trial: what the attacker did, and the device's answer."""
+    width = max(len(t.label) for t in trials)
+    return "\n".join(f"{t.label:{width}s} -> {t.outcome}" for t in trials)
 
 
 class WithholdingView(LabWidget):

@@ -1,6 +1,6 @@
 """Write student copies of the notebooks: solutions removed, checks kept.
 
-Usage: python tools/make_student.py [--out student] [notebooks/NN_name.ipynb ...]   (default: every unit)
+Usage: labkit-make-student [--out student] [notebooks/NN_name.ipynb ...]   (default: every unit)
 
 Exercise cells mark their solution nbgrader-style::
 
@@ -25,9 +25,9 @@ from pathlib import Path
 
 import nbformat
 
+from labkit.course import notebook_paths as course_notebooks
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # run as a script from a clone: use its labkit
-from labkit.course import notebook_paths as course_notebooks  # noqa: E402
 
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
@@ -104,7 +104,7 @@ def notebook_paths(args: list[str]) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="labkit-make-student", description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="*", help="notebooks to convert (default: every unit)")
     parser.add_argument("--out", default=str(ROOT / "student"), help="output folder (default: student/)")
     args = parser.parse_args(argv)

@@ -5,8 +5,8 @@ A quiz's question and choices are registered once, in ``labkit/exercises/chNN_*.
 book and nbgrader show the question without running anything), and that cell is generated:
 ``labkit.exercises.quiz.markdown(id)``, written by this tool. Edit the question in labkit, then run
 
-    python tools/quiz_cells.py            # rewrite the quiz cells of every notebook
-    python tools/quiz_cells.py --check    # list stale cells, exit 1 if any (what the tests assert)
+    labkit-quiz-cells            # rewrite the quiz cells of every notebook
+    labkit-quiz-cells --check    # list stale cells, exit 1 if any (what the tests assert)
 
 A quiz cell is the markdown cell that starts with ``**NN.k** (concept)``.
 """
@@ -19,13 +19,11 @@ from pathlib import Path
 
 import nbformat
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from labkit import course
+from labkit import exercises as ex
+from labkit.exercises import quiz as qz
 
-from labkit import course  # noqa: E402
-from labkit import exercises as ex  # noqa: E402
-from labkit.exercises import quiz as qz  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 _HEAD = re.compile(r"^\*\*(\d\d\.\d+)\*\* \(concept\)")
 
@@ -52,7 +50,7 @@ def sync(path: Path, *, write: bool = True) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="labkit-quiz-cells", description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="*", type=Path, help="default: every unit notebook")
     parser.add_argument("--check", action="store_true", help="report stale cells, change nothing")
     args = parser.parse_args(argv)

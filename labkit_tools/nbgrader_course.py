@@ -1,9 +1,9 @@
 """Turn the instructor notebooks into an nbgrader course: one assignment per unit, hidden tests.
 
-Usage: python tools/nbgrader_course.py [--course build/course] [--no-release]
+Usage: labkit-nbgrader-course [--course build/course] [--no-release]
        [--service-public-key HEX] [notebooks/NN_name.ipynb ...]
 
-Everything is derived from what every exercise cell already has (see tools/make_student.py): the
+Everything is derived from what every exercise cell already has (see labkit_tools.make_student): the
 solution region between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` and the cell's closing
 ``ex.check("NN.k", answer)``. Each exercise cell becomes an nbgrader *autograded answer* cell and
 is followed by a locked *autograder test* cell whose hidden test names the exercise and the answer
@@ -29,11 +29,11 @@ from pathlib import Path
 
 import nbformat
 
+from labkit import exercises as lab_exercises
+from labkit.course import notebook_paths as course_notebooks, unit_number
+from labkit_tools import make_student  # the markers and their validation: one definition for both tools
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tools")]  # run as a script from a clone: its labkit, its tools
-import make_student  # noqa: E402  (the markers and their validation: one definition for both tools)
-from labkit import exercises as lab_exercises  # noqa: E402
-from labkit.course import notebook_paths as course_notebooks, unit_number  # noqa: E402
 
 __all__ = ["COURSE_ID", "GRADER_CHECK", "check_calls", "assignment_notebook", "write_config", "grading_config",
            "build_course", "release", "autograde", "grades", "main"]
@@ -51,7 +51,7 @@ SETUP_SOURCE = (
 CODE_STUB = "...  " + make_student.PLACEHOLDER
 
 CONFIG = f'''\
-# nbgrader configuration of the lab's course (written by tools/nbgrader_course.py; rerun it, don't edit).
+# nbgrader configuration of the lab's course (written by labkit-nbgrader-course; rerun it, don't edit).
 c = get_config()  # noqa: F821
 c.CourseDirectory.course_id = "{COURSE_ID}"
 # a solution region becomes `...` (the check then says "not answered yet"), never `raise NotImplementedError`
@@ -274,7 +274,7 @@ def grades(course: Path, assignment: str) -> dict[str, tuple[float, float]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="labkit-nbgrader-course", description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="*", help="instructor notebooks (default: every unit)")
     parser.add_argument("--course", default=str(ROOT / "build" / "course"), help="course folder (default: build/course)")
     parser.add_argument("--no-release", action="store_true", help="write source/ only, skip generate_assignment")

@@ -1,6 +1,6 @@
 """Time from starting a Jupyter server to a ready one, and its memory then.
 
-Usage: python tools/server_start.py [--repeat 3] [--disable EXTENSION ...] [--app server|singleuser]
+Usage: labkit-server-start [--repeat 3] [--disable EXTENSION ...] [--app server|singleuser]
 
 Starts ``jupyter server`` (or ``jupyterhub-singleuser``'s server app without a hub:
 ``jupyter server`` with the same extensions is what it runs) on a free loopback port in a
@@ -62,7 +62,7 @@ def start_once(disabled: list[str], blocked: list[str] = (), timeout: float = 30
         stubs = home / "blocked"
         stubs.mkdir()
         for name in blocked:
-            (stubs / f"{name}.py").write_text(f"raise ImportError('{name} blocked by tools/server_start.py')\n")
+            (stubs / f"{name}.py").write_text(f"raise ImportError('{name} blocked by labkit-server-start')\n")
         env["PYTHONPATH"] = os.pathsep.join([str(stubs), *filter(None, [env.get("PYTHONPATH")])])
     log = home / "server.log"
     started = time.perf_counter()
@@ -95,13 +95,13 @@ def start_once(disabled: list[str], blocked: list[str] = (), timeout: float = 30
         shutil.rmtree(home, ignore_errors=True)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="labkit-server-start", description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--disable", action="append", default=[], help="a server extension to turn off")
     parser.add_argument("--block", action="append", default=[],
                         help="a top-level module the server must not import (as if not installed)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     runs = [start_once(args.disable, args.block) for _ in range(args.repeat)]
     print(f"load average {os.getloadavg()[0]:.1f}; disabled: {', '.join(args.disable) or 'none'}; "
           f"blocked: {', '.join(args.block) or 'none'}")
@@ -111,7 +111,8 @@ def main() -> None:
               f"slowest extension imports: " + ", ".join(f"{k} {v:.2f} s" for k, v in slow))
     best = min(runs, key=lambda r: r["ready_s"])
     print(f"best: ready after {best['ready_s']:.2f} s, RSS {best['rss_mib']:.1f} MiB")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

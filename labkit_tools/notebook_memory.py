@@ -1,6 +1,6 @@
 """Peak memory of each unit: run notebooks top to bottom in a fresh kernel and read its memory.
 
-Usage: python tools/notebook_memory.py [notebooks/NN_name.ipynb ...] [--json FILE]
+Usage: labkit-notebook-memory [notebooks/NN_name.ipynb ...] [--json FILE]
 
 Each notebook runs with nbclient in its own new kernel (as a student pressing "Run all"), from
 the notebooks folder. While it runs, a sampler reads the kernel process every 50 ms (psutil:
@@ -24,6 +24,8 @@ from pathlib import Path
 import nbformat
 import psutil
 from nbclient import NotebookClient
+
+from labkit.course import notebook_paths
 
 ROOT = Path(__file__).resolve().parent.parent
 PROBE = ("import resource as _r, sys as _s\n"
@@ -84,18 +86,12 @@ def measure(path: Path, timeout: int = 600) -> dict:
             "peak_cell": peak_cell, "torch": torch_loaded == "True"}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="labkit-notebook-memory", description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="*", type=Path)
     parser.add_argument("--json", type=Path, help="also write the rows as JSON to this file")
-    args = parser.parse_args()
-    if args.notebooks:
-        paths = args.notebooks
-    else:
-        sys.path.insert(0, str(ROOT))
-        from labkit.course import notebook_paths
-
-        paths = list(notebook_paths(ROOT / "notebooks"))
+    args = parser.parse_args(argv)
+    paths = args.notebooks or list(notebook_paths(ROOT / "notebooks"))
     print(f"{'unit':34} {'peak RSS':>9} {'peak USS':>9} {'peak PSS':>9} {'peak cell':>9} {'time':>7}  torch",
           flush=True)
     rows = []
@@ -108,7 +104,8 @@ def main() -> None:
     print(f"peak unit: {top['notebook']} ({top['peak_rss_mib']:.1f} MiB RSS, {top['peak_uss_mib']:.1f} MiB USS)")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1) + "\n")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,6 +1,6 @@
 """Class time of a unit under the lab's timing model: the in-class part and the homework.
 
-Usage: python tools/unit_timing.py [--plan | --notes | --mark] [notebooks/NN_name.ipynb ...]
+Usage: labkit-unit-timing [--mark] [--notes] [--plan] [notebooks/NN_name.ipynb ...]
 (default: every unit)
 
 Without options it prints a table: per unit, the minutes in class and as homework. ``--plan``
@@ -24,6 +24,7 @@ time an instructor needs; the notes round each section up. Every unit's in-class
 """
 from __future__ import annotations
 
+import argparse
 import math
 import re
 import sys
@@ -32,9 +33,9 @@ from pathlib import Path
 
 import nbformat
 
+from labkit.course import notebook_paths
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # run as a script from a clone: use its labkit
-from labkit.course import notebook_paths  # noqa: E402
 
 WORDS_PER_MINUTE = 130
 MINUTES_PER_CODE_CELL = 0.75
@@ -202,7 +203,7 @@ def mark(path: Path, registry: dict | None = None) -> int:
 
 
 NOTES_INTRO = (
-    "Minutes under the lab's timing model (`python tools/unit_timing.py --plan {name}` prints "
+    "Minutes under the lab's timing model (`labkit-unit-timing --plan {name}` prints "
     "this): reading at {wpm} words a minute, {cell} min per code cell, and each exercise by its "
     "kind ({kinds}), each section rounded up. The class part fits {budget} minutes; the homework "
     "is the unit's graded nbgrader assignment. Adjust to your class."
@@ -231,22 +232,27 @@ def write_notes(path: Path, registry: dict | None = None) -> bool:
     return new != text
 
 
-def main(argv: list[str]) -> int:
-    options = {a for a in argv if a.startswith("--")}
-    paths = [Path(a) for a in argv if not a.startswith("--")] or notebook_paths(ROOT / "notebooks")
-    if "--mark" in options:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="labkit-unit-timing", description=__doc__.splitlines()[0])
+    parser.add_argument("notebooks", nargs="*", type=Path, help="unit notebooks (default: every unit)")
+    parser.add_argument("--mark", action="store_true", help="retag each exercise's id in the notebooks' markdown")
+    parser.add_argument("--notes", action="store_true", help="write each unit's plan into its instructor notes")
+    parser.add_argument("--plan", action="store_true", help="print each unit's timing plan")
+    args = parser.parse_args(argv)
+    paths = args.notebooks or notebook_paths(ROOT / "notebooks")
+    if args.mark:  # first, so that --mark --notes plans from the retagged notebooks
         for p in paths:
             print(f"{p.name}: {mark(p)} exercise cell(s) retagged")
-    elif "--notes" in options:
+    if args.notes:
         registry = _registry()
         for p in paths:
             print(f"{p.name}: timing plan {'rewritten' if write_notes(p, registry) else 'unchanged'}")
-    elif "--plan" in options:
+    if args.plan:
         print("\n\n".join(f"{p.name}\n{plan(p)}" for p in paths))
-    else:
+    if not (args.mark or args.notes or args.plan):
         print(table(paths))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())
