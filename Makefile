@@ -105,7 +105,7 @@ book: $(STAMP)
 	$(BIN)/python tools/build_book.py --edition both
 
 # Every unit run in JupyterLab in headless Chromium, the units with exercises as their student copies
-# (installs chromium/playwright if missing);
-# part of `make test`, this runs it alone. Screenshots land in artifacts/browser/.
+# (installs chromium/playwright if missing); part of `make test`, this runs it alone. Screenshots land
+# in artifacts/browser/.
 browser: $(STAMP)
 	$(BIN)/python -m pytest -p no:xdist tests/test_browser.py
