@@ -111,6 +111,14 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _write_server_config(folder: Path) -> None:
+    """No websocket keep-alive pings: browser and server share the loopback, and on a loaded machine
+    a starved browser that misses its pongs for 90 s had its kernel connection closed mid-run (the
+    replies lost on it left *Run All Cells* waiting forever)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "jupyter_server_config.json").write_text(json.dumps({"ServerApp": {"tornado_settings": {"ws_ping_interval": 0}}}))
+
+
 def _write_settings(folder: Path) -> None:
     """Lab settings for a test: render every cell (no windowing), no news, no autosave."""
     settings = {
@@ -153,6 +161,7 @@ def lab(tmp_path_factory):
     if (ROOT / "data").exists():
         (home / "data").symlink_to(ROOT / "data", target_is_directory=True)
     _write_settings(home / "settings")
+    _write_server_config(home / "config")
     port, token = _free_port(), uuid.uuid4().hex
     env = dict(os.environ,
                PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
@@ -216,6 +225,12 @@ async ([name, timeoutMs]) => {
   await app.started; await app.restored;
   const deadline = Date.now() + timeoutMs;
   const sleep = ms => new Promise(r => setTimeout(r, ms));
+  // never wait forever: a reply lost on the way would leave a promise pending for good
+  const within = async (promise, what) => {
+    const late = await Promise.race([promise.then(() => false),
+                                     new Promise(r => setTimeout(() => r(true), Math.max(0, deadline - Date.now())))]);
+    if (late) throw new Error(what + ' did not finish in time');
+  };
   let panel = null;
   while (!panel) {
     const w = app.shell.currentWidget;
@@ -223,13 +238,13 @@ async ([name, timeoutMs]) => {
     else if (Date.now() > deadline) throw new Error('the notebook did not open');
     else await sleep(100);
   }
-  await panel.context.ready;
-  await panel.sessionContext.ready;
+  await within(panel.context.ready, 'opening the notebook');
+  await within(panel.sessionContext.ready, 'starting the kernel');
   while (!panel.sessionContext.session || !panel.sessionContext.session.kernel) {
     if (Date.now() > deadline) throw new Error('no kernel');
     await sleep(100);
   }
-  await app.commands.execute('notebook:run-all-cells');
+  await within(app.commands.execute('notebook:run-all-cells'), 'run all cells');
   // run-all resolves once the last cell replied; wait for the kernel to settle too
   while (panel.sessionContext.session.kernel.status !== 'idle') {
     if (Date.now() > deadline) throw new Error('kernel still busy');
@@ -275,7 +290,9 @@ async ([index, source, timeoutMs]) => {
   const cell = panel.content.widgets[index];
   cell.model.sharedModel.setSource(source);
   panel.content.activeCellIndex = index;
-  await app.commands.execute('notebook:run-cell');
+  const late = await Promise.race([app.commands.execute('notebook:run-cell').then(() => false),
+                                   new Promise(r => setTimeout(() => r(true), timeoutMs))]);
+  if (late) throw new Error('the solved cell did not finish in time');
   while (panel.sessionContext.session.kernel.status !== 'idle') {
     if (Date.now() > deadline) throw new Error('kernel still busy');
     await sleep(100);
@@ -313,6 +330,8 @@ def _open_and_run(context, base: str, token: str, name: str, solve: tuple[int, s
             page.wait_for_timeout(250)
         _screenshots(page, name, cells)
         solved = page.evaluate(SOLVE, [solve[0], solve[1], RUN_TIMEOUT_S * 1000]) if solve else None
+        # the kernel is shut down with its page: 23 idle kernels (torch loaded) would hold gigabytes
+        page.evaluate("() => window.jupyterapp.shell.currentWidget.sessionContext.shutdown()")
         return cells, console_errors, solved
     finally:
         page.close()
