@@ -16,16 +16,18 @@ import tempfile
 
 _FOLDER = None
 
-#: the files that take longest, longest first (seconds of one worker in a full run on 2 cores,
-#: quiet machine); every notebook (nbval, 10-25 s each) comes after them, then the other tests
+#: the files that take longest, longest first: seconds of one worker in a full run with
+#: ``-n 2 --dist loadfile`` (machine at load 8, about twice a quiet machine's times); every
+#: notebook (nbval: 10-50 s each at that load) comes after them, then the other tests (all < 33 s)
 LONGEST_FIRST = (
-    "tests/test_browser.py",  # every unit in JupyterLab in Chromium, ~400 s
-    "tests/test_loadtest.py",  # a real JupyterHub, ~45 s
-    "tests/test_backdoor_protocols.py",
-    "tests/test_deploy.py",
-    "tests/test_nbgrader_course.py",
-    "tests/test_challenge_hub.py",
-    "tests/test_make_lab.py",
+    "tests/test_browser.py",  # 986 s: every unit in JupyterLab in Chromium
+    "tests/test_backdoor_protocols.py",  # 306 s
+    "tests/test_deploy.py",  # 164 s
+    "tests/test_loadtest.py",  # 146 s: a real JupyterHub
+    "tests/test_nbgrader_course.py",  # 68 s
+    "tests/test_neural_kernel.py",  # 65 s
+    "tests/test_backdoor_ownership_unique.py",  # 55 s
+    "tests/test_neural_ciphers.py",  # 45 s
 )
 
 
