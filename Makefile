@@ -105,7 +105,8 @@ loadtest-hub: $(STAMP)
 book: $(STAMP)
 	$(BIN)/labkit-build-book --edition both
 
-# Every notebook run in JupyterLab in headless Chromium (installs chromium/playwright if missing);
-# part of `make test`, this runs it alone. Screenshots land in artifacts/browser/.
+# Every unit run in JupyterLab in headless Chromium, the units with exercises as their student copies
+# (installs chromium/playwright if missing); part of `make test`, this runs it alone. Screenshots land
+# in artifacts/browser/.
 browser: $(STAMP)
 	$(BIN)/python -m pytest -p no:xdist tests/test_browser.py

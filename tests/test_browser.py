@@ -1,10 +1,20 @@
-"""Real-browser check: every notebook runs in JupyterLab in headless Chromium and draws.
+"""Real-browser check: every unit runs in JupyterLab in headless Chromium and draws; the units
+with exercises run as their student copies, unanswered.
 
-One JupyterLab server (loopback, random free port, token) serves a scratch copy of the notebooks;
+One JupyterLab server (loopback, random free port, token) serves a scratch copy of the units;
 one Chromium (Debian's ``chromium`` package, driven by Playwright without any browser download)
 opens each notebook, runs *Run All Cells*, and the test asserts that no cell errored, every widget
 output rendered (no "Error displaying widget", no raw ``IntSlider(...)``-style repr) and plotly
 figures drew (``.js-plotly-plot``). Screenshots go to ``artifacts/browser/`` (ignored by git).
+
+A unit with exercises is served as its student copy (``tools/make_student.py``: solutions removed),
+which is what a student opens, and one execution then checks two things: the drawing, and that a
+self-study student can run the whole copy before answering anything (no later cell depends on an
+answer; every check says "not answered yet", never a hint), after which the full version of the
+first exercise cell, run in the same kernel, says "Correct". No solution region draws anything, so
+the copy draws every figure the full notebook draws; the full notebooks themselves run end to end
+under nbval. Without a browser the student copies still run, in nbclient, and only the drawing is
+skipped.
 
 The test installs what it needs: ``apt-get install chromium`` when the browser is missing (as
 root, after ``apt-get update``) and ``pip install playwright`` when the driver is missing. It skips,
@@ -13,6 +23,7 @@ password-less sudo). ``make browser`` runs it alone; ``make test`` runs it with 
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -24,12 +35,15 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from labkit import course
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = course.notebook_paths(ROOT / "notebooks")  # every unit: chapters, parts, appendices
+#: the units with exercises, served as student copies: every chapter and part (appendices have none)
+EXERCISED = [p for p in NOTEBOOKS if not course.unit_number(p).startswith("A")]
 ARTIFACTS = ROOT / "artifacts" / "browser"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -39,6 +53,16 @@ RAW_REPRS = ("IntSlider(", "FloatSlider(", "FigureWidget(", "VBox(children", "HB
 RUN_TIMEOUT_S = 240  # one notebook; each must finish well under a minute on its own
 
 pytestmark = pytest.mark.browser
+
+
+def _load_tool(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+make_student = _load_tool("make_student")
 
 
 # -- installing what the test needs --------------------------------------------------------------
@@ -87,6 +111,14 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _write_server_config(folder: Path) -> None:
+    """No websocket keep-alive pings: browser and server share the loopback, and on a loaded machine
+    a starved browser that misses its pongs for 90 s had its kernel connection closed mid-run (the
+    replies lost on it left *Run All Cells* waiting forever)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "jupyter_server_config.json").write_text(json.dumps({"ServerApp": {"tornado_settings": {"ws_ping_interval": 0}}}))
+
+
 def _write_settings(folder: Path) -> None:
     """Lab settings for a test: render every cell (no windowing), no news, no autosave."""
     settings = {
@@ -121,11 +153,15 @@ def lab(tmp_path_factory):
     home = tmp_path_factory.mktemp("lab")
     (home / "notebooks").mkdir()
     for path in NOTEBOOKS:
-        shutil.copy(path, home / "notebooks" / path.name)
+        if path in EXERCISED:
+            nbformat.write(_student_copy(path)[1], home / "notebooks" / path.name)
+        else:
+            shutil.copy(path, home / "notebooks" / path.name)
     _write_self_test(home / "notebooks" / SELF_TEST)
     if (ROOT / "data").exists():
         (home / "data").symlink_to(ROOT / "data", target_is_directory=True)
     _write_settings(home / "settings")
+    _write_server_config(home / "config")
     port, token = _free_port(), uuid.uuid4().hex
     env = dict(os.environ,
                PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
@@ -164,7 +200,12 @@ def lab(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
-    executable = ensure_chromium()
+    """A Chromium context, or the reason (a string) why no browser can be had."""
+    try:
+        executable = ensure_chromium()
+    except pytest.skip.Exception as reason:
+        yield str(reason)
+        return
     sync_playwright = ensure_playwright()
     profile = tmp_path_factory.mktemp("chromium-profile")
     with sync_playwright() as p:
@@ -184,6 +225,12 @@ async ([name, timeoutMs]) => {
   await app.started; await app.restored;
   const deadline = Date.now() + timeoutMs;
   const sleep = ms => new Promise(r => setTimeout(r, ms));
+  // never wait forever: a reply lost on the way would leave a promise pending for good
+  const within = async (promise, what) => {
+    const late = await Promise.race([promise.then(() => false),
+                                     new Promise(r => setTimeout(() => r(true), Math.max(0, deadline - Date.now())))]);
+    if (late) throw new Error(what + ' did not finish in time');
+  };
   let panel = null;
   while (!panel) {
     const w = app.shell.currentWidget;
@@ -191,13 +238,13 @@ async ([name, timeoutMs]) => {
     else if (Date.now() > deadline) throw new Error('the notebook did not open');
     else await sleep(100);
   }
-  await panel.context.ready;
-  await panel.sessionContext.ready;
+  await within(panel.context.ready, 'opening the notebook');
+  await within(panel.sessionContext.ready, 'starting the kernel');
   while (!panel.sessionContext.session || !panel.sessionContext.session.kernel) {
     if (Date.now() > deadline) throw new Error('no kernel');
     await sleep(100);
   }
-  await app.commands.execute('notebook:run-all-cells');
+  await within(app.commands.execute('notebook:run-all-cells'), 'run all cells');
   // run-all resolves once the last cell replied; wait for the kernel to settle too
   while (panel.sessionContext.session.kernel.status !== 'idle') {
     if (Date.now() > deadline) throw new Error('kernel still busy');
@@ -226,13 +273,43 @@ COLLECT = """
       plotly: node.querySelectorAll('.js-plotly-plot').length,
       plotlySvg: node.querySelectorAll('.js-plotly-plot svg.main-svg').length,
       outputText: node.innerText.slice(0, 4000),
+      plainText: outputs.map(o => o.output_type === 'stream' ? text(o.text)
+                                  : (o.data ? text(o.data['text/plain']) : '')).join(''),
     };
   }).filter(c => c !== null);
 }
 """
 
+# the student answers one exercise: the cell's source replaced, run in the same kernel
+SOLVE = """
+async ([index, source, timeoutMs]) => {
+  const app = window.jupyterapp;
+  const panel = app.shell.currentWidget;
+  const deadline = Date.now() + timeoutMs;
+  const sleep = ms => new Promise(r => setTimeout(r, ms));
+  const cell = panel.content.widgets[index];
+  cell.model.sharedModel.setSource(source);
+  panel.content.activeCellIndex = index;
+  const late = await Promise.race([app.commands.execute('notebook:run-cell').then(() => false),
+                                   new Promise(r => setTimeout(() => r(true), timeoutMs))]);
+  if (late) throw new Error('the solved cell did not finish in time');
+  while (panel.sessionContext.session.kernel.status !== 'idle') {
+    if (Date.now() > deadline) throw new Error('kernel still busy');
+    await sleep(100);
+  }
+  const text = t => Array.isArray(t) ? t.join('') : (t || '');
+  return {
+    count: cell.model.executionCount,
+    plainText: cell.model.outputs.toJSON().map(o => o.output_type === 'stream' ? text(o.text)
+                 : (o.data ? text(o.data['text/plain']) : '')).join(''),
+  };
+}
+"""
 
-def _open_and_run(context, base: str, token: str, name: str) -> list[dict]:
+
+def _open_and_run(context, base: str, token: str, name: str, solve: tuple[int, str] | None = None):
+    """The cells of notebook ``name`` after *Run All Cells* (see ``COLLECT``), the page's errors and,
+    if ``solve`` is ``(index, source)``, that cell after its source was replaced and run again."""
     page = context.new_page()
     console_errors: list[str] = []
     page.on("pageerror", lambda err: console_errors.append(str(err)))
@@ -252,7 +329,10 @@ def _open_and_run(context, base: str, token: str, name: str) -> list[dict]:
                 break
             page.wait_for_timeout(250)
         _screenshots(page, name, cells)
-        return cells, console_errors
+        solved = page.evaluate(SOLVE, [solve[0], solve[1], RUN_TIMEOUT_S * 1000]) if solve else None
+        # the kernel is shut down with its page: 23 idle kernels (torch loaded) would hold gigabytes
+        page.evaluate("() => window.jupyterapp.shell.currentWidget.sessionContext.shutdown()")
+        return cells, console_errors, solved
     finally:
         page.close()
 
@@ -292,18 +372,86 @@ def _problems(name: str, cells: list[dict]) -> list[str]:
     return problems
 
 
+# -- student copies ------------------------------------------------------------------------------
+def _student_copy(path: Path):
+    """``(full, student)``: the unit's notebook and its student copy (same cells, solutions removed)."""
+    full = nbformat.read(path, as_version=4)
+    return full, make_student.student_notebook(full, name=path.name)[0]
+
+
+def _output_text(outputs) -> str:
+    parts = []
+    for out in outputs:
+        if out.get("output_type") == "stream":
+            parts.append(out.get("text", ""))
+        elif "data" in out:
+            parts.append(str(out["data"].get("text/plain", "")))
+    return "".join(parts)
+
+
+def _unanswered_problems(name: str, full, said: dict[int, str], solved: str) -> list[str]:
+    """What is wrong with a student copy run unanswered: ``said`` maps each exercise cell to the
+    text its check printed, ``solved`` is what the first exercise cell said once solved."""
+    problems = [f"{name} cell {index}: {text!r} (expected 'not answered yet', no hint)"
+                for index, text in said.items() if "not answered yet" not in text or "Hint" in text]
+    exercises = make_student.exercise_cells(full)
+    if sorted(said) != exercises:
+        problems.append(f"{name}: exercise cells {exercises}, checked {sorted(said)}")
+    if "Correct" not in solved:
+        problems.append(f"{name} cell {exercises[0]} solved: {solved!r} (expected 'Correct')")
+    return problems
+
+
+def _run_student_copy_in_nbclient(path: Path, tmp_path: Path, monkeypatch) -> list[str]:
+    """The student copy run top to bottom in a plain kernel (no browser), then the first exercise
+    solved in the same kernel: its problems, as ``_unanswered_problems`` gives them."""
+    from nbclient import NotebookClient
+
+    full, student = _student_copy(path)
+    monkeypatch.setenv("LABKIT_PROGRESS", str(tmp_path / "progress.json"))  # the kernel inherits it
+    client = NotebookClient(student, timeout=300, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})
+    exercises = make_student.exercise_cells(full)
+    with client.setup_kernel():
+        for index, cell in enumerate(student.cells):
+            if cell.cell_type == "code":
+                client.execute_cell(cell, index)  # raises CellExecutionError on any error
+        said = {i: _output_text(student.cells[i].outputs) for i in exercises}  # before the solved cell replaces one
+        solved = nbformat.v4.new_code_cell(full.cells[exercises[0]].source)
+        client.execute_cell(solved, exercises[0])
+    return _unanswered_problems(path.name, full, said, _output_text(solved.outputs))
+
+
+# -- the tests -----------------------------------------------------------------------------------
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_runs_and_draws_in_a_real_browser(lab, browser, path):
-    base, token = lab
-    cells, page_errors = _open_and_run(browser, base, token, path.name)
+def test_notebook_runs_and_draws_in_a_real_browser(browser, request, path, tmp_path, monkeypatch):
+    """The unit (a unit with exercises: its student copy, unanswered) runs in JupyterLab and draws;
+    then its first exercise, solved in the same kernel, says "Correct"."""
+    if isinstance(browser, str):  # no browser: the student copy still runs, in nbclient
+        if path in EXERCISED:
+            problems = _run_student_copy_in_nbclient(path, tmp_path, monkeypatch)
+            assert not problems, "\n".join(problems)
+        pytest.skip(f"drawing not checked: {browser}")
+    base, token = request.getfixturevalue("lab")
+    full = nbformat.read(path, as_version=4)
+    exercises = make_student.exercise_cells(full) if path in EXERCISED else []
+    solve = (exercises[0], full.cells[exercises[0]].source) if exercises else None
+    cells, page_errors, solved = _open_and_run(browser, base, token, path.name, solve)
     problems = _problems(path.name, cells)
+    if path in EXERCISED:
+        said = {c["index"]: c["plainText"] for c in cells if c["index"] in exercises}
+        problems += _unanswered_problems(path.name, full, said, solved["plainText"])
+        if solved["count"] is None:
+            problems.append(f"{path.name} cell {exercises[0]}: the solved cell did not run")
     assert not problems, "\n".join(problems + [f"page error: {e}" for e in page_errors])
 
 
-def test_the_browser_check_sees_errors_and_raw_widget_reprs(lab, browser):
+def test_the_browser_check_sees_errors_and_raw_widget_reprs(browser, request):
     """A notebook that prints a widget's repr and then raises must be reported, never pass."""
-    base, token = lab
-    cells, _ = _open_and_run(browser, base, token, SELF_TEST)
+    if isinstance(browser, str):
+        pytest.skip(browser)
+    base, token = request.getfixturevalue("lab")
+    cells, _, _ = _open_and_run(browser, base, token, SELF_TEST)
     problems = "\n".join(_problems(SELF_TEST, cells))
     assert "raw widget repr 'IntSlider('" in problems
     assert "raised ZeroDivisionError" in problems
