@@ -7,7 +7,7 @@ opens each notebook, runs *Run All Cells*, and the test asserts that no cell err
 output rendered (no "Error displaying widget", no raw ``IntSlider(...)``-style repr) and plotly
 figures drew (``.js-plotly-plot``). Screenshots go to ``artifacts/browser/`` (ignored by git).
 
-A unit with exercises is served as its student copy (``tools/make_student.py``: solutions removed),
+A unit with exercises is served as its student copy (``labkit-make-student``: solutions removed),
 which is what a student opens, and one execution then checks two things: the drawing, and that a
 self-study student can run the whole copy before answering anything (no later cell depends on an
 answer; every check says "not answered yet", never a hint), after which the full version of the
@@ -23,7 +23,6 @@ password-less sudo). ``make browser`` runs it alone; ``make test`` runs it with 
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -39,6 +38,7 @@ import nbformat
 import pytest
 
 from labkit import course
+from labkit_tools import make_student
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = course.notebook_paths(ROOT / "notebooks")  # every unit: chapters, parts, appendices
@@ -55,14 +55,6 @@ RUN_TIMEOUT_S = 240  # one notebook; each must finish well under a minute on its
 pytestmark = pytest.mark.browser
 
 
-def _load_tool(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-make_student = _load_tool("make_student")
 
 
 # -- installing what the test needs --------------------------------------------------------------
