@@ -71,6 +71,17 @@ def test_a_solved_game_earns_a_receipt_only_its_student_can_use(capsys):
         receipts.verify_receipt(feedback.receipt, key, student=_student(), exercise="01.9")
 
 
+def _game_states() -> list[dict]:
+    """Every dict in this process shaped like a challenger's state (``games.new_state``)."""
+    return [o for o in gc.get_objects()
+            if type(o) is dict and "b" in o and isinstance(o.get("seed"), (bytes, bytearray))]
+
+
+def test_the_state_scan_finds_a_challenger_that_lives_in_the_kernel():
+    local = games.new_state(os.urandom)  # the control: a challenger drawn here is found
+    assert any(state is local for state in _game_states())
+
+
 def test_the_kernel_never_holds_a_game_bit_or_key():
     seen = {}
 
@@ -79,7 +90,7 @@ def test_the_kernel_never_holds_a_game_bit_or_key():
             seen["scanning"] = True
             oracles.encrypt(M, M)
             seen["values"] = kernel_scan.reachable_values()
-            seen["states"] = [o for o in gc.get_objects() if type(o) is dict and "b" in o and "seed" in o]
+            seen["states"] = _game_states()
             seen["public"] = dict(oracles.public)
         return 0
 
