@@ -570,6 +570,33 @@ def test_both_hubs_run_the_challenge_service_from_one_configuration(monkeypatch,
         challenge_service_config.service({"LAB_CHALLENGES_SERVICE_URL": "hub:10101"})
 
 
+def test_tljh_loads_the_challenge_service_from_its_config_folder(monkeypatch, tmp_path):
+    """TLJH loads each file of jupyterhub_config.d with load_subconfig: the linked file registers the
+    service from the shared configuration, run by the users' Python (the hub's has no labkit)."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    for name in ("LAB_CHALLENGES_PYTHON", "LAB_CHALLENGES_STATE", "LAB_CHALLENGES_SERVICE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    folder = tmp_path / "jupyterhub_config.d"
+    folder.mkdir()
+    (folder / "labkit_challenges.py").symlink_to(ROOT / "deploy" / "tljh" / "labkit_challenges.py")
+    (tmp_path / "jupyterhub_config.py").write_text(  # what TLJH's own hub config does with the folder
+        "from glob import glob\nimport os\n"
+        "for path in sorted(glob(os.path.join(os.path.dirname(__file__), 'jupyterhub_config.d', '*.py'))):\n"
+        "    load_subconfig(path)\n")
+    config = PyFileConfigLoader("jupyterhub_config.py", path=str(tmp_path)).load_config()
+    (service,) = config.JupyterHub.services.get_value([])  # appended to what TLJH sets (lazy in traitlets)
+    assert service["name"] == "labkit-challenges"
+    assert service["command"][:3] == ["/opt/tljh/user/bin/python", "-m", "labkit.challenges"]
+    state = service["command"][service["command"].index("--state-dir") + 1]
+    assert state == "/opt/tljh/state/labkit-challenges"
+    assert service["environment"]["PYTHONPATH"] == str(ROOT)
+    students = config.Spawner.environment.get_value({})
+    assert students["LABKIT_CHALLENGES_URL"] == "http://127.0.0.1:10101/services/labkit-challenges/"
+    roles = config.JupyterHub.load_roles.get_value([])
+    assert any("access:services!service=labkit-challenges" in r["scopes"] for r in roles)
+
+
 def test_start_as_student_refuses_a_missing_or_low_uid(tmp_path):
     script = str(ROOT / "deploy" / "z2jh" / "start-as-student")
     for uid in ("", "1000", "0", "12a"):
