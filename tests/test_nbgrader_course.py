@@ -167,7 +167,7 @@ def test_make_student_copy_has_the_code_cells_of_nbgrader_release(unit01, tmp_pa
     assert all(not c.get("outputs") for c in released + copy.cells if c.cell_type == "code")
 
 
-def test_release_and_autograde_round_trip(unit01):
+def test_release_and_autograde_round_trip(unit01, tmp_path):
     from labkit.challenges import receipts
 
     course_dir, path, service_key, stranger_key = unit01
