@@ -32,6 +32,8 @@ import sys
 from pathlib import Path
 
 import nbformat
+# importing nbgrader loads its server extensions too: about 0.9 s on the 2-core CI machine under load
+# (python -X importtime), paid once by the tools and tests that import this module, never by a notebook
 from nbgrader.preprocessors import ClearHiddenTests, ClearMarkScheme, ClearOutput, ClearSolutions
 from traitlets.config import Config
 
