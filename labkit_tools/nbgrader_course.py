@@ -48,14 +48,15 @@ SETUP_SOURCE = (
 )
 #: What nbgrader leaves of a solution region: an Ellipsis statement (valid Python at any
 #: indentation, so an unwritten function body still runs), with make_student's comment.
-CODE_STUB = "...  " + make_student.PLACEHOLDER
+CODE_STUB = make_student.CODE_STUB
 
 CONFIG = f'''\
 # nbgrader configuration of the lab's course (written by labkit-nbgrader-course; rerun it, don't edit).
 c = get_config()  # noqa: F821
 c.CourseDirectory.course_id = "{COURSE_ID}"
 # a solution region becomes `...` (the check then says "not answered yet"), never `raise NotImplementedError`
-c.ClearSolutions.code_stub = {{"python": {CODE_STUB!r}}}
+c.ClearSolutions.code_stub = {make_student.CLEAR_SOLUTIONS["code_stub"]!r}
+c.ClearSolutions.text_stub = {make_student.CLEAR_SOLUTIONS["text_stub"]!r}
 # attack exercises run real attacks: give a cell as long as nbval does
 c.Execute.timeout = 300
 c.ExecutePreprocessor.timeout = 300

@@ -22,7 +22,7 @@ from labkit import course, exercises
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = course.notebook_paths(ROOT / "notebooks")
 
-from labkit_tools import nbgrader_course as tool  # noqa: E402
+from labkit_tools import make_student, nbgrader_course as tool  # noqa: E402
 
 
 def _graded(nb) -> list:
@@ -129,18 +129,49 @@ open(MARKER, "w").write("the submission was executed")
 """
 
 
-def test_release_and_autograde_round_trip(tmp_path):
+@pytest.fixture(scope="module")
+def unit01(tmp_path_factory):
+    """Unit 01 released by ``nbgrader generate_assignment`` once for this module's tests (it takes
+    seconds): ``(course folder, notebook path, the service's key, a stranger's key)``."""
     from Crypto.PublicKey import ECC
 
     from labkit.challenges import receipts
 
     path = ROOT / "notebooks" / "01_feistel.ipynb"
-    assignment = path.stem
-    course_dir = tmp_path / "course"
+    course_dir = tmp_path_factory.mktemp("unit01") / "course"
     service_key, stranger_key = ECC.generate(curve="Ed25519"), ECC.generate(curve="Ed25519")
     # every exercise graded (class ones too), so both implement exercises of unit 01 face a trick
     assert tool.main(["--course", str(course_dir), "--grade-class-exercises", "--service-public-key",
                       receipts.public_key_bytes(service_key).hex(), str(path)]) == 0
+    yield course_dir, path, service_key, stranger_key
+    shutil.rmtree(course_dir)
+
+
+def test_make_student_copy_has_the_code_cells_of_nbgrader_release(unit01, tmp_path):
+    """``labkit-make-student`` and ``nbgrader generate_assignment`` make the same student code: the
+    release's cells minus the grader's own (setup, hidden-test cells) equal the student copy's."""
+    course_dir, path, _, _ = unit01
+    assert make_student.main(["--out", str(tmp_path), str(path)]) == 0
+    copy = nbformat.read(tmp_path / path.name, as_version=4)
+    release = nbformat.read(course_dir / "release" / path.stem / path.name, as_version=4)
+    def graders(cell) -> bool:  # the cells labkit-nbgrader-course adds: the setup and the hidden tests
+        return cell.metadata.get("nbgrader", {}).get("grade_id", "").startswith(("autograder-setup", "check-"))
+
+    released = [c for c in release.cells if not graders(c)]
+    assert len(released) < len(release.cells)
+    assert [c.cell_type for c in released] == [c.cell_type for c in copy.cells]
+    code = [(r.source, s.source) for r, s in zip(released, copy.cells) if s.cell_type == "code"]
+    assert len(code) > 10 and all(r == s for r, s in code), [pair for pair in code if pair[0] != pair[1]][:1]
+    assert sum(make_student.CODE_STUB in s for _, s in code) >= len(make_student.exercise_cells(
+        nbformat.read(path, as_version=4))), "every exercise cell has its stub"
+    assert all(not c.get("outputs") for c in released + copy.cells if c.cell_type == "code")
+
+
+def test_release_and_autograde_round_trip(unit01, tmp_path):
+    from labkit.challenges import receipts
+
+    course_dir, path, service_key, stranger_key = unit01
+    assignment = path.stem
     source = nbformat.read(course_dir / "source" / assignment / path.name, as_version=4)
     release = nbformat.read(course_dir / "release" / assignment / path.name, as_version=4)
     full_marks = sum(c.metadata.nbgrader.points for c in _graded(source))
@@ -212,7 +243,6 @@ def test_release_and_autograde_round_trip(tmp_path):
     graded = nbformat.read(course_dir / "autograded" / "a_tricks" / assignment / path.name, as_version=4)
     text = "\n".join(o.get("text", "") for c in _graded(graded) for o in c.outputs)
     assert "not plain data" in text and "sandbox: writing" in text and "no valid receipt" in text
-    shutil.rmtree(course_dir)
 
 
 def test_a_malformed_service_key_is_refused(tmp_path, capsys):

@@ -39,7 +39,9 @@ def test_strip_keeps_indentation_and_handles_several_regions():
     source = "def f(x):\n    ### BEGIN SOLUTION\n    return x\n    ### END SOLUTION\n### BEGIN SOLUTION\ny = 1\n### END SOLUTION"
     stripped, regions = make_student.strip_solutions(source)
     assert regions == 2
-    assert stripped.splitlines() == ["def f(x):", "    ...  " + make_student.PLACEHOLDER, make_student.PLACEHOLDER]
+    # nbgrader's ClearSolutions puts the course's code stub, indented like the region, in its place
+    assert stripped.splitlines() == ["def f(x):", "    " + make_student.CODE_STUB, make_student.CODE_STUB]
+    assert make_student.CODE_STUB == "...  " + make_student.PLACEHOLDER
     namespace = {}
     exec(stripped, namespace)  # still valid Python: the function body is `...`
     assert namespace["f"](1) is None
@@ -52,11 +54,31 @@ def test_strip_keeps_indentation_and_handles_several_regions():
         ("x = 1\n### END SOLUTION", "without a matching"),
         ("### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION", "nested"),
         ("x = 1  ### BEGIN SOLUTION\n### END SOLUTION", "alone on its line"),
+        # nbgrader drops every line holding its delimiter: code beside a marker would vanish silently
+        ("### BEGIN SOLUTION\nx = 1\n### END SOLUTION  # x is the key", "alone on its line"),
+        # nbgrader's delimiter is "BEGIN SOLUTION": with two hashes it would still open a region
+        ("# BEGIN SOLUTION\nx = 1\n# END SOLUTION", "alone on its line"),
+        ("### BEGIN SOLUTION\nx = 1\n### END SOLUTION\n### END SOLUTION", "without a matching"),
     ],
 )
 def test_bad_markers_are_errors(source, problem):
     with pytest.raises(MarkerError, match=problem):
         make_student.strip_solutions(source, where="demo")
+
+
+def test_nbgrader_errors_name_the_cell():
+    cells = [nbformat.v4.new_code_cell("x = 1"),
+             nbformat.v4.new_code_cell("### BEGIN SOLUTION\n### BEGIN SOLUTION\ny = 2\n### END SOLUTION\n### END SOLUTION")]
+    with pytest.raises(MarkerError, match=r"98_demo.ipynb, cell 1: nested .*nbgrader: encountered nested"):
+        make_student.student_notebook(nbformat.v4.new_notebook(cells=cells), name="98_demo.ipynb")
+
+
+def test_hidden_tests_in_an_instructor_notebook_are_errors():
+    """nbgrader's hidden tests belong in the graded cells labkit-nbgrader-course writes: one in an
+    instructor notebook is refused rather than shipped (or silently dropped)."""
+    cell = nbformat.v4.new_code_cell("### BEGIN HIDDEN TESTS\nassert answer == 42\n### END HIDDEN TESTS")
+    with pytest.raises(MarkerError, match="nbgrader refuses"):
+        make_student.student_notebook(nbformat.v4.new_notebook(cells=[cell]), name="98_demo.ipynb")
 
 
 def test_markers_in_markdown_are_errors():
