@@ -53,6 +53,7 @@ from jupyter_client.jsonutil import json_default
 from jupyter_client.session import Session
 from jupyter_server.services.kernels.connection.base import deserialize_binary_message
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+from tornado.simple_httpclient import HTTPTimeoutError
 from tornado.websocket import websocket_connect
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -347,6 +348,7 @@ class StudentRun:
     cells: int = 0
     error: str = ""
     batches: list[tuple[int, float]] = field(default_factory=list)  # 06.8 through the service: (rows, seconds)
+    reconnects: int = 0  # kernel websockets opened again after a timeout (as JupyterLab does)
 
     @property
     def finished(self) -> bool:
@@ -405,6 +407,22 @@ async def execute(ws, session: Session, code: str, timeout: float, stdout: list[
             return error or ("" if msg["content"]["status"] == "ok" else msg["content"].get("ename", "error"))
 
 
+async def connect_kernel(run: StudentRun, url: str, token: str, where: str, attempts: int = 3):
+    """The kernel's websocket, reconnecting after a timeout as JupyterLab's kernel connection does
+    (the server answers once the kernel replies to kernel_info, which a starved machine delays);
+    each retry is counted in the report. Each try gets the 60 s of every REST call."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return await websocket_connect(HTTPRequest(url, headers={"Authorization": f"token {token}"},
+                                                       connect_timeout=60, request_timeout=60),
+                                           max_message_size=256 * 2**20)
+        except Exception as err:
+            if attempt == attempts or not isinstance(err, (HTTPTimeoutError, TimeoutError)):
+                raise RequestFailed(f"websocket {where}: {type(err).__name__}: {err} "
+                                    f"(try {attempt} of {attempts})") from err
+            run.reconnects += 1
+
+
 async def run_student(hub: Hub, name: str, notebooks: dict[str, list[str]], started: float,
                       cell_timeout: float, attack: str = "") -> StudentRun:
     run = StudentRun(name)
@@ -424,14 +442,7 @@ async def run_student(hub: Hub, name: str, notebooks: dict[str, list[str]], star
             run.kernels[notebook] = kernel
             messages = Session(username=name)
             url = f"ws://{LOOPBACK}:{hub.port}/user/{name}/api/kernels/{kernel}/channels?session_id={messages.session}"
-            try:
-                # the same 60 s as every REST call (tornado's default of 20 s failed a student at load 26)
-                ws = await websocket_connect(HTTPRequest(url, headers={"Authorization": f"token {token}"},
-                                                         connect_timeout=60, request_timeout=60),
-                                             max_message_size=256 * 2**20)
-            except Exception as err:
-                raise RequestFailed(f"websocket /user/{name}/api/kernels/{kernel}/channels: "
-                                    f"{type(err).__name__}: {err}") from err
+            ws = await connect_kernel(run, url, token, f"/user/{name}/api/kernels/{kernel}/channels")
             try:
                 for index, code in enumerate(cells):
                     failure = await execute(ws, messages, code, cell_timeout)
@@ -584,6 +595,7 @@ def report(runs: list[StudentRun], peaks: Peaks, notebooks: dict[str, list[str]]
         "students": len(runs),
         "finished": len(finished),
         "failures": {r.name: r.error for r in runs if not r.finished},
+        "websocket_reconnects": {r.name: r.reconnects for r in runs if r.reconnects},
         "aborted": peaks.aborted,
         "notebooks": per_notebook,
         "time_to_ready_s": percentiles([r.ready_s for r in runs if not math.isnan(r.ready_s)]),
@@ -648,6 +660,10 @@ def markdown(rep: dict) -> str:
         lat = rep["request_latency_s"]
         lines += ["", f"Requests through the proxy (hub API and servers): {lat['count']} answered, latency p50 "
                       f"{lat['p50']} s, p95 {lat['p95']} s, max {lat['max']} s."]
+    if rep.get("websocket_reconnects"):
+        again = rep["websocket_reconnects"]
+        lines += ["", f"Kernel websockets opened again after a 60 s timeout (as JupyterLab reconnects): "
+                      f"{sum(again.values())}, for {', '.join(sorted(again))}."]
     if rep["aborted"]:
         lines += ["", f"Run {rep['aborted']}."]
     if rep["failures"]:

@@ -172,6 +172,36 @@ def test_a_failing_request_is_named():
         asyncio.run(loadtest.Hub.request(hub, "POST", "/hub/api/users/student007/server?x=1", timeout=5))
 
 
+def test_a_kernel_websocket_that_times_out_is_opened_again_and_counted(monkeypatch):
+    """As JupyterLab reconnects: a timeout is retried (and counted), a third one fails the student
+    naming the try, and any other error fails at once."""
+    import asyncio
+
+    outcomes = []
+
+    async def fake_connect(request, **_):
+        error = outcomes.pop(0)
+        if error:
+            raise error
+        return "socket"
+
+    monkeypatch.setattr(loadtest, "websocket_connect", fake_connect)
+    run = loadtest.StudentRun("student001")
+    outcomes[:] = [loadtest.HTTPTimeoutError("Timeout during request")] * 2 + [None]
+    assert asyncio.run(loadtest.connect_kernel(run, "ws://127.0.0.1:1/k", "t", "/k")) == "socket"
+    assert run.reconnects == 2
+    outcomes[:] = [loadtest.HTTPTimeoutError("Timeout during request")] * 3
+    with pytest.raises(loadtest.RequestFailed, match=r"websocket /k: HTTPTimeoutError.*try 3 of 3"):
+        asyncio.run(loadtest.connect_kernel(run, "ws://127.0.0.1:1/k", "t", "/k"))
+    outcomes[:] = [ConnectionRefusedError("refused"), None]
+    with pytest.raises(loadtest.RequestFailed, match=r"ConnectionRefusedError.*try 1 of 3"):
+        asyncio.run(loadtest.connect_kernel(run, "ws://127.0.0.1:1/k", "t", "/k"))
+    assert run.reconnects == 4
+    rep = {"websocket_reconnects": {"student001": 4}}
+    assert "opened again after a 60 s timeout (as JupyterLab reconnects): 4, for student001" in \
+        loadtest.markdown({**json.loads((ROOT / "deploy" / "results" / "loadtest.json").read_text()), **rep})
+
+
 def test_an_incomplete_run_is_kept_beside_the_committed_results(tmp_path, monkeypatch):
     (tmp_path / "loadtest.json").write_text("{}\n")
     incomplete = {"command": "make loadtest N=2", "date": "2026-12-05 09:00 UTC", "students": 2, "finished": 1,
