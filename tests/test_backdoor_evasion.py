@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from labkit import digits
-from labkit.backdoor import evasion, protocols, schemes, trigger
+from labkit.backdoor import evasion, protocols, schemes, tokens, trigger
 
 PQ = schemes.TriggerLayout(64, 5, schemes.ML_DSA_44)
 
@@ -108,12 +108,12 @@ def test_tracing_and_authentication_with_ml_dsa_44(pq_setup):
     copies = {name: licensor.issue(name) for name in ("alice", "bob")}
     assert licensor.trace(protocols.label_oracle(copies["bob"]), n=12) == ["bob"]
     assert licensor.trace(protocols.label_oracle(clean), n=12) == []
-    issuer = protocols.TokenIssuer(trigger.generate_keys(schemes.ML_DSA_44)[0], layout=PQ)
-    service = protocols.AuthenticatedModel(clean, issuer.verify_key, replay_store=tempfile.mkdtemp() + "/r.sqlite",
+    issuer = tokens.TokenIssuer(trigger.generate_keys(schemes.ML_DSA_44)[0], layout=PQ)
+    service = tokens.AuthenticatedModel(clean, issuer.verify_key, replay_store=tempfile.mkdtemp() + "/r.sqlite",
                                            clock=lambda: 1000, layout=PQ)
     token = issuer.issue("alice", big[3:4], expiry=1600)
     assert len(token.signature) == 2420
-    reasons = [service.query(protocols.attach_token(x, token, PQ))[0].reason for x in (big[3:4], big[3:4], big[4:5])]
+    reasons = [service.query(tokens.attach_token(x, token, PQ))[0].reason for x in (big[3:4], big[3:4], big[4:5])]
     assert reasons == ["accepted", "replayed", "bad signature"]
-    forged = protocols.TokenIssuer(trigger.generate_keys(schemes.ML_DSA_44)[0], layout=PQ).issue("alice", big[5:6], expiry=1600)
-    assert service.query(protocols.attach_token(big[5:6], forged, PQ))[0].reason == "bad signature"
+    forged = tokens.TokenIssuer(trigger.generate_keys(schemes.ML_DSA_44)[0], layout=PQ).issue("alice", big[5:6], expiry=1600)
+    assert service.query(tokens.attach_token(big[5:6], forged, PQ))[0].reason == "bad signature"

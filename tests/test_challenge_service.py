@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 from Crypto.PublicKey import ECC
 
+from labkit import ed25519
 from labkit.challenges import answers, catalog, client, receipts, wire
 from labkit.challenges.defs_models import AES128_QUERY_BUDGET
 from labkit.challenges.core import BudgetExceeded, ChallengeService, RequestRefused, load_service_key
@@ -133,8 +134,8 @@ def test_service_key_file_is_private_and_stable(tmp_path):
     key = load_service_key(tmp_path / "state")
     assert stat.S_IMODE((tmp_path / "state" / "service_key.pem").stat().st_mode) == 0o600
     assert stat.S_IMODE((tmp_path / "state").stat().st_mode) == 0o700
-    assert receipts.public_key_bytes(load_service_key(tmp_path / "state")) == receipts.public_key_bytes(key)
-    assert (tmp_path / "state" / "service_key.pub").read_text().strip() == receipts.public_key_bytes(key).hex()
+    assert ed25519.public_key_bytes(load_service_key(tmp_path / "state")) == ed25519.public_key_bytes(key)
+    assert (tmp_path / "state" / "service_key.pub").read_text().strip() == ed25519.public_key_bytes(key).hex()
 
 
 def test_wire_refuses_what_is_not_plain_data():

@@ -4,7 +4,7 @@ import numpy as np
 from labkit import backdoor as bd
 from labkit import exercises as ex
 from labkit import digits
-from labkit.backdoor import attackers, naive, protocols
+from labkit.backdoor import attackers, naive, protocols, schemes
 from labkit.backdoor import trigger as tg
 from labkit.exercises import service_handles, ch08_backdoor
 import challenge_state
@@ -78,7 +78,7 @@ def test_naive_judge_attack_wins_there_and_loses_before_the_sound_judge():
     assert not ex.check("08.5", thief.claim_UNSAFE(challenge["images"], n=8))  # too few queries
     assert not ex.check("08.5", "owned")
     verdict = protocols.judge_ownership(challenge["suspect"], thief, challenge["images"], n=16,
-                                        layout=bd.trigger.DEFAULT_LAYOUT)  # the thief signs Ed25519
+                                        layout=schemes.DEFAULT_LAYOUT)  # the thief signs Ed25519
     assert not verdict.owned  # the same strategy before the sound judge
 
 

@@ -13,6 +13,7 @@ from safetensors import torch as safetensors_torch
 from labkit import capstone, capstone_design, weights
 from labkit import exercises as ex
 from labkit.backdoor.protocols import detection_threshold
+from labkit.challenges import defs_models
 from labkit.exercises import service_handles, ch10_capstone
 import challenge_state
 from labkit.weights import pitfalls
@@ -41,7 +42,7 @@ def _trace(pirate, triggers):
 def test_10_3_tracing_a_leak_with_fresh_per_run_keys():
     service_handles.new_run()
     pirate, triggers = ch10_capstone.leak_challenge()
-    assert sorted(triggers) == sorted(ch10_capstone.USERS)
+    assert sorted(triggers) == sorted(defs_models.USERS)
     leaker = _trace(pirate, triggers)
     assert len(leaker) == 1
     assert ex.check("10.3", _trace)

@@ -5,6 +5,7 @@ import numpy as np
 
 from labkit import bits, des, des_linear, des_security, feistel, sbox
 from labkit import exercises as ex
+from labkit.challenges import defs_ciphers
 from labkit.exercises import service_handles, ch01_feistel as c1, ch02_des as c2
 import challenge_state
 
@@ -100,8 +101,8 @@ def test_sweet32_challenge_shape_and_check():
     # solving it from a collision is tests/test_exercises_secrets.py's job; here, the data and the check
     service_handles.new_run()
     challenge = c2.sweet32_challenge()
-    assert len(challenge["ciphertext"]) == len(challenge["plaintext"]) == c2.SWEET32_BLOCKS
-    assert challenge["plaintext"][1::2] == [None] * (c2.SWEET32_BLOCKS // 2)
+    assert len(challenge["ciphertext"]) == len(challenge["plaintext"]) == defs_ciphers.SWEET32_BLOCKS
+    assert challenge["plaintext"][1::2] == [None] * (defs_ciphers.SWEET32_BLOCKS // 2)
     cookie = challenge_state.run_state("02.9")["cookie"]  # white box: read from the service's database
     assert ex.check("02.9", cookie) and not ex.check("02.9", cookie ^ 1)
 

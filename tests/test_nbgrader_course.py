@@ -135,14 +135,14 @@ def unit01(tmp_path_factory):
     seconds): ``(course folder, notebook path, the service's key, a stranger's key)``."""
     from Crypto.PublicKey import ECC
 
-    from labkit.challenges import receipts
+    from labkit import ed25519
 
     path = ROOT / "notebooks" / "01_feistel.ipynb"
     course_dir = tmp_path_factory.mktemp("unit01") / "course"
     service_key, stranger_key = ECC.generate(curve="Ed25519"), ECC.generate(curve="Ed25519")
     # every exercise graded (class ones too), so both implement exercises of unit 01 face a trick
     assert tool.main(["--course", str(course_dir), "--grade-class-exercises", "--service-public-key",
-                      receipts.public_key_bytes(service_key).hex(), str(path)]) == 0
+                      ed25519.public_key_bytes(service_key).hex(), str(path)]) == 0
     yield course_dir, path, service_key, stranger_key
     shutil.rmtree(course_dir)
 

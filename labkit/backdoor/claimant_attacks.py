@@ -35,9 +35,8 @@ from labkit.backdoor import bls
 from labkit.backdoor.attackers import RuleModel
 from labkit.backdoor.nonce_signing import private_scalar, sign_with_nonce
 from labkit.backdoor.protocols import Oracle, label_oracle
-from labkit.backdoor.schemes import BLS12_381, DEFAULT_LAYOUT, OWNERSHIP_LAYOUT, TriggerLayout
+from labkit.backdoor.schemes import BLS12_381, DEFAULT_LAYOUT, HEADER_BYTES, OWNERSHIP_LAYOUT, TriggerLayout
 from labkit.backdoor.trigger import (
-    HEADER_BYTES,
     pixel_batch,
     restore_format,
     content_bytes,

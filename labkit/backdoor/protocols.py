@@ -31,18 +31,10 @@ import torch
 from torch import nn
 
 from labkit.digits import NUM_CLASSES, from_pixels, predict, to_pixels
-from labkit.backdoor.schemes import DEFAULT_LAYOUT, ED25519, OWNERSHIP_LAYOUT, TriggerLayout, scheme_of
-from labkit.backdoor.tokens import (  # noqa: F401  (user authentication, re-exported)
-    AuthenticatedModel,
-    AuthResult,
-    ReplayStore,
-    Token,
-    TokenIssuer,
-    attach_token,
-)
+from labkit.backdoor.schemes import (DEFAULT_LAYOUT, ED25519, HEADER_BYTES, OWNERSHIP_LAYOUT, TriggerLayout,
+                                     scheme_of)
 from labkit.backdoor.nonce_signing import sign_with_throwaway_key
 from labkit.backdoor.trigger import (
-    HEADER_BYTES,
     RESPONSE_KEY_BYTES,
     BackdooredModel,
     pixel_batch,
@@ -68,12 +60,6 @@ __all__ = [
     "judge_ownership",
     "Licensor",
     "TraceResult",
-    "Token",
-    "TokenIssuer",
-    "ReplayStore",
-    "attach_token",
-    "AuthResult",
-    "AuthenticatedModel",
 ]
 
 Oracle = Callable[[torch.Tensor], np.ndarray]

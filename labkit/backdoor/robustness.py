@@ -33,9 +33,9 @@ from labkit.digits import (
     train_classifier,
 )
 from labkit.parallel import torch_threads
+from labkit.backdoor.schemes import HEADER_BYTES
 from labkit.backdoor.trigger import (
     FIELD_BYTES,
-    HEADER_BYTES,
     pixel_batch,
     restore_format,
     embed_trigger,

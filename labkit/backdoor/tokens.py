@@ -40,9 +40,8 @@ import numpy as np
 from torch import nn
 
 from labkit.digits import from_pixels, predict
-from labkit.backdoor.schemes import DEFAULT_LAYOUT, TriggerLayout
+from labkit.backdoor.schemes import DEFAULT_LAYOUT, HEADER_BYTES, TriggerLayout
 from labkit.backdoor.trigger import (
-    HEADER_BYTES,
     KIND_TOKEN,
     MAGIC,
     VERSION,

@@ -53,7 +53,6 @@ __all__ = [
     "DOMAIN",
     "MAGIC",
     "FIELD_BYTES",
-    "HEADER_BYTES",
     "SIGNATURE_SLICE",
     "KIND_TRIGGER",
     "KIND_TOKEN",
@@ -76,8 +75,6 @@ __all__ = [
     "sign_fields_with",
     "response_label",
     "BackdooredModel",
-    "TriggerLayout",
-    "DEFAULT_LAYOUT",
 ]
 
 DOMAIN = b"labkit.backdoor/v1"

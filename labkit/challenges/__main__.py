@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
+from labkit import ed25519
 from labkit.challenges import client
 
 DB_ENV = "LABKIT_CHALLENGES_DB"
@@ -109,9 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "public-key":
         from labkit.challenges.core import load_service_key
-        from labkit.challenges.receipts import public_key_bytes
 
-        print(public_key_bytes(load_service_key(args.state_dir)).hex())
+        print(ed25519.public_key_bytes(load_service_key(args.state_dir)).hex())
         return 0
     return _serve(args)
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from Crypto.PublicKey import ECC
 
+from labkit import ed25519
 from labkit.challenges import answers, catalog, receipts, wire
 from labkit.challenges.db import Database
 from labkit.challenges.definitions import ChallengeError
@@ -57,7 +58,7 @@ def load_service_key(state_dir: str | os.PathLike) -> ECC.EccKey:
                 out.write(key.export_key(format="PEM"))
     key = ECC.import_key(path.read_text())
     public = folder / PUBLIC_FILE
-    text = receipts.public_key_bytes(key).hex() + "\n"
+    text = ed25519.public_key_bytes(key).hex() + "\n"
     if not public.exists() or public.read_text() != text:
         public.write_text(text)
     return key
@@ -68,8 +69,11 @@ class ChallengeService:
 
     def __init__(self, db: Database, signing_key: ECC.EccKey, *, name: str = "labkit-challenges",
                  notebooks: str | os.PathLike | None = None, memo_size: int = 64):
+        if not isinstance(signing_key, ECC.EccKey):  # raw bytes would be the secret seed, never a public key
+            raise TypeError("the service's signing key must be an Ed25519 key (Crypto.PublicKey.ECC), not "
+                            f"{type(signing_key).__name__}")
         self.db, self.key, self.name = db, signing_key, name
-        self.public_key = receipts.public_key_bytes(signing_key)
+        self.public_key = ed25519.public_key_bytes(signing_key)
         self.answer_key = answers.answer_key(notebooks)
         self._memo: OrderedDict[str, dict] = OrderedDict()
         self._memo_size = memo_size

@@ -6,8 +6,10 @@ canonical JSON (sorted keys, no spaces) of ``student``, ``exercise``, ``time`` (
 ``attempts`` (answers the service saw, this one included) and ``service`` (the service's name);
 the signature is Ed25519 (RFC 8032, pycryptodome) by the service's key over ``b"labkit-receipt-v1." +
 payload bytes``, verified strictly (:func:`labkit.ed25519.verify_strict`: no small-order or
-non-canonical points, no identity key, ``S < L``), so a receipt has exactly one valid signature. The grader pins the service's public key and the submission's student id, so a
-copied, edited or forged receipt fails :func:`verify_receipt`.
+non-canonical points, no identity key, ``S < L``), so a receipt has exactly one valid signature.
+The grader pins the service's public key (raw 32 bytes, :func:`labkit.ed25519.public_key_bytes` of
+the service's key) and the submission's student id, so a copied, edited or forged receipt fails
+:func:`verify_receipt`.
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from Crypto.Signature import eddsa
 
 from labkit import ed25519
 
-__all__ = ["Receipt", "ReceiptError", "PREFIX", "sign_receipt", "verify_receipt", "public_key_bytes"]
+__all__ = ["Receipt", "ReceiptError", "PREFIX", "sign_receipt", "verify_receipt"]
 
 PREFIX = "labkit-receipt-v1"
 _FIELDS = {"student": str, "exercise": str, "time": int, "attempts": int, "service": str}
@@ -58,13 +60,6 @@ def _b64decode(text: str) -> bytes:
 
 def _canonical(payload: dict) -> bytes:
     return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
-
-
-def public_key_bytes(signing_key: ECC.EccKey) -> bytes:
-    """The raw 32-byte Ed25519 public key that graders pin for receipts signed by ``signing_key``."""
-    if not isinstance(signing_key, ECC.EccKey) or signing_key.curve != "Ed25519":
-        raise TypeError("the receipt key must be an Ed25519 ECC key (Crypto.PublicKey.ECC)")
-    return signing_key.public_key().export_key(format="raw")
 
 
 def sign_receipt(signing_key: ECC.EccKey, *, student: str, exercise: str, attempts: int,

@@ -6,8 +6,7 @@ service (:mod:`labkit.challenges.defs_ciphers`), which draws their secrets from 
 run and judges the answers: this module hands out the public data and oracle handles only.
 """
 from labkit import bits, checks, des, des_linear, des_security, sbox
-from labkit.challenges.defs_ciphers import (COMPLEMENT_TARGET, LINEAR_PAIRS_MAX, SEARCH_UNKNOWN_BITS,  # noqa: F401
-                                            SWEET32_BLOCK_BITS, SWEET32_BLOCKS)  # public constants
+from labkit.challenges.defs_ciphers import LINEAR_PAIRS_MAX
 from labkit.exercises import FunctionSpec, service_handles, exercise, implement
 from labkit.exercises.quiz import quiz
 

@@ -17,7 +17,7 @@ from labkit.challenges.defs_models import exercise_state  # noqa: F401  (public:
 from labkit.exercises import FunctionSpec, service_handles, check_function, exercise, implement
 from labkit.exercises.quiz import quiz
 from labkit.weights import aead
-from labkit.weights.encoding import chunk_spans, dek_aad
+from labkit.weights.encoding import chunk_spans
 
 
 # --- part 1: the container's pieces -------------------------------------------------------------

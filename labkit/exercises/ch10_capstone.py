@@ -16,9 +16,7 @@ import torch
 
 from labkit import capstone_design, weights
 from labkit.backdoor import protocols
-from labkit.backdoor.trigger import RESPONSE_KEY_BYTES, verify_triggers
 from labkit.challenges import client
-from labkit.challenges.defs_models import SWAPPED, TRIGGERS_PER_USER, USERS  # noqa: F401 (public constants)
 from labkit.exercises import exercise, FunctionSpec, implement, is_stub, NOT_ANSWERED, service_handles
 from labkit.exercises.quiz import quiz
 from labkit.capstone import THREATS
