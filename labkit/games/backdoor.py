@@ -31,7 +31,14 @@ from functools import partial
 
 import numpy as np
 import torch
+from Crypto.PublicKey import ECC
 
+from labkit import backdoor, digits
+from labkit.backdoor import BackdooredModel, embed_trigger
+from labkit.backdoor.naive import OwnershipClaim, naive_judge_ownership_UNSAFE
+from labkit.backdoor.protocols import label_oracle
+from labkit.backdoor.trigger import content_bytes, verify_key_bytes, verify_triggers
+from labkit.digits import from_pixels, to_pixels
 from labkit.games import Game, GameError, as_bit, count_query, finish_once, new_state, random_bytes
 
 __all__ = ["detection_game", "replication_game", "ownership_game", "replay_detector", "public_images"]
@@ -46,7 +53,6 @@ ARCHS = ("mlp", "cnn")
 def _setup(arch: str):
     """The public classifier (chapter 08's, trained once per process) and the natural images
     (pixels) every game starts from."""
-    from labkit import backdoor, digits
 
     demo = backdoor.make_demo(0, arch=arch)
     return demo.clean_model.eval(), digits.to_pixels(demo.inputs).reshape(-1, 32, 32)
@@ -58,14 +64,12 @@ def public_images(arch: str = "mlp") -> np.ndarray:
 
 
 def _keys(seed: bytes):
-    from Crypto.PublicKey import ECC
 
     signing = ECC.construct(curve="Ed25519", seed=seed)
     return signing, signing.public_key()
 
 
 def _label(model, pixels: np.ndarray) -> int:
-    from labkit.digits import from_pixels
 
     with torch.no_grad():
         return int(model(from_pixels(pixels).reshape(1, 1, 32, 32)).argmax(1)[0])
@@ -84,8 +88,6 @@ def _pixels(value) -> np.ndarray:
 
 
 def _new(params: dict, token_bytes) -> dict:
-    from labkit.backdoor import embed_trigger
-    from labkit.digits import from_pixels, to_pixels
 
     state = new_state(token_bytes, params=params, signing_seed=token_bytes(32), seen=[])
     classifier, images = _setup(params["arch"])
@@ -102,7 +104,6 @@ def _new(params: dict, token_bytes) -> dict:
 
 
 def _model(state: dict, backdoored: bool):
-    from labkit.backdoor import BackdooredModel
 
     classifier = _setup(state["params"]["arch"])[0]
     return BackdooredModel(classifier, _keys(state["signing_seed"])[1]) if backdoored else classifier
@@ -132,8 +133,6 @@ def _finish_detect(state: dict, guess) -> bool:
 
 
 def _finish_replicate(state: dict, guess) -> bool:
-    from labkit.backdoor.trigger import content_bytes, verify_triggers
-    from labkit.digits import from_pixels
 
     finish_once(state)
     if not isinstance(guess, (tuple, list)) or len(guess) != 2:
@@ -149,10 +148,6 @@ def _finish_replicate(state: dict, guess) -> bool:
 
 
 def _finish_ownership(state: dict, guess) -> bool:
-    from labkit.backdoor.naive import OwnershipClaim, naive_judge_ownership_UNSAFE
-    from labkit.backdoor.protocols import label_oracle
-    from labkit.backdoor.trigger import verify_key_bytes
-    from labkit.digits import from_pixels
 
     finish_once(state)
     if not isinstance(guess, (tuple, list)) or len(guess) != 3:

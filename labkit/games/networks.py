@@ -24,6 +24,7 @@ from functools import partial
 import torch
 
 from labkit.games import Game, GameError, as_bit, count_query, finish_once, new_state
+from labkit.neural import defence, spn
 
 __all__ = ["simulation_game", "EPSILON", "BITS"]
 
@@ -38,8 +39,6 @@ def _networks(keys: tuple[int, int, int], naive: bool):
     """(protected network, binary cipher) of the toy SPN under ``keys`` (cached: building one takes
     milliseconds, a game asks many queries of the same keys, and a check plays its games side by
     side)."""
-    from labkit.neural import defence, spn
-
     binary = spn.toy_spn_network(keys, dtype=DTYPE)
     protected = defence.protect(binary, epsilon=EPSILON, unsafe_unclamped=naive, n_in=BITS, n_out=BITS)
     return protected, binary
@@ -64,7 +63,6 @@ def _point(request: tuple) -> torch.Tensor:
 
 
 def _oracle(state: dict, name: str, request: tuple):
-    from labkit.neural import defence
 
     p = state["params"]
     if name != "query":

@@ -17,6 +17,7 @@ from __future__ import annotations
 import secrets
 from functools import partial
 
+import numpy as np
 from Crypto.Cipher import AES
 
 from labkit import feistel
@@ -146,8 +147,6 @@ def prf_game(family: str = "feistel", *, rounds: int = 4, half_bits: int = 8,
 def feistel_adversary(distinguisher):
     """An adversary for :func:`prp_game` from a distinguisher of :mod:`labkit.feistel`
     (``distinguisher(oracle, half_bits, rng) -> bool``, True for "Feistel")."""
-    import numpy as np
-
     def adversary(oracles):
         rng = np.random.default_rng(secrets.randbits(128))
         return int(bool(distinguisher(oracles, oracles.public["half_bits"], rng)))
