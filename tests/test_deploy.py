@@ -584,7 +584,9 @@ def test_tljh_loads_the_challenge_service_from_its_config_folder(monkeypatch, tm
         "from glob import glob\nimport os\n"
         "for path in sorted(glob(os.path.join(os.path.dirname(__file__), 'jupyterhub_config.d', '*.py'))):\n"
         "    load_subconfig(path)\n")
+    before = dict(os.environ)
     config = PyFileConfigLoader("jupyterhub_config.py", path=str(tmp_path)).load_config()
+    assert dict(os.environ) == before, "the hub's environment is left as it is"
     (service,) = config.JupyterHub.services.get_value([])  # appended to what TLJH sets (lazy in traitlets)
     assert service["name"] == "labkit-challenges"
     assert service["command"][:3] == ["/opt/tljh/user/bin/python", "-m", "labkit.challenges"]
