@@ -299,7 +299,12 @@ def _nbgrader_as(account, *args: str, cwd: Path, env: dict) -> subprocess.Comple
     import sysconfig
 
     python = _interpreter_for(account)
-    code = (f"import sys; sys.path.insert(0, {sysconfig.get_paths()['purelib']!r}); sys.argv[0] = 'nbgrader'; "
+    purelib = Path(sysconfig.get_paths()["purelib"])
+    closed = [str(folder) for folder in (purelib, *purelib.parents) if not folder.stat().st_mode & stat.S_IXOTH]
+    if closed:  # e.g. a clone in a `mktemp -d` folder (mode 0700): clone where every account can read
+        pytest.skip(f"this environment's packages are out of other accounts' reach ({closed[-1]} is not "
+                    "traversable by others), so the accounts cannot run its nbgrader")
+    code = (f"import sys; sys.path.insert(0, {str(purelib)!r}); sys.argv[0] = 'nbgrader'; "
             "from nbgrader.apps.nbgraderapp import main; sys.exit(main())")
     return subprocess.run([python, "-c", code, *args], cwd=cwd, user=account.pw_uid, group=account.pw_gid,
                           extra_groups=[], env=env, capture_output=True, text=True, timeout=300)
