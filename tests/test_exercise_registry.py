@@ -129,3 +129,19 @@ def test_a_bug_in_the_checker_is_raised_with_its_traceback(exercise_with):
     # even when the student's answer is a function that works
     with pytest.raises(AttributeError):
         ex.check(exercise_with(lambda answer: answer(3) == ex.NO_SUCH_NAME), lambda x: x * x)
+
+
+def test_the_services_value_check_keeps_feedback_for_answers_and_raises_a_checkers_bug(monkeypatch):
+    """The service runs a value exercise's checker on the plain-data answer: an answer it refuses
+    (wrong type or value) is feedback, a bug of the checker is raised, as in the kernel's check."""
+    from labkit.challenges import answers
+
+    def checker(answer):
+        return {"nine": 9}[str(int(answer))] == 9  # int() refuses "x"; the lookup is the bug
+
+    monkeypatch.setitem(ex._REGISTRY, "99.2", ex.Exercise("99.2", "a value exercise", checker,
+                                                        ("an idea", "an approach")))
+    ok, message, _ = answers.check_value("99.2", "x")
+    assert not ok and message.startswith("could not check that answer (ValueError:")
+    with pytest.raises(KeyError):
+        answers.check_value("99.2", 9)

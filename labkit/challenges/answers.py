@@ -80,7 +80,9 @@ def check_value(exercise: str, answer) -> tuple[bool, str, str]:
         raise ValueError(f"exercise {exercise} is a {entry.kind} exercise, not a value one")
     try:
         result = entry.checker(answer)
-    except Exception as err:  # an answer of the wrong shape gets feedback, not a crash
-        return False, f"could not check that answer ({err})", entry.title
+    except Exception as err:
+        if not exercises.answers_fault(err, entry.checker):
+            raise  # a bug in the checker: the request fails and the service logs it, never a verdict
+        return False, f"could not check that answer ({type(err).__name__}: {err})", entry.title
     ok, message = result if isinstance(result, tuple) else (bool(result), "")
     return bool(ok), str(message), entry.title

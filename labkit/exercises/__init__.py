@@ -46,7 +46,7 @@ from labkit import plain, progress
 from labkit.challenges import client, wire
 
 __all__ = ["Exercise", "exercise", "implement", "FunctionSpec", "check", "hint", "solution", "registry",
-           "Registry", "get_exercise", "Feedback", "KINDS", "WHERE", "check_function", "Hint"]
+           "Registry", "get_exercise", "Feedback", "KINDS", "WHERE", "check_function", "Hint", "answers_fault"]
 
 #: What an exercise asks for: code to write, an attack to run, a system to design (and defend),
 #: an adversary to play a security game with, a value to compute, a concept question.
@@ -246,7 +246,7 @@ def _is_library_code(filename: str) -> bool:
     return filename.startswith("<frozen") or os.path.realpath(filename).startswith(_LIBRARY_DIRS)
 
 
-def _students_error(err: Exception, checker: Callable) -> bool:
+def answers_fault(err: Exception, checker: Callable) -> bool:
     """True when ``err`` is the answer's fault, not a bug of the checker.
 
     The answer's fault: a refusal on purpose, that is a ``TypeError`` or ``ValueError`` (how labkit
@@ -287,7 +287,7 @@ def check(exercise_id: str, answer: Any) -> Feedback:
     try:
         result = _served_value(ex, answer) if ex.kind == "value" and not ex.remote else ex.checker(answer)
     except Exception as err:
-        if not _students_error(err, ex.checker):
+        if not answers_fault(err, ex.checker):
             raise
         return Feedback(ex.id, False, f"could not check that answer ({type(err).__name__}: {err}) {ask}")
     result = result if isinstance(result, tuple) else (bool(result), "")
