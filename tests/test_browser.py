@@ -39,6 +39,7 @@ import pytest
 
 from labkit import course
 from labkit_tools import make_student
+from student_work import output_text as _output_text
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = course.notebook_paths(ROOT / "notebooks")  # every unit: chapters, parts, appendices
@@ -371,14 +372,6 @@ def _student_copy(path: Path):
     return full, make_student.student_notebook(full, name=path.name)[0]
 
 
-def _output_text(outputs) -> str:
-    parts = []
-    for out in outputs:
-        if out.get("output_type") == "stream":
-            parts.append(out.get("text", ""))
-        elif "data" in out:
-            parts.append(str(out["data"].get("text/plain", "")))
-    return "".join(parts)
 
 
 def _unanswered_problems(name: str, full, said: dict[int, str], solved: str) -> list[str]:

@@ -19,20 +19,11 @@ from labkit import exercises
 from labkit.grading import Limits, Sandbox, SandboxError, StudentError, grade_implement
 from labkit.grading.notebook import graded_source, needed_imports, notebook_imports
 from labkit.grading.sandbox import labkit_copy
+from student_work import GF_MULTIPLY
 
 LABKIT = Path(labkit.__file__).resolve().parent
 FAST = Limits(cpu_seconds=10, call_seconds=5, start_seconds=60, memory_bytes=3 << 30)
 
-GF_MULTIPLY = """
-def gf_multiply(a, b):
-    product = 0
-    for _ in range(8):
-        if b & 1:
-            product ^= a
-        a = ((a << 1) ^ (0x1B if a & 0x80 else 0)) & 0xFF
-        b >>= 1
-    return product
-"""
 
 
 def _labkit_digest() -> str:

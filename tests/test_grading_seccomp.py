@@ -24,6 +24,7 @@ import pytest
 from labkit.grading import Limits, Sandbox, SandboxError, grade_implement
 from labkit.grading import seccomp
 from labkit.grading.sandbox import ConfinementError
+from student_work import GF_MULTIPLY
 
 ROOT = Path(__file__).resolve().parent.parent
 BPF_MAXINSNS = 4096
@@ -171,16 +172,6 @@ def test_the_real_filter_kills_a_32_bit_or_x32_system_call():
 
 
 # -- without kernel confinement ----------------------------------------------------------------------
-GF_MULTIPLY = """
-def gf_multiply(a, b):
-    product = 0
-    for _ in range(8):
-        if b & 1:
-            product ^= a
-        a = ((a << 1) ^ (0x1B if a & 0x80 else 0)) & 0xFF
-        b >>= 1
-    return product
-"""
 FAST = Limits(cpu_seconds=10, call_seconds=10, start_seconds=60)
 
 

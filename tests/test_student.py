@@ -23,6 +23,7 @@ EXERCISED = [p for p in NOTEBOOKS if not course.unit_number(p).startswith("A")]
 
 
 from labkit_tools import make_student  # noqa: E402
+from student_work import output_text as _output_text  # noqa: E402
 MarkerError = make_student.MarkerError
 
 
@@ -130,11 +131,3 @@ def test_full_version_stores_passing_checks(path):
         assert "Correct" in text and "Not yet" not in text, f"{path.name} cell {index}: {text!r}"
 
 
-def _output_text(outputs) -> str:
-    parts = []
-    for out in outputs:
-        if out.get("output_type") == "stream":
-            parts.append(out.get("text", ""))
-        elif "data" in out:
-            parts.append(str(out["data"].get("text/plain", "")))
-    return "".join(parts)
