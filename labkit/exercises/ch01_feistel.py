@@ -1,7 +1,8 @@
 """Exercises of chapter 01 (Feistel networks)."""
 from labkit import feistel
+from labkit.games import prp
 from labkit.exercises import FunctionSpec, exercise, implement
-from labkit.exercises.game_checks import check_adversary, distinguisher_adversary
+from labkit.exercises.game_checks import check_adversary
 from labkit.exercises.quiz import quiz
 
 
@@ -131,7 +132,7 @@ def _distinguisher(answer):
     # fresh networks, permutations and bits in every game, the distinguisher's rng fresh too
     if not callable(answer):
         return False, "the answer must be a function distinguisher(oracle, half_bits, rng) -> bool."
-    return check_adversary(distinguisher_adversary(answer), "01.5")
+    return check_adversary(prp.feistel_adversary(answer), "01.5")
 
 
 # --- concept questions (kind "quiz"; the answers are the challenge service's, see quiz.py) ---

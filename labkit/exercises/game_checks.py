@@ -21,7 +21,7 @@ from greenlet import greenlet
 from labkit import games
 from labkit.challenges import client, wire
 
-__all__ = ["RemoteOracles", "check_adversary", "distinguisher_adversary"]
+__all__ = ["RemoteOracles", "check_adversary"]
 
 GUESS = "guess"  # labkit.challenges.defs_games.GUESS (the service's side, not imported here)
 
@@ -135,15 +135,3 @@ def check_adversary(answer, exercise: str) -> tuple[bool, str, str | None]:
     if error is not None:
         return False, f"your adversary raised {type(error).__name__}: {error}", None
     return attempt.answer("done")
-
-
-def distinguisher_adversary(distinguisher: Callable) -> Callable:
-    """An adversary from a chapter 01 distinguisher ``distinguisher(oracle, half_bits, rng) -> bool``
-    (True: "Feistel"), with a fresh numpy generator per game."""
-    import secrets
-
-    def adversary(oracles):
-        rng = np.random.default_rng(secrets.randbits(128))
-        return int(bool(distinguisher(oracles, oracles.public["half_bits"], rng)))
-
-    return adversary
