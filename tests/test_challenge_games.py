@@ -25,7 +25,7 @@ import pytest
 from Crypto.PublicKey import ECC
 
 from labkit import exercises as ex, games
-from labkit.challenges import client, defs_games, receipts, wire
+from labkit.challenges import catalog, client, defs_games, receipts, wire
 from labkit.challenges.core import ChallengeService, RequestRefused
 from labkit.challenges.db import Database
 from labkit.games import cpa
@@ -231,3 +231,39 @@ def test_chapter_08c_warms_its_game_up_and_notebook_08_does_not():
     detection, cpa_game = catalog.get("08.15"), catalog.get("04.14")
     assert detection.warms_with("08.12") and not detection.warms_with("08.5")  # the CNN trains for 08c only
     assert cpa_game.warms_with("04.3") and not cpa_game.warms_with("03.6")
+
+
+def test_one_student_cannot_end_another_students_running_check(service, monkeypatch):
+    """The live games are bounded per student and in all: mallory's flood of checks drops only
+    mallory's own sessions, and a full service refuses the flood, never alice's running check."""
+    monkeypatch.setattr(defs_games, "MAX_SESSIONS", 8)
+    monkeypatch.setattr(defs_games, "_SESSIONS", type(defs_games._SESSIONS)())  # this test's sessions only
+    alice = service.start("alice", "04.14", True)
+    runs = alice["public"]["runs"]
+    service.query("alice", alice["attempt"], "play", [[i, "encrypt", [M, M]] for i in range(runs)])
+    floods = [service.start("mallory", "04.14", True)["attempt"] for _ in range(20)]
+    for old in floods[:-defs_games.MAX_SESSIONS_PER_STUDENT]:  # mallory's own oldest went first
+        with pytest.raises(Exception, match="no longer in the service"):
+            service.query("mallory", old, "play", [[0, "encrypt", [M, M]]])
+    refused = 0
+    for name in [f"sybil{i}" for i in range(20)]:  # many accounts fill the service, then are refused
+        try:
+            service.start(name, "04.14", True)
+        except Exception as err:
+            assert "check again in a minute" in str(err)
+            refused += 1
+    assert refused == 20 - (defs_games.MAX_SESSIONS - 1 - defs_games.MAX_SESSIONS_PER_STUDENT)
+    with defs_games._SESSIONS_LOCK:
+        assert len(defs_games._SESSIONS) <= defs_games.MAX_SESSIONS
+    # alice's games are all still there: her check finishes with her transcript
+    reply = service.query("alice", alice["attempt"], "play", [[i, "guess", [0]] for i in range(runs)])["reply"]
+    assert reply == [[True, None]] * runs
+    assert "correct" in service.answer("alice", "04.14", "done", alice["attempt"])
+
+
+def test_a_game_session_belongs_to_a_named_student():
+    challenge = catalog.get("04.14")
+    with pytest.raises(Exception, match="belongs to a student"):
+        challenge.new_state(os.urandom, True)
+    with pytest.raises(Exception, match="needs the student"):
+        challenge.new_attempt(os.urandom, True, "")

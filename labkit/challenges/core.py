@@ -104,7 +104,7 @@ class ChallengeService:
         challenge = self._challenge(exercise)
         self.warm(exercise)
         fresh = bool(fresh) and challenge.answers == "fresh"
-        state, public = challenge.new_state(secrets.token_bytes, fresh)
+        state, public = challenge.new_attempt(secrets.token_bytes, fresh, student)
         attempt_id = secrets.token_urlsafe(18)
         budget = challenge.budget if fresh else challenge.run_budget
         self.db.new_attempt(attempt_id, student, exercise, "fresh" if fresh else "run",

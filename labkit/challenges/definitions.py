@@ -8,6 +8,9 @@ class with plain-data methods:
   challenge's ciphertexts, public keys, ...) goes to the kernel. ``fresh`` is True for the attempt a
   check of a function answer makes ("a fresh network for every check"), False for the attempt a
   notebook's ``*_challenge()`` hands out.
+- ``new_attempt(token, fresh, student)``: what the service calls; by default ``new_state``. A
+  challenge that keeps live state in the service's memory (the games) overrides it, to bound what
+  one student may hold there.
 - ``rows(oracle, request) -> int``: how many query rows a batch holds (by default the rows of a
   2-d array, else one); the service counts them against the attempt's budget before answering.
 - ``query(state, oracle, request, memo) -> reply``: one batch to a named oracle. ``memo`` is a
@@ -47,6 +50,10 @@ class Challenge:
 
     def new_state(self, token: Token, fresh: bool) -> tuple[dict, Any]:
         raise NotImplementedError
+
+    def new_attempt(self, token: Token, fresh: bool, student: str) -> tuple[dict, Any]:
+        """A new attempt of ``student``: by default the same for every student (:meth:`new_state`)."""
+        return self.new_state(token, fresh)
 
     def prepare(self) -> None:
         """Build what every attempt shares (a trained model), ahead of the first attempt: the service

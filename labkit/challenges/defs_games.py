@@ -20,6 +20,10 @@ The live games (their lazy tables change with every query) stay in this process'
 to the attempt by a random session id; the database keeps each game's secret bit and keys as
 drawn. A live session is never rebuilt from the database: if the service restarted or dropped it,
 its games are refused and the student checks again (fresh games), so no count can be reset.
+Memory is bounded per student and in all: a student's new check drops only that student's oldest
+live session beyond :data:`MAX_SESSIONS_PER_STUDENT`, and when the service holds
+:data:`MAX_SESSIONS` a new check is refused (check again in a minute) rather than dropping another
+student's running one, so no student can end the checks of others.
 
 The game modules are imported inside the functions that build each game, as in
 :mod:`labkit.challenges.defs_models`: the catalog loads this module at the service's start, and
@@ -36,13 +40,17 @@ from typing import Any, Callable
 from labkit.challenges import wire
 from labkit.challenges.definitions import Challenge, ChallengeError, register
 
-__all__ = ["GameChallenge", "GAMES", "game_of", "GUESS", "MAX_SESSIONS", "SESSION_SECONDS", "verdict_text"]
+__all__ = ["GameChallenge", "GAMES", "game_of", "GUESS", "MAX_SESSIONS", "MAX_SESSIONS_PER_STUDENT",
+           "SESSION_SECONDS", "verdict_text"]
 
 #: The op of a batch item that hands in a game's guess (no oracle has this name).
 GUESS = "guess"
-#: Live sessions the service keeps (the oldest is dropped first) and how long one may last: a check
-#: takes seconds, and a dropped session only means checking again.
-MAX_SESSIONS = 128
+#: Live sessions: per student (a check runs one at a time; two let a second notebook check too), in
+#: all, and how long one may last (a check takes seconds; an abandoned session is freed after that).
+#: The largest session, 01.9 with all 100 games asked their 1,024 queries, holds 5.0 MiB (tracemalloc),
+#: so the live games take at most about 1.3 GiB; a check's session is freed when it is answered.
+MAX_SESSIONS_PER_STUDENT = 2
+MAX_SESSIONS = 256
 SESSION_SECONDS = 600.0
 #: Exercises whose start warms a game up (default: its chapter's). 08.15's CNN trains for seconds:
 #: only notebook 08c's exercises (08.12 to 08.14 come before it) start it, not notebook 08's.
@@ -109,10 +117,10 @@ def verdict_text(game, runs: int, threshold: float, needed: int, wins: int | Non
 
 
 class _Session:
-    """One check's live games, in this process only."""
+    """One check's live games, in this process only, and whose they are."""
 
-    def __init__(self, states: list[dict]):
-        self.states, self.won = states, [None] * len(states)
+    def __init__(self, states: list[dict], student: str):
+        self.states, self.won, self.student = states, [None] * len(states), student
         self.lock, self.created = threading.Lock(), time.monotonic()
 
 
@@ -123,13 +131,19 @@ _READY_LOCKS = {exercise: threading.Lock() for exercise in GAMES}  # one per gam
 
 
 def _keep(session_id: str, session: _Session) -> None:
+    """Hold ``session``: expired sessions go first, then the student's own oldest beyond their share;
+    a full service refuses it (never another student's session)."""
     with _SESSIONS_LOCK:
         now = time.monotonic()
         for old in [k for k, s in _SESSIONS.items() if now - s.created > SESSION_SECONDS]:
             del _SESSIONS[old]
+        own = [k for k, s in _SESSIONS.items() if s.student == session.student]  # oldest first
+        for old in own[:max(0, len(own) - MAX_SESSIONS_PER_STUDENT + 1)]:
+            del _SESSIONS[old]
+        if len(_SESSIONS) >= MAX_SESSIONS:
+            raise ChallengeError(f"the service is running as many game checks as it holds ({MAX_SESSIONS}): "
+                                 "check again in a minute")
         _SESSIONS[session_id] = session
-        while len(_SESSIONS) > MAX_SESSIONS:
-            _SESSIONS.popitem(last=False)
 
 
 def _session(state: dict, *, drop: bool = False) -> _Session:
@@ -197,11 +211,16 @@ class GameChallenge(Challenge):
                 _READY.add(self.exercise)
 
     def new_state(self, token, fresh):
+        raise ChallengeError("a game's live session belongs to a student: the service calls new_attempt")
+
+    def new_attempt(self, token, fresh, student):
+        if not isinstance(student, str) or not student:
+            raise ChallengeError("a game session needs the student it belongs to")
         self.prepare()
         game = self.game
         states = [game.new_game(token) for _ in range(self.runs)]
         session_id = token(18).hex()
-        _keep(session_id, _Session(states))
+        _keep(session_id, _Session(states, student))
         public = {"game": game.name, "kind": game.kind, "runs": self.runs, "oracles": list(game.oracles),
                   "public": _plain(dict(game.public)), "needed": self.needed(), "threshold": self.threshold}
         # one bytes field: the query path decodes the stored state on every batch, cheaply
