@@ -14,8 +14,8 @@ from which the canonical writer rebuilds exactly the signed bytes.
 
 Memory: the reader keeps only the records, so what a header costs before anything is
 authenticated is bounded per character read: a 16-byte tag costs a 49-byte ``bytes`` and an
-8-byte slot for its 35 characters, a recipient of about 230 characters four ``bytes`` and a
-slotted record (about 330 bytes), a shape entry at most a 32-byte integer and a slot for 5,
+8-byte slot for its 35 characters, a recipient of 225 or 290 characters a slotted record and
+four ``bytes`` (280 or 316 bytes), a shape entry at most a 32-byte integer and a slot for 5,
 and the only map of caller-chosen keys (``metadata``) is capped at :data:`MAX_METADATA` entries.
 ``tests/test_weights_header_memory.py`` measures the bound over generated JSON of every shape.
 """
@@ -27,7 +27,7 @@ from dataclasses import dataclass, fields
 from json.decoder import scanstring
 from json.encoder import encode_basestring_ascii
 from types import MappingProxyType
-from typing import ClassVar, Mapping, Union
+from typing import ClassVar, Mapping
 
 from labkit.weights.encoding import (AEAD_NAME, DTYPES, FORMAT, FORMAT_VERSION, KEY_BYTES,
                                      NONCE_BYTES, TAG_BYTES)
@@ -140,7 +140,7 @@ class LicenceRecipient(_Recipient):
     ct: bytes
 
 
-RecipientRecord = Union[HpkeRecipient, LicenceRecipient]
+RecipientRecord = HpkeRecipient | LicenceRecipient
 
 
 @dataclass(frozen=True, slots=True)
