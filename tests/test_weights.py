@@ -553,9 +553,10 @@ def test_content_key_wrapping_uses_that_hpke_suite(keys):
     ck = bytes(range(32))
     entry = wrap_content_key(keys["device"].public_key, ck, "m")
     receiver = HPKE.new(receiver_key=import_x25519_private_key(keys["device"].private_key),
-                        aead_id=HPKE.AEAD.AES256_GCM, enc=bytes.fromhex(entry["enc"]),
+                        aead_id=HPKE.AEAD.AES256_GCM, enc=entry.enc,
                         info=b"labkit.weights/1 content key\x00m")
-    assert receiver.unseal(bytes.fromhex(entry["ct"]), content_key_aad("m", entry["kid"])) == ck
+    assert entry.kid.hex() == W.recipient_id(keys["device"].public_key)
+    assert receiver.unseal(entry.ct, content_key_aad("m", entry.kid.hex())) == ck
 
 
 # ---------------------------------------------------------------------------------------------

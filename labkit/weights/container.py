@@ -162,7 +162,7 @@ def seal(tensors, path, recipients, *, signing_key=None, encrypt=None, model_id:
     deks: dict[str, bytearray] = {}
     try:
         wrapped = [wrap_content_key(r, bytes(content_key), model_id) for r in recipients]
-        kids = [r["kid"] for r in wrapped]
+        kids = [r.kid.hex() for r in wrapped]
         if len(set(kids)) != len(kids):
             raise ValueError("the same recipient is listed twice")
         views, entries, nonce_bases, offset = {}, {}, {}, 0
@@ -185,7 +185,8 @@ def seal(tensors, path, recipients, *, signing_key=None, encrypt=None, model_id:
         manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, "model_id": model_id,
                     "version": version, "aead": AEAD_NAME, "chunk_size": chunk_size,
                     "signer": sk.public_key().export_key(format="raw").hex(),
-                    "recipients": wrapped, "tensors": entries, "metadata": metadata}
+                    "recipients": [r.as_json() for r in wrapped], "tensors": entries,
+                    "metadata": metadata}
         # every field is fixed-width hex, so the header's size is known before the tags are:
         # the data goes after it, and the header is built (MAC'd, signed) once, at the end
         data_start = len(fmt.serialize_header(manifest, mac=bytes(32), signature=bytes(64)))
@@ -297,7 +298,7 @@ def verified_header(fd: int, private_key, pinned: bytes | None, model_id: str | 
         raise IntegrityError(f"file holds model {header.model_id!r}, expected {model_id!r}")
     if min_version is not None and header.version < min_version:
         raise RollbackError(f"file holds version {header.version}, older than {min_version}")
-    content_key = bytearray(unwrap_content_key_for(header.recipients, header.model_id,
+    content_key = bytearray(unwrap_content_key_for(header.parsed.recipients, header.model_id,
                                                    private_key))
     try:
         fmt.check_mac(header, bytes(content_key))

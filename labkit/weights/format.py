@@ -76,7 +76,7 @@ class Header:
 
     @property
     def recipients(self) -> list:
-        return [dict(r) for r in self.parsed.recipients]
+        return [r.as_json() for r in self.parsed.recipients]
 
     @cached_property
     def manifest(self) -> dict:

@@ -22,6 +22,7 @@ from labkit.weights.encoding import KEY_BYTES, NONCE_BYTES, TAG_BYTES, content_k
 from labkit.weights.encoding import length_prefixed as _lp
 from labkit.weights.errors import (IntegrityError, NotARecipientError, SignerRequiredError,
                                    UnverifiedSignerWarning)
+from labkit.weights.schema import HpkeRecipient, LicenceRecipient, RecipientRecord
 
 __all__ = ["RecipientKeyPair", "SigningKeyPair", "DeviceLicence", "generate_recipient_keypair",
            "generate_signing_keypair", "recipient_id", "UNVERIFIED"]
@@ -173,75 +174,80 @@ def expected_signer(signer, *, stacklevel: int = 3) -> bytes | None:
     return signer_public_bytes(signer)
 
 
-def recipient_id(public_key) -> str:
-    """A short public identifier of an X25519 recipient: SHA-256 of its raw key, 8 bytes hex."""
+def recipient_kid(public_key) -> bytes:
+    """The 8-byte key id of an X25519 recipient, as the header stores it: SHA-256 of a domain
+    string and its raw key, truncated."""
     raw = x25519_public(public_key).export_key(format="raw")
-    return hashlib.sha256(b"labkit.weights recipient\x00" + raw).hexdigest()[:16]
+    return hashlib.sha256(b"labkit.weights recipient\x00" + raw).digest()[:8]
 
 
-def licence_kid(kek: bytes) -> str:
-    """The public identifier of a licence recipient: a hash of its derived key."""
-    return hashlib.sha256(b"labkit.weights licence id\x00" + kek).hexdigest()[:16]
+def recipient_id(public_key) -> str:
+    """A short public identifier of an X25519 recipient: its key id (:func:`recipient_kid`) in
+    hex, the form users name recipients by (and the one bound into the wrapped key's AAD)."""
+    return recipient_kid(public_key).hex()
 
 
-def find_licence(entry: dict, licences, model_id: str) -> DeviceLicence:
+def licence_kid(kek: bytes) -> bytes:
+    """The 8-byte key id of a licence recipient: a hash of its derived key."""
+    return hashlib.sha256(b"labkit.weights licence id\x00" + kek).digest()[:8]
+
+
+def find_licence(entry: LicenceRecipient, licences, model_id: str) -> DeviceLicence:
     """The licence among ``licences`` that a header's licence recipient ``entry`` was made for."""
     for lic in licences:
-        if licence_kid(lic.derive_key(bytes.fromhex(entry["salt"]), model_id)) == entry["kid"]:
+        if licence_kid(lic.derive_key(entry.salt, model_id)) == entry.kid:
             return lic
-    raise ValueError(f"licence recipient {entry['kid']} needs its DeviceLicence in licences= "
+    raise ValueError(f"licence recipient {entry.kid.hex()} needs its DeviceLicence in licences= "
                      "to receive the new content key (or revoke it too)")
 
 
-def wrap_content_key(recipient, content_key: bytes, model_id: str) -> dict:
-    """The header's recipient entry: ``content_key`` sealed to one recipient (HPKE base mode
-    for a public key, AES-256-GCM under the HKDF-derived key for a :class:`DeviceLicence`)."""
+def wrap_content_key(recipient, content_key: bytes, model_id: str) -> RecipientRecord:
+    """The header's recipient record: ``content_key`` sealed to one recipient (HPKE base mode
+    for a public key, AES-256-GCM under the HKDF-derived key for a :class:`DeviceLicence`).
+    The associated data binds the model id and the key id (:func:`content_key_aad`)."""
     if isinstance(recipient, DeviceLicence):
         salt = get_random_bytes(16)
         kek = recipient.derive_key(salt, model_id)
         kid = licence_kid(kek)
         nonce = get_random_bytes(NONCE_BYTES)
         cipher = AES.new(kek, AES.MODE_GCM, nonce=nonce)
-        cipher.update(content_key_aad(model_id, kid))
+        cipher.update(content_key_aad(model_id, kid.hex()))
         ct, tag = cipher.encrypt_and_digest(content_key)
-        return {"type": "licence", "kid": kid, "salt": salt.hex(), "nonce": nonce.hex(),
-                "ct": (ct + tag).hex()}
+        return LicenceRecipient(kid=kid, salt=salt, nonce=nonce, ct=ct + tag)
     public = x25519_public(recipient)
-    kid = recipient_id(public)
+    kid = recipient_kid(public)
     sender = HPKE.new(receiver_key=public, aead_id=HPKE.AEAD.AES256_GCM,
                       info=_HPKE_INFO + model_id.encode())
-    ct = sender.seal(content_key, content_key_aad(model_id, kid))
-    return {"type": "hpke", "kid": kid, "pk": public.export_key(format="raw").hex(),
-            "enc": sender.enc.hex(), "ct": ct.hex()}
+    ct = sender.seal(content_key, content_key_aad(model_id, kid.hex()))
+    return HpkeRecipient(kid=kid, pk=public.export_key(format="raw"), enc=sender.enc, ct=ct)
 
 
-def unwrap_content_key_for(recipients: list, model_id: str, private_key) -> bytes:
-    """The content key from the recipient entry made for ``private_key`` (a key or licence)."""
+def unwrap_content_key_for(recipients, model_id: str, private_key) -> bytes:
+    """The content key from the recipient record (of ``recipients``, a manifest's) made for
+    ``private_key`` (an X25519 key or a :class:`DeviceLicence`)."""
     if isinstance(private_key, DeviceLicence):
         for r in recipients:
-            if r["type"] != "licence":
+            if not isinstance(r, LicenceRecipient):
                 continue
-            kek = private_key.derive_key(bytes.fromhex(r["salt"]), model_id)
+            kek = private_key.derive_key(r.salt, model_id)
             kid = licence_kid(kek)
-            if hmac.compare_digest(kid, r["kid"]):
-                ct = bytes.fromhex(r["ct"])
-                cipher = AES.new(kek, AES.MODE_GCM, nonce=bytes.fromhex(r["nonce"]))
-                cipher.update(content_key_aad(model_id, kid))
+            if hmac.compare_digest(kid, r.kid):
+                cipher = AES.new(kek, AES.MODE_GCM, nonce=r.nonce)
+                cipher.update(content_key_aad(model_id, kid.hex()))
                 try:
-                    return cipher.decrypt_and_verify(ct[:-TAG_BYTES], ct[-TAG_BYTES:])
+                    return cipher.decrypt_and_verify(r.ct[:-TAG_BYTES], r.ct[-TAG_BYTES:])
                 except ValueError:
                     raise IntegrityError("wrapped content key fails authentication") from None
         raise NotARecipientError("this device licence is not among the file's recipients")
     key = x25519_private(private_key)
-    kid = recipient_id(key.public_key())
+    kid = recipient_kid(key.public_key())
     for r in recipients:
-        if r["type"] == "hpke" and r["kid"] == kid:
+        if isinstance(r, HpkeRecipient) and r.kid == kid:
             try:
-                receiver = HPKE.new(receiver_key=key, aead_id=HPKE.AEAD.AES256_GCM,
-                                    enc=bytes.fromhex(r["enc"]),
+                receiver = HPKE.new(receiver_key=key, aead_id=HPKE.AEAD.AES256_GCM, enc=r.enc,
                                     info=_HPKE_INFO + model_id.encode())
-                return receiver.unseal(bytes.fromhex(r["ct"]), content_key_aad(model_id, kid))
+                return receiver.unseal(r.ct, content_key_aad(model_id, kid.hex()))
             except ValueError:
                 raise IntegrityError("wrapped content key fails authentication") from None
-    raise NotARecipientError(f"key {kid} is not among the file's recipients "
-                             f"({', '.join(r['kid'] for r in recipients) or 'none'})")
+    raise NotARecipientError(f"key {kid.hex()} is not among the file's recipients "
+                             f"({', '.join(r.kid.hex() for r in recipients) or 'none'})")

@@ -84,7 +84,7 @@ def naive_open(path, private_key) -> dict[str, torch.Tensor]:
     model that loads without complaint. :func:`labkit.weights.open` refuses the whole file.
     """
     header = read_header(path)
-    content_key = unwrap_content_key_for(header.recipients, header.model_id, private_key)
+    content_key = unwrap_content_key_for(header.parsed.recipients, header.model_id, private_key)
     data = memoryview(Path(path).read_bytes())[header.data_start :]
     out = {}
     for name, entry in header.tensors.items():

@@ -21,6 +21,7 @@ from labkit.weights.container import as_recipient_list, decrypt_tensors, seal, v
 from labkit.weights.encoding import KEY_BYTES
 from labkit.weights.keys import (DeviceLicence, find_licence, signing_public, signer_public_bytes,
                                  wrap_content_key)
+from labkit.weights.schema import HpkeRecipient, RecipientRecord
 
 __all__ = ["add_recipients", "revoke_recipients", "rotate_content_key"]
 
@@ -47,7 +48,9 @@ def _rewrite(path: Path, fd: int, header: fmt.Header, manifest: dict, content_ke
 def _managed(path, private_key, signing_key, signer):
     """Open ``path`` once, verify its header with the pinned signer (default: the public half
     of ``signing_key``: the publisher only rewrites what it signed) and yield
-    ``(path, fd, header, manifest copy, content key)``; everything later reads that ``fd``."""
+    ``(path, fd, header, manifest copy, content key)``; everything later reads that ``fd``.
+    The operations read the header's typed records and edit the JSON copy, which
+    :func:`~labkit.weights.format.build_header` writes back canonically and signs."""
     path = Path(path)
     pinned = signer_public_bytes(signer) if signer is not None else signing_public(signing_key)
     fd = os.open(path, os.O_RDONLY)
@@ -69,13 +72,13 @@ def add_recipients(path, recipients, *, private_key, signing_key, signer=None) -
     """
     with _managed(path, private_key, signing_key, signer) as (path, fd, header, manifest, ck):
         new = [wrap_content_key(r, ck, header.model_id) for r in as_recipient_list(recipients)]
-        kids = [r["kid"] for r in manifest["recipients"] + new]
+        kids = [r.kid for r in header.parsed.recipients + tuple(new)]
         if len(set(kids)) != len(kids):
             raise ValueError("a recipient is already in the file")
-        manifest["recipients"] += new
+        manifest["recipients"] += [r.as_json() for r in new]
         manifest["version"] += 1
         _rewrite(path, fd, header, manifest, ck, signing_key)
-    return [r["kid"] for r in new]
+    return [r.kid.hex() for r in new]
 
 
 def revoke_recipients(path, kids: Iterable[str], *, private_key, signing_key, signer=None,
@@ -93,34 +96,37 @@ def revoke_recipients(path, kids: Iterable[str], *, private_key, signing_key, si
         kids = [kids]
     kids = set(kids)
     with _managed(path, private_key, signing_key, signer) as (path, fd, header, manifest, ck):
-        present = {r["kid"] for r in manifest["recipients"]}
+        present = {r.kid.hex() for r in header.parsed.recipients}
         if not kids <= present:
             raise ValueError(f"not recipients of this file: {sorted(kids - present)}")
-        manifest["recipients"] = [r for r in manifest["recipients"] if r["kid"] not in kids]
-        if not manifest["recipients"]:
+        kept = [r for r in header.parsed.recipients if r.kid.hex() not in kids]
+        if not kept:
             raise ValueError("cannot revoke every recipient")
+        manifest["recipients"] = [r.as_json() for r in kept]
         if rotate:
-            ck = _rotate(manifest, ck, licences)
+            ck = _rotate(manifest, ck, _seal_recipients(kept, licences, header.model_id))
         manifest["version"] += 1
         _rewrite(path, fd, header, manifest, ck, signing_key)
 
 
-def _current_recipients(manifest: dict, licences: Sequence[DeviceLicence]) -> list:
-    """The recipients of a manifest as :func:`seal` takes them (licences must be given)."""
-    return [bytes.fromhex(r["pk"]) if r["type"] == "hpke"
-            else find_licence(r, licences, manifest["model_id"]) for r in manifest["recipients"]]
+def _seal_recipients(records: Sequence[RecipientRecord], licences: Sequence[DeviceLicence],
+                     model_id: str) -> list:
+    """Recipient records as :func:`seal` takes recipients: an HPKE recipient's public key as
+    the header stores it, a licence recipient's :class:`DeviceLicence` (which must be given)."""
+    return [r.pk if isinstance(r, HpkeRecipient) else find_licence(r, licences, model_id)
+            for r in records]
 
 
-def _rotate(manifest: dict, ck: bytes, licences: Sequence[DeviceLicence]) -> bytes:
-    """New content key: rewrap every DEK, re-deliver to every remaining recipient."""
+def _rotate(manifest: dict, ck: bytes, recipients: list) -> bytes:
+    """New content key: rewrap every DEK, re-deliver to ``recipients`` (as :func:`seal` takes
+    them) in the JSON ``manifest``."""
     model_id = manifest["model_id"]
-    recipients = _current_recipients(manifest, licences)
     new_ck = get_random_bytes(KEY_BYTES)
     for name, t in manifest["tensors"].items():
         if t["encrypted"]:
             dek = aead.unwrap_dek(ck, t["wrapped_dek"], model_id, name)
             t["wrapped_dek"] = aead.wrap_dek(new_ck, dek, model_id, name)
-    manifest["recipients"] = [wrap_content_key(r, new_ck, model_id) for r in recipients]
+    manifest["recipients"] = [wrap_content_key(r, new_ck, model_id).as_json() for r in recipients]
     return new_ck
 
 
@@ -136,14 +142,15 @@ def rotate_content_key(path, *, private_key, signing_key, signer=None,
     """
     workers = fileio.default_workers(workers)
     with _managed(path, private_key, signing_key, signer) as (path, fd, header, manifest, ck):
+        current = _seal_recipients(header.parsed.recipients, licences, header.model_id)
         if reencrypt:  # the tensors of the header just verified, read from the same descriptor
             tensors = decrypt_tensors(fd, header, ck, workers, aead.backend(None))
-        ck = _rotate(manifest, ck, licences)
+        ck = _rotate(manifest, ck, current)
         manifest["version"] += 1
         if not reencrypt:
             _rewrite(path, fd, header, manifest, ck, signing_key)
             return
-    seal(tensors, path, _current_recipients(manifest, licences), signing_key=signing_key,
+    seal(tensors, path, current, signing_key=signing_key,
          encrypt=[n for n, t in manifest["tensors"].items() if t["encrypted"]],
          model_id=header.model_id, version=manifest["version"], chunk_size=manifest["chunk_size"],
          metadata=manifest["metadata"], workers=workers)

@@ -8,11 +8,14 @@ pass, and refuses anything else at the first character that cannot belong to it,
 Python object is built for what follows: a deeper nesting, an unknown or misordered key, a float,
 a string where a number belongs. Every value is checked as it is read (types, ranges, sizes,
 offsets, canonical spelling) and hex is decoded once, into the ``bytes`` fields of the frozen
-records :class:`Manifest` and :class:`TensorRecord`.
+records :class:`Manifest`, :class:`TensorRecord`, :class:`HpkeRecipient` and
+:class:`LicenceRecipient`; each record's ``as_json()`` gives back the JSON values (hex strings)
+from which the canonical writer rebuilds exactly the signed bytes.
 
 Memory: the reader keeps only the records, so what a header costs before anything is
 authenticated is bounded per character read: a 16-byte tag costs a 49-byte ``bytes`` and an
-8-byte slot for its 35 characters, a shape entry at most a 32-byte integer and a slot for 5,
+8-byte slot for its 35 characters, a recipient of 225 or 290 characters a slotted record and
+four ``bytes`` (280 or 316 bytes), a shape entry at most a 32-byte integer and a slot for 5,
 and the only map of caller-chosen keys (``metadata``) is capped at :data:`MAX_METADATA` entries.
 ``tests/test_weights_header_memory.py`` measures the bound over generated JSON of every shape.
 """
@@ -20,17 +23,18 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from json.decoder import scanstring
 from json.encoder import encode_basestring_ascii
 from types import MappingProxyType
-from typing import Mapping
+from typing import ClassVar, Mapping
 
 from labkit.weights.encoding import (AEAD_NAME, DTYPES, FORMAT, FORMAT_VERSION, KEY_BYTES,
                                      NONCE_BYTES, TAG_BYTES)
 from labkit.weights.errors import FormatError
 
-__all__ = ["Manifest", "TensorRecord", "parse_manifest", "MAX_METADATA"]
+__all__ = ["Manifest", "TensorRecord", "HpkeRecipient", "LicenceRecipient", "RecipientRecord",
+           "parse_manifest", "MAX_METADATA"]
 
 MAX_METADATA = 256  # metadata entries (free-form strings: each costs ~150 bytes in Python)
 MAX_STRING = 64 << 10  # characters of one string's JSON text (a name, an id, a metadata value)
@@ -82,16 +86,73 @@ class TensorRecord:
         return out
 
 
+RECIPIENT_FIELD_BYTES = {"ct": KEY_BYTES + TAG_BYTES, "enc": 32, "kid": 8, "pk": 32,
+                         "nonce": NONCE_BYTES, "salt": 16}
+
+
+class _Recipient:
+    """What both recipient records share: exact ``bytes`` fields of fixed sizes, checked when a
+    record is made (so :meth:`as_json` always writes what :func:`parse_manifest` reads back),
+    and their JSON entry."""
+
+    __slots__ = ()
+    type: ClassVar[str]
+
+    def __post_init__(self):
+        for name in (f.name for f in fields(self)):
+            value, size = getattr(self, name), RECIPIENT_FIELD_BYTES[name]
+            if type(value) is not bytes:
+                raise TypeError(f"recipient {name} must be bytes, got {type(value).__name__}")
+            if len(value) != size:
+                raise ValueError(f"recipient {name} must be {size} bytes, got {len(value)}")
+
+    def as_json(self) -> dict:
+        """The manifest entry as JSON values: each field in lowercase hex, and ``type``."""
+        out = {name: getattr(self, name).hex() for name in sorted(f.name for f in fields(self))}
+        out["type"] = self.type
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class HpkeRecipient(_Recipient):
+    """The content key sealed to an X25519 public key with HPKE base mode (RFC 9180): the key
+    id ``kid`` (see :func:`~labkit.weights.recipient_id`; its hex is the public id), the
+    recipient's public key ``pk``, the encapsulated key ``enc`` and the sealed key ``ct``
+    (32-byte key and 16-byte GCM tag)."""
+
+    type: ClassVar[str] = "hpke"
+    kid: bytes
+    pk: bytes
+    enc: bytes
+    ct: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class LicenceRecipient(_Recipient):
+    """The content key under AES-256-GCM (NIST SP 800-38D) with a key derived by HKDF (RFC 5869)
+    from a device licence and ``salt``: the key id ``kid`` (a hash of the derived key), the
+    GCM ``nonce`` and ``ct`` (the 32-byte key and its 16-byte tag)."""
+
+    type: ClassVar[str] = "licence"
+    kid: bytes
+    salt: bytes
+    nonce: bytes
+    ct: bytes
+
+
+RecipientRecord = HpkeRecipient | LicenceRecipient
+
+
 @dataclass(frozen=True, slots=True)
 class Manifest:
-    """A validated manifest: ids, chunk size, signer, recipients (as the key-delivery code reads
-    them: read-only mappings of hex strings), tensors in file order, metadata."""
+    """A validated manifest: ids, chunk size, signer, recipients (typed records, in file order),
+    tensors in file order, metadata."""
 
     model_id: str
     version: int
     chunk_size: int
     signer: bytes
-    recipients: tuple[Mapping[str, str], ...]
+    recipients: tuple[RecipientRecord, ...]
     tensors: tuple[TensorRecord, ...]
     metadata: Mapping[str, str]
 
@@ -103,7 +164,7 @@ class Manifest:
         """The manifest as JSON values, ``tensors`` a mapping name -> entry (file order)."""
         return {"format": FORMAT, "format_version": FORMAT_VERSION, "model_id": self.model_id,
                 "version": self.version, "aead": AEAD_NAME, "chunk_size": self.chunk_size,
-                "signer": self.signer.hex(), "recipients": [dict(r) for r in self.recipients],
+                "signer": self.signer.hex(), "recipients": [r.as_json() for r in self.recipients],
                 "tensors": {t.name: t.as_json() for t in self.tensors},
                 "metadata": dict(self.metadata)}
 
@@ -115,10 +176,9 @@ _INT = re.compile(r"0|[1-9][0-9]{0,18}")
 _HEX = {n: re.compile(f'"([0-9a-f]{{{2 * n}}})"') for n in
         (8, 12, 16, 32, KEY_BYTES + TAG_BYTES, WRAPPED_DEK_BYTES)}
 _DTYPE_NAMES = {name: name for name in DTYPES}
-_RECIPIENT_KEYS = {"hpke": ("ct", "enc", "kid", "pk", "type"),
-                   "licence": ("ct", "kid", "nonce", "salt", "type")}
-_RECIPIENT_HEX = {"ct": KEY_BYTES + TAG_BYTES, "enc": 32, "kid": 8, "pk": 32, "nonce": NONCE_BYTES,
-                  "salt": 16}
+# each recipient type: its record and its fields in canonical (sorted) order; "type" follows
+_RECIPIENT_KEYS = {cls.type: (cls, sorted(f.name for f in fields(cls)))
+                   for cls in (HpkeRecipient, LicenceRecipient)}
 
 
 def _escaped(text: str, quote: int) -> bool:
@@ -245,7 +305,7 @@ def parse_manifest(text: str) -> Manifest:
     r.expect(",", "','")
     r.key("recipients")
     recipients: list = []
-    kids: set[str] = set()
+    kids: set[bytes] = set()
     r.items("recipients", lambda: recipients.append(_recipient(r, kids)))
     r.expect(",", "','")
     r.key("signer")
@@ -287,30 +347,29 @@ def _metadata(r: _Reader) -> dict[str, str]:
         r.expect(",", "',' or '}' in metadata")
 
 
-def _recipient(r: _Reader, kids: set) -> Mapping[str, str]:
+def _recipient(r: _Reader, kids: set) -> RecipientRecord:
     r.expect("{", "a recipient object")
-    start = r.pos
-    for kind, keys in _RECIPIENT_KEYS.items():  # both begin with "ct"; the second key decides
+    start = r.pos  # both types begin with "ct": the key after it decides
+    for kind, (record, keys) in _RECIPIENT_KEYS.items():
         r.pos = start
-        entry = {}
         r.key("ct")
-        entry["ct"] = r.hex(_RECIPIENT_HEX["ct"], "wrapped content key").hex()
+        ct = r.hex(RECIPIENT_FIELD_BYTES["ct"], "wrapped content key")
         r.expect(",", "','")
         if not r.peek(f'"{keys[1]}":'):
             continue
-        for key in keys[1:-1]:
+        values = {"ct": ct}
+        for key in keys[1:]:
             r.key(key)
-            entry[key] = r.hex(_RECIPIENT_HEX[key], f"recipient {key}").hex()
+            values[key] = r.hex(RECIPIENT_FIELD_BYTES[key], f"recipient {key}")
             r.expect(",", "','")
         r.key("type")
         if r.string("recipient type") != kind:
             fail(f"a recipient with the keys of type {kind!r} must have that type")
-        entry["type"] = kind
         r.expect("}", "the end of the recipient '}'")
-        if entry["kid"] in kids:
+        if values["kid"] in kids:
             fail("duplicate recipient kid")
-        kids.add(entry["kid"])
-        return MappingProxyType(entry)
+        kids.add(values["kid"])
+        return record(**values)
     fail("each recipient must be an object with type 'hpke' or 'licence' and its keys")
 
 

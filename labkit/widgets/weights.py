@@ -151,7 +151,8 @@ class ContainerInspector(LabWidget):
             rows.append(f"<tr><td><code>{html.escape(name)}</code></td><td>{t['dtype']}</td>"
                         f"<td>{t['shape']}</td><td>{'AES-GCM' if t['encrypted'] else 'plain'}"
                         f"</td><td>{detail}</td></tr>")
-        recips = ", ".join(f"{r['type']} <code>{r['kid']}</code>" for r in m["recipients"])
+        recips = ", ".join(f"{r.type} <code>{r.kid.hex()}</code>"
+                           for r in self.header.parsed.recipients)
         return (f"<div style='font-size:90%'><b>model</b> <code>{html.escape(m['model_id'])}"
                 f"</code> version {m['version']} &middot; chunk {m['chunk_size']} bytes &middot; "
                 f"signer <code>{m['signer'][:16]}&hellip;</code> &middot; recipients: {recips}"
