@@ -125,7 +125,12 @@ def hub_config(workdir: Path, *, port: int, hub_port: int, api_port: int, token:
         "Spawner.cmd": [str(BIN / "jupyterhub-singleuser")],
         "Spawner.args": ["--ServerApp.allow_root=True"],  # this machine is root only
         # the image's prebuilt C kernel (postBuild) is shared by all students, as in deploy/
-        "Spawner.environment": {"XDG_CACHE_HOME": str(cache), "LABKIT_PROGRESS": "off"},
+        # and every server reads the lab's server settings (deploy/jupyter), as under both hubs: a student's
+        # server trimmed by jupyter_server_config.py, nbgrader's exchange in the run's folder
+        "Spawner.environment": {"XDG_CACHE_HOME": str(cache), "LABKIT_PROGRESS": "off",
+                                "JUPYTER_CONFIG_PATH": str(ROOT / "deploy" / "jupyter"),
+                                "LAB_EXCHANGE_ROOT": str(workdir / "exchange"), "LAB_INSTRUCTOR": "0",
+                                "TRAITLETS_APPLICATION_RAISE_CONFIG_FILE_ERROR": "1"},
         "Spawner.start_timeout": 300,
         "Spawner.http_timeout": 300,
         "JupyterHub.concurrent_spawn_limit": students,
@@ -165,6 +170,7 @@ class Hub:
         self.port, hub_port, api_port = free_port(), free_port(), free_port()
         self.token = secrets.token_hex(32)
         self.url = f"http://{LOOPBACK}:{self.port}"
+        (workdir / "exchange").mkdir(exist_ok=True)  # LAB_EXCHANGE_ROOT of the students' servers
         (workdir / "jupyterhub_config.py").write_text(hub_config(
             workdir, port=self.port, hub_port=hub_port, api_port=api_port, token=self.token,
             students=students, cache=cache, kernels=kernels))
