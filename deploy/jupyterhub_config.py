@@ -95,6 +95,10 @@ c.Spawner.environment = {
     "TRAITLETS_APPLICATION_RAISE_CONFIG_FILE_ERROR": "1",
     "LAB_INSTRUCTOR": lab_instructor,
 }
+# a whole class starting at once on this machine waits for CPU: 20 servers on 2 cores are ready after
+# about 16 s (deploy/README.md, "Time to a ready server"; 30 s before the student servers were
+# trimmed), where JupyterHub's default gives a server 30 s to answer before it fails the spawn
+c.Spawner.http_timeout = 120
 c.Spawner.mem_limit = MEM_LIMIT
 c.Spawner.cpu_limit = CPU_LIMIT
 try:  # systemd units enforce the limits above; LocalProcessSpawner would ignore them

@@ -184,6 +184,7 @@ def test_every_hub_marks_instructors_and_reads_the_lab_settings(monkeypatch, tmp
     config = PyFileConfigLoader("jupyterhub_config.py", path=str(ROOT / "deploy")).load_config()
     env = config.Spawner.environment
     assert Path(env["JUPYTER_CONFIG_PATH"]) == SETTINGS
+    assert config.Spawner.http_timeout >= 60  # a class starting at once needs more than the default 30 s
     role = env["LAB_INSTRUCTOR"]
     assert [role(_spawner("lecturer", admin=True)), role(_spawner("grader")), role(_spawner("tutor")),
             role(_spawner("alice")), role(_spawner("graders"))] == ["1", "1", "1", "0", "0"]

@@ -1,29 +1,32 @@
 """Every student's Jupyter server, trimmed to what the lab uses (deploy/README.md, "Time to a ready server").
 
-Both hubs put this folder on ``JUPYTER_CONFIG_PATH`` (``jupyterhub_config.py``, the Kubernetes
-values; TLJH: the linked ``deploy/tljh/lab_servers.py``), so ``jupyterhub-singleuser`` reads this file
-at every start. Twenty students logging in at once on two cores wait for CPU, so what each server
-does at start is what they wait for. Off for students, with what each saved
-(``labkit-server-start``, CPU-seconds of one server until JupyterLab's first page is served):
+The lab's hubs put this folder on ``JUPYTER_CONFIG_PATH`` (``jupyterhub_config.py``, the
+Kubernetes values; TLJH: the linked ``deploy/tljh/lab_servers.py``), so ``jupyterhub-singleuser``
+reads this file at every start. Twenty students logging in at once on two cores wait for CPU, so
+what each server does at start is what they wait for. Measured with ``labkit-server-start``
+(CPU-seconds of one server until JupyterLab's first page and its first API calls are served,
+median of six: 2.28 before, 1.26 now; until ``/api/status`` answers: 1.59 before, 1.14 now):
 
-- the server extensions no student feature needs: nbgrader's formgrader and course list (the
-  lecturer's grading pages; the assignment list, validate and submit stay), jupyter_lsp (no
-  language server is installed), jupytext's server side (notebooks are ``.ipynb``), the classic
-  notebook's MathJax 2 server (JupyterLab 4 ships MathJax 3 itself) and the classic notebook
-  interface (``/tree``, ``/notebooks``: JupyterLab is the interface, and every nbgitpuller link
-  of the course opens ``lab/tree/...``);
-- JupyterLab's PyPI extension manager (``LabApp.extension_manager = "readonly"``: it imports an
-  HTTP and XML-RPC stack at start and would let students install extensions from PyPI into a
-  server that is gone at the next login), the news feed and the update check (fetched from the
-  internet, per student, through the server);
-- Node.js at JupyterLab's import: ``jupyterlab.labapp`` runs ``node yarn.js config --json`` when
-  it is imported (for the npm registry it would build extensions from), if ``node`` is on the
-  PATH, as it is in the image and on a hub's machine. This file imports JupyterLab first, with the
-  folders holding ``node`` left out of the PATH for the moment of the import (the PATH is put back
-  before anything else runs), so the registry is the default one and no Node.js process starts;
-- the build check JupyterLab's page asks for at every load (``/lab/api/build``), which runs
-  Node.js twice on the server (``buildAvailable``/``buildCheck`` off: the image's JupyterLab is
-  prebuilt and students never rebuild it).
+- Node.js at JupyterLab's import (0.34 CPU-s, every server): ``jupyterlab.labapp`` runs
+  ``node yarn.js config --json`` when it is imported, only to learn the npm registry a build
+  would use, if ``node`` is on the PATH (as in the image and on a hub's machine). This file
+  imports JupyterLab first, with the folders holding ``node`` left out of the PATH for the moment
+  of the import (the PATH is put back before anything else runs): no Node.js process starts;
+- the build check JupyterLab's page asks for at every load (``/lab/api/build``: Node.js twice
+  more, about 0.6 CPU-s; every server): ``buildAvailable`` and ``buildCheck`` are off in
+  ``labconfig/page_config.json`` beside this file (the image's JupyterLab is prebuilt; nobody
+  rebuilds it on the hub);
+- for students, the server extensions no student feature needs (with the PyPI extension
+  manager, about 0.1 CPU-s): nbgrader's formgrader and course list (the lecturer's grading pages;
+  the assignment list, validate and submit stay), jupyter_lsp (no language server is installed),
+  jupytext's server side (the notebooks are ``.ipynb``), the classic notebook's MathJax 2 server
+  (JupyterLab 4 ships MathJax 3 itself) and the classic notebook interface (``/tree``,
+  ``/notebooks``: JupyterLab is the interface, and the course's nbgitpuller links open
+  ``lab/tree/...``), and JupyterLab's PyPI extension manager (``extension_manager = "readonly"``:
+  it imports an HTTP and XML-RPC stack at start, and would install extensions into a server that
+  is gone at the next login);
+- for everyone, the news feed and the update check (fetched from the internet, per student,
+  through the server).
 
 Kept: JupyterLab, the hub's own extension, nbgitpuller (update links), nbgrader's assignment list
 and validate (fetch, validate, submit), the terminals (a student's shell beside the notebooks)
