@@ -118,6 +118,21 @@ def test_a_students_server_starts_under_a_hub_and_serves_what_students_use():
     assert run["cpu_ready_s"] > 0 and run["cpu_page_s"] >= run["cpu_ready_s"] and run["rss_mib"] > 0
 
 
+def test_an_instructors_server_gets_the_formgrader_the_image_disables_for_everyone(tmp_path):
+    """postBuild disables nbgrader's instructor extensions system-wide (a jupyter_server_config.d file
+    of lower priority, as here); LAB_INSTRUCTOR=1 turns them on again for the lecturer's server."""
+    import json
+
+    system = tmp_path / "system"
+    (system / "jupyter_server_config.d").mkdir(parents=True)
+    (system / "jupyter_server_config.d" / "nbgrader.json").write_text(json.dumps({"ServerApp": {"jpserver_extensions": {
+        "nbgrader.server_extensions.formgrader": False, "nbgrader.server_extensions.course_list": False}}}))
+    run = server_start.start_once(config_path=Path(f"{SETTINGS}{os.pathsep}{system}"), instructor=True,
+                                  probe=("formgrader",))
+    assert run["probed"] == {"formgrader": 200}  # 404 without the lab's configuration (the system file wins)
+    assert run["statuses"] == {path: 200 for path in server_start.FIRST_PAGE}
+
+
 def test_the_stand_in_hub_refuses_unknown_tokens():
     import json
     import urllib.error
