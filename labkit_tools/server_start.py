@@ -2,7 +2,7 @@
 
 Usage: labkit-server-start [--repeat 3] [--app singleuser|server] [--role student|instructor]
                            [--config-path DIR | --no-lab-config] [--disable EXTENSION ...]
-                           [--block MODULE ...] [--profile FILE] [--importtime N]
+                           [--block MODULE ...] [--profile FILE] [--importtime N] [--together N]
        labkit-server-start --check-bytecode [--compile]
 
 ``--app singleuser`` (the default) starts ``jupyterhub-singleuser`` the way a hub's spawner does:
@@ -19,6 +19,10 @@ For each start it prints the wall time until ``/api/status`` answers 200 (when t
 ``/proc``), its CPU seconds and wall time once JupyterLab's first page and the first API calls
 the page makes are served (``/lab``, ``/lab/api/settings``, ``/api/kernelspecs``,
 ``/lab/api/translations``, ``/api/contents``), RSS and USS then, and the extensions it loaded.
+
+``--together N`` starts N servers at the same moment, each asked for its first page as soon as it
+is ready (a class logging in at once, without the hub's own CPU), and prints the time to ready and
+to the first page (p50, p95, max) and the CPU-seconds they used.
 
 ``--profile FILE`` runs the server under cProfile (the start, the first page, the shutdown) and
 prints the functions with the most cumulative time; ``--importtime N`` runs it with
@@ -191,7 +195,8 @@ def first_page(base: str, token: str) -> dict[str, int]:
 
 def start_once(disabled: list[str] = (), blocked: list[str] = (), *, app: str = "singleuser",
                config_path: Path | None = LAB_CONFIG, instructor: bool = False, profile: Path | None = None,
-               importtime: bool = False, probe: tuple[str, ...] = (), timeout: float = 300.0) -> dict:
+               importtime: bool = False, probe: tuple[str, ...] = (), poll: float = 0.02,
+               timeout: float = 300.0) -> dict:
     """One server start: wall and CPU seconds to ready and to the first page served, RSS/USS, extensions.
 
     ``probe``: paths under the server's prefix requested after the measurements; their statuses
@@ -240,7 +245,7 @@ def start_once(disabled: list[str] = (), blocked: list[str] = (), *, app: str = 
                 if fetch(base + "api/status", token, timeout=2)[0] == 200:
                     break
             except OSError:
-                time.sleep(0.02)
+                time.sleep(poll)
         ready, cpu_ready = time.perf_counter() - started, cpu_seconds(server.pid)
         statuses = first_page(base, token)
         page, cpu_page = time.perf_counter() - started, cpu_seconds(server.pid)
@@ -332,6 +337,24 @@ def compile_bytecode(stale: list[dict]) -> None:
         py_compile.compile(entry["origin"], cfile=entry["cached"], doraise=True)
 
 
+def start_together(n: int, **options) -> tuple[list[dict], float]:
+    """``n`` servers started at the same moment, each with its own stand-in hub, as a class logging in
+    at once; each is asked for JupyterLab's first page as soon as it is ready (a student's browser).
+    Returns the runs and the wall time until the last first page was served."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    began = time.perf_counter()
+    with ThreadPoolExecutor(n) as pool:  # the hubs' probes: every 0.25 s (JupyterHub's first back-off steps)
+        runs = list(pool.map(lambda _: start_once(poll=0.25, **options), range(n)))
+    return runs, time.perf_counter() - began
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The nearest-rank percentile (q in 0..100) of a non-empty list."""
+    ordered = sorted(values)
+    return ordered[max(0, -(-len(ordered) * q // 100) - 1)]
+
+
 def report(runs: list[dict]) -> None:
     for r in runs:
         bad = {p: s for p, s in r["statuses"].items() if s != 200}
@@ -362,6 +385,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check-bytecode", action="store_true",
                         help="list the modules a server imports that have no up-to-date .pyc")
     parser.add_argument("--compile", action="store_true", help="with --check-bytecode: write the missing .pyc")
+    parser.add_argument("--together", type=int, default=0, metavar="N",
+                        help="start N servers at the same moment (a class logging in at once) and report "
+                             "the time to ready and to the first page: p50, p95, max")
     args = parser.parse_args(argv)
     options = dict(app=args.app, config_path=None if args.no_lab_config else args.config_path,
                    instructor=args.role == "instructor")
@@ -376,6 +402,18 @@ def main(argv: list[str] | None = None) -> int:
             stale = stale_bytecode([e["name"] for e in stale])
             print(f"compiled; {len(stale)} still without byte-code")
         return 1 if stale else 0
+    if args.together:
+        runs, wall = start_together(args.together, disabled=args.disable, blocked=args.block, **options)
+        cpu = sum(r["cpu_page_s"] for r in runs)
+        print(f"{args.together} servers started together (load average {os.getloadavg()[0]:.1f}, "
+              f"{os.cpu_count()} cores); config {options['config_path'] or 'none'}, role {args.role}")
+        for key, what in (("ready_s", "time to ready"), ("page_s", "time to the first page")):
+            values = [r[key] for r in runs]
+            print(f"  {what}: p50 {percentile(values, 50):.2f} s, p95 {percentile(values, 95):.2f} s, "
+                  f"max {max(values):.2f} s")
+        print(f"  CPU-seconds of the servers until their first page: {cpu:.1f} in all, {cpu / len(runs):.2f} each "
+              f"({cpu / (os.cpu_count() or 1):.1f} s of all cores); stopped after {wall:.1f} s")
+        return 0
     runs = [start_once(args.disable, args.block, profile=args.profile if i == 0 else None,
                        importtime=bool(args.importtime) and i == 0, **options) for i in range(args.repeat)]
     print(f"load average {os.getloadavg()[0]:.1f}; app {args.app}, role {args.role}, config "

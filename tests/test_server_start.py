@@ -223,3 +223,9 @@ def test_every_hub_marks_instructors_and_reads_the_lab_settings(monkeypatch, tmp
     env = PyFileConfigLoader("jupyterhub_config.py", path=str(tmp_path)).load_config().Spawner.environment.get_value({})
     assert Path(env["JUPYTER_CONFIG_PATH"]) == SETTINGS and env["TRAITLETS_APPLICATION_RAISE_CONFIG_FILE_ERROR"] == "1"
     assert [env["LAB_INSTRUCTOR"](_spawner("lecturer", admin=True)), env["LAB_INSTRUCTOR"](_spawner("alice"))] == ["1", "0"]
+
+
+def test_percentile_is_the_nearest_rank():
+    values = [float(v) for v in range(20, 0, -1)]  # unsorted on purpose
+    assert [server_start.percentile(values, q) for q in (5, 50, 95, 100)] == [1.0, 10.0, 19.0, 20.0]
+    assert server_start.percentile([3.5], 95) == 3.5
