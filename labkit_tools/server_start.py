@@ -18,7 +18,8 @@ For each start it prints the wall time until ``/api/status`` answers 200 (when t
 ``wait_for_http_server`` would see it), the server's CPU seconds then (user + system, from
 ``/proc``), its CPU seconds and wall time once JupyterLab's first page and the first API calls
 the page makes are served (``/lab``, ``/lab/api/settings``, ``/api/kernelspecs``,
-``/lab/api/translations``, ``/api/contents``), RSS and USS then, and the extensions it loaded.
+``/lab/api/translations``, ``/api/contents``, and ``/lab/api/build`` when the page asks for a build
+check), RSS and USS then, and the extensions it loaded.
 
 ``--together N`` starts N servers at the same moment, each asked for its first page as soon as it
 is ready (a class logging in at once, without the hub's own CPU), and prints the time to ready and
