@@ -75,14 +75,30 @@ if students_file:
 c.Spawner.cmd = [str(BIN / "jupyterhub-singleuser")]
 c.Spawner.default_url = "/lab/tree/lab/00_start_here.ipynb"
 EXCHANGE = os.environ.get("LAB_EXCHANGE_ROOT", "/srv/nbgrader/exchange")  # laid out by deploy/exchange.py
+# who grades: the hub's admins and the accounts in LAB_INSTRUCTORS (comma-separated, e.g. a grader account)
+INSTRUCTORS = {name.strip() for name in os.environ.get("LAB_INSTRUCTORS", "").split(",") if name.strip()}
+
+
+def lab_instructor(spawner) -> str:
+    """``LAB_INSTRUCTOR`` for a server: "1" for an instructor (formgrader on), "0" for a student
+    (the trimmed server of deploy/jupyter/jupyter_server_config.py)."""
+    return "1" if spawner.user.admin or spawner.user.name in INSTRUCTORS else "0"
+
+
 c.Spawner.environment = {
     "PATH": f"{BIN}:/usr/local/bin:/usr/bin:/bin",
-    # nbgrader's settings, the same for every server: deploy/jupyter/nbgrader_config.py; a missing
-    # exchange stops every nbgrader command with the reason rather than using another folder
+    # every server's settings: deploy/jupyter (nbgrader_config.py: a missing exchange stops every
+    # nbgrader command with the reason rather than using another folder; jupyter_server_config.py:
+    # what a student's server leaves out, so it starts sooner)
     "JUPYTER_CONFIG_PATH": str(LAB / "deploy" / "jupyter"),
     "LAB_EXCHANGE_ROOT": EXCHANGE,
     "TRAITLETS_APPLICATION_RAISE_CONFIG_FILE_ERROR": "1",
+    "LAB_INSTRUCTOR": lab_instructor,
 }
+# a whole class starting at once on this machine waits for CPU: 20 servers on 2 cores are ready after
+# about 16 s (deploy/README.md, "Time to a ready server"; 30 s before the student servers were
+# trimmed), where JupyterHub's default gives a server 30 s to answer before it fails the spawn
+c.Spawner.http_timeout = 120
 c.Spawner.mem_limit = MEM_LIMIT
 c.Spawner.cpu_limit = CPU_LIMIT
 try:  # systemd units enforce the limits above; LocalProcessSpawner would ignore them

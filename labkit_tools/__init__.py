@@ -13,7 +13,7 @@ argparse, so ``labkit-NAME --help`` works and ``python -m labkit_tools.NAME`` ru
 ``labkit-quiz-cells``        each concept question's markdown cell, written from labkit
 ``labkit-unit-timing``       class time of a unit; timing plans of the instructor notes
 ``labkit-notebook-memory``   peak memory of each unit in a fresh kernel
-``labkit-server-start``      time from starting a Jupyter server to a ready one
+``labkit-server-start``      time and CPU from starting a student's server to a ready one
 ``labkit-table1-full``       regenerate the paper's Table 1 on 1000 keys (data/results)
 =========================== ==================================================================
 """

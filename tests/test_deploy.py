@@ -38,7 +38,8 @@ def test_post_build_leaves_no_solution_in_the_image(tmp_path):
     env = dict(os.environ, PATH=os.pathsep.join([str(stub), str(Path(sys.executable).parent), os.environ["PATH"]]),
                XDG_CACHE_HOME=str(tmp_path / "cache"), STUB_LOG=str(tmp_path / "jupyter.log"))
     assert os.stat(ROOT / "postBuild").st_mode & stat.S_IXUSR, "repo2docker runs postBuild only if executable"
-    done = subprocess.run(["bash", "postBuild"], cwd=tree, env=env, capture_output=True, text=True, timeout=600)
+    done = done_build = subprocess.run(["bash", "postBuild"], cwd=tree, env=env, capture_output=True, text=True,
+                                       timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
 
     assert not (tree / ".git").exists() and not (tree / "tests").exists()
@@ -63,6 +64,12 @@ def test_post_build_leaves_no_solution_in_the_image(tmp_path):
     assert "nbgrader.server_extensions.formgrader" in (tmp_path / "jupyter.log").read_text()
     # the image drops the parser jsonschema would build at every server start (postBuild step 4)
     assert "pip uninstall --yes --quiet rfc3987-syntax lark" in (tmp_path / "jupyter.log").read_text()
+    # and holds the byte-code of every labkit module, which students' processes cannot write (step 5)
+    import importlib.util
+
+    sources = sorted((tree / "labkit").rglob("*.py"))
+    assert sources and not [p for p in sources if not Path(importlib.util.cache_from_source(str(p))).is_file()]
+    assert "0 without up-to-date byte-code" in done_build.stdout
 
 
 def test_single_machine_config_loads_with_culler_and_limits(monkeypatch, tmp_path):
