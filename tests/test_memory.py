@@ -42,6 +42,19 @@ def test_release_returns_a_fragmented_heaps_free_pages():
     assert freed - after >= 45 and returned == "True", (start, freed, after)
 
 
+@pytest.mark.skipif(memory._malloc_trim() is None, reason="needs glibc's mallopt (Linux with glibc)")
+def test_a_tuned_server_heap_returns_freed_blocks_without_a_trim():
+    """The same 64 MiB in 96 KiB blocks: by default they come from the heap and stay resident when
+    freed; after tune_server_heap() each is its own mapping, gone when freed."""
+    script = _FRAGMENTED.replace("65536", str(96 * 1024)).replace("start = rss()", "TUNE\nstart = rss()")
+    for tune, stays in (("pass", True), ("assert memory.tune_server_heap()", False)):
+        done = subprocess.run([sys.executable, "-c", script.replace("TUNE", tune)], capture_output=True, text=True,
+                              timeout=60)
+        assert done.returncode == 0, done.stderr
+        start, freed, _after, _ = done.stdout.split()
+        assert (float(freed) - float(start) >= 50) is stays, (tune, start, freed)
+
+
 def test_release_without_glibc_collects_garbage_only(monkeypatch):
     monkeypatch.setattr(memory, "_malloc_trim", lambda: None)
     assert memory.release() is False
