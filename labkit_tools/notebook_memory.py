@@ -52,6 +52,8 @@ class Sampler(threading.Thread):
                 info = self.process.memory_full_info()
                 for name in self.cell_peak:
                     self.cell_peak[name] = max(self.cell_peak[name], getattr(info, name))
+                for name in self.peak:
+                    self.peak[name] = max(self.peak[name], getattr(info, name))
             except (psutil.NoSuchProcess, psutil.AccessDenied):
                 pass
             peaks = {f"{name}_mib": round(value / 2**20, 1) for name, value in self.cell_peak.items()}

@@ -58,6 +58,7 @@ def test_a_tuned_server_heap_returns_freed_blocks_without_a_trim():
 def test_release_without_glibc_collects_garbage_only(monkeypatch):
     monkeypatch.setattr(memory, "_malloc_trim", lambda: None)
     assert memory.release() is False
+    assert memory.tune_server_heap() is False, "a server without glibc keeps its allocator as it is"
 
 
 class _Events:
@@ -133,3 +134,24 @@ def test_trigger_fields_in_blocks_match_image_by_image():
     assert np.array_equal(got, fields) and padded.all()
     written[-1, -1, -1] |= 1  # a set bit after the field, in the last block only
     assert layout.padding_is_zero(written).tolist() == [True] * (n - 1) + [False]
+
+
+def test_the_notebook_memory_sampler_gives_each_cell_its_own_peak():
+    """labkit-notebook-memory --cells: a cell's peak is what was resident while it ran, not before."""
+    import os
+
+    from labkit_tools import notebook_memory
+
+    sampler = notebook_memory.Sampler(os.getpid(), interval=0.02)
+    sampler.start()
+    try:
+        sampler.cell_done()
+        held = b"\x01" * (64 << 20)  # one "cell" holds 64 MiB (its own mapping: freed at once below)
+        first = sampler.cell_done()
+        del held
+        second = sampler.cell_done()
+    finally:
+        sampler.stop.set()
+        sampler.join()
+    assert first["rss_mib"] - second["rss_mib"] >= 50 and first["pss_mib"] - second["pss_mib"] >= 50, (first, second)
+    assert sampler.peak["rss"] / 2**20 >= first["rss_mib"] - 1
