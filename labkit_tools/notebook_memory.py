@@ -42,6 +42,7 @@ class Sampler(threading.Thread):
         self.peak = {"rss": 0, "uss": 0, "pss": 0}
         self.current_rss = 0
         self.cell_peak = {"rss": 0, "pss": 0}  # maxima since the last ``cell_done()``
+        self.cell = 0  # how many cells are done: a reading begun in one cell never counts for the next
         self.lock = threading.Lock()
         self.stop = threading.Event()
 
@@ -58,10 +59,13 @@ class Sampler(threading.Thread):
                 pass
             peaks = {f"{name}_mib": round(value / 2**20, 1) for name, value in self.cell_peak.items()}
             self.cell_peak = {name: 0 for name in self.cell_peak}
+            self.cell += 1
         return peaks
 
     def run(self) -> None:
         while not self.stop.is_set():
+            with self.lock:
+                cell = self.cell
             try:
                 info = self.process.memory_full_info()
             except (psutil.NoSuchProcess, psutil.AccessDenied):
@@ -70,7 +74,7 @@ class Sampler(threading.Thread):
                 self.current_rss = info.rss
                 for name in self.peak:
                     self.peak[name] = max(self.peak[name], getattr(info, name))
-                for name in self.cell_peak:
+                for name in self.cell_peak if cell == self.cell else ():
                     self.cell_peak[name] = max(self.cell_peak[name], getattr(info, name))
             self.stop.wait(self.interval)
 

@@ -137,21 +137,32 @@ def test_trigger_fields_in_blocks_match_image_by_image():
 
 
 def test_the_notebook_memory_sampler_gives_each_cell_its_own_peak():
-    """labkit-notebook-memory --cells: a cell's peak is what was resident while it ran, not before."""
-    import os
-
+    """labkit-notebook-memory --cells: a cell's peak is what was resident while it ran, not before.
+    The "kernel" is a fresh process that holds 64 MiB during one step and frees it in the next."""
     from labkit_tools import notebook_memory
 
-    sampler = notebook_memory.Sampler(os.getpid(), interval=0.02)
+    step = ("import sys\nfor line in sys.stdin:\n    held = b'\\x01' * (64 << 20) if line.strip() == 'hold' else None\n"
+            "    print('done', flush=True)\n")
+    kernel = subprocess.Popen([sys.executable, "-c", step], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    sampler = notebook_memory.Sampler(kernel.pid, interval=0.02)
     sampler.start()
+
+    def cell(command: str) -> dict:
+        kernel.stdin.write(command + "\n")
+        kernel.stdin.flush()
+        assert kernel.stdout.readline() == "done\n"
+        return sampler.cell_done()
+
     try:
-        sampler.cell_done()
-        held = b"\x01" * (64 << 20)  # one "cell" holds 64 MiB (its own mapping: freed at once below)
-        first = sampler.cell_done()
-        del held
-        second = sampler.cell_done()
+        before = cell("free")
+        held = cell("hold")
+        cell("free")  # it starts with the 64 MiB still held: its peak includes them
+        after = cell("free")
     finally:
         sampler.stop.set()
         sampler.join()
-    assert first["rss_mib"] - second["rss_mib"] >= 50 and first["pss_mib"] - second["pss_mib"] >= 50, (first, second)
-    assert sampler.peak["rss"] / 2**20 >= first["rss_mib"] - 1
+        kernel.kill()
+        kernel.wait()
+    for other in (before, after):
+        assert held["rss_mib"] - other["rss_mib"] >= 50 and held["pss_mib"] - other["pss_mib"] >= 50, (held, other)
+    assert sampler.peak["rss"] / 2**20 >= held["rss_mib"] - 1
