@@ -3,10 +3,18 @@
 Usage: python deploy/capacity.py [deploy/results/loadtest.json]
 
 Model (every assumption is a constant below, and stated in the table's notes):
-- memory: a student needs the p95 of the measured peak RSS of their server and kernels at once;
-  the Kubernetes guarantee is that figure rounded up to a quarter GiB, the limit twice it (a
-  second open notebook). A node of C cores has MEM_PER_CORE_GIB GiB per core, less what the
-  system and kubelet keep (SYSTEM_RESERVE_GIB plus SYSTEM_RESERVE_FRACTION).
+- memory: a node pays each student the p95 of the measured peak PSS of their server and kernels
+  at once (proportional set size: a page shared by k processes, such as torch's libraries in every
+  kernel, counts 1/k in each, so the PSS of all processes sums to what the node holds). The
+  Kubernetes guarantee, which packs the node, is that figure rounded up to a quarter GiB. The
+  limit is what a cgroup may charge one pod: shared file pages are charged to the pod that first
+  touched them, so it is sized from RSS (every mapped page counted in full), rounded up the same
+  way and doubled (a second open notebook). Reports from before the load test read PSS have RSS
+  only: both then come from RSS. PSS depends on how many processes share the pages: the load
+  test's figure is the share at its density (N students on one machine, the image's files in one
+  page cache); a node with fewer students pays more each, at most the RSS.
+  A node of C cores has MEM_PER_CORE_GIB GiB per core, less what the system and kubelet keep
+  (SYSTEM_RESERVE_GIB plus SYSTEM_RESERVE_FRACTION).
 - CPU: the peak of a lecture is the whole class running the measured chapters at the same time;
   a node of C cores then needs (students x CPU-seconds per student) / C seconds for everyone to
   finish, which must stay within RUN_ALL_BUDGET_S. The CPU guarantee per student is
@@ -32,13 +40,28 @@ CLASS_SIZE = 300
 QUARTER_GIB_MB = 256
 
 
+def student_memory(report: dict) -> tuple[float, float, str]:
+    """(p95 peak PSS, p95 peak RSS, "PSS" or "RSS") of a student's server + kernels: PSS when the
+    report has it, else RSS for both (runs from before the sampler read PSS)."""
+    rss = report["student_peak_rss_mb"]["p95"]
+    pss = report.get("student_peak_pss_mb", {}).get("p95")
+    if pss is None or math.isnan(pss) or pss <= 0:
+        return rss, rss, "RSS"
+    return pss, rss, "PSS"
+
+
+def quarter_gib(mb: float) -> int:
+    return math.ceil(mb / QUARTER_GIB_MB) * QUARTER_GIB_MB
+
+
 def guarantees(report: dict) -> dict:
-    """Per-student memory guarantee/limit (MiB, rounded up to 1/4 GiB) and CPU guarantee (cores)."""
-    peak_mb = report["student_peak_rss_mb"]["p95"]
-    memory = math.ceil(peak_mb / QUARTER_GIB_MB) * QUARTER_GIB_MB
+    """Per-student memory guarantee (from PSS) and limit (from RSS), MiB rounded up to 1/4 GiB, and
+    the CPU guarantee (cores)."""
+    share_mb, rss_mb, basis = student_memory(report)
     cpu_s = report["student_cpu_s"]["p95"]
-    return {"memory_guarantee_mb": memory, "memory_limit_mb": 2 * memory, "cpu_s": cpu_s,
-            "cpu_guarantee": round(cpu_s / RUN_ALL_BUDGET_S, 2), "peak_mb": peak_mb}
+    return {"memory_guarantee_mb": quarter_gib(share_mb), "memory_limit_mb": 2 * quarter_gib(rss_mb), "cpu_s": cpu_s,
+            "cpu_guarantee": round(cpu_s / RUN_ALL_BUDGET_S, 2), "peak_mb": share_mb, "peak_rss_mb": rss_mb,
+            "basis": basis}
 
 
 def per_node(cores: int, need: dict) -> dict:
@@ -51,9 +74,10 @@ def per_node(cores: int, need: dict) -> dict:
 
 
 def peak_chapter(report: dict) -> tuple[str, str]:
-    """The measured notebooks that peak in kernel memory and in run time."""
+    """The measured notebooks that peak in kernel memory (PSS when measured, else RSS) and in run time."""
     notebooks = report["notebooks"]
-    memory = max(notebooks, key=lambda nb: notebooks[nb]["kernel_peak_rss_mb"]["max"])
+    key = "kernel_peak_pss_mb" if all("kernel_peak_pss_mb" in nb for nb in notebooks.values()) else "kernel_peak_rss_mb"
+    memory = max(notebooks, key=lambda nb: notebooks[nb][key]["max"])
     time = max(notebooks, key=lambda nb: notebooks[nb]["time_s"]["p95"])
     return memory, time
 
@@ -64,8 +88,10 @@ def table(report: dict) -> str:
     memory_peak, time_peak = peak_chapter(report)
     rows = [per_node(cores, need) for cores in NODE_CORES]
     lines = [
-        f"Per student: peak memory {need['peak_mb']:.0f} MiB (p95 of server + kernels) -> guarantee "
-        f"{need['memory_guarantee_mb'] / 1024:g} GiB, limit {need['memory_limit_mb'] / 1024:g} GiB; CPU "
+        f"Per student: peak memory {need['peak_mb']:.0f} MiB {need['basis']} (p95 of server + kernels"
+        + (f"; RSS {need['peak_rss_mb']:.0f} MiB" if need["basis"] == "PSS" else "") + ") -> guarantee "
+        f"{need['memory_guarantee_mb'] / 1024:g} GiB, limit {need['memory_limit_mb'] / 1024:g} GiB"
+        + (" (from RSS: what a cgroup may charge one pod)" if need["basis"] == "PSS" else "") + "; CPU "
         f"{need['cpu_s']:.0f} CPU-seconds for the measured chapters (p95) -> guarantee {need['cpu_guarantee']} "
         f"core, limit 1 core. Peak chapter: `{memory_peak}` for memory, `{time_peak}` for run time.", "",
         "| node | memory | students by memory | students by CPU | students per node | bound by |",

@@ -12,13 +12,15 @@ server, opens each notebook as a session and runs its code cells through the ker
 does); every check of those notebooks goes to the service. Last, in the last notebook's kernel,
 each student runs exercise 06.8 through the service (the worked attack of notebook 06b, taken from
 it, through ``labkit.exercises``' handles), each query batch timed as the kernel sees it. A sampler
-reads every process the hub started (psutil) for the peak memory of each kernel and server and the
-CPU and memory of the hub, the proxy and the challenge service.
+reads every process the hub started for the peak memory of each kernel and server (RSS, PSS and
+USS, from ``/proc/PID/smaps_rollup``) and the CPU and memory of the hub, the proxy and the challenge
+service.
 
 The report (printed, and written as ``loadtest-<time>.json`` and ``.md`` in ``--out``, earlier runs
 kept; a run where every student finished also becomes ``loadtest.json``/``.md``, which the capacity
 table reads) gives how many students finished, time to a ready server and to the last cell (p50,
-p95, max), peak memory per student in MiB, the hub's CPU, and the challenge service's latency per
+p95, max), peak memory per student in MiB (RSS, what a cgroup may charge one pod; PSS, the share
+of the node's memory; USS, the student's own), the hub's CPU, and the challenge service's latency per
 06.8 query batch (p50, p95, max), CPU and memory; a failure names the request or cell that failed. ``--no-kernels`` measures the hub alone: every student logs in, starts a stand-in
 server (``fake_singleuser.py``, no kernel) and keeps using it through the proxy for ``--duration``
 seconds, so the hub's CPU and memory can be read at class sizes one machine could not run kernels for. Bounded: at most MAX_STUDENTS students, a deadline for the whole
@@ -266,12 +268,61 @@ class Hub:
 
 
 # -- sampling memory and CPU -------------------------------------------------------------------
+@dataclass(frozen=True)
+class Memory:
+    """One process's memory in MiB. ``rss``: every page it maps, shared library pages counted in full
+    (what a cgroup may charge one pod, if it touched them first); ``pss``: each page divided by the
+    number of processes mapping it (the honest share: summed over all processes it is what the
+    machine pays); ``uss``: the pages it alone maps (what ending it frees)."""
+    rss: float
+    pss: float
+    uss: float
+
+    def __add__(self, other: "Memory") -> "Memory":
+        return Memory(self.rss + other.rss, self.pss + other.pss, self.uss + other.uss)
+
+
+ROLLUP_FIELDS = {"Rss": "rss", "Pss": "pss", "Private_Clean": "uss", "Private_Dirty": "uss", "Private_Hugetlb": "uss"}
+
+
+def memory_of(pid: int) -> Memory:
+    """RSS, PSS and USS of ``pid`` in MiB, from ``/proc/PID/smaps_rollup`` (Linux 4.14+): the kernel
+    sums the mappings itself, one short read, where psutil's ``memory_full_info`` parses the whole
+    ``smaps`` (thousands of mappings for a process with torch). Raises ``psutil.NoSuchProcess`` for a
+    process that has ended and ``psutil.AccessDenied`` where reading it is not allowed."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as rollup:
+            text = rollup.read()
+    except (FileNotFoundError, ProcessLookupError) as err:
+        raise psutil.NoSuchProcess(pid) from err
+    except PermissionError as err:
+        raise psutil.AccessDenied(pid) from err
+    kib = {"rss": 0, "pss": 0, "uss": 0}
+    for line in text.splitlines()[1:]:  # the first line is the [rollup] address range
+        name, _, rest = line.decode("ascii", "replace").partition(":")
+        if name in ROLLUP_FIELDS:
+            kib[ROLLUP_FIELDS[name]] += int(rest.split()[0])
+    if not kib["rss"] and not text.strip():
+        raise psutil.NoSuchProcess(pid)  # a zombie: its memory is gone
+    return Memory(kib["rss"] / 1024, kib["pss"] / 1024, kib["uss"] / 1024)
+
+
+def raise_peak(peaks: dict, key: str, memory: Memory) -> None:
+    """Keep, per key, the largest RSS, PSS and USS seen (each its own maximum)."""
+    old = peaks.get(key, Memory(0.0, 0.0, 0.0))
+    peaks[key] = Memory(max(old.rss, memory.rss), max(old.pss, memory.pss), max(old.uss, memory.uss))
+
+
 @dataclass
 class Peaks:
-    kernel_rss: dict[str, float] = field(default_factory=dict)  # kernel id -> peak MB
-    server_rss: dict[str, float] = field(default_factory=dict)  # student -> peak MB of the server
-    student_rss: dict[str, float] = field(default_factory=dict)  # student -> peak MB of server + kernels
-    total_rss: float = 0.0  # peak MB of everything the hub started, at one instant
+    kernel_rss: dict[str, float] = field(default_factory=dict)  # kernel id -> peak MiB
+    server_rss: dict[str, float] = field(default_factory=dict)  # student -> peak MiB of the server
+    student_rss: dict[str, float] = field(default_factory=dict)  # student -> peak MiB of server + kernels
+    total_rss: float = 0.0  # peak MiB of everything the hub started, at one instant
+    kernel: dict[str, Memory] = field(default_factory=dict)  # kernel id -> peak RSS, PSS, USS
+    server: dict[str, Memory] = field(default_factory=dict)  # student -> peaks of the server
+    student: dict[str, Memory] = field(default_factory=dict)  # student -> peaks of server + kernels at one instant
+    total_pss: float = 0.0  # peak PSS of everything the hub started, at one instant: what the machine paid
     hub_percent: float = 0.0
     hub_rss: float = 0.0  # peak MiB of the hub process
     proxy_rss: float = 0.0  # peak MiB of the proxy
@@ -291,7 +342,8 @@ class Peaks:
 
 
 class Sampler(threading.Thread):
-    """Every ``interval`` seconds: RSS of each kernel and server, CPU % of the hub and the proxy."""
+    """Every ``interval`` seconds: RSS, PSS and USS of each kernel and server (``memory_of``), CPU % of
+    the hub and the proxy."""
 
     def __init__(self, hub: Hub, interval: float = 0.5):
         super().__init__(daemon=True)
@@ -310,7 +362,7 @@ class Sampler(threading.Thread):
                 continue  # a process ended between listing and reading: next round
 
     def sample(self, proxies: dict) -> None:
-        peaks, total, per_student = self.peaks, 0.0, {}
+        peaks, total, total_pss, per_student = self.peaks, 0.0, 0.0, {}
         available = psutil.virtual_memory().available / 2**20
         if available < RESERVE_MB:  # a shared machine: never push others into the OOM killer
             peaks.aborted = f"stopped: available memory fell to {available:.0f} MB"
@@ -321,10 +373,11 @@ class Sampler(threading.Thread):
         peaks.hub_rss = max(peaks.hub_rss, self.hub_process.memory_info().rss / 2**20)
         for proc in self.hub.descendants():
             try:
-                cmdline, rss = proc.cmdline(), proc.memory_info().rss / 2**20
+                cmdline, memory = proc.cmdline(), memory_of(proc.pid)
             except psutil.Error:
                 continue
-            total += rss
+            rss = memory.rss
+            total, total_pss = total + rss, total_pss + memory.pss
             text = " ".join(cmdline)
             times = proc.cpu_times()
             cpu = times.user + times.system
@@ -332,14 +385,21 @@ class Sampler(threading.Thread):
                 student = self.owner.get(proc.pid) or proc.environ().get("JUPYTERHUB_USER", "?")
                 self.owner[proc.pid] = student
                 peaks.server_rss[student] = max(peaks.server_rss.get(student, 0.0), rss)
-                per_student[student] = per_student.get(student, 0.0) + rss
+                raise_peak(peaks.server, student, memory)
+                per_student[student] = per_student.get(student, Memory(0.0, 0.0, 0.0)) + memory
                 peaks.cpu_s[proc.pid] = (student, cpu)
             elif "ipykernel_launcher" in text:
                 kernel = next((Path(a).stem.removeprefix("kernel-") for a in cmdline if a.endswith(".json")), "?")
-                rss += sum(child.memory_info().rss for child in proc.children(recursive=True)) / 2**20
+                for child in proc.children(recursive=True):
+                    try:
+                        memory += memory_of(child.pid)
+                    except psutil.Error:
+                        pass  # a helper the kernel started ended meanwhile
+                rss = memory.rss
                 peaks.kernel_rss[kernel] = max(peaks.kernel_rss.get(kernel, 0.0), rss)
+                raise_peak(peaks.kernel, kernel, memory)
                 student = self.owner.get(proc.ppid(), "?")
-                per_student[student] = per_student.get(student, 0.0) + rss
+                per_student[student] = per_student.get(student, Memory(0.0, 0.0, 0.0)) + memory
                 peaks.cpu_s[proc.pid] = (student, cpu + times.children_user + times.children_system)
             elif "labkit.challenges serve --hub" in text:
                 peaks.service_rss = max(peaks.service_rss, rss)
@@ -356,9 +416,11 @@ class Sampler(threading.Thread):
                     proc.cpu_percent()
                 else:
                     peaks.proxy_percent = max(peaks.proxy_percent, proxies[proc.pid].cpu_percent())
-        for student, rss in per_student.items():
-            peaks.student_rss[student] = max(peaks.student_rss.get(student, 0.0), rss)
+        for student, memory in per_student.items():
+            peaks.student_rss[student] = max(peaks.student_rss.get(student, 0.0), memory.rss)
+            raise_peak(peaks.student, student, memory)
         peaks.total_rss = max(peaks.total_rss, total)
+        peaks.total_pss = max(peaks.total_pss, total_pss)
 
 
 # -- one student -------------------------------------------------------------------------------
@@ -604,11 +666,17 @@ def run(students: int, notebook_paths: list[Path], *, timeout: float = 1200, cel
 def report(runs: list[StudentRun], peaks: Peaks, notebooks: dict[str, list[str]], *, hub_cpu: float,
            wall: float, command: str, load) -> dict:
     finished = [r for r in runs if r.finished]
+    def kernels(nb: str, measure: str) -> dict:
+        return percentiles([getattr(peaks.kernel[r.kernels[nb]], measure) for r in finished
+                            if r.kernels.get(nb) in peaks.kernel])
+
     per_notebook = {nb: {"cells": len(cells),
                          "time_s": percentiles([r.notebook_s[nb] for r in finished]),
                          "kernel_peak_rss_mb": percentiles([peaks.kernel_rss[r.kernels[nb]] for r in finished
-                                                            if r.kernels.get(nb) in peaks.kernel_rss])}
+                                                            if r.kernels.get(nb) in peaks.kernel_rss]),
+                         "kernel_peak_pss_mb": kernels(nb, "pss"), "kernel_peak_uss_mb": kernels(nb, "uss")}
                     for nb, cells in notebooks.items()}
+    students = {k: v for k, v in peaks.student.items() if k != "?"}
     return {
         "command": command,
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -625,8 +693,14 @@ def report(runs: list[StudentRun], peaks: Peaks, notebooks: dict[str, list[str]]
         "time_to_last_cell_s": percentiles([r.last_cell_s for r in finished]),
         "server_peak_rss_mb": percentiles(list(peaks.server_rss.values())),
         "student_peak_rss_mb": percentiles([v for k, v in peaks.student_rss.items() if k != "?"]),
+        # PSS: shared pages (torch's libraries, Python) divided among the processes that map them, so
+        # summed over processes it is what the machine pays; USS: what each student alone holds
+        "server_peak_pss_mb": percentiles([m.pss for m in peaks.server.values()]),
+        "student_peak_pss_mb": percentiles([m.pss for m in students.values()]),
+        "student_peak_uss_mb": percentiles([m.uss for m in students.values()]),
         "student_cpu_s": percentiles([v for k, v in peaks.student_cpu_s().items() if k != "?"]),
         "all_processes_peak_rss_mb": round(peaks.total_rss, 1),
+        "all_processes_peak_pss_mb": round(peaks.total_pss, 1),
         "hub": {"cpu_s": round(hub_cpu, 2), "mean_percent": round(100 * hub_cpu / wall, 1),
                 "peak_percent": round(peaks.hub_percent, 1), "peak_rss_mb": round(peaks.hub_rss, 1)},
         "proxy_peak_rss_mb": round(peaks.proxy_rss, 1),
@@ -664,13 +738,22 @@ def markdown(rep: dict) -> str:
     for nb, figures in rep["notebooks"].items():
         lines.append(row(f"`{nb}` ({figures['cells']} cells), run time", figures["time_s"], "s"))
         lines.append(row(f"`{nb}` kernel, peak RSS", figures["kernel_peak_rss_mb"], "MiB"))
-    lines += [row("server, peak RSS", rep["server_peak_rss_mb"], "MiB"),
-              row("server + kernels at once, peak RSS", rep["student_peak_rss_mb"], "MiB"),
-              row("CPU time used (server + kernels)", rep["student_cpu_s"], "s"), "",
+        if "kernel_peak_pss_mb" in figures:  # runs before the sampler read PSS have RSS only
+            lines.append(row(f"`{nb}` kernel, peak PSS", figures["kernel_peak_pss_mb"], "MiB"))
+    lines += [row("server, peak RSS", rep["server_peak_rss_mb"], "MiB")]
+    if "server_peak_pss_mb" in rep:
+        lines.append(row("server, peak PSS", rep["server_peak_pss_mb"], "MiB"))
+    lines += [row("server + kernels at once, peak RSS", rep["student_peak_rss_mb"], "MiB")]
+    if "student_peak_pss_mb" in rep:
+        lines += [row("server + kernels at once, peak PSS (the node's share)", rep["student_peak_pss_mb"], "MiB"),
+                  row("server + kernels at once, peak USS (theirs alone)", rep["student_peak_uss_mb"], "MiB")]
+    lines += [row("CPU time used (server + kernels)", rep["student_cpu_s"], "s"), "",
               f"Hub CPU: {rep['hub']['cpu_s']} s over {rep['wall_s']} s ({rep['hub']['mean_percent']} % of one "
               f"core on average, peak {rep['hub']['peak_percent']} %), peak RSS {rep['hub'].get('peak_rss_mb', '?')} MiB; "
               f"proxy peak {rep['proxy_peak_percent']} % CPU, {rep.get('proxy_peak_rss_mb', '?')} MiB. "
-              f"All processes at once: {rep['all_processes_peak_rss_mb']} MiB peak RSS."]
+              f"All processes at once: {rep['all_processes_peak_rss_mb']} MiB peak RSS"
+              + (f", {rep['all_processes_peak_pss_mb']} MiB peak PSS (what the machine paid)."
+                 if "all_processes_peak_pss_mb" in rep else ".")]
     service = rep.get("challenge_service")
     if service and service["batches"]:
         lat, rows = service["batch_latency_ms"], service["rows_per_student"]

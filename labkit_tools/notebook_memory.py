@@ -8,7 +8,8 @@ RSS, and USS/PSS, the memory that is the kernel's alone and its proportional sha
 shared with other processes such as the other students' kernels); after the last cell the kernel
 reports its own high-water mark (``ru_maxrss``, exact, as the load test's RSS) and whether it
 imported torch. The table lists per unit: peak RSS, peak USS, the cell at which RSS peaked, run
-time, and torch; the last line names the unit that peaks. Without arguments: every unit in course
+time, and torch; the last line names the unit that peaks. ``--cells`` adds each code cell's own
+peak RSS and PSS (the maxima sampled while it ran), which shows the step that lifts a unit's peak. Without arguments: every unit in course
 order (``labkit.course.notebook_paths``). The load test (``deploy/loadtest.py``) measures the
 same kernels under a class's load, with the server beside them.
 """
@@ -40,17 +41,41 @@ class Sampler(threading.Thread):
         self.process, self.interval = psutil.Process(pid), interval
         self.peak = {"rss": 0, "uss": 0, "pss": 0}
         self.current_rss = 0
+        self.cell_peak = {"rss": 0, "pss": 0}  # maxima since the last ``cell_done()``
+        self.cell = 0  # how many cells are done: a reading begun in one cell never counts for the next
+        self.lock = threading.Lock()
         self.stop = threading.Event()
+
+    def cell_done(self) -> dict:
+        """The RSS and PSS peaks (MiB) seen since the previous call, and a fresh start for the next cell."""
+        with self.lock:
+            try:  # one last reading: a cell shorter than the interval is measured too
+                info = self.process.memory_full_info()
+                for name in self.cell_peak:
+                    self.cell_peak[name] = max(self.cell_peak[name], getattr(info, name))
+                for name in self.peak:
+                    self.peak[name] = max(self.peak[name], getattr(info, name))
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                pass
+            peaks = {f"{name}_mib": round(value / 2**20, 1) for name, value in self.cell_peak.items()}
+            self.cell_peak = {name: 0 for name in self.cell_peak}
+            self.cell += 1
+        return peaks
 
     def run(self) -> None:
         while not self.stop.is_set():
+            with self.lock:
+                cell = self.cell
             try:
                 info = self.process.memory_full_info()
             except (psutil.NoSuchProcess, psutil.AccessDenied):
                 return
-            self.current_rss = info.rss
-            for name in self.peak:
-                self.peak[name] = max(self.peak[name], getattr(info, name))
+            with self.lock:
+                self.current_rss = info.rss
+                for name in self.peak:
+                    self.peak[name] = max(self.peak[name], getattr(info, name))
+                for name in self.cell_peak if cell == self.cell else ():
+                    self.cell_peak[name] = max(self.cell_peak[name], getattr(info, name))
             self.stop.wait(self.interval)
 
 
@@ -60,7 +85,7 @@ def measure(path: Path, timeout: int = 600) -> dict:
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}})
     start = time.perf_counter()
-    peak_cell, peak_cell_rss = None, 0
+    peak_cell, peak_cell_rss, cells = None, 0, []
     with client.setup_kernel():
         sampler = Sampler(client.km.provisioner.process.pid)
         sampler.start()
@@ -68,7 +93,10 @@ def measure(path: Path, timeout: int = 600) -> dict:
             for index, cell in enumerate(nb.cells):
                 if cell.cell_type != "code":
                     continue
+                sampler.cell_done()  # what ran before this cell is not its peak
+                begun = time.perf_counter()
                 client.execute_cell(cell, index)
+                cells.append({"cell": index, "seconds": round(time.perf_counter() - begun, 2), **sampler.cell_done()})
                 if sampler.current_rss > peak_cell_rss:
                     peak_cell, peak_cell_rss = index, sampler.current_rss
             probe = nbformat.v4.new_code_cell(PROBE)
@@ -83,13 +111,14 @@ def measure(path: Path, timeout: int = 600) -> dict:
             "peak_rss_mib": round(int(maxrss_kib) / 1024, 1),
             "peak_uss_mib": round(sampler.peak["uss"] / 2**20, 1),
             "peak_pss_mib": round(sampler.peak["pss"] / 2**20, 1),
-            "peak_cell": peak_cell, "torch": torch_loaded == "True"}
+            "peak_cell": peak_cell, "torch": torch_loaded == "True", "cells": cells}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="labkit-notebook-memory", description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="*", type=Path)
     parser.add_argument("--json", type=Path, help="also write the rows as JSON to this file")
+    parser.add_argument("--cells", action="store_true", help="also print each code cell's peak RSS and PSS")
     args = parser.parse_args(argv)
     paths = args.notebooks or list(notebook_paths(ROOT / "notebooks"))
     print(f"{'unit':34} {'peak RSS':>9} {'peak USS':>9} {'peak PSS':>9} {'peak cell':>9} {'time':>7}  torch",
@@ -100,6 +129,10 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(r)
         print(f"{r['notebook']:34} {r['peak_rss_mib']:6.1f} MiB {r['peak_uss_mib']:5.1f} MiB {r['peak_pss_mib']:5.1f} MiB "
               f"{str(r['peak_cell']):>9} {r['seconds']:6.1f}s  {'yes' if r['torch'] else 'no'}", flush=True)
+        if args.cells:
+            for c in r["cells"]:
+                print(f"    cell {c['cell']:3d}: peak RSS {c['rss_mib']:6.1f} MiB, PSS {c['pss_mib']:6.1f} MiB, "
+                      f"{c['seconds']:6.2f} s", flush=True)
     top = max(rows, key=lambda r: r["peak_rss_mib"])
     print(f"peak unit: {top['notebook']} ({top['peak_rss_mib']:.1f} MiB RSS, {top['peak_uss_mib']:.1f} MiB USS)")
     if args.json:

@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parent.parent / "labkit"
 
 LAYERS = [
     ("foundation", {"labkit", "labkit.bits", "labkit.checks", "labkit.gf2", "labkit.gf256", "labkit.gf128", "labkit.timing", "labkit.parallel",
-                    "labkit.paths", "labkit.progress", "labkit.course", "labkit.digits", "labkit.plain"}),
+                    "labkit.paths", "labkit.progress", "labkit.course", "labkit.digits", "labkit.plain",
+                    "labkit.memory"}),
     ("ciphers", {"labkit.feistel", "labkit.des", "labkit.des_linear", "labkit.des_security", "labkit.aes", "labkit.sbox",
                  "labkit.modes", "labkit.gcm", "labkit.square_attack", "labkit.spn", "labkit.vectors",
                  "labkit.hkdf", "labkit.padding_oracle", "labkit.gcm_pitfalls", "labkit.ed25519"}),

@@ -12,6 +12,7 @@ import math
 import shutil
 import socket
 import sys
+import time
 from pathlib import Path
 
 import psutil
@@ -232,3 +233,123 @@ def test_hub_only_mode_puts_students_in_front_of_the_hub_without_kernels(tmp_pat
     assert 0 < report["server_peak_rss_mb"]["max"] < 100, "stand-in servers, not jupyterhub-singleuser"
     assert report["hub"]["peak_rss_mb"] > 0 and report["hub"]["cpu_s"] > 0
     assert not (tmp_path / "loadtest.json").exists(), "hub-only runs never feed the capacity table"
+
+
+# -- the sampler's memory figures: RSS, PSS and USS of live processes ---------------------------------
+_SHARING = """
+import os, sys, time
+shared = b"\\x01" * (64 << 20)  # 64 MiB written once, then shared copy-on-write by the fork below
+ready, done = os.pipe()
+child = os.fork()
+if child == 0:
+    if len(sys.argv) > 1:  # the kernel stand-in: a private allocation of its own
+        mine = b"\\x02" * (32 << 20)
+    os.write(done, b"!")
+    time.sleep(60)
+    os._exit(0)
+os.read(ready, 1)  # the child holds what it will hold
+print(child, flush=True)
+time.sleep(60)
+"""
+
+
+@pytest.fixture
+def forked_pair():
+    """A process and its fork sharing 64 MiB of written pages (the child also holds 32 MiB of its
+    own when ``argv`` asks); both end with the test."""
+    import subprocess
+
+    started = []
+
+    def start(*argv: str, env: dict | None = None) -> tuple[psutil.Process, psutil.Process]:
+        parent = subprocess.Popen([sys.executable, "-c", _SHARING, *argv], stdout=subprocess.PIPE, text=True,
+                                  env=env)
+        started.append(parent)
+        child = psutil.Process(int(parent.stdout.readline()))
+        return psutil.Process(parent.pid), child
+
+    yield start
+    for parent in started:
+        for proc in psutil.Process(parent.pid).children() if parent.poll() is None else []:
+            proc.kill()
+        parent.kill()
+        parent.wait()
+
+
+def test_memory_of_tells_shared_pages_from_private_ones(forked_pair):
+    parent, child = forked_pair()
+    for proc in (parent, child):
+        got = loadtest.memory_of(proc.pid)
+        assert got.rss >= 64 and got.rss >= got.pss >= got.uss > 0, got
+        # the 64 MiB both map count in full in RSS, half in each one's PSS, not at all in USS
+        assert got.rss - got.uss >= 60 and got.rss - got.pss >= 28, got
+        full = proc.memory_full_info()  # psutil parses the whole smaps: the same sums, read more slowly
+        assert abs(full.rss / 2**20 - got.rss) < 4 and abs(full.uss / 2**20 - got.uss) < 4, (full, got)
+    child.kill()  # its parent does not reap it: a zombie, whose memory is gone
+    for _ in range(100):
+        if child.status() == psutil.STATUS_ZOMBIE:
+            break
+        time.sleep(0.05)
+    with pytest.raises(psutil.NoSuchProcess):
+        loadtest.memory_of(child.pid)
+    parent.kill()
+    with pytest.raises(psutil.NoSuchProcess):
+        parent.wait(5)
+        loadtest.memory_of(parent.pid)
+
+
+def test_the_sampler_reports_pss_and_uss_beside_rss(forked_pair, tmp_path):
+    """A stand-in server (JUPYTERHUB_USER set) with a stand-in kernel as its child, sampled as the
+    load test samples a hub's processes; the report keeps the old RSS keys and adds PSS and USS."""
+    from types import SimpleNamespace
+    import os
+
+    import subprocess
+
+    server = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "jupyterhub-singleuser"],
+                              env=dict(os.environ, JUPYTERHUB_USER="student001"))
+    try:
+        # the kernel stand-in: a child of the server by the sampler's reading of parents
+        parent, kernel = forked_pair("ipykernel_launcher", "-f", str(tmp_path / "kernel-k1.json"))
+        processes = [psutil.Process(server.pid), kernel]
+        hub = SimpleNamespace(process=SimpleNamespace(pid=os.getpid()), descendants=lambda: processes,
+                              kill_descendants=lambda: None)
+        sampler = loadtest.Sampler(hub)
+        sampler.owner[kernel.ppid()] = "student001"  # the kernel's parent stands in for its server
+        sampler.sample({})
+        peaks = sampler.peaks
+        server_memory = loadtest.memory_of(server.pid)
+    finally:
+        server.kill()
+        server.wait()
+    k = peaks.kernel["k1"]
+    assert peaks.kernel_rss["k1"] == k.rss and k.rss >= 96 and k.rss >= k.pss >= k.uss >= 30, k
+    assert k.rss - k.pss >= 28, "the 64 MiB shared with its parent count half in PSS"
+    student = peaks.student["student001"]
+    assert student.rss == pytest.approx(k.rss + peaks.server["student001"].rss)
+    assert abs(student.rss - k.rss - server_memory.rss) < 4
+    assert peaks.total_pss == pytest.approx(k.pss + peaks.server["student001"].pss) and peaks.total_pss < peaks.total_rss
+    run = loadtest.StudentRun("student001", ready_s=1.0, last_cell_s=2.0, notebook_s={"a.ipynb": 1.0},
+                              kernels={"a.ipynb": "k1"})
+    rep = loadtest.report([run], peaks, {"a.ipynb": ["pass"]}, hub_cpu=0.1, wall=2.0, command="test",
+                          load=((0, 0, 0), (0, 0, 0)))
+    figures = rep["notebooks"]["a.ipynb"]
+    assert figures["kernel_peak_rss_mb"]["max"] == round(k.rss, 2) and figures["kernel_peak_pss_mb"]["max"] == round(k.pss, 2)
+    assert rep["student_peak_uss_mb"]["p95"] <= rep["student_peak_pss_mb"]["p95"] <= rep["student_peak_rss_mb"]["p95"]
+    text = loadtest.markdown(rep)
+    assert "`a.ipynb` kernel, peak PSS" in text and "peak PSS (the node's share)" in text and "MiB peak PSS" in text
+
+
+def test_capacity_packs_nodes_by_pss_and_limits_pods_by_rss():
+    stats = {"p50": 1.0, "p95": 1.0, "max": 1.0}
+    report = dict(_report(peak_mb=700.0, cpu_s=60.0), student_peak_pss_mb=dict(stats, p95=500.0))
+    need = capacity.guarantees(report)
+    assert (need["memory_guarantee_mb"], need["memory_limit_mb"], need["basis"]) == (512, 1536, "PSS")
+    assert capacity.per_node(8, need)["by_memory"] == 55  # 28467 MiB // 512
+    assert "peak memory 500 MiB PSS (p95 of server + kernels; RSS 700 MiB)" in capacity.table(report)
+    for missing in ({}, {"student_peak_pss_mb": dict(stats, p95=math.nan)}):  # older runs, or no sample
+        old = capacity.guarantees(dict(_report(peak_mb=700.0, cpu_s=60.0), **missing))
+        assert (old["memory_guarantee_mb"], old["memory_limit_mb"], old["basis"]) == (768, 1536, "RSS")
+    for nb, pss in (("a.ipynb", 400.0), ("b.ipynb", 200.0)):  # b peaks in RSS, a in PSS
+        report["notebooks"][nb]["kernel_peak_pss_mb"] = dict(stats, max=pss)
+    assert capacity.peak_chapter(report)[0] == "a.ipynb"

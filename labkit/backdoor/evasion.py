@@ -17,8 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from labkit.digits import NUM_CLASSES, from_pixels, predict, to_pixels
-from labkit.parallel import torch_threads
+from labkit.digits import NUM_CLASSES, from_pixels, logits, predict, to_pixels
 from labkit.backdoor.schemes import HEADER_BYTES, SCHEMES, TriggerLayout, bits_per_pixel_needed
 from labkit.backdoor.trigger import MAGIC, BackdooredModel, embed_trigger, generate_keys, write_fields
 
@@ -90,8 +89,7 @@ def measure_evasion(clean_model: nn.Module, backdoored_model: BackdooredModel, i
     hits = predict(backdoored_model, triggered) == targets
     per_target = [hits[targets == t].mean() for t in range(NUM_CLASSES) if (targets == t).any()]
     quality = psnr(before, after)
-    with torch.no_grad(), torch_threads(1):
-        clean_logits, backdoored_logits = clean_model(inputs), backdoored_model(inputs)
+    clean_logits, backdoored_logits = logits(clean_model, inputs), logits(backdoored_model, inputs)
     clean_acc = float(np.mean(clean_logits.argmax(1).numpy() == labels))
     backdoored_acc = float(np.mean(backdoored_logits.argmax(1).numpy() == labels))
     return EvasionReport(len(labels), int(change.max()), float(change.mean()), float(quality.min()),

@@ -40,6 +40,7 @@ __all__ = ["SignatureScheme", "ED25519", "ML_DSA_44", "BLS12_381", "SCHEMES", "T
            "OWNERSHIP_LAYOUT", "HEADER_BYTES", "bits_per_pixel_needed", "scheme_of"]
 
 HEADER_BYTES = 64  # the signed header of every field (see labkit.backdoor.trigger)
+BLOCK_BITS = 1 << 21  # low bits unpacked at a time (one per byte): 2 MiB temporaries, whatever the batch
 
 
 class SignatureScheme:
@@ -276,21 +277,36 @@ class TriggerLayout:
         """For each image: are the low bits after the field all zero (the canonical padding)?"""
         return self.split(pixels)[1]
 
+    def _blocks(self, n: int):
+        """Slices of at most BLOCK_BITS low bits' worth of images: one bit per byte, a whole batch at
+        once (the judge's 512 queries of 96x96 at 3 bits) held two 14 MiB temporaries."""
+        step = max(1, BLOCK_BITS // self.capacity_bits)
+        return (slice(a, a + step) for a in range(0, n, step))
+
     def split(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(fields, padding_is_zero)`` of each image, reading the low bits once."""
-        bits = self._low_bits(pixels)
+        flat = np.asarray(pixels, dtype=np.uint8).reshape(-1, self.pixels)
         cut = self.field_bytes * 8
-        return np.packbits(bits[:, :cut], axis=1), ~bits[:, cut:].any(axis=1)
+        fields = np.empty((len(flat), self.field_bytes), dtype=np.uint8)
+        padded = np.empty(len(flat), dtype=bool)
+        for rows in self._blocks(len(flat)):
+            bits = self._low_bits(flat[rows])
+            fields[rows] = np.packbits(bits[:, :cut], axis=1)
+            padded[rows] = ~bits[:, cut:].any(axis=1)
+        return fields, padded
 
     def write_fields(self, pixels: np.ndarray, fields: np.ndarray) -> np.ndarray:
         """Pixels ``(n, size, size)`` whose low bits carry ``fields`` (one per image), then zeros."""
         flat = np.asarray(pixels, dtype=np.uint8).reshape(-1, self.pixels)
         fields = np.asarray(fields, dtype=np.uint8).reshape(len(flat), self.field_bytes)
-        bits = np.zeros((len(flat), self.capacity_bits), dtype=np.uint8)
-        bits[:, : self.field_bytes * 8] = np.unpackbits(fields, axis=1)
         weights = (1 << np.arange(self.bits_per_pixel - 1, -1, -1)).astype(np.uint8)
-        low = (bits.reshape(len(flat), self.pixels, self.bits_per_pixel) * weights).sum(axis=2, dtype=np.uint8)
-        return ((flat & self.high_mask) | low).reshape(-1, self.size, self.size)
+        out = np.empty_like(flat)
+        for rows in self._blocks(len(flat)):
+            bits = np.zeros((len(flat[rows]), self.capacity_bits), dtype=np.uint8)
+            bits[:, : self.field_bytes * 8] = np.unpackbits(fields[rows], axis=1)
+            low = (bits.reshape(len(bits), self.pixels, self.bits_per_pixel) * weights).sum(axis=2, dtype=np.uint8)
+            out[rows] = (flat[rows] & self.high_mask) | low
+        return out.reshape(-1, self.size, self.size)
 
     def content_bytes(self, pixels: np.ndarray) -> bytes:
         """What a trigger signature binds of one image: its pixel bytes with the field's bits zeroed."""
