@@ -24,7 +24,7 @@ c = get_config()  # noqa: F821
 LAB = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 # per-student figures from the load test (deploy/README.md, "Capacity"); override with the environment
-MEM_LIMIT = os.environ.get("LAB_MEM_LIMIT", "1536M")
+MEM_LIMIT = os.environ.get("LAB_MEM_LIMIT", "1024M")
 CPU_LIMIT = float(os.environ.get("LAB_CPU_LIMIT", "1"))
 IDLE_TIMEOUT = int(os.environ.get("LAB_IDLE_TIMEOUT", "3600"))  # seconds without activity
 
