@@ -73,6 +73,19 @@ runs. The default 512 MiB, once, at load average 14 (12:19): open 1.65x (one thr
 seal 3.22x (two threads 2.33x), both goals met. Neither goal holds in every run on this shared
 machine, and the floor shows why.
 
+Is the second thread used? Each phase timed per thread inside ``open`` (256 MiB, quiet machine,
+load average 1.3, 2026-12-05 15:59 UTC, two runs): one worker 159-165 ms wall = CPU (page faults
+78-81, ``preadv`` 41-51, AES 28-29 ms); two workers 91-98 ms wall for 174-178 ms of CPU (faults
+91-92, ``preadv`` 43-45, AES 30-31 ms), so both threads are busy 90% of the time and what is left
+is the faults themselves, which cost 15% more CPU on two threads (their page and memcg locks are
+shared). CryptoTensors' load runs partly on a second thread too (its CPU-time ratio exceeds its
+wall-clock one), so the ratio is one of two two-core loads. The same day, quiet (load 1.5-1.6):
+``--mib 256`` open 1.43x, seal 3.13x; ``--mib 512`` open 1.31x, seal 3.15x. One AES call per
+4 MiB chunk instead of 16 pieces was 2-3% faster at the best of 12, within the spread: not kept.
+The kernel's multi-size THP (64 KiB anonymous folios, 16x fewer faults) would cut the largest
+part, but it is a system setting (``/sys/kernel/mm/transparent_hugepage/hugepages-64kB``, off
+here), not the library's to change.
+
 The floor, measured in every run (``floor_parts``: each part alone, one thread, between the
 formats' loads, best of the run). Three of the runs above (11:58-12:05, load average 33, 14
 and 11) (ms; CryptoTensors' load took 1,156, 678 and 618 ms in the same runs)::
