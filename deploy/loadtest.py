@@ -164,6 +164,16 @@ class RequestFailed(RuntimeError):
     """A request of the load test failed; the message names it (method, path, time, cause)."""
 
 
+async def fetch_named(request: HTTPRequest, what: str):
+    """``request``'s response; a failure names the call (``what``) and after how long it failed."""
+    begun = time.monotonic()
+    try:
+        return await AsyncHTTPClient().fetch(request)
+    except Exception as err:
+        raise RequestFailed(f"{what} failed after {time.monotonic() - begun:.1f} s: "
+                            f"{type(err).__name__}: {err}") from err
+
+
 class Hub:
     """JupyterHub and its proxy as subprocesses; ``stop()`` ends them and every server they started."""
 
@@ -193,11 +203,7 @@ class Hub:
                               body=None if body is None and method == "GET" else json.dumps(body or {}),
                               allow_nonstandard_methods=True)
         begun = time.monotonic()
-        try:
-            response = await AsyncHTTPClient().fetch(request)
-        except Exception as err:
-            raise RequestFailed(f"{method} {path.split('?')[0]} failed after {time.monotonic() - begun:.1f} s: "
-                                f"{type(err).__name__}: {err}") from err
+        response = await fetch_named(request, f"{method} {path.split('?')[0]}")
         self.latency.append(time.monotonic() - begun)
         return json.loads(response.body) if response.body else {}
 
@@ -209,12 +215,7 @@ class Hub:
         while the servers were starting.)"""
         request = HTTPRequest(self.url + f"/hub/api/users/{name}/server/progress", request_timeout=timeout,
                               headers={"Authorization": f"token {self.token}", "Accept": "text/event-stream"})
-        begun = time.monotonic()
-        try:
-            response = await AsyncHTTPClient().fetch(request)
-        except Exception as err:
-            raise RequestFailed(f"GET /hub/api/users/{name}/server/progress failed after "
-                                f"{time.monotonic() - begun:.1f} s: {type(err).__name__}: {err}") from err
+        response = await fetch_named(request, f"GET /hub/api/users/{name}/server/progress")
         events = [json.loads(line[5:]) for line in response.body.decode().splitlines() if line.startswith("data:")]
         if not events or not events[-1].get("ready"):
             raise RequestFailed(f"the server of {name} did not start: {events[-1] if events else 'no event'}")
@@ -315,9 +316,6 @@ def raise_peak(peaks: dict, key: str, memory: Memory) -> None:
 
 @dataclass
 class Peaks:
-    kernel_rss: dict[str, float] = field(default_factory=dict)  # kernel id -> peak MiB
-    server_rss: dict[str, float] = field(default_factory=dict)  # student -> peak MiB of the server
-    student_rss: dict[str, float] = field(default_factory=dict)  # student -> peak MiB of server + kernels
     total_rss: float = 0.0  # peak MiB of everything the hub started, at one instant
     kernel: dict[str, Memory] = field(default_factory=dict)  # kernel id -> peak RSS, PSS, USS
     server: dict[str, Memory] = field(default_factory=dict)  # student -> peaks of the server
@@ -384,7 +382,6 @@ class Sampler(threading.Thread):
             if "jupyterhub-singleuser" in text or "fake_singleuser.py" in text:
                 student = self.owner.get(proc.pid) or proc.environ().get("JUPYTERHUB_USER", "?")
                 self.owner[proc.pid] = student
-                peaks.server_rss[student] = max(peaks.server_rss.get(student, 0.0), rss)
                 raise_peak(peaks.server, student, memory)
                 per_student[student] = per_student.get(student, Memory(0.0, 0.0, 0.0)) + memory
                 peaks.cpu_s[proc.pid] = (student, cpu)
@@ -395,8 +392,6 @@ class Sampler(threading.Thread):
                         memory += memory_of(child.pid)
                     except psutil.Error:
                         pass  # a helper the kernel started ended meanwhile
-                rss = memory.rss
-                peaks.kernel_rss[kernel] = max(peaks.kernel_rss.get(kernel, 0.0), rss)
                 raise_peak(peaks.kernel, kernel, memory)
                 student = self.owner.get(proc.ppid(), "?")
                 per_student[student] = per_student.get(student, Memory(0.0, 0.0, 0.0)) + memory
@@ -417,7 +412,6 @@ class Sampler(threading.Thread):
                 else:
                     peaks.proxy_percent = max(peaks.proxy_percent, proxies[proc.pid].cpu_percent())
         for student, memory in per_student.items():
-            peaks.student_rss[student] = max(peaks.student_rss.get(student, 0.0), memory.rss)
             raise_peak(peaks.student, student, memory)
         peaks.total_rss = max(peaks.total_rss, total)
         peaks.total_pss = max(peaks.total_pss, total_pss)
@@ -672,9 +666,7 @@ def report(runs: list[StudentRun], peaks: Peaks, notebooks: dict[str, list[str]]
 
     per_notebook = {nb: {"cells": len(cells),
                          "time_s": percentiles([r.notebook_s[nb] for r in finished]),
-                         "kernel_peak_rss_mb": percentiles([peaks.kernel_rss[r.kernels[nb]] for r in finished
-                                                            if r.kernels.get(nb) in peaks.kernel_rss]),
-                         "kernel_peak_pss_mb": kernels(nb, "pss"), "kernel_peak_uss_mb": kernels(nb, "uss")}
+                         "kernel_peak_rss_mb": kernels(nb, "rss"), "kernel_peak_pss_mb": kernels(nb, "pss"), "kernel_peak_uss_mb": kernels(nb, "uss")}
                     for nb, cells in notebooks.items()}
     students = {k: v for k, v in peaks.student.items() if k != "?"}
     return {
@@ -691,8 +683,8 @@ def report(runs: list[StudentRun], peaks: Peaks, notebooks: dict[str, list[str]]
         "notebooks": per_notebook,
         "time_to_ready_s": percentiles([r.ready_s for r in runs if not math.isnan(r.ready_s)]),
         "time_to_last_cell_s": percentiles([r.last_cell_s for r in finished]),
-        "server_peak_rss_mb": percentiles(list(peaks.server_rss.values())),
-        "student_peak_rss_mb": percentiles([v for k, v in peaks.student_rss.items() if k != "?"]),
+        "server_peak_rss_mb": percentiles([m.rss for m in peaks.server.values()]),
+        "student_peak_rss_mb": percentiles([m.rss for m in students.values()]),
         # PSS: shared pages (torch's libraries, Python) divided among the processes that map them, so
         # summed over processes it is what the machine pays; USS: what each student alone holds
         "server_peak_pss_mb": percentiles([m.pss for m in peaks.server.values()]),

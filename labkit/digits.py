@@ -387,12 +387,8 @@ def logits(model, x: torch.Tensor, *, batch_size: int | None = None) -> torch.Te
 
 
 def predict(model, x: torch.Tensor, *, batch_size: int | None = None) -> np.ndarray:
-    """Class labels (argmax of the logits) as an int array, evaluated in :func:`batches`."""
-    out = []
-    with torch.no_grad(), torch_threads(1):
-        for part in batches(x, batch_size):
-            out.append(model(part).argmax(1).numpy())
-    return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+    """Class labels (argmax of the :func:`logits`) as an int array."""
+    return logits(model, x, batch_size=batch_size).argmax(1).numpy()
 
 
 def accuracy(model, x: torch.Tensor, y, state: dict | None = None) -> float:

@@ -29,16 +29,23 @@ from functools import lru_cache
 
 
 @lru_cache(maxsize=1)
-def _malloc_trim():
-    """glibc's ``int malloc_trim(size_t pad)``, or None where the C library has none."""
+def _glibc():
+    """The C library if it is glibc (it has ``malloc_trim`` and ``mallopt``), else None."""
     if not sys.platform.startswith("linux"):
         return None
     try:
-        trim = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
-    except (OSError, AttributeError):  # no libc found, or musl (Alpine): no malloc_trim
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.malloc_trim.argtypes, libc.malloc_trim.restype = [ctypes.c_size_t], ctypes.c_int
+        libc.mallopt.argtypes, libc.mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    except (OSError, AttributeError):  # no libc found, or musl (Alpine): neither function
         return None
-    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
-    return trim
+    return libc
+
+
+def _malloc_trim():
+    """glibc's ``int malloc_trim(size_t pad)``, or None where the C library has none."""
+    libc = _glibc()
+    return libc.malloc_trim if libc is not None else None
 
 
 def release() -> bool:
@@ -93,10 +100,8 @@ def tune_server_heap() -> bool:
     for kernels, where training a model then took twice as long (see the module docstring). Set in
     the process with ``mallopt``, not through ``MALLOC_*`` environment variables, which every kernel
     the server starts would inherit."""
-    trim = _malloc_trim()  # glibc present: mallopt is too
-    if trim is None:
+    if _malloc_trim() is None:  # not glibc: no mallopt either
         return False
-    mallopt = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt
-    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    mallopt = _glibc().mallopt
     return all(mallopt(param, value) == 1 for param, value in (
         (M_ARENA_MAX, SERVER_ARENAS), (M_MMAP_THRESHOLD, SERVER_MMAP_THRESHOLD), (M_TRIM_THRESHOLD, SERVER_TRIM_THRESHOLD)))

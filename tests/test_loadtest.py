@@ -323,7 +323,7 @@ def test_the_sampler_reports_pss_and_uss_beside_rss(forked_pair, tmp_path):
         server.kill()
         server.wait()
     k = peaks.kernel["k1"]
-    assert peaks.kernel_rss["k1"] == k.rss and k.rss >= 96 and k.rss >= k.pss >= k.uss >= 30, k
+    assert k.rss >= 96 and k.rss >= k.pss >= k.uss >= 30, k
     assert k.rss - k.pss >= 28, "the 64 MiB shared with its parent count half in PSS"
     student = peaks.student["student001"]
     assert student.rss == pytest.approx(k.rss + peaks.server["student001"].rss)
