@@ -291,7 +291,7 @@ class Device:
     def _open(self, path: Path) -> BackdooredModel:
         state = weights.open(path, self.keys.private_key, signer=self.server_public_key,
                              model_id=self.model_id, min_version=self.min_version)
-        arch = weights.read_header(path).manifest["metadata"].get("arch", "mlp")
+        arch = weights.read_header(path).parsed.metadata.get("arch", "mlp")
         return unpack_model(state, arch=arch)
 
     def load(self) -> BackdooredModel:

@@ -222,7 +222,7 @@ def test_tamper_view_reports_the_part_hit_and_the_refusal(world):
     _, sealed = _issue(server, token, phone)
     layout = file_layout(sealed)
     assert layout[0][1] == 0 and layout[-1][2] == len(sealed)
-    assert [name for name, _, _ in layout[1:]] == list(weights.parse_header(sealed, len(sealed)).manifest["tensors"])
+    assert [name for name, _, _ in layout[1:]] == [t.name for t in weights.parse_header(sealed, len(sealed)).parsed.tensors]
     view = TamperView(sealed, phone)
     view.offset.value = 10
     assert view.part.startswith("header") and view.outcome in ("FormatError", "IntegrityError")

@@ -98,10 +98,10 @@ def test_the_safe_sealer_never_reuses_a_nonce_across_reseals(tmp_path):
         paths.append(path)
         plain.append(_weights(seed))
     headers = [weights.read_header(p) for p in paths]
-    entries = [h.tensors["fc.weight"] for h in headers]
-    assert entries[0]["nonce_base"] != entries[1]["nonce_base"]
-    assert entries[0]["wrapped_dek"] != entries[1]["wrapped_dek"]
-    data = [p.read_bytes()[h.data_start + e["offsets"][0]: h.data_start + e["offsets"][1]]
+    entries = [h.parsed.tensor("fc.weight") for h in headers]
+    assert entries[0].nonce_base != entries[1].nonce_base
+    assert entries[0].wrapped_dek != entries[1].wrapped_dek
+    data = [p.read_bytes()[h.data_start + e.begin: h.data_start + e.end]
             for p, h, e in zip(paths, headers, entries)]
     assert bits.xor_bytes(*data) != bits.xor_bytes(*plain)  # no keystream cancels
 

@@ -126,12 +126,12 @@ def test_empty_and_huge_tensors_cross_chunk_boundaries(tmp_path, keys):
     }
     path = tmp_path / "big.lkw"
     seal(state, path, [keys["device"].public_key], chunk_size=chunk, workers=2)
-    tags = W.read_header(path).tensors["huge"]["tags"]
+    tags = W.read_header(path).parsed.tensor("huge").tags
     assert len(tags) == -(-state["huge"].numel() * 2 // chunk)
     out = open_as(path, keys["device"].private_key, workers=2)
     for name, tensor in state.items():
         assert same_bytes(out[name], tensor), name
-    assert len(W.read_header(path).tensors["empty"]["tags"]) == 1  # empty still authenticated
+    assert len(W.read_header(path).parsed.tensor("empty").tags) == 1  # empty still authenticated
 
 
 @pytest.mark.parametrize("backend", W.aead_backends())
@@ -151,7 +151,7 @@ def test_open_decrypts_chunks_in_pieces(tmp_path, keys, backend, monkeypatch):
     good = path.read_bytes()
     for name, where in [("a", 0), ("a", 100), ("b", 1331), ("b", 1300)]:
         data = bytearray(good)
-        data[header.data_start + header.tensors[name]["offsets"][0] + where] ^= 0x40
+        data[header.data_start + header.parsed.tensor(name).begin + where] ^= 0x40
         path.write_bytes(data)
         with pytest.raises(W.IntegrityError, match=name):
             open_as(path, keys["device"].private_key, backend=backend)
@@ -204,17 +204,17 @@ def test_ciphertext_matches_independent_pycryptodome_decryption(sealed, keys):
     path, state = sealed
     header = W.read_header(path)
     ck = unwrap_as(path, keys["device"].private_key)
-    entry = header.tensors["layer1.weight"]
-    blob = bytes.fromhex(entry["wrapped_dek"])
+    entry = header.parsed.tensor("layer1.weight")
+    blob = entry.wrapped_dek
     dek = AES.new(ck, AES.MODE_GCM, nonce=blob[:12]).update(
         dek_aad("demo", "layer1.weight")).decrypt_and_verify(blob[12:-16], blob[-16:])
     data = path.read_bytes()[header.data_start:]
-    index, count = 2, len(entry["tags"])
-    a = entry["offsets"][0] + index * CHUNK
-    nonce = (int(entry["nonce_base"], 16) ^ index).to_bytes(12, "big")
+    index, count = 2, len(entry.tags)
+    a = entry.begin + index * CHUNK
+    nonce = (int.from_bytes(entry.nonce_base, "big") ^ index).to_bytes(12, "big")
     cipher = AES.new(dek, AES.MODE_GCM, nonce=nonce)
     cipher.update(W.chunk_aad("demo", "layer1.weight", "float32", [40, 30], index, count))
-    plain = cipher.decrypt_and_verify(data[a : a + CHUNK], bytes.fromhex(entry["tags"][index]))
+    plain = cipher.decrypt_and_verify(data[a : a + CHUNK], entry.tags[index])
     expected = state["layer1.weight"].reshape(-1).view(torch.uint8).numpy().tobytes()
     assert plain == expected[index * CHUNK : (index + 1) * CHUNK]
 
@@ -225,11 +225,12 @@ def test_fresh_keys_and_nonces_every_seal(tmp_path, keys):
     for p in (p1, p2):
         seal(state, p, [keys["device"].public_key], model_id="same", chunk_size=CHUNK)
     h1, h2 = W.read_header(p1), W.read_header(p2)
-    assert h1.tensors["w"]["nonce_base"] != h2.tensors["w"]["nonce_base"]
+    w1 = h1.parsed.tensor("w")
+    assert w1.nonce_base != h2.parsed.tensor("w").nonce_base
     assert p1.read_bytes()[h1.data_start:] != p2.read_bytes()[h2.data_start:]
-    base = bytes.fromhex(h1.tensors["w"]["nonce_base"])
-    nonces = {W.chunk_nonce(base, i) for i in range(len(h1.tensors["w"]["tags"]))}
-    assert len(nonces) == len(h1.tensors["w"]["tags"])
+    base = w1.nonce_base
+    nonces = {W.chunk_nonce(base, i) for i in range(len(w1.tags))}
+    assert len(nonces) == len(w1.tags)
     assert W.chunk_nonce(base, 0) == base
 
 
@@ -240,9 +241,9 @@ def regions(path):
     """(name, start, end) of every region of the file: length, header, each chunk of each tensor."""
     header = W.read_header(path)
     out = [("length", 0, 8), ("header", 8, header.data_start)]
-    for name, t in header.tensors.items():
-        a, b = (header.data_start + o for o in t["offsets"])
-        if t["encrypted"]:
+    for t in header.parsed.tensors:
+        name, a, b = t.name, header.data_start + t.begin, header.data_start + t.end
+        if t.encrypted:
             for i, start in enumerate(range(a, max(b, a + 1), CHUNK)):
                 out.append((f"{name}#{i}", start, min(start + CHUNK, b)))
         else:
@@ -298,9 +299,10 @@ def test_swapping_tensors_or_chunks_is_rejected(sealed, keys, pair):
     def span(name):
         if "#" in name:
             tensor, i = name.split("#")
-            a = header.data_start + header.tensors[tensor]["offsets"][0] + int(i) * CHUNK
+            a = header.data_start + header.parsed.tensor(tensor).begin + int(i) * CHUNK
             return a, a + CHUNK
-        return tuple(header.data_start + o for o in header.tensors[name]["offsets"])
+        t = header.parsed.tensor(name)
+        return header.data_start + t.begin, header.data_start + t.end
 
     data = bytearray(path.read_bytes())
     swap(data, span(pair[0]), span(pair[1]))
@@ -344,9 +346,8 @@ def test_resigned_header_fails_pinning_and_mac(sealed, keys):
     CryptoTensors leaves open): the pinned signer and the content-key MAC both catch it."""
     path, _ = sealed
     header = W.read_header(path)
-    entry = header.tensors["norm.scale"]
     data = bytearray(path.read_bytes())
-    a = header.data_start + entry["offsets"][0]
+    a = header.data_start + header.parsed.tensor("norm.scale").begin
     forged = torch.zeros(40).numpy().tobytes()
     data[a : a + len(forged)] = forged
     path.write_bytes(data)
@@ -451,7 +452,7 @@ def test_failed_open_returns_nothing_and_zeroises(sealed, keys, monkeypatch):
     path, _ = sealed
     data = bytearray(path.read_bytes())
     header = W.read_header(path)
-    data[header.data_start + header.tensors["step"]["offsets"][0]] ^= 1  # last tensor only
+    data[header.data_start + header.parsed.tensor("step").begin] ^= 1  # last tensor only
     path.write_bytes(data)
     seen = []
     real = fileio.zeroise
@@ -578,7 +579,7 @@ def test_safetensors_reads_header_metadata_and_plaintext_tensors(sealed):
         assert not torch.equal(opaque, state["layer1.weight"].reshape(-1).view(torch.uint8))
     loaded = load_file(str(path))
     assert torch.equal(loaded["norm.shift"], state["norm.shift"])
-    assert header.tensors["step"]["encrypted"] and loaded["step"].shape == (8,)  # opaque int64
+    assert header.parsed.tensor("step").encrypted and loaded["step"].shape == (8,)  # opaque int64
 
 
 # ---------------------------------------------------------------------------------------------

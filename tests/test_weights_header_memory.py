@@ -14,6 +14,7 @@ import struct
 import tracemalloc
 
 import pytest
+import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -215,3 +216,131 @@ def test_a_header_longer_than_the_file_is_refused_before_it_is_read(tmp_path):
         W.open(path, device.private_key, signer=publisher.public_key)
     assert peak_of(lambda: W.open(path, device.private_key, signer=publisher.public_key)) \
         < SLACK
+
+
+# --- refused before the manifest is parsed ------------------------------------------------------
+# peak Python memory of a refusal that the safetensors table already implies: the header's text
+# and nothing per entry (measured: 1.00x; the full parse of the same header costs 3.96x for
+# recipients, 4.43x for tags, and about 50x the time)
+EARLY_BOUND = 1.25
+ONE_TENSOR = {"t": {"dtype": "uint8", "encrypted": True, "nonce_base": "00" * 12,
+                    "offsets": [0, 16], "shape": [16], "tags": ["00" * 16],
+                    "wrapped_dek": "00" * 60}}
+
+
+def at_the_cap(make, step: int, cap: int = W.MAX_HEADER_BYTES) -> tuple[bytes, int]:
+    """The largest header ``make(k)`` (k entries, a multiple of ``step``) of at most ``cap``
+    bytes, and k: its size grows linearly in k (entries of fixed size)."""
+    size = lambda k: len(fmt.serialize_header(make(k), mac=bytes(32), signature=bytes(64)))  # noqa: E731
+    base, per = size(step), (size(101 * step) - size(step)) / (100 * step)
+    k = int((cap + 8 - base) / per) // step * step + step
+    while True:
+        blob = fmt.serialize_header(make(k), mac=bytes(32), signature=bytes(64))
+        if len(blob) - 8 <= cap:
+            return blob, k
+        k -= step
+
+
+@pytest.fixture(scope="module")
+def capped():
+    """Attacker headers at MAX_HEADER_BYTES (16 MiB): one tensor and ~56,000 recipients, and
+    one tensor claiming ~450,000 chunk tags (16-byte chunks of a 7 MB tensor)."""
+    def tags(k):
+        t = {**ONE_TENSOR["t"], "offsets": [0, 16 * k], "shape": [16 * k], "tags": ["00" * 16] * k}
+        return {**BASE, "chunk_size": 16, "tensors": {"t": t}}
+
+    return {"recipients": at_the_cap(lambda k: {**dense_recipients(k), "tensors": ONE_TENSOR}, 2),
+            "tags": at_the_cap(tags, 1)}
+
+
+def refused_unparsed(monkeypatch, call):
+    """``call()`` raises FormatError without parsing the manifest; its peak Python memory."""
+    def parse(text):
+        raise AssertionError("the manifest was parsed before the refusal")
+
+    monkeypatch.setattr(fmt, "parse_manifest", parse)
+    with pytest.raises(W.FormatError):
+        call()
+    return peak_of(call)
+
+
+def test_a_header_of_recipients_at_the_cap_is_refused_before_it_is_parsed(capped, monkeypatch,
+                                                                           tmp_path):
+    """16 MiB of well-formed recipients and one tensor: its table shows one tensor, so the
+    header can be at most 64 KiB + 1 KiB + 48 bytes (header_limit); it is refused from the
+    table, before a record is built for any recipient."""
+    blob, _ = capped["recipients"]
+    assert len(blob) - 8 > 0.99 * W.MAX_HEADER_BYTES
+    with pytest.raises(W.FormatError, match="exceeds the limit of 66656 for 1 tensors"):
+        W.parse_header(blob, len(blob) + 16)
+    peak = refused_unparsed(monkeypatch, lambda: W.parse_header(blob, len(blob) + 16))
+    assert peak <= EARLY_BOUND * len(blob) + SLACK, f"{peak / len(blob):.2f}x the header"
+    # the device's path: the read buffer (1x) and the text (1x), pinned signer
+    device, publisher = W.generate_recipient_keypair(), W.generate_signing_keypair()
+    path = tmp_path / "recipients.lkw"
+    path.write_bytes(blob + bytes(16))
+    peak = refused_unparsed(monkeypatch, lambda: W.open(path, device.private_key,
+                                                        signer=publisher.public_key))
+    assert peak <= (EARLY_BOUND + 1) * len(blob) + SLACK, f"{peak / len(blob):.2f}x the header"
+
+
+def test_a_header_of_tags_without_their_data_is_refused_before_it_is_parsed(capped,
+                                                                             monkeypatch):
+    """One tensor claiming 450,000 tags: the header is within header_limit (48 bytes per tag),
+    but the file lacks the 7 MB the table describes: refused from the table and the file size."""
+    blob, _ = capped["tags"]
+    for size in (len(blob), len(blob) + 16, len(blob) + (1 << 20)):
+        with pytest.raises(W.FormatError, match="truncated or appended"):
+            W.parse_header(blob, size)
+    peak = refused_unparsed(monkeypatch, lambda: W.parse_header(blob, len(blob)))
+    assert peak <= EARLY_BOUND * len(blob) + SLACK, f"{peak / len(blob):.2f}x the header"
+
+
+def test_an_attacker_who_pads_the_table_gets_the_full_parse_within_the_bound(monkeypatch):
+    """The adaptive attacker: fake table entries (about 55 bytes each, 1 KiB of header_limit
+    each) make the early check pass, so the manifest is parsed: the cost stays within BOUND
+    and the header is refused (its table is not the one the manifest implies). A header of
+    recipients and many tiny tensors can be genuine, so no earlier rule could refuse it
+    without changing header_limit. At 2 MiB (the cost per byte does not depend on the size:
+    see the tests above; at 16 MiB the same test takes 4 s under tracemalloc)."""
+    size = 2 << 20
+    fake = b"".join(b',"x%x":{"dtype":"U8","shape":[0],"data_offsets":[16,16]}' % i
+                    for i in range(size // 1000))
+    blob, _ = at_the_cap(lambda k: {**dense_recipients(k), "tensors": ONE_TENSOR}, 2,
+                         size - len(fake) - 8)
+    body = blob[8:].rstrip(b" ")[:-1] + fake + b"}"
+    blob = struct.pack("<Q", len(body)) + body
+    assert 0.99 * size < len(body) <= size
+    parsed = []
+    real_parse = fmt.parse_manifest
+
+    def counting(text):
+        parsed.append(len(text))
+        return real_parse(text)
+
+    monkeypatch.setattr(fmt, "parse_manifest", counting)
+    tracemalloc.start()
+    try:
+        with pytest.raises(W.FormatError, match="safetensors entry|safetensors table"):
+            W.parse_header(blob)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert parsed and parsed[0] > 0.8 * len(blob)  # the whole manifest was read
+    assert peak <= BOUND * len(blob) + SLACK, f"{peak / len(blob):.2f}x the header's size"
+
+
+def test_valid_files_pass_the_early_check(capped, tmp_path):
+    """Soundness: the early check never refuses a header the full check accepts: the 16 MiB
+    header of tags with its data, and genuine files (a tensor named data_offsets included)."""
+    blob, k = capped["tags"]
+    header = W.parse_header(blob, len(blob) + 16 * k)
+    assert len(header.parsed.tensors[0].tags) == k and len(blob) > 0.99 * W.MAX_HEADER_BYTES
+    device, publisher = W.generate_recipient_keypair(), W.generate_signing_keypair()
+    state = {"data_offsets": torch.arange(7.0), "x": torch.ones(40), "e": torch.empty(0)}
+    for encrypt, chunk in ((None, 16), (["x"], 64), (False, 1 << 20)):
+        path = tmp_path / "ok.lkw"
+        W.seal(state, path, [device.public_key], signing_key=publisher, encrypt=encrypt,
+               chunk_size=chunk)
+        out = W.open(path, device.private_key, signer=publisher.public_key)
+        assert all(torch.equal(out[k], v) for k, v in state.items())

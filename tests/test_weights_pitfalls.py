@@ -23,7 +23,7 @@ def test_naive_loader_returns_a_partial_model_where_open_refuses(tmp_path):
     W.seal(state, path, [device.public_key], signing_key=publisher)
     header = W.read_header(path)
     data = bytearray(path.read_bytes())
-    data[header.data_start + header.tensors["b"]["offsets"][0] + 5] ^= 4
+    data[header.data_start + header.parsed.tensor("b").begin + 5] ^= 4
     path.write_bytes(data)
     partial = P.naive_open(path, device.private_key)
     assert sorted(partial) == ["a", "c"] and torch.equal(partial["a"], state["a"])

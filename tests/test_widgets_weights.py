@@ -52,9 +52,9 @@ def test_flip_any_region_refuses_and_restore_opens(inspector):
 def test_cursor_shows_the_chunk_nonce_and_tag(inspector):
     start = next(r[1] for r in file_regions(inspector.header) if r[0] == "w chunk 1")
     inspector.offset.value = start + 3
-    t = inspector.header.tensors["w"]
-    assert W.chunk_nonce(bytes.fromhex(t["nonce_base"]), 1).hex() in inspector.cursor.value
-    assert t["tags"][1] in inspector.cursor.value
+    t = inspector.header.parsed.tensor("w")
+    assert W.chunk_nonce(t.nonce_base, 1).hex() in inspector.cursor.value
+    assert t.tags[1].hex() in inspector.cursor.value
     assert inspector.figure.data[-2].x == (start + 3,)
 
 

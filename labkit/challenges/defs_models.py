@@ -254,7 +254,7 @@ class SelectiveSeal(Challenge):
                 got = weights.open(path, state["device"], signer=state["publisher"])
             except weights.WeightsError as err:
                 return False, f"the device cannot open that file ({type(err).__name__}: {err})."
-        encrypted = {n for n, t in header.tensors.items() if t["encrypted"]}
+        encrypted = {t.name for t in header.parsed.tensors if t.encrypted}
         if encrypted != {"fc.weight"}:
             return False, f"encrypted tensors are {sorted(encrypted)}, expected only fc.weight."
         expected = exercise_state()
@@ -422,7 +422,7 @@ def _safe_container_refuses_the_swap(state: dict, model: dict) -> str:
         path = Path(folder) / "safe.lkw"
         weights.seal(model, path, [state["device"][1]], signing_key=publisher, model_id="iml/alice")
         header, data = weights.read_header(path), bytearray(path.read_bytes())
-        (a0, a1), (b0, b1) = (header.tensors[n]["offsets"] for n in SWAPPED)
+        (a0, a1), (b0, b1) = ((t.begin, t.end) for t in map(header.parsed.tensor, SWAPPED))
         base = header.data_start
         data[base + a0:base + a1], data[base + b0:base + b1] = data[base + b0:base + b1], data[base + a0:base + a1]
         path.write_bytes(bytes(data))

@@ -50,6 +50,7 @@ from labkit.weights.errors import IntegrityError, RollbackError
 from labkit.weights.keys import (REQUIRED, DeviceLicence, RecipientKeyPair, expected_signer,
                                  unwrap_content_key_for, wrap_content_key)
 from labkit.weights.keys import signing_key as _signing_key
+from labkit.weights.schema import TensorRecord
 
 __all__ = ["SealedModel", "seal", "open", "load_into", "unwrap_content_key"]
 
@@ -371,15 +372,11 @@ def decrypt_tensors(fd: int, header: fmt.Header, content_key, workers: int,
             fileio.zeroise(arena.buf)
 
 
-def as_tensor(place: tuple[Any, int], t) -> torch.Tensor:
-    """The tensor of record ``t`` (a :class:`~labkit.weights.schema.TensorRecord`, or its JSON
-    entry) over its bytes at ``place`` (copied if the start is not aligned for the dtype)."""
+def as_tensor(place: tuple[Any, int], t: TensorRecord) -> torch.Tensor:
+    """The tensor of record ``t`` over its bytes at ``place`` (copied if the start is not
+    aligned for the dtype)."""
     buf, base = place
-    if isinstance(t, dict):
-        dtype_name, shape, nbytes = t["dtype"], t["shape"], t["offsets"][1] - t["offsets"][0]
-    else:
-        dtype_name, shape, nbytes = t.dtype, t.shape, t.nbytes
-    dtype = DTYPES[dtype_name]
+    dtype, shape, nbytes = DTYPES[t.dtype], t.shape, t.nbytes
     if nbytes == 0:
         return torch.empty(shape, dtype=dtype)
     raw = torch.frombuffer(buf, dtype=torch.uint8, count=nbytes, offset=base)

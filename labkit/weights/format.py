@@ -32,8 +32,8 @@ from Crypto.Protocol.KDF import HKDF
 from Crypto.Signature import eddsa
 
 from labkit import ed25519
-from labkit.weights.encoding import (FORMAT, FORMAT_VERSION, MAX_HEADER_BYTES, SAFETENSORS_CODES,
-                                     SIG_DOMAIN, canonical_json)
+from labkit.weights.encoding import (AEAD_NAME, FORMAT, FORMAT_VERSION, MAX_HEADER_BYTES,
+                                     SAFETENSORS_CODES, SIG_DOMAIN, canonical_json)
 from labkit.weights.errors import IntegrityError
 from labkit.weights.keys import signing_key as _signing_key
 from labkit.weights.schema import Manifest, TensorRecord, fail, parse_manifest
@@ -48,11 +48,13 @@ class Header:
     """A parsed container header: the typed manifest, its exact signed bytes, MAC, signature
     and where the data starts.
 
-    ``parsed`` holds the typed records the container reads (hex decoded once, into bytes);
-    ``manifest``, ``tensors``, ``recipients`` and ``table`` are JSON views of them (hex strings,
-    as in the file), built on first use, for display and for the chapter's tamper demos.
-    Nothing here is authenticated until :func:`~labkit.weights.open` (or
-    :func:`~labkit.weights.unwrap_content_key`) checks it.
+    ``parsed`` holds the typed records (hex decoded once, into bytes) that every reader of a
+    container uses: the format is read in one place, :mod:`labkit.weights.schema`.
+    ``manifest`` and ``table`` are JSON values written from them (hex strings, as in the
+    file), built on first use, for what writes a header rather than reads one: the chapter's
+    tamper demos and tests edit a copy and frame it again (:func:`serialize_header`,
+    :func:`frame_header`). Nothing here is authenticated until :func:`~labkit.weights.open`
+    (or :func:`~labkit.weights.unwrap_content_key`) checks it.
     """
 
     parsed: Manifest
@@ -74,17 +76,9 @@ class Header:
     def signer(self) -> bytes:
         return self.parsed.signer
 
-    @property
-    def recipients(self) -> list:
-        return [r.as_json() for r in self.parsed.recipients]
-
     @cached_property
     def manifest(self) -> dict:
         return self.parsed.as_json()
-
-    @property
-    def tensors(self) -> dict:
-        return self.manifest["tensors"]
 
     @cached_property
     def table(self) -> dict:
@@ -193,6 +187,11 @@ def check_mac(header: Header, content_key: bytes) -> None:
 _META_START = '{"__metadata__":{"labkit.format":"'
 _META_PREFIX = _META_START + f'{FORMAT}/{FORMAT_VERSION}","labkit.manifest":"'
 _META_REST = re.compile(r',"labkit\.mac":"([0-9a-f]{64})","labkit\.signature":"([0-9a-f]{128})"\}')
+# the manifest's first keys as the header spells them (inside a JSON string: quotes escaped)
+_CHUNK_SIZE = re.compile(re.escape(json.dumps(f'{{"aead":"{AEAD_NAME}","chunk_size":')[1:-1])
+                         + "([1-9][0-9]{1,9}),")
+_TABLE_OFFSETS = '"data_offsets":['  # once per safetensors table entry, nowhere else
+_OFFSETS = re.compile(r"(?:0|[1-9][0-9]{0,18}),(0|[1-9][0-9]{0,18})\]")
 
 
 def header_limit(tensor_count: int, chunk_count: int) -> int:
@@ -200,6 +199,37 @@ def header_limit(tensor_count: int, chunk_count: int) -> int:
     (metadata, recipients) plus 1 KiB per tensor (a genuine entry, name twice included, takes
     about 500 bytes) and 48 bytes per tag, at most :data:`MAX_HEADER_BYTES`."""
     return min(MAX_HEADER_BYTES, (64 << 10) + 1024 * tensor_count + 48 * chunk_count)
+
+
+def refuse_early(text: str, n: int, file_size: int | None) -> None:
+    """Refuse, before the manifest is parsed, a header that cannot pass :func:`header_limit`
+    or the file size, from what its safetensors table and chunk size say (C-speed scans of the
+    text, no object built per entry): an attacker's header of 16 MiB of recipients and one
+    tensor costs its text, not a record per recipient.
+
+    Sound: it never refuses a header the full check accepts. In such a header ``"data_offsets":[``
+    occurs exactly once per tensor, in its table entry (JSON strings cannot hold an unescaped
+    quote, and a tensor named ``data_offsets`` is followed by ``:{``), and the last entry ends
+    at the data's length; with ``chunk_size`` read as the manifest begins, the tensors need at
+    most ``tensors + data_len // chunk_size`` tags (a tensor's ``ceil(b / c) <= b // c + 1``).
+    Text that does not look like this is left to the full check (which refuses it)."""
+    m = _CHUNK_SIZE.match(text, len(_META_PREFIX))
+    if m is None or int(m.group(1)) < 16:
+        return
+    tensors = text.count(_TABLE_OFFSETS, m.end())
+    data_len = 0
+    if tensors:
+        last = _OFFSETS.match(text, text.rfind(_TABLE_OFFSETS) + len(_TABLE_OFFSETS))
+        if last is None:
+            return
+        data_len = int(last.group(1))
+    if file_size is not None and file_size != 8 + n + data_len:
+        fail(f"file has {file_size} bytes, the header describes {8 + n + data_len} "
+             "(truncated or appended data)")
+    limit = header_limit(tensors, tensors + data_len // int(m.group(1)))
+    if n > limit:
+        fail(f"header of {n} bytes exceeds the limit of {limit} for {tensors} tensors of "
+             f"{data_len} bytes")
 
 
 def parse_header(prefix: bytes, file_size: int | None = None) -> Header:
@@ -214,6 +244,8 @@ def parse_header(prefix: bytes, file_size: int | None = None) -> Header:
     :func:`~labkit.weights.schema.parse_manifest`, which refuses any other JSON shape before
     building objects for it: memory stays within a small multiple of the header size. With
     ``file_size`` the data size must match exactly (no truncation, nothing appended).
+    A header whose safetensors table already shows that it breaks the limit or the file size
+    is refused before the manifest is parsed (:func:`refuse_early`).
     """
     if not isinstance(prefix, (bytes, bytearray, memoryview)):
         raise TypeError(f"prefix must be bytes, got {type(prefix).__name__}")
@@ -235,6 +267,7 @@ def parse_header(prefix: bytes, file_size: int | None = None) -> Header:
             fail(f"not a {FORMAT} container of version {FORMAT_VERSION} "
                  f"(labkit.format = {found!r})")
         fail(f"not a {FORMAT} container (the header does not start with its metadata)")
+    refuse_early(text, n, file_size)
     try:
         manifest_text, end = scanstring(text, len(_META_PREFIX), True)
     except ValueError as err:

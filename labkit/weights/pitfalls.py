@@ -4,6 +4,11 @@ Nothing here is used by the container; each function shows one mistake that
 the container (:mod:`labkit.weights.container`) is built to avoid. Chapter 04 shows the full nonce-reuse attack
 on GCM (recovering the authentication key H and forging tags); here we only need its first
 half, the keystream XOR.
+
+The container's manifest is read in one place, :mod:`labkit.weights.schema`, into typed records,
+and the readers here use those records. The JSON read here with :func:`json.loads` belongs to
+other formats: a CryptoTensors file's safetensors table, and the header of the UNSAFE sealer
+below (which parses its own header as many designs do; its flaw is elsewhere).
 """
 from __future__ import annotations
 
@@ -28,6 +33,7 @@ from labkit.weights.errors import FormatError, IntegrityError
 from labkit.weights.format import read_header
 from labkit.weights.keys import signing_key as as_signing_key
 from labkit.weights.keys import unwrap_content_key_for, signer_public_bytes, x25519_private, x25519_public
+from labkit.weights.schema import TensorRecord
 
 __all__ = ["nonce_reuse_leak", "nonce_reuse_challenge", "naive_open", "immutable_key_copies",
            "cryptotensors_plaintext_gap", "seal_without_associated_data_UNSAFE",
@@ -82,28 +88,31 @@ def naive_open(path, private_key) -> dict[str, torch.Tensor]:
     It returns whatever authenticates; with ``load_state_dict(strict=False)`` the model then
     runs with stale or random values in place of the missing tensor: a "partially failing"
     model that loads without complaint. :func:`labkit.weights.open` refuses the whole file.
+    It reads the header's typed records as ``open`` does (the format is read in one place,
+    :mod:`labkit.weights.schema`; reading it is not the mistake shown here) and, so that this
+    one mistake stays in view, checks nothing else of the header: no signature, no MAC.
     """
     header = read_header(path)
-    content_key = unwrap_content_key_for(header.parsed.recipients, header.model_id, private_key)
+    m = header.parsed
+    content_key = unwrap_content_key_for(m.recipients, m.model_id, private_key)
     data = memoryview(Path(path).read_bytes())[header.data_start :]
     out = {}
-    for name, entry in header.tensors.items():
-        if not entry["encrypted"]:
+    for t in m.tensors:
+        if not t.encrypted:
             continue
         try:
-            dek = aead.unwrap_dek(content_key, entry["wrapped_dek"], header.model_id, name)
+            dek = aead.unwrap_dek(content_key, t.wrapped_dek, m.model_id, t.name)
         except IntegrityError:
             continue
-        a, b = entry["offsets"]
-        spans = chunk_spans(b - a, header.manifest["chunk_size"])
-        plain = bytearray(b - a + fileio.SLACK)
+        spans = chunk_spans(t.nbytes, m.chunk_size)
+        plain = bytearray(t.nbytes + fileio.SLACK)
         ok = all(aead.PycryptodomeGCM.decrypt_into(
-            dek, chunk_nonce(bytes.fromhex(entry["nonce_base"]), i),
-            chunk_aad(header.model_id, name, entry["dtype"], entry["shape"], i, len(spans)),
-            data[a + s : a + e], memoryview(plain)[s:], bytes.fromhex(entry["tags"][i]))
+            dek, chunk_nonce(t.nonce_base, i),
+            chunk_aad(m.model_id, t.name, t.dtype, t.shape, i, len(spans)),
+            data[t.begin + s : t.begin + e], memoryview(plain)[s:], t.tags[i])
             for i, (s, e) in enumerate(spans))
         if ok:
-            out[name] = as_tensor((plain, 0), entry)
+            out[t.name] = as_tensor((plain, 0), t)
     return out
 
 
@@ -261,6 +270,8 @@ def open_without_associated_data_UNSAFE(blob: bytes, device_private_key, signer,
                 record[12:-16], record[-16:])
         except ValueError:
             raise IntegrityError(f"record of {entry['name']!r} fails authentication") from None
-        out[entry["name"]] = as_tensor((bytearray(plain), 0),
-                                       {**entry, "offsets": [0, len(plain)]})
+        # its bytes as a plaintext tensor record of the container's format, at [0, len)
+        record = TensorRecord(entry["name"], entry["dtype"], tuple(entry["shape"]), 0,
+                              len(plain), False)
+        out[entry["name"]] = as_tensor((bytearray(plain), 0), record)
     return out

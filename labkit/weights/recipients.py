@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -21,16 +22,17 @@ from labkit.weights.container import as_recipient_list, decrypt_tensors, seal, v
 from labkit.weights.encoding import KEY_BYTES
 from labkit.weights.keys import (DeviceLicence, find_licence, signing_public, signer_public_bytes,
                                  wrap_content_key)
-from labkit.weights.schema import HpkeRecipient, RecipientRecord
+from labkit.weights.schema import HpkeRecipient, Manifest, RecipientRecord, TensorRecord
 
 __all__ = ["add_recipients", "revoke_recipients", "rotate_content_key"]
 
 
-def _rewrite(path: Path, fd: int, header: fmt.Header, manifest: dict, content_key: bytes,
+def _rewrite(path: Path, fd: int, header: fmt.Header, manifest: Manifest, content_key: bytes,
              signing_key) -> None:
-    """Replace ``path`` by the new header and the data region copied from ``fd`` (the file
-    whose header was verified), atomically."""
-    new_header = fmt.build_header(manifest, content_key, signing_key)
+    """Replace ``path`` by the header of the records ``manifest`` (written canonically, MAC'd
+    and signed) and the data region copied from ``fd`` (the file whose header was verified),
+    atomically."""
+    new_header = fmt.build_header(manifest.as_json(), content_key, signing_key)
     data_len = os.fstat(fd).st_size - header.data_start
 
     def write(out):
@@ -48,16 +50,16 @@ def _rewrite(path: Path, fd: int, header: fmt.Header, manifest: dict, content_ke
 def _managed(path, private_key, signing_key, signer):
     """Open ``path`` once, verify its header with the pinned signer (default: the public half
     of ``signing_key``: the publisher only rewrites what it signed) and yield
-    ``(path, fd, header, manifest copy, content key)``; everything later reads that ``fd``.
-    The operations read the header's typed records and edit the JSON copy, which
-    :func:`~labkit.weights.format.build_header` writes back canonically and signs."""
+    ``(path, fd, header, content key)``; everything later reads that ``fd``. The operations
+    read the header's typed records and make new ones (:func:`dataclasses.replace`), which
+    :func:`_rewrite` writes back canonically and signs."""
     path = Path(path)
     pinned = signer_public_bytes(signer) if signer is not None else signing_public(signing_key)
     fd = os.open(path, os.O_RDONLY)
     try:
         header, ck = verified_header(fd, private_key, pinned)
         try:
-            yield path, fd, header, header.parsed.as_json(), bytes(ck)
+            yield path, fd, header, bytes(ck)
         finally:
             fileio.zeroise(ck)
     finally:
@@ -70,14 +72,14 @@ def add_recipients(path, recipients, *, private_key, signing_key, signer=None) -
     ``private_key`` is any current recipient's key (the publisher typically keeps one for
     itself); ``signing_key`` must be the key that signed the file. The version is incremented.
     """
-    with _managed(path, private_key, signing_key, signer) as (path, fd, header, manifest, ck):
-        new = [wrap_content_key(r, ck, header.model_id) for r in as_recipient_list(recipients)]
-        kids = [r.kid for r in header.parsed.recipients + tuple(new)]
+    with _managed(path, private_key, signing_key, signer) as (path, fd, header, ck):
+        m = header.parsed
+        new = [wrap_content_key(r, ck, m.model_id) for r in as_recipient_list(recipients)]
+        kids = [r.kid for r in m.recipients + tuple(new)]
         if len(set(kids)) != len(kids):
             raise ValueError("a recipient is already in the file")
-        manifest["recipients"] += [r.as_json() for r in new]
-        manifest["version"] += 1
-        _rewrite(path, fd, header, manifest, ck, signing_key)
+        _rewrite(path, fd, header, replace(m, recipients=m.recipients + tuple(new),
+                                           version=m.version + 1), ck, signing_key)
     return [r.kid.hex() for r in new]
 
 
@@ -95,18 +97,18 @@ def revoke_recipients(path, kids: Iterable[str], *, private_key, signing_key, si
     if isinstance(kids, str):
         kids = [kids]
     kids = set(kids)
-    with _managed(path, private_key, signing_key, signer) as (path, fd, header, manifest, ck):
-        present = {r.kid.hex() for r in header.parsed.recipients}
+    with _managed(path, private_key, signing_key, signer) as (path, fd, header, ck):
+        m = header.parsed
+        present = {r.kid.hex() for r in m.recipients}
         if not kids <= present:
             raise ValueError(f"not recipients of this file: {sorted(kids - present)}")
-        kept = [r for r in header.parsed.recipients if r.kid.hex() not in kids]
+        kept = tuple(r for r in m.recipients if r.kid.hex() not in kids)
         if not kept:
             raise ValueError("cannot revoke every recipient")
-        manifest["recipients"] = [r.as_json() for r in kept]
+        m = replace(m, recipients=kept, version=m.version + 1)
         if rotate:
-            ck = _rotate(manifest, ck, _seal_recipients(kept, licences, header.model_id))
-        manifest["version"] += 1
-        _rewrite(path, fd, header, manifest, ck, signing_key)
+            m, ck = _rotate(m, ck, _seal_recipients(kept, licences, m.model_id))
+        _rewrite(path, fd, header, m, ck, signing_key)
 
 
 def _seal_recipients(records: Sequence[RecipientRecord], licences: Sequence[DeviceLicence],
@@ -117,17 +119,21 @@ def _seal_recipients(records: Sequence[RecipientRecord], licences: Sequence[Devi
             for r in records]
 
 
-def _rotate(manifest: dict, ck: bytes, recipients: list) -> bytes:
-    """New content key: rewrap every DEK, re-deliver to ``recipients`` (as :func:`seal` takes
-    them) in the JSON ``manifest``."""
-    model_id = manifest["model_id"]
+def _rotate(m: Manifest, ck: bytes, recipients: list) -> tuple[Manifest, bytes]:
+    """A new content key: the records ``m`` with every DEK rewrapped under it and the key
+    delivered to ``recipients`` (as :func:`seal` takes them); returns them and the key."""
     new_ck = get_random_bytes(KEY_BYTES)
-    for name, t in manifest["tensors"].items():
-        if t["encrypted"]:
-            dek = aead.unwrap_dek(ck, t["wrapped_dek"], model_id, name)
-            t["wrapped_dek"] = aead.wrap_dek(new_ck, dek, model_id, name)
-    manifest["recipients"] = [wrap_content_key(r, new_ck, model_id).as_json() for r in recipients]
-    return new_ck
+
+    def rewrap(t: TensorRecord) -> TensorRecord:
+        if not t.encrypted:
+            return t
+        dek = aead.unwrap_dek(ck, t.wrapped_dek, m.model_id, t.name)
+        return replace(t, wrapped_dek=bytes.fromhex(aead.wrap_dek(new_ck, dek, m.model_id,
+                                                                  t.name)))
+
+    return replace(m, tensors=tuple(rewrap(t) for t in m.tensors),
+                   recipients=tuple(wrap_content_key(r, new_ck, m.model_id)
+                                    for r in recipients)), new_ck
 
 
 def rotate_content_key(path, *, private_key, signing_key, signer=None,
@@ -141,16 +147,15 @@ def rotate_content_key(path, *, private_key, signing_key, signer=None,
     (the only way to cut off someone who kept the old DEKs). The version is incremented.
     """
     workers = fileio.default_workers(workers)
-    with _managed(path, private_key, signing_key, signer) as (path, fd, header, manifest, ck):
-        current = _seal_recipients(header.parsed.recipients, licences, header.model_id)
-        if reencrypt:  # the tensors of the header just verified, read from the same descriptor
-            tensors = decrypt_tensors(fd, header, ck, workers, aead.backend(None))
-        ck = _rotate(manifest, ck, current)
-        manifest["version"] += 1
+    with _managed(path, private_key, signing_key, signer) as (path, fd, header, ck):
+        m = header.parsed
+        current = _seal_recipients(m.recipients, licences, m.model_id)
         if not reencrypt:
-            _rewrite(path, fd, header, manifest, ck, signing_key)
+            new, ck = _rotate(replace(m, version=m.version + 1), ck, current)
+            _rewrite(path, fd, header, new, ck, signing_key)
             return
+        # the tensors of the header just verified, read from the same descriptor
+        tensors = decrypt_tensors(fd, header, ck, workers, aead.backend(None))
     seal(tensors, path, current, signing_key=signing_key,
-         encrypt=[n for n, t in manifest["tensors"].items() if t["encrypted"]],
-         model_id=header.model_id, version=manifest["version"], chunk_size=manifest["chunk_size"],
-         metadata=manifest["metadata"], workers=workers)
+         encrypt=[t.name for t in m.tensors if t.encrypted], model_id=m.model_id,
+         version=m.version + 1, chunk_size=m.chunk_size, metadata=m.metadata, workers=workers)

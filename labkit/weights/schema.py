@@ -160,6 +160,13 @@ class Manifest:
     def data_len(self) -> int:
         return self.tensors[-1].end if self.tensors else 0
 
+    def tensor(self, name: str) -> TensorRecord:
+        """The record of the tensor ``name`` (KeyError if the manifest has none of that name)."""
+        for t in self.tensors:
+            if t.name == name:
+                return t
+        raise KeyError(name)
+
     def as_json(self) -> dict:
         """The manifest as JSON values, ``tensors`` a mapping name -> entry (file order)."""
         return {"format": FORMAT, "format_version": FORMAT_VERSION, "model_id": self.model_id,

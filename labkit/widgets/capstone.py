@@ -16,9 +16,8 @@ def file_layout(sealed: bytes) -> list[tuple[str, int, int]]:
     """``(part, start, end)`` byte ranges of a sealed container: its header, then each tensor."""
     header = weights.parse_header(sealed, len(sealed))
     parts = [("header (signed, MAC'd)", 0, header.data_start)]
-    for name, entry in header.manifest["tensors"].items():
-        a, b = entry["offsets"]
-        parts.append((name, header.data_start + a, header.data_start + b))
+    for t in header.parsed.tensors:
+        parts.append((t.name, header.data_start + t.begin, header.data_start + t.end))
     return parts
 
 

@@ -126,10 +126,10 @@ class ContainerInspector(LabWidget):
                 label, kind = name, k
                 if k == "chunk":
                     tensor, _, index = name.rpartition(" chunk ")
-                    t = self.header.tensors[tensor]
-                    nonce = self._weights.chunk_nonce(bytes.fromhex(t["nonce_base"]), int(index))
+                    t = self.header.parsed.tensor(tensor)
+                    nonce = self._weights.chunk_nonce(t.nonce_base, int(index))
                     extra = (f" &middot; nonce <code>{nonce.hex()}</code> &middot; tag "
-                             f"<code>{t['tags'][int(index)]}</code>")
+                             f"<code>{t.tags[int(index)].hex()}</code>")
                 break
         self.region = label
         self.cursor.value = (f"offset {offset}: byte <code>{self.data[offset]:02x}</code> in "
@@ -140,22 +140,21 @@ class ContainerInspector(LabWidget):
             self.figure.data[-1].y = ["file"] * len(self.flipped)
 
     def _header_html(self) -> str:
-        m = self.header.manifest
+        m = self.header.parsed
         rows = []
-        for name, t in self.header.tensors.items():
-            if t["encrypted"]:
-                detail = (f"nonce base <code>{t['nonce_base']}</code>, {len(t['tags'])} chunk(s), "
-                          f"tag 0 <code>{t['tags'][0][:16]}&hellip;</code>")
+        for t in m.tensors:
+            if t.encrypted:
+                detail = (f"nonce base <code>{t.nonce_base.hex()}</code>, {len(t.tags)} chunk(s), "
+                          f"tag 0 <code>{t.tags[0].hex()[:16]}&hellip;</code>")
             else:
-                detail = f"SHA-256 <code>{t['sha256'][:16]}&hellip;</code>"
-            rows.append(f"<tr><td><code>{html.escape(name)}</code></td><td>{t['dtype']}</td>"
-                        f"<td>{t['shape']}</td><td>{'AES-GCM' if t['encrypted'] else 'plain'}"
+                detail = f"SHA-256 <code>{t.sha256.hex()[:16]}&hellip;</code>"
+            rows.append(f"<tr><td><code>{html.escape(t.name)}</code></td><td>{t.dtype}</td>"
+                        f"<td>{list(t.shape)}</td><td>{'AES-GCM' if t.encrypted else 'plain'}"
                         f"</td><td>{detail}</td></tr>")
-        recips = ", ".join(f"{r.type} <code>{r.kid.hex()}</code>"
-                           for r in self.header.parsed.recipients)
-        return (f"<div style='font-size:90%'><b>model</b> <code>{html.escape(m['model_id'])}"
-                f"</code> version {m['version']} &middot; chunk {m['chunk_size']} bytes &middot; "
-                f"signer <code>{m['signer'][:16]}&hellip;</code> &middot; recipients: {recips}"
+        recips = ", ".join(f"{r.type} <code>{r.kid.hex()}</code>" for r in m.recipients)
+        return (f"<div style='font-size:90%'><b>model</b> <code>{html.escape(m.model_id)}"
+                f"</code> version {m.version} &middot; chunk {m.chunk_size} bytes &middot; "
+                f"signer <code>{m.signer.hex()[:16]}&hellip;</code> &middot; recipients: {recips}"
                 "<table><tr><th>tensor</th><th>dtype</th><th>shape</th><th>mode</th>"
                 f"<th>nonces and tags</th></tr>{''.join(rows)}</table></div>")
 
