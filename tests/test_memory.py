@@ -166,3 +166,38 @@ def test_the_notebook_memory_sampler_gives_each_cell_its_own_peak():
     for other in (before, after):
         assert held["rss_mib"] - other["rss_mib"] >= 50 and held["pss_mib"] - other["pss_mib"] >= 50, (held, other)
     assert sampler.peak["rss"] / 2**20 >= held["rss_mib"] - 1
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/PID/status and clear_refs (Linux)")
+def test_the_high_water_mark_is_reset_before_a_cell_and_catches_a_spike_no_sampler_sees():
+    """labkit-notebook-memory's exact per-cell peak: a fresh process holds 64 MiB for a moment and
+    frees them; its high-water mark keeps them until reset, then starts from the current RSS and
+    catches the next spike, however short."""
+    from labkit_tools import notebook_memory
+
+    step = ("import sys\nfor line in sys.stdin:\n    if line.strip() == 'spike':\n        b'\\x01' * (64 << 20)\n"
+            "    print('done', flush=True)\n")
+    kernel = subprocess.Popen([sys.executable, "-c", step], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def run(command: str) -> int:
+        kernel.stdin.write(command + "\n")
+        kernel.stdin.flush()
+        assert kernel.stdout.readline() == "done\n"
+        return notebook_memory.high_water_mark(kernel.pid)
+
+    try:
+        quiet = run("nothing")
+        spiked = run("spike")  # the 64 MiB are already freed when the step answers
+        if not notebook_memory.reset_high_water_mark(kernel.pid):
+            pytest.skip("this kernel does not allow resetting the high-water mark")
+        after_reset = notebook_memory.high_water_mark(kernel.pid)
+        quiet_again = run("nothing")
+        spiked_again = run("spike")
+    finally:
+        kernel.kill()
+        kernel.wait()
+    mib = 2**20
+    assert spiked - quiet >= 60 * mib, (quiet, spiked)
+    assert spiked - after_reset >= 60 * mib and quiet_again - after_reset < 8 * mib, (spiked, after_reset, quiet_again)
+    assert spiked_again - quiet_again >= 60 * mib
+    assert notebook_memory.high_water_mark(-1) is None and not notebook_memory.reset_high_water_mark(-1)
