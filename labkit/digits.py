@@ -126,10 +126,14 @@ def load_digits_images(size: int = IMAGE_SIZE) -> tuple[torch.Tensor, torch.Tens
 
     ``size=8``: the original pixels / 16; larger: upsampled (bilinear) on the 8-bit grid.
     """
+    images, labels = _digits(_check_size(size))
+    return images.clone(), torch.from_numpy(labels.copy())
+
+
+def _check_size(size) -> int:
     if type(size) is not int or size < NATIVE_SIZE:
         raise ValueError(f"size must be an int >= {NATIVE_SIZE}, got {size!r}")
-    images, labels = _digits(size)
-    return images.clone(), torch.from_numpy(labels.copy())
+    return size
 
 
 def _approximate_mode(class_counts: np.ndarray, n_draws: int, rng) -> np.ndarray:
@@ -192,10 +196,15 @@ class DigitSplits:
 
 def digit_splits(seed: int = 0, size: int = IMAGE_SIZE) -> DigitSplits:
     """Split the digits 50% / 25% / 25% (train / attacker / test), stratified, from ``seed``;
-    each part in the data set's order."""
-    x, y = load_digits_images(size)
-    train, rest = stratified_split(y.numpy(), 0.5, seed)
-    attacker, test = (rest[part] for part in stratified_split(y.numpy()[rest], 0.5, seed))
+    each part in the data set's order.
+
+    The parts are picked straight from the process's one copy of the images (each pick is a fresh
+    tensor): a whole copy first (:func:`load_digits_images`) cost 7 MiB more at the peak of every
+    call, and every demo, baseline and trained model calls it."""
+    x, labels = _digits(_check_size(size))
+    y = torch.from_numpy(labels)  # read only here: each part gets its own copy below
+    train, rest = stratified_split(labels, 0.5, seed)
+    attacker, test = (rest[part] for part in stratified_split(labels[rest], 0.5, seed))
     pick = lambda ix: (x[np.sort(ix)], y[np.sort(ix)])  # noqa: E731
     return DigitSplits(*pick(train), *pick(attacker), *pick(test))
 
