@@ -107,18 +107,29 @@ def _sklearn_digits() -> tuple[np.ndarray, np.ndarray]:
 
 
 @lru_cache(maxsize=4)
-def _digits(size: int) -> tuple[torch.Tensor, np.ndarray]:
+def _digits(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The digits as this process keeps them, and their labels: for ``size`` 8 the float32 images
+    (pixels / 16); larger, the upsampled uint8 pixel bytes, a quarter of their float32 images
+    (1.8 MiB instead of 7 MiB at 32x32), made into model inputs only where they are picked
+    (:func:`_images`, the same values: :func:`from_pixels` is element by element)."""
     images, target = _sklearn_digits()
     labels = target.astype(np.int64)
     if size == NATIVE_SIZE:
-        return torch.from_numpy(images.astype(np.float32) / np.float32(16)).unsqueeze(1), labels
+        return (images.astype(np.float32) / np.float32(16))[:, None], labels
     small = torch.tensor(images, dtype=torch.float64).unsqueeze(1) / 16.0
     pixels = np.empty((len(small), 1, size, size), dtype=np.uint8)
     for start in range(0, len(small), _UPSAMPLE_BLOCK):  # image by image the same; float64 temporaries bounded
         part = nn.functional.interpolate(small[start : start + _UPSAMPLE_BLOCK], size=(size, size), mode="bilinear",
                                          align_corners=False)
         pixels[start : start + _UPSAMPLE_BLOCK] = to_pixels(part.clamp_(0, 1))
-    return from_pixels(pixels), labels
+    return pixels, labels
+
+
+def _images(size: int, index: np.ndarray | None = None) -> torch.Tensor:
+    """The digits ``index`` (all by default) as float32 model inputs, a fresh tensor."""
+    data, _ = _digits(size)
+    part = data.copy() if index is None else data[index]  # fancy indexing copies
+    return torch.from_numpy(part) if size == NATIVE_SIZE else from_pixels(part)
 
 
 def load_digits_images(size: int = IMAGE_SIZE) -> tuple[torch.Tensor, torch.Tensor]:
@@ -126,8 +137,8 @@ def load_digits_images(size: int = IMAGE_SIZE) -> tuple[torch.Tensor, torch.Tens
 
     ``size=8``: the original pixels / 16; larger: upsampled (bilinear) on the 8-bit grid.
     """
-    images, labels = _digits(_check_size(size))
-    return images.clone(), torch.from_numpy(labels.copy())
+    size = _check_size(size)
+    return _images(size), torch.from_numpy(_digits(size)[1].copy())
 
 
 def _check_size(size) -> int:
@@ -198,14 +209,14 @@ def digit_splits(seed: int = 0, size: int = IMAGE_SIZE) -> DigitSplits:
     """Split the digits 50% / 25% / 25% (train / attacker / test), stratified, from ``seed``;
     each part in the data set's order.
 
-    The parts are picked straight from the process's one copy of the images (each pick is a fresh
-    tensor): a whole copy first (:func:`load_digits_images`) cost 7 MiB more at the peak of every
+    The parts are picked straight from the process's one copy of the digits (each a fresh tensor):
+    a whole float32 copy first (:func:`load_digits_images`) cost 7 MiB more at the peak of every
     call, and every demo, baseline and trained model calls it."""
-    x, labels = _digits(_check_size(size))
-    y = torch.from_numpy(labels)  # read only here: each part gets its own copy below
+    size = _check_size(size)
+    labels = _digits(size)[1]
     train, rest = stratified_split(labels, 0.5, seed)
     attacker, test = (rest[part] for part in stratified_split(labels[rest], 0.5, seed))
-    pick = lambda ix: (x[np.sort(ix)], y[np.sort(ix)])  # noqa: E731
+    pick = lambda ix: (_images(size, np.sort(ix)), torch.from_numpy(labels[np.sort(ix)]))  # noqa: E731
     return DigitSplits(*pick(train), *pick(attacker), *pick(test))
 
 

@@ -201,3 +201,28 @@ def test_the_high_water_mark_is_reset_before_a_cell_and_catches_a_spike_no_sampl
     assert spiked - after_reset >= 60 * mib and quiet_again - after_reset < 8 * mib, (spiked, after_reset, quiet_again)
     assert spiked_again - quiet_again >= 60 * mib
     assert notebook_memory.high_water_mark(-1) is None and not notebook_memory.reset_high_water_mark(-1)
+
+
+def test_the_digits_are_kept_as_pixel_bytes_and_every_part_is_a_fresh_tensor():
+    """labkit.digits keeps one uint8 copy of the upsampled digits (a quarter of the float32 images)
+    and makes each requested part into model inputs: the same values, and never shared."""
+    import numpy as np
+    import torch
+
+    from labkit import digits
+
+    pixels, labels = digits._digits(32)
+    images, all_labels = digits.load_digits_images(32)
+    assert pixels.dtype == np.uint8 and torch.equal(digits.from_pixels(pixels), images)
+    assert np.array_equal(labels, all_labels.numpy())
+    native, _ = digits.load_digits_images(8)
+    assert native.dtype == torch.float32 and float(native.max()) == 1.0  # pixels / 16, 16 the largest
+    splits = digits.digit_splits(0)
+    train, rest = digits.stratified_split(labels, 0.5, 0)
+    test = rest[digits.stratified_split(labels[rest], 0.5, 0)[1]]
+    assert torch.equal(splits.test_x, images[np.sort(test)]) and torch.equal(splits.train_x, images[np.sort(train)])
+    for part in (splits.train_x, splits.test_x, splits.test_y, images):
+        part.zero_()  # a caller's in-place change stays in its own tensors
+    again = digits.digit_splits(0)
+    assert float(again.test_x.sum()) > 0 and int(again.test_y.sum()) > 0
+    assert torch.equal(digits.load_digits_images(32)[0], digits.from_pixels(pixels))
