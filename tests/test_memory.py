@@ -226,3 +226,16 @@ def test_the_digits_are_kept_as_pixel_bytes_and_every_part_is_a_fresh_tensor():
     again = digits.digit_splits(0)
     assert float(again.test_x.sum()) > 0 and int(again.test_y.sum()) > 0
     assert torch.equal(digits.load_digits_images(32)[0], digits.from_pixels(pixels))
+
+
+def test_a_demos_splits_are_its_own_tensors_and_the_seeds_split(demo):
+    """Demo.splits hands the baselines the demo's data without a second copy of the digits."""
+    import torch
+
+    from labkit import digits
+
+    splits, fresh = demo.splits, digits.digit_splits(demo.seed)
+    assert splits.train_x is demo.train_inputs and splits.attacker_y is demo.attacker_labels
+    assert splits.test_x is demo.inputs and splits.test_y is demo.labels
+    for name in ("train_x", "train_y", "attacker_x", "attacker_y", "test_x", "test_y"):
+        assert torch.equal(getattr(splits, name), getattr(fresh, name)), name
