@@ -89,8 +89,13 @@ def to_pixels(x) -> np.ndarray:
 
 
 def from_pixels(pixels) -> torch.Tensor:
-    """uint8 pixel bytes to the model's input format: float32 ``byte / 255``."""
-    return torch.from_numpy(np.asarray(pixels, dtype=np.float32) / np.float32(255.0))
+    """uint8 pixel bytes to the model's input format: float32 ``byte / 255``.
+
+    Divided in place in the float32 copy (``np.array`` always copies), the same values without a
+    second array of the batch's size."""
+    values = np.array(pixels, dtype=np.float32)
+    values /= np.float32(255.0)
+    return torch.from_numpy(values)
 
 
 def _sklearn_digits() -> tuple[np.ndarray, np.ndarray]:
@@ -214,10 +219,19 @@ def digit_splits(seed: int = 0, size: int = IMAGE_SIZE) -> DigitSplits:
     call, and every demo, baseline and trained model calls it."""
     size = _check_size(size)
     labels = _digits(size)[1]
+    parts = (_pick(size, labels, ix) for ix in _split_indices(labels, seed))
+    return DigitSplits(*(tensor for part in parts for tensor in part))
+
+
+def _split_indices(labels: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The train, attacker and test indices of :func:`digit_splits`, each sorted."""
     train, rest = stratified_split(labels, 0.5, seed)
     attacker, test = (rest[part] for part in stratified_split(labels[rest], 0.5, seed))
-    pick = lambda ix: (_images(size, np.sort(ix)), torch.from_numpy(labels[np.sort(ix)]))  # noqa: E731
-    return DigitSplits(*pick(train), *pick(attacker), *pick(test))
+    return np.sort(train), np.sort(attacker), np.sort(test)
+
+
+def _pick(size: int, labels: np.ndarray, index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    return _images(size, index), torch.from_numpy(labels[index])
 
 
 class MLP(nn.Sequential):
@@ -373,10 +387,11 @@ def train_classifier(
 
 @lru_cache(maxsize=8)
 def _trained_state(arch: str, seed: int):
-    splits = digit_splits(seed)
+    labels = _digits(IMAGE_SIZE)[1]
+    train_x, train_y = _pick(IMAGE_SIZE, labels, _split_indices(labels, seed)[0])  # digit_splits(seed).train
     model = make_classifier(arch, seed=seed)
     epochs = 12 if arch == "cnn" else 30
-    train_classifier(model, splits.train_x, splits.train_y, epochs=epochs, seed=seed)
+    train_classifier(model, train_x, train_y, epochs=epochs, seed=seed)
     return copy.deepcopy(model.state_dict())
 
 
