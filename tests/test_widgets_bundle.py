@@ -46,8 +46,22 @@ def test_figure_widgets_hold_the_same_bundle_as_one_byte_per_character():
     assert isinstance(esm, str) and esm.isascii() and len(esm) > 1_000_000
     assert sys.getsizeof(esm) < len(esm) + 100  # compact ASCII storage (PEP 393), not 2 bytes a character
     original = BaseFigureWidget.__dict__["_esm"]
-    assert original is esm  # one string for every figure
+    assert isinstance(original, bundle.AsciiBundle) and str(original) is esm  # one string for every figure
+    assert go.FigureWidget()._esm is esm
     path = Path(sys.modules["plotly"].__file__).parent / "package_data" / "widgetbundle.js"
     assert _unescape(esm) == _unescape(path.read_text(encoding="utf-8"))
     assert bundle.use_ascii_bundle()  # a second call changes nothing
     assert BaseFigureWidget.__dict__["_esm"] is original
+
+
+def test_the_bundle_is_read_only_when_a_figure_needs_it(tmp_path):
+    source = tmp_path / "bundle.js"
+    source.write_bytes("const s = /µ/;".encode("utf-8"))
+    lazy = bundle.AsciiBundle(source)
+    source.unlink()  # nothing was read yet: the first str() would fail now
+    with pytest.raises(FileNotFoundError):
+        str(lazy)
+    source.write_bytes("const s = /µ/;".encode("utf-8"))
+    assert str(lazy) == "const s = /\\u00b5/;" and str(lazy) is str(lazy)
+    source.unlink()  # read once and kept
+    assert str(lazy) == "const s = /\\u00b5/;"

@@ -9,8 +9,8 @@ held for the session, and the message built from it (the JSON-escaped copy, the 
 text, its UTF-8 bytes) repeats that size for every figure a cell creates.
 
 :func:`use_ascii_bundle` (run when :mod:`labkit.widgets` is imported, before any figure exists)
-replaces the class's ``_esm`` with the same source in which each non-ASCII character is written
-as its JavaScript escape ``\\uXXXX`` (a surrogate pair above U+FFFF). In a string, template or
+replaces the class's ``_esm`` with the same source, read when the first figure widget is
+created (:class:`AsciiBundle`), in which each non-ASCII character is written as its JavaScript escape ``\\uXXXX`` (a surrogate pair above U+FFFF). In a string, template or
 regular-expression literal, and in an identifier, the escape denotes the same character
 (ECMAScript 2023, sections 12.9.4, 12.9.6, 22.2.1), so the browser runs the same code; only a
 raw template (``String.raw``) would see the escape itself, and the bundle has no non-ASCII
@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-__all__ = ["ascii_js", "use_ascii_bundle"]
+__all__ = ["AsciiBundle", "ascii_js", "use_ascii_bundle"]
 
 _NON_ASCII_UTF8 = re.compile(rb"[\xc0-\xff][\x80-\xbf]*")  # one encoded character
 
@@ -52,20 +52,37 @@ def ascii_js(source: bytes | str) -> str:
     return escaped.decode("ascii")
 
 
-def use_ascii_bundle() -> bool:
-    """Give ``plotly``'s FigureWidget class its front end as an ASCII string (once per process).
+class AsciiBundle:
+    """A JavaScript file's text as :func:`ascii_js` gives it, read on first use and kept.
 
-    Returns True if the class now holds an ASCII string, False if plotly has no file-based
-    FigureWidget front end here (then nothing is changed)."""
+    anywidget takes a widget class's ``_esm`` as ``str(value)`` when a widget is created, so a
+    unit that never shows a figure never reads the bundle."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._text: str | None = None
+
+    def __str__(self) -> str:
+        if self._text is None:
+            self._text = ascii_js(self.path.read_bytes())
+        return self._text
+
+
+def use_ascii_bundle() -> bool:
+    """Give ``plotly``'s FigureWidget class its front end as an ASCII string (once per process),
+    read when the first figure widget is created.
+
+    Returns True if the class now takes its front end from an :class:`AsciiBundle`, False if
+    plotly has no file-based FigureWidget front end here (then nothing is changed)."""
     try:
         from plotly.basewidget import BaseFigureWidget
     except ImportError:
         return False
     esm = BaseFigureWidget.__dict__.get("_esm")
-    if isinstance(esm, str) and esm.isascii() and "\n" in esm:
+    if isinstance(esm, AsciiBundle):
         return True  # done already
     path = getattr(esm, "_path", None)  # anywidget's FileContents of the bundle, read on first use
     if not isinstance(path, Path) or not path.is_file():
         return False
-    BaseFigureWidget._esm = ascii_js(path.read_bytes())
+    BaseFigureWidget._esm = AsciiBundle(path)
     return True
