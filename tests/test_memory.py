@@ -42,6 +42,21 @@ def test_release_returns_a_fragmented_heaps_free_pages():
     assert freed - after >= 45 and returned == "True", (start, freed, after)
 
 
+@pytest.mark.skipif(memory._malloc_trim() is None, reason="needs glibc's malloc_trim (Linux with glibc)")
+def test_trim_returns_a_fragmented_heaps_free_pages_without_collecting():
+    """memory.trim() (a loop's step, no gc.collect): the same heap as above, the same pages back."""
+    script = _FRAGMENTED.replace("returned = memory.release()", "returned = memory.trim()")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    start, freed, after, returned = done.stdout.split()
+    assert float(freed) - float(start) >= 50 and float(freed) - float(after) >= 45 and returned == "True"
+
+
+def test_trim_without_glibc_does_nothing(monkeypatch):
+    monkeypatch.setattr(memory, "_malloc_trim", lambda: None)
+    assert memory.trim() is False
+
+
 @pytest.mark.skipif(memory._malloc_trim() is None, reason="needs glibc's mallopt (Linux with glibc)")
 def test_a_tuned_server_heap_returns_freed_blocks_without_a_trim():
     """The same 64 MiB in 96 KiB blocks: by default they come from the heap and stay resident when
