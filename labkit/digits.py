@@ -89,8 +89,13 @@ def to_pixels(x) -> np.ndarray:
 
 
 def from_pixels(pixels) -> torch.Tensor:
-    """uint8 pixel bytes to the model's input format: float32 ``byte / 255``."""
-    return torch.from_numpy(np.asarray(pixels, dtype=np.float32) / np.float32(255.0))
+    """uint8 pixel bytes to the model's input format: float32 ``byte / 255``.
+
+    Divided in place in the float32 copy (``np.array`` always copies), the same values without a
+    second array of the batch's size."""
+    values = np.array(pixels, dtype=np.float32)
+    values /= np.float32(255.0)
+    return torch.from_numpy(values)
 
 
 def _sklearn_digits() -> tuple[np.ndarray, np.ndarray]:
@@ -107,18 +112,29 @@ def _sklearn_digits() -> tuple[np.ndarray, np.ndarray]:
 
 
 @lru_cache(maxsize=4)
-def _digits(size: int) -> tuple[torch.Tensor, np.ndarray]:
+def _digits(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The digits as this process keeps them, and their labels: for ``size`` 8 the float32 images
+    (pixels / 16); larger, the upsampled uint8 pixel bytes, a quarter of their float32 images
+    (1.8 MiB instead of 7 MiB at 32x32), made into model inputs only where they are picked
+    (:func:`_images`, the same values: :func:`from_pixels` is element by element)."""
     images, target = _sklearn_digits()
     labels = target.astype(np.int64)
     if size == NATIVE_SIZE:
-        return torch.from_numpy(images.astype(np.float32) / np.float32(16)).unsqueeze(1), labels
+        return (images.astype(np.float32) / np.float32(16))[:, None], labels
     small = torch.tensor(images, dtype=torch.float64).unsqueeze(1) / 16.0
     pixels = np.empty((len(small), 1, size, size), dtype=np.uint8)
     for start in range(0, len(small), _UPSAMPLE_BLOCK):  # image by image the same; float64 temporaries bounded
         part = nn.functional.interpolate(small[start : start + _UPSAMPLE_BLOCK], size=(size, size), mode="bilinear",
                                          align_corners=False)
         pixels[start : start + _UPSAMPLE_BLOCK] = to_pixels(part.clamp_(0, 1))
-    return from_pixels(pixels), labels
+    return pixels, labels
+
+
+def _images(size: int, index: np.ndarray | None = None) -> torch.Tensor:
+    """The digits ``index`` (all by default) as float32 model inputs, a fresh tensor."""
+    data, _ = _digits(size)
+    part = data.copy() if index is None else data[index]  # fancy indexing copies
+    return torch.from_numpy(part) if size == NATIVE_SIZE else from_pixels(part)
 
 
 def load_digits_images(size: int = IMAGE_SIZE) -> tuple[torch.Tensor, torch.Tensor]:
@@ -126,10 +142,14 @@ def load_digits_images(size: int = IMAGE_SIZE) -> tuple[torch.Tensor, torch.Tens
 
     ``size=8``: the original pixels / 16; larger: upsampled (bilinear) on the 8-bit grid.
     """
+    size = _check_size(size)
+    return _images(size), torch.from_numpy(_digits(size)[1].copy())
+
+
+def _check_size(size) -> int:
     if type(size) is not int or size < NATIVE_SIZE:
         raise ValueError(f"size must be an int >= {NATIVE_SIZE}, got {size!r}")
-    images, labels = _digits(size)
-    return images.clone(), torch.from_numpy(labels.copy())
+    return size
 
 
 def _approximate_mode(class_counts: np.ndarray, n_draws: int, rng) -> np.ndarray:
@@ -192,12 +212,26 @@ class DigitSplits:
 
 def digit_splits(seed: int = 0, size: int = IMAGE_SIZE) -> DigitSplits:
     """Split the digits 50% / 25% / 25% (train / attacker / test), stratified, from ``seed``;
-    each part in the data set's order."""
-    x, y = load_digits_images(size)
-    train, rest = stratified_split(y.numpy(), 0.5, seed)
-    attacker, test = (rest[part] for part in stratified_split(y.numpy()[rest], 0.5, seed))
-    pick = lambda ix: (x[np.sort(ix)], y[np.sort(ix)])  # noqa: E731
-    return DigitSplits(*pick(train), *pick(attacker), *pick(test))
+    each part in the data set's order.
+
+    The parts are picked straight from the process's one copy of the digits (each a fresh tensor):
+    a whole float32 copy first (:func:`load_digits_images`) cost 7 MiB more at the peak of every
+    call, and every demo, baseline and trained model calls it."""
+    size = _check_size(size)
+    labels = _digits(size)[1]
+    parts = (_pick(size, labels, ix) for ix in _split_indices(labels, seed))
+    return DigitSplits(*(tensor for part in parts for tensor in part))
+
+
+def _split_indices(labels: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The train, attacker and test indices of :func:`digit_splits`, each sorted."""
+    train, rest = stratified_split(labels, 0.5, seed)
+    attacker, test = (rest[part] for part in stratified_split(labels[rest], 0.5, seed))
+    return np.sort(train), np.sort(attacker), np.sort(test)
+
+
+def _pick(size: int, labels: np.ndarray, index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    return _images(size, index), torch.from_numpy(labels[index])
 
 
 class MLP(nn.Sequential):
@@ -353,10 +387,11 @@ def train_classifier(
 
 @lru_cache(maxsize=8)
 def _trained_state(arch: str, seed: int):
-    splits = digit_splits(seed)
+    labels = _digits(IMAGE_SIZE)[1]
+    train_x, train_y = _pick(IMAGE_SIZE, labels, _split_indices(labels, seed)[0])  # digit_splits(seed).train
     model = make_classifier(arch, seed=seed)
     epochs = 12 if arch == "cnn" else 30
-    train_classifier(model, splits.train_x, splits.train_y, epochs=epochs, seed=seed)
+    train_classifier(model, train_x, train_y, epochs=epochs, seed=seed)
     return copy.deepcopy(model.state_dict())
 
 

@@ -58,6 +58,18 @@ def release() -> bool:
     return bool(trim(0)) if trim is not None else False
 
 
+def trim() -> bool:
+    """Return the C heap's free pages to the OS now (``malloc_trim(0)``), without collecting
+    garbage: for a loop whose every step frees large temporaries. True if memory was returned.
+
+    Within one cell, glibc serves each step's arrays from pages the previous steps freed only in
+    part, and the heap grows step after step: 20 batches of 500 forged triggers (chapter 08's
+    forgery count) peaked 31 MiB above where they started, and 17 MiB with a trim after each
+    batch, which cost 0.1 s of their 3.7 s. Where glibc is missing it does nothing (False)."""
+    fn = _malloc_trim()
+    return bool(fn(0)) if fn is not None else False
+
+
 def _after_cell(*_args) -> None:  # IPython passes the cell's result to post_run_cell callbacks
     release()
 

@@ -42,6 +42,21 @@ def test_release_returns_a_fragmented_heaps_free_pages():
     assert freed - after >= 45 and returned == "True", (start, freed, after)
 
 
+@pytest.mark.skipif(memory._malloc_trim() is None, reason="needs glibc's malloc_trim (Linux with glibc)")
+def test_trim_returns_a_fragmented_heaps_free_pages_without_collecting():
+    """memory.trim() (a loop's step, no gc.collect): the same heap as above, the same pages back."""
+    script = _FRAGMENTED.replace("returned = memory.release()", "returned = memory.trim()")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    start, freed, after, returned = done.stdout.split()
+    assert float(freed) - float(start) >= 50 and float(freed) - float(after) >= 45 and returned == "True"
+
+
+def test_trim_without_glibc_does_nothing(monkeypatch):
+    monkeypatch.setattr(memory, "_malloc_trim", lambda: None)
+    assert memory.trim() is False
+
+
 @pytest.mark.skipif(memory._malloc_trim() is None, reason="needs glibc's mallopt (Linux with glibc)")
 def test_a_tuned_server_heap_returns_freed_blocks_without_a_trim():
     """The same 64 MiB in 96 KiB blocks: by default they come from the heap and stay resident when
@@ -166,3 +181,76 @@ def test_the_notebook_memory_sampler_gives_each_cell_its_own_peak():
     for other in (before, after):
         assert held["rss_mib"] - other["rss_mib"] >= 50 and held["pss_mib"] - other["pss_mib"] >= 50, (held, other)
     assert sampler.peak["rss"] / 2**20 >= held["rss_mib"] - 1
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/PID/status and clear_refs (Linux)")
+def test_the_high_water_mark_is_reset_before_a_cell_and_catches_a_spike_no_sampler_sees():
+    """labkit-notebook-memory's exact per-cell peak: a fresh process holds 64 MiB for a moment and
+    frees them; its high-water mark keeps them until reset, then starts from the current RSS and
+    catches the next spike, however short."""
+    from labkit_tools import notebook_memory
+
+    step = ("import sys\nfor line in sys.stdin:\n    if line.strip() == 'spike':\n        b'\\x01' * (64 << 20)\n"
+            "    print('done', flush=True)\n")
+    kernel = subprocess.Popen([sys.executable, "-c", step], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def run(command: str) -> int:
+        kernel.stdin.write(command + "\n")
+        kernel.stdin.flush()
+        assert kernel.stdout.readline() == "done\n"
+        return notebook_memory.high_water_mark(kernel.pid)
+
+    try:
+        quiet = run("nothing")
+        spiked = run("spike")  # the 64 MiB are already freed when the step answers
+        if not notebook_memory.reset_high_water_mark(kernel.pid):
+            pytest.skip("this kernel does not allow resetting the high-water mark")
+        after_reset = notebook_memory.high_water_mark(kernel.pid)
+        quiet_again = run("nothing")
+        spiked_again = run("spike")
+    finally:
+        kernel.kill()
+        kernel.wait()
+    mib = 2**20
+    assert spiked - quiet >= 60 * mib, (quiet, spiked)
+    assert spiked - after_reset >= 60 * mib and quiet_again - after_reset < 8 * mib, (spiked, after_reset, quiet_again)
+    assert spiked_again - quiet_again >= 60 * mib
+    assert notebook_memory.high_water_mark(-1) is None and not notebook_memory.reset_high_water_mark(-1)
+
+
+def test_the_digits_are_kept_as_pixel_bytes_and_every_part_is_a_fresh_tensor():
+    """labkit.digits keeps one uint8 copy of the upsampled digits (a quarter of the float32 images)
+    and makes each requested part into model inputs: the same values, and never shared."""
+    import numpy as np
+    import torch
+
+    from labkit import digits
+
+    pixels, labels = digits._digits(32)
+    images, all_labels = digits.load_digits_images(32)
+    assert pixels.dtype == np.uint8 and torch.equal(digits.from_pixels(pixels), images)
+    assert np.array_equal(labels, all_labels.numpy())
+    native, _ = digits.load_digits_images(8)
+    assert native.dtype == torch.float32 and float(native.max()) == 1.0  # pixels / 16, 16 the largest
+    splits = digits.digit_splits(0)
+    train, rest = digits.stratified_split(labels, 0.5, 0)
+    test = rest[digits.stratified_split(labels[rest], 0.5, 0)[1]]
+    assert torch.equal(splits.test_x, images[np.sort(test)]) and torch.equal(splits.train_x, images[np.sort(train)])
+    for part in (splits.train_x, splits.test_x, splits.test_y, images):
+        part.zero_()  # a caller's in-place change stays in its own tensors
+    again = digits.digit_splits(0)
+    assert float(again.test_x.sum()) > 0 and int(again.test_y.sum()) > 0
+    assert torch.equal(digits.load_digits_images(32)[0], digits.from_pixels(pixels))
+
+
+def test_a_demos_splits_are_its_own_tensors_and_the_seeds_split(demo):
+    """Demo.splits hands the baselines the demo's data without a second copy of the digits."""
+    import torch
+
+    from labkit import digits
+
+    splits, fresh = demo.splits, digits.digit_splits(demo.seed)
+    assert splits.train_x is demo.train_inputs and splits.attacker_y is demo.attacker_labels
+    assert splits.test_x is demo.inputs and splits.test_y is demo.labels
+    for name in ("train_x", "train_y", "attacker_x", "attacker_y", "test_x", "test_y"):
+        assert torch.equal(getattr(splits, name), getattr(fresh, name)), name

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from labkit.digits import digit_splits, trained_classifier
+from labkit.digits import DigitSplits, digit_splits, trained_classifier
 from labkit.backdoor.trigger import (
     BackdooredModel,
     embed_trigger,
@@ -68,6 +68,13 @@ class Demo:
     train_labels: torch.Tensor
     arch: str
     seed: int
+
+    @property
+    def splits(self) -> DigitSplits:
+        """The demo's data as :class:`labkit.digits.DigitSplits`, its own tensors (no copy): what
+        the watermark baselines train on, without a second copy of the digits."""
+        return DigitSplits(self.train_inputs, self.train_labels, self.attacker_inputs, self.attacker_labels,
+                           self.inputs, self.labels)
 
 
 def make_demo(seed: int = 0, *, arch: str = "mlp") -> Demo:

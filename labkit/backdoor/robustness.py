@@ -32,6 +32,7 @@ from labkit.digits import (
     make_classifier,
     train_classifier,
 )
+from labkit import memory
 from labkit.parallel import torch_threads
 from labkit.backdoor.schemes import HEADER_BYTES
 from labkit.backdoor.trigger import (
@@ -217,5 +218,7 @@ def forgery_trials(verify_key, signing_key, images: torch.Tensor, *, per_kind: i
             x = _forgeries(kind, images, signing_key, rng, min(batch, per_kind - start))
             trials += len(x)
             accepted += int(np.sum(verify_triggers(x, verify_key) >= 0))
+            del x
+            memory.trim()  # the batches' freed arrays back to the OS: else the heap grows batch by batch
         out[kind] = (trials, accepted)
     return out

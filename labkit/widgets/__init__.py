@@ -20,6 +20,10 @@ import plotly.graph_objects as go
 from IPython.display import display
 from plotly.subplots import make_subplots
 
+from labkit.widgets import bundle
+
+bundle.use_ascii_bundle()  # each FigureWidget's front end held and sent as ASCII: half the bytes (bundle)
+
 __all__ = [
     "LabWidget",
     "hex_text",
