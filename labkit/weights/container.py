@@ -334,7 +334,7 @@ def decrypt_tensors(fd: int, header: fmt.Header, content_key, workers: int,
 
         def decrypt_chunk(t, index, count, a, b):
             begin = t.begin + a
-            dst = memoryview(arena.buf)[begin:]
+            dst = arena.view[begin:]
             src = dst[: b - a]
             arena.populate(begin, begin + b - a)  # fault in, then read the chunk: two calls
             fileio.preadv_all(fd, src, header.data_start + begin)  # without the GIL
@@ -347,7 +347,7 @@ def decrypt_tensors(fd: int, header: fmt.Header, content_key, workers: int,
                                      "(tampered, swapped or truncated)")
 
         def check_plain(t):
-            dst = memoryview(arena.buf)[t.begin : t.end]
+            dst = arena.view[t.begin : t.end]
             arena.populate(t.begin, t.end)
             fileio.preadv_all(fd, dst, header.data_start + t.begin)
             if not hmac.compare_digest(hashlib.sha256(dst).digest(), t.sha256):
@@ -362,14 +362,14 @@ def decrypt_tensors(fd: int, header: fmt.Header, content_key, workers: int,
             else:
                 tasks.append(partial(check_plain, t))
         parallel_map(operator.call, tasks, workers)
-        result = {t.name: as_tensor((arena.buf, t.begin), t) for t in m.tensors}
+        result = {t.name: as_tensor((arena.view, t.begin), t) for t in m.tensors}
         ok = True
         return result
     finally:
         for dek in deks.values():
             fileio.zeroise(dek)
         if not ok:  # decrypted-but-unverified plaintext must not linger
-            fileio.zeroise(arena.buf)
+            fileio.zeroise(arena.view)
 
 
 def as_tensor(place: tuple[Any, int], t: TensorRecord) -> torch.Tensor:
