@@ -54,8 +54,7 @@ def release() -> bool:
     True when the C library returned memory (glibc's ``malloc_trim``: 1 if it released any), False
     when it had nothing to return or cannot (no glibc)."""
     gc.collect()
-    trim = _malloc_trim()
-    return bool(trim(0)) if trim is not None else False
+    return trim()
 
 
 def trim() -> bool:
