@@ -105,3 +105,38 @@ def test_open_gives_the_same_tensors_with_huge_pages_on_or_dropped(tmp_path, par
                                    signer=parties["publisher"].public_key, workers=2)
     for out in opened.values():
         assert all(torch.equal(out[n], t) for n, t in state.items())
+
+
+def test_open_never_decrypts_in_place(tmp_path, parties, monkeypatch):
+    """``cryptography`` 51 refuses overlapping input and output (in place included): open reads
+    each chunk's ciphertext into a buffer of its own and decrypts from there, whatever version
+    is installed. Every update's input and output are checked to be disjoint memory."""
+    from labkit.weights import aead
+
+    def span(view):
+        view = memoryview(view).cast("B")
+        start = ctypes.addressof(ctypes.c_char.from_buffer(view)) if len(view) else 0
+        return start, start + len(view)
+
+    real, seen = aead.OpenSSLGCM.decryptor, []
+
+    def checking(*args):
+        update, finish = real(*args)
+
+        def checked(src, dst):
+            (a, b), (c, d) = span(src), span(dst)
+            seen.append(len(src))
+            assert b <= c or d <= a, "decrypting into the memory it reads from"
+            update(src, dst)
+
+        return checked, finish
+
+    monkeypatch.setattr(aead.OpenSSLGCM, "decryptor", staticmethod(checking))
+    state = {"big": torch.randn(3 << 18), "odd": torch.randn(7)}
+    path = tmp_path / "m.lkw"
+    W.seal(state, path, [parties["device"].public_key], signing_key=parties["publisher"],
+           chunk_size=1 << 20)
+    out = W.open(path, parties["device"].private_key, signer=parties["publisher"].public_key,
+                 workers=2, backend="cryptography")
+    assert all(torch.equal(out[n], t) for n, t in state.items())
+    assert sum(seen) == sum(t.numel() * t.element_size() for t in state.values())

@@ -51,18 +51,32 @@ class PycryptodomeGCM:
         return cipher.digest()
 
     @staticmethod
-    def decrypt_into(key: bytes, nonce: bytes, aad: bytes, src, dst, tag: bytes) -> bool:
-        """Decrypt ``src`` into ``dst`` (may be the same memory) piece by piece; True if the tag
-        verifies."""
+    def decryptor(key: bytes, nonce: bytes, aad: bytes, tag: bytes):
+        """``(update, finish)``: ``update(src, dst)`` decrypts ``src`` piece by piece into
+        ``dst`` (separate memory, at least as long); ``finish()`` is True if the tag verifies."""
         cipher = AES.new(key, AES.MODE_GCM, nonce=nonce)
         cipher.update(aad)
-        for a, b in pieces(len(src)):
-            cipher.decrypt(src[a:b], output=dst[a:b])
-        try:
-            cipher.verify(tag)
-        except ValueError:
-            return False
-        return True
+
+        def update(src, dst) -> None:
+            for a, b in pieces(len(src)):
+                cipher.decrypt(src[a:b], output=dst[a:b])
+
+        def finish() -> bool:
+            try:
+                cipher.verify(tag)
+            except ValueError:
+                return False
+            return True
+
+        return update, finish
+
+    @classmethod
+    def decrypt_into(cls, key: bytes, nonce: bytes, aad: bytes, src, dst, tag: bytes) -> bool:
+        """Decrypt ``src`` into ``dst`` (separate memory) piece by piece; True if the tag
+        verifies."""
+        update, finish = cls.decryptor(key, nonce, aad, tag)
+        update(src, dst)
+        return finish()
 
 
 class OpenSSLGCM:
@@ -84,22 +98,36 @@ class OpenSSLGCM:
         return enc.tag
 
     @staticmethod
-    def decrypt_into(key: bytes, nonce: bytes, aad: bytes, src, dst, tag: bytes) -> bool:
-        """As :meth:`PycryptodomeGCM.decrypt_into`, straight into ``dst`` (no new bytes)."""
+    def decryptor(key: bytes, nonce: bytes, aad: bytes, tag: bytes):
+        """As :meth:`PycryptodomeGCM.decryptor`, straight into ``dst`` (no new bytes). Since
+        ``cryptography`` 51, ``update_into`` refuses overlapping buffers, in place included."""
         dec = Cipher(algorithms.AES(key), modes.GCM(nonce, tag)).decryptor()
         dec.authenticate_additional_data(aad)
-        for a, b in pieces(len(src)):
-            if len(dst) >= b + 15:  # update_into wants 15 spare bytes; GCM writes exactly b - a
-                dec.update_into(src[a:b], dst[a : b + 15])
-            else:  # no spare bytes after dst (the file's last piece): go through a copy
-                tmp = bytearray(b - a + 15)
-                dec.update_into(src[a:b], tmp)
-                dst[a:b] = memoryview(tmp)[: b - a]
-        try:
-            dec.finalize()
-        except InvalidTag:
-            return False
-        return True
+
+        def update(src, dst) -> None:
+            for a, b in pieces(len(src)):
+                if len(dst) >= b + 15:  # update_into wants 15 spare bytes; GCM writes b - a
+                    dec.update_into(src[a:b], dst[a : b + 15])
+                else:  # no spare bytes after dst (the file's last piece): go through a copy
+                    tmp = bytearray(b - a + 15)
+                    dec.update_into(src[a:b], tmp)
+                    dst[a:b] = memoryview(tmp)[: b - a]
+
+        def finish() -> bool:
+            try:
+                dec.finalize()
+            except InvalidTag:
+                return False
+            return True
+
+        return update, finish
+
+    @classmethod
+    def decrypt_into(cls, key: bytes, nonce: bytes, aad: bytes, src, dst, tag: bytes) -> bool:
+        """As :meth:`PycryptodomeGCM.decrypt_into`."""
+        update, finish = cls.decryptor(key, nonce, aad, tag)
+        update(src, dst)
+        return finish()
 
 
 def _encrypt_pieces(update: Callable[[memoryview, memoryview], object], src, dst,
@@ -120,6 +148,21 @@ def _encrypt_pieces(update: Callable[[memoryview, memoryview], object], src, dst
         fill += b - a
     if emit is not None and fill:
         emit(start, dst[:fill])
+
+
+def decrypt_read(engine, key: bytes, nonce: bytes, aad: bytes, tag: bytes, n: int,
+                 read: Callable[[memoryview, int], None], buffer, dst) -> bool:
+    """Decrypt ``n`` bytes of ciphertext into ``dst``: ``read(view, offset)`` fills ``buffer``
+    (reused, any size) with the ciphertext from ``offset`` on, and the engine decrypts it from
+    there, so memory beyond ``dst`` stays one buffer however large the chunk. True if the tag
+    verifies (only then may the plaintext in ``dst`` be used)."""
+    update, finish = engine.decryptor(key, nonce, aad, tag)
+    buffer = memoryview(buffer).cast("B")
+    for a in range(0, n, len(buffer)):
+        piece = buffer[: min(len(buffer), n - a)]
+        read(piece, a)
+        update(piece, dst[a:])
+    return finish()
 
 
 def aead_backends() -> list[str]:

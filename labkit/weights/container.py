@@ -315,12 +315,15 @@ def decrypt_tensors(fd: int, header: fmt.Header, content_key, workers: int,
     every tag and digest and decrypt in place; all tensors or an IntegrityError (then the
     buffer is wiped).
 
-    Each worker faults in the pages of the chunk it is about to fill and reads the ciphertext
-    into them with ``preadv`` (two calls, both without the GIL), then decrypts it there in
-    cache-sized pieces: the plaintext is written once, into the memory the tensors then share,
-    and the kernel's work (page faults, the copy out of the page cache) of one thread overlaps
-    the AES of the other. Per chunk rather than per piece: 16 times fewer system calls and GIL
-    hand-overs, measured 2% less CPU time (``benchmarks/bench_weights.py``).
+    Each worker faults in the pages of the chunk it is about to fill (one call without the
+    GIL), reads the ciphertext with ``preadv`` (without the GIL) into its own reused buffer of
+    :data:`~labkit.weights.fileio.READ_BUFFER` bytes, and decrypts it from there in cache-sized
+    pieces into the chunk's place: the plaintext is written once, into the memory the tensors
+    then share, and the kernel's work (page faults, the copy out of the page cache) of one
+    thread overlaps the AES of the other. (Decrypting in place, which saved the buffer, is
+    refused by ``cryptography`` 51 and later.) One read per chunk rather than per piece: 16
+    times fewer system calls and GIL hand-overs, measured 2% less CPU time
+    (``benchmarks/bench_weights.py``).
     """
     m = header.parsed
     arena = fileio.alloc(m.data_len)
@@ -332,16 +335,24 @@ def decrypt_tensors(fd: int, header: fmt.Header, content_key, workers: int,
                 deks[t.name] = bytearray(aead.unwrap_dek(bytes(content_key), t.wrapped_dek,
                                                          m.model_id, t.name))
 
+        buffers = threading.local()  # each worker's ciphertext buffer, reused chunk after chunk
+
+        def ciphertext_buffer() -> bytearray:
+            if not hasattr(buffers, "buf"):
+                buffers.buf = bytearray(max(1, min(fileio.READ_BUFFER, m.chunk_size, m.data_len)))
+            return buffers.buf
+
         def decrypt_chunk(t, index, count, a, b):
             begin = t.begin + a
-            dst = arena.view[begin:]
-            src = dst[: b - a]
-            arena.populate(begin, begin + b - a)  # fault in, then read the chunk: two calls
-            fileio.preadv_all(fd, src, header.data_start + begin)  # without the GIL
-            if not engine.decrypt_into(
-                bytes(deks[t.name]), chunk_nonce(t.nonce_base, index),
-                chunk_aad(m.model_id, t.name, t.dtype, t.shape, index, count),
-                src, dst, t.tags[index],
+            arena.populate(begin, begin + b - a)  # fault in, then read and decrypt the chunk
+
+            def read(view, offset):  # without the GIL
+                fileio.preadv_all(fd, view, header.data_start + begin + offset)
+
+            if not aead.decrypt_read(
+                engine, bytes(deks[t.name]), chunk_nonce(t.nonce_base, index),
+                chunk_aad(m.model_id, t.name, t.dtype, t.shape, index, count), t.tags[index],
+                b - a, read, ciphertext_buffer(), arena.view[begin:],
             ):
                 raise IntegrityError(f"tensor {t.name!r} chunk {index} fails authentication "
                                      "(tampered, swapped or truncated)")

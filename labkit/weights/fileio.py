@@ -25,6 +25,7 @@ __all__ = ["zeroise"]
 
 SLACK = 16  # spare bytes after every buffer (OpenSSL's update_into asks for 15)
 WRITE_BUFFER = 4 << 20  # seal encrypts into a buffer of this size per thread, one pwrite each
+READ_BUFFER = 4 << 20  # open reads ciphertext into a buffer of this size per thread, one preadv each
 
 
 def zeroise(buffer) -> None:
