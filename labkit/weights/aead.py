@@ -31,7 +31,19 @@ def pieces(n: int):
     return [(a, min(a + PIECE, n)) for a in range(0, n, PIECE)]
 
 
-class PycryptodomeGCM:
+class _Engine:
+    """What both engines share: a whole chunk decrypted through the engine's ``decryptor``."""
+
+    @classmethod
+    def decrypt_into(cls, key: bytes, nonce: bytes, aad: bytes, src, dst, tag: bytes) -> bool:
+        """Decrypt ``src`` into ``dst`` (separate memory) piece by piece; True if the tag
+        verifies."""
+        update, finish = cls.decryptor(key, nonce, aad, tag)
+        update(src, dst)
+        return finish()
+
+
+class PycryptodomeGCM(_Engine):
     """AES-256-GCM through pycryptodome (the lab's reference library)."""
 
     name = "pycryptodome"
@@ -70,16 +82,9 @@ class PycryptodomeGCM:
 
         return update, finish
 
-    @classmethod
-    def decrypt_into(cls, key: bytes, nonce: bytes, aad: bytes, src, dst, tag: bytes) -> bool:
-        """Decrypt ``src`` into ``dst`` (separate memory) piece by piece; True if the tag
-        verifies."""
-        update, finish = cls.decryptor(key, nonce, aad, tag)
-        update(src, dst)
-        return finish()
 
 
-class OpenSSLGCM:
+class OpenSSLGCM(_Engine):
     """The same AES-256-GCM through ``cryptography`` (OpenSSL, AES-NI/VAES assembly)."""
 
     name = "cryptography"
@@ -122,12 +127,6 @@ class OpenSSLGCM:
 
         return update, finish
 
-    @classmethod
-    def decrypt_into(cls, key: bytes, nonce: bytes, aad: bytes, src, dst, tag: bytes) -> bool:
-        """As :meth:`PycryptodomeGCM.decrypt_into`."""
-        update, finish = cls.decryptor(key, nonce, aad, tag)
-        update(src, dst)
-        return finish()
 
 
 def _encrypt_pieces(update: Callable[[memoryview, memoryview], object], src, dst,
