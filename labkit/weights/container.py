@@ -267,8 +267,8 @@ def open(path, private_key, *, signer=REQUIRED, model_id: str | None = None,
     Raises only :class:`WeightsError` subclasses for anything the file holds:
     :class:`FormatError`, :class:`IntegrityError` (also when the file is truncated or changed
     while it is read), :class:`RollbackError`, :class:`NotARecipientError`. The tensors are
-    read with ``preadv`` into one private buffer, decrypted in place (peak memory about the
-    model size) and share it; changing or truncating the file afterwards cannot affect them.
+    decrypted into one private buffer (peak memory about the model size, plus a 4 MiB read
+    buffer per worker) and share it; changing or truncating the file afterwards cannot affect them.
     """
     pinned = expected_signer(signer)
     if model_id is not None and not isinstance(model_id, str):
@@ -311,9 +311,9 @@ def verified_header(fd: int, private_key, pinned: bytes | None, model_id: str | 
 
 def decrypt_tensors(fd: int, header: fmt.Header, content_key, workers: int,
                     engine) -> dict[str, torch.Tensor]:
-    """Read the data of an authenticated ``header`` from ``fd`` into one private buffer, verify
-    every tag and digest and decrypt in place; all tensors or an IntegrityError (then the
-    buffer is wiped).
+    """Read and decrypt the data of an authenticated ``header`` from ``fd`` into one private
+    buffer, verifying every tag and digest; all tensors or an IntegrityError (then the buffer
+    is wiped).
 
     Each worker faults in the pages of the chunk it is about to fill (one call without the
     GIL), reads the ciphertext with ``preadv`` (without the GIL) into its own reused buffer of
